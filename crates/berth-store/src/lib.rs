@@ -1,1 +1,32 @@
+//! Placement storage over sqlx's `Any` driver: one code path for SQLite and
+//! PostgreSQL, chosen by the connection URL.
+//!
+//! Architecture invariants:
+//! - SQL lives here and only here. Callers see domain records from
+//!   `berth-placement` and `berth_placement::Error`.
+//! - Every write that upstream Placement makes atomic is one transaction.
+//! - Provider and consumer generations are the optimistic-concurrency
+//!   contract. A write that changes what a provider holds first takes the
+//!   provider's row lock (a conditional `UPDATE ... generation = generation + 1`),
+//!   and only then reads usage and checks capacity, so the capacity check and
+//!   the generation bump are one atomic decision on PostgreSQL under any number
+//!   of processes. On SQLite writers are serialized by a process-wide lock plus
+//!   SQLite's own database lock.
+//! - Queries use `$N` placeholders, which both engines accept, and only types
+//!   the `Any` driver maps on both (BIGINT, DOUBLE PRECISION, TEXT).
 
+mod aggregates;
+mod allocations;
+mod classes;
+mod db;
+mod inventories;
+mod providers;
+mod traits;
+mod usages;
+
+pub use allocations::{AllocationWrite, ConsumerAllocations, ProviderAllocation};
+pub use db::{Engine, Store, StoreConfig};
+pub use providers::{ProviderFilter, ProviderUpdate};
+pub use classes::ResourceClassRow;
+pub use traits::TraitFilter;
+pub use usages::UsageRow;

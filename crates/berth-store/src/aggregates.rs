@@ -1,0 +1,68 @@
+//! Aggregate membership of providers (1.1 bare list, 1.19+ with generation).
+
+use berth_placement::Result;
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::db::{db_err, now, Store, Tx};
+use crate::providers::{bump_generation, no_such_provider, parse_uuid, provider_ids};
+
+pub(crate) async fn provider_aggregates(tx: &mut Tx, provider_id: i64) -> Result<Vec<Uuid>> {
+    let rows = sqlx::query("SELECT aggregate_uuid FROM provider_aggregates WHERE provider_id = $1 ORDER BY aggregate_uuid")
+        .bind(provider_id)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    Ok(rows.iter().map(|r| parse_uuid(&r.get::<String, _>(0))).collect())
+}
+
+impl Store {
+    /// A provider's generation, aggregates and update time.
+    pub async fn get_provider_aggregates(&self, rp: &Uuid) -> Result<Option<(i64, Vec<Uuid>, i64)>> {
+        let mut tx = self.read().await?;
+        let Some(ids) = provider_ids(&mut tx, rp).await? else { return Ok(None) };
+        let aggs = provider_aggregates(&mut tx, ids.id).await?;
+        let row = sqlx::query("SELECT updated_at FROM resource_providers WHERE id = $1")
+            .bind(ids.id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(Some((ids.generation, aggs, crate::db::get_i64(&row, 0))))
+    }
+
+    /// Replace a provider's aggregates. With `generation` (1.19+) the write is
+    /// conditional and bumps the generation; without (1.1-1.18) it does neither.
+    pub async fn set_provider_aggregates(&self, rp: &Uuid, generation: Option<i64>, aggs: &[Uuid]) -> Result<i64> {
+        let mut w = self.write().await?;
+        let ids = provider_ids(&mut w.tx, rp).await?.ok_or_else(|| no_such_provider(rp))?;
+        let gen = match generation {
+            Some(g) => bump_generation(&mut w.tx, ids.id, g).await?,
+            None => ids.generation,
+        };
+        sqlx::query("DELETE FROM provider_aggregates WHERE provider_id = $1")
+            .bind(ids.id)
+            .execute(&mut *w.tx)
+            .await
+            .map_err(db_err)?;
+        let mut seen = std::collections::BTreeSet::new();
+        for a in aggs {
+            if seen.insert(*a) {
+                sqlx::query("INSERT INTO provider_aggregates (provider_id, aggregate_uuid) VALUES ($1, $2)")
+                    .bind(ids.id)
+                    .bind(a.to_string())
+                    .execute(&mut *w.tx)
+                    .await
+                    .map_err(db_err)?;
+            }
+        }
+        sqlx::query("UPDATE resource_providers SET updated_at = $1 WHERE id = $2")
+            .bind(now())
+            .bind(ids.id)
+            .execute(&mut *w.tx)
+            .await
+            .map_err(db_err)?;
+        w.commit().await?;
+        Ok(gen)
+    }
+}

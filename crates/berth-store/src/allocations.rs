@@ -1,0 +1,346 @@
+//! Allocations and consumers.
+//!
+//! One write path, [`Store::write_allocations`], serves `PUT /allocations/{c}`,
+//! `POST /allocations` and the compute scheduler's claims. Lock order, the same
+//! for every writer so PostgreSQL never deadlocks: consumer rows (sorted by
+//! uuid), then provider rows (sorted by id). The capacity check runs after the
+//! provider row locks are held, so it sees every committed allocation and no
+//! concurrent writer can slip in between the check and the insert.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use berth_placement::model::{AllocationMap, Consumer};
+use berth_placement::{Error, Result};
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::db::{db_err, get_i64, now, Store, Tx};
+use crate::providers::{lock_and_bump, parse_uuid, provider_ids};
+
+/// Replace one consumer's allocations.
+#[derive(Debug, Clone)]
+pub struct AllocationWrite {
+    pub consumer: Uuid,
+    pub project_id: String,
+    pub user_id: String,
+    /// `None`: no generation check (before 1.28). `Some(None)`: the consumer
+    /// must not exist yet. `Some(Some(g))`: it must exist with generation g.
+    pub consumer_generation: Option<Option<i64>>,
+    pub consumer_type: Option<String>,
+    pub allocations: AllocationMap,
+}
+
+/// One allocation of a consumer on a provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderAllocation {
+    pub provider: Uuid,
+    pub provider_generation: i64,
+    pub resources: BTreeMap<String, i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerAllocations {
+    pub consumer: Consumer,
+    pub allocations: Vec<ProviderAllocation>,
+    pub updated_at: i64,
+}
+
+async fn lock_consumer(tx: &mut Tx, engine: crate::Engine, uuid: &Uuid) -> Result<Option<Consumer>> {
+    let q = format!(
+        "SELECT uuid, project_id, user_id, generation, consumer_type FROM consumers WHERE uuid = $1{}",
+        engine.for_update()
+    );
+    let row = sqlx::query(&q).bind(uuid.to_string()).fetch_optional(&mut **tx).await.map_err(db_err)?;
+    Ok(row.map(|r| Consumer {
+        uuid: parse_uuid(&r.get::<String, _>(0)),
+        project_id: r.get(1),
+        user_id: r.get(2),
+        generation: get_i64(&r, 3),
+        consumer_type: r.try_get::<Option<String>, _>(4).ok().flatten(),
+    }))
+}
+
+fn generation_conflict(expected: Option<i64>, actual: Option<i64>) -> Error {
+    let show = |g: Option<i64>| g.map(|g| g.to_string()).unwrap_or_else(|| "null".to_string());
+    Error::concurrent_update(format!(
+        "consumer generation conflict - expected {} but got {}",
+        show(actual),
+        show(expected)
+    ))
+}
+
+impl Store {
+    /// Atomically replace the allocations of every consumer in `writes`.
+    pub async fn write_allocations(&self, writes: &[AllocationWrite]) -> Result<()> {
+        let mut w = self.write().await?;
+        let ts = now();
+        let mut writes: Vec<&AllocationWrite> = writes.iter().collect();
+        writes.sort_by_key(|a| a.consumer);
+
+        // Resolve providers first: an unknown provider is a 400 whatever else.
+        let mut providers: BTreeMap<Uuid, i64> = BTreeMap::new();
+        for wr in &writes {
+            for rp in wr.allocations.keys() {
+                if providers.contains_key(rp) {
+                    continue;
+                }
+                match provider_ids(&mut w.tx, rp).await? {
+                    Some(ids) => {
+                        providers.insert(*rp, ids.id);
+                    }
+                    None => {
+                        return Err(Error::bad_request(format!(
+                            "Allocation for resource provider '{rp}' that does not exist."
+                        )))
+                    }
+                }
+            }
+        }
+
+        // Consumers: create missing ones, check and bump generations.
+        for wr in &writes {
+            let key = wr.consumer.to_string();
+            let existing = lock_consumer(&mut w.tx, self.engine, &wr.consumer).await?;
+            match (&existing, wr.consumer_generation) {
+                (None, Some(Some(g))) => return Err(generation_conflict(Some(g), None)),
+                (Some(c), Some(None)) => return Err(generation_conflict(None, Some(c.generation))),
+                (Some(c), Some(Some(g))) if c.generation != g => {
+                    return Err(generation_conflict(Some(g), Some(c.generation)))
+                }
+                _ => {}
+            }
+            match existing {
+                None => {
+                    let res = sqlx::query(
+                        "INSERT INTO consumers (uuid, project_id, user_id, generation, consumer_type, created_at, updated_at) \
+                         VALUES ($1, $2, $3, 1, $4, $5, $5) ON CONFLICT (uuid) DO NOTHING",
+                    )
+                    .bind(&key)
+                    .bind(&wr.project_id)
+                    .bind(&wr.user_id)
+                    .bind(wr.consumer_type.clone())
+                    .bind(ts)
+                    .execute(&mut *w.tx)
+                    .await
+                    .map_err(db_err)?;
+                    if res.rows_affected() != 1 {
+                        // Another writer created it between our read and insert.
+                        return Err(generation_conflict(None, Some(0)));
+                    }
+                }
+                Some(c) => {
+                    let res = sqlx::query(
+                        "UPDATE consumers SET generation = generation + 1, project_id = $1, user_id = $2, \
+                         consumer_type = COALESCE($3, consumer_type), updated_at = $4 \
+                         WHERE uuid = $5 AND generation = $6",
+                    )
+                    .bind(&wr.project_id)
+                    .bind(&wr.user_id)
+                    .bind(wr.consumer_type.clone())
+                    .bind(ts)
+                    .bind(&key)
+                    .bind(c.generation)
+                    .execute(&mut *w.tx)
+                    .await
+                    .map_err(db_err)?;
+                    if res.rows_affected() != 1 {
+                        return Err(generation_conflict(Some(c.generation), None));
+                    }
+                }
+            }
+            sqlx::query("DELETE FROM allocations WHERE consumer_uuid = $1")
+                .bind(&key)
+                .execute(&mut *w.tx)
+                .await
+                .map_err(db_err)?;
+        }
+
+        // Lock providers in id order, then check capacity with the locks held.
+        let mut by_id: Vec<(i64, Uuid)> = providers.iter().map(|(u, id)| (*id, *u)).collect();
+        by_id.sort();
+        for (id, _) in &by_id {
+            lock_and_bump(&mut w.tx, *id).await?;
+        }
+        let mut wanted: BTreeMap<(Uuid, String), i64> = BTreeMap::new();
+        for wr in &writes {
+            for (rp, res) in &wr.allocations {
+                for (rc, amount) in res {
+                    *wanted.entry((*rp, rc.clone())).or_default() += amount;
+                }
+            }
+        }
+        for wr in &writes {
+            for (rp, res) in &wr.allocations {
+                for (rc, amount) in res {
+                    self.check_capacity(&mut w.tx, *rp, providers[rp], rc, *amount, wanted[&(*rp, rc.clone())])
+                        .await?;
+                }
+            }
+        }
+        for wr in &writes {
+            for (rp, res) in &wr.allocations {
+                for (rc, amount) in res {
+                    sqlx::query(
+                        "INSERT INTO allocations (provider_id, consumer_uuid, resource_class, used, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $5)",
+                    )
+                    .bind(providers[rp])
+                    .bind(wr.consumer.to_string())
+                    .bind(rc)
+                    .bind(*amount)
+                    .bind(ts)
+                    .execute(&mut *w.tx)
+                    .await
+                    .map_err(db_err)?;
+                }
+            }
+            if wr.allocations.values().all(|r| r.is_empty()) {
+                sqlx::query("DELETE FROM consumers WHERE uuid = $1")
+                    .bind(wr.consumer.to_string())
+                    .execute(&mut *w.tx)
+                    .await
+                    .map_err(db_err)?;
+            }
+        }
+        w.commit().await
+    }
+
+    /// Check that `amount` of `rc` fits on the provider, given that `total_new`
+    /// of it is being allocated in this transaction (the consumers' previous
+    /// allocations are already deleted).
+    async fn check_capacity(
+        &self,
+        tx: &mut Tx,
+        rp: Uuid,
+        provider_id: i64,
+        rc: &str,
+        amount: i64,
+        total_new: i64,
+    ) -> Result<()> {
+        let inv = sqlx::query(
+            "SELECT resource_class, total, reserved, min_unit, max_unit, step_size, allocation_ratio \
+             FROM inventories WHERE provider_id = $1 AND resource_class = $2",
+        )
+        .bind(provider_id)
+        .bind(rc)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db_err)?;
+        let Some(inv) = inv else {
+            let known = sqlx::query("SELECT 1 FROM resource_classes WHERE name = $1")
+                .bind(rc)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(db_err)?;
+            if known.is_none() {
+                return Err(Error::bad_request(format!("No such resource class {rc}.")));
+            }
+            return Err(Error::conflict(format!(
+                "Unable to allocate inventory: Inventory for '{rc}' on resource provider '{rp}' invalid."
+            )));
+        };
+        let inv = crate::inventories::inventory_from_row(&inv, 0);
+        if !inv.amount_respects_units(amount) {
+            return Err(Error::conflict(format!(
+                "Unable to allocate inventory: Unable to create allocation for '{rc}' on resource provider '{rp}'. \
+                 The requested amount would violate inventory constraints."
+            )));
+        }
+        let used = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(used), 0) AS BIGINT) FROM allocations WHERE provider_id = $1 AND resource_class = $2",
+        )
+        .bind(provider_id)
+        .bind(rc)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(db_err)?;
+        let used = get_i64(&used, 0);
+        if used + total_new > inv.capacity() {
+            return Err(Error::conflict(format!(
+                "Unable to allocate inventory: Unable to create allocation for '{rc}' on resource provider '{rp}'. \
+                 The requested amount would exceed the capacity."
+            )));
+        }
+        Ok(())
+    }
+
+    /// A consumer and its allocations, or `None` when it holds nothing.
+    pub async fn get_consumer_allocations(&self, consumer: &Uuid) -> Result<Option<ConsumerAllocations>> {
+        let mut tx = self.read().await?;
+        let c = lock_consumer(&mut tx, crate::Engine::Sqlite, consumer).await?;
+        let Some(c) = c else { return Ok(None) };
+        let rows = sqlx::query(
+            "SELECT rp.uuid, rp.generation, a.resource_class, a.used, a.updated_at FROM allocations a \
+             JOIN resource_providers rp ON rp.id = a.provider_id WHERE a.consumer_uuid = $1 ORDER BY rp.id, a.resource_class",
+        )
+        .bind(consumer.to_string())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        let mut allocations: Vec<ProviderAllocation> = Vec::new();
+        let mut updated_at = 0;
+        for r in rows {
+            let rp = parse_uuid(&r.get::<String, _>(0));
+            updated_at = updated_at.max(get_i64(&r, 4));
+            if allocations.last().is_none_or(|a| a.provider != rp) {
+                allocations.push(ProviderAllocation { provider: rp, provider_generation: get_i64(&r, 1), resources: BTreeMap::new() });
+            }
+            if let Some(a) = allocations.last_mut() {
+                a.resources.insert(r.get::<String, _>(2), get_i64(&r, 3));
+            }
+        }
+        Ok(Some(ConsumerAllocations { consumer: c, allocations, updated_at }))
+    }
+
+    /// Delete every allocation of a consumer and the consumer. `Ok(false)` when
+    /// it had none.
+    pub async fn delete_consumer_allocations(&self, consumer: &Uuid) -> Result<bool> {
+        let mut w = self.write().await?;
+        let key = consumer.to_string();
+        let res = sqlx::query("DELETE FROM allocations WHERE consumer_uuid = $1")
+            .bind(&key)
+            .execute(&mut *w.tx)
+            .await
+            .map_err(db_err)?;
+        sqlx::query("DELETE FROM consumers WHERE uuid = $1").bind(&key).execute(&mut *w.tx).await.map_err(db_err)?;
+        w.commit().await?;
+        Ok(res.rows_affected() > 0)
+    }
+
+    /// Allocations against one provider: generation and consumer -> class -> used.
+    #[allow(clippy::type_complexity)]
+    pub async fn get_provider_allocations(
+        &self,
+        rp: &Uuid,
+    ) -> Result<Option<(i64, BTreeMap<Uuid, BTreeMap<String, i64>>, i64)>> {
+        let mut tx = self.read().await?;
+        let Some(ids) = provider_ids(&mut tx, rp).await? else { return Ok(None) };
+        let rows = sqlx::query(
+            "SELECT consumer_uuid, resource_class, used, updated_at FROM allocations WHERE provider_id = $1",
+        )
+        .bind(ids.id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        let mut out: BTreeMap<Uuid, BTreeMap<String, i64>> = BTreeMap::new();
+        let mut last = 0;
+        for r in rows {
+            last = last.max(get_i64(&r, 3));
+            *out.entry(parse_uuid(&r.get::<String, _>(0))).or_default().entry(r.get(1)).or_default() += get_i64(&r, 2);
+        }
+        Ok(Some((ids.generation, out, last)))
+    }
+
+    /// Consumers holding allocations against any of the given providers.
+    pub async fn consumers_on_providers(&self, rps: &[Uuid]) -> Result<BTreeSet<Uuid>> {
+        let mut out = BTreeSet::new();
+        for rp in rps {
+            if let Some((_, allocs, _)) = self.get_provider_allocations(rp).await? {
+                out.extend(allocs.into_keys());
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,270 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_placement::{standard, Error, Result};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+use tokio::sync::{Mutex, MutexGuard};
+
+/// The database engines berth runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl Engine {
+    pub fn from_url(url: &str) -> Result<Engine> {
+        if url.starts_with("sqlite:") {
+            Ok(Engine::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Ok(Engine::Postgres)
+        } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
+            Err(Error::internal(
+                "MySQL/MariaDB is not supported; use a sqlite:// or postgresql:// URL",
+            ))
+        } else {
+            Err(Error::internal(format!(
+                "unrecognised database URL scheme in {:?}; use sqlite:// or postgresql://",
+                redact(url)
+            )))
+        }
+    }
+
+    /// Row-lock suffix for a SELECT that will be followed by a write.
+    pub(crate) fn for_update(self) -> &'static str {
+        match self {
+            Engine::Sqlite => "",
+            Engine::Postgres => " FOR UPDATE",
+        }
+    }
+}
+
+/// Strip a password from a URL for logs and errors.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub url: String,
+    pub max_connections: u32,
+}
+
+impl StoreConfig {
+    pub fn new(url: impl Into<String>) -> Self {
+        StoreConfig { url: url.into(), max_connections: 16 }
+    }
+}
+
+/// Handle on the Placement database. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) pool: AnyPool,
+    pub(crate) engine: Engine,
+    /// Serializes writers on SQLite (one writer at a time is all SQLite
+    /// allows; taking it here avoids busy-wait storms).
+    write_lock: Arc<Mutex<()>>,
+}
+
+pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+/// A write transaction; on SQLite it also holds the process-wide writer lock.
+pub(crate) struct WriteTx<'a> {
+    pub tx: Tx,
+    _guard: Option<MutexGuard<'a, ()>>,
+}
+
+impl WriteTx<'_> {
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await.map_err(db_err)
+    }
+}
+
+pub(crate) fn db_err(e: sqlx::Error) -> Error {
+    match &e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            Error::new(berth_placement::ErrorKind::Unavailable, berth_placement::codes::DEFAULT, format!("database unavailable: {e}"))
+        }
+        _ => Error::internal(format!("database error: {e}")),
+    }
+}
+
+pub(crate) fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => {
+            let msg = d.message().to_ascii_lowercase();
+            d.code().as_deref() == Some("23505")
+                || msg.contains("unique constraint")
+                || msg.contains("duplicate key")
+        }
+        _ => false,
+    }
+}
+
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+impl Store {
+    /// Connect, without touching the schema.
+    pub async fn connect(config: &StoreConfig) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let engine = Engine::from_url(&config.url)?;
+        let mut url = config.url.clone();
+        let mut opts = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
+        match engine {
+            Engine::Sqlite => {
+                if !url.contains('?') && !url.contains(":memory:") {
+                    url.push_str("?mode=rwc");
+                }
+                opts = opts.max_connections(config.max_connections.min(8)).after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute("PRAGMA journal_mode=WAL").await?;
+                        conn.execute("PRAGMA busy_timeout=10000").await?;
+                        conn.execute("PRAGMA synchronous=NORMAL").await?;
+                        conn.execute("PRAGMA foreign_keys=ON").await?;
+                        Ok(())
+                    })
+                });
+            }
+            Engine::Postgres => {
+                opts = opts.max_connections(config.max_connections);
+            }
+        }
+        let pool = opts.connect(&url).await.map_err(|e| {
+            Error::internal(format!("cannot open database {}: {e}", redact(&config.url)))
+        })?;
+        Ok(Store { pool, engine, write_lock: Arc::new(Mutex::new(())) })
+    }
+
+    /// Connect, apply pending migrations and make sure the standard resource
+    /// classes and traits exist.
+    pub async fn open(config: &StoreConfig) -> Result<Store> {
+        let store = Store::connect(config).await?;
+        store.migrate().await?;
+        store.sync_standard().await?;
+        Ok(store)
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// Apply pending schema migrations (`berth db sync`).
+    pub async fn migrate(&self) -> Result<()> {
+        let migrator = match self.engine {
+            Engine::Sqlite => &SQLITE_MIGRATOR,
+            Engine::Postgres => &POSTGRES_MIGRATOR,
+        };
+        migrator
+            .run(&self.pool)
+            .await
+            .map_err(|e| Error::internal(format!("database migration failed: {e}")))
+    }
+
+    /// Insert the standard resource classes and traits that are missing.
+    pub async fn sync_standard(&self) -> Result<()> {
+        let mut w = self.write().await?;
+        let ts = now();
+        let existing: Vec<String> = sqlx::query("SELECT name FROM resource_classes")
+            .fetch_all(&mut *w.tx)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(|r| r.get::<String, _>(0))
+            .collect();
+        for name in standard::RESOURCE_CLASSES {
+            if !existing.iter().any(|e| e == name) {
+                sqlx::query("INSERT INTO resource_classes (name, created_at, updated_at) VALUES ($1, $2, $2)")
+                    .bind(name)
+                    .bind(ts)
+                    .execute(&mut *w.tx)
+                    .await
+                    .map_err(db_err)?;
+            }
+        }
+        let existing: std::collections::HashSet<String> = sqlx::query("SELECT name FROM traits")
+            .fetch_all(&mut *w.tx)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(|r| r.get::<String, _>(0))
+            .collect();
+        for name in standard::traits() {
+            if !existing.contains(name) {
+                sqlx::query("INSERT INTO traits (name, created_at, updated_at) VALUES ($1, $2, $2)")
+                    .bind(name)
+                    .bind(ts)
+                    .execute(&mut *w.tx)
+                    .await
+                    .map_err(db_err)?;
+            }
+        }
+        w.commit().await
+    }
+
+    pub(crate) async fn write(&self) -> Result<WriteTx<'_>> {
+        let guard = match self.engine {
+            Engine::Sqlite => Some(self.write_lock.lock().await),
+            Engine::Postgres => None,
+        };
+        let tx = self.pool.begin().await.map_err(db_err)?;
+        Ok(WriteTx { tx, _guard: guard })
+    }
+
+    pub(crate) async fn read(&self) -> Result<Tx> {
+        self.pool.begin().await.map_err(db_err)
+    }
+
+    /// Close the pool (waits for connections to be returned).
+    pub async fn close(&self) {
+        self.pool.close().await
+    }
+
+    /// Run a trivial query, for health checks.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db_err)?;
+        Ok(())
+    }
+}
+
+pub(crate) fn get_i64(row: &AnyRow, idx: usize) -> i64 {
+    row.try_get::<i64, _>(idx).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engines_from_url() {
+        assert_eq!(Engine::from_url("sqlite:///tmp/x.db").unwrap(), Engine::Sqlite);
+        assert_eq!(Engine::from_url("postgresql://u@h/db").unwrap(), Engine::Postgres);
+        assert_eq!(Engine::from_url("postgres://u@h/db").unwrap(), Engine::Postgres);
+        assert!(Engine::from_url("mysql://x").is_err());
+        assert!(Engine::from_url("nonsense").is_err());
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(redact("postgresql://u:secret@h/db"), "postgresql://u:***@h/db");
+        assert_eq!(redact("postgresql://u@h/db"), "postgresql://u@h/db");
+        assert_eq!(redact("sqlite:///x"), "sqlite:///x");
+    }
+}

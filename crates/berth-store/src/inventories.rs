@@ -1,0 +1,234 @@
+//! Inventories of a provider. Every change bumps the provider generation in
+//! the same transaction, conditional on the generation the caller saw.
+
+use berth_placement::model::Inventory;
+use berth_placement::{codes, Error, Result};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::db::{db_err, get_i64, now, Store, Tx};
+use crate::providers::{bump_generation, no_such_provider, provider_ids, ProviderIds};
+
+pub(crate) fn inventory_from_row(r: &AnyRow, o: usize) -> Inventory {
+    Inventory {
+        resource_class: r.get::<String, _>(o),
+        total: get_i64(r, o + 1),
+        reserved: get_i64(r, o + 2),
+        min_unit: get_i64(r, o + 3),
+        max_unit: get_i64(r, o + 4),
+        step_size: get_i64(r, o + 5),
+        allocation_ratio: r.try_get::<f64, _>(o + 6).unwrap_or(1.0),
+    }
+}
+
+const INV_COLUMNS: &str = "resource_class, total, reserved, min_unit, max_unit, step_size, allocation_ratio";
+
+/// Inventories of one provider with their newest update time.
+pub(crate) async fn provider_inventories(tx: &mut Tx, provider_id: i64) -> Result<(Vec<Inventory>, i64)> {
+    let rows = sqlx::query(&format!(
+        "SELECT {INV_COLUMNS}, updated_at FROM inventories WHERE provider_id = $1 ORDER BY resource_class"
+    ))
+    .bind(provider_id)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    let last = rows.iter().map(|r| get_i64(r, 7)).max().unwrap_or(0);
+    Ok((rows.iter().map(|r| inventory_from_row(r, 0)).collect(), last))
+}
+
+async fn class_exists(tx: &mut Tx, name: &str) -> Result<bool> {
+    Ok(sqlx::query("SELECT 1 FROM resource_classes WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db_err)?
+        .is_some())
+}
+
+async fn classes_in_use(tx: &mut Tx, provider_id: i64, classes: &[String]) -> Result<Vec<String>> {
+    let mut used = Vec::new();
+    for rc in classes {
+        let row = sqlx::query("SELECT 1 FROM allocations WHERE provider_id = $1 AND resource_class = $2 LIMIT 1")
+            .bind(provider_id)
+            .bind(rc)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        if row.is_some() {
+            used.push(rc.clone());
+        }
+    }
+    Ok(used)
+}
+
+pub(crate) fn in_use_error(classes: &[String], rp: &Uuid) -> Error {
+    Error::conflict(format!(
+        "Inventory for '{}' on resource provider '{rp}' in use.",
+        classes.join(", ")
+    ))
+    .with_code(codes::INVENTORY_INUSE)
+}
+
+async fn insert_inventory(tx: &mut Tx, provider_id: i64, inv: &Inventory, ts: i64) -> Result<()> {
+    sqlx::query(&format!(
+        "INSERT INTO inventories (provider_id, {INV_COLUMNS}, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)"
+    ))
+    .bind(provider_id)
+    .bind(&inv.resource_class)
+    .bind(inv.total)
+    .bind(inv.reserved)
+    .bind(inv.min_unit)
+    .bind(inv.max_unit)
+    .bind(inv.step_size)
+    .bind(inv.allocation_ratio)
+    .bind(ts)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+async fn update_row(tx: &mut Tx, provider_id: i64, inv: &Inventory, ts: i64) -> Result<u64> {
+    let res = sqlx::query(
+        "UPDATE inventories SET total = $1, reserved = $2, min_unit = $3, max_unit = $4, step_size = $5, \
+         allocation_ratio = $6, updated_at = $7 WHERE provider_id = $8 AND resource_class = $9",
+    )
+    .bind(inv.total)
+    .bind(inv.reserved)
+    .bind(inv.min_unit)
+    .bind(inv.max_unit)
+    .bind(inv.step_size)
+    .bind(inv.allocation_ratio)
+    .bind(ts)
+    .bind(provider_id)
+    .bind(&inv.resource_class)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    Ok(res.rows_affected())
+}
+
+/// Replace a provider's whole inventory inside an open transaction; used by
+/// `PUT .../inventories` and the reshaper. Does not touch the generation.
+pub(crate) async fn replace_inventories(tx: &mut Tx, rp: &Uuid, ids: ProviderIds, invs: &[Inventory]) -> Result<()> {
+    for inv in invs {
+        if !class_exists(tx, &inv.resource_class).await? {
+            return Err(Error::bad_request(format!("No such resource class {}.", inv.resource_class)));
+        }
+    }
+    let (existing, _) = provider_inventories(tx, ids.id).await?;
+    let to_delete: Vec<String> = existing
+        .iter()
+        .filter(|e| !invs.iter().any(|i| i.resource_class == e.resource_class))
+        .map(|e| e.resource_class.clone())
+        .collect();
+    let used = classes_in_use(tx, ids.id, &to_delete).await?;
+    if !used.is_empty() {
+        return Err(in_use_error(&used, rp));
+    }
+    for rc in &to_delete {
+        sqlx::query("DELETE FROM inventories WHERE provider_id = $1 AND resource_class = $2")
+            .bind(ids.id)
+            .bind(rc)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+    }
+    let ts = now();
+    for inv in invs {
+        if existing.iter().any(|e| e.resource_class == inv.resource_class) {
+            update_row(tx, ids.id, inv, ts).await?;
+        } else {
+            insert_inventory(tx, ids.id, inv, ts).await?;
+        }
+    }
+    Ok(())
+}
+
+impl Store {
+    /// The provider's generation, its inventories and their last update time.
+    pub async fn get_inventories(&self, rp: &Uuid) -> Result<Option<(i64, Vec<Inventory>, i64)>> {
+        let mut tx = self.read().await?;
+        let Some(ids) = provider_ids(&mut tx, rp).await? else { return Ok(None) };
+        let (invs, last) = provider_inventories(&mut tx, ids.id).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(Some((ids.generation, invs, last)))
+    }
+
+    /// Add one inventory (POST). Returns the new provider generation.
+    pub async fn add_inventory(&self, rp: &Uuid, inv: &Inventory) -> Result<i64> {
+        let mut w = self.write().await?;
+        let ids = provider_ids(&mut w.tx, rp).await?.ok_or_else(|| no_such_provider(rp))?;
+        if !class_exists(&mut w.tx, &inv.resource_class).await? {
+            return Err(Error::bad_request(format!("No such resource class {}.", inv.resource_class)));
+        }
+        let (existing, _) = provider_inventories(&mut w.tx, ids.id).await?;
+        if existing.iter().any(|e| e.resource_class == inv.resource_class) {
+            return Err(Error::concurrent_update(format!(
+                "Inventory for {} on resource provider {rp} already exists.",
+                inv.resource_class
+            )));
+        }
+        insert_inventory(&mut w.tx, ids.id, inv, now()).await?;
+        let gen = bump_generation(&mut w.tx, ids.id, ids.generation).await?;
+        w.commit().await?;
+        Ok(gen)
+    }
+
+    /// Replace all inventories (PUT), conditional on `generation`.
+    pub async fn set_inventories(&self, rp: &Uuid, generation: i64, invs: &[Inventory]) -> Result<i64> {
+        let mut w = self.write().await?;
+        let ids = provider_ids(&mut w.tx, rp).await?.ok_or_else(|| no_such_provider(rp))?;
+        let gen = bump_generation(&mut w.tx, ids.id, generation).await?;
+        replace_inventories(&mut w.tx, rp, ids, invs).await?;
+        w.commit().await?;
+        Ok(gen)
+    }
+
+    /// Update one existing inventory, conditional on `generation`.
+    pub async fn update_inventory(&self, rp: &Uuid, generation: i64, inv: &Inventory) -> Result<i64> {
+        let mut w = self.write().await?;
+        let ids = provider_ids(&mut w.tx, rp).await?.ok_or_else(|| no_such_provider(rp))?;
+        let gen = bump_generation(&mut w.tx, ids.id, generation).await?;
+        if update_row(&mut w.tx, ids.id, inv, now()).await? == 0 {
+            return Err(Error::bad_request(format!(
+                "No inventory of class {} found.",
+                inv.resource_class
+            )));
+        }
+        w.commit().await?;
+        Ok(gen)
+    }
+
+    /// Delete one inventory; refused while allocations use it.
+    pub async fn delete_inventory(&self, rp: &Uuid, class: &str) -> Result<()> {
+        let mut w = self.write().await?;
+        let ids = provider_ids(&mut w.tx, rp).await?.ok_or_else(|| no_such_provider(rp))?;
+        bump_generation(&mut w.tx, ids.id, ids.generation).await?;
+        let used = classes_in_use(&mut w.tx, ids.id, &[class.to_string()]).await?;
+        if !used.is_empty() {
+            return Err(in_use_error(&used, rp).with_code(codes::CONCURRENT_UPDATE));
+        }
+        let res = sqlx::query("DELETE FROM inventories WHERE provider_id = $1 AND resource_class = $2")
+            .bind(ids.id)
+            .bind(class)
+            .execute(&mut *w.tx)
+            .await
+            .map_err(db_err)?;
+        if res.rows_affected() == 0 {
+            return Err(Error::not_found(format!("No inventory of class {class} found for delete")));
+        }
+        w.commit().await
+    }
+
+    /// Delete every inventory of a provider (1.5+).
+    pub async fn delete_all_inventories(&self, rp: &Uuid) -> Result<()> {
+        let mut w = self.write().await?;
+        let ids = provider_ids(&mut w.tx, rp).await?.ok_or_else(|| no_such_provider(rp))?;
+        bump_generation(&mut w.tx, ids.id, ids.generation).await?;
+        replace_inventories(&mut w.tx, rp, ids, &[]).await?;
+        w.commit().await
+    }
+}

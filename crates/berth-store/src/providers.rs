@@ -1,0 +1,477 @@
+//! Resource providers: create, read, update (incl. re-parenting), delete, list.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use berth_placement::model::{Inventory, ResourceProvider};
+use berth_placement::{codes, Error, Result};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::db::{db_err, get_i64, is_unique_violation, now, Store, Tx};
+
+const SELECT_PROVIDER: &str = "SELECT rp.id, rp.uuid, rp.name, rp.generation, parent.uuid, root.uuid, \
+     rp.created_at, rp.updated_at FROM resource_providers rp \
+     LEFT JOIN resource_providers parent ON rp.parent_id = parent.id \
+     LEFT JOIN resource_providers root ON rp.root_id = root.id";
+
+pub(crate) fn parse_uuid(s: &str) -> Uuid {
+    Uuid::parse_str(s).unwrap_or_default()
+}
+
+fn provider_from_row(row: &AnyRow) -> (i64, ResourceProvider) {
+    let uuid = parse_uuid(&row.get::<String, _>(1));
+    let parent: Option<String> = row.try_get(4).ok().flatten();
+    let root: Option<String> = row.try_get(5).ok().flatten();
+    (
+        get_i64(row, 0),
+        ResourceProvider {
+            uuid,
+            name: row.get::<String, _>(2),
+            generation: get_i64(row, 3),
+            parent_uuid: parent.map(|p| parse_uuid(&p)),
+            root_uuid: root.map(|r| parse_uuid(&r)).unwrap_or(uuid),
+            created_at: get_i64(row, 6),
+            updated_at: get_i64(row, 7),
+        },
+    )
+}
+
+/// Internal ids of a provider, looked up inside a transaction.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ProviderIds {
+    pub id: i64,
+    pub parent_id: Option<i64>,
+    pub root_id: i64,
+    pub generation: i64,
+}
+
+pub(crate) async fn provider_ids(tx: &mut Tx, uuid: &Uuid) -> Result<Option<ProviderIds>> {
+    let row = sqlx::query("SELECT id, parent_id, root_id, generation FROM resource_providers WHERE uuid = $1")
+        .bind(uuid.to_string())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    Ok(row.map(|r| {
+        let id = get_i64(&r, 0);
+        ProviderIds {
+            id,
+            parent_id: r.try_get::<Option<i64>, _>(1).ok().flatten(),
+            root_id: r.try_get::<Option<i64>, _>(2).ok().flatten().unwrap_or(id),
+            generation: get_i64(&r, 3),
+        }
+    }))
+}
+
+pub(crate) fn no_such_provider(uuid: &Uuid) -> Error {
+    Error::not_found(format!("No resource provider with uuid {uuid} found"))
+}
+
+/// Bump a provider's generation if it still is `expected`; the UPDATE takes
+/// the row lock, so concurrent writers of the same provider serialize here.
+pub(crate) async fn bump_generation(tx: &mut Tx, id: i64, expected: i64) -> Result<i64> {
+    let res = sqlx::query(
+        "UPDATE resource_providers SET generation = generation + 1, updated_at = $3 \
+         WHERE id = $1 AND generation = $2",
+    )
+    .bind(id)
+    .bind(expected)
+    .bind(now())
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    if res.rows_affected() != 1 {
+        return Err(Error::concurrent_update(
+            "resource provider generation conflict",
+        ));
+    }
+    Ok(expected + 1)
+}
+
+/// Lock a provider row and bump its generation unconditionally, returning the
+/// new generation. Used by writes that do not carry a provider generation
+/// (allocations), which must still serialize with other writers.
+pub(crate) async fn lock_and_bump(tx: &mut Tx, id: i64) -> Result<i64> {
+    let row = sqlx::query(
+        "UPDATE resource_providers SET generation = generation + 1 WHERE id = $1 RETURNING generation",
+    )
+    .bind(id)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    Ok(get_i64(&row, 0))
+}
+
+/// Filters of `GET /resource_providers`.
+#[derive(Debug, Default, Clone)]
+pub struct ProviderFilter {
+    pub uuid: Option<Uuid>,
+    pub name: Option<String>,
+    /// Each inner set: the provider must be in at least one of them.
+    pub member_of: Vec<BTreeSet<Uuid>>,
+    pub forbidden_aggregates: BTreeSet<Uuid>,
+    pub in_tree: Option<Uuid>,
+    /// Each inner set: the provider must have at least one of the traits.
+    pub required_traits: Vec<BTreeSet<String>>,
+    pub forbidden_traits: BTreeSet<String>,
+    pub resources: BTreeMap<String, i64>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ProviderUpdate {
+    pub name: Option<String>,
+    /// `Some(None)`: un-parent; `Some(Some(u))`: set parent.
+    pub parent: Option<Option<Uuid>>,
+    pub allow_reparenting: bool,
+}
+
+impl Store {
+    pub async fn create_provider(
+        &self,
+        uuid: Uuid,
+        name: &str,
+        parent: Option<Uuid>,
+    ) -> Result<ResourceProvider> {
+        let mut w = self.write().await?;
+        let (parent_id, root_id) = match parent {
+            Some(p) if p == uuid => {
+                return Err(Error::bad_request(
+                    "Object action create failed because: parent provider UUID cannot be same as UUID. \
+                     Please set parent provider UUID to None if there is no parent.",
+                ))
+            }
+            Some(p) => match provider_ids(&mut w.tx, &p).await? {
+                Some(ids) => (Some(ids.id), Some(ids.root_id)),
+                None => {
+                    return Err(Error::bad_request(
+                        "Object action create failed because: parent provider UUID does not exist.",
+                    ))
+                }
+            },
+            None => (None, None),
+        };
+        // Report duplicates the way upstream does: uuid first, then name.
+        let mut dups = Vec::new();
+        let existing = sqlx::query("SELECT uuid, name FROM resource_providers WHERE uuid = $1 OR name = $2")
+            .bind(uuid.to_string())
+            .bind(name)
+            .fetch_all(&mut *w.tx)
+            .await
+            .map_err(db_err)?;
+        if existing.iter().any(|r| r.get::<String, _>(0) == uuid.to_string()) {
+            dups.push(format!("uuid: {uuid}"));
+        }
+        if existing.iter().any(|r| r.get::<String, _>(1) == name) {
+            dups.push(format!("name: {name}"));
+        }
+        if !dups.is_empty() {
+            return Err(duplicate(&dups.join(", ")));
+        }
+        let ts = now();
+        let row = sqlx::query(
+            "INSERT INTO resource_providers (uuid, name, generation, parent_id, root_id, created_at, updated_at) \
+             VALUES ($1, $2, 0, $3, $4, $5, $5) RETURNING id",
+        )
+        .bind(uuid.to_string())
+        .bind(name)
+        .bind(parent_id)
+        .bind(root_id)
+        .bind(ts)
+        .fetch_one(&mut *w.tx)
+        .await
+        .map_err(|e| if is_unique_violation(&e) { duplicate(&format!("name: {name}")) } else { db_err(e) })?;
+        let id = get_i64(&row, 0);
+        if root_id.is_none() {
+            sqlx::query("UPDATE resource_providers SET root_id = $1 WHERE id = $1")
+                .bind(id)
+                .execute(&mut *w.tx)
+                .await
+                .map_err(db_err)?;
+        }
+        let rp = get_provider_tx(&mut w.tx, &uuid).await?.ok_or_else(|| no_such_provider(&uuid))?;
+        w.commit().await?;
+        Ok(rp)
+    }
+
+    pub async fn get_provider(&self, uuid: &Uuid) -> Result<Option<ResourceProvider>> {
+        let mut tx = self.read().await?;
+        let rp = get_provider_tx(&mut tx, uuid).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(rp)
+    }
+
+    pub async fn update_provider(&self, uuid: &Uuid, update: ProviderUpdate) -> Result<ResourceProvider> {
+        let mut w = self.write().await?;
+        let me = provider_ids(&mut w.tx, uuid).await?.ok_or_else(|| no_such_provider(uuid))?;
+        let ts = now();
+        if let Some(name) = &update.name {
+            let clash = sqlx::query("SELECT 1 FROM resource_providers WHERE name = $1 AND id <> $2")
+                .bind(name)
+                .bind(me.id)
+                .fetch_optional(&mut *w.tx)
+                .await
+                .map_err(db_err)?;
+            if clash.is_some() {
+                return Err(Error::conflict(format!("Conflicting resource provider {name} already exists."))
+                    .with_code(codes::DUPLICATE_NAME));
+            }
+            sqlx::query("UPDATE resource_providers SET name = $1, updated_at = $2 WHERE id = $3")
+                .bind(name)
+                .bind(ts)
+                .bind(me.id)
+                .execute(&mut *w.tx)
+                .await
+                .map_err(db_err)?;
+        }
+        if let Some(new_parent) = update.parent {
+            let fail = |reason: &str| {
+                Error::bad_request(format!("Object action update failed because: {reason}"))
+            };
+            let (new_parent_id, new_root_id) = match new_parent {
+                Some(p) => {
+                    let pids = provider_ids(&mut w.tx, &p).await?.ok_or_else(|| {
+                        Error::bad_request("Object action create failed because: parent provider UUID does not exist.")
+                    })?;
+                    if me.parent_id.is_some() && me.parent_id != Some(pids.id) && !update.allow_reparenting {
+                        return Err(fail("re-parenting a provider is not currently allowed."));
+                    }
+                    let subtree = subtree_ids(&mut w.tx, me.id).await?;
+                    if subtree.contains(&pids.id) {
+                        return Err(fail("creating loop in the provider tree is not allowed."));
+                    }
+                    (Some(pids.id), pids.root_id)
+                }
+                None => {
+                    if me.parent_id.is_some() && !update.allow_reparenting {
+                        return Err(fail("un-parenting a provider is not currently allowed."));
+                    }
+                    (None, me.id)
+                }
+            };
+            if new_parent_id != me.parent_id {
+                for id in subtree_ids(&mut w.tx, me.id).await? {
+                    sqlx::query("UPDATE resource_providers SET root_id = $1 WHERE id = $2")
+                        .bind(new_root_id)
+                        .bind(id)
+                        .execute(&mut *w.tx)
+                        .await
+                        .map_err(db_err)?;
+                }
+                sqlx::query("UPDATE resource_providers SET parent_id = $1, updated_at = $2 WHERE id = $3")
+                    .bind(new_parent_id)
+                    .bind(ts)
+                    .bind(me.id)
+                    .execute(&mut *w.tx)
+                    .await
+                    .map_err(db_err)?;
+            }
+        }
+        let rp = get_provider_tx(&mut w.tx, uuid).await?.ok_or_else(|| no_such_provider(uuid))?;
+        w.commit().await?;
+        Ok(rp)
+    }
+
+    pub async fn delete_provider(&self, uuid: &Uuid) -> Result<()> {
+        let mut w = self.write().await?;
+        let me = provider_ids(&mut w.tx, uuid).await?.ok_or_else(|| {
+            Error::not_found(format!("No resource provider with uuid {uuid} found for delete"))
+        })?;
+        let q = format!("SELECT id FROM resource_providers WHERE id = $1{}", self.engine.for_update());
+        sqlx::query(&q).bind(me.id).fetch_optional(&mut *w.tx).await.map_err(db_err)?;
+        let used = sqlx::query("SELECT 1 FROM allocations WHERE provider_id = $1 LIMIT 1")
+            .bind(me.id)
+            .fetch_optional(&mut *w.tx)
+            .await
+            .map_err(db_err)?;
+        if used.is_some() {
+            return Err(Error::conflict(format!(
+                "Unable to delete resource provider {uuid}: Resource provider has allocations."
+            ))
+            .with_code(codes::PROVIDER_IN_USE));
+        }
+        let child = sqlx::query("SELECT 1 FROM resource_providers WHERE parent_id = $1 LIMIT 1")
+            .bind(me.id)
+            .fetch_optional(&mut *w.tx)
+            .await
+            .map_err(db_err)?;
+        if child.is_some() {
+            return Err(Error::conflict(format!(
+                "Unable to delete parent resource provider {uuid}: It has child resource providers."
+            ))
+            .with_code(codes::PROVIDER_CANNOT_DELETE_PARENT));
+        }
+        for table in ["inventories", "provider_traits", "provider_aggregates"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE provider_id = $1"))
+                .bind(me.id)
+                .execute(&mut *w.tx)
+                .await
+                .map_err(db_err)?;
+        }
+        sqlx::query("DELETE FROM resource_providers WHERE id = $1")
+            .bind(me.id)
+            .execute(&mut *w.tx)
+            .await
+            .map_err(db_err)?;
+        w.commit().await
+    }
+
+    /// List providers matching every filter, ordered by internal id.
+    pub async fn list_providers(&self, f: &ProviderFilter) -> Result<Vec<ResourceProvider>> {
+        let mut tx = self.read().await?;
+        let mut sql = String::from(SELECT_PROVIDER);
+        let mut conds: Vec<String> = Vec::new();
+        let mut binds: Vec<String> = Vec::new();
+        if let Some(u) = &f.uuid {
+            binds.push(u.to_string());
+            conds.push(format!("rp.uuid = ${}", binds.len()));
+        }
+        if let Some(n) = &f.name {
+            binds.push(n.clone());
+            conds.push(format!("rp.name = ${}", binds.len()));
+        }
+        if let Some(t) = &f.in_tree {
+            binds.push(t.to_string());
+            conds.push(format!(
+                "rp.root_id = (SELECT root_id FROM resource_providers WHERE uuid = ${})",
+                binds.len()
+            ));
+        }
+        if !conds.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&conds.join(" AND "));
+        }
+        sql.push_str(" ORDER BY rp.id");
+        let mut q = sqlx::query(&sql);
+        for b in &binds {
+            q = q.bind(b.clone());
+        }
+        let rows = q.fetch_all(&mut *tx).await.map_err(db_err)?;
+        let mut out: Vec<(i64, ResourceProvider)> = rows.iter().map(provider_from_row).collect();
+
+        if !f.member_of.is_empty() || !f.forbidden_aggregates.is_empty() {
+            let aggs = load_aggregates(&mut tx).await?;
+            let empty = BTreeSet::new();
+            out.retain(|(id, _)| {
+                let mine = aggs.get(id).unwrap_or(&empty);
+                f.member_of.iter().all(|any| any.iter().any(|a| mine.contains(a)))
+                    && !f.forbidden_aggregates.iter().any(|a| mine.contains(a))
+            });
+        }
+        if !f.required_traits.is_empty() || !f.forbidden_traits.is_empty() {
+            let traits = load_traits(&mut tx).await?;
+            let empty = BTreeSet::new();
+            out.retain(|(id, _)| {
+                let mine = traits.get(id).unwrap_or(&empty);
+                f.required_traits.iter().all(|any| any.iter().any(|t| mine.contains(t)))
+                    && !f.forbidden_traits.iter().any(|t| mine.contains(t))
+            });
+        }
+        if !f.resources.is_empty() {
+            let invs = load_inventories(&mut tx).await?;
+            let usage = load_usages(&mut tx).await?;
+            out.retain(|(id, _)| {
+                f.resources.iter().all(|(rc, amount)| {
+                    let Some(inv) = invs.get(&(*id, rc.clone())) else { return false };
+                    let used = usage.get(&(*id, rc.clone())).copied().unwrap_or(0);
+                    inv.amount_respects_units(*amount) && used + amount <= inv.capacity()
+                })
+            });
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(out.into_iter().map(|(_, rp)| rp).collect())
+    }
+}
+
+fn duplicate(what: &str) -> Error {
+    Error::conflict(format!("Conflicting resource provider {what} already exists."))
+        .with_code(codes::DUPLICATE_NAME)
+}
+
+pub(crate) async fn get_provider_tx(tx: &mut Tx, uuid: &Uuid) -> Result<Option<ResourceProvider>> {
+    let sql = format!("{SELECT_PROVIDER} WHERE rp.uuid = $1");
+    let row = sqlx::query(&sql)
+        .bind(uuid.to_string())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    Ok(row.map(|r| provider_from_row(&r).1))
+}
+
+/// The provider and all its descendants.
+async fn subtree_ids(tx: &mut Tx, id: i64) -> Result<HashSet<i64>> {
+    let root = sqlx::query("SELECT root_id FROM resource_providers WHERE id = $1")
+        .bind(id)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    let root_id = root.try_get::<Option<i64>, _>(0).ok().flatten().unwrap_or(id);
+    let rows = sqlx::query("SELECT id, parent_id FROM resource_providers WHERE root_id = $1")
+        .bind(root_id)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    let mut children: HashMap<i64, Vec<i64>> = HashMap::new();
+    for r in &rows {
+        if let Some(p) = r.try_get::<Option<i64>, _>(1).ok().flatten() {
+            children.entry(p).or_default().push(get_i64(r, 0));
+        }
+    }
+    let mut out = HashSet::new();
+    let mut stack = vec![id];
+    while let Some(n) = stack.pop() {
+        if out.insert(n) {
+            stack.extend(children.get(&n).into_iter().flatten().copied());
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) async fn load_aggregates(tx: &mut Tx) -> Result<HashMap<i64, BTreeSet<Uuid>>> {
+    let rows = sqlx::query("SELECT provider_id, aggregate_uuid FROM provider_aggregates")
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    let mut m: HashMap<i64, BTreeSet<Uuid>> = HashMap::new();
+    for r in rows {
+        m.entry(get_i64(&r, 0)).or_default().insert(parse_uuid(&r.get::<String, _>(1)));
+    }
+    Ok(m)
+}
+
+pub(crate) async fn load_traits(tx: &mut Tx) -> Result<HashMap<i64, BTreeSet<String>>> {
+    let rows = sqlx::query("SELECT pt.provider_id, t.name FROM provider_traits pt JOIN traits t ON t.id = pt.trait_id")
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    let mut m: HashMap<i64, BTreeSet<String>> = HashMap::new();
+    for r in rows {
+        m.entry(get_i64(&r, 0)).or_default().insert(r.get::<String, _>(1));
+    }
+    Ok(m)
+}
+
+pub(crate) async fn load_inventories(tx: &mut Tx) -> Result<HashMap<(i64, String), Inventory>> {
+    let rows = sqlx::query(
+        "SELECT provider_id, resource_class, total, reserved, min_unit, max_unit, step_size, allocation_ratio FROM inventories",
+    )
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let inv = crate::inventories::inventory_from_row(r, 1);
+            ((get_i64(r, 0), inv.resource_class.clone()), inv)
+        })
+        .collect())
+}
+
+pub(crate) async fn load_usages(tx: &mut Tx) -> Result<HashMap<(i64, String), i64>> {
+    let rows = sqlx::query(
+        "SELECT provider_id, resource_class, CAST(SUM(used) AS BIGINT) FROM allocations GROUP BY provider_id, resource_class",
+    )
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    Ok(rows.iter().map(|r| ((get_i64(r, 0), r.get::<String, _>(1)), get_i64(r, 2))).collect())
+}

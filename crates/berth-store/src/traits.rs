@@ -1,0 +1,194 @@
+//! Traits and the traits of providers.
+
+use std::collections::BTreeSet;
+
+use berth_placement::{standard, Error, Result};
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::db::{db_err, get_i64, is_unique_violation, now, Store, Tx};
+use crate::providers::{bump_generation, no_such_provider, provider_ids};
+
+/// Filters of `GET /traits`.
+#[derive(Debug, Default, Clone)]
+pub struct TraitFilter {
+    pub name_in: Option<Vec<String>>,
+    pub prefix: Option<String>,
+    /// `Some(true)`: only traits some provider has; `Some(false)`: only unused.
+    pub associated: Option<bool>,
+}
+
+pub(crate) async fn trait_ids(tx: &mut Tx, names: &[String]) -> Result<Vec<i64>> {
+    let mut ids = Vec::with_capacity(names.len());
+    let mut missing = Vec::new();
+    for n in names {
+        let row = sqlx::query("SELECT id FROM traits WHERE name = $1")
+            .bind(n)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        match row {
+            Some(r) => ids.push(get_i64(&r, 0)),
+            None => missing.push(n.clone()),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(Error::bad_request(format!("No such trait(s): {}.", missing.join(", "))));
+    }
+    Ok(ids)
+}
+
+pub(crate) async fn provider_traits(tx: &mut Tx, provider_id: i64) -> Result<(Vec<String>, i64)> {
+    let rows = sqlx::query(
+        "SELECT t.name, t.updated_at FROM provider_traits pt JOIN traits t ON t.id = pt.trait_id \
+         WHERE pt.provider_id = $1 ORDER BY t.name",
+    )
+    .bind(provider_id)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    let last = rows.iter().map(|r| get_i64(r, 1)).max().unwrap_or(0);
+    Ok((rows.iter().map(|r| r.get::<String, _>(0)).collect(), last))
+}
+
+/// Replace a provider's traits inside an open transaction.
+pub(crate) async fn replace_provider_traits(tx: &mut Tx, provider_id: i64, names: &[String]) -> Result<()> {
+    let ids = trait_ids(tx, names).await?;
+    sqlx::query("DELETE FROM provider_traits WHERE provider_id = $1")
+        .bind(provider_id)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    let unique: BTreeSet<i64> = ids.into_iter().collect();
+    for id in unique {
+        sqlx::query("INSERT INTO provider_traits (provider_id, trait_id) VALUES ($1, $2)")
+            .bind(provider_id)
+            .bind(id)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Trait names matching the filter, sorted, with the newest change time.
+    pub async fn list_traits(&self, f: &TraitFilter) -> Result<(Vec<String>, i64)> {
+        let mut sql = String::from("SELECT t.name, t.updated_at FROM traits t");
+        match f.associated {
+            Some(true) => sql.push_str(" WHERE EXISTS (SELECT 1 FROM provider_traits pt WHERE pt.trait_id = t.id)"),
+            Some(false) => {
+                sql.push_str(" WHERE NOT EXISTS (SELECT 1 FROM provider_traits pt WHERE pt.trait_id = t.id)")
+            }
+            None => {}
+        }
+        sql.push_str(" ORDER BY t.name");
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await.map_err(db_err)?;
+        let mut last = 0;
+        let names = rows
+            .iter()
+            .filter_map(|r| {
+                let name: String = r.get(0);
+                let keep = f.name_in.as_ref().is_none_or(|names| names.contains(&name))
+                    && f.prefix.as_ref().is_none_or(|p| name.starts_with(p.as_str()));
+                if keep {
+                    last = last.max(get_i64(r, 1));
+                    Some(name)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        Ok((names, last))
+    }
+
+    pub async fn trait_exists(&self, name: &str) -> Result<bool> {
+        Ok(sqlx::query("SELECT 1 FROM traits WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?
+            .is_some())
+    }
+
+    /// Create a custom trait; `Ok(false)` if it existed.
+    pub async fn create_trait(&self, name: &str) -> Result<bool> {
+        let mut w = self.write().await?;
+        let exists = sqlx::query("SELECT 1 FROM traits WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *w.tx)
+            .await
+            .map_err(db_err)?;
+        if exists.is_some() {
+            return Ok(false);
+        }
+        match sqlx::query("INSERT INTO traits (name, created_at, updated_at) VALUES ($1, $2, $2)")
+            .bind(name)
+            .bind(now())
+            .execute(&mut *w.tx)
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => return Ok(false),
+            Err(e) => return Err(db_err(e)),
+        }
+        w.commit().await?;
+        Ok(true)
+    }
+
+    pub async fn delete_trait(&self, name: &str) -> Result<()> {
+        let mut w = self.write().await?;
+        let row = sqlx::query("SELECT id FROM traits WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *w.tx)
+            .await
+            .map_err(db_err)?;
+        let Some(row) = row else {
+            return Err(Error::not_found(format!("No such trait(s): {name}.")));
+        };
+        if standard::is_standard_trait(name) {
+            return Err(Error::bad_request(format!("Cannot delete standard trait {name}.")));
+        }
+        let id = get_i64(&row, 0);
+        let used = sqlx::query("SELECT 1 FROM provider_traits WHERE trait_id = $1 LIMIT 1")
+            .bind(id)
+            .fetch_optional(&mut *w.tx)
+            .await
+            .map_err(db_err)?;
+        if used.is_some() {
+            return Err(Error::conflict(format!("The trait {name} is in use by a resource provider.")));
+        }
+        sqlx::query("DELETE FROM traits WHERE id = $1").bind(id).execute(&mut *w.tx).await.map_err(db_err)?;
+        w.commit().await
+    }
+
+    /// A provider's generation, trait names and the newest trait change time.
+    pub async fn get_provider_traits(&self, rp: &Uuid) -> Result<Option<(i64, Vec<String>, i64)>> {
+        let mut tx = self.read().await?;
+        let Some(ids) = provider_ids(&mut tx, rp).await? else { return Ok(None) };
+        let (names, last) = provider_traits(&mut tx, ids.id).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(Some((ids.generation, names, last)))
+    }
+
+    /// Replace a provider's traits, conditional on `generation`.
+    pub async fn set_provider_traits(&self, rp: &Uuid, generation: i64, names: &[String]) -> Result<i64> {
+        let mut w = self.write().await?;
+        let ids = provider_ids(&mut w.tx, rp).await?.ok_or_else(|| no_such_provider(rp))?;
+        // Unknown traits are a 400 even when the generation is stale.
+        trait_ids(&mut w.tx, names).await?;
+        let gen = bump_generation(&mut w.tx, ids.id, generation).await?;
+        replace_provider_traits(&mut w.tx, ids.id, names).await?;
+        w.commit().await?;
+        Ok(gen)
+    }
+
+    /// Remove all traits of a provider (bumps its generation).
+    pub async fn delete_provider_traits(&self, rp: &Uuid) -> Result<()> {
+        let mut w = self.write().await?;
+        let ids = provider_ids(&mut w.tx, rp).await?.ok_or_else(|| no_such_provider(rp))?;
+        bump_generation(&mut w.tx, ids.id, ids.generation).await?;
+        replace_provider_traits(&mut w.tx, ids.id, &[]).await?;
+        w.commit().await
+    }
+}
