@@ -1,1 +1,193 @@
+//! The OpenStack Placement HTTP API, microversions 1.0 - 1.39.
+//!
+//! Request flow (outermost first): request id -> error rendering -> CORS
+//! (when configured) -> authentication (`/` is exempt) -> microversion
+//! negotiation -> route table ([`routes`]) -> one handler per resource and
+//! method (`handlers/`), each: policy check, then schema validation, then the
+//! store, then serialization for the requested microversion.
+//!
+//! Architecture invariant: every route in the table names its policy rule;
+//! handlers never touch SQL, and wire JSON is built here, never in the store.
 
+pub mod error;
+mod handlers;
+mod req;
+mod routes;
+pub mod schema;
+pub mod versions;
+
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use berth_http::{Version, VersionError};
+use berth_policy::Enforcer;
+use berth_store::Store;
+use http::{header, HeaderValue, StatusCode};
+
+pub use error::ApiError;
+pub use req::Req;
+
+/// How requests are authenticated.
+#[derive(Debug, Clone)]
+pub enum AuthStrategy {
+    /// Upstream's test strategy: the token names user and project.
+    NoAuth2,
+    /// Validate `X-Auth-Token` with a token validator (berth's identity
+    /// service or an external Keystone).
+    Keystone(Arc<dyn TokenValidator>),
+}
+
+/// Validates a Keystone token and returns the caller's context.
+pub trait TokenValidator: Send + Sync + std::fmt::Debug {
+    fn validate<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<berth_http::RequestContext>> + Send + 'a>>;
+}
+
+/// Settings of the Placement API (upstream's `placement.conf` options).
+#[derive(Debug, Clone)]
+pub struct PlacementConfig {
+    pub auth: AuthStrategy,
+    pub cors_allowed_origins: Vec<String>,
+    pub cors_allow_headers: Vec<String>,
+    pub randomize_allocation_candidates: bool,
+    /// `-1`: no limit. Otherwise the most allocation requests one query may
+    /// build before answering (guards against combinatorial explosion).
+    pub max_allocation_candidates: i64,
+    /// Project and user recorded for allocations written before 1.8.
+    pub incomplete_consumer_project_id: String,
+    pub incomplete_consumer_user_id: String,
+}
+
+impl Default for PlacementConfig {
+    fn default() -> Self {
+        PlacementConfig {
+            auth: AuthStrategy::NoAuth2,
+            cors_allowed_origins: Vec::new(),
+            cors_allow_headers: Vec::new(),
+            randomize_allocation_candidates: false,
+            max_allocation_candidates: 100_000,
+            incomplete_consumer_project_id: "00000000-0000-0000-0000-000000000000".into(),
+            incomplete_consumer_user_id: "00000000-0000-0000-0000-000000000000".into(),
+        }
+    }
+}
+
+pub struct AppState {
+    pub store: Store,
+    pub policy: Enforcer,
+    pub config: PlacementConfig,
+}
+
+/// The Placement API as an axum router (mount it at `/` or `/placement`).
+pub fn router(state: Arc<AppState>) -> Router {
+    let cors = cors_layer(&state.config);
+    let mut r = routes::router(state.clone())
+        .layer(middleware::from_fn(microversion_layer))
+        .layer(middleware::from_fn_with_state(state.clone(), auth_layer));
+    if let Some(c) = cors {
+        r = r.layer(c);
+    }
+    r.layer(middleware::from_fn(error::render_errors))
+        .layer(middleware::from_fn(berth_http::request_id_layer))
+}
+
+fn cors_layer(config: &PlacementConfig) -> Option<tower_http::cors::CorsLayer> {
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if config.cors_allowed_origins.is_empty() {
+        return None;
+    }
+    let origins: Vec<HeaderValue> =
+        config.cors_allowed_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    let headers: Vec<header::HeaderName> =
+        config.cors_allow_headers.iter().filter_map(|h| h.parse().ok()).collect();
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([
+                http::Method::GET,
+                http::Method::PUT,
+                http::Method::POST,
+                http::Method::DELETE,
+                http::Method::PATCH,
+                http::Method::HEAD,
+            ])
+            .allow_headers(headers)
+            .expose_headers([header::HeaderName::from_static("openstack-api-version")]),
+    )
+}
+
+fn is_root(path: &str) -> bool {
+    path.is_empty() || path == "/"
+}
+
+async fn auth_layer(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    if is_root(req.uri().path()) {
+        req.extensions_mut().insert(berth_http::RequestContext::default());
+        return next.run(req).await;
+    }
+    let ctx = match &state.config.auth {
+        AuthStrategy::NoAuth2 => berth_http::noauth2_context(req.headers()),
+        AuthStrategy::Keystone(v) => match req.headers().get("x-auth-token").and_then(|t| t.to_str().ok()) {
+            Some(token) => v.validate(token).await,
+            None => None,
+        },
+    };
+    match ctx {
+        Some(c) => {
+            req.extensions_mut().insert(c);
+            next.run(req).await
+        }
+        None => unauthorized(),
+    }
+}
+
+/// 401 from outside the microversion layer, like keystonemiddleware/webob.
+fn unauthorized() -> Response {
+    let body = serde_json::json!({"error": {"code": 401, "title": "Unauthorized", "message": "The request you have made requires authentication."}});
+    let mut r = (StatusCode::UNAUTHORIZED, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
+    r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Keystone uri=\"/identity\""));
+    r
+}
+
+async fn microversion_layer(mut req: Request, next: Next) -> Response {
+    let values: Vec<String> = req
+        .headers()
+        .get_all("openstack-api-version")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .collect();
+    let negotiated = berth_http::microversion::negotiate(
+        values.iter().map(String::as_str),
+        versions::SERVICE_TYPE,
+        versions::MIN_VERSION,
+        versions::MAX_VERSION,
+    );
+    let version = match negotiated {
+        Ok(v) => v,
+        Err(e @ VersionError::Invalid(_)) => return ApiError::bad_request(e.to_string()).into_response(),
+        Err(e @ VersionError::Unacceptable(_)) => {
+            return ApiError::new(StatusCode::NOT_ACCEPTABLE, e.to_string()).into_response()
+        }
+    };
+    req.extensions_mut().insert(version);
+    let mut resp = next.run(req).await;
+    resp.extensions_mut().insert(version);
+    stamp_version(&mut resp, version);
+    resp
+}
+
+fn stamp_version(resp: &mut Response, version: Version) {
+    if let Ok(v) = HeaderValue::from_str(&format!("{} {}", versions::SERVICE_TYPE, version)) {
+        resp.headers_mut().insert("openstack-api-version", v);
+    }
+    resp.headers_mut().append(header::VARY, HeaderValue::from_static("openstack-api-version"));
+}

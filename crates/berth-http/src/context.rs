@@ -1,0 +1,96 @@
+//! Who is calling: the credentials policy checks run against.
+
+use http::HeaderMap;
+
+/// The authenticated caller of one request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestContext {
+    pub user_id: Option<String>,
+    pub project_id: Option<String>,
+    pub domain_id: Option<String>,
+    pub roles: Vec<String>,
+    /// `Some("all")` for system-scoped tokens.
+    pub system_scope: Option<String>,
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Build the context of upstream's `noauth2` strategy from the request
+/// headers; `None` when there is no `X-Auth-Token` (the caller answers 401).
+///
+/// The token is `user[:project]`; `X-Roles` lists roles (absent: `admin` has
+/// role admin, anyone else none); `X-Project-Id` overrides the project;
+/// `OpenStack-System-Scope` makes the request system scoped, and then the
+/// project comes only from `X-Project-Id`/`X-Tenant-Id`/`X-Tenant`.
+pub fn noauth2_context(h: &HeaderMap) -> Option<RequestContext> {
+    let token = header(h, "x-auth-token")?;
+    let (user, project) = match token.split_once(':') {
+        Some((u, p)) if !p.is_empty() => (u.to_string(), p.to_string()),
+        Some((u, _)) => (u.to_string(), token.to_string()),
+        None => (token.to_string(), token.to_string()),
+    };
+    let roles = match header(h, "x-roles") {
+        Some(r) => r.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+        None if user == "admin" => vec!["admin".to_string()],
+        None => Vec::new(),
+    };
+    let system_scope = header(h, "openstack-system-scope").filter(|s| !s.is_empty()).map(str::to_string);
+    let project_id = if system_scope.is_some() {
+        header(h, "x-project-id")
+            .or_else(|| header(h, "x-tenant-id"))
+            .or_else(|| header(h, "x-tenant"))
+            .map(str::to_string)
+    } else {
+        Some(header(h, "x-project-id").map(str::to_string).unwrap_or(project))
+    };
+    Some(RequestContext { user_id: Some(user), project_id, domain_id: None, roles, system_scope })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn no_token_no_context() {
+        assert!(noauth2_context(&headers(&[])).is_none());
+    }
+
+    #[test]
+    fn admin_token() {
+        let c = noauth2_context(&headers(&[("x-auth-token", "admin")])).unwrap();
+        assert_eq!(c.user_id.as_deref(), Some("admin"));
+        assert_eq!(c.project_id.as_deref(), Some("admin"));
+        assert_eq!(c.roles, vec!["admin"]);
+    }
+
+    #[test]
+    fn user_project_and_roles() {
+        let c = noauth2_context(&headers(&[("x-auth-token", "u:p"), ("x-roles", "reader, member")])).unwrap();
+        assert_eq!(c.user_id.as_deref(), Some("u"));
+        assert_eq!(c.project_id.as_deref(), Some("p"));
+        assert_eq!(c.roles, vec!["reader", "member"]);
+        let c = noauth2_context(&headers(&[("x-auth-token", "admin"), ("x-roles", "")])).unwrap();
+        assert!(c.roles.is_empty());
+        let c = noauth2_context(&headers(&[("x-auth-token", "user")])).unwrap();
+        assert!(c.roles.is_empty());
+    }
+
+    #[test]
+    fn project_override_and_system_scope() {
+        let c = noauth2_context(&headers(&[("x-auth-token", "u:p"), ("x-project-id", "q")])).unwrap();
+        assert_eq!(c.project_id.as_deref(), Some("q"));
+        let c = noauth2_context(&headers(&[("x-auth-token", "u:p"), ("openstack-system-scope", "all")])).unwrap();
+        assert_eq!(c.project_id, None);
+        assert_eq!(c.system_scope.as_deref(), Some("all"));
+    }
+}

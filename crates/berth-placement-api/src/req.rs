@@ -1,0 +1,198 @@
+//! The request as every handler sees it, and response helpers.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::response::{IntoResponse, Response};
+use berth_http::{RequestContext, Version};
+use berth_policy::{Credentials, Target};
+use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::schema::Schema;
+use crate::AppState;
+
+pub struct Req {
+    pub state: Arc<AppState>,
+    pub version: Version,
+    pub ctx: RequestContext,
+    pub method: Method,
+    pub params: HashMap<String, String>,
+    pub raw_query: Option<String>,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Req {
+    /// True when the request's microversion is at least 1.`minor`.
+    pub fn want(&self, minor: u16) -> bool {
+        self.version.at_least(1, minor)
+    }
+
+    pub fn param(&self, name: &str) -> &str {
+        self.params.get(name).map(String::as_str).unwrap_or("")
+    }
+
+    /// Query parameters in order, percent-decoded. Non-UTF-8 is a 400.
+    pub fn query(&self) -> Result<Vec<(String, String)>, ApiError> {
+        let Some(q) = &self.raw_query else { return Ok(Vec::new()) };
+        let mut out = Vec::new();
+        for part in q.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = part.split_once('=').unwrap_or((part, ""));
+            let dec = |s: &str| -> Result<String, ApiError> {
+                let s = s.replace('+', " ");
+                let bytes = percent_decode(&s);
+                String::from_utf8(bytes).map_err(|_| {
+                    ApiError::bad_request("Invalid query string parameters: not valid UTF-8")
+                })
+            };
+            out.push((dec(k)?, dec(v)?));
+        }
+        Ok(out)
+    }
+
+    /// Query as a JSON object of the last value per key (webob's `dict(req.GET)`),
+    /// for schema validation.
+    pub fn query_object(&self) -> Result<Value, ApiError> {
+        let mut m = serde_json::Map::new();
+        for (k, v) in self.query()? {
+            m.insert(k, Value::String(v));
+        }
+        Ok(Value::Object(m))
+    }
+
+    /// Require `application/json`, parse, validate against `schema`.
+    pub fn json(&self, schema: &Schema) -> Result<Value, ApiError> {
+        self.require_json_content()?;
+        let v = self.parse_json()?;
+        schema.validate_body(&v)?;
+        Ok(v)
+    }
+
+    pub fn require_json_content(&self) -> Result<(), ApiError> {
+        let ct = self.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let mime = ct.split(';').next().unwrap_or("").trim();
+        if !mime.eq_ignore_ascii_case("application/json") {
+            let shown = if mime.is_empty() { "None" } else { mime };
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("The media type {shown} is not supported, use application/json"),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn parse_json(&self) -> Result<Value, ApiError> {
+        let text = std::str::from_utf8(&self.body)
+            .map_err(|e| ApiError::bad_request(format!("Malformed JSON: {e}")))?;
+        serde_json::from_str(text).map_err(|e| ApiError::bad_request(format!("Malformed JSON: {e}")))
+    }
+
+    /// Enforce a policy rule against the caller (target: the caller's own
+    /// project and user unless given).
+    pub fn can(&self, rule: &str) -> Result<(), ApiError> {
+        let mut target = Target::new();
+        if let Some(p) = &self.ctx.project_id {
+            target.insert("project_id".into(), p.clone());
+        }
+        if let Some(u) = &self.ctx.user_id {
+            target.insert("user_id".into(), u.clone());
+        }
+        self.can_target(rule, &target)
+    }
+
+    pub fn can_target(&self, rule: &str, target: &Target) -> Result<(), ApiError> {
+        let creds = Credentials {
+            user_id: self.ctx.user_id.clone(),
+            project_id: self.ctx.project_id.clone(),
+            domain_id: self.ctx.domain_id.clone(),
+            roles: self.ctx.roles.clone(),
+            system_scope: self.ctx.system_scope.clone(),
+            ..Default::default()
+        };
+        self.state
+            .policy
+            .authorize(rule, target, &creds)
+            .map_err(|_| ApiError::forbidden(format!("Policy does not allow {rule} to be performed.")))
+    }
+
+    /// GET handlers: refuse an `Accept` that excludes JSON (406).
+    pub fn check_accept_json(&self) -> Result<(), ApiError> {
+        let Some(a) = self.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else { return Ok(()) };
+        let ok = a.split(',').any(|item| {
+            let m = item.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            m.is_empty() || m == "*/*" || m == "application/*" || m == "application/json"
+        });
+        if ok {
+            Ok(())
+        } else {
+            Err(ApiError::new(StatusCode::NOT_ACCEPTABLE, "Only application/json is provided"))
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() + 0 && i + 2 <= b.len() - 1 {
+            let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+            if let Some(x) = hex {
+                out.push(x);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
+}
+
+/// Seconds since the epoch as an HTTP date.
+pub fn http_date(ts: i64) -> String {
+    httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(ts.max(0) as u64))
+}
+
+pub fn now_ts() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// A JSON response; from 1.15 with `cache-control: no-cache` and
+/// `last-modified` (the given time, or now when unknown).
+pub fn json_response(req: &Req, status: StatusCode, body: &Value, last_modified: Option<i64>) -> Response {
+    let mut resp = (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
+    if req.want(15) {
+        add_cache_headers(&mut resp, last_modified);
+    }
+    resp
+}
+
+pub fn add_cache_headers(resp: &mut Response, last_modified: Option<i64>) {
+    let lm = last_modified.filter(|t| *t > 0).unwrap_or_else(now_ts);
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Ok(v) = HeaderValue::from_str(&http_date(lm)) {
+        resp.headers_mut().insert(header::LAST_MODIFIED, v);
+    }
+}
+
+/// 204 with no body and no content type.
+pub fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_percent() {
+        assert_eq!(percent_decode("a%20b%2Cc"), b"a b,c".to_vec());
+        assert_eq!(percent_decode("100%"), b"100%".to_vec());
+        assert_eq!(percent_decode("%zz"), b"%zz".to_vec());
+        assert_eq!(percent_decode("%FF"), vec![0xFF]);
+    }
+}
