@@ -19,6 +19,8 @@ pub struct Req {
     pub version: Version,
     pub ctx: RequestContext,
     pub method: Method,
+    /// Mount point of the API (`/placement` under `berth up`), for links.
+    pub prefix: String,
     pub params: HashMap<String, String>,
     pub raw_query: Option<String>,
     pub headers: HeaderMap,

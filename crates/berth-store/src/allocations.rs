@@ -233,7 +233,7 @@ impl Store {
                 .await
                 .map_err(db_err)?;
             if known.is_none() {
-                return Err(Error::bad_request(format!("No such resource class {rc}.")));
+                return Err(Error::not_found(format!("No such resource class {rc}.")));
             }
             return Err(Error::conflict(format!(
                 "Unable to allocate inventory: Inventory for '{rc}' on resource provider '{rp}' invalid."

@@ -168,9 +168,17 @@ impl Store {
 
     /// Apply pending schema migrations (`berth db sync`).
     pub async fn migrate(&self) -> Result<()> {
-        let migrator = match self.engine {
+        let base = match self.engine {
             Engine::Sqlite => &SQLITE_MIGRATOR,
             Engine::Postgres => &POSTGRES_MIGRATOR,
+        };
+        // Other berth services (identity, compute) keep their own migrations
+        // in the same database and `_sqlx_migrations` table.
+        let migrator = sqlx::migrate::Migrator {
+            migrations: base.migrations.clone(),
+            ignore_missing: true,
+            locking: base.locking,
+            no_tx: base.no_tx,
         };
         migrator
             .run(&self.pool)

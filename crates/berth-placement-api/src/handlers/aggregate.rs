@@ -1,0 +1,79 @@
+//! `/resource_providers/{uuid}/aggregates` (1.1+; generations from 1.19).
+
+use std::sync::LazyLock;
+
+use berth_placement::codes;
+use http::StatusCode;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::{path_uuid, require_version};
+use crate::error::ApiError;
+use crate::req::{json_response, Req};
+use crate::routes::HandlerResult;
+use crate::schema::Schema;
+
+fn list_schema() -> Value {
+    json!({"type": "array", "items": {"type": "string", "format": "uuid"}, "uniqueItems": true})
+}
+static PUT_1_1: LazyLock<Schema> = LazyLock::new(|| Schema::new(list_schema()));
+static PUT_1_19: LazyLock<Schema> = LazyLock::new(|| {
+    Schema::new(json!({
+        "type": "object",
+        "properties": {"aggregates": list_schema(), "resource_provider_generation": {"type": "integer"}},
+        "required": ["aggregates", "resource_provider_generation"],
+        "additionalProperties": false
+    }))
+});
+
+fn body(req: &Req, aggs: &[Uuid], gen: i64) -> Value {
+    let mut v = json!({"aggregates": aggs});
+    if req.want(19) {
+        v["resource_provider_generation"] = json!(gen);
+    }
+    v
+}
+
+pub async fn show(req: Req) -> HandlerResult {
+    require_version(&req, 1)?;
+    req.check_accept_json()?;
+    let uuid = path_uuid(&req, "uuid")?;
+    req.can("placement:resource_providers:aggregates:list")?;
+    let (gen, aggs, last) = req
+        .state
+        .store
+        .get_provider_aggregates(&uuid)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("No resource provider with uuid {uuid} found")))?;
+    Ok(json_response(&req, StatusCode::OK, &body(&req, &aggs, gen), Some(last)))
+}
+
+pub async fn set(req: Req) -> HandlerResult {
+    require_version(&req, 1)?;
+    let uuid = path_uuid(&req, "uuid")?;
+    req.require_json_content()?;
+    req.can("placement:resource_providers:aggregates:update")?;
+    if req.state.store.get_provider(&uuid).await?.is_none() {
+        return Err(ApiError::not_found(format!("No resource provider with uuid {uuid} found")));
+    }
+    let (list, gen) = if req.want(19) {
+        let data = req.json(&PUT_1_19)?;
+        (data["aggregates"].clone(), data["resource_provider_generation"].as_i64())
+    } else {
+        (req.json(&PUT_1_1)?, None)
+    };
+    let aggs: Vec<Uuid> =
+        list.as_array().into_iter().flatten().filter_map(Value::as_str).filter_map(|s| Uuid::parse_str(s).ok()).collect();
+    let new_gen = req.state.store.set_provider_aggregates(&uuid, gen, &aggs).await.map_err(|e| {
+        if e.kind == berth_placement::ErrorKind::Conflict {
+            ApiError::conflict(
+                "Resource provider's generation already changed. Please update the generation and try again.",
+            )
+            .with_code(codes::CONCURRENT_UPDATE)
+        } else {
+            e.into()
+        }
+    })?;
+    let (_, stored, last) = req.state.store.get_provider_aggregates(&uuid).await?.unwrap_or((new_gen, aggs, 0));
+    Ok(json_response(&req, StatusCode::OK, &body(&req, &stored, new_gen), Some(last)))
+}

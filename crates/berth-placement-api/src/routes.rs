@@ -1,0 +1,185 @@
+//! The route table: every URL template with its methods and handlers, in one
+//! place (405 with `Allow` falls out of it, as does the policy-coverage test).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Path, Request};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::Router;
+use berth_http::{RequestContext, Version};
+use http::{header, Method, StatusCode};
+
+use crate::error::ApiError;
+use crate::handlers::{
+    aggregate, allocation, inventory, resource_class, resource_provider, root, trait_, usage,
+};
+use crate::req::Req;
+use crate::AppState;
+
+pub type HandlerResult = Result<Response, ApiError>;
+pub type Handler = fn(Req) -> Pin<Box<dyn Future<Output = HandlerResult> + Send>>;
+
+/// Largest request body accepted (bodies are small JSON documents).
+const MAX_BODY: usize = 8 * 1024 * 1024;
+
+macro_rules! h {
+    ($f:path) => {
+        (|r: Req| -> Pin<Box<dyn Future<Output = HandlerResult> + Send>> { Box::pin($f(r)) }) as Handler
+    };
+}
+
+/// (path template, [(method, handler)]).
+pub fn table() -> Vec<(&'static str, Vec<(Method, Handler)>)> {
+    vec![
+        ("/", vec![(Method::GET, h!(root::home))]),
+        (
+            "/resource_classes",
+            vec![(Method::GET, h!(resource_class::list)), (Method::POST, h!(resource_class::create))],
+        ),
+        (
+            "/resource_classes/{name}",
+            vec![
+                (Method::GET, h!(resource_class::show)),
+                (Method::PUT, h!(resource_class::update)),
+                (Method::DELETE, h!(resource_class::delete)),
+            ],
+        ),
+        (
+            "/resource_providers",
+            vec![(Method::GET, h!(resource_provider::list)), (Method::POST, h!(resource_provider::create))],
+        ),
+        (
+            "/resource_providers/{uuid}",
+            vec![
+                (Method::GET, h!(resource_provider::show)),
+                (Method::DELETE, h!(resource_provider::delete)),
+                (Method::PUT, h!(resource_provider::update)),
+            ],
+        ),
+        (
+            "/resource_providers/{uuid}/inventories",
+            vec![
+                (Method::GET, h!(inventory::list)),
+                (Method::POST, h!(inventory::create)),
+                (Method::PUT, h!(inventory::set_all)),
+                (Method::DELETE, h!(inventory::delete_all)),
+            ],
+        ),
+        (
+            "/resource_providers/{uuid}/inventories/{resource_class}",
+            vec![
+                (Method::GET, h!(inventory::show)),
+                (Method::PUT, h!(inventory::update)),
+                (Method::DELETE, h!(inventory::delete)),
+            ],
+        ),
+        ("/resource_providers/{uuid}/usages", vec![(Method::GET, h!(usage::provider_usages))]),
+        (
+            "/resource_providers/{uuid}/aggregates",
+            vec![(Method::GET, h!(aggregate::show)), (Method::PUT, h!(aggregate::set))],
+        ),
+        ("/resource_providers/{uuid}/allocations", vec![(Method::GET, h!(allocation::list_for_provider))]),
+        ("/allocations", vec![(Method::POST, h!(allocation::post))]),
+        (
+            "/allocations/{consumer_uuid}",
+            vec![
+                (Method::GET, h!(allocation::show)),
+                (Method::PUT, h!(allocation::put)),
+                (Method::DELETE, h!(allocation::delete)),
+            ],
+        ),
+        ("/traits", vec![(Method::GET, h!(trait_::list))]),
+        (
+            "/traits/{name}",
+            vec![(Method::GET, h!(trait_::show)), (Method::PUT, h!(trait_::put)), (Method::DELETE, h!(trait_::delete))],
+        ),
+        (
+            "/resource_providers/{uuid}/traits",
+            vec![
+                (Method::GET, h!(trait_::list_for_provider)),
+                (Method::PUT, h!(trait_::set_for_provider)),
+                (Method::DELETE, h!(trait_::delete_for_provider)),
+            ],
+        ),
+        ("/usages", vec![(Method::GET, h!(usage::total_usages))]),
+    ]
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let mut r = Router::new();
+    for (path, methods) in table() {
+        let methods = Arc::new(methods);
+        let st = state.clone();
+        let route = any(move |params: Option<Path<HashMap<String, String>>>, req: Request| {
+            let methods = methods.clone();
+            let st = st.clone();
+            async move { dispatch(st, &methods, params.map(|p| p.0).unwrap_or_default(), req).await }
+        });
+        r = r.route(path, route);
+    }
+    r.fallback(|| async { ApiError::not_found("The resource could not be found.").into_response() })
+}
+
+async fn dispatch(
+    state: Arc<AppState>,
+    methods: &[(Method, Handler)],
+    params: HashMap<String, String>,
+    req: Request,
+) -> Response {
+    let method = req.method().clone();
+    let Some((_, handler)) = methods.iter().find(|(m, _)| *m == method) else {
+        let allow: Vec<&str> = methods.iter().map(|(m, _)| m.as_str()).collect();
+        return ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("The method {method} is not allowed for this resource."),
+        )
+        .with_header(header::ALLOW, &allow.join(", "))
+        .into_response();
+    };
+    let (parts, body) = req.into_parts();
+    let clen = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).map(str::to_string);
+    if let Some(clen) = clen {
+        match clen.trim().parse::<u64>() {
+            Ok(n) if n > 0 && !parts.headers.contains_key(header::CONTENT_TYPE) => {
+                return ApiError::bad_request("content-type header required when content-length > 0")
+                    .into_response();
+            }
+            Ok(_) => {}
+            Err(_) => return ApiError::bad_request("content-length header must be an integer").into_response(),
+        }
+    }
+    let body = match to_bytes(Body::new(body), MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => {
+            return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large").into_response();
+        }
+    };
+    let version = parts.extensions.get::<Version>().copied().unwrap_or(crate::versions::MIN_VERSION);
+    let ctx = parts.extensions.get::<RequestContext>().cloned().unwrap_or_default();
+    let path = parts.uri.path();
+    let prefix = parts
+        .extensions
+        .get::<axum::extract::OriginalUri>()
+        .map(|o| o.0.path().strip_suffix(path).unwrap_or("").to_string())
+        .unwrap_or_default();
+    let req = Req {
+        state,
+        version,
+        ctx,
+        method,
+        prefix,
+        params,
+        raw_query: parts.uri.query().map(str::to_string),
+        headers: parts.headers,
+        body,
+    };
+    match handler(req).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
