@@ -120,6 +120,21 @@ impl Req {
             .map_err(|_| ApiError::forbidden(format!("Policy does not allow {rule} to be performed.")))
     }
 
+    /// An absolute URL for a path below the API root (webob makes `Location`
+    /// absolute from the request's `Host`).
+    pub fn absolute_url(&self, path: &str) -> String {
+        let host = self.headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost");
+        let scheme = self.headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).unwrap_or("http");
+        format!("{scheme}://{host}{}{path}", self.prefix)
+    }
+
+    /// Set `Location` to the absolute URL of `path`.
+    pub fn set_location(&self, resp: &mut Response, path: &str) {
+        if let Ok(v) = HeaderValue::from_str(&self.absolute_url(path)) {
+            resp.headers_mut().insert(header::LOCATION, v);
+        }
+    }
+
     /// GET handlers: refuse an `Accept` that excludes JSON (406).
     pub fn check_accept_json(&self) -> Result<(), ApiError> {
         let Some(a) = self.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else { return Ok(()) };

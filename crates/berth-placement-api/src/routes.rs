@@ -16,7 +16,7 @@ use http::{header, Method, StatusCode};
 
 use crate::error::ApiError;
 use crate::handlers::{
-    aggregate, allocation, inventory, resource_class, resource_provider, root, trait_, usage,
+    aggregate, allocation, inventory, reshaper, resource_class, resource_provider, root, trait_, usage,
 };
 use crate::req::Req;
 use crate::AppState;
@@ -107,6 +107,7 @@ pub fn table() -> Vec<(&'static str, Vec<(Method, Handler)>)> {
             ],
         ),
         ("/usages", vec![(Method::GET, h!(usage::total_usages))]),
+        ("/reshaper", vec![(Method::POST, h!(reshaper::reshape))]),
     ]
 }
 

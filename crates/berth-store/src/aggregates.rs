@@ -8,7 +8,10 @@ use crate::db::{db_err, now, Store, Tx};
 use crate::providers::{bump_generation, no_such_provider, parse_uuid, provider_ids};
 
 pub(crate) async fn provider_aggregates(tx: &mut Tx, provider_id: i64) -> Result<Vec<Uuid>> {
-    let rows = sqlx::query("SELECT aggregate_uuid FROM provider_aggregates WHERE provider_id = $1 ORDER BY aggregate_uuid")
+    let rows = sqlx::query(
+        "SELECT a.uuid FROM provider_aggregates pa JOIN aggregates a ON a.id = pa.aggregate_id \
+         WHERE pa.provider_id = $1 ORDER BY a.id",
+    )
         .bind(provider_id)
         .fetch_all(&mut **tx)
         .await
@@ -48,12 +51,20 @@ impl Store {
         let mut seen = std::collections::BTreeSet::new();
         for a in aggs {
             if seen.insert(*a) {
-                sqlx::query("INSERT INTO provider_aggregates (provider_id, aggregate_uuid) VALUES ($1, $2)")
-                    .bind(ids.id)
+                sqlx::query("INSERT INTO aggregates (uuid) VALUES ($1) ON CONFLICT (uuid) DO NOTHING")
                     .bind(a.to_string())
                     .execute(&mut *w.tx)
                     .await
                     .map_err(db_err)?;
+                sqlx::query(
+                    "INSERT INTO provider_aggregates (provider_id, aggregate_id) \
+                     SELECT $1, id FROM aggregates WHERE uuid = $2",
+                )
+                .bind(ids.id)
+                .bind(a.to_string())
+                .execute(&mut *w.tx)
+                .await
+                .map_err(db_err)?;
             }
         }
         sqlx::query("UPDATE resource_providers SET updated_at = $1 WHERE id = $2")

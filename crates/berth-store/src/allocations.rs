@@ -73,6 +73,12 @@ impl Store {
     /// Atomically replace the allocations of every consumer in `writes`.
     pub async fn write_allocations(&self, writes: &[AllocationWrite]) -> Result<()> {
         let mut w = self.write().await?;
+        self.write_allocations_tx(&mut w.tx, writes).await?;
+        w.commit().await
+    }
+
+    /// [`Store::write_allocations`] inside an open transaction.
+    pub(crate) async fn write_allocations_tx(&self, tx: &mut Tx, writes: &[AllocationWrite]) -> Result<()> {
         let ts = now();
         let mut writes: Vec<&AllocationWrite> = writes.iter().collect();
         writes.sort_by_key(|a| a.consumer);
@@ -84,7 +90,7 @@ impl Store {
                 if providers.contains_key(rp) {
                     continue;
                 }
-                match provider_ids(&mut w.tx, rp).await? {
+                match provider_ids(tx, rp).await? {
                     Some(ids) => {
                         providers.insert(*rp, ids.id);
                     }
@@ -100,7 +106,7 @@ impl Store {
         // Consumers: create missing ones, check and bump generations.
         for wr in &writes {
             let key = wr.consumer.to_string();
-            let existing = lock_consumer(&mut w.tx, self.engine, &wr.consumer).await?;
+            let existing = lock_consumer(tx, self.engine, &wr.consumer).await?;
             match (&existing, wr.consumer_generation) {
                 (None, Some(Some(g))) => return Err(generation_conflict(Some(g), None)),
                 (Some(c), Some(None)) => return Err(generation_conflict(None, Some(c.generation))),
@@ -120,7 +126,7 @@ impl Store {
                     .bind(&wr.user_id)
                     .bind(wr.consumer_type.clone())
                     .bind(ts)
-                    .execute(&mut *w.tx)
+                    .execute(&mut **tx)
                     .await
                     .map_err(db_err)?;
                     if res.rows_affected() != 1 {
@@ -140,7 +146,7 @@ impl Store {
                     .bind(ts)
                     .bind(&key)
                     .bind(c.generation)
-                    .execute(&mut *w.tx)
+                    .execute(&mut **tx)
                     .await
                     .map_err(db_err)?;
                     if res.rows_affected() != 1 {
@@ -150,7 +156,7 @@ impl Store {
             }
             sqlx::query("DELETE FROM allocations WHERE consumer_uuid = $1")
                 .bind(&key)
-                .execute(&mut *w.tx)
+                .execute(&mut **tx)
                 .await
                 .map_err(db_err)?;
         }
@@ -159,7 +165,7 @@ impl Store {
         let mut by_id: Vec<(i64, Uuid)> = providers.iter().map(|(u, id)| (*id, *u)).collect();
         by_id.sort();
         for (id, _) in &by_id {
-            lock_and_bump(&mut w.tx, *id).await?;
+            lock_and_bump(tx, *id).await?;
         }
         let mut wanted: BTreeMap<(Uuid, String), i64> = BTreeMap::new();
         for wr in &writes {
@@ -172,7 +178,7 @@ impl Store {
         for wr in &writes {
             for (rp, res) in &wr.allocations {
                 for (rc, amount) in res {
-                    self.check_capacity(&mut w.tx, *rp, providers[rp], rc, *amount, wanted[&(*rp, rc.clone())])
+                    self.check_capacity(tx, *rp, providers[rp], rc, *amount, wanted[&(*rp, rc.clone())])
                         .await?;
                 }
             }
@@ -189,7 +195,7 @@ impl Store {
                     .bind(rc)
                     .bind(*amount)
                     .bind(ts)
-                    .execute(&mut *w.tx)
+                    .execute(&mut **tx)
                     .await
                     .map_err(db_err)?;
                 }
@@ -197,12 +203,12 @@ impl Store {
             if wr.allocations.values().all(|r| r.is_empty()) {
                 sqlx::query("DELETE FROM consumers WHERE uuid = $1")
                     .bind(wr.consumer.to_string())
-                    .execute(&mut *w.tx)
+                    .execute(&mut **tx)
                     .await
                     .map_err(db_err)?;
             }
         }
-        w.commit().await
+        Ok(())
     }
 
     /// Check that `amount` of `rc` fits on the provider, given that `total_new`
@@ -342,5 +348,42 @@ impl Store {
             }
         }
         Ok(out)
+    }
+}
+
+impl Store {
+    /// Move inventories and allocations in one transaction (`POST /reshaper`).
+    /// Each provider's inventory is first extended with the new records (so
+    /// allocations can move onto them), then the allocations are replaced,
+    /// then each inventory is cut down to exactly the new records.
+    pub async fn reshape(
+        &self,
+        inventories: &[(Uuid, i64, Vec<berth_placement::model::Inventory>)],
+        writes: &[AllocationWrite],
+    ) -> Result<()> {
+        let mut w = self.write().await?;
+        let mut ids = Vec::new();
+        for (rp, generation, invs) in inventories {
+            let pid = provider_ids(&mut w.tx, rp).await?.ok_or_else(|| crate::providers::no_such_provider(rp))?;
+            crate::providers::bump_generation(&mut w.tx, pid.id, *generation).await.map_err(|_| {
+                Error::concurrent_update(format!(
+                    "resource provider generation conflict for provider {rp}: given: {generation}"
+                ))
+            })?;
+            let (mut interim, _) = crate::inventories::provider_inventories(&mut w.tx, pid.id).await?;
+            for inv in invs {
+                match interim.iter_mut().find(|i| i.resource_class == inv.resource_class) {
+                    Some(slot) => *slot = inv.clone(),
+                    None => interim.push(inv.clone()),
+                }
+            }
+            crate::inventories::replace_inventories(&mut w.tx, rp, pid, &interim).await?;
+            ids.push((*rp, pid));
+        }
+        self.write_allocations_tx(&mut w.tx, writes).await?;
+        for ((rp, pid), (_, _, invs)) in ids.iter().zip(inventories) {
+            crate::inventories::replace_inventories(&mut w.tx, rp, *pid, invs).await?;
+        }
+        w.commit().await
     }
 }

@@ -27,7 +27,8 @@ const INV_COLUMNS: &str = "resource_class, total, reserved, min_unit, max_unit, 
 /// Inventories of one provider with their newest update time.
 pub(crate) async fn provider_inventories(tx: &mut Tx, provider_id: i64) -> Result<(Vec<Inventory>, i64)> {
     let rows = sqlx::query(&format!(
-        "SELECT {INV_COLUMNS}, updated_at FROM inventories WHERE provider_id = $1 ORDER BY resource_class"
+        "SELECT {INV_COLUMNS}, updated_at FROM inventories WHERE provider_id = $1 \
+         ORDER BY (SELECT rc.id FROM resource_classes rc WHERE rc.name = inventories.resource_class)"
     ))
     .bind(provider_id)
     .fetch_all(&mut **tx)

@@ -427,7 +427,9 @@ async fn subtree_ids(tx: &mut Tx, id: i64) -> Result<HashSet<i64>> {
 }
 
 pub(crate) async fn load_aggregates(tx: &mut Tx) -> Result<HashMap<i64, BTreeSet<Uuid>>> {
-    let rows = sqlx::query("SELECT provider_id, aggregate_uuid FROM provider_aggregates")
+    let rows = sqlx::query(
+        "SELECT pa.provider_id, a.uuid FROM provider_aggregates pa JOIN aggregates a ON a.id = pa.aggregate_id",
+    )
         .fetch_all(&mut **tx)
         .await
         .map_err(db_err)?;

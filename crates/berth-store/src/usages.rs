@@ -69,7 +69,9 @@ impl Store {
             if !keep {
                 continue;
             }
-            let g = groups.entry(ct).or_default();
+            // `all` reports every consumer type together under that name.
+            let key = if consumer_type == Some("all") { Some("all".to_string()) } else { ct };
+            let g = groups.entry(key).or_default();
             g.0.insert(r.get::<String, _>(1));
             *g.1.entry(r.get::<String, _>(2)).or_default() += get_i64(&r, 3);
         }

@@ -54,7 +54,7 @@ fn list_form(with_ids: bool) -> Value {
 }
 
 /// The dict form (1.12+) for one consumer, growing by version.
-fn dict_form(min_props: u32, generation: bool, mappings: bool, consumer_type: bool) -> Value {
+pub(crate) fn dict_form(min_props: u32, generation: bool, mappings: bool, consumer_type: bool) -> Value {
     let mut s = json!({
         "type": "object",
         "properties": {
@@ -85,7 +85,7 @@ fn dict_form(min_props: u32, generation: bool, mappings: bool, consumer_type: bo
     s
 }
 
-fn post_form(one: Value) -> Value {
+pub(crate) fn post_form(one: Value) -> Value {
     json!({"type": "object", "minProperties": 1, "additionalProperties": false,
            "patternProperties": {UUID_PATTERN: one}})
 }
@@ -131,7 +131,7 @@ fn resources_of(v: &Value) -> BTreeMap<String, i64> {
 }
 
 /// One consumer's write from its validated JSON (either form).
-fn allocation_write(req: &Req, consumer: Uuid, data: &Value) -> Result<AllocationWrite, ApiError> {
+pub(crate) fn allocation_write(req: &Req, consumer: Uuid, data: &Value) -> Result<AllocationWrite, ApiError> {
     let mut allocations: AllocationMap = BTreeMap::new();
     match &data["allocations"] {
         Value::Array(items) => {

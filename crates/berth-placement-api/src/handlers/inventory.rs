@@ -39,9 +39,12 @@ static POST: LazyLock<Schema> = LazyLock::new(|| {
     p["resource_class"] = json!({"type": "string", "pattern": RC_PATTERN});
     Schema::new(json!({"type": "object", "properties": p, "required": ["total", "resource_class"], "additionalProperties": false}))
 });
-static PUT_ALL: LazyLock<Schema> = LazyLock::new(|| {
+static PUT_ALL: LazyLock<Schema> = LazyLock::new(|| Schema::new(put_all_schema()));
+
+/// Body of `PUT .../inventories` (also one provider's entry in the reshaper).
+pub(crate) fn put_all_schema() -> Value {
     let record = json!({"type": "object", "properties": record_props(), "required": ["total"], "additionalProperties": false});
-    Schema::new(json!({
+    json!({
         "type": "object",
         "properties": {
             "resource_provider_generation": {"type": "integer"},
@@ -49,8 +52,8 @@ static PUT_ALL: LazyLock<Schema> = LazyLock::new(|| {
         },
         "required": ["resource_provider_generation", "inventories"],
         "additionalProperties": false
-    }))
-});
+    })
+}
 
 /// Build an inventory record from validated JSON, applying defaults.
 pub fn inventory_from_json(rc: &str, v: &Value) -> Inventory {
@@ -154,9 +157,7 @@ pub async fn create(req: Req) -> HandlerResult {
         _ => e.into(),
     })?;
     let mut resp = json_response(&req, StatusCode::CREATED, &with_gen(&inv, gen), None);
-    if let Ok(v) = format!("{}/resource_providers/{uuid}/inventories/{rc}", req.prefix).parse() {
-        resp.headers_mut().insert(header::LOCATION, v);
-    }
+    req.set_location(&mut resp, &format!("/resource_providers/{uuid}/inventories/{rc}"));
     Ok(resp)
 }
 

@@ -4,6 +4,7 @@ pub mod aggregate;
 pub mod allocation;
 pub mod inventory;
 pub mod params;
+pub mod reshaper;
 pub mod resource_class;
 pub mod resource_provider;
 pub mod root;

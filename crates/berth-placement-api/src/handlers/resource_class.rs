@@ -2,13 +2,13 @@
 
 use std::sync::LazyLock;
 
-use berth_placement::{codes, names};
-use http::{header, StatusCode};
+use berth_placement::codes;
+use http::StatusCode;
 use serde_json::{json, Value};
 
 use super::require_version;
 use crate::error::ApiError;
-use crate::req::{json_response, no_content, add_cache_headers, Req};
+use crate::req::{json_response, no_content, Req};
 use crate::routes::HandlerResult;
 use crate::schema::Schema;
 
@@ -60,9 +60,7 @@ pub async fn create(req: Req) -> HandlerResult {
             .with_code(codes::DUPLICATE_NAME));
     }
     let mut resp = axum::response::IntoResponse::into_response(StatusCode::CREATED);
-    if let Ok(v) = format!("{}/resource_classes/{name}", req.prefix).parse() {
-        resp.headers_mut().insert(header::LOCATION, v);
-    }
+    req.set_location(&mut resp, &format!("/resource_classes/{name}"));
     Ok(resp)
 }
 
@@ -79,14 +77,7 @@ pub async fn update(req: Req) -> HandlerResult {
         } else {
             StatusCode::NO_CONTENT
         });
-        if created {
-            if let Ok(v) = format!("{}/resource_classes/{name}", req.prefix).parse() {
-                resp.headers_mut().insert(header::LOCATION, v);
-            }
-        }
-        if req.want(15) {
-            add_cache_headers(&mut resp, None);
-        }
+        req.set_location(&mut resp, &format!("/resource_classes/{name}"));
         return Ok(resp);
     }
     req.require_json_content()?;
@@ -109,6 +100,5 @@ pub async fn delete(req: Req) -> HandlerResult {
             _ => ApiError { detail: format!("Error in delete resource class: {}", e.detail), ..e },
         }
     })?;
-    let _ = names::MAX_NAME_LEN;
     Ok(no_content())
 }

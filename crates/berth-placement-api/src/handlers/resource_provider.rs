@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 use berth_placement::model::ResourceProvider;
 use berth_placement::codes;
 use berth_store::{ProviderFilter, ProviderUpdate};
-use http::{header, StatusCode};
+use http::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -103,15 +103,12 @@ pub async fn create(req: Req) -> HandlerResult {
             e.into()
         }
     })?;
-    let location = provider_url(&req, &rp.uuid);
     let mut resp = if req.want(20) {
         json_response(&req, StatusCode::OK, &serialize(&req, &rp), Some(rp.updated_at))
     } else {
         axum::response::IntoResponse::into_response(StatusCode::CREATED)
     };
-    if let Ok(v) = location.parse() {
-        resp.headers_mut().insert(header::LOCATION, v);
-    }
+    req.set_location(&mut resp, &format!("/resource_providers/{}", rp.uuid));
     Ok(resp)
 }
 

@@ -4,7 +4,7 @@ use std::sync::LazyLock;
 
 use berth_placement::names;
 use berth_store::TraitFilter;
-use http::{header, StatusCode};
+use http::StatusCode;
 use serde_json::{json, Value};
 
 use super::{path_uuid, require_version};
@@ -44,9 +44,7 @@ pub async fn put(req: Req) -> HandlerResult {
     } else {
         StatusCode::NO_CONTENT
     });
-    if let Ok(v) = format!("{}/traits/{name}", req.prefix).parse() {
-        resp.headers_mut().insert(header::LOCATION, v);
-    }
+    req.set_location(&mut resp, &format!("/traits/{name}"));
     if req.want(15) {
         add_cache_headers(&mut resp, None);
     }

@@ -44,12 +44,17 @@ CREATE TABLE provider_traits (
     PRIMARY KEY (provider_id, trait_id)
 );
 CREATE INDEX provider_traits_trait ON provider_traits(trait_id);
+-- Aggregates are numbered in first-seen order; membership lists follow it.
+CREATE TABLE aggregates (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    uuid TEXT NOT NULL UNIQUE
+);
 CREATE TABLE provider_aggregates (
     provider_id BIGINT NOT NULL REFERENCES resource_providers(id) ON DELETE CASCADE,
-    aggregate_uuid TEXT NOT NULL,
-    PRIMARY KEY (provider_id, aggregate_uuid)
+    aggregate_id BIGINT NOT NULL REFERENCES aggregates(id),
+    PRIMARY KEY (provider_id, aggregate_id)
 );
-CREATE INDEX provider_aggregates_agg ON provider_aggregates(aggregate_uuid);
+CREATE INDEX provider_aggregates_agg ON provider_aggregates(aggregate_id);
 CREATE TABLE consumers (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     uuid TEXT NOT NULL UNIQUE,
