@@ -154,6 +154,21 @@ impl Store {
                     }
                 }
             }
+            if wr.allocations.is_empty() {
+                // Emptying a consumer touches the providers it held (their
+                // generations advance), as upstream's zero-amount entries do.
+                let held = sqlx::query(
+                    "SELECT DISTINCT a.provider_id, rp.uuid FROM allocations a \
+                     JOIN resource_providers rp ON rp.id = a.provider_id WHERE a.consumer_uuid = $1",
+                )
+                .bind(&key)
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(db_err)?;
+                for r in held {
+                    providers.entry(parse_uuid(&r.get::<String, _>(1))).or_insert(get_i64(&r, 0));
+                }
+            }
             sqlx::query("DELETE FROM allocations WHERE consumer_uuid = $1")
                 .bind(&key)
                 .execute(&mut **tx)
@@ -383,6 +398,11 @@ impl Store {
         self.write_allocations_tx(&mut w.tx, writes).await?;
         for ((rp, pid), (_, _, invs)) in ids.iter().zip(inventories) {
             crate::inventories::replace_inventories(&mut w.tx, rp, *pid, invs).await?;
+            // Generations advance as upstream's three steps do: interim
+            // inventory (only when non-empty), allocations, final inventory.
+            if !invs.is_empty() {
+                crate::providers::lock_and_bump(&mut w.tx, pid.id).await?;
+            }
         }
         w.commit().await
     }
