@@ -201,7 +201,7 @@ pub struct Answer<'a> {
 }
 
 pub enum Outcome<'a> {
-    Ok(Answer<'a>),
+    Ok(Box<Answer<'a>>),
     BadRequest(BadRequest),
     SearchError(CandidatesError),
 }
@@ -209,7 +209,7 @@ pub enum Outcome<'a> {
 impl<'a> Outcome<'a> {
     pub fn ok(self) -> Answer<'a> {
         match self {
-            Outcome::Ok(a) => a,
+            Outcome::Ok(a) => *a,
             Outcome::BadRequest(b) => panic!("unexpected 400: {}", b.message),
             Outcome::SearchError(e) => panic!("unexpected search error: {e}"),
         }
@@ -242,7 +242,7 @@ pub fn run_opts<'a>(fx: &'a Fx, query: &str, mv: (u16, u16), opts: &Options) -> 
     };
     let snap = fx.snapshot();
     match find_candidates(&snap, &req, opts) {
-        Ok(c) => Outcome::Ok(Answer { fx, snap, req, c }),
+        Ok(c) => Outcome::Ok(Box::new(Answer { fx, snap, req, c })),
         Err(e) => Outcome::SearchError(e),
     }
 }
