@@ -6,6 +6,7 @@
 //! (storage, HTTP, the compute scheduler) can share it and it can be tested
 //! without I/O.
 
+pub mod candidates;
 pub mod error;
 pub mod model;
 pub mod names;

@@ -1,0 +1,831 @@
+//! The allocation-candidates search (upstream `AllocationCandidates.get_by_requests`).
+//!
+//! Each request group is turned into one or more *levels*: a sorted list of
+//! `(anchor root, provider)` entries. A suffixed group is one level (its
+//! provider gives all of its resources); the unsuffixed group is one level per
+//! resource class (its classes may come from different providers of the anchor
+//! tree, or from sharing providers). Candidates are the combinations of one
+//! entry per level with the same anchor, found by a depth-first search per
+//! anchor that checks capacity of amounts summed over groups, `group_policy`,
+//! the unsuffixed group's required traits and `same_subtree` as soon as the
+//! levels they depend on are chosen. The search is lazy, so
+//! `max_allocation_candidates` bounds the work, not just the output.
+
+use std::collections::HashSet;
+
+use super::bitset::Bitset;
+use super::request::{CandidatesRequest, GroupPolicy, RequestGroup};
+use super::rng::Rng;
+use super::snapshot::{ProviderIdx, RcId, Snapshot, TraitId};
+
+/// Default of [`Options::max_allocation_candidates`] for berth: 100 000, the
+/// "good initial value" upstream's documentation recommends. It bounds memory
+/// and time of one request on wide, symmetric trees (whose combinations grow
+/// exponentially) while staying far above what any realistic query returns
+/// without a limit (the flat 10 000-provider benchmark returns 10 000).
+/// Upstream's own default is -1 (unlimited), see [`Options::upstream`].
+pub const DEFAULT_MAX_ALLOCATION_CANDIDATES: i64 = 100_000;
+
+/// Order in which anchor trees are visited while generating candidates
+/// (upstream `[placement]allocation_candidates_generation_strategy`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GenerationStrategy {
+    /// All candidates of one anchor before the next one (upstream default).
+    DepthFirst,
+    /// One candidate of each anchor in turn.
+    BreadthFirst,
+}
+
+/// Server-side settings of the search.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Shuffle the candidates (sample when `limit` cuts them).
+    pub randomize: bool,
+    /// Stop generating after this many distinct candidates; -1 = no bound.
+    pub max_allocation_candidates: i64,
+    pub strategy: GenerationStrategy,
+    /// Seed for `randomize` (None: seeded from the clock).
+    pub seed: Option<u64>,
+}
+
+impl Options {
+    /// Upstream Placement's defaults: no randomization, no bound, depth-first.
+    pub fn upstream() -> Options {
+        Options {
+            randomize: false,
+            max_allocation_candidates: -1,
+            strategy: GenerationStrategy::DepthFirst,
+            seed: None,
+        }
+    }
+}
+
+impl Default for Options {
+    /// Upstream's defaults except `max_allocation_candidates`, which is
+    /// [`DEFAULT_MAX_ALLOCATION_CANDIDATES`].
+    fn default() -> Options {
+        Options {
+            max_allocation_candidates: DEFAULT_MAX_ALLOCATION_CANDIDATES,
+            ..Options::upstream()
+        }
+    }
+}
+
+/// Errors upstream reports as 400 from the search itself.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CandidatesError {
+    #[error("No such resource class {0}.")]
+    ResourceClassNotFound(String),
+    #[error("No such trait(s): {0}.")]
+    TraitNotFound(String),
+}
+
+impl CandidatesError {
+    /// The 400 error detail upstream's handler sends.
+    pub fn http_detail(&self) -> String {
+        match self {
+            CandidatesError::ResourceClassNotFound(_) => {
+                format!("Invalid resource class in resources parameter: {self}")
+            }
+            CandidatesError::TraitNotFound(_) => self.to_string(),
+        }
+    }
+}
+
+/// `amount` of `resource_class` taken from `provider`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ResourceAmount {
+    pub provider: ProviderIdx,
+    pub resource_class: RcId,
+    pub amount: i64,
+}
+
+/// `provider` satisfies (part of) request group number `group`
+/// (an index into [`CandidatesRequest::groups`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Mapping {
+    pub group: u32,
+    pub provider: ProviderIdx,
+}
+
+/// One allocation candidate.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct AllocationRequest {
+    /// Sorted by provider then resource class, one entry per pair (amounts
+    /// of several groups on the same provider and class are summed).
+    pub resources: Vec<ResourceAmount>,
+    /// Sorted by group then provider. Every group appears (a resourceless
+    /// group only here); the unsuffixed group may map to several providers.
+    pub mappings: Vec<Mapping>,
+}
+
+impl AllocationRequest {
+    /// Resources grouped by provider.
+    pub fn by_provider(&self) -> impl Iterator<Item = (ProviderIdx, &[ResourceAmount])> {
+        self.resources.chunk_by(|a, b| a.provider == b.provider).map(|c| (c[0].provider, c))
+    }
+
+    /// Providers of each group, by group index.
+    pub fn mappings_by_group(&self) -> impl Iterator<Item = (u32, Vec<ProviderIdx>)> + '_ {
+        self.mappings
+            .chunk_by(|a, b| a.group == b.group)
+            .map(|c| (c[0].group, c.iter().map(|m| m.provider).collect()))
+    }
+
+    /// Amount of `rc` taken from `provider`, if any.
+    pub fn amount(&self, provider: ProviderIdx, rc: RcId) -> Option<i64> {
+        self.resources
+            .iter()
+            .find(|r| r.provider == provider && r.resource_class == rc)
+            .map(|r| r.amount)
+    }
+}
+
+/// Result of [`find_candidates`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Candidates {
+    pub allocation_requests: Vec<AllocationRequest>,
+    /// Providers to describe in `provider_summaries`, ascending. From 1.29:
+    /// every provider of every tree a candidate takes resources from; before:
+    /// the providers candidates take resources from.
+    pub provider_summaries: Vec<ProviderIdx>,
+}
+
+/// Find allocation candidates for `req` in `snap`.
+///
+/// Errors only for names unknown to the snapshot, in the order upstream
+/// checks them (root_required traits; then per group: resource classes,
+/// required and forbidden traits). As upstream, a group that matches nothing
+/// ends the search with an empty answer before later groups are checked.
+pub fn find_candidates(
+    snap: &Snapshot,
+    req: &CandidatesRequest,
+    opts: &Options,
+) -> Result<Candidates, CandidatesError> {
+    let Some(plan) = Plan::build(snap, req)? else {
+        return Ok(Candidates::default());
+    };
+    let mut areqs = plan.generate(opts);
+
+    // Before 1.29 a candidate may not use two providers of one tree.
+    let used_only = !req.nested_aware() && snap.has_trees();
+    if used_only {
+        areqs.retain(|a| {
+            let mut roots: Vec<ProviderIdx> = a.by_provider().map(|(p, _)| snap.provider(p).root).collect();
+            let n = roots.len();
+            roots.sort_unstable();
+            roots.dedup();
+            roots.len() == n
+        });
+    }
+    let used_before_limit: Vec<ProviderIdx> = if used_only { used_providers(&areqs) } else { Vec::new() };
+
+    let mut rng = None;
+    match req.limit {
+        Some(limit) if limit > 0 && (limit as usize) < areqs.len() => {
+            if opts.randomize {
+                let rng = rng.get_or_insert_with(|| Rng::new(opts.seed));
+                rng.partial_shuffle(&mut areqs, limit as usize);
+            }
+            areqs.truncate(limit as usize);
+        }
+        _ => {
+            if opts.randomize {
+                let rng = rng.get_or_insert_with(|| Rng::new(opts.seed));
+                let n = areqs.len();
+                rng.partial_shuffle(&mut areqs, n);
+            }
+        }
+    }
+
+    let mut roots: Vec<ProviderIdx> = areqs
+        .iter()
+        .flat_map(|a| a.resources.iter().map(|r| snap.provider(r.provider).root))
+        .collect();
+    roots.sort_unstable();
+    roots.dedup();
+    let provider_summaries = if used_only {
+        used_before_limit
+            .into_iter()
+            .filter(|p| roots.binary_search(&snap.provider(*p).root).is_ok())
+            .collect()
+    } else {
+        let mut all: Vec<ProviderIdx> =
+            roots.iter().flat_map(|r| snap.tree_members(*r).iter().copied()).collect();
+        all.sort_unstable();
+        all
+    };
+    Ok(Candidates { allocation_requests: areqs, provider_summaries })
+}
+
+fn used_providers(areqs: &[AllocationRequest]) -> Vec<ProviderIdx> {
+    let mut v: Vec<ProviderIdx> = areqs.iter().flat_map(|a| a.resources.iter().map(|r| r.provider)).collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// One level of the search: a choice of one provider per anchor.
+struct Level {
+    group: u32,
+    /// What the chosen provider gives: one class for an unsuffixed level, all
+    /// of the group's classes for a suffixed one (none if resourceless).
+    contrib: Vec<(RcId, i64)>,
+    /// (anchor root, provider), sorted.
+    entries: Vec<(ProviderIdx, ProviderIdx)>,
+}
+
+struct Plan<'s> {
+    snap: &'s Snapshot,
+    levels: Vec<Level>,
+    isolate: bool,
+    /// Per level: the group is suffixed (isolate applies).
+    suffixed: Vec<bool>,
+    /// Per level: required traits of the unsuffixed group to check once this
+    /// level is chosen, collectively over levels `start..=level`.
+    trait_check: Vec<Option<(usize, Vec<Vec<TraitId>>)>>,
+    /// Per level: same_subtree constraints (as level lists) complete at it.
+    subtree_check: Vec<Vec<Vec<usize>>>,
+    /// Deduplicate candidates made only of sharing providers (the only ones
+    /// that can come out identical under two anchors).
+    dedup: bool,
+}
+
+/// Filters of one group, resolved against the snapshot.
+struct GroupFilter {
+    rcs: Vec<(RcId, i64)>,
+    required: Vec<Vec<TraitId>>,
+    forbidden: Vec<TraitId>,
+    member_of: Option<Bitset>,
+    forbidden_aggs: Option<Bitset>,
+    tree_root: Option<ProviderIdx>,
+}
+
+enum Resolved {
+    Filter(GroupFilter),
+    /// The group can match nothing: the whole answer is empty.
+    Nothing,
+}
+
+fn resolve_traits(snap: &Snapshot, names: &[String]) -> Result<Vec<TraitId>, CandidatesError> {
+    names
+        .iter()
+        .map(|n| snap.trait_id(n).ok_or_else(|| CandidatesError::TraitNotFound(n.clone())))
+        .collect()
+}
+
+fn resolve_group(snap: &Snapshot, g: &RequestGroup) -> Result<Resolved, CandidatesError> {
+    let mut rcs = Vec::with_capacity(g.resources.len());
+    for (name, amount) in &g.resources {
+        let rc = snap
+            .resource_class_id(name)
+            .ok_or_else(|| CandidatesError::ResourceClassNotFound(name.clone()))?;
+        match rcs.iter_mut().find(|(r, _)| *r == rc) {
+            Some(e) => e.1 = *amount,
+            None => rcs.push((rc, *amount)),
+        }
+    }
+    let member_of = if g.member_of.is_empty() {
+        None
+    } else {
+        let mut acc: Option<Bitset> = None;
+        for any in &g.member_of {
+            let b = snap.members_of_any(any);
+            match &mut acc {
+                None => acc = Some(b),
+                Some(a) => a.intersect_with(&b),
+            }
+        }
+        let acc = acc.expect("member_of is not empty");
+        if acc.is_empty() {
+            return Ok(Resolved::Nothing);
+        }
+        Some(acc)
+    };
+    let mut required = Vec::with_capacity(g.required_traits.len());
+    for any in &g.required_traits {
+        required.push(resolve_traits(snap, any)?);
+    }
+    let forbidden = resolve_traits(snap, &g.forbidden_traits)?;
+    let tree_root = match &g.in_tree {
+        None => None,
+        Some(u) => match snap.index_of(u) {
+            None => return Ok(Resolved::Nothing),
+            Some(p) => Some(snap.provider(p).root),
+        },
+    };
+    let forbidden_aggs = if g.forbidden_aggs.is_empty() {
+        None
+    } else {
+        Some(snap.members_of_any(&g.forbidden_aggs))
+    };
+    Ok(Resolved::Filter(GroupFilter { rcs, required, forbidden, member_of, forbidden_aggs, tree_root }))
+}
+
+/// Whether resolving `g` could fail (names a class or trait the snapshot lacks).
+fn may_fail(snap: &Snapshot, g: &RequestGroup) -> bool {
+    g.resources.iter().any(|(rc, _)| snap.resource_class_id(rc).is_none())
+        || g.required_traits.iter().flatten().any(|t| snap.trait_id(t).is_none())
+        || g.forbidden_traits.iter().any(|t| snap.trait_id(t).is_none())
+}
+
+impl<'s> Plan<'s> {
+    /// Resolve names and build every level. `Ok(None)`: the answer is empty.
+    fn build(snap: &'s Snapshot, req: &CandidatesRequest) -> Result<Option<Plan<'s>>, CandidatesError> {
+        if req.groups.is_empty() {
+            return Ok(None);
+        }
+        let anchor_ok = if req.root_required.is_empty() && req.root_forbidden.is_empty() {
+            None
+        } else {
+            let required = resolve_traits(snap, &req.root_required)?;
+            let forbidden = resolve_traits(snap, &req.root_forbidden)?;
+            let mut b = Bitset::new(snap.len());
+            for (i, p) in snap.providers().iter().enumerate() {
+                if p.parent.is_none()
+                    && required.iter().all(|t| p.has_trait(*t))
+                    && !p.has_any_trait(&forbidden)
+                {
+                    b.insert(i as u32);
+                }
+            }
+            if b.is_empty() {
+                return Ok(None);
+            }
+            Some(b)
+        };
+
+        let mut levels: Vec<Level> = Vec::new();
+        let mut group_levels: Vec<(usize, usize)> = Vec::with_capacity(req.groups.len());
+        let mut trait_checks: Vec<(usize, usize, Vec<Vec<TraitId>>)> = Vec::new();
+        for (gi, g) in req.groups.iter().enumerate() {
+            let f = match resolve_group(snap, g)? {
+                Resolved::Nothing => return Ok(None),
+                Resolved::Filter(f) => f,
+            };
+            let start = levels.len();
+            let multi = !g.use_same_provider() && !f.rcs.is_empty();
+            if multi {
+                for &(rc, amount) in &f.rcs {
+                    match unsuffixed_level(snap, &f, anchor_ok.as_ref(), gi as u32, rc, amount) {
+                        Some(l) => levels.push(l),
+                        None => return Ok(None),
+                    }
+                }
+                let end = levels.len() - 1;
+                if !f.required.is_empty() {
+                    trait_checks.push((start, end, f.required.clone()));
+                }
+                // Upstream stops at the first group with no match, before
+                // looking at later groups (whose names might not exist).
+                if req.groups[gi + 1..].iter().any(|g| may_fail(snap, g)) {
+                    let probe = Plan {
+                        snap,
+                        levels: levels.drain(start..).collect(),
+                        isolate: false,
+                        suffixed: vec![false; end + 1 - start],
+                        trait_check: (start..=end)
+                            .map(|l| (l == end && !f.required.is_empty()).then(|| (0, f.required.clone())))
+                            .collect(),
+                        subtree_check: vec![Vec::new(); end + 1 - start],
+                        dedup: false,
+                    };
+                    if probe.first_anchor_result().is_none() {
+                        return Ok(None);
+                    }
+                    levels.extend(probe.levels);
+                }
+            } else if !g.use_same_provider() && (snap.has_trees() || snap.any_sharing()) {
+                // A resourceless unsuffixed group (only possible when built
+                // by hand): upstream's tree search finds nothing.
+                return Ok(None);
+            } else {
+                match single_provider_level(snap, &f, anchor_ok.as_ref(), gi as u32) {
+                    Some(l) => levels.push(l),
+                    None => return Ok(None),
+                }
+            }
+            group_levels.push((start, levels.len() - 1));
+        }
+
+        let n = levels.len();
+        let mut suffixed = vec![false; n];
+        for (gi, g) in req.groups.iter().enumerate() {
+            if g.use_same_provider() {
+                let (s, e) = group_levels[gi];
+                suffixed[s..=e].iter_mut().for_each(|x| *x = true);
+            }
+        }
+        let mut trait_check: Vec<Option<(usize, Vec<Vec<TraitId>>)>> = (0..n).map(|_| None).collect();
+        for (s, e, r) in trait_checks {
+            trait_check[e] = Some((s, r));
+        }
+        let mut subtree_check: Vec<Vec<Vec<usize>>> = vec![Vec::new(); n];
+        for set in &req.same_subtrees {
+            let mut lv: Vec<usize> = Vec::new();
+            for suffix in set {
+                if let Some(gi) = req.group_index(suffix) {
+                    let (s, e) = group_levels[gi];
+                    lv.extend(s..=e);
+                }
+            }
+            lv.sort_unstable();
+            lv.dedup();
+            if let Some(&last) = lv.last() {
+                subtree_check[last].push(lv);
+            }
+        }
+        Ok(Some(Plan {
+            snap,
+            levels,
+            isolate: req.group_policy == Some(GroupPolicy::Isolate),
+            suffixed,
+            trait_check,
+            subtree_check,
+            dedup: snap.any_sharing(),
+        }))
+    }
+
+    /// Anchors present in every level, with each level's entry range.
+    fn common_anchors(&self) -> (Vec<ProviderIdx>, Vec<(u32, u32)>) {
+        let nl = self.levels.len();
+        let mut pos = vec![0usize; nl];
+        let mut anchors = Vec::new();
+        let mut ranges = Vec::new();
+        'outer: loop {
+            let mut target = 0;
+            for (l, level) in self.levels.iter().enumerate() {
+                match level.entries.get(pos[l]) {
+                    None => break 'outer,
+                    Some(e) => target = target.max(e.0),
+                }
+            }
+            let mut all = true;
+            for (l, level) in self.levels.iter().enumerate() {
+                let e = &level.entries;
+                if e[pos[l]].0 < target {
+                    pos[l] += e[pos[l]..].partition_point(|x| x.0 < target);
+                    if pos[l] >= e.len() {
+                        break 'outer;
+                    }
+                }
+                if e[pos[l]].0 != target {
+                    all = false;
+                }
+            }
+            if !all {
+                continue;
+            }
+            anchors.push(target);
+            for (l, level) in self.levels.iter().enumerate() {
+                let e = &level.entries;
+                let end = pos[l] + e[pos[l]..].partition_point(|x| x.0 == target);
+                ranges.push((pos[l] as u32, end as u32));
+                pos[l] = end;
+            }
+        }
+        (anchors, ranges)
+    }
+
+    fn first_anchor_result(&self) -> Option<AllocationRequest> {
+        let (anchors, ranges) = self.common_anchors();
+        let nl = self.levels.len();
+        let mut dfs = Dfs::new(nl);
+        for i in 0..anchors.len() {
+            dfs.reset(&ranges[i * nl..(i + 1) * nl]);
+            if let Some(a) = dfs.next(self) {
+                return Some(a);
+            }
+        }
+        None
+    }
+
+    fn generate(&self, opts: &Options) -> Vec<AllocationRequest> {
+        let (anchors, ranges) = self.common_anchors();
+        let nl = self.levels.len();
+        let max = opts.max_allocation_candidates;
+        let mut out: Vec<AllocationRequest> = Vec::new();
+        let mut seen: HashSet<AllocationRequest> = HashSet::new();
+        let snap = self.snap;
+        let dedup = self.dedup;
+        // Returns true when generation must stop.
+        let mut emit = |a: AllocationRequest, out: &mut Vec<AllocationRequest>| -> bool {
+            if dedup
+                && a.mappings.iter().all(|m| snap.provider(m.provider).is_sharing())
+                && !seen.insert(a.clone())
+            {
+                return false;
+            }
+            out.push(a);
+            max >= 0 && out.len() as i64 >= max
+        };
+        match opts.strategy {
+            GenerationStrategy::DepthFirst => {
+                let mut dfs = Dfs::new(nl);
+                'anchors: for i in 0..anchors.len() {
+                    dfs.reset(&ranges[i * nl..(i + 1) * nl]);
+                    while let Some(a) = dfs.next(self) {
+                        if emit(a, &mut out) {
+                            break 'anchors;
+                        }
+                    }
+                }
+            }
+            GenerationStrategy::BreadthFirst => {
+                let mut active: Vec<Dfs> = (0..anchors.len())
+                    .map(|i| {
+                        let mut d = Dfs::new(nl);
+                        d.reset(&ranges[i * nl..(i + 1) * nl]);
+                        d
+                    })
+                    .collect();
+                'rounds: while !active.is_empty() {
+                    for d in active.iter_mut() {
+                        if let Some(a) = d.next(self) {
+                            if emit(a, &mut out) {
+                                break 'rounds;
+                            }
+                        }
+                    }
+                    active.retain(|d| !d.done);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Entries of one resource class of the unsuffixed group (upstream
+/// `get_trees_matching_all`): providers with capacity anchored at their own
+/// root, plus sharing providers anchored at every tree they share with.
+/// `None` when nothing qualifies.
+fn unsuffixed_level(
+    snap: &Snapshot,
+    f: &GroupFilter,
+    anchor_ok: Option<&Bitset>,
+    group: u32,
+    rc: RcId,
+    amount: i64,
+) -> Option<Level> {
+    let ok = |p: ProviderIdx, a: ProviderIdx| {
+        anchor_ok.is_none_or(|b| b.contains(a))
+            && f.member_of.as_ref().is_none_or(|m| m.contains(p) || m.contains(a))
+            && f.forbidden_aggs.as_ref().is_none_or(|m| !m.contains(p) && !m.contains(a))
+    };
+    let mut entries = Vec::new();
+    for &(p, pos) in snap.providers_with_rc(rc) {
+        let prov = snap.provider(p);
+        if !prov.inventories[pos as usize].fits(amount) {
+            continue;
+        }
+        if f.tree_root.is_some_and(|t| prov.root != t) {
+            continue;
+        }
+        // A provider with a forbidden trait can never be part of a valid
+        // combination of this group.
+        if prov.has_any_trait(&f.forbidden) {
+            continue;
+        }
+        let root = prov.root;
+        if ok(p, root) {
+            entries.push((root, p));
+        }
+        if prov.is_sharing() && f.tree_root.is_none() && f.member_of.as_ref().is_none_or(|m| m.contains(p)) {
+            for &a in snap.sharing_anchors(p) {
+                if a != root && ok(p, a) {
+                    entries.push((a, p));
+                }
+            }
+        }
+    }
+    if entries.is_empty() {
+        return None;
+    }
+    entries.sort_unstable();
+    Some(Level { group, contrib: vec![(rc, amount)], entries })
+}
+
+/// Entries of a suffixed group (upstream `get_provider_ids_matching` plus
+/// `_alloc_candidates_single_provider`): providers that alone satisfy the
+/// whole group, anchored at their root and, for sharing providers, at every
+/// tree they share with. `None` when nothing qualifies.
+fn single_provider_level(
+    snap: &Snapshot,
+    f: &GroupFilter,
+    anchor_ok: Option<&Bitset>,
+    group: u32,
+) -> Option<Level> {
+    let eligible = |p: ProviderIdx| {
+        let prov = snap.provider(p);
+        f.rcs.iter().all(|&(rc, amount)| prov.inventory(rc).is_some_and(|i| i.fits(amount)))
+            && (f.rcs.is_empty() || f.tree_root.is_none_or(|t| prov.root == t))
+            && f.required.iter().all(|any| prov.has_any_trait(any))
+            && !prov.has_any_trait(&f.forbidden)
+            && f.member_of.as_ref().is_none_or(|m| m.contains(p))
+            && f.forbidden_aggs.as_ref().is_none_or(|m| !m.contains(p))
+    };
+    let candidates: Vec<ProviderIdx> = if let Some(&(rc, _)) =
+        f.rcs.iter().min_by_key(|(rc, _)| snap.providers_with_rc(*rc).len())
+    {
+        snap.providers_with_rc(rc).iter().map(|(p, _)| *p).collect()
+    } else if let Some(first) = f.required.first() {
+        // Resourceless group: upstream only finds providers through a
+        // positive filter (required traits or member_of).
+        let mut v: Vec<ProviderIdx> =
+            first.iter().flat_map(|t| snap.providers_with_trait(*t).iter().copied()).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    } else if let Some(m) = &f.member_of {
+        m.iter().collect()
+    } else {
+        return None;
+    };
+    let mut entries = Vec::new();
+    for p in candidates {
+        if !eligible(p) {
+            continue;
+        }
+        let prov = snap.provider(p);
+        let root = prov.root;
+        if anchor_ok.is_none_or(|b| b.contains(root)) {
+            entries.push((root, p));
+        }
+        if prov.is_sharing() {
+            for &a in snap.sharing_anchors(p) {
+                if a != root && anchor_ok.is_none_or(|b| b.contains(a)) {
+                    entries.push((a, p));
+                }
+            }
+        }
+    }
+    if entries.is_empty() {
+        return None;
+    }
+    entries.sort_unstable();
+    let contrib = f.rcs.clone();
+    Some(Level { group, contrib, entries })
+}
+
+/// Depth-first search over the levels for one anchor, resumable.
+struct Dfs {
+    ranges: Vec<(u32, u32)>,
+    choice: Vec<u32>,
+    chosen: Vec<ProviderIdx>,
+    depth: usize,
+    /// Summed amounts: (provider, class, amount).
+    acc: Vec<(ProviderIdx, RcId, i64)>,
+    /// Undo log: (index in acc, amount added, entry was new).
+    ops: Vec<(u32, i64, bool)>,
+    /// Per level: ops length before the level's choice was applied.
+    marks: Vec<u32>,
+    done: bool,
+}
+
+impl Dfs {
+    fn new(nl: usize) -> Dfs {
+        Dfs {
+            ranges: vec![(0, 0); nl],
+            choice: vec![0; nl],
+            chosen: vec![0; nl],
+            depth: 0,
+            acc: Vec::new(),
+            ops: Vec::new(),
+            marks: vec![0; nl],
+            done: nl == 0,
+        }
+    }
+
+    fn reset(&mut self, ranges: &[(u32, u32)]) {
+        self.ranges.copy_from_slice(ranges);
+        self.choice.iter_mut().for_each(|c| *c = 0);
+        self.depth = 0;
+        self.acc.clear();
+        self.ops.clear();
+        self.done = self.ranges.is_empty();
+    }
+
+    fn next(&mut self, plan: &Plan<'_>) -> Option<AllocationRequest> {
+        let nl = plan.levels.len();
+        while !self.done {
+            if self.depth == nl {
+                let a = self.build(plan);
+                self.step_back();
+                return Some(a);
+            }
+            let d = self.depth;
+            let (lo, hi) = self.ranges[d];
+            let c = self.choice[d];
+            if lo + c >= hi {
+                if d == 0 {
+                    self.done = true;
+                    break;
+                }
+                self.choice[d] = 0;
+                self.step_back();
+                continue;
+            }
+            let p = plan.levels[d].entries[(lo + c) as usize].1;
+            if self.apply(plan, d, p) {
+                self.depth += 1;
+            } else {
+                self.choice[d] += 1;
+            }
+        }
+        None
+    }
+
+    fn step_back(&mut self) {
+        self.depth -= 1;
+        let d = self.depth;
+        self.undo_to(self.marks[d] as usize);
+        self.choice[d] += 1;
+    }
+
+    fn undo_to(&mut self, mark: usize) {
+        while self.ops.len() > mark {
+            let (i, amount, new) = self.ops.pop().expect("ops above mark");
+            if new {
+                self.acc.pop();
+            } else {
+                self.acc[i as usize].2 -= amount;
+            }
+        }
+    }
+
+    /// Choose `p` at level `d`; false (and nothing changed) if that breaks a
+    /// constraint.
+    fn apply(&mut self, plan: &Plan<'_>, d: usize, p: ProviderIdx) -> bool {
+        let mark = self.ops.len();
+        self.marks[d] = mark as u32;
+        if plan.isolate && plan.suffixed[d] && (0..d).any(|l| plan.suffixed[l] && self.chosen[l] == p) {
+            return false;
+        }
+        for &(rc, amount) in &plan.levels[d].contrib {
+            match self.acc.iter().position(|x| x.0 == p && x.1 == rc) {
+                Some(i) => {
+                    let total = self.acc[i].2 + amount;
+                    let fits = plan.snap.provider(p).inventory(rc).is_some_and(|inv| inv.fits_total(total));
+                    if !fits {
+                        self.undo_to(mark);
+                        return false;
+                    }
+                    self.acc[i].2 = total;
+                    self.ops.push((i as u32, amount, false));
+                }
+                None => {
+                    self.acc.push((p, rc, amount));
+                    self.ops.push(((self.acc.len() - 1) as u32, amount, true));
+                }
+            }
+        }
+        self.chosen[d] = p;
+        if let Some((start, required)) = &plan.trait_check[d] {
+            let chosen = &self.chosen[*start..=d];
+            let ok = required
+                .iter()
+                .all(|any| chosen.iter().any(|&q| plan.snap.provider(q).has_any_trait(any)));
+            if !ok {
+                self.undo_to(mark);
+                return false;
+            }
+        }
+        for set in &plan.subtree_check[d] {
+            if !same_subtree(plan.snap, set.iter().map(|&l| self.chosen[l])) {
+                self.undo_to(mark);
+                return false;
+            }
+        }
+        true
+    }
+
+    fn build(&self, plan: &Plan<'_>) -> AllocationRequest {
+        let mut resources: Vec<ResourceAmount> = self
+            .acc
+            .iter()
+            .map(|&(provider, resource_class, amount)| ResourceAmount { provider, resource_class, amount })
+            .collect();
+        resources.sort_unstable();
+        let mut mappings: Vec<Mapping> = plan
+            .levels
+            .iter()
+            .zip(&self.chosen)
+            .map(|(l, &provider)| Mapping { group: l.group, provider })
+            .collect();
+        mappings.sort_unstable();
+        mappings.dedup();
+        AllocationRequest { resources, mappings }
+    }
+}
+
+/// Upstream `_check_same_subtree`: one of the providers is an ancestor (or
+/// self) of all the others.
+fn same_subtree(snap: &Snapshot, providers: impl Iterator<Item = ProviderIdx>) -> bool {
+    let mut v: Vec<ProviderIdx> = providers.collect();
+    v.sort_unstable();
+    v.dedup();
+    if v.len() <= 1 {
+        return true;
+    }
+    v.iter().any(|&c| v.iter().all(|&x| snap.is_ancestor_or_self(c, x)))
+}
