@@ -16,7 +16,7 @@ use http::{header, Method, StatusCode};
 
 use crate::error::ApiError;
 use crate::handlers::{
-    aggregate, allocation, inventory, reshaper, resource_class, resource_provider, root, trait_, usage,
+    aggregate, allocation, allocation_candidate, inventory, reshaper, resource_class, resource_provider, root, trait_, usage,
 };
 use crate::req::Req;
 use crate::AppState;
@@ -93,6 +93,7 @@ pub fn table() -> Vec<(&'static str, Vec<(Method, Handler)>)> {
                 (Method::DELETE, h!(allocation::delete)),
             ],
         ),
+        ("/allocation_candidates", vec![(Method::GET, h!(allocation_candidate::list))]),
         ("/traits", vec![(Method::GET, h!(trait_::list))]),
         (
             "/traits/{name}",

@@ -26,7 +26,7 @@ mod usages;
 
 pub use allocations::{AllocationWrite, ConsumerAllocations, ProviderAllocation};
 pub use db::{Engine, Store, StoreConfig};
-pub use providers::{ProviderFilter, ProviderUpdate};
+pub use providers::{CandidateData, ProviderFilter, ProviderUpdate};
 pub use classes::ResourceClassRow;
 pub use traits::TraitFilter;
 pub use usages::UsageRow;

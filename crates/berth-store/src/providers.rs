@@ -477,3 +477,72 @@ pub(crate) async fn load_usages(tx: &mut Tx) -> Result<HashMap<(i64, String), i6
     .map_err(db_err)?;
     Ok(rows.iter().map(|r| ((get_i64(r, 0), r.get::<String, _>(1)), get_i64(r, 2))).collect())
 }
+
+/// Everything the allocation-candidates engine needs, read in one transaction:
+/// providers in id order with traits, aggregates, inventories and usage, plus
+/// every trait and resource class name that exists.
+pub struct CandidateData {
+    pub providers: Vec<berth_placement::candidates::ProviderData>,
+    pub traits: Vec<String>,
+    pub resource_classes: Vec<String>,
+}
+
+impl Store {
+    pub async fn candidate_data(&self) -> Result<CandidateData> {
+        use berth_placement::candidates::{InventoryData, ProviderData};
+        let mut tx = self.read().await?;
+        let rows = sqlx::query(&format!("{SELECT_PROVIDER} ORDER BY rp.id")).fetch_all(&mut *tx).await.map_err(db_err)?;
+        let mut aggs = load_aggregates(&mut tx).await?;
+        let mut traits = load_traits(&mut tx).await?;
+        let invs = load_inventories(&mut tx).await?;
+        let usage = load_usages(&mut tx).await?;
+        let all_traits: Vec<String> = sqlx::query("SELECT name FROM traits")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(|r| r.get::<String, _>(0))
+            .collect();
+        let classes: Vec<String> = sqlx::query("SELECT name FROM resource_classes ORDER BY id")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(|r| r.get::<String, _>(0))
+            .collect();
+        tx.commit().await.map_err(db_err)?;
+        let mut by_provider: HashMap<i64, Vec<InventoryData>> = HashMap::new();
+        for ((pid, rc), inv) in invs {
+            let used = usage.get(&(pid, rc.clone())).copied().unwrap_or(0);
+            by_provider.entry(pid).or_default().push(InventoryData {
+                resource_class: rc,
+                total: inv.total,
+                reserved: inv.reserved,
+                min_unit: inv.min_unit,
+                max_unit: inv.max_unit,
+                step_size: inv.step_size,
+                allocation_ratio: inv.allocation_ratio,
+                used,
+            });
+        }
+        let class_pos: HashMap<&str, usize> = classes.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
+        let providers = rows
+            .iter()
+            .map(|r| {
+                let (id, rp) = provider_from_row(r);
+                let mut inventories = by_provider.remove(&id).unwrap_or_default();
+                inventories.sort_by_key(|i| class_pos.get(i.resource_class.as_str()).copied().unwrap_or(usize::MAX));
+                ProviderData {
+                    uuid: rp.uuid,
+                    name: rp.name,
+                    generation: rp.generation,
+                    parent_uuid: rp.parent_uuid,
+                    traits: traits.remove(&id).map(|t| t.into_iter().collect()).unwrap_or_default(),
+                    aggregates: aggs.remove(&id).map(|a| a.into_iter().collect()).unwrap_or_default(),
+                    inventories,
+                }
+            })
+            .collect();
+        Ok(CandidateData { providers, traits: all_traits, resource_classes: classes })
+    }
+}

@@ -2,6 +2,7 @@
 
 pub mod aggregate;
 pub mod allocation;
+pub mod allocation_candidate;
 pub mod inventory;
 pub mod params;
 pub mod reshaper;
