@@ -359,7 +359,7 @@ impl Store {
         }
         if !f.required_traits.is_empty() || !f.forbidden_traits.is_empty() {
             let traits = load_traits(&mut tx).await?;
-            let empty = BTreeSet::new();
+            let empty = Vec::new();
             out.retain(|(id, _)| {
                 let mine = traits.get(id).unwrap_or(&empty);
                 f.required_traits.iter().all(|any| any.iter().any(|t| mine.contains(t)))
@@ -440,14 +440,17 @@ pub(crate) async fn load_aggregates(tx: &mut Tx) -> Result<HashMap<i64, BTreeSet
     Ok(m)
 }
 
-pub(crate) async fn load_traits(tx: &mut Tx) -> Result<HashMap<i64, BTreeSet<String>>> {
-    let rows = sqlx::query("SELECT pt.provider_id, t.name FROM provider_traits pt JOIN traits t ON t.id = pt.trait_id")
+/// Trait names per provider, in ascending trait id (upstream's summary order).
+pub(crate) async fn load_traits(tx: &mut Tx) -> Result<HashMap<i64, Vec<String>>> {
+    let rows = sqlx::query(
+        "SELECT pt.provider_id, t.name FROM provider_traits pt JOIN traits t ON t.id = pt.trait_id ORDER BY t.id",
+    )
         .fetch_all(&mut **tx)
         .await
         .map_err(db_err)?;
-    let mut m: HashMap<i64, BTreeSet<String>> = HashMap::new();
+    let mut m: HashMap<i64, Vec<String>> = HashMap::new();
     for r in rows {
-        m.entry(get_i64(&r, 0)).or_default().insert(r.get::<String, _>(1));
+        m.entry(get_i64(&r, 0)).or_default().push(r.get::<String, _>(1));
     }
     Ok(m)
 }
@@ -537,7 +540,7 @@ impl Store {
                     name: rp.name,
                     generation: rp.generation,
                     parent_uuid: rp.parent_uuid,
-                    traits: traits.remove(&id).map(|t| t.into_iter().collect()).unwrap_or_default(),
+                    traits: traits.remove(&id).unwrap_or_default(),
                     aggregates: aggs.remove(&id).map(|a| a.into_iter().collect()).unwrap_or_default(),
                     inventories,
                 }
