@@ -81,6 +81,39 @@ pub struct AppState {
     pub store: Store,
     pub policy: Enforcer,
     pub config: PlacementConfig,
+    /// The provider graph for allocation candidates, with the store's data
+    /// version it was built at.
+    pub candidates_cache: std::sync::RwLock<Option<(i64, Arc<berth_placement::candidates::Snapshot>)>>,
+}
+
+impl AppState {
+    pub fn new(store: Store, policy: Enforcer, config: PlacementConfig) -> Self {
+        AppState { store, policy, config, candidates_cache: std::sync::RwLock::new(None) }
+    }
+
+    /// The current provider graph: cached while the store's data version is
+    /// unchanged, rebuilt from the database otherwise.
+    pub async fn candidates_snapshot(&self) -> Result<Arc<berth_placement::candidates::Snapshot>, ApiError> {
+        let version = self.store.data_version().await?;
+        if let Ok(guard) = self.candidates_cache.read() {
+            if let Some((v, snap)) = guard.as_ref() {
+                if *v == version {
+                    return Ok(snap.clone());
+                }
+            }
+        }
+        let data = self.store.candidate_data().await?;
+        let snap = berth_placement::candidates::Snapshot::new(data.providers, data.traits, data.resource_classes)
+            .map_err(|e| ApiError::from(berth_placement::Error::internal(format!("provider graph is inconsistent: {e}"))))?;
+        let snap = Arc::new(snap);
+        if let Ok(mut guard) = self.candidates_cache.write() {
+            let newer = guard.as_ref().is_some_and(|(v, _)| *v > version);
+            if !newer {
+                *guard = Some((version, snap.clone()));
+            }
+        }
+        Ok(snap)
+    }
 }
 
 /// The Placement API as an axum router (mount it at `/` or `/placement`).

@@ -81,12 +81,24 @@ pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Any>;
 /// A write transaction; on SQLite it also holds the process-wide writer lock.
 pub(crate) struct WriteTx<'a> {
     pub tx: Tx,
+    pool: &'a AnyPool,
     _guard: Option<MutexGuard<'a, ()>>,
 }
 
 impl WriteTx<'_> {
+    /// Commit, then advance the data version. The bump comes after the
+    /// commit so a reader that sees version V also sees every write that
+    /// advanced it (a reader may label data with an older version than it
+    /// holds, which only costs it a reload).
     pub async fn commit(self) -> Result<()> {
-        self.tx.commit().await.map_err(db_err)
+        self.tx.commit().await.map_err(db_err)?;
+        if let Err(e) = sqlx::query("UPDATE placement_state SET version = version + 1 WHERE id = 1")
+            .execute(self.pool)
+            .await
+        {
+            tracing::warn!(error = %e, "could not advance the placement data version");
+        }
+        Ok(())
     }
 }
 
@@ -233,11 +245,21 @@ impl Store {
             Engine::Postgres => None,
         };
         let tx = self.pool.begin().await.map_err(db_err)?;
-        Ok(WriteTx { tx, _guard: guard })
+        Ok(WriteTx { tx, pool: &self.pool, _guard: guard })
     }
 
     pub(crate) async fn read(&self) -> Result<Tx> {
         self.pool.begin().await.map_err(db_err)
+    }
+
+    /// A number that grows whenever committed Placement data changes; caches
+    /// of derived data (the allocation-candidates graph) key on it.
+    pub async fn data_version(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT version FROM placement_state WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(get_i64(&row, 0))
     }
 
     /// Close the pool (waits for connections to be returned).

@@ -80,7 +80,7 @@ pub async fn build_state(args: &PlacementArgs, default_db: Option<String>) -> an
         cfg.max_allocation_candidates = m;
     }
     let store = Store::open(&StoreConfig::new(db)).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok((Arc::new(AppState { store, policy, config: cfg }), listen))
+    Ok((Arc::new(AppState::new(store, policy, cfg)), listen))
 }
 
 pub async fn run(args: PlacementArgs) -> anyhow::Result<()> {

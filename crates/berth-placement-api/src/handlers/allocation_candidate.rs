@@ -21,9 +21,7 @@ pub async fn list(req: Req) -> HandlerResult {
             None => err,
         }
     })?;
-    let data = req.state.store.candidate_data().await?;
-    let snap = Snapshot::new(data.providers, data.traits, data.resource_classes)
-        .map_err(|e| ApiError::from(berth_placement::Error::internal(format!("provider graph is inconsistent: {e}"))))?;
+    let snap = req.state.candidates_snapshot().await?;
     let cfg = &req.state.config;
     let opts = Options {
         randomize: cfg.randomize_allocation_candidates,
