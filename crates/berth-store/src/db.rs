@@ -70,6 +70,11 @@ impl StoreConfig {
 #[derive(Clone)]
 pub struct Store {
     pub(crate) pool: AnyPool,
+    /// Where write transactions run: on SQLite a single connection (SQLite
+    /// has one writer anyway, and a rollback left pending by an aborted
+    /// transaction is then always flushed before the next write); on
+    /// PostgreSQL the main pool.
+    write_pool: AnyPool,
     pub(crate) engine: Engine,
     /// Serializes writers on SQLite (one writer at a time is all SQLite
     /// allows; taking it here avoids busy-wait storms).
@@ -139,30 +144,40 @@ impl Store {
         sqlx::any::install_default_drivers();
         let engine = Engine::from_url(&config.url)?;
         let mut url = config.url.clone();
-        let mut opts = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
-        match engine {
-            Engine::Sqlite => {
-                if !url.contains('?') && !url.contains(":memory:") {
-                    url.push_str("?mode=rwc");
-                }
-                opts = opts.max_connections(config.max_connections.min(8)).after_connect(|conn, _| {
+        let sqlite_opts = || {
+            AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30)).after_connect(|conn, _| {
                     Box::pin(async move {
-                        conn.execute("PRAGMA journal_mode=WAL").await?;
+                        // busy_timeout first: switching to WAL needs a lock
+                        // other connections may briefly hold.
                         conn.execute("PRAGMA busy_timeout=10000").await?;
+                        conn.execute("PRAGMA journal_mode=WAL").await?;
                         conn.execute("PRAGMA synchronous=NORMAL").await?;
                         conn.execute("PRAGMA foreign_keys=ON").await?;
                         Ok(())
                     })
-                });
+                })
+        };
+        let open_err = |e: sqlx::Error| Error::internal(format!("cannot open database {}: {e}", redact(&config.url)));
+        let (pool, write_pool) = match engine {
+            Engine::Sqlite => {
+                if !url.contains('?') && !url.contains(":memory:") {
+                    url.push_str("?mode=rwc");
+                }
+                let write_pool = sqlite_opts().max_connections(1).connect(&url).await.map_err(open_err)?;
+                let pool = sqlite_opts().max_connections(config.max_connections.min(8)).connect(&url).await.map_err(open_err)?;
+                (pool, write_pool)
             }
             Engine::Postgres => {
-                opts = opts.max_connections(config.max_connections);
+                let pool = AnyPoolOptions::new()
+                    .acquire_timeout(Duration::from_secs(30))
+                    .max_connections(config.max_connections)
+                    .connect(&url)
+                    .await
+                    .map_err(open_err)?;
+                (pool.clone(), pool)
             }
-        }
-        let pool = opts.connect(&url).await.map_err(|e| {
-            Error::internal(format!("cannot open database {}: {e}", redact(&config.url)))
-        })?;
-        Ok(Store { pool, engine, write_lock: Arc::new(Mutex::new(())) })
+        };
+        Ok(Store { pool, write_pool, engine, write_lock: Arc::new(Mutex::new(())) })
     }
 
     /// Connect, apply pending migrations and make sure the standard resource
@@ -193,7 +208,7 @@ impl Store {
             no_tx: base.no_tx,
         };
         migrator
-            .run(&self.pool)
+            .run(&self.write_pool)
             .await
             .map_err(|e| Error::internal(format!("database migration failed: {e}")))
     }
@@ -244,8 +259,8 @@ impl Store {
             Engine::Sqlite => Some(self.write_lock.lock().await),
             Engine::Postgres => None,
         };
-        let tx = self.pool.begin().await.map_err(db_err)?;
-        Ok(WriteTx { tx, pool: &self.pool, _guard: guard })
+        let tx = self.write_pool.begin().await.map_err(db_err)?;
+        Ok(WriteTx { tx, pool: &self.write_pool, _guard: guard })
     }
 
     pub(crate) async fn read(&self) -> Result<Tx> {
@@ -264,7 +279,8 @@ impl Store {
 
     /// Close the pool (waits for connections to be returned).
     pub async fn close(&self) {
-        self.pool.close().await
+        self.pool.close().await;
+        self.write_pool.close().await;
     }
 
     /// Run a trivial query, for health checks.
