@@ -184,13 +184,23 @@ pub(crate) async fn get_domain(c: &mut Conn, id: &str) -> Result<Option<Domain>>
     Ok(row.as_ref().map(domain_row))
 }
 
+/// Exact match first; else a unique case-insensitive match (Keystone on
+/// MySQL matches `default` to `Default`, and clouds.yaml files rely on it).
 pub(crate) async fn get_domain_by_name(c: &mut Conn, name: &str) -> Result<Option<Domain>> {
     let row = sqlx::query(&format!("{DOMAIN_COLS} WHERE name = $1"))
         .bind(name.to_string())
-        .fetch_optional(c)
+        .fetch_optional(&mut *c)
         .await
         .map_err(db_err)?;
-    Ok(row.as_ref().map(domain_row))
+    if let Some(r) = row {
+        return Ok(Some(domain_row(&r)));
+    }
+    let rows = sqlx::query(&format!("{DOMAIN_COLS} WHERE LOWER(name) = LOWER($1)"))
+        .bind(name.to_string())
+        .fetch_all(&mut *c)
+        .await
+        .map_err(db_err)?;
+    Ok(if rows.len() == 1 { Some(domain_row(&rows[0])) } else { None })
 }
 
 pub(crate) async fn insert_domain(c: &mut Conn, d: &Domain, now: i64) -> Result<()> {
@@ -582,23 +592,18 @@ pub(crate) async fn list_implications(c: &mut Conn) -> Result<Vec<(String, Strin
     Ok(rows.iter().map(|r| (s(r, 0), s(r, 1))).collect())
 }
 
+/// Add an implication; false when it already existed (also when a
+/// concurrent writer added it first).
 pub(crate) async fn insert_implication(c: &mut Conn, prior: &str, implied: &str) -> Result<bool> {
-    let exists = sqlx::query("SELECT 1 FROM identity_implied_roles WHERE prior_role_id = $1 AND implied_role_id = $2")
-        .bind(prior.to_string())
-        .bind(implied.to_string())
-        .fetch_optional(&mut *c)
-        .await
-        .map_err(db_err)?;
-    if exists.is_some() {
-        return Ok(false);
-    }
-    sqlx::query("INSERT INTO identity_implied_roles (prior_role_id, implied_role_id) VALUES ($1, $2)")
-        .bind(prior.to_string())
-        .bind(implied.to_string())
-        .execute(c)
-        .await
-        .map_err(|e| conflict_or(e, "implied role"))?;
-    Ok(true)
+    let done = sqlx::query(
+        "INSERT INTO identity_implied_roles (prior_role_id, implied_role_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(prior.to_string())
+    .bind(implied.to_string())
+    .execute(c)
+    .await
+    .map_err(db_err)?;
+    Ok(done.rows_affected() > 0)
 }
 
 pub(crate) async fn delete_implication(c: &mut Conn, prior: &str, implied: &str) -> Result<bool> {
@@ -685,24 +690,13 @@ pub(crate) async fn list_assignments(c: &mut Conn, f: &AssignmentFilter) -> Resu
         .collect())
 }
 
-/// Grant a role; returns false when it was already granted.
+/// Grant a role; false when it was already granted (also when a
+/// concurrent writer granted it first).
 pub(crate) async fn grant(c: &mut Conn, a: &Assignment, now: i64) -> Result<bool> {
     let (kind, id) = a.target.parts();
-    let exists = sqlx::query(
-        "SELECT 1 FROM identity_assignments WHERE target_type = $1 AND target_id = $2 AND user_id = $3 AND role_id = $4",
-    )
-    .bind(kind)
-    .bind(id.to_string())
-    .bind(a.user_id.clone())
-    .bind(a.role_id.clone())
-    .fetch_optional(&mut *c)
-    .await
-    .map_err(db_err)?;
-    if exists.is_some() {
-        return Ok(false);
-    }
-    sqlx::query(
-        "INSERT INTO identity_assignments (target_type, target_id, user_id, role_id, created_at) VALUES ($1, $2, $3, $4, $5)",
+    let done = sqlx::query(
+        "INSERT INTO identity_assignments (target_type, target_id, user_id, role_id, created_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
     )
     .bind(kind)
     .bind(id.to_string())
@@ -711,8 +705,8 @@ pub(crate) async fn grant(c: &mut Conn, a: &Assignment, now: i64) -> Result<bool
     .bind(now)
     .execute(c)
     .await
-    .map_err(|e| conflict_or(e, "role assignment"))?;
-    Ok(true)
+    .map_err(db_err)?;
+    Ok(done.rows_affected() > 0)
 }
 
 pub(crate) async fn revoke(c: &mut Conn, a: &Assignment) -> Result<bool> {

@@ -1,6 +1,7 @@
 //! The identity service object: configuration, authentication, token
 //! validation and bootstrap.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::http::{header, HeaderMap};
@@ -155,7 +156,12 @@ pub struct Identity {
     pub(crate) config: IdentityConfig,
     /// A hash checked when the user does not exist, to equalize timing.
     dummy_hash: String,
+    /// Tokens issued by this process, to schedule expired-token sweeps.
+    issued: AtomicU64,
 }
+
+/// Sweep expired tokens once per this many issued tokens.
+const PURGE_EVERY: u64 = 256;
 
 impl std::fmt::Debug for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -176,7 +182,7 @@ impl Identity {
         let dummy_hash = tokio::task::spawn_blocking(move || hashing.hash("berth-dummy-password"))
             .await
             .map_err(|e| IdentityError::internal(format!("hashing task failed: {e}")))??;
-        Ok(Identity { db, config, dummy_hash })
+        Ok(Identity { db, config, dummy_hash, issued: AtomicU64::new(0) })
     }
 
     pub fn config(&self) -> &IdentityConfig {
@@ -408,6 +414,10 @@ impl Identity {
         let secret = new_token();
         let mut w = self.db.write().await?;
         token::insert(&mut w.tx, &sha256_hex(&secret), &stored).await?;
+        // Expired rows are useless; sweep them now and then.
+        if self.issued.fetch_add(1, Ordering::Relaxed) % PURGE_EVERY == PURGE_EVERY - 1 {
+            token::purge_expired(&mut w.tx, now).await?;
+        }
         w.commit().await?;
         Ok((secret, TokenInfo { user, user_domain, scope: resolved, roles, stored }))
     }

@@ -846,3 +846,45 @@ async fn bootstrap_is_idempotent(b: Backend) {
     other.close().await;
 }
 both_engines!(bootstrap_is_idempotent);
+
+// ---------------------------------------------------------------- misc
+
+async fn tokens_stored_hashed_and_names_lenient(b: Backend) {
+    use sqlx::{Connection, Row};
+    let env = Env::new(b).await;
+    let tok = env.admin_token().await;
+    sqlx::any::install_default_drivers();
+    let mut c = sqlx::AnyConnection::connect(&env.url).await.unwrap();
+    let rows = sqlx::query("SELECT token_hash FROM identity_tokens").fetch_all(&mut c).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    let stored: String = rows[0].get(0);
+    assert_ne!(stored, tok);
+    assert_eq!(stored.len(), 64);
+    assert!(!stored.contains(&tok));
+    let pw: String = sqlx::query("SELECT password_hash FROM identity_users WHERE name = 'admin'")
+        .fetch_one(&mut c)
+        .await
+        .unwrap()
+        .get(0);
+    assert!(pw.starts_with("$argon2id$"), "{pw}");
+    c.close().await.unwrap();
+
+    // clouds.yaml files often say `default` for the domain name
+    let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": "admin", "domain": {"name": "default"}, "password": ADMIN_PW}}},
+        "scope": {"project": {"name": "admin", "domain": {"name": "DEFAULT"}}}}});
+    assert_eq!(env.auth(body).await.0, StatusCode::CREATED);
+
+    assert!(env.identity.validate_token("").await.is_none());
+    assert!(env.identity.validate_token("x").await.is_none());
+    assert!(env.identity.validate_token(&"a".repeat(5000)).await.is_none());
+
+    // concurrent identical grants both succeed
+    let admin = env.admin_token().await;
+    let (pid, uid) = env.user_with_role(&admin, "erin", "erinpw", "p1", "member").await;
+    let reader = env.role_id(&admin, "reader").await;
+    let path = format!("/identity/v3/projects/{pid}/users/{uid}/roles/{reader}");
+    let (a, b2) = tokio::join!(env.put(&path, &admin), env.put(&path, &admin));
+    assert_eq!((a, b2), (StatusCode::NO_CONTENT, StatusCode::NO_CONTENT));
+}
+both_engines!(tokens_stored_hashed_and_names_lenient);

@@ -64,11 +64,31 @@ async fn grant_op(id: &Identity, headers: &HeaderMap, target: Target, uid: Strin
         Op::Delete => require_admin(&ctx, "revoke_grant")?,
         Op::Check => require_reader(&ctx, "check_grant")?,
     }
-    let mut w = id.db.write().await?;
-    need_target(&mut w.tx, &target).await?;
-    need_user(&mut w.tx, &uid).await?;
-    need_role(&mut w.tx, &rid).await?;
     let a = Assignment { target, user_id: uid, role_id: rid };
+    if let Op::Check = op {
+        let mut tx = id.db.read().await?;
+        need_target(&mut tx, &a.target).await?;
+        need_user(&mut tx, &a.user_id).await?;
+        need_role(&mut tx, &a.role_id).await?;
+        let found = repo::list_assignments(
+            &mut tx,
+            &AssignmentFilter {
+                user_id: Some(a.user_id.clone()),
+                role_id: Some(a.role_id.clone()),
+                target: Some(a.target.clone()),
+                ..Default::default()
+            },
+        )
+        .await?;
+        if found.is_empty() {
+            return Err(IdentityError::not_found("Could not find role assignment."));
+        }
+        return Ok(no_content());
+    }
+    let mut w = id.db.write().await?;
+    need_target(&mut w.tx, &a.target).await?;
+    need_user(&mut w.tx, &a.user_id).await?;
+    need_role(&mut w.tx, &a.role_id).await?;
     match op {
         Op::Put => {
             repo::grant(&mut w.tx, &a, now_micros()).await?;
@@ -78,21 +98,7 @@ async fn grant_op(id: &Identity, headers: &HeaderMap, target: Target, uid: Strin
                 return Err(IdentityError::not_found("Could not find role assignment."));
             }
         }
-        Op::Check => {
-            let found = repo::list_assignments(
-                &mut w.tx,
-                &AssignmentFilter {
-                    user_id: Some(a.user_id.clone()),
-                    role_id: Some(a.role_id.clone()),
-                    target: Some(a.target.clone()),
-                    ..Default::default()
-                },
-            )
-            .await?;
-            if found.is_empty() {
-                return Err(IdentityError::not_found("Could not find role assignment."));
-            }
-        }
+        Op::Check => unreachable!("handled above"),
     }
     w.commit().await?;
     Ok(no_content())
