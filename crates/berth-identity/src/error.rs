@@ -1,0 +1,141 @@
+//! One error type for the whole crate. Every variant maps to one HTTP status
+//! and renders in Keystone's error format:
+//! `{"error": {"code": 401, "title": "Unauthorized", "message": "..."}}`.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+/// What went wrong, by HTTP meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    BadRequest,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    Conflict,
+    Unavailable,
+    Internal,
+}
+
+impl ErrorKind {
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::Conflict => StatusCode::CONFLICT,
+            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// The crate's error: a kind plus a human-readable message (never contains
+/// passwords or tokens).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct IdentityError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+pub type Result<T, E = IdentityError> = std::result::Result<T, E>;
+
+/// Keystone's generic 401 message.
+pub(crate) const AUTH_REQUIRED: &str = "The request you have made requires authentication.";
+
+impl IdentityError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        IdentityError { kind, message: message.into() }
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::BadRequest, message)
+    }
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Unauthorized, message)
+    }
+    /// The plain "requires authentication" 401.
+    pub fn auth_required() -> Self {
+        Self::unauthorized(AUTH_REQUIRED)
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Forbidden, message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound, message)
+    }
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Conflict, message)
+    }
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Internal, message)
+    }
+    pub fn status(&self) -> StatusCode {
+        self.kind.status()
+    }
+}
+
+/// Keystone's title for a status code.
+pub(crate) fn title_for(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        409 => "Conflict",
+        413 => "Request Entity Too Large",
+        415 => "Unsupported Media Type",
+        503 => "Service Unavailable",
+        _ => status.canonical_reason().unwrap_or("Error"),
+    }
+}
+
+/// Render a Keystone-format error response.
+pub(crate) fn error_response(status: StatusCode, message: &str) -> Response {
+    let body = serde_json::json!({
+        "error": {"code": status.as_u16(), "title": title_for(status), "message": message}
+    });
+    let mut resp = (status, axum::Json(body)).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        // keystoneauth does not need it, but Keystone always sends it.
+        resp.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Keystone"));
+    }
+    resp
+}
+
+impl IntoResponse for IdentityError {
+    fn into_response(self) -> Response {
+        if self.kind == ErrorKind::Internal {
+            tracing::error!(error = %self.message, "identity internal error");
+            return error_response(
+                self.status(),
+                "An unexpected error prevented the server from fulfilling your request.",
+            );
+        }
+        error_response(self.status(), &self.message)
+    }
+}
+
+pub(crate) fn db_err(e: sqlx::Error) -> IdentityError {
+    match &e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            IdentityError::new(ErrorKind::Unavailable, format!("database unavailable: {e}"))
+        }
+        _ => IdentityError::internal(format!("database error: {e}")),
+    }
+}
+
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => {
+            let msg = d.message().to_ascii_lowercase();
+            d.code().as_deref() == Some("23505")
+                || msg.contains("unique constraint")
+                || msg.contains("duplicate key")
+        }
+        _ => false,
+    }
+}

@@ -1,0 +1,34 @@
+//! berth's built-in identity service: a subset of the OpenStack Identity
+//! (Keystone) v3 API, enough for keystoneauth1 and python-openstackclient to
+//! authenticate with passwords, get scoped tokens and a service catalog, and
+//! manage projects, users, roles and role assignments.
+//!
+//! Layout:
+//! - `db` / `repo` / `token`: storage over sqlx's `Any` driver (SQLite and
+//!   PostgreSQL, same SQL), migrations in `migrations/{sqlite,postgres}`.
+//! - `service`: [`Identity`] (authentication, token validation) and
+//!   [`bootstrap`].
+//! - `api`: the axum [`router`], mounted by the binary at `/identity`.
+//!
+//! Security invariants: tokens are 32 random bytes, stored only as SHA-256
+//! digests, never logged; passwords are Argon2id hashes; a token's roles are
+//! recomputed on every validation.
+
+mod api;
+mod catalog;
+mod db;
+mod error;
+mod password;
+mod repo;
+mod service;
+mod token;
+mod util;
+
+pub use api::router;
+pub use db::{redact, Engine};
+pub use error::{ErrorKind, IdentityError, Result};
+pub use password::PasswordHashing;
+pub use service::{
+    bootstrap, bootstrap_with, BootstrapOptions, BootstrapReport, Identity, IdentityConfig, ValidatedToken,
+    DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME,
+};

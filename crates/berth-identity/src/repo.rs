@@ -1,0 +1,764 @@
+//! SQL for domains, projects, users, roles, implied roles and assignments.
+//! Every function runs on a connection the caller owns (usually inside a
+//! transaction) so multi-statement operations stay atomic.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use crate::error::{db_err, is_unique_violation, IdentityError, Result};
+
+pub(crate) type Conn = AnyConnection;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Domain {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    pub id: String,
+    pub name: String,
+    pub domain_id: String,
+    pub parent_id: Option<String>,
+    pub description: String,
+    pub enabled: bool,
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: String,
+    pub name: String,
+    pub domain_id: String,
+    pub enabled: bool,
+    pub description: Option<String>,
+    pub email: Option<String>,
+    pub default_project_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Role {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+}
+
+/// What a role is granted on.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Target {
+    Project(String),
+    Domain(String),
+    System,
+}
+
+impl Target {
+    pub(crate) fn parts(&self) -> (&'static str, &str) {
+        match self {
+            Target::Project(id) => ("project", id),
+            Target::Domain(id) => ("domain", id),
+            Target::System => ("system", "all"),
+        }
+    }
+    fn from_parts(kind: &str, id: String) -> Option<Target> {
+        match kind {
+            "project" => Some(Target::Project(id)),
+            "domain" => Some(Target::Domain(id)),
+            "system" => Some(Target::System),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Assignment {
+    pub target: Target,
+    pub user_id: String,
+    pub role_id: String,
+}
+
+fn b(v: bool) -> i64 {
+    i64::from(v)
+}
+
+fn s(row: &AnyRow, i: usize) -> String {
+    row.try_get::<String, _>(i).unwrap_or_default()
+}
+fn os(row: &AnyRow, i: usize) -> Option<String> {
+    row.try_get::<Option<String>, _>(i).ok().flatten()
+}
+fn flag(row: &AnyRow, i: usize) -> bool {
+    row.try_get::<i64, _>(i).unwrap_or(0) != 0
+}
+
+/// A dynamically built `WHERE` clause with `$N` placeholders.
+#[derive(Default)]
+struct Filter {
+    conds: Vec<String>,
+    binds: Vec<Bind>,
+}
+
+enum Bind {
+    S(String),
+    I(i64),
+}
+
+impl Filter {
+    fn eq_s(&mut self, col: &str, v: &str) {
+        self.binds.push(Bind::S(v.to_string()));
+        self.conds.push(format!("{col} = ${}", self.binds.len()));
+    }
+    fn eq_i(&mut self, col: &str, v: i64) {
+        self.binds.push(Bind::I(v));
+        self.conds.push(format!("{col} = ${}", self.binds.len()));
+    }
+    fn raw(&mut self, cond: &str) {
+        self.conds.push(cond.to_string());
+    }
+    fn sql(&self, base: &str, order: &str) -> String {
+        let mut q = base.to_string();
+        if !self.conds.is_empty() {
+            q.push_str(" WHERE ");
+            q.push_str(&self.conds.join(" AND "));
+        }
+        q.push(' ');
+        q.push_str(order);
+        q
+    }
+    async fn fetch(&self, c: &mut Conn, base: &str, order: &str) -> Result<Vec<AnyRow>> {
+        let sql = self.sql(base, order);
+        let mut q = sqlx::query(&sql);
+        for bind in &self.binds {
+            q = match bind {
+                Bind::S(v) => q.bind(v.clone()),
+                Bind::I(v) => q.bind(*v),
+            };
+        }
+        q.fetch_all(c).await.map_err(db_err)
+    }
+}
+
+fn conflict_or(e: sqlx::Error, what: &str) -> IdentityError {
+    if is_unique_violation(&e) {
+        IdentityError::conflict(format!("Conflict occurred attempting to store {what}. Duplicate entry."))
+    } else {
+        db_err(e)
+    }
+}
+
+// ---------------------------------------------------------------- domains
+
+const DOMAIN_COLS: &str = "SELECT id, name, description, enabled FROM identity_domains";
+
+fn domain_row(r: &AnyRow) -> Domain {
+    Domain { id: s(r, 0), name: s(r, 1), description: s(r, 2), enabled: flag(r, 3) }
+}
+
+#[derive(Default)]
+pub(crate) struct DomainFilter {
+    pub name: Option<String>,
+    pub enabled: Option<bool>,
+}
+
+pub(crate) async fn list_domains(c: &mut Conn, f: &DomainFilter) -> Result<Vec<Domain>> {
+    let mut w = Filter::default();
+    if let Some(n) = &f.name {
+        w.eq_s("name", n);
+    }
+    if let Some(e) = f.enabled {
+        w.eq_i("enabled", b(e));
+    }
+    Ok(w.fetch(c, DOMAIN_COLS, "ORDER BY name, id").await?.iter().map(domain_row).collect())
+}
+
+pub(crate) async fn get_domain(c: &mut Conn, id: &str) -> Result<Option<Domain>> {
+    let row = sqlx::query(&format!("{DOMAIN_COLS} WHERE id = $1"))
+        .bind(id.to_string())
+        .fetch_optional(c)
+        .await
+        .map_err(db_err)?;
+    Ok(row.as_ref().map(domain_row))
+}
+
+/// Exact match first; else a unique case-insensitive match (Keystone on
+/// MySQL matches `default` to `Default`, and clouds.yaml files rely on it).
+pub(crate) async fn get_domain_by_name(c: &mut Conn, name: &str) -> Result<Option<Domain>> {
+    let row = sqlx::query(&format!("{DOMAIN_COLS} WHERE name = $1"))
+        .bind(name.to_string())
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(db_err)?;
+    if let Some(r) = row {
+        return Ok(Some(domain_row(&r)));
+    }
+    let rows = sqlx::query(&format!("{DOMAIN_COLS} WHERE LOWER(name) = LOWER($1)"))
+        .bind(name.to_string())
+        .fetch_all(&mut *c)
+        .await
+        .map_err(db_err)?;
+    Ok(if rows.len() == 1 { Some(domain_row(&rows[0])) } else { None })
+}
+
+pub(crate) async fn insert_domain(c: &mut Conn, d: &Domain, now: i64) -> Result<()> {
+    sqlx::query("INSERT INTO identity_domains (id, name, description, enabled, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(d.id.clone())
+        .bind(d.name.clone())
+        .bind(d.description.clone())
+        .bind(b(d.enabled))
+        .bind(now)
+        .execute(c)
+        .await
+        .map_err(|e| conflict_or(e, "domain"))?;
+    Ok(())
+}
+
+pub(crate) async fn update_domain(c: &mut Conn, d: &Domain) -> Result<()> {
+    sqlx::query("UPDATE identity_domains SET name = $2, description = $3, enabled = $4 WHERE id = $1")
+        .bind(d.id.clone())
+        .bind(d.name.clone())
+        .bind(d.description.clone())
+        .bind(b(d.enabled))
+        .execute(c)
+        .await
+        .map_err(|e| conflict_or(e, "domain"))?;
+    Ok(())
+}
+
+/// Delete a domain and everything in it (projects, users, their assignments
+/// and tokens).
+pub(crate) async fn delete_domain_cascade(c: &mut Conn, id: &str) -> Result<()> {
+    let stmts = [
+        "DELETE FROM identity_tokens WHERE user_id IN (SELECT id FROM identity_users WHERE domain_id = $1)",
+        "DELETE FROM identity_tokens WHERE scope_type = 'project' AND scope_id IN (SELECT id FROM identity_projects WHERE domain_id = $1)",
+        "DELETE FROM identity_tokens WHERE scope_type = 'domain' AND scope_id = $1",
+        "DELETE FROM identity_assignments WHERE user_id IN (SELECT id FROM identity_users WHERE domain_id = $1)",
+        "DELETE FROM identity_assignments WHERE target_type = 'project' AND target_id IN (SELECT id FROM identity_projects WHERE domain_id = $1)",
+        "DELETE FROM identity_assignments WHERE target_type = 'domain' AND target_id = $1",
+        "DELETE FROM identity_users WHERE domain_id = $1",
+        "DELETE FROM identity_projects WHERE domain_id = $1",
+        "DELETE FROM identity_domains WHERE id = $1",
+    ];
+    for sql in stmts {
+        sqlx::query(sql).bind(id.to_string()).execute(&mut *c).await.map_err(db_err)?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- projects
+
+const PROJECT_COLS: &str =
+    "SELECT id, name, domain_id, parent_id, description, enabled, tags FROM identity_projects";
+
+fn project_row(r: &AnyRow) -> Project {
+    Project {
+        id: s(r, 0),
+        name: s(r, 1),
+        domain_id: s(r, 2),
+        parent_id: os(r, 3),
+        description: s(r, 4),
+        enabled: flag(r, 5),
+        tags: serde_json::from_str(&s(r, 6)).unwrap_or_default(),
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct ProjectFilter {
+    pub name: Option<String>,
+    pub domain_id: Option<String>,
+    pub parent_id: Option<String>,
+    pub enabled: Option<bool>,
+    pub ids: Option<Vec<String>>,
+}
+
+pub(crate) async fn list_projects(c: &mut Conn, f: &ProjectFilter) -> Result<Vec<Project>> {
+    let mut w = Filter::default();
+    if let Some(v) = &f.name {
+        w.eq_s("name", v);
+    }
+    if let Some(v) = &f.domain_id {
+        w.eq_s("domain_id", v);
+    }
+    if let Some(v) = &f.parent_id {
+        w.eq_s("parent_id", v);
+    }
+    if let Some(v) = f.enabled {
+        w.eq_i("enabled", b(v));
+    }
+    let mut out: Vec<Project> =
+        w.fetch(c, PROJECT_COLS, "ORDER BY name, id").await?.iter().map(project_row).collect();
+    if let Some(ids) = &f.ids {
+        out.retain(|p| ids.contains(&p.id));
+    }
+    Ok(out)
+}
+
+pub(crate) async fn get_project(c: &mut Conn, id: &str) -> Result<Option<Project>> {
+    let row = sqlx::query(&format!("{PROJECT_COLS} WHERE id = $1"))
+        .bind(id.to_string())
+        .fetch_optional(c)
+        .await
+        .map_err(db_err)?;
+    Ok(row.as_ref().map(project_row))
+}
+
+pub(crate) async fn get_project_by_name(c: &mut Conn, domain_id: &str, name: &str) -> Result<Option<Project>> {
+    let row = sqlx::query(&format!("{PROJECT_COLS} WHERE domain_id = $1 AND name = $2"))
+        .bind(domain_id.to_string())
+        .bind(name.to_string())
+        .fetch_optional(c)
+        .await
+        .map_err(db_err)?;
+    Ok(row.as_ref().map(project_row))
+}
+
+fn tags_json(tags: &[String]) -> String {
+    serde_json::to_string(tags).unwrap_or_else(|_| "[]".into())
+}
+
+pub(crate) async fn insert_project(c: &mut Conn, p: &Project, now: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO identity_projects (id, name, domain_id, parent_id, description, enabled, tags, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(p.id.clone())
+    .bind(p.name.clone())
+    .bind(p.domain_id.clone())
+    .bind(p.parent_id.clone())
+    .bind(p.description.clone())
+    .bind(b(p.enabled))
+    .bind(tags_json(&p.tags))
+    .bind(now)
+    .execute(c)
+    .await
+    .map_err(|e| conflict_or(e, "project"))?;
+    Ok(())
+}
+
+pub(crate) async fn update_project(c: &mut Conn, p: &Project) -> Result<()> {
+    sqlx::query("UPDATE identity_projects SET name = $2, description = $3, enabled = $4, tags = $5 WHERE id = $1")
+        .bind(p.id.clone())
+        .bind(p.name.clone())
+        .bind(p.description.clone())
+        .bind(b(p.enabled))
+        .bind(tags_json(&p.tags))
+        .execute(c)
+        .await
+        .map_err(|e| conflict_or(e, "project"))?;
+    Ok(())
+}
+
+pub(crate) async fn project_has_children(c: &mut Conn, id: &str) -> Result<bool> {
+    let n: i64 = sqlx::query("SELECT COUNT(*) FROM identity_projects WHERE parent_id = $1")
+        .bind(id.to_string())
+        .fetch_one(c)
+        .await
+        .map_err(db_err)?
+        .try_get(0)
+        .unwrap_or(0);
+    Ok(n > 0)
+}
+
+pub(crate) async fn delete_project_cascade(c: &mut Conn, id: &str) -> Result<bool> {
+    for sql in [
+        "DELETE FROM identity_tokens WHERE scope_type = 'project' AND scope_id = $1",
+        "DELETE FROM identity_assignments WHERE target_type = 'project' AND target_id = $1",
+    ] {
+        sqlx::query(sql).bind(id.to_string()).execute(&mut *c).await.map_err(db_err)?;
+    }
+    let done = sqlx::query("DELETE FROM identity_projects WHERE id = $1")
+        .bind(id.to_string())
+        .execute(&mut *c)
+        .await
+        .map_err(db_err)?;
+    Ok(done.rows_affected() > 0)
+}
+
+// ---------------------------------------------------------------- users
+
+const USER_COLS: &str =
+    "SELECT id, name, domain_id, enabled, description, email, default_project_id FROM identity_users";
+
+fn user_row(r: &AnyRow) -> User {
+    User {
+        id: s(r, 0),
+        name: s(r, 1),
+        domain_id: s(r, 2),
+        enabled: flag(r, 3),
+        description: os(r, 4),
+        email: os(r, 5),
+        default_project_id: os(r, 6),
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct UserFilter {
+    pub name: Option<String>,
+    pub domain_id: Option<String>,
+    pub enabled: Option<bool>,
+}
+
+pub(crate) async fn list_users(c: &mut Conn, f: &UserFilter) -> Result<Vec<User>> {
+    let mut w = Filter::default();
+    if let Some(v) = &f.name {
+        w.eq_s("name", v);
+    }
+    if let Some(v) = &f.domain_id {
+        w.eq_s("domain_id", v);
+    }
+    if let Some(v) = f.enabled {
+        w.eq_i("enabled", b(v));
+    }
+    Ok(w.fetch(c, USER_COLS, "ORDER BY name, id").await?.iter().map(user_row).collect())
+}
+
+pub(crate) async fn get_user(c: &mut Conn, id: &str) -> Result<Option<User>> {
+    let row = sqlx::query(&format!("{USER_COLS} WHERE id = $1"))
+        .bind(id.to_string())
+        .fetch_optional(c)
+        .await
+        .map_err(db_err)?;
+    Ok(row.as_ref().map(user_row))
+}
+
+pub(crate) async fn get_user_by_name(c: &mut Conn, domain_id: &str, name: &str) -> Result<Option<User>> {
+    let row = sqlx::query(&format!("{USER_COLS} WHERE domain_id = $1 AND name = $2"))
+        .bind(domain_id.to_string())
+        .bind(name.to_string())
+        .fetch_optional(c)
+        .await
+        .map_err(db_err)?;
+    Ok(row.as_ref().map(user_row))
+}
+
+pub(crate) async fn get_password_hash(c: &mut Conn, user_id: &str) -> Result<Option<String>> {
+    let row = sqlx::query("SELECT password_hash FROM identity_users WHERE id = $1")
+        .bind(user_id.to_string())
+        .fetch_optional(c)
+        .await
+        .map_err(db_err)?;
+    Ok(row.and_then(|r| os(&r, 0)))
+}
+
+pub(crate) async fn insert_user(c: &mut Conn, u: &User, password_hash: Option<String>, now: i64) -> Result<()> {
+    let changed = password_hash.as_ref().map(|_| now);
+    sqlx::query(
+        "INSERT INTO identity_users (id, name, domain_id, password_hash, enabled, description, email, \
+         default_project_id, created_at, password_changed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(u.id.clone())
+    .bind(u.name.clone())
+    .bind(u.domain_id.clone())
+    .bind(password_hash)
+    .bind(b(u.enabled))
+    .bind(u.description.clone())
+    .bind(u.email.clone())
+    .bind(u.default_project_id.clone())
+    .bind(now)
+    .bind(changed)
+    .execute(c)
+    .await
+    .map_err(|e| conflict_or(e, "user"))?;
+    Ok(())
+}
+
+pub(crate) async fn update_user(c: &mut Conn, u: &User) -> Result<()> {
+    sqlx::query(
+        "UPDATE identity_users SET name = $2, enabled = $3, description = $4, email = $5, \
+         default_project_id = $6 WHERE id = $1",
+    )
+    .bind(u.id.clone())
+    .bind(u.name.clone())
+    .bind(b(u.enabled))
+    .bind(u.description.clone())
+    .bind(u.email.clone())
+    .bind(u.default_project_id.clone())
+    .execute(c)
+    .await
+    .map_err(|e| conflict_or(e, "user"))?;
+    Ok(())
+}
+
+pub(crate) async fn set_password_hash(c: &mut Conn, user_id: &str, hash: Option<String>, now: i64) -> Result<()> {
+    sqlx::query("UPDATE identity_users SET password_hash = $2, password_changed_at = $3 WHERE id = $1")
+        .bind(user_id.to_string())
+        .bind(hash)
+        .bind(now)
+        .execute(c)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+pub(crate) async fn delete_user_cascade(c: &mut Conn, id: &str) -> Result<bool> {
+    for sql in [
+        "DELETE FROM identity_tokens WHERE user_id = $1",
+        "DELETE FROM identity_assignments WHERE user_id = $1",
+    ] {
+        sqlx::query(sql).bind(id.to_string()).execute(&mut *c).await.map_err(db_err)?;
+    }
+    let done = sqlx::query("DELETE FROM identity_users WHERE id = $1")
+        .bind(id.to_string())
+        .execute(&mut *c)
+        .await
+        .map_err(db_err)?;
+    Ok(done.rows_affected() > 0)
+}
+
+// ---------------------------------------------------------------- roles
+
+const ROLE_COLS: &str = "SELECT id, name, description FROM identity_roles";
+
+fn role_row(r: &AnyRow) -> Role {
+    Role { id: s(r, 0), name: s(r, 1), description: os(r, 2) }
+}
+
+pub(crate) async fn list_roles(c: &mut Conn, name: Option<&str>) -> Result<Vec<Role>> {
+    let mut w = Filter::default();
+    if let Some(n) = name {
+        w.eq_s("name", n);
+    }
+    Ok(w.fetch(c, ROLE_COLS, "ORDER BY name, id").await?.iter().map(role_row).collect())
+}
+
+pub(crate) async fn get_role(c: &mut Conn, id: &str) -> Result<Option<Role>> {
+    let row = sqlx::query(&format!("{ROLE_COLS} WHERE id = $1"))
+        .bind(id.to_string())
+        .fetch_optional(c)
+        .await
+        .map_err(db_err)?;
+    Ok(row.as_ref().map(role_row))
+}
+
+pub(crate) async fn get_role_by_name(c: &mut Conn, name: &str) -> Result<Option<Role>> {
+    let row = sqlx::query(&format!("{ROLE_COLS} WHERE name = $1"))
+        .bind(name.to_string())
+        .fetch_optional(c)
+        .await
+        .map_err(db_err)?;
+    Ok(row.as_ref().map(role_row))
+}
+
+pub(crate) async fn insert_role(c: &mut Conn, r: &Role, now: i64) -> Result<()> {
+    sqlx::query("INSERT INTO identity_roles (id, name, description, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(r.id.clone())
+        .bind(r.name.clone())
+        .bind(r.description.clone())
+        .bind(now)
+        .execute(c)
+        .await
+        .map_err(|e| conflict_or(e, "role"))?;
+    Ok(())
+}
+
+pub(crate) async fn update_role(c: &mut Conn, r: &Role) -> Result<()> {
+    sqlx::query("UPDATE identity_roles SET name = $2, description = $3 WHERE id = $1")
+        .bind(r.id.clone())
+        .bind(r.name.clone())
+        .bind(r.description.clone())
+        .execute(c)
+        .await
+        .map_err(|e| conflict_or(e, "role"))?;
+    Ok(())
+}
+
+pub(crate) async fn delete_role_cascade(c: &mut Conn, id: &str) -> Result<bool> {
+    for sql in [
+        "DELETE FROM identity_assignments WHERE role_id = $1",
+        "DELETE FROM identity_implied_roles WHERE prior_role_id = $1 OR implied_role_id = $1",
+    ] {
+        sqlx::query(sql).bind(id.to_string()).execute(&mut *c).await.map_err(db_err)?;
+    }
+    let done = sqlx::query("DELETE FROM identity_roles WHERE id = $1")
+        .bind(id.to_string())
+        .execute(&mut *c)
+        .await
+        .map_err(db_err)?;
+    Ok(done.rows_affected() > 0)
+}
+
+// ---------------------------------------------------------------- implied roles
+
+pub(crate) async fn list_implications(c: &mut Conn) -> Result<Vec<(String, String)>> {
+    let rows = sqlx::query(
+        "SELECT prior_role_id, implied_role_id FROM identity_implied_roles ORDER BY prior_role_id, implied_role_id",
+    )
+    .fetch_all(c)
+    .await
+    .map_err(db_err)?;
+    Ok(rows.iter().map(|r| (s(r, 0), s(r, 1))).collect())
+}
+
+/// Add an implication; false when it already existed (also when a
+/// concurrent writer added it first).
+pub(crate) async fn insert_implication(c: &mut Conn, prior: &str, implied: &str) -> Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO identity_implied_roles (prior_role_id, implied_role_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(prior.to_string())
+    .bind(implied.to_string())
+    .execute(c)
+    .await
+    .map_err(db_err)?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub(crate) async fn delete_implication(c: &mut Conn, prior: &str, implied: &str) -> Result<bool> {
+    let done = sqlx::query("DELETE FROM identity_implied_roles WHERE prior_role_id = $1 AND implied_role_id = $2")
+        .bind(prior.to_string())
+        .bind(implied.to_string())
+        .execute(c)
+        .await
+        .map_err(db_err)?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Every role id reachable from `direct` through implications (including
+/// `direct` itself), mapped to the direct role it was reached from.
+pub(crate) fn expand_implied(
+    direct: &[String],
+    implications: &[(String, String)],
+) -> BTreeMap<String, String> {
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    for d in direct {
+        out.insert(d.clone(), d.clone());
+    }
+    for d in direct {
+        let mut stack = vec![d.clone()];
+        let mut seen = BTreeSet::new();
+        while let Some(r) = stack.pop() {
+            if !seen.insert(r.clone()) {
+                continue;
+            }
+            for (prior, implied) in implications {
+                if *prior == r {
+                    out.entry(implied.clone()).or_insert_with(|| d.clone());
+                    stack.push(implied.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------- assignments
+
+#[derive(Default)]
+pub(crate) struct AssignmentFilter {
+    pub user_id: Option<String>,
+    pub role_id: Option<String>,
+    pub target: Option<Target>,
+    /// Only assignments of this kind ("project", "domain", "system").
+    pub target_type: Option<&'static str>,
+}
+
+pub(crate) async fn list_assignments(c: &mut Conn, f: &AssignmentFilter) -> Result<Vec<Assignment>> {
+    let mut w = Filter::default();
+    if let Some(v) = &f.user_id {
+        w.eq_s("user_id", v);
+    }
+    if let Some(v) = &f.role_id {
+        w.eq_s("role_id", v);
+    }
+    if let Some(t) = &f.target {
+        let (kind, id) = t.parts();
+        w.eq_s("target_type", kind);
+        w.eq_s("target_id", id);
+    }
+    if let Some(kind) = f.target_type {
+        w.raw(&format!("target_type = '{kind}'"));
+    }
+    let rows = w
+        .fetch(
+            c,
+            "SELECT target_type, target_id, user_id, role_id FROM identity_assignments",
+            "ORDER BY target_type, target_id, user_id, role_id",
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            Some(Assignment {
+                target: Target::from_parts(&s(r, 0), s(r, 1))?,
+                user_id: s(r, 2),
+                role_id: s(r, 3),
+            })
+        })
+        .collect())
+}
+
+/// Grant a role; false when it was already granted (also when a
+/// concurrent writer granted it first).
+pub(crate) async fn grant(c: &mut Conn, a: &Assignment, now: i64) -> Result<bool> {
+    let (kind, id) = a.target.parts();
+    let done = sqlx::query(
+        "INSERT INTO identity_assignments (target_type, target_id, user_id, role_id, created_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+    )
+    .bind(kind)
+    .bind(id.to_string())
+    .bind(a.user_id.clone())
+    .bind(a.role_id.clone())
+    .bind(now)
+    .execute(c)
+    .await
+    .map_err(db_err)?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub(crate) async fn revoke(c: &mut Conn, a: &Assignment) -> Result<bool> {
+    let (kind, id) = a.target.parts();
+    let done = sqlx::query(
+        "DELETE FROM identity_assignments WHERE target_type = $1 AND target_id = $2 AND user_id = $3 AND role_id = $4",
+    )
+    .bind(kind)
+    .bind(id.to_string())
+    .bind(a.user_id.clone())
+    .bind(a.role_id.clone())
+    .execute(c)
+    .await
+    .map_err(db_err)?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// The effective roles (direct plus implied) of a user on a target.
+pub(crate) async fn effective_roles(c: &mut Conn, user_id: &str, target: &Target) -> Result<Vec<Role>> {
+    let direct: Vec<String> = list_assignments(
+        &mut *c,
+        &AssignmentFilter { user_id: Some(user_id.to_string()), target: Some(target.clone()), ..Default::default() },
+    )
+    .await?
+    .into_iter()
+    .map(|a| a.role_id)
+    .collect();
+    if direct.is_empty() {
+        return Ok(Vec::new());
+    }
+    let implications = list_implications(&mut *c).await?;
+    let ids = expand_implied(&direct, &implications);
+    let mut roles: Vec<Role> =
+        list_roles(&mut *c, None).await?.into_iter().filter(|r| ids.contains_key(&r.id)).collect();
+    roles.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(roles)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn implied_roles_expand_transitively() {
+        let imps = vec![("admin".to_string(), "member".to_string()), ("member".to_string(), "reader".to_string())];
+        let got = expand_implied(&["admin".to_string()], &imps);
+        assert_eq!(got.keys().cloned().collect::<Vec<_>>(), vec!["admin", "member", "reader"]);
+        assert_eq!(got["reader"], "admin");
+        let got = expand_implied(&["reader".to_string()], &imps);
+        assert_eq!(got.len(), 1);
+        // cycles terminate
+        let cyc = vec![("a".to_string(), "b".to_string()), ("b".to_string(), "a".to_string())];
+        assert_eq!(expand_implied(&["a".to_string()], &cyc).len(), 2);
+    }
+}

@@ -1,0 +1,584 @@
+//! The identity service object: configuration, authentication, token
+//! validation and bootstrap.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::http::{header, HeaderMap};
+
+use crate::db::Db;
+use crate::error::{IdentityError, Result};
+use crate::password::{self, PasswordHashing};
+use crate::repo::{self, Assignment, Conn, Domain, Project, Role, Target, User};
+use crate::token::{self, ResolvedScope, ScopeError, StoredToken, TokenInfo, TokenScope};
+use crate::util::{new_audit_id, new_id, new_token, now_micros, sha256_hex};
+
+/// The id of the domain every bootstrap creates.
+pub const DEFAULT_DOMAIN_ID: &str = "default";
+/// Its name.
+pub const DEFAULT_DOMAIN_NAME: &str = "Default";
+
+/// Configuration of the identity service.
+#[derive(Debug, Clone)]
+pub struct IdentityConfig {
+    /// `sqlite://PATH` or `postgresql://...`; may be Placement's database.
+    pub database_url: String,
+    /// Pool size (SQLite is capped at 8).
+    pub max_connections: u32,
+    /// Lifetime of new tokens (default one hour).
+    pub token_ttl: Duration,
+    /// Base URL of the berth server as clients reach it, without a path,
+    /// e.g. `http://controller:8778`. Used for version-discovery links and
+    /// the service catalog. When `None`, it is derived per request from the
+    /// `Host` header (and `X-Forwarded-Proto`).
+    pub public_base_url: Option<String>,
+    /// Region of every catalog endpoint (default `RegionOne`).
+    pub region: String,
+    /// Argon2id cost for new password hashes.
+    pub password_hashing: PasswordHashing,
+}
+
+impl IdentityConfig {
+    pub fn new(database_url: impl Into<String>) -> Self {
+        IdentityConfig {
+            database_url: database_url.into(),
+            max_connections: 8,
+            token_ttl: Duration::from_secs(3600),
+            public_base_url: None,
+            region: "RegionOne".to_string(),
+            password_hashing: PasswordHashing::default(),
+        }
+    }
+}
+
+/// What a token grants, for other APIs to authorize requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidatedToken {
+    pub user_id: String,
+    pub user_name: String,
+    pub user_domain_id: String,
+    /// Project scope.
+    pub project_id: Option<String>,
+    pub project_name: Option<String>,
+    pub project_domain_id: Option<String>,
+    /// Domain scope (set only for domain-scoped tokens).
+    pub domain_id: Option<String>,
+    /// True for system-scoped (`{"system": {"all": true}}`) tokens.
+    pub system_scope: bool,
+    /// Effective role names (implied roles included), sorted. Empty for
+    /// unscoped tokens.
+    pub roles: Vec<String>,
+    pub role_ids: Vec<String>,
+    pub methods: Vec<String>,
+    pub audit_ids: Vec<String>,
+    /// Microseconds since the Unix epoch.
+    pub issued_at: i64,
+    pub expires_at: i64,
+}
+
+impl ValidatedToken {
+    pub fn has_role(&self, name: &str) -> bool {
+        self.roles.iter().any(|r| r == name)
+    }
+    pub fn is_scoped(&self) -> bool {
+        self.project_id.is_some() || self.domain_id.is_some() || self.system_scope
+    }
+}
+
+impl From<&TokenInfo> for ValidatedToken {
+    fn from(t: &TokenInfo) -> Self {
+        let (project_id, project_name, project_domain_id, domain_id) = match &t.scope {
+            ResolvedScope::Project { project, domain } => {
+                (Some(project.id.clone()), Some(project.name.clone()), Some(domain.id.clone()), None)
+            }
+            ResolvedScope::Domain(d) => (None, None, None, Some(d.id.clone())),
+            _ => (None, None, None, None),
+        };
+        ValidatedToken {
+            user_id: t.user.id.clone(),
+            user_name: t.user.name.clone(),
+            user_domain_id: t.user.domain_id.clone(),
+            project_id,
+            project_name,
+            project_domain_id,
+            domain_id,
+            system_scope: t.is_system(),
+            roles: t.roles.iter().map(|r| r.name.clone()).collect(),
+            role_ids: t.roles.iter().map(|r| r.id.clone()).collect(),
+            methods: t.stored.methods.clone(),
+            audit_ids: t.stored.audit_ids(),
+            issued_at: t.stored.issued_at,
+            expires_at: t.stored.expires_at,
+        }
+    }
+}
+
+/// A domain named by id or by name.
+#[derive(Debug, Clone)]
+pub(crate) enum DomainRef {
+    Id(String),
+    Name(String),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum UserRef {
+    Id(String),
+    Name { name: String, domain: DomainRef },
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum ProjectRef {
+    Id(String),
+    Name { name: String, domain: DomainRef },
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum ScopeRequest {
+    /// No scope given: the user's default project if usable, else unscoped.
+    Default,
+    Unscoped,
+    Project(ProjectRef),
+    Domain(DomainRef),
+    System,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct AuthRequest {
+    pub methods: Vec<String>,
+    pub password: Option<(UserRef, String)>,
+    pub token: Option<String>,
+    pub scope: ScopeRequest,
+}
+
+/// The identity service. Share it as `Arc<Identity>`.
+pub struct Identity {
+    pub(crate) db: Db,
+    pub(crate) config: IdentityConfig,
+    /// A hash checked when the user does not exist, to equalize timing.
+    dummy_hash: String,
+    /// Tokens issued by this process, to schedule expired-token sweeps.
+    issued: AtomicU64,
+}
+
+/// Sweep expired tokens once per this many issued tokens.
+const PURGE_EVERY: u64 = 256;
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity").field("engine", &self.db.engine).finish_non_exhaustive()
+    }
+}
+
+fn unauthorized() -> IdentityError {
+    IdentityError::auth_required()
+}
+
+impl Identity {
+    /// Connect to the database and apply the identity migrations.
+    pub async fn open(config: IdentityConfig) -> Result<Identity> {
+        let db = Db::connect(&config.database_url, config.max_connections).await?;
+        db.migrate().await?;
+        let hashing = config.password_hashing;
+        let dummy_hash = tokio::task::spawn_blocking(move || hashing.hash("berth-dummy-password"))
+            .await
+            .map_err(|e| IdentityError::internal(format!("hashing task failed: {e}")))??;
+        Ok(Identity { db, config, dummy_hash, issued: AtomicU64::new(0) })
+    }
+
+    pub fn config(&self) -> &IdentityConfig {
+        &self.config
+    }
+
+    /// Close the connection pool.
+    pub async fn close(&self) {
+        self.db.pool.close().await
+    }
+
+    /// Validate a bearer token for another API. `None` when the token is
+    /// unknown, expired, revoked, or no longer grants anything (user or
+    /// scope target disabled or deleted, roles removed).
+    pub async fn validate_token(&self, token: &str) -> Option<ValidatedToken> {
+        match self.resolve_token(token).await {
+            Ok(info) => Some(ValidatedToken::from(&info)),
+            Err(e) => {
+                if e.kind == crate::error::ErrorKind::Internal || e.kind == crate::error::ErrorKind::Unavailable {
+                    tracing::warn!(error = %e.message, "token validation failed on a database error");
+                }
+                None
+            }
+        }
+    }
+
+    /// Delete tokens that have expired; returns how many.
+    pub async fn purge_expired_tokens(&self) -> Result<u64> {
+        let mut w = self.db.write().await?;
+        let n = token::purge_expired(&mut w.tx, now_micros()).await?;
+        w.commit().await?;
+        Ok(n)
+    }
+
+    /// Base URL (scheme://host[:port], no trailing slash) for links and the
+    /// catalog.
+    pub(crate) fn base_url(&self, headers: &HeaderMap) -> String {
+        if let Some(b) = &self.config.public_base_url {
+            return b.trim_end_matches('/').to_string();
+        }
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .filter(|h| {
+                !h.is_empty()
+                    && h.len() <= 255
+                    && h.bytes().all(|c| c.is_ascii_alphanumeric() || b".-:[]_".contains(&c))
+            })
+            .unwrap_or("localhost");
+        let https = headers
+            .get("x-forwarded-proto")
+            .and_then(|h| h.to_str().ok())
+            .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"));
+        format!("{}://{host}", if https { "https" } else { "http" })
+    }
+
+    /// Resolve a token to everything it grants, or 401.
+    pub(crate) async fn resolve_token(&self, token: &str) -> Result<TokenInfo> {
+        if token.is_empty() || token.len() > 1024 {
+            return Err(unauthorized());
+        }
+        let hash = sha256_hex(token);
+        let mut tx = self.db.read().await?;
+        let stored = token::load(&mut tx, &hash).await?.ok_or_else(unauthorized)?;
+        if stored.revoked || stored.expires_at <= now_micros() {
+            return Err(unauthorized());
+        }
+        let (user, user_domain) = self.usable_user(&mut tx, &stored.user_id).await?.ok_or_else(unauthorized)?;
+        let (scope, roles) = match token::resolve_scope(&mut tx, &user, &stored.scope).await {
+            Ok(v) => v,
+            Err(ScopeError::Db(e)) => return Err(e),
+            Err(_) => return Err(unauthorized()),
+        };
+        Ok(TokenInfo { user, user_domain, scope, roles, stored })
+    }
+
+    /// Revoke one token; false when it was unknown or already revoked.
+    pub(crate) async fn revoke_token(&self, token: &str) -> Result<bool> {
+        let mut w = self.db.write().await?;
+        let done = token::revoke(&mut w.tx, &sha256_hex(token)).await?;
+        w.commit().await?;
+        Ok(done)
+    }
+
+    /// The user and its domain, if both exist and are enabled.
+    async fn usable_user(&self, c: &mut Conn, user_id: &str) -> Result<Option<(User, Domain)>> {
+        let Some(user) = repo::get_user(&mut *c, user_id).await? else { return Ok(None) };
+        if !user.enabled {
+            return Ok(None);
+        }
+        let Some(domain) = repo::get_domain(&mut *c, &user.domain_id).await? else { return Ok(None) };
+        if !domain.enabled {
+            return Ok(None);
+        }
+        Ok(Some((user, domain)))
+    }
+
+    async fn find_domain(c: &mut Conn, r: &DomainRef) -> Result<Option<Domain>> {
+        match r {
+            DomainRef::Id(id) => repo::get_domain(c, id).await,
+            DomainRef::Name(name) => repo::get_domain_by_name(c, name).await,
+        }
+    }
+
+    /// Check a user's password; 401 on any failure.
+    async fn password_user(&self, user_ref: &UserRef, password: &str) -> Result<(User, Domain)> {
+        let mut tx = self.db.read().await?;
+        let user = match user_ref {
+            UserRef::Id(id) => repo::get_user(&mut tx, id).await?,
+            UserRef::Name { name, domain } => match Self::find_domain(&mut tx, domain).await? {
+                Some(d) => repo::get_user_by_name(&mut tx, &d.id, name).await?,
+                None => None,
+            },
+        };
+        let stored = match &user {
+            Some(u) => repo::get_password_hash(&mut tx, &u.id).await?,
+            None => None,
+        };
+        drop(tx);
+        let ok = password::verify_async(stored, self.dummy_hash.clone(), password).await;
+        let Some(user) = user.filter(|_| ok) else {
+            tracing::info!("identity: password authentication failed");
+            return Err(unauthorized());
+        };
+        let mut tx = self.db.read().await?;
+        self.usable_user(&mut tx, &user.id).await?.ok_or_else(unauthorized)
+    }
+
+    /// Authenticate and issue a token (`POST /v3/auth/tokens`).
+    pub(crate) async fn authenticate(&self, req: &AuthRequest) -> Result<(String, TokenInfo)> {
+        if req.methods.is_empty() {
+            return Err(IdentityError::bad_request("Invalid input for field 'identity/methods': [] is too short"));
+        }
+        for m in &req.methods {
+            if m != "password" && m != "token" {
+                return Err(IdentityError::unauthorized("Attempted to authenticate with an unsupported method."));
+            }
+        }
+        let mut methods: Vec<String> = Vec::new();
+        let mut user: Option<(User, Domain)> = None;
+        let mut parent: Option<StoredToken> = None;
+        if req.methods.iter().any(|m| m == "token") {
+            let t = req.token.as_deref().ok_or_else(|| {
+                IdentityError::bad_request("Invalid input for field 'identity': 'token' is a required property")
+            })?;
+            let info = self.resolve_token(t).await?;
+            methods.push("token".into());
+            methods.extend(info.stored.methods.iter().cloned());
+            user = Some((info.user, info.user_domain));
+            parent = Some(info.stored);
+        }
+        if req.methods.iter().any(|m| m == "password") {
+            let (user_ref, pw) = req.password.as_ref().ok_or_else(|| {
+                IdentityError::bad_request("Invalid input for field 'identity': 'password' is a required property")
+            })?;
+            let (u, d) = self.password_user(user_ref, pw).await?;
+            if let Some((prev, _)) = &user {
+                if prev.id != u.id {
+                    return Err(unauthorized());
+                }
+            }
+            methods.push("password".into());
+            user = Some((u, d));
+        }
+        let (user, user_domain) = user.ok_or_else(unauthorized)?;
+        let mut seen = std::collections::BTreeSet::new();
+        methods.retain(|m| seen.insert(m.clone()));
+
+        let mut tx = self.db.read().await?;
+        let scope = match &req.scope {
+            ScopeRequest::Unscoped => TokenScope::Unscoped,
+            ScopeRequest::System => TokenScope::System,
+            ScopeRequest::Domain(r) => {
+                let d = Self::find_domain(&mut tx, r).await?.ok_or_else(unauthorized)?;
+                TokenScope::Domain(d.id)
+            }
+            ScopeRequest::Project(r) => {
+                let p = match r {
+                    ProjectRef::Id(id) => repo::get_project(&mut tx, id).await?,
+                    ProjectRef::Name { name, domain } => match Self::find_domain(&mut tx, domain).await? {
+                        Some(d) => repo::get_project_by_name(&mut tx, &d.id, name).await?,
+                        None => None,
+                    },
+                };
+                TokenScope::Project(p.ok_or_else(unauthorized)?.id)
+            }
+            ScopeRequest::Default => match &user.default_project_id {
+                Some(pid) => {
+                    let candidate = TokenScope::Project(pid.clone());
+                    match token::resolve_scope(&mut tx, &user, &candidate).await {
+                        Ok(_) => candidate,
+                        Err(ScopeError::Db(e)) => return Err(e),
+                        Err(_) => TokenScope::Unscoped,
+                    }
+                }
+                None => TokenScope::Unscoped,
+            },
+        };
+        let (resolved, roles) = match token::resolve_scope(&mut tx, &user, &scope).await {
+            Ok(v) => v,
+            Err(ScopeError::Db(e)) => return Err(e),
+            Err(ScopeError::Invalid(reason)) => {
+                tracing::debug!(%reason, "identity: requested scope rejected");
+                return Err(unauthorized());
+            }
+            Err(ScopeError::NoRoles(msg)) => return Err(IdentityError::forbidden(msg)),
+        };
+        drop(tx);
+
+        let now = now_micros();
+        let ttl = i64::try_from(self.config.token_ttl.as_micros()).unwrap_or(i64::MAX / 2);
+        let mut expires_at = now.saturating_add(ttl);
+        let mut parent_audit_id = None;
+        if let Some(p) = &parent {
+            // A token made from a token never outlives it.
+            expires_at = expires_at.min(p.expires_at);
+            parent_audit_id = Some(p.parent_audit_id.clone().unwrap_or_else(|| p.audit_id.clone()));
+        }
+        let stored = StoredToken {
+            user_id: user.id.clone(),
+            scope,
+            methods,
+            audit_id: new_audit_id(),
+            parent_audit_id,
+            issued_at: now,
+            expires_at,
+            revoked: false,
+        };
+        let secret = new_token();
+        let mut w = self.db.write().await?;
+        token::insert(&mut w.tx, &sha256_hex(&secret), &stored).await?;
+        // Expired rows are useless; sweep them now and then.
+        if self.issued.fetch_add(1, Ordering::Relaxed) % PURGE_EVERY == PURGE_EVERY - 1 {
+            token::purge_expired(&mut w.tx, now).await?;
+        }
+        w.commit().await?;
+        Ok((secret, TokenInfo { user, user_domain, scope: resolved, roles, stored }))
+    }
+
+    /// Hash a password with the configured cost.
+    pub(crate) async fn hash_password(&self, password: &str) -> Result<String> {
+        self.config.password_hashing.hash_async(password).await
+    }
+}
+
+/// Names and switches for [`bootstrap_with`].
+#[derive(Debug, Clone)]
+pub struct BootstrapOptions {
+    pub admin_username: String,
+    pub admin_project_name: String,
+    pub service_project_name: String,
+    /// Set the admin user's password even if the user already exists
+    /// (like `keystone-manage bootstrap`). Default false: an existing
+    /// admin keeps the password it has.
+    pub reset_admin_password: bool,
+}
+
+impl Default for BootstrapOptions {
+    fn default() -> Self {
+        BootstrapOptions {
+            admin_username: "admin".into(),
+            admin_project_name: "admin".into(),
+            service_project_name: "service".into(),
+            reset_admin_password: false,
+        }
+    }
+}
+
+/// What bootstrap found or created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootstrapReport {
+    pub domain_id: String,
+    pub admin_project_id: String,
+    pub service_project_id: String,
+    pub admin_user_id: String,
+    pub admin_role_id: String,
+    pub member_role_id: String,
+    pub reader_role_id: String,
+    /// True when this call created the admin user.
+    pub created_admin_user: bool,
+    /// True when this call set the admin user's password.
+    pub set_admin_password: bool,
+}
+
+/// Create, if missing: the `Default` domain (id `default`), the `admin` and
+/// `service` projects, the `admin`/`member`/`reader` roles with the
+/// implications admin→member→reader, the `admin` user with `admin_password`,
+/// and the admin user's `admin` role on the admin project and on the system.
+/// Idempotent; an existing admin user keeps its password.
+pub async fn bootstrap(identity: &Identity, admin_password: &str) -> Result<BootstrapReport> {
+    bootstrap_with(identity, admin_password, &BootstrapOptions::default()).await
+}
+
+/// [`bootstrap`] with explicit names and options.
+pub async fn bootstrap_with(
+    identity: &Identity,
+    admin_password: &str,
+    opts: &BootstrapOptions,
+) -> Result<BootstrapReport> {
+    let hash = identity.hash_password(admin_password).await?;
+    let now = now_micros();
+    let mut w = identity.db.write().await?;
+    let c = &mut *w.tx;
+
+    let domain = match repo::get_domain(&mut *c, DEFAULT_DOMAIN_ID).await? {
+        Some(d) => d,
+        None => {
+            let d = Domain {
+                id: DEFAULT_DOMAIN_ID.into(),
+                name: DEFAULT_DOMAIN_NAME.into(),
+                description: "The default domain".into(),
+                enabled: true,
+            };
+            repo::insert_domain(&mut *c, &d, now).await?;
+            d
+        }
+    };
+
+    let mut role_ids = Vec::new();
+    for name in ["admin", "member", "reader"] {
+        let role = match repo::get_role_by_name(&mut *c, name).await? {
+            Some(r) => r,
+            None => {
+                let r = Role { id: new_id(), name: name.into(), description: None };
+                repo::insert_role(&mut *c, &r, now).await?;
+                r
+            }
+        };
+        role_ids.push(role.id);
+    }
+    repo::insert_implication(&mut *c, &role_ids[0], &role_ids[1]).await?;
+    repo::insert_implication(&mut *c, &role_ids[1], &role_ids[2]).await?;
+
+    let mut project_ids = Vec::new();
+    for (name, desc) in [
+        (&opts.admin_project_name, "Bootstrap project for initializing the cloud."),
+        (&opts.service_project_name, "Project for service users."),
+    ] {
+        let p = match repo::get_project_by_name(&mut *c, &domain.id, name).await? {
+            Some(p) => p,
+            None => {
+                let p = Project {
+                    id: new_id(),
+                    name: name.clone(),
+                    domain_id: domain.id.clone(),
+                    parent_id: None,
+                    description: desc.into(),
+                    enabled: true,
+                    tags: Vec::new(),
+                };
+                repo::insert_project(&mut *c, &p, now).await?;
+                p
+            }
+        };
+        project_ids.push(p.id);
+    }
+
+    let (user, created, set_pw) = match repo::get_user_by_name(&mut *c, &domain.id, &opts.admin_username).await? {
+        Some(u) => {
+            let set = opts.reset_admin_password || repo::get_password_hash(&mut *c, &u.id).await?.is_none();
+            if set {
+                repo::set_password_hash(&mut *c, &u.id, Some(hash), now).await?;
+            }
+            (u, false, set)
+        }
+        None => {
+            let u = User {
+                id: new_id(),
+                name: opts.admin_username.clone(),
+                domain_id: domain.id.clone(),
+                enabled: true,
+                description: None,
+                email: None,
+                default_project_id: None,
+            };
+            repo::insert_user(&mut *c, &u, Some(hash), now).await?;
+            (u, true, true)
+        }
+    };
+    for target in [Target::Project(project_ids[0].clone()), Target::System] {
+        repo::grant(&mut *c, &Assignment { target, user_id: user.id.clone(), role_id: role_ids[0].clone() }, now)
+            .await?;
+    }
+    w.commit().await?;
+    if created {
+        tracing::info!(user_id = %user.id, "identity bootstrap created the admin user");
+    }
+    Ok(BootstrapReport {
+        domain_id: domain.id,
+        admin_project_id: project_ids[0].clone(),
+        service_project_id: project_ids[1].clone(),
+        admin_user_id: user.id,
+        admin_role_id: role_ids[0].clone(),
+        member_role_id: role_ids[1].clone(),
+        reader_role_id: role_ids[2].clone(),
+        created_admin_user: created,
+        set_admin_password: set_pw,
+    })
+}
