@@ -94,3 +94,36 @@ mod tests {
         assert_eq!(c.system_scope.as_deref(), Some("all"));
     }
 }
+
+/// Validates an `X-Auth-Token` and returns the caller, for every API served
+/// with the `keystone` auth strategy (berth's identity service in-process, or
+/// an external Keystone).
+pub trait TokenValidator: Send + Sync + std::fmt::Debug {
+    fn validate<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<RequestContext>> + Send + 'a>>;
+}
+
+/// How an API authenticates requests.
+#[derive(Debug, Clone)]
+pub enum AuthStrategy {
+    /// Upstream's test strategy: the token names user and project (see
+    /// [`noauth2_context`]).
+    NoAuth2,
+    /// Validate tokens with an identity service.
+    Keystone(std::sync::Arc<dyn TokenValidator>),
+}
+
+impl AuthStrategy {
+    /// The caller of a request, or `None` (answer 401).
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Option<RequestContext> {
+        match self {
+            AuthStrategy::NoAuth2 => noauth2_context(headers),
+            AuthStrategy::Keystone(v) => {
+                let token = header(headers, "x-auth-token")?;
+                v.validate(token).await
+            }
+        }
+    }
+}

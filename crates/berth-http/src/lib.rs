@@ -8,6 +8,6 @@ pub mod context;
 pub mod microversion;
 pub mod request_id;
 
-pub use context::{noauth2_context, RequestContext};
+pub use context::{noauth2_context, AuthStrategy, RequestContext, TokenValidator};
 pub use microversion::{Version, VersionError};
 pub use request_id::{request_id_layer, RequestId, REQUEST_ID_HEADER};

@@ -30,23 +30,7 @@ use http::{header, HeaderValue, StatusCode};
 pub use error::ApiError;
 pub use req::Req;
 
-/// How requests are authenticated.
-#[derive(Debug, Clone)]
-pub enum AuthStrategy {
-    /// Upstream's test strategy: the token names user and project.
-    NoAuth2,
-    /// Validate `X-Auth-Token` with a token validator (berth's identity
-    /// service or an external Keystone).
-    Keystone(Arc<dyn TokenValidator>),
-}
-
-/// Validates a Keystone token and returns the caller's context.
-pub trait TokenValidator: Send + Sync + std::fmt::Debug {
-    fn validate<'a>(
-        &'a self,
-        token: &'a str,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<berth_http::RequestContext>> + Send + 'a>>;
-}
+pub use berth_http::{AuthStrategy, TokenValidator};
 
 /// Settings of the Placement API (upstream's `placement.conf` options).
 #[derive(Debug, Clone)]
@@ -167,13 +151,7 @@ async fn auth_layer(
         req.extensions_mut().insert(berth_http::RequestContext::default());
         return next.run(req).await;
     }
-    let ctx = match &state.config.auth {
-        AuthStrategy::NoAuth2 => berth_http::noauth2_context(req.headers()),
-        AuthStrategy::Keystone(v) => match req.headers().get("x-auth-token").and_then(|t| t.to_str().ok()) {
-            Some(token) => v.validate(token).await,
-            None => None,
-        },
-    };
+    let ctx = state.config.auth.authenticate(req.headers()).await;
     match ctx {
         Some(c) => {
             req.extensions_mut().insert(c);
