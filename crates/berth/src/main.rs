@@ -2,6 +2,7 @@
 
 mod config;
 mod placement;
+mod secrets;
 mod up;
 
 use clap::{Parser, Subcommand};

@@ -44,7 +44,11 @@ pub struct PlacementArgs {
     pub config: Option<PathBuf>,
 }
 
-pub async fn build_state(args: &PlacementArgs, default_db: Option<String>) -> anyhow::Result<(Arc<AppState>, String)> {
+pub async fn build_state(
+    args: &PlacementArgs,
+    default_db: Option<String>,
+    auth_override: Option<AuthStrategy>,
+) -> anyhow::Result<(Arc<AppState>, String)> {
     let file = match &args.config {
         Some(p) => config::load(p)?,
         None => config::FileConfig::default(),
@@ -56,9 +60,13 @@ pub async fn build_state(args: &PlacementArgs, default_db: Option<String>) -> an
         .or(default_db)
         .ok_or_else(|| anyhow::anyhow!("no database: pass --db sqlite://PATH or postgresql://..."))?;
     let listen = args.listen.clone().or(file.listen.clone()).unwrap_or_else(|| "127.0.0.1:8778".into());
-    let auth = match args.auth_strategy.clone().or(file.auth_strategy.clone()).as_deref() {
-        None | Some("noauth2") => AuthStrategy::NoAuth2,
-        Some(other) => anyhow::bail!("unsupported auth strategy {other:?} for a standalone placement (use noauth2, or `berth up`)"),
+    let auth = match (auth_override, args.auth_strategy.clone().or(file.auth_strategy.clone()).as_deref()) {
+        (Some(a), _) => a,
+        (None, None | Some("noauth2")) => AuthStrategy::NoAuth2,
+        (None, Some(other)) => anyhow::bail!(
+            "unsupported auth strategy {other:?} for a standalone placement: use noauth2 (tests), or `berth up`, \
+             which validates tokens with its identity service"
+        ),
     };
     let enforce_new_defaults = args.enforce_new_defaults.or(file.enforce_new_defaults).unwrap_or(false);
     let mut policy = Enforcer::new(
@@ -84,7 +92,7 @@ pub async fn build_state(args: &PlacementArgs, default_db: Option<String>) -> an
 }
 
 pub async fn run(args: PlacementArgs) -> anyhow::Result<()> {
-    let (state, listen) = build_state(&args, None).await?;
+    let (state, listen) = build_state(&args, None, None).await?;
     let app = berth_placement_api::router(state);
     let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     tracing::info!(%listen, "placement API listening");

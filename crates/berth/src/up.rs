@@ -1,10 +1,15 @@
-//! `berth up`: the whole cloud on an embedded SQLite database.
+//! `berth up`: the whole cloud on an embedded SQLite database, every API on
+//! one listener under DevStack's paths, and a `clouds.yaml` for stock clients.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
+use berth_http::{AuthStrategy, RequestContext, TokenValidator};
+use berth_identity::{Identity, IdentityConfig};
 use clap::Args;
 
 use crate::placement::{build_state, PlacementArgs};
+use crate::secrets;
 
 #[derive(Args, Debug)]
 pub struct UpArgs {
@@ -19,13 +24,62 @@ pub struct UpArgs {
     pub computes: u32,
 }
 
+/// Validates tokens with berth's own identity service, in-process.
+pub struct IdentityValidator(pub Arc<Identity>);
+
+impl std::fmt::Debug for IdentityValidator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IdentityValidator")
+    }
+}
+
+impl TokenValidator for IdentityValidator {
+    fn validate<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<RequestContext>> + Send + 'a>> {
+        Box::pin(async move {
+            let t = self.0.validate_token(token).await?;
+            Some(RequestContext {
+                user_id: Some(t.user_id),
+                project_id: t.project_id,
+                domain_id: t.domain_id,
+                roles: t.roles,
+                system_scope: t.system_scope.then(|| "all".to_string()),
+            })
+        })
+    }
+}
+
+fn clouds_yaml(auth_url: &str, password: &str) -> String {
+    format!(
+        "# Written by `berth up`. Use: openstack --os-cloud berth ...\n\
+         clouds:\n  berth:\n    auth:\n      auth_url: {auth_url}\n      username: admin\n      password: \"{password}\"\n      \
+         project_name: admin\n      user_domain_name: Default\n      project_domain_name: Default\n    \
+         region_name: RegionOne\n    interface: public\n    identity_api_version: 3\n"
+    )
+}
+
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)?;
     let data_dir = std::fs::canonicalize(&args.data_dir)?;
+    // The database holds password and token hashes: owner only.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o700))?;
+    }
     let db = format!("sqlite://{}", data_dir.join("berth.db").display());
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let base = format!("http://{addr}");
+
+    // Placement first: it owns the database file's first migrations.
     let pargs = PlacementArgs {
         listen: Some(args.listen.clone()),
-        db: Some(db),
+        db: Some(db.clone()),
         auth_strategy: None,
         policy_file: None,
         enforce_new_defaults: None,
@@ -35,12 +89,27 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         max_allocation_candidates: None,
         config: None,
     };
-    let (state, listen) = build_state(&pargs, None).await?;
-    let app = axum::Router::new().nest("/placement", berth_placement_api::router(state));
-    let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
-    let addr = listener.local_addr()?;
+    let mut icfg = IdentityConfig::new(db.clone());
+    icfg.public_base_url = Some(base.clone());
+    let identity = Arc::new(Identity::open(icfg).await.map_err(|e| anyhow::anyhow!("identity: {}", e.message))?);
+    let (password, created) = secrets::admin_password(&data_dir.join("admin-password"))?;
+    berth_identity::bootstrap(&identity, &password).await.map_err(|e| anyhow::anyhow!("identity bootstrap: {}", e.message))?;
+    let auth = AuthStrategy::Keystone(Arc::new(IdentityValidator(identity.clone())));
+    let (placement, _) = build_state(&pargs, None, Some(auth.clone())).await?;
+
+    let clouds = data_dir.join("clouds.yaml");
+    secrets::write_private(&clouds, &clouds_yaml(&format!("{base}/identity"), &password))?;
+
+    let app = axum::Router::new()
+        .nest("/identity", berth_identity::router(identity.clone()))
+        .nest("/placement", berth_placement_api::router(placement))
+        .layer(tower_http::trace::TraceLayer::new_for_http());
+
     println!("berth is up (data in {})", data_dir.display());
-    println!("  placement: http://{addr}/placement");
+    println!("  identity:  {base}/identity/v3");
+    println!("  placement: {base}/placement");
+    println!("  clouds.yaml: {} (cloud `berth`){}", clouds.display(), if created { ", admin password generated" } else { "" });
+    println!("  try: OS_CLIENT_CONFIG_FILE={} openstack --os-cloud berth token issue", clouds.display());
     if args.computes > 0 {
         tracing::warn!(computes = args.computes, "simulated computes are not available yet in this build");
     }
