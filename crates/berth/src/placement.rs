@@ -18,7 +18,8 @@ pub struct PlacementArgs {
     /// Database URL: sqlite://PATH or postgresql://USER@HOST/DB.
     #[arg(long, env = "BERTH_DB")]
     pub db: Option<String>,
-    /// `noauth2` (tests) or `keystone`.
+    /// `keystone` (tokens of berth's identity service in the same database)
+    /// or `noauth2` (upstream's test strategy; never in production).
     #[arg(long, env = "BERTH_AUTH_STRATEGY")]
     pub auth_strategy: Option<String>,
     /// oslo.policy YAML file whose rules override the defaults.
@@ -63,10 +64,14 @@ pub async fn build_state(
     let auth = match (auth_override, args.auth_strategy.clone().or(file.auth_strategy.clone()).as_deref()) {
         (Some(a), _) => a,
         (None, None | Some("noauth2")) => AuthStrategy::NoAuth2,
-        (None, Some(other)) => anyhow::bail!(
-            "unsupported auth strategy {other:?} for a standalone placement: use noauth2 (tests), or `berth up`, \
-             which validates tokens with its identity service"
-        ),
+        (None, Some("keystone")) => {
+            // Tokens of berth's identity service, which shares the database.
+            let identity = berth_identity::Identity::open(berth_identity::IdentityConfig::new(db.clone()))
+                .await
+                .map_err(|e| anyhow::anyhow!("identity: {}", e.message))?;
+            AuthStrategy::Keystone(Arc::new(crate::up::IdentityValidator(Arc::new(identity))))
+        }
+        (None, Some(other)) => anyhow::bail!("unknown auth strategy {other:?}: use noauth2 or keystone"),
     };
     let enforce_new_defaults = args.enforce_new_defaults.or(file.enforce_new_defaults).unwrap_or(false);
     let mut policy = Enforcer::new(
@@ -93,7 +98,7 @@ pub async fn build_state(
 
 pub async fn run(args: PlacementArgs) -> anyhow::Result<()> {
     let (state, listen) = build_state(&args, None, None).await?;
-    let app = berth_placement_api::router(state);
+    let app = berth_placement_api::router(state).layer(tower_http::trace::TraceLayer::new_for_http());
     let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     tracing::info!(%listen, "placement API listening");
     axum::serve(listener, app).with_graceful_shutdown(crate::shutdown_signal()).await?;
