@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::body::{to_bytes, Body};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -117,10 +118,16 @@ pub fn router(state: Arc<AppState>) -> Router {
     for (path, methods) in table() {
         let methods = Arc::new(methods);
         let st = state.clone();
-        let route = any(move |params: Option<Path<HashMap<String, String>>>, req: Request| {
+        let route = any(move |params: Result<Path<HashMap<String, String>>, PathRejection>, req: Request| {
             let methods = methods.clone();
             let st = st.clone();
-            async move { dispatch(st, &methods, params.map(|p| p.0).unwrap_or_default(), req).await }
+            async move {
+                match params {
+                    Ok(p) => dispatch(st, &methods, p.0, req).await,
+                    // A path segment that is not UTF-8 names nothing here.
+                    Err(_) => ApiError::not_found("The resource could not be found.").into_response(),
+                }
+            }
         });
         r = r.route(path, route);
     }

@@ -226,7 +226,10 @@ impl Store {
             .collect();
         for name in standard::RESOURCE_CLASSES {
             if !existing.iter().any(|e| e == name) {
-                sqlx::query("INSERT INTO resource_classes (name, created_at, updated_at) VALUES ($1, $2, $2)")
+                sqlx::query(
+                    "INSERT INTO resource_classes (name, created_at, updated_at) VALUES ($1, $2, $2) \
+                     ON CONFLICT (name) DO NOTHING",
+                )
                     .bind(name)
                     .bind(ts)
                     .execute(&mut *w.tx)
@@ -243,7 +246,9 @@ impl Store {
             .collect();
         for name in standard::traits() {
             if !existing.contains(name) {
-                sqlx::query("INSERT INTO traits (name, created_at, updated_at) VALUES ($1, $2, $2)")
+                sqlx::query(
+                    "INSERT INTO traits (name, created_at, updated_at) VALUES ($1, $2, $2) ON CONFLICT (name) DO NOTHING",
+                )
                     .bind(name)
                     .bind(ts)
                     .execute(&mut *w.tx)
@@ -259,7 +264,14 @@ impl Store {
             Engine::Sqlite => Some(self.write_lock.lock().await),
             Engine::Postgres => None,
         };
-        let tx = self.write_pool.begin().await.map_err(db_err)?;
+        // IMMEDIATE takes SQLite's write lock up front (waiting up to
+        // busy_timeout), so a writer in another process never fails the
+        // read-to-write upgrade with "database is locked".
+        let tx = match self.engine {
+            Engine::Sqlite => self.write_pool.begin_with("BEGIN IMMEDIATE").await,
+            Engine::Postgres => self.write_pool.begin().await,
+        }
+        .map_err(db_err)?;
         Ok(WriteTx { tx, pool: &self.write_pool, _guard: guard })
     }
 

@@ -18,6 +18,9 @@ pub struct UsageRow {
     pub usages: BTreeMap<String, i64>,
 }
 
+/// Consumers seen and usage per class, of one consumer type.
+type Group = (std::collections::BTreeSet<String>, BTreeMap<String, i64>);
+
 impl Store {
     /// Provider generation and usage of every class it has inventory of (0 when unused).
     pub async fn get_provider_usages(&self, rp: &Uuid) -> Result<Option<(i64, BTreeMap<String, i64>)>> {
@@ -57,8 +60,7 @@ impl Store {
             q = q.bind(u.to_string());
         }
         let rows = q.fetch_all(&self.pool).await.map_err(db_err)?;
-        let mut groups: BTreeMap<Option<String>, (std::collections::BTreeSet<String>, BTreeMap<String, i64>)> =
-            BTreeMap::new();
+        let mut groups: BTreeMap<Option<String>, Group> = BTreeMap::new();
         for r in rows {
             let ct: Option<String> = r.try_get::<Option<String>, _>(0).ok().flatten();
             let keep = match consumer_type {

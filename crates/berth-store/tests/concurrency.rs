@@ -158,8 +158,7 @@ async fn setup_providers(s: &Store, n: usize) -> Vec<Uuid> {
 
 /// Fire every claim at once, spread over `stores`, and check the outcome.
 /// With `tolerate_locked`, a claim may fail with SQLite's "database is
-/// locked" (see the FIXME in `claims_sqlite_one_process`); such claims must
-/// leave nothing behind. Returns how many did.
+/// locked"; such claims must leave nothing behind. Returns how many did.
 async fn claim_storm(stores: Vec<Store>, n_providers: usize, tolerate_locked: bool) -> usize {
     let providers = setup_providers(&stores[0], n_providers).await;
     let claims = plan(n_providers);
@@ -236,9 +235,6 @@ async fn claim_storm(stores: Vec<Store>, n_providers: usize, tolerate_locked: bo
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn claims_postgres_three_processes() {
     let Some(db) = PgDb::create().await else { return };
-    // FIXME(bug): three `Store::open` calls racing on a fresh database can fail
-    // (concurrent `sync_standard` inserts the same standard rows; see
-    // `open_race_postgres`), so the first process migrates alone here.
     let first = Store::open(&config(&db.url)).await.unwrap();
     let mut stores = vec![first];
     for _ in 0..2 {
@@ -262,21 +258,10 @@ async fn claims_postgres_three_processes() {
 async fn claims_sqlite_one_process() {
     let dir = TempDir::new();
     let store = Store::open(&config(&dir.sqlite_url())).await.unwrap();
-    // FIXME(bug): even with ONE store, a claim occasionally fails with
-    // "database is locked" as ErrorKind::Internal (HTTP 500). A refused
-    // claim drops its transaction; sqlx (most likely) rolls it back asynchronously, after
-    // the store's write mutex is already released, so the next writer's
-    // DEFERRED transaction (read, then write) finds the write lock still held
-    // and SQLite returns SQLITE_BUSY at once: a read transaction upgrading to
-    // write never waits in the busy handler. Expected: no failure other than
-    // Conflict. Fix: `BEGIN IMMEDIATE` for SQLite write transactions (tried
-    // locally: removes every "database is locked" here and in the race test).
-    // Until then such failures are tolerated, counted, and must leave nothing
-    // behind.
     let s = store.clone();
     let outcome = guarded(async move {
-        let locked = claim_storm(vec![s], 2, true).await;
-        eprintln!("sqlite claims: {locked} of {CLAIMS} failed with \"database is locked\"");
+        let locked = claim_storm(vec![s], 2, false).await;
+        assert_eq!(locked, 0);
     })
     .await;
     store.close().await;
@@ -291,8 +276,7 @@ async fn claims_sqlite_one_process() {
 #[derive(Debug, Default)]
 struct RaceOutcome {
     rounds: usize,
-    /// Rounds where a loser got SQLite's "database is locked" (see the FIXME
-    /// in `consumer_race_sqlite`).
+    /// Rounds where a loser got SQLite's "database is locked".
     locked: usize,
 }
 
@@ -391,19 +375,12 @@ async fn consumer_race_sqlite() {
     for _ in 0..3 {
         stores.push(Store::open(&config(&dir.sqlite_url())).await.unwrap());
     }
-    // FIXME(bug): separate `Store`s on one SQLite file (= separate processes)
-    // do not serialize writers: each has its own in-process write lock, and
-    // write transactions begin DEFERRED, so a transaction that has read and
-    // then tries to write while another connection writes gets SQLITE_BUSY
-    // ("database is locked") at once, without the busy_timeout wait, and it
-    // surfaces as ErrorKind::Internal (HTTP 500). Expected: every loser gets
-    // a Conflict. Fix: begin SQLite write transactions with BEGIN IMMEDIATE
-    // (`pool.begin_with("BEGIN IMMEDIATE")`), so the busy handler applies.
-    // Until then this test tolerates (and reports) "database is locked".
+    // Separate stores on one file stand for separate processes: BEGIN
+    // IMMEDIATE makes every loser wait and then see a conflict.
     let racers = stores.clone();
     let outcome = guarded(async move {
-        let o = consumer_race(racers, true).await;
-        eprintln!("sqlite consumer race: {} of {} rounds hit \"database is locked\"", o.locked, o.rounds);
+        let o = consumer_race(racers, false).await;
+        assert_eq!(o.locked, 0, "no round may hit \"database is locked\"");
     })
     .await;
     for s in &stores {
@@ -432,14 +409,6 @@ async fn open_race_postgres() {
     for r in results.iter().flatten() {
         r.close().await;
     }
-    // FIXME(bug): `Store::sync_standard` reads the existing names and then
-    // INSERTs the missing ones; two processes opening a fresh PostgreSQL
-    // database at once both insert, and the slower one fails with
-    // `duplicate key value violates unique constraint "resource_classes_name_key"`
-    // (or `traits_name_key`), as ErrorKind::Internal, so that process does
-    // not start. Expected: every open succeeds. Fix: `INSERT ... ON CONFLICT
-    // (name) DO NOTHING` in sync_standard. Until then, assert that any
-    // failure is exactly that one.
     let failures: Vec<String> = results.iter().filter_map(|r| r.as_ref().err()).map(|e| format!("{e:?}")).collect();
     let after = Store::open(&config(&db.url)).await;
     let checked = match &after {
@@ -452,16 +421,7 @@ async fn open_race_postgres() {
         Err(_) => None,
     };
     db.drop_db().await;
-    assert!(results.iter().any(|r| r.is_ok()), "at least one process starts: {failures:?}");
-    for f in &failures {
-        assert!(
-            f.contains("Internal") && f.contains("duplicate key value") && f.contains("_name_key"),
-            "unexpected failure of a concurrent Store::open: {f}"
-        );
-    }
-    if !failures.is_empty() {
-        eprintln!("FIXME: {} of 3 concurrent opens failed: {failures:?}", failures.len());
-    }
+    assert!(failures.is_empty(), "every concurrent Store::open succeeds: {failures:?}");
     // Whatever happened, the database ends up complete and a restart works.
     assert_eq!(
         checked.expect("a later open succeeds"),

@@ -34,7 +34,7 @@ fn free_port() -> u16 {
 
 async fn start(db: &str) -> Server {
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_berth"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
         .args(["placement", "--listen", &format!("127.0.0.1:{port}"), "--db", db])
         .env("BERTH_LOG", "warn")
         .stdout(Stdio::null())
@@ -49,6 +49,8 @@ async fn start(db: &str) -> Server {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("berth did not start on {url}");
 }
 

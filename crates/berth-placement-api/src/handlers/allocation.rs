@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
-use berth_placement::model::AllocationMap;
+use berth_placement::model::{AllocationMap, MAX_INT};
 use berth_placement::{codes, ErrorKind};
 use berth_store::AllocationWrite;
 use http::StatusCode;
@@ -22,7 +22,7 @@ const UUID_PATTERN: &str = "^[0-9a-fA-F-]{36}$";
 
 fn resources_schema() -> Value {
     json!({"type": "object", "minProperties": 1,
-           "patternProperties": {RC_PATTERN: {"type": "integer", "minimum": 1}},
+           "patternProperties": {RC_PATTERN: {"type": "integer", "minimum": 1, "maximum": MAX_INT}},
            "additionalProperties": false})
 }
 fn id_schema() -> Value {

@@ -133,9 +133,9 @@ pub async fn set_for_provider(req: Req) -> HandlerResult {
         data["traits"].as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect();
     let new_gen = req.state.store.set_provider_traits(&uuid, gen, &names).await.map_err(|e| {
         if e.kind == berth_placement::ErrorKind::Conflict {
-            ApiError::conflict(format!(
-                "Resource provider's generation already changed. Please update the generation and try again."
-            ))
+            ApiError::conflict(
+                "Resource provider's generation already changed. Please update the generation and try again.",
+            )
             .with_code(e.code)
         } else {
             e.into()
