@@ -54,7 +54,7 @@ impl Default for PlacementConfig {
             cors_allowed_origins: Vec::new(),
             cors_allow_headers: Vec::new(),
             randomize_allocation_candidates: false,
-            max_allocation_candidates: 100_000,
+            max_allocation_candidates: berth_placement::candidates::DEFAULT_MAX_ALLOCATION_CANDIDATES,
             incomplete_consumer_project_id: "00000000-0000-0000-0000-000000000000".into(),
             incomplete_consumer_user_id: "00000000-0000-0000-0000-000000000000".into(),
         }
