@@ -1,0 +1,32 @@
+//! berth's image registry: a subset of the OpenStack Image (Glance) v2 API,
+//! enough for python-openstackclient and openstacksdk to create, list,
+//! show, update, share, upload, download and delete images.
+//!
+//! Layout:
+//! - `db` / `repo`: storage over sqlx's `Any` driver (SQLite and
+//!   PostgreSQL, same SQL), migrations in `migrations/{sqlite,postgres}`.
+//! - `store`: image data files (streamed, hashed, renamed into place).
+//! - `service`: [`ImageService`] and [`ImageConfig`]; authentication,
+//!   visibility and policy checks.
+//! - `api`: the axum [`router`], mounted by the binary at `/image`.
+//!
+//! Visibility follows Glance: a caller sees public and community images,
+//! its project's images, and shared images its project is a member of;
+//! administrators see everything. Images a caller cannot see answer 404.
+
+mod api;
+mod db;
+mod error;
+mod model;
+mod patch;
+mod policy;
+mod repo;
+mod service;
+mod store;
+
+pub use api::router;
+pub use db::{redact, Engine};
+pub use error::{ImageError, Result};
+pub use model::{DEFAULT_CONTAINER_FORMATS, DEFAULT_DISK_FORMATS};
+pub use policy::policy_defaults;
+pub use service::{ImageConfig, ImageService};

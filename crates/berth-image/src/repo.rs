@@ -1,0 +1,385 @@
+//! SQL for images, their properties, tags and members. Every function runs
+//! on a connection the caller owns (usually inside a transaction).
+
+use std::collections::HashMap;
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use crate::db::Engine;
+use crate::error::{db_err, is_unique_violation, ImageError, Result};
+use crate::model::{Image, Member};
+
+pub(crate) type Conn = AnyConnection;
+
+const IMAGE_COLS: &str = "i.id, i.name, i.status, i.visibility, i.protected, i.os_hidden, i.owner, i.disk_format, \
+     i.container_format, i.size, i.virtual_size, i.checksum, i.os_hash_algo, i.os_hash_value, i.min_disk, \
+     i.min_ram, i.created_at, i.updated_at";
+
+fn row_to_image(r: &AnyRow) -> Result<Image> {
+    let g = || -> std::result::Result<Image, sqlx::Error> {
+        Ok(Image {
+            id: r.try_get("id")?,
+            name: r.try_get("name")?,
+            status: r.try_get("status")?,
+            visibility: r.try_get("visibility")?,
+            protected: r.try_get::<i64, _>("protected")? != 0,
+            os_hidden: r.try_get::<i64, _>("os_hidden")? != 0,
+            owner: r.try_get("owner")?,
+            disk_format: r.try_get("disk_format")?,
+            container_format: r.try_get("container_format")?,
+            size: r.try_get("size")?,
+            virtual_size: r.try_get("virtual_size")?,
+            checksum: r.try_get("checksum")?,
+            os_hash_algo: r.try_get("os_hash_algo")?,
+            os_hash_value: r.try_get("os_hash_value")?,
+            min_disk: r.try_get("min_disk")?,
+            min_ram: r.try_get("min_ram")?,
+            created_at: r.try_get("created_at")?,
+            updated_at: r.try_get("updated_at")?,
+            properties: Default::default(),
+            tags: Vec::new(),
+        })
+    };
+    g().map_err(db_err)
+}
+
+async fn load_children(c: &mut Conn, img: &mut Image) -> Result<()> {
+    let rows = sqlx::query("SELECT name, value FROM image_properties WHERE image_id = $1")
+        .bind(img.id.clone())
+        .fetch_all(&mut *c)
+        .await
+        .map_err(db_err)?;
+    for r in rows {
+        img.properties.insert(r.try_get("name").map_err(db_err)?, r.try_get("value").map_err(db_err)?);
+    }
+    let rows = sqlx::query("SELECT value FROM image_tags WHERE image_id = $1 ORDER BY value")
+        .bind(img.id.clone())
+        .fetch_all(&mut *c)
+        .await
+        .map_err(db_err)?;
+    img.tags = rows.iter().map(|r| r.try_get("value")).collect::<std::result::Result<_, _>>().map_err(db_err)?;
+    Ok(())
+}
+
+/// One image with its properties and tags; `lock` takes a row lock on
+/// PostgreSQL (SQLite writers are serialized anyway).
+pub(crate) async fn get_image(c: &mut Conn, engine: Engine, id: &str, lock: bool) -> Result<Option<Image>> {
+    let suffix = if lock && engine == Engine::Postgres { " FOR UPDATE" } else { "" };
+    let sql = format!("SELECT {IMAGE_COLS} FROM image_images i WHERE i.id = $1{suffix}");
+    let row = sqlx::query(&sql).bind(id.to_string()).fetch_optional(&mut *c).await.map_err(db_err)?;
+    let Some(row) = row else { return Ok(None) };
+    let mut img = row_to_image(&row)?;
+    load_children(c, &mut img).await?;
+    Ok(Some(img))
+}
+
+async fn write_children(c: &mut Conn, img: &Image) -> Result<()> {
+    sqlx::query("DELETE FROM image_properties WHERE image_id = $1")
+        .bind(img.id.clone())
+        .execute(&mut *c)
+        .await
+        .map_err(db_err)?;
+    sqlx::query("DELETE FROM image_tags WHERE image_id = $1").bind(img.id.clone()).execute(&mut *c).await.map_err(db_err)?;
+    for (k, v) in &img.properties {
+        sqlx::query("INSERT INTO image_properties (image_id, name, value) VALUES ($1, $2, $3)")
+            .bind(img.id.clone())
+            .bind(k.clone())
+            .bind(v.clone())
+            .execute(&mut *c)
+            .await
+            .map_err(db_err)?;
+    }
+    for t in &img.tags {
+        sqlx::query("INSERT INTO image_tags (image_id, value) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(img.id.clone())
+            .bind(t.clone())
+            .execute(&mut *c)
+            .await
+            .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn insert_image(c: &mut Conn, img: &Image) -> Result<()> {
+    let r = sqlx::query(
+        "INSERT INTO image_images (id, name, status, visibility, protected, os_hidden, owner, disk_format, \
+         container_format, size, virtual_size, checksum, os_hash_algo, os_hash_value, min_disk, min_ram, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+    )
+    .bind(img.id.clone())
+    .bind(img.name.clone())
+    .bind(img.status.clone())
+    .bind(img.visibility.clone())
+    .bind(i64::from(img.protected))
+    .bind(i64::from(img.os_hidden))
+    .bind(img.owner.clone())
+    .bind(img.disk_format.clone())
+    .bind(img.container_format.clone())
+    .bind(img.size)
+    .bind(img.virtual_size)
+    .bind(img.checksum.clone())
+    .bind(img.os_hash_algo.clone())
+    .bind(img.os_hash_value.clone())
+    .bind(img.min_disk)
+    .bind(img.min_ram)
+    .bind(img.created_at)
+    .bind(img.updated_at)
+    .execute(&mut *c)
+    .await;
+    match r {
+        Ok(_) => {}
+        Err(e) if is_unique_violation(&e) => {
+            return Err(ImageError::conflict(format!("An image with identifier {} already exists", img.id)))
+        }
+        Err(e) => return Err(db_err(e)),
+    }
+    write_children(c, img).await
+}
+
+/// Overwrite the client-settable attributes, properties and tags.
+pub(crate) async fn save_image(c: &mut Conn, img: &Image) -> Result<()> {
+    sqlx::query(
+        "UPDATE image_images SET name = $2, visibility = $3, protected = $4, os_hidden = $5, owner = $6, \
+         disk_format = $7, container_format = $8, min_disk = $9, min_ram = $10, updated_at = $11, status = $12 \
+         WHERE id = $1",
+    )
+    .bind(img.id.clone())
+    .bind(img.name.clone())
+    .bind(img.visibility.clone())
+    .bind(i64::from(img.protected))
+    .bind(i64::from(img.os_hidden))
+    .bind(img.owner.clone())
+    .bind(img.disk_format.clone())
+    .bind(img.container_format.clone())
+    .bind(img.min_disk)
+    .bind(img.min_ram)
+    .bind(img.updated_at)
+    .bind(img.status.clone())
+    .execute(&mut *c)
+    .await
+    .map_err(db_err)?;
+    write_children(c, img).await
+}
+
+/// Compare-and-set the status; true when the image was in `from`.
+pub(crate) async fn set_status(c: &mut Conn, id: &str, from: &str, to: &str, now: i64) -> Result<bool> {
+    let done = sqlx::query("UPDATE image_images SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2")
+        .bind(id.to_string())
+        .bind(from.to_string())
+        .bind(to.to_string())
+        .bind(now)
+        .execute(&mut *c)
+        .await
+        .map_err(db_err)?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// What an upload computed about the data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DataInfo {
+    pub size: i64,
+    pub checksum: String,
+    pub os_hash_algo: String,
+    pub os_hash_value: String,
+}
+
+/// `saving` → `active` with the data's size and hashes; false when the
+/// image is gone or no longer saving.
+pub(crate) async fn finish_upload(c: &mut Conn, id: &str, d: &DataInfo, now: i64) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE image_images SET status = 'active', size = $2, virtual_size = NULL, checksum = $3, \
+         os_hash_algo = $4, os_hash_value = $5, updated_at = $6 WHERE id = $1 AND status = 'saving'",
+    )
+    .bind(id.to_string())
+    .bind(d.size)
+    .bind(d.checksum.clone())
+    .bind(d.os_hash_algo.clone())
+    .bind(d.os_hash_value.clone())
+    .bind(now)
+    .execute(&mut *c)
+    .await
+    .map_err(db_err)?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub(crate) async fn delete_image(c: &mut Conn, id: &str) -> Result<bool> {
+    for sql in [
+        "DELETE FROM image_properties WHERE image_id = $1",
+        "DELETE FROM image_tags WHERE image_id = $1",
+        "DELETE FROM image_members WHERE image_id = $1",
+    ] {
+        sqlx::query(sql).bind(id.to_string()).execute(&mut *c).await.map_err(db_err)?;
+    }
+    let done = sqlx::query("DELETE FROM image_images WHERE id = $1")
+        .bind(id.to_string())
+        .execute(&mut *c)
+        .await
+        .map_err(db_err)?;
+    Ok(done.rows_affected() > 0)
+}
+
+fn bound<'q>(sql: &'q str, binds: &[String]) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    let mut q = sqlx::query(sql);
+    for b in binds {
+        q = q.bind(b.clone());
+    }
+    q
+}
+
+/// Which images a list call starts from.
+#[derive(Debug, Clone)]
+pub(crate) enum ListScope {
+    /// Administrators: every image.
+    All,
+    /// Everyone else: public and community images, the project's own, and
+    /// shared images the project is a member of (with `member_status`, or
+    /// any status for `None`).
+    Project { project: Option<String>, member_status: Option<String> },
+}
+
+/// Every image of a scope, with properties and tags.
+pub(crate) async fn list_images(c: &mut Conn, scope: &ListScope) -> Result<Vec<Image>> {
+    let (pred, binds): (String, Vec<String>) = match scope {
+        ListScope::All => ("1 = 1".into(), vec![]),
+        ListScope::Project { project: None, .. } => ("i.visibility IN ('public', 'community')".into(), vec![]),
+        ListScope::Project { project: Some(p), member_status } => {
+            let mut binds = vec![p.clone()];
+            let status_clause = match member_status {
+                Some(s) => {
+                    binds.push(s.clone());
+                    " AND m.status = $2"
+                }
+                None => "",
+            };
+            (
+                format!(
+                    "(i.visibility IN ('public', 'community') OR i.owner = $1 OR (i.visibility = 'shared' AND \
+                     EXISTS (SELECT 1 FROM image_members m WHERE m.image_id = i.id AND m.member = $1{status_clause})))"
+                ),
+                binds,
+            )
+        }
+    };
+    let sql = format!("SELECT {IMAGE_COLS} FROM image_images i WHERE {pred}");
+    let rows = bound(&sql, &binds).fetch_all(&mut *c).await.map_err(db_err)?;
+    let mut images = Vec::with_capacity(rows.len());
+    let mut index = HashMap::new();
+    for r in &rows {
+        let img = row_to_image(r)?;
+        index.insert(img.id.clone(), images.len());
+        images.push(img);
+    }
+    if images.is_empty() {
+        return Ok(images);
+    }
+    let sql = format!(
+        "SELECT p.image_id, p.name, p.value FROM image_properties p JOIN image_images i ON i.id = p.image_id WHERE {pred}"
+    );
+    for r in bound(&sql, &binds).fetch_all(&mut *c).await.map_err(db_err)? {
+        let id: String = r.try_get("image_id").map_err(db_err)?;
+        if let Some(&ix) = index.get(&id) {
+            images[ix].properties.insert(r.try_get("name").map_err(db_err)?, r.try_get("value").map_err(db_err)?);
+        }
+    }
+    let sql = format!(
+        "SELECT t.image_id, t.value FROM image_tags t JOIN image_images i ON i.id = t.image_id WHERE {pred} ORDER BY t.value"
+    );
+    for r in bound(&sql, &binds).fetch_all(&mut *c).await.map_err(db_err)? {
+        let id: String = r.try_get("image_id").map_err(db_err)?;
+        if let Some(&ix) = index.get(&id) {
+            images[ix].tags.push(r.try_get("value").map_err(db_err)?);
+        }
+    }
+    Ok(images)
+}
+
+/// Ids of the images with this name and owner, oldest first.
+pub(crate) async fn find_by_name_owner(c: &mut Conn, name: &str, owner: &str) -> Result<Vec<String>> {
+    let rows = sqlx::query("SELECT id FROM image_images WHERE name = $1 AND owner = $2 ORDER BY created_at, id")
+        .bind(name.to_string())
+        .bind(owner.to_string())
+        .fetch_all(&mut *c)
+        .await
+        .map_err(db_err)?;
+    rows.iter().map(|r| r.try_get("id")).collect::<std::result::Result<_, _>>().map_err(db_err)
+}
+
+// ---------------------------------------------------------------- members
+
+fn row_to_member(r: &AnyRow) -> Result<Member> {
+    let g = || -> std::result::Result<Member, sqlx::Error> {
+        Ok(Member {
+            image_id: r.try_get("image_id")?,
+            member: r.try_get("member")?,
+            status: r.try_get("status")?,
+            created_at: r.try_get("created_at")?,
+            updated_at: r.try_get("updated_at")?,
+        })
+    };
+    g().map_err(db_err)
+}
+
+pub(crate) async fn get_member(c: &mut Conn, image_id: &str, member: &str) -> Result<Option<Member>> {
+    let row = sqlx::query(
+        "SELECT image_id, member, status, created_at, updated_at FROM image_members WHERE image_id = $1 AND member = $2",
+    )
+    .bind(image_id.to_string())
+    .bind(member.to_string())
+    .fetch_optional(&mut *c)
+    .await
+    .map_err(db_err)?;
+    row.as_ref().map(row_to_member).transpose()
+}
+
+pub(crate) async fn list_members(c: &mut Conn, image_id: &str) -> Result<Vec<Member>> {
+    let rows = sqlx::query(
+        "SELECT image_id, member, status, created_at, updated_at FROM image_members WHERE image_id = $1 \
+         ORDER BY created_at, member",
+    )
+    .bind(image_id.to_string())
+    .fetch_all(&mut *c)
+    .await
+    .map_err(db_err)?;
+    rows.iter().map(row_to_member).collect()
+}
+
+pub(crate) async fn insert_member(c: &mut Conn, m: &Member) -> Result<bool> {
+    let r = sqlx::query(
+        "INSERT INTO image_members (image_id, member, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(m.image_id.clone())
+    .bind(m.member.clone())
+    .bind(m.status.clone())
+    .bind(m.created_at)
+    .bind(m.updated_at)
+    .execute(&mut *c)
+    .await;
+    match r {
+        Ok(_) => Ok(true),
+        Err(e) if is_unique_violation(&e) => Ok(false),
+        Err(e) => Err(db_err(e)),
+    }
+}
+
+pub(crate) async fn update_member(c: &mut Conn, image_id: &str, member: &str, status: &str, now: i64) -> Result<bool> {
+    let done = sqlx::query("UPDATE image_members SET status = $3, updated_at = $4 WHERE image_id = $1 AND member = $2")
+        .bind(image_id.to_string())
+        .bind(member.to_string())
+        .bind(status.to_string())
+        .bind(now)
+        .execute(&mut *c)
+        .await
+        .map_err(db_err)?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub(crate) async fn delete_member(c: &mut Conn, image_id: &str, member: &str) -> Result<bool> {
+    let done = sqlx::query("DELETE FROM image_members WHERE image_id = $1 AND member = $2")
+        .bind(image_id.to_string())
+        .bind(member.to_string())
+        .execute(&mut *c)
+        .await
+        .map_err(db_err)?;
+    Ok(done.rows_affected() > 0)
+}

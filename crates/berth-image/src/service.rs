@@ -1,0 +1,334 @@
+//! [`ImageService`]: configuration, storage handles, authentication and
+//! the policy and visibility checks every handler shares.
+
+use std::path::PathBuf;
+
+use axum::body::Body;
+use axum::http::HeaderMap;
+use berth_http::{AuthStrategy, RequestContext};
+use berth_policy::{Credentials, Denied, Enforcer, EnforcerConfig, Target};
+
+use crate::db::Db;
+use crate::error::{ImageError, Result};
+use crate::model::{now_micros, Formats, Image, Member, DEFAULT_CONTAINER_FORMATS, DEFAULT_DISK_FORMATS};
+use crate::policy::policy_defaults;
+use crate::repo;
+use crate::store::DataStore;
+
+/// How the image service runs.
+#[derive(Debug, Clone)]
+pub struct ImageConfig {
+    /// Directory holding image data files (created when missing).
+    pub data_dir: PathBuf,
+    /// Largest image accepted, in bytes (Glance's `image_size_cap`, 1 TiB).
+    pub max_image_size: u64,
+    /// URL of the image endpoint as clients reach it, with its mount path,
+    /// e.g. `http://controller:8778/image`. Used for version-discovery
+    /// links; when `None` they are derived from the `Host` header and the
+    /// request path.
+    pub public_url: Option<String>,
+    /// Pool size (SQLite is capped at 8).
+    pub max_connections: u32,
+    /// Page size when a list call gives no `limit` (Glance: 25).
+    pub limit_default: usize,
+    /// Largest page size (Glance: 1000).
+    pub limit_max: usize,
+    /// Accepted `disk_format` values.
+    pub disk_formats: Vec<String>,
+    /// Accepted `container_format` values.
+    pub container_formats: Vec<String>,
+    /// Operator policy overrides (YAML mapping of rule name to check string).
+    pub policy_overrides_yaml: Option<String>,
+}
+
+impl ImageConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        ImageConfig {
+            data_dir: data_dir.into(),
+            max_image_size: 1 << 40,
+            public_url: None,
+            max_connections: 8,
+            limit_default: 25,
+            limit_max: 1000,
+            disk_formats: DEFAULT_DISK_FORMATS.iter().map(|s| s.to_string()).collect(),
+            container_formats: DEFAULT_CONTAINER_FORMATS.iter().map(|s| s.to_string()).collect(),
+            policy_overrides_yaml: None,
+        }
+    }
+}
+
+/// The image registry: database, data files, authentication and policy.
+pub struct ImageService {
+    pub(crate) config: ImageConfig,
+    pub(crate) db: Db,
+    pub(crate) store: DataStore,
+    pub(crate) auth: AuthStrategy,
+    pub(crate) enforcer: Enforcer,
+    pub(crate) formats: Formats,
+}
+
+impl std::fmt::Debug for ImageService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImageService").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    pub ctx: RequestContext,
+    pub creds: Credentials,
+    pub is_admin: bool,
+}
+
+impl Caller {
+    pub fn project(&self) -> Option<&str> {
+        self.ctx.project_id.as_deref()
+    }
+}
+
+/// Resets an image left in `saving` (the upload was abandoned, for
+/// example by a client disconnect) back to `queued` when dropped armed.
+struct SavingGuard {
+    db: Db,
+    id: String,
+    armed: bool,
+}
+
+impl Drop for SavingGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let db = self.db.clone();
+        let id = std::mem::take(&mut self.id);
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                if let Err(e) = reset_saving(&db, &id).await {
+                    tracing::warn!(image = %id, error = %e, "cannot reset abandoned upload");
+                }
+            });
+        }
+    }
+}
+
+async fn reset_saving(db: &Db, id: &str) -> Result<()> {
+    let mut w = db.write().await?;
+    repo::set_status(&mut w.tx, id, "saving", "queued", now_micros()).await?;
+    w.commit().await
+}
+
+impl ImageService {
+    /// Open (and migrate) the database at `database_url` and the data
+    /// directory.
+    pub async fn open(config: ImageConfig, database_url: &str, auth: AuthStrategy) -> Result<ImageService> {
+        let db = Db::connect(database_url, config.max_connections).await?;
+        db.migrate().await?;
+        let store = DataStore::open(&config.data_dir, config.max_image_size).await?;
+        let mut enforcer = Enforcer::new(policy_defaults(), EnforcerConfig::default());
+        if let Some(yaml) = &config.policy_overrides_yaml {
+            enforcer = enforcer
+                .with_overrides_yaml(yaml)
+                .map_err(|e| ImageError::internal(format!("invalid image policy overrides: {e}")))?;
+        }
+        let formats = Formats { disk: config.disk_formats.clone(), container: config.container_formats.clone() };
+        Ok(ImageService { config, db, store, auth, enforcer, formats })
+    }
+
+    pub fn config(&self) -> &ImageConfig {
+        &self.config
+    }
+
+    /// Close the connection pool.
+    pub async fn close(&self) {
+        self.db.pool.close().await
+    }
+
+    /// Make sure a public, active image named `name` owned by
+    /// `owner_project` exists, holding `bytes` (`qcow2` when the data starts
+    /// with the qcow2 magic, else `raw`; container `bare`). Idempotent:
+    /// an existing active image of that name and owner is kept as it is.
+    /// Returns the image id.
+    pub async fn ensure_default_image(&self, name: &str, bytes: &[u8], owner_project: &str) -> Result<String> {
+        let existing = {
+            let mut c = self.db.read().await?;
+            let ids = repo::find_by_name_owner(&mut c, name, owner_project).await?;
+            let mut found = None;
+            for id in ids {
+                if let Some(img) = repo::get_image(&mut c, self.db.engine, &id, false).await? {
+                    if found.is_none() || img.status == "active" {
+                        let active = img.status == "active";
+                        found = Some(img);
+                        if active {
+                            break;
+                        }
+                    }
+                }
+            }
+            found
+        };
+        let img = match existing {
+            Some(img) => img,
+            None => {
+                let now = now_micros();
+                let mut img = Image::new(uuid::Uuid::new_v4().to_string(), Some(owner_project.to_string()), now);
+                img.name = Some(name.to_string());
+                img.visibility = "public".into();
+                img.disk_format = Some(if bytes.starts_with(b"QFI\xfb") { "qcow2" } else { "raw" }.into());
+                img.container_format = Some("bare".into());
+                let mut w = self.db.write().await?;
+                repo::insert_image(&mut w.tx, &img).await?;
+                w.commit().await?;
+                img
+            }
+        };
+        if img.status == "queued" {
+            self.store_data(&img.id, Body::from(bytes.to_vec()), Some(bytes.len() as u64)).await?;
+        }
+        Ok(img.id)
+    }
+
+    // ------------------------------------------------------------ auth
+
+    pub(crate) async fn authenticate(&self, headers: &HeaderMap) -> Result<Caller> {
+        let ctx = self.auth.authenticate(headers).await.ok_or_else(ImageError::unauthorized)?;
+        let creds = Credentials {
+            user_id: ctx.user_id.clone(),
+            project_id: ctx.project_id.clone(),
+            domain_id: ctx.domain_id.clone(),
+            roles: ctx.roles.clone(),
+            system_scope: ctx.system_scope.clone(),
+            extra: Default::default(),
+        };
+        let is_admin = self.enforcer.enforce("context_is_admin", &Target::new(), &creds);
+        Ok(Caller { ctx, creds, is_admin })
+    }
+
+    /// Check a rule; 403 when refused.
+    pub(crate) fn authorize(&self, caller: &Caller, rule: &str, target: &Target) -> Result<()> {
+        match self.enforcer.authorize(rule, target, &caller.creds) {
+            Ok(()) => Ok(()),
+            Err(Denied::NotRegistered { rule }) => Err(ImageError::internal(format!("policy {rule} is not registered"))),
+            Err(d) => Err(ImageError::forbidden(format!("You are not authorized to complete {} action.", d.rule()))),
+        }
+    }
+
+    pub(crate) fn check(&self, caller: &Caller, rule: &str, target: &Target) -> bool {
+        self.enforcer.authorize(rule, target, &caller.creds).is_ok()
+    }
+
+    /// The policy target of an image, as Glance's `ImageTarget`.
+    pub(crate) fn image_target(&self, caller: &Caller, img: &Image, member: Option<&Member>) -> Target {
+        let mut t = Target::new();
+        for (k, v) in &img.properties {
+            t.insert(k.clone(), v.clone());
+        }
+        if let Some(o) = &img.owner {
+            t.insert("project_id".into(), o.clone());
+            t.insert("owner".into(), o.clone());
+        }
+        t.insert("visibility".into(), img.visibility.clone());
+        t.insert("id".into(), img.id.clone());
+        t.insert("status".into(), img.status.clone());
+        if let (Some(m), Some(p)) = (member, caller.project()) {
+            if m.member == p {
+                t.insert("member_id".into(), m.member.clone());
+            }
+        }
+        t
+    }
+
+    /// Enforce an image rule, answering 404 rather than 403 when the caller
+    /// may not even see the image (as Glance does).
+    pub(crate) fn enforce_image(&self, caller: &Caller, rule: &str, img: &Image, member: Option<&Member>) -> Result<()> {
+        let target = self.image_target(caller, img, member);
+        match self.authorize(caller, rule, &target) {
+            Ok(()) => Ok(()),
+            Err(e) if e.status == axum::http::StatusCode::FORBIDDEN => {
+                if rule == "get_image" || !self.check(caller, "get_image", &target) {
+                    Err(ImageError::image_not_found(&img.id))
+                } else {
+                    Err(e)
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Glance's visibility rule for one image.
+    pub(crate) fn visible(&self, caller: &Caller, img: &Image, member: Option<&Member>) -> bool {
+        caller.is_admin
+            || img.owner.is_none()
+            || img.visibility == "public"
+            || img.visibility == "community"
+            || (caller.project().is_some() && img.owner.as_deref() == caller.project())
+            || (img.visibility == "shared" && member.is_some())
+    }
+
+    /// Load an image the caller can see, with the caller's membership;
+    /// 404 otherwise.
+    pub(crate) async fn load_visible(&self, caller: &Caller, id: &str) -> Result<(Image, Option<Member>)> {
+        let mut c = self.db.read().await?;
+        let img = repo::get_image(&mut c, self.db.engine, id, false)
+            .await?
+            .ok_or_else(|| ImageError::image_not_found(id))?;
+        let member = match caller.project() {
+            Some(p) => repo::get_member(&mut c, id, p).await?,
+            None => None,
+        };
+        if !self.visible(caller, &img, member.as_ref()) {
+            return Err(ImageError::image_not_found(id));
+        }
+        Ok((img, member))
+    }
+
+    /// Upload data into a queued image: `queued` → `saving` → `active`.
+    /// 409 when the image is not queued; on failure the image goes back to
+    /// `queued` and no data file is left.
+    pub(crate) async fn store_data(&self, id: &str, body: Body, declared: Option<u64>) -> Result<Image> {
+        {
+            let mut w = self.db.write().await?;
+            let Some(img) = repo::get_image(&mut w.tx, self.db.engine, id, true).await? else {
+                return Err(ImageError::image_not_found(id));
+            };
+            if img.status != "queued" {
+                return Err(ImageError::conflict(format!(
+                    "Image status transition from {} to saving is not allowed",
+                    img.status
+                )));
+            }
+            if img.disk_format.is_none() || img.container_format.is_none() {
+                return Err(ImageError::bad_request(
+                    "Properties container_format and disk_format must be set prior to saving data.",
+                ));
+            }
+            repo::set_status(&mut w.tx, id, "queued", "saving", now_micros()).await?;
+            w.commit().await?;
+        }
+        let mut guard = SavingGuard { db: self.db.clone(), id: id.to_string(), armed: true };
+        let written = self.store.write(id, body, declared).await;
+        let info = match written {
+            Ok(info) => info,
+            Err(e) => {
+                guard.armed = false;
+                reset_saving(&self.db, id).await?;
+                return Err(e);
+            }
+        };
+        let finished = {
+            let mut w = self.db.write().await?;
+            let ok = repo::finish_upload(&mut w.tx, id, &info, now_micros()).await?;
+            w.commit().await?;
+            ok
+        };
+        guard.armed = false;
+        if !finished {
+            self.store.remove(id).await;
+            return Err(ImageError::gone(format!(
+                "Image {id} could not be found after upload. The image may have been deleted during the upload."
+            )));
+        }
+        let mut c = self.db.read().await?;
+        repo::get_image(&mut c, self.db.engine, id, false).await?.ok_or_else(|| ImageError::image_not_found(id))
+    }
+}
