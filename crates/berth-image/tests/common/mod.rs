@@ -1,0 +1,365 @@
+//! Test harness: an image service over a fresh SQLite file or a fresh
+//! PostgreSQL database and a temporary data directory, behind the router
+//! mounted at `/image`, driven with `tower::ServiceExt::oneshot`.
+//!
+//! PostgreSQL tests use `BERTH_TEST_POSTGRES_URL` (default
+//! `postgresql://postgres@127.0.0.1:5432/postgres`) to create and drop a
+//! uniquely named database per test. Set `BERTH_TEST_POSTGRES=skip` to skip
+//! them on machines without PostgreSQL.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::Router;
+use berth_http::{AuthStrategy, RequestContext, TokenValidator};
+use berth_image::{router, ImageConfig, ImageService};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use sqlx::Connection;
+use tower::ServiceExt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub const HOST: &str = "berth.test:8778";
+pub const PATCH: &str = "application/openstack-images-v2.1-json-patch";
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{prefix}_{}_{}_{nanos}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
+}
+
+fn pg_admin_url() -> String {
+    std::env::var("BERTH_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+pub fn skip(backend: Backend) -> bool {
+    backend == Backend::Postgres && std::env::var("BERTH_TEST_POSTGRES").as_deref() == Ok("skip")
+}
+
+/// Cleanup that runs even when a test panics.
+enum Cleanup {
+    File(PathBuf),
+    PgDb(String),
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        match self {
+            Cleanup::File(p) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut s = p.clone().into_os_string();
+                    s.push(suffix);
+                    let _ = std::fs::remove_file(s);
+                }
+            }
+            Cleanup::PgDb(name) => {
+                let name = name.clone();
+                let _ = std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                    rt.block_on(async {
+                        sqlx::any::install_default_drivers();
+                        if let Ok(mut c) = sqlx::AnyConnection::connect(&pg_admin_url()).await {
+                            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(&mut c)
+                                .await;
+                            let _ = c.close().await;
+                        }
+                    });
+                })
+                .join();
+            }
+        }
+    }
+}
+
+struct DirCleanup(PathBuf);
+
+impl Drop for DirCleanup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn fresh_url(backend: Backend) -> (String, Cleanup) {
+    match backend {
+        Backend::Sqlite => {
+            let path = std::env::temp_dir().join(format!("{}.db", unique("berth_image_test")));
+            (format!("sqlite://{}", path.display()), Cleanup::File(path))
+        }
+        Backend::Postgres => {
+            sqlx::any::install_default_drivers();
+            let name = unique("berth_image_test");
+            let mut c = sqlx::AnyConnection::connect(&pg_admin_url())
+                .await
+                .expect("PostgreSQL at BERTH_TEST_POSTGRES_URL (set BERTH_TEST_POSTGRES=skip to skip)");
+            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await.expect("create database");
+            c.close().await.ok();
+            let base = pg_admin_url();
+            let cut = base.rfind('/').expect("database URL has a path");
+            (format!("{}/{name}", &base[..cut]), Cleanup::PgDb(name))
+        }
+    }
+}
+
+/// A token validator with a fixed table of tokens.
+#[derive(Debug, Default)]
+pub struct FakeValidator {
+    pub tokens: HashMap<String, RequestContext>,
+}
+
+impl TokenValidator for FakeValidator {
+    fn validate<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<RequestContext>> + Send + 'a>> {
+        Box::pin(async move { self.tokens.get(token).cloned() })
+    }
+}
+
+pub fn ctx(user: &str, project: &str, roles: &[&str]) -> RequestContext {
+    RequestContext {
+        user_id: Some(user.to_string()),
+        project_id: Some(project.to_string()),
+        domain_id: None,
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+        system_scope: None,
+    }
+}
+
+/// Who sends a request: a token plus extra headers (noauth2 roles).
+#[derive(Debug, Clone)]
+pub struct Who {
+    pub token: String,
+    pub roles: Option<String>,
+}
+
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub bytes: Vec<u8>,
+}
+
+impl Response {
+    pub fn json(&self) -> Value {
+        if self.bytes.is_empty() {
+            return Value::Null;
+        }
+        serde_json::from_slice(&self.bytes)
+            .unwrap_or_else(|_| panic!("body is not JSON: {}", String::from_utf8_lossy(&self.bytes)))
+    }
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).map(|v| v.to_str().unwrap().to_string())
+    }
+}
+
+pub struct Env {
+    pub app: Router,
+    pub service: Arc<ImageService>,
+    pub data_dir: PathBuf,
+    /// Member and reader of project `pa`.
+    pub alice: Who,
+    /// Member and reader of project `pb`.
+    pub bob: Who,
+    /// Reader only of project `pa`.
+    pub rita: Who,
+    /// Administrator (project `admin`).
+    pub admin: Who,
+    _cleanup: Cleanup,
+    _dir: DirCleanup,
+}
+
+pub enum Auth {
+    NoAuth2,
+    Keystone,
+}
+
+impl Env {
+    pub async fn new(backend: Backend) -> Env {
+        Env::build(backend, Auth::NoAuth2, |_| {}).await
+    }
+
+    pub async fn build(backend: Backend, auth: Auth, tweak: impl FnOnce(&mut ImageConfig)) -> Env {
+        let (url, cleanup) = fresh_url(backend).await;
+        let data_dir = std::env::temp_dir().join(unique("berth_image_data"));
+        let mut config = ImageConfig::new(&data_dir);
+        config.max_connections = 4;
+        tweak(&mut config);
+        let (strategy, alice, bob, rita, admin) = match auth {
+            Auth::NoAuth2 => (
+                AuthStrategy::NoAuth2,
+                Who { token: "alice:pa".into(), roles: Some("member,reader".into()) },
+                Who { token: "bob:pb".into(), roles: Some("member,reader".into()) },
+                Who { token: "rita:pa".into(), roles: Some("reader".into()) },
+                Who { token: "admin:admin".into(), roles: Some("admin,member,reader".into()) },
+            ),
+            Auth::Keystone => {
+                let mut v = FakeValidator::default();
+                v.tokens.insert("tok-alice".into(), ctx("alice", "pa", &["member", "reader"]));
+                v.tokens.insert("tok-bob".into(), ctx("bob", "pb", &["member", "reader"]));
+                v.tokens.insert("tok-rita".into(), ctx("rita", "pa", &["reader"]));
+                v.tokens.insert("tok-admin".into(), ctx("admin", "admin", &["admin", "member", "reader"]));
+                (
+                    AuthStrategy::Keystone(Arc::new(v)),
+                    Who { token: "tok-alice".into(), roles: None },
+                    Who { token: "tok-bob".into(), roles: None },
+                    Who { token: "tok-rita".into(), roles: None },
+                    Who { token: "tok-admin".into(), roles: None },
+                )
+            }
+        };
+        let service = Arc::new(ImageService::open(config, &url, strategy).await.expect("open image service"));
+        let app = Router::new().nest("/image", router(service.clone()));
+        Env {
+            app,
+            service,
+            data_dir: data_dir.clone(),
+            alice,
+            bob,
+            rita,
+            admin,
+            _cleanup: cleanup,
+            _dir: DirCleanup(data_dir),
+        }
+    }
+
+    /// Send a request with a raw body.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        who: Option<&Who>,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Response {
+        let mut b = Request::builder().method(method).uri(path).header("host", HOST);
+        if let Some(w) = who {
+            b = b.header("x-auth-token", w.token.as_str());
+            if let Some(r) = &w.roles {
+                b = b.header("x-roles", r.as_str());
+            }
+        }
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let resp = self.app.clone().oneshot(b.body(Body::from(body)).unwrap()).await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes().to_vec();
+        assert!(
+            status != StatusCode::INTERNAL_SERVER_ERROR,
+            "{path}: 500 with body {}",
+            String::from_utf8_lossy(&bytes)
+        );
+        if status.is_client_error() || status.is_server_error() {
+            let v: Value = serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| panic!("{path}: error body is not JSON: {}", String::from_utf8_lossy(&bytes)));
+            assert_glance_error(&v, status);
+        }
+        Response { status, headers, bytes }
+    }
+
+    pub async fn get(&self, path: &str, who: &Who) -> (StatusCode, Value) {
+        let r = self.raw(Method::GET, path, Some(who), &[], vec![]).await;
+        (r.status, r.json())
+    }
+
+    pub async fn post(&self, path: &str, who: &Who, body: Value) -> (StatusCode, Value) {
+        let r = self
+            .raw(Method::POST, path, Some(who), &[("content-type", "application/json")], body.to_string().into_bytes())
+            .await;
+        (r.status, r.json())
+    }
+
+    pub async fn put_json(&self, path: &str, who: &Who, body: Value) -> (StatusCode, Value) {
+        let r = self
+            .raw(Method::PUT, path, Some(who), &[("content-type", "application/json")], body.to_string().into_bytes())
+            .await;
+        (r.status, r.json())
+    }
+
+    pub async fn patch(&self, path: &str, who: &Who, ops: Value) -> (StatusCode, Value) {
+        let r = self.raw(Method::PATCH, path, Some(who), &[("content-type", PATCH)], ops.to_string().into_bytes()).await;
+        (r.status, r.json())
+    }
+
+    pub async fn delete(&self, path: &str, who: &Who) -> StatusCode {
+        self.raw(Method::DELETE, path, Some(who), &[], vec![]).await.status
+    }
+
+    /// Create an image; asserts 201 and returns its JSON.
+    pub async fn create(&self, who: &Who, body: Value) -> Value {
+        let (s, v) = self.post("/image/v2/images", who, body).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        v
+    }
+
+    pub async fn upload(&self, id: &str, who: &Who, data: &[u8]) -> Response {
+        self.raw(
+            Method::PUT,
+            &format!("/image/v2/images/{id}/file"),
+            Some(who),
+            &[("content-type", "application/octet-stream")],
+            data.to_vec(),
+        )
+        .await
+    }
+
+    pub async fn show(&self, id: &str, who: &Who) -> (StatusCode, Value) {
+        self.get(&format!("/image/v2/images/{id}"), who).await
+    }
+
+    /// Names of the images a list call returns.
+    pub async fn names(&self, query: &str, who: &Who) -> Vec<String> {
+        let (s, v) = self.get(&format!("/image/v2/images{query}"), who).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        v["images"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap_or("").to_string()).collect()
+    }
+}
+
+pub fn assert_glance_error(v: &Value, status: StatusCode) {
+    if status == StatusCode::UNAUTHORIZED {
+        assert_eq!(v["error"]["code"], json!(401), "{v}");
+        return;
+    }
+    let code = v["code"].as_str().unwrap_or_else(|| panic!("error code in {v}"));
+    assert!(code.starts_with(&status.as_u16().to_string()), "code {code} for {status}");
+    assert!(v["title"].is_string(), "error title in {v}");
+    assert!(v["message"].is_string(), "error message in {v}");
+}
+
+/// Run one test body against both engines.
+#[macro_export]
+macro_rules! both_engines {
+    ($name:ident) => {
+        mod $name {
+            use super::common::{skip, Backend};
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if skip(Backend::Postgres) {
+                    return;
+                }
+                super::$name(Backend::Postgres).await
+            }
+        }
+    };
+}
