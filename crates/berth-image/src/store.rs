@@ -49,7 +49,31 @@ impl DataStore {
         tokio::fs::create_dir_all(dir)
             .await
             .map_err(|e| io_err(&format!("cannot create image data directory {}", dir.display()), e))?;
-        Ok(DataStore { dir: dir.to_path_buf(), max_size })
+        let store = DataStore { dir: dir.to_path_buf(), max_size };
+        store.sweep_stale_uploads(std::time::Duration::from_secs(24 * 3600)).await;
+        Ok(store)
+    }
+
+    /// Remove temporary upload files older than `age` (left by a crash).
+    pub async fn sweep_stale_uploads(&self, age: std::time::Duration) {
+        let Ok(mut entries) = tokio::fs::read_dir(&self.dir).await else { return };
+        while let Ok(Some(e)) = entries.next_entry().await {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if !(name.starts_with(".upload-") && name.ends_with(".tmp")) {
+                continue;
+            }
+            let old = e
+                .metadata()
+                .await
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|el| el >= age);
+            if old {
+                let _ = tokio::fs::remove_file(e.path()).await;
+            }
+        }
     }
 
     pub fn max_size(&self) -> u64 {
@@ -174,6 +198,11 @@ mod tests {
         assert_eq!(store.path("../x/y"), dir.join("___x_y.img"));
         store.remove("abc").await;
         store.remove("abc").await;
+        std::fs::write(dir.join(".upload-stale.tmp"), b"x").unwrap();
+        std::fs::write(dir.join("keep.img"), b"x").unwrap();
+        store.sweep_stale_uploads(std::time::Duration::ZERO).await;
+        let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("keep.img")]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
