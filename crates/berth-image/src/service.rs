@@ -220,8 +220,13 @@ impl ImageService {
     /// The policy target of an image, as Glance's `ImageTarget`.
     pub(crate) fn image_target(&self, caller: &Caller, img: &Image, member: Option<&Member>) -> Target {
         let mut t = Target::new();
+        // Custom properties are visible to operator rules, but never under
+        // the names the default rules use for ownership and membership.
+        const RESERVED_TARGET_KEYS: &[&str] = &["project_id", "owner", "member_id", "visibility", "id", "status"];
         for (k, v) in &img.properties {
-            t.insert(k.clone(), v.clone());
+            if !RESERVED_TARGET_KEYS.contains(&k.as_str()) {
+                t.insert(k.clone(), v.clone());
+            }
         }
         if let Some(o) = &img.owner {
             t.insert("project_id".into(), o.clone());

@@ -529,6 +529,19 @@ async fn visibility_between_projects(backend: Backend) {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.bytes, b"shared data");
 
+    // Properties named like policy target keys grant nothing.
+    let sneaky = env.create(&env.alice, json!({"name": "sneaky", "member_id": "pb", "project_id": "pb"})).await;
+    let sneaky = sneaky["id"].as_str().unwrap();
+    assert_eq!(env.show(sneaky, &env.bob).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(env.get(&format!("/image/v2/images/{sneaky}/members"), &env.bob).await.0, StatusCode::NOT_FOUND);
+    // Readers may look but not touch; an empty patch is a read.
+    let (s, _) = env.patch(&format!("/image/v2/images/{shared}"), &env.rita, json!([])).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = env.patch(&format!("/image/v2/images/{shared}"), &env.rita, json!([{"op": "add", "path": "/k", "value": "v"}])).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = env.patch(&format!("/image/v2/images/{shared}"), &env.alice, json!([{"op": "add", "path": "/stores", "value": "v"}])).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
     // Removing the membership hides the image again; only the owner may.
     assert_eq!(env.delete(&format!("{members}/pb"), &env.bob).await, StatusCode::FORBIDDEN);
     assert_eq!(env.delete(&format!("{members}/pb"), &env.alice).await, StatusCode::NO_CONTENT);
@@ -673,3 +686,68 @@ async fn default_image(backend: Backend) {
     assert_eq!(env.show(&raw, &env.alice).await.1["disk_format"], "raw");
 }
 both_engines!(default_image);
+
+async fn abandoned_uploads(backend: Backend) {
+    use axum::body::{Body, Bytes};
+    use tower::ServiceExt;
+    let env = Env::new(backend).await;
+    let img = env.create(&env.alice, json!({"name": "u", "disk_format": "raw", "container_format": "bare"})).await;
+    let id = img["id"].as_str().unwrap().to_string();
+    let request = |body: Body| {
+        axum::http::Request::builder()
+            .method(Method::PUT)
+            .uri(format!("/image/v2/images/{id}/file"))
+            .header("host", common::HOST)
+            .header("x-auth-token", env.alice.token.as_str())
+            .header("x-roles", "member,reader")
+            .header("content-type", "application/octet-stream")
+            .body(body)
+            .unwrap()
+    };
+
+    // A body that fails midway: 400, back to queued.
+    let failing = futures_util::stream::iter(vec![
+        Ok::<Bytes, std::io::Error>(Bytes::from_static(b"part")),
+        Err(std::io::Error::other("connection reset")),
+    ]);
+    let resp = env.app.clone().oneshot(request(Body::from_stream(failing))).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(env.show(&id, &env.alice).await.1["status"], "queued");
+
+    // A client that goes away: the request future is dropped while saving.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(1);
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<Bytes, std::io::Error>(b), rx))
+    });
+    let app = env.app.clone();
+    let req = request(Body::from_stream(stream));
+    let task = tokio::spawn(async move { app.oneshot(req).await });
+    tx.send(Bytes::from_static(b"first chunk")).await.unwrap();
+    let mut saw_saving = false;
+    for _ in 0..200 {
+        if env.show(&id, &env.alice).await.1["status"] == "saving" {
+            saw_saving = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(saw_saving);
+    // Another upload meanwhile conflicts.
+    assert_eq!(env.upload(&id, &env.alice, b"x").await.status, StatusCode::CONFLICT);
+    task.abort();
+    let _ = task.await;
+    drop(tx);
+    let mut back = false;
+    for _ in 0..200 {
+        if env.show(&id, &env.alice).await.1["status"] == "queued" {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(back, "abandoned upload returns the image to queued");
+    assert_eq!(env.upload(&id, &env.alice, b"complete").await.status, StatusCode::NO_CONTENT);
+    let files: Vec<_> = std::fs::read_dir(&env.data_dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(files.len(), 1, "no temporary files remain: {files:?}");
+}
+both_engines!(abandoned_uploads);

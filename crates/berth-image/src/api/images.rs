@@ -603,7 +603,7 @@ pub(crate) async fn update(
     let changes = patch::parse(&parse_json(&body)?, draft)?;
     for c in &changes {
         let root = c.path[0].as_str();
-        if model::READ_ONLY.contains(&root) {
+        if model::READ_ONLY.contains(&root) || model::DISALLOWED.contains(&root) {
             return Err(ImageError::forbidden(format!("Attribute '{root}' is read-only.")));
         }
         model::check_not_reserved(root)?;
@@ -623,6 +623,7 @@ pub(crate) async fn update(
     if !svc.visible(&caller, &img, member.as_ref()) {
         return Err(ImageError::image_not_found(&id));
     }
+    svc.enforce_image(&caller, "get_image", &img, member.as_ref())?;
     let before = img.clone();
     for c in &changes {
         // Policies are checked against the image as it stands.
