@@ -47,10 +47,13 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-/// Handle on the image tables. Cheap to clone.
+/// Handle on the image tables. Cheap to clone. On SQLite, reads use a
+/// small pool and every write goes through one dedicated connection behind
+/// a process-wide mutex (the pattern of `berth-store`).
 #[derive(Clone)]
 pub(crate) struct Db {
     pub pool: AnyPool,
+    write_pool: AnyPool,
     pub engine: Engine,
     write_lock: Arc<Mutex<()>>,
 }
@@ -71,7 +74,7 @@ impl WriteTx<'_> {
 
 fn sqlite_migrator() -> sqlx::migrate::Migrator {
     let mut m = sqlx::migrate!("migrations/sqlite");
-    // Placement's migrations live in the same `_sqlx_migrations` table.
+    // Other services' migrations live in the same `_sqlx_migrations` table.
     m.set_ignore_missing(true);
     m
 }
@@ -87,30 +90,40 @@ impl Db {
         sqlx::any::install_default_drivers();
         let engine = Engine::from_url(url)?;
         let mut full = url.to_string();
-        let mut opts = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
-        match engine {
+        let open_err = |e: sqlx::Error| ImageError::internal(format!("cannot open database {}: {e}", redact(url)));
+        let sqlite_opts = || {
+            AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30)).after_connect(|conn, _| {
+                Box::pin(async move {
+                    // busy_timeout first: switching to WAL needs a lock other
+                    // connections may briefly hold.
+                    conn.execute("PRAGMA busy_timeout=10000").await?;
+                    conn.execute("PRAGMA journal_mode=WAL").await?;
+                    conn.execute("PRAGMA synchronous=NORMAL").await?;
+                    conn.execute("PRAGMA foreign_keys=ON").await?;
+                    Ok(())
+                })
+            })
+        };
+        let (pool, write_pool) = match engine {
             Engine::Sqlite => {
                 if !full.contains('?') && !full.contains(":memory:") {
                     full.push_str("?mode=rwc");
                 }
-                opts = opts.max_connections(max_connections.clamp(1, 8)).after_connect(|conn, _| {
-                    Box::pin(async move {
-                        conn.execute("PRAGMA journal_mode=WAL").await?;
-                        conn.execute("PRAGMA busy_timeout=10000").await?;
-                        conn.execute("PRAGMA synchronous=NORMAL").await?;
-                        conn.execute("PRAGMA foreign_keys=ON").await?;
-                        Ok(())
-                    })
-                });
+                let write_pool = sqlite_opts().max_connections(1).connect(&full).await.map_err(open_err)?;
+                let pool = sqlite_opts().max_connections(max_connections.clamp(1, 8)).connect(&full).await.map_err(open_err)?;
+                (pool, write_pool)
             }
             Engine::Postgres => {
-                opts = opts.max_connections(max_connections.max(1));
+                let pool = AnyPoolOptions::new()
+                    .acquire_timeout(Duration::from_secs(30))
+                    .max_connections(max_connections.max(1))
+                    .connect(&full)
+                    .await
+                    .map_err(open_err)?;
+                (pool.clone(), pool)
             }
-        }
-        let pool = opts.connect(&full).await.map_err(|e| {
-            ImageError::internal(format!("cannot open database {}: {e}", redact(url)))
-        })?;
-        Ok(Db { pool, engine, write_lock: Arc::new(Mutex::new(())) })
+        };
+        Ok(Db { pool, write_pool, engine, write_lock: Arc::new(Mutex::new(())) })
     }
 
     pub async fn migrate(&self) -> Result<()> {
@@ -119,7 +132,7 @@ impl Db {
             Engine::Postgres => postgres_migrator(),
         };
         migrator
-            .run(&self.pool)
+            .run(&self.write_pool)
             .await
             .map_err(|e| ImageError::internal(format!("image database migration failed: {e}")))
     }
@@ -129,12 +142,24 @@ impl Db {
             Engine::Sqlite => Some(self.write_lock.lock().await),
             Engine::Postgres => None,
         };
-        let tx = self.pool.begin().await.map_err(db_err)?;
+        // IMMEDIATE takes SQLite's write lock up front (waiting up to
+        // busy_timeout), so a writer in another process never fails the
+        // read-to-write upgrade with "database is locked".
+        let tx = match self.engine {
+            Engine::Sqlite => self.write_pool.begin_with("BEGIN IMMEDIATE").await,
+            Engine::Postgres => self.write_pool.begin().await,
+        }
+        .map_err(db_err)?;
         Ok(WriteTx { tx, _guard: guard })
     }
 
     pub async fn read(&self) -> Result<Tx> {
         self.pool.begin().await.map_err(db_err)
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+        self.write_pool.close().await;
     }
 }
 

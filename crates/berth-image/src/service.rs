@@ -141,7 +141,7 @@ impl ImageService {
 
     /// Close the connection pool.
     pub async fn close(&self) {
-        self.db.pool.close().await
+        self.db.close().await
     }
 
     /// Make sure a public, active image named `name` owned by
