@@ -51,6 +51,17 @@ impl TokenValidator for IdentityValidator {
     }
 }
 
+/// The image every fresh cloud has, so `server create` works out of the box.
+pub const DEFAULT_IMAGE_NAME: &str = "berth-tiny-raw";
+
+/// A small raw disk: 1 MiB with a recognisable first sector.
+fn default_image_bytes() -> Vec<u8> {
+    let mut v = vec![0u8; 1 << 20];
+    let tag = b"berth default image (simulated guests boot anything)";
+    v[..tag.len()].copy_from_slice(tag);
+    v
+}
+
 fn clouds_yaml(auth_url: &str, password: &str) -> String {
     format!(
         "# Written by `berth up`. Use: openstack --os-cloud berth ...\n\
@@ -93,20 +104,36 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     icfg.public_base_url = Some(base.clone());
     let identity = Arc::new(Identity::open(icfg).await.map_err(|e| anyhow::anyhow!("identity: {}", e.message))?);
     let (password, created) = secrets::admin_password(&data_dir.join("admin-password"))?;
-    berth_identity::bootstrap(&identity, &password).await.map_err(|e| anyhow::anyhow!("identity bootstrap: {}", e.message))?;
+    let boot = berth_identity::bootstrap(&identity, &password)
+        .await
+        .map_err(|e| anyhow::anyhow!("identity bootstrap: {}", e.message))?;
     let auth = AuthStrategy::Keystone(Arc::new(IdentityValidator(identity.clone())));
     let (placement, _) = build_state(&pargs, None, Some(auth.clone())).await?;
+
+    let mut image_cfg = berth_image::ImageConfig::new(data_dir.join("images"));
+    image_cfg.public_url = Some(format!("{base}/image"));
+    let images = Arc::new(
+        berth_image::ImageService::open(image_cfg, &db, auth.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("image service: {}", e.message))?,
+    );
+    let default_image = images
+        .ensure_default_image(DEFAULT_IMAGE_NAME, &default_image_bytes(), &boot.admin_project_id)
+        .await
+        .map_err(|e| anyhow::anyhow!("default image: {}", e.message))?;
 
     let clouds = data_dir.join("clouds.yaml");
     secrets::write_private(&clouds, &clouds_yaml(&format!("{base}/identity"), &password))?;
 
     let app = axum::Router::new()
         .nest("/identity", berth_identity::router(identity.clone()))
+        .nest("/image", berth_image::router(images.clone()))
         .nest("/placement", berth_placement_api::router(placement))
         .layer(tower_http::trace::TraceLayer::new_for_http());
 
     println!("berth is up (data in {})", data_dir.display());
     println!("  identity:  {base}/identity/v3");
+    println!("  image:     {base}/image (default image {DEFAULT_IMAGE_NAME} = {default_image})");
     println!("  placement: {base}/placement");
     println!("  clouds.yaml: {} (cloud `berth`){}", clouds.display(), if created { ", admin password generated" } else { "" });
     println!("  try: OS_CLIENT_CONFIG_FILE={} openstack --os-cloud berth token issue", clouds.display());
