@@ -171,7 +171,7 @@ pub fn find_candidates(
     let used_only = !req.nested_aware() && snap.has_trees();
     if used_only {
         areqs.retain(|a| {
-            let mut roots: Vec<ProviderIdx> = a.by_provider().map(|(p, _)| snap.provider(p).root).collect();
+            let mut roots: Vec<ProviderIdx> = a.by_provider().map(|(p, _)| snap.root_of(p)).collect();
             let n = roots.len();
             roots.sort_unstable();
             roots.dedup();
@@ -198,21 +198,25 @@ pub fn find_candidates(
         }
     }
 
-    let mut roots: Vec<ProviderIdx> = areqs
-        .iter()
-        .flat_map(|a| a.resources.iter().map(|r| snap.provider(r.provider).root))
-        .collect();
-    roots.sort_unstable();
-    roots.dedup();
+    let mut roots = Bitset::new(snap.len());
+    for a in &areqs {
+        for r in &a.resources {
+            roots.insert(snap.root_of(r.provider));
+        }
+    }
     let provider_summaries = if used_only {
-        used_before_limit
-            .into_iter()
-            .filter(|p| roots.binary_search(&snap.provider(*p).root).is_ok())
-            .collect()
+        used_before_limit.into_iter().filter(|p| roots.contains(snap.root_of(*p))).collect()
     } else {
-        let mut all: Vec<ProviderIdx> =
-            roots.iter().flat_map(|r| snap.tree_members(*r).iter().copied()).collect();
-        all.sort_unstable();
+        let mut all: Vec<ProviderIdx> = Vec::new();
+        let mut nested = false;
+        for r in roots.iter() {
+            let members = snap.tree_members(r);
+            nested |= members.len() > 1;
+            all.extend_from_slice(members);
+        }
+        if nested {
+            all.sort_unstable();
+        }
         all
     };
     Ok(Candidates { allocation_requests: areqs, provider_summaries })
@@ -311,7 +315,7 @@ fn resolve_group(snap: &Snapshot, g: &RequestGroup) -> Result<Resolved, Candidat
         None => None,
         Some(u) => match snap.index_of(u) {
             None => return Ok(Resolved::Nothing),
-            Some(p) => Some(snap.provider(p).root),
+            Some(p) => Some(snap.root_of(p)),
         },
     };
     let forbidden_aggs = if g.forbidden_aggs.is_empty() {
@@ -341,12 +345,12 @@ impl<'s> Plan<'s> {
             let required = resolve_traits(snap, &req.root_required)?;
             let forbidden = resolve_traits(snap, &req.root_forbidden)?;
             let mut b = Bitset::new(snap.len());
-            for (i, p) in snap.providers().iter().enumerate() {
-                if p.parent.is_none()
-                    && required.iter().all(|t| p.has_trait(*t))
-                    && !p.has_any_trait(&forbidden)
+            for p in 0..snap.len() as ProviderIdx {
+                if snap.parent_of(p).is_none()
+                    && required.iter().all(|t| snap.has_trait(p, *t))
+                    && !snap.has_any_trait(p, &forbidden)
                 {
-                    b.insert(i as u32);
+                    b.insert(p);
                 }
             }
             if b.is_empty() {
@@ -464,7 +468,7 @@ impl<'s> Plan<'s> {
             for (l, level) in self.levels.iter().enumerate() {
                 let e = &level.entries;
                 if e[pos[l]].0 < target {
-                    pos[l] += e[pos[l]..].partition_point(|x| x.0 < target);
+                    pos[l] = gallop_to(e, pos[l], target);
                     if pos[l] >= e.len() {
                         break 'outer;
                     }
@@ -479,7 +483,10 @@ impl<'s> Plan<'s> {
             anchors.push(target);
             for (l, level) in self.levels.iter().enumerate() {
                 let e = &level.entries;
-                let end = pos[l] + e[pos[l]..].partition_point(|x| x.0 == target);
+                let mut end = pos[l] + 1;
+                while end < e.len() && e[end].0 == target {
+                    end += 1;
+                }
                 ranges.push((pos[l] as u32, end as u32));
                 pos[l] = end;
             }
@@ -511,7 +518,7 @@ impl<'s> Plan<'s> {
         // Returns true when generation must stop.
         let mut emit = |a: AllocationRequest, out: &mut Vec<AllocationRequest>| -> bool {
             if dedup
-                && a.mappings.iter().all(|m| snap.provider(m.provider).is_sharing())
+                && a.mappings.iter().all(|m| snap.sharing(m.provider))
                 && !seen.insert(a.clone())
             {
                 return false;
@@ -573,24 +580,23 @@ fn unsuffixed_level(
             && f.forbidden_aggs.as_ref().is_none_or(|m| !m.contains(p) && !m.contains(a))
     };
     let mut entries = Vec::new();
-    for &(p, pos) in snap.providers_with_rc(rc) {
-        let prov = snap.provider(p);
-        if !prov.inventories[pos as usize].fits(amount) {
+    for &(p, inv) in snap.providers_with_rc(rc) {
+        if !snap.hot_inv(inv).fits(amount) {
             continue;
         }
-        if f.tree_root.is_some_and(|t| prov.root != t) {
+        let root = snap.root_of(p);
+        if f.tree_root.is_some_and(|t| root != t) {
             continue;
         }
         // A provider with a forbidden trait can never be part of a valid
         // combination of this group.
-        if prov.has_any_trait(&f.forbidden) {
+        if !f.forbidden.is_empty() && snap.has_any_trait(p, &f.forbidden) {
             continue;
         }
-        let root = prov.root;
         if ok(p, root) {
             entries.push((root, p));
         }
-        if prov.is_sharing() && f.tree_root.is_none() && f.member_of.as_ref().is_none_or(|m| m.contains(p)) {
+        if snap.sharing(p) && f.tree_root.is_none() && f.member_of.as_ref().is_none_or(|m| m.contains(p)) {
             for &a in snap.sharing_anchors(p) {
                 if a != root && ok(p, a) {
                     entries.push((a, p));
@@ -616,11 +622,10 @@ fn single_provider_level(
     group: u32,
 ) -> Option<Level> {
     let eligible = |p: ProviderIdx| {
-        let prov = snap.provider(p);
-        f.rcs.iter().all(|&(rc, amount)| prov.inventory(rc).is_some_and(|i| i.fits(amount)))
-            && (f.rcs.is_empty() || f.tree_root.is_none_or(|t| prov.root == t))
-            && f.required.iter().all(|any| prov.has_any_trait(any))
-            && !prov.has_any_trait(&f.forbidden)
+        f.rcs.iter().all(|&(rc, amount)| snap.inv_of(p, rc).is_some_and(|i| i.fits(amount)))
+            && (f.rcs.is_empty() || f.tree_root.is_none_or(|t| snap.root_of(p) == t))
+            && f.required.iter().all(|any| snap.has_any_trait(p, any))
+            && !snap.has_any_trait(p, &f.forbidden)
             && f.member_of.as_ref().is_none_or(|m| m.contains(p))
             && f.forbidden_aggs.as_ref().is_none_or(|m| !m.contains(p))
     };
@@ -646,12 +651,11 @@ fn single_provider_level(
         if !eligible(p) {
             continue;
         }
-        let prov = snap.provider(p);
-        let root = prov.root;
+        let root = snap.root_of(p);
         if anchor_ok.is_none_or(|b| b.contains(root)) {
             entries.push((root, p));
         }
-        if prov.is_sharing() {
+        if snap.sharing(p) {
             for &a in snap.sharing_anchors(p) {
                 if a != root && anchor_ok.is_none_or(|b| b.contains(a)) {
                     entries.push((a, p));
@@ -665,6 +669,21 @@ fn single_provider_level(
     entries.sort_unstable();
     let contrib = f.rcs.clone();
     Some(Level { group, contrib, entries })
+}
+
+/// First position at or after `from` whose anchor is >= `target`
+/// (exponential then binary search).
+fn gallop_to(e: &[(ProviderIdx, ProviderIdx)], from: usize, target: ProviderIdx) -> usize {
+    let mut lo = from;
+    let mut step = 1;
+    let mut hi = from + 1;
+    while hi < e.len() && e[hi].0 < target {
+        lo = hi;
+        hi += step;
+        step *= 2;
+    }
+    let hi = hi.min(e.len());
+    lo + e[lo..hi].partition_point(|x| x.0 < target)
 }
 
 /// Depth-first search over the levels for one anchor, resumable.
@@ -765,7 +784,7 @@ impl Dfs {
             match self.acc.iter().position(|x| x.0 == p && x.1 == rc) {
                 Some(i) => {
                     let total = self.acc[i].2 + amount;
-                    let fits = plan.snap.provider(p).inventory(rc).is_some_and(|inv| inv.fits_total(total));
+                    let fits = plan.snap.inv_of(p, rc).is_some_and(|inv| inv.fits_total(total));
                     if !fits {
                         self.undo_to(mark);
                         return false;
@@ -784,7 +803,7 @@ impl Dfs {
             let chosen = &self.chosen[*start..=d];
             let ok = required
                 .iter()
-                .all(|any| chosen.iter().any(|&q| plan.snap.provider(q).has_any_trait(any)));
+                .all(|any| chosen.iter().any(|&q| plan.snap.has_any_trait(q, any)));
             if !ok {
                 self.undo_to(mark);
                 return false;
