@@ -22,7 +22,7 @@ fn bench(c: &mut Criterion) {
         for (name, q, want) in queries {
             let pairs = layouts::pairs(q);
             let req = parse_query(&pairs, MV).expect("valid query");
-            let got = find_candidates(snap, &req, &opts).expect("search").allocation_requests.len();
+            let got = find_candidates(snap, &req, &opts).expect("search").len();
             assert_eq!(got, *want, "{layout} {name}");
             g.bench_function(*name, |b| {
                 b.iter(|| {

@@ -12,7 +12,7 @@ fn flat_layout_counts() {
     for (name, q, want) in layouts::flat_queries(n) {
         let req = parse_query(&layouts::pairs(&q), (1, 39)).unwrap();
         let c = find_candidates(&snap, &req, &Options::upstream()).unwrap();
-        assert_eq!(c.allocation_requests.len(), want, "{name}");
+        assert_eq!(c.len(), want, "{name}");
         assert_eq!(c.provider_summaries.len(), want, "{name}");
     }
 }
@@ -26,7 +26,7 @@ fn nested_layout_counts() {
         for strategy in [GenerationStrategy::DepthFirst, GenerationStrategy::BreadthFirst] {
             let opts = Options { strategy, ..Options::upstream() };
             let c = find_candidates(&snap, &req, &opts).unwrap();
-            assert_eq!(c.allocation_requests.len(), want, "{name}");
+            assert_eq!(c.len(), want, "{name}");
             let trees = want.min(if name.ends_with("limit1000") { 500 } else { n });
             assert_eq!(c.provider_summaries.len(), 7 * trees.min(n), "{name}");
         }
@@ -39,12 +39,12 @@ fn max_allocation_candidates_bounds_nested_search() {
     let req = parse_query(&layouts::pairs("resources=VCPU:1,MEMORY_MB:512"), (1, 39)).unwrap();
     let depth = Options { max_allocation_candidates: 10, ..Options::upstream() };
     let c = find_candidates(&snap, &req, &depth).unwrap();
-    assert_eq!(c.allocation_requests.len(), 10);
+    assert_eq!(c.len(), 10);
     // Depth-first: the first trees' four candidates each (3 trees).
     assert_eq!(c.provider_summaries.len(), 7 * 3);
     let breadth = Options { strategy: GenerationStrategy::BreadthFirst, ..depth };
     let c = find_candidates(&snap, &req, &breadth).unwrap();
-    assert_eq!(c.allocation_requests.len(), 10);
+    assert_eq!(c.len(), 10);
     // Breadth-first: one candidate from each of ten trees.
     assert_eq!(c.provider_summaries.len(), 7 * 10);
 }
