@@ -196,7 +196,10 @@ pub struct Snapshot {
     /// with it (itself included), ascending.
     sharing_anchors: HashMap<ProviderIdx, Vec<ProviderIdx>>,
     /// Per root: every provider of its tree, ascending. Empty for non-roots.
-    tree_members: Vec<Vec<ProviderIdx>>,
+    /// Providers grouped by root (ascending within a tree); the tree of root
+    /// `r` is `tree_flat[tree_off[r]..tree_off[r + 1]]` (empty for non-roots).
+    tree_off: Vec<u32>,
+    tree_flat: Vec<ProviderIdx>,
     has_trees: bool,
     any_sharing: bool,
 }
@@ -304,20 +307,21 @@ impl Snapshot {
             by_agg: Vec::new(),
             sharing_anchors: HashMap::new(),
             agg_lists: Vec::with_capacity(n),
-            tree_members: vec![Vec::new(); n],
+            tree_off: Vec::new(),
+            tree_flat: Vec::new(),
             has_trees: parents.iter().any(|p| p.is_some()),
             any_sharing: false,
         };
         for t in known_traits {
-            snap.intern_trait(t.into());
+            snap.intern_trait(&t.into());
         }
         for rc in known_resource_classes {
-            snap.intern_rc(rc.into());
+            snap.intern_rc(&rc.into());
         }
         for (i, p) in providers.into_iter().enumerate() {
             let idx = i as ProviderIdx;
             let mut trait_ids: Vec<TraitId> =
-                p.traits.iter().map(|t| snap.intern_trait(t.clone())).collect();
+                p.traits.iter().map(|t| snap.intern_trait(t)).collect();
             trait_ids.sort_unstable();
             trait_ids.dedup();
             let mut agg_ids: Vec<AggId> = p.aggregates.iter().map(|a| snap.intern_agg(*a)).collect();
@@ -327,7 +331,7 @@ impl Snapshot {
                 .inventories
                 .iter()
                 .map(|inv| {
-                    let rc = snap.intern_rc(inv.resource_class.clone());
+                    let rc = snap.intern_rc(&inv.resource_class);
                     let cap = ((inv.total.saturating_sub(inv.reserved)) as f64 * inv.allocation_ratio)
                         as i64;
                     Inventory {
@@ -371,7 +375,6 @@ impl Snapshot {
                 snap.sharing_bits.insert(idx);
             }
             snap.any_sharing |= sharing;
-            snap.tree_members[roots[i] as usize].push(idx);
             snap.trait_off.push(snap.trait_flat.len() as u32);
             snap.trait_flat.extend_from_slice(&trait_ids);
             snap.agg_lists.push(agg_ids);
@@ -389,6 +392,22 @@ impl Snapshot {
         }
         snap.trait_off.push(snap.trait_flat.len() as u32);
         snap.inv_off.push(snap.inv_flat.len() as u32);
+        // Trees: counting sort of providers by root.
+        let mut off = vec![0u32; n + 1];
+        for &r in &roots {
+            off[r as usize + 1] += 1;
+        }
+        for i in 0..n {
+            off[i + 1] += off[i];
+        }
+        let mut fill = off.clone();
+        let mut flat = vec![0; n];
+        for (i, &r) in roots.iter().enumerate() {
+            flat[fill[r as usize] as usize] = i as ProviderIdx;
+            fill[r as usize] += 1;
+        }
+        snap.tree_off = off;
+        snap.tree_flat = flat;
         // Anchors of each sharing provider.
         for i in 0..n {
             if !snap.providers[i].sharing {
@@ -407,10 +426,11 @@ impl Snapshot {
         Ok(snap)
     }
 
-    fn intern_trait(&mut self, name: String) -> TraitId {
-        if let Some(t) = self.trait_ids.get(&name) {
+    fn intern_trait(&mut self, name: &str) -> TraitId {
+        if let Some(t) = self.trait_ids.get(name) {
             return *t;
         }
+        let name = name.to_string();
         let id = TraitId(self.trait_names.len() as u32);
         self.trait_names.push(name.clone());
         self.trait_ids.insert(name, id);
@@ -418,10 +438,11 @@ impl Snapshot {
         id
     }
 
-    fn intern_rc(&mut self, name: String) -> RcId {
-        if let Some(r) = self.rc_ids.get(&name) {
+    fn intern_rc(&mut self, name: &str) -> RcId {
+        if let Some(r) = self.rc_ids.get(name) {
             return *r;
         }
+        let name = name.to_string();
         let id = RcId(self.rc_names.len() as u32);
         self.rc_names.push(name.clone());
         self.rc_ids.insert(name, id);
@@ -474,7 +495,7 @@ impl Snapshot {
 
     /// Every provider of the tree rooted at `root` (empty if it is no root).
     pub fn tree_members(&self, root: ProviderIdx) -> &[ProviderIdx] {
-        &self.tree_members[root as usize]
+        &self.tree_flat[self.tree_off[root as usize] as usize..self.tree_off[root as usize + 1] as usize]
     }
 
     #[inline]
