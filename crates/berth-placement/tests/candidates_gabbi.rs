@@ -84,6 +84,10 @@ fn ac_limits() {
     assert_eq!(a.n(), 1);
     assert_eq!(a.c.get(0).by_provider().count(), 2);
     assert_eq!(a.n_summaries(), 5);
+    // Before 1.29 summaries hold the used providers, then the limit keeps
+    // those in the kept candidates' trees (both PFs of the tree here).
+    let a = run(&f, "resources=SRIOV_NET_VF:4&limit=1", V(28)).ok();
+    assert_eq!((a.n(), a.n_summaries()), (1, 2));
 }
 
 #[test]
