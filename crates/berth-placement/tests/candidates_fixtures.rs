@@ -309,7 +309,7 @@ impl Answer<'_> {
             .map(|a| {
                 a.mappings_by_group()
                     .map(|(g, ps)| {
-                        let names: Vec<&str> = ps.iter().map(|p| self.snap.provider(*p).name.as_str()).collect();
+                        let names: Vec<&str> = ps.iter().map(|m| self.snap.provider(m.provider).name.as_str()).collect();
                         format!("{}={}", self.req.groups[g as usize].suffix, names.join(","))
                     })
                     .collect()

@@ -125,11 +125,10 @@ impl<'a> AllocationRequest<'a> {
         self.resources.chunk_by(|a, b| a.provider == b.provider).map(|c| (c[0].provider, c))
     }
 
-    /// Providers of each group, by group index.
-    pub fn mappings_by_group(&self) -> impl Iterator<Item = (u32, Vec<ProviderIdx>)> + 'a {
-        self.mappings
-            .chunk_by(|a, b| a.group == b.group)
-            .map(|c| (c[0].group, c.iter().map(|m| m.provider).collect()))
+    /// Mappings grouped by group index (each chunk lists that group's
+    /// providers in `Mapping::provider`, ascending).
+    pub fn mappings_by_group(&self) -> impl Iterator<Item = (u32, &'a [Mapping])> + 'a {
+        self.mappings.chunk_by(|a, b| a.group == b.group).map(|c| (c[0].group, c))
     }
 
     /// Amount of `rc` taken from `provider`, if any.
