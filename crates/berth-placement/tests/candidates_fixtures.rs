@@ -217,7 +217,7 @@ impl<'a> Outcome<'a> {
     /// The 400 detail, from parsing or from the search.
     pub fn err(self) -> String {
         match self {
-            Outcome::Ok(a) => panic!("expected an error, got {} candidates", a.c.allocation_requests.len()),
+            Outcome::Ok(a) => panic!("expected an error, got {} candidates", a.c.len()),
             Outcome::BadRequest(b) => b.message,
             Outcome::SearchError(e) => e.http_detail(),
         }
@@ -249,7 +249,7 @@ pub fn run_opts<'a>(fx: &'a Fx, query: &str, mv: (u16, u16), opts: &Options) -> 
 
 impl Answer<'_> {
     pub fn n(&self) -> usize {
-        self.c.allocation_requests.len()
+        self.c.len()
     }
 
     pub fn n_summaries(&self) -> usize {
@@ -264,7 +264,7 @@ impl Answer<'_> {
     pub fn amounts(&self, name: &str, rc: &str) -> Vec<i64> {
         let p = self.idx(name);
         let rc = self.snap.resource_class_id(rc).expect("known class");
-        let mut v: Vec<i64> = self.c.allocation_requests.iter().filter_map(|a| a.amount(p, rc)).collect();
+        let mut v: Vec<i64> = self.c.allocation_requests().filter_map(|a| a.amount(p, rc)).collect();
         v.sort_unstable();
         v
     }
@@ -272,7 +272,7 @@ impl Answer<'_> {
     /// Number of candidates taking anything from provider `name`.
     pub fn uses(&self, name: &str) -> usize {
         let p = self.idx(name);
-        self.c.allocation_requests.iter().filter(|a| a.resources.iter().any(|r| r.provider == p)).count()
+        self.c.allocation_requests().filter(|a| a.resources.iter().any(|r| r.provider == p)).count()
     }
 
     pub fn summarized(&self, name: &str) -> bool {
@@ -283,8 +283,7 @@ impl Answer<'_> {
     pub fn describe(&self) -> Vec<Vec<String>> {
         let mut out: Vec<Vec<String>> = self
             .c
-            .allocation_requests
-            .iter()
+            .allocation_requests()
             .map(|a| {
                 a.resources
                     .iter()
@@ -306,12 +305,11 @@ impl Answer<'_> {
     /// Mappings of each candidate: sorted "suffix=provider,provider".
     pub fn mappings(&self) -> Vec<Vec<String>> {
         self.c
-            .allocation_requests
-            .iter()
+            .allocation_requests()
             .map(|a| {
                 a.mappings_by_group()
                     .map(|(g, ps)| {
-                        let names: Vec<&str> = ps.iter().map(|p| self.snap.provider(*p).name.as_str()).collect();
+                        let names: Vec<&str> = ps.iter().map(|m| self.snap.provider(m.provider).name.as_str()).collect();
                         format!("{}={}", self.req.groups[g as usize].suffix, names.join(","))
                     })
                     .collect()

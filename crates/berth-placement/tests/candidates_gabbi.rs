@@ -82,8 +82,12 @@ fn ac_limits() {
     assert_eq!(run(&f, "resources=VCPU:1,MEMORY_MB:1024,DISK_GB:100&limit=10&limit=1", V(16)).ok().n(), 5);
     let a = run(&f, "resources=VCPU:1,SRIOV_NET_VF:4&limit=1", V(29)).ok();
     assert_eq!(a.n(), 1);
-    assert_eq!(a.c.allocation_requests[0].by_provider().count(), 2);
+    assert_eq!(a.c.get(0).by_provider().count(), 2);
     assert_eq!(a.n_summaries(), 5);
+    // Before 1.29 summaries hold the used providers, then the limit keeps
+    // those in the kept candidates' trees (both PFs of the tree here).
+    let a = run(&f, "resources=SRIOV_NET_VF:4&limit=1", V(28)).ok();
+    assert_eq!((a.n(), a.n_summaries()), (1, 2));
 }
 
 #[test]

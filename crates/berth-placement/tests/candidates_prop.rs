@@ -457,8 +457,7 @@ fn check_combo(w: &World, req: &CandidatesRequest, levels: &[(usize, Option<usiz
 
 fn engine_set(snap: &Snapshot, c: &Candidates) -> (BTreeSet<Cand>, usize) {
     let set: BTreeSet<Cand> = c
-        .allocation_requests
-        .iter()
+        .allocation_requests()
         .map(|a| {
             let mut r: Vec<(u32, String, i64)> = a
                 .resources
@@ -469,7 +468,7 @@ fn engine_set(snap: &Snapshot, c: &Candidates) -> (BTreeSet<Cand>, usize) {
             (r, a.mappings.iter().map(|m| (m.group, m.provider)).collect())
         })
         .collect();
-    (set, c.allocation_requests.len())
+    (set, c.len())
 }
 
 fn snapshot(ps: &[ProviderData]) -> Snapshot {

@@ -35,8 +35,8 @@ pub async fn list(req: Req) -> HandlerResult {
 }
 
 fn serialize(req: &Req, snap: &Snapshot, creq: &CandidatesRequest, found: &candidates::Candidates) -> Value {
-    let mut areqs = Vec::with_capacity(found.allocation_requests.len());
-    for ar in &found.allocation_requests {
+    let mut areqs = Vec::with_capacity(found.len());
+    for ar in found.allocation_requests() {
         let mut entry = if req.want(12) {
             let mut m = Map::new();
             for (p, amounts) in ar.by_provider() {
@@ -64,7 +64,7 @@ fn serialize(req: &Req, snap: &Snapshot, creq: &CandidatesRequest, found: &candi
             let mut m = Map::new();
             for (g, provs) in ar.mappings_by_group() {
                 let suffix = creq.groups.get(g as usize).map(|g| g.suffix.clone()).unwrap_or_default();
-                let uuids: Vec<String> = provs.iter().map(|p| snap.provider(*p).uuid.to_string()).collect();
+                let uuids: Vec<String> = provs.iter().map(|m| snap.provider(m.provider).uuid.to_string()).collect();
                 m.insert(suffix, json!(uuids));
             }
             entry["mappings"] = Value::Object(m);

@@ -108,28 +108,27 @@ pub struct Mapping {
     pub provider: ProviderIdx,
 }
 
-/// One allocation candidate.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct AllocationRequest {
+/// One allocation candidate: a view into [`Candidates`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AllocationRequest<'a> {
     /// Sorted by provider then resource class, one entry per pair (amounts
     /// of several groups on the same provider and class are summed).
-    pub resources: Vec<ResourceAmount>,
+    pub resources: &'a [ResourceAmount],
     /// Sorted by group then provider. Every group appears (a resourceless
     /// group only here); the unsuffixed group may map to several providers.
-    pub mappings: Vec<Mapping>,
+    pub mappings: &'a [Mapping],
 }
 
-impl AllocationRequest {
+impl<'a> AllocationRequest<'a> {
     /// Resources grouped by provider.
-    pub fn by_provider(&self) -> impl Iterator<Item = (ProviderIdx, &[ResourceAmount])> {
+    pub fn by_provider(&self) -> impl Iterator<Item = (ProviderIdx, &'a [ResourceAmount])> + 'a {
         self.resources.chunk_by(|a, b| a.provider == b.provider).map(|c| (c[0].provider, c))
     }
 
-    /// Providers of each group, by group index.
-    pub fn mappings_by_group(&self) -> impl Iterator<Item = (u32, Vec<ProviderIdx>)> + '_ {
-        self.mappings
-            .chunk_by(|a, b| a.group == b.group)
-            .map(|c| (c[0].group, c.iter().map(|m| m.provider).collect()))
+    /// Mappings grouped by group index (each chunk lists that group's
+    /// providers in `Mapping::provider`, ascending).
+    pub fn mappings_by_group(&self) -> impl Iterator<Item = (u32, &'a [Mapping])> + 'a {
+        self.mappings.chunk_by(|a, b| a.group == b.group).map(|c| (c[0].group, c))
     }
 
     /// Amount of `rc` taken from `provider`, if any.
@@ -141,14 +140,62 @@ impl AllocationRequest {
     }
 }
 
+/// Where one candidate lives in the arenas of [`Candidates`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Span {
+    res: u32,
+    n_res: u32,
+    map: u32,
+    n_map: u32,
+}
+
+/// Candidates stored contiguously (two arenas and one span per candidate),
+/// so a large answer costs a handful of allocations.
+#[derive(Clone, Debug, Default)]
+struct Arena {
+    spans: Vec<Span>,
+    resources: Vec<ResourceAmount>,
+    mappings: Vec<Mapping>,
+}
+
+impl Arena {
+    fn get(&self, s: Span) -> AllocationRequest<'_> {
+        AllocationRequest {
+            resources: &self.resources[s.res as usize..(s.res + s.n_res) as usize],
+            mappings: &self.mappings[s.map as usize..(s.map + s.n_map) as usize],
+        }
+    }
+}
+
 /// Result of [`find_candidates`].
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct Candidates {
-    pub allocation_requests: Vec<AllocationRequest>,
+    arena: Arena,
     /// Providers to describe in `provider_summaries`, ascending. From 1.29:
     /// every provider of every tree a candidate takes resources from; before:
     /// the providers candidates take resources from.
     pub provider_summaries: Vec<ProviderIdx>,
+}
+
+impl Candidates {
+    /// Number of allocation requests.
+    pub fn len(&self) -> usize {
+        self.arena.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.arena.spans.is_empty()
+    }
+
+    /// The `i`-th allocation request.
+    pub fn get(&self, i: usize) -> AllocationRequest<'_> {
+        self.arena.get(self.arena.spans[i])
+    }
+
+    /// The allocation requests, in answer order.
+    pub fn allocation_requests(&self) -> impl ExactSizeIterator<Item = AllocationRequest<'_>> + '_ {
+        self.arena.spans.iter().map(|s| self.arena.get(*s))
+    }
 }
 
 /// Find allocation candidates for `req` in `snap`.
@@ -165,61 +212,66 @@ pub fn find_candidates(
     let Some(plan) = Plan::build(snap, req)? else {
         return Ok(Candidates::default());
     };
-    let mut areqs = plan.generate(opts);
+    let mut arena = plan.generate(opts);
 
     // Before 1.29 a candidate may not use two providers of one tree.
     let used_only = !req.nested_aware() && snap.has_trees();
     if used_only {
-        areqs.retain(|a| {
-            let mut roots: Vec<ProviderIdx> = a.by_provider().map(|(p, _)| snap.provider(p).root).collect();
+        let mut spans = std::mem::take(&mut arena.spans);
+        spans.retain(|s| {
+            let mut roots: Vec<ProviderIdx> = arena.get(*s).by_provider().map(|(p, _)| snap.root_of(p)).collect();
             let n = roots.len();
             roots.sort_unstable();
             roots.dedup();
             roots.len() == n
         });
+        arena.spans = spans;
     }
-    let used_before_limit: Vec<ProviderIdx> = if used_only { used_providers(&areqs) } else { Vec::new() };
+    let used_before_limit: Vec<ProviderIdx> = if used_only { used_providers(&arena) } else { Vec::new() };
 
-    let mut rng = None;
+    let spans = &mut arena.spans;
     match req.limit {
-        Some(limit) if limit > 0 && (limit as usize) < areqs.len() => {
+        Some(limit) if limit > 0 && (limit as usize) < spans.len() => {
             if opts.randomize {
-                let rng = rng.get_or_insert_with(|| Rng::new(opts.seed));
-                rng.partial_shuffle(&mut areqs, limit as usize);
+                Rng::new(opts.seed).partial_shuffle(spans, limit as usize);
             }
-            areqs.truncate(limit as usize);
+            spans.truncate(limit as usize);
         }
         _ => {
             if opts.randomize {
-                let rng = rng.get_or_insert_with(|| Rng::new(opts.seed));
-                let n = areqs.len();
-                rng.partial_shuffle(&mut areqs, n);
+                let n = spans.len();
+                Rng::new(opts.seed).partial_shuffle(spans, n);
             }
         }
     }
 
-    let mut roots: Vec<ProviderIdx> = areqs
-        .iter()
-        .flat_map(|a| a.resources.iter().map(|r| snap.provider(r.provider).root))
-        .collect();
-    roots.sort_unstable();
-    roots.dedup();
+    let mut roots = Bitset::new(snap.len());
+    for s in &arena.spans {
+        for r in arena.get(*s).resources {
+            roots.insert(snap.root_of(r.provider));
+        }
+    }
     let provider_summaries = if used_only {
-        used_before_limit
-            .into_iter()
-            .filter(|p| roots.binary_search(&snap.provider(*p).root).is_ok())
-            .collect()
+        used_before_limit.into_iter().filter(|p| roots.contains(snap.root_of(*p))).collect()
     } else {
-        let mut all: Vec<ProviderIdx> =
-            roots.iter().flat_map(|r| snap.tree_members(*r).iter().copied()).collect();
-        all.sort_unstable();
+        let mut all: Vec<ProviderIdx> = Vec::new();
+        let mut nested = false;
+        for r in roots.iter() {
+            let members = snap.tree_members(r);
+            nested |= members.len() > 1;
+            all.extend_from_slice(members);
+        }
+        if nested {
+            all.sort_unstable();
+        }
         all
     };
-    Ok(Candidates { allocation_requests: areqs, provider_summaries })
+    Ok(Candidates { arena, provider_summaries })
 }
 
-fn used_providers(areqs: &[AllocationRequest]) -> Vec<ProviderIdx> {
-    let mut v: Vec<ProviderIdx> = areqs.iter().flat_map(|a| a.resources.iter().map(|r| r.provider)).collect();
+fn used_providers(arena: &Arena) -> Vec<ProviderIdx> {
+    let mut v: Vec<ProviderIdx> =
+        arena.spans.iter().flat_map(|s| arena.get(*s).resources.iter().map(|r| r.provider)).collect();
     v.sort_unstable();
     v.dedup();
     v
@@ -311,7 +363,7 @@ fn resolve_group(snap: &Snapshot, g: &RequestGroup) -> Result<Resolved, Candidat
         None => None,
         Some(u) => match snap.index_of(u) {
             None => return Ok(Resolved::Nothing),
-            Some(p) => Some(snap.provider(p).root),
+            Some(p) => Some(snap.root_of(p)),
         },
     };
     let forbidden_aggs = if g.forbidden_aggs.is_empty() {
@@ -341,12 +393,12 @@ impl<'s> Plan<'s> {
             let required = resolve_traits(snap, &req.root_required)?;
             let forbidden = resolve_traits(snap, &req.root_forbidden)?;
             let mut b = Bitset::new(snap.len());
-            for (i, p) in snap.providers().iter().enumerate() {
-                if p.parent.is_none()
-                    && required.iter().all(|t| p.has_trait(*t))
-                    && !p.has_any_trait(&forbidden)
+            for p in 0..snap.len() as ProviderIdx {
+                if snap.parent_of(p).is_none()
+                    && required.iter().all(|t| snap.has_trait(p, *t))
+                    && !snap.has_any_trait(p, &forbidden)
                 {
-                    b.insert(i as u32);
+                    b.insert(p);
                 }
             }
             if b.is_empty() {
@@ -390,7 +442,7 @@ impl<'s> Plan<'s> {
                         subtree_check: vec![Vec::new(); end + 1 - start],
                         dedup: false,
                     };
-                    if probe.first_anchor_result().is_none() {
+                    if !probe.has_any_candidate() {
                         return Ok(None);
                     }
                     levels.extend(probe.levels);
@@ -464,7 +516,7 @@ impl<'s> Plan<'s> {
             for (l, level) in self.levels.iter().enumerate() {
                 let e = &level.entries;
                 if e[pos[l]].0 < target {
-                    pos[l] += e[pos[l]..].partition_point(|x| x.0 < target);
+                    pos[l] = gallop_to(e, pos[l], target);
                     if pos[l] >= e.len() {
                         break 'outer;
                     }
@@ -479,7 +531,10 @@ impl<'s> Plan<'s> {
             anchors.push(target);
             for (l, level) in self.levels.iter().enumerate() {
                 let e = &level.entries;
-                let end = pos[l] + e[pos[l]..].partition_point(|x| x.0 == target);
+                let mut end = pos[l] + 1;
+                while end < e.len() && e[end].0 == target {
+                    end += 1;
+                }
                 ranges.push((pos[l] as u32, end as u32));
                 pos[l] = end;
             }
@@ -487,45 +542,51 @@ impl<'s> Plan<'s> {
         (anchors, ranges)
     }
 
-    fn first_anchor_result(&self) -> Option<AllocationRequest> {
+    /// Whether some anchor has at least one candidate.
+    fn has_any_candidate(&self) -> bool {
         let (anchors, ranges) = self.common_anchors();
         let nl = self.levels.len();
         let mut dfs = Dfs::new(nl);
-        for i in 0..anchors.len() {
+        let mut arena = Arena::default();
+        (0..anchors.len()).any(|i| {
             dfs.reset(&ranges[i * nl..(i + 1) * nl]);
-            if let Some(a) = dfs.next(self) {
-                return Some(a);
-            }
-        }
-        None
+            dfs.next(self, &mut arena)
+        })
     }
 
-    fn generate(&self, opts: &Options) -> Vec<AllocationRequest> {
+    fn generate(&self, opts: &Options) -> Arena {
         let (anchors, ranges) = self.common_anchors();
         let nl = self.levels.len();
         let max = opts.max_allocation_candidates;
-        let mut out: Vec<AllocationRequest> = Vec::new();
-        let mut seen: HashSet<AllocationRequest> = HashSet::new();
+        let mut arena = Arena::default();
+        arena.spans.reserve(anchors.len());
+        arena.mappings.reserve(anchors.len() * nl);
+        arena.resources.reserve(anchors.len() * self.levels.iter().map(|l| l.contrib.len()).sum::<usize>());
+        let mut seen: HashSet<(Vec<ResourceAmount>, Vec<Mapping>)> = HashSet::new();
         let snap = self.snap;
         let dedup = self.dedup;
-        // Returns true when generation must stop.
-        let mut emit = |a: AllocationRequest, out: &mut Vec<AllocationRequest>| -> bool {
+        // Keeps or drops the candidate just built; true when generation must stop.
+        let mut emit = |arena: &mut Arena| -> bool {
+            let s = *arena.spans.last().expect("a candidate was just built");
+            let a = arena.get(s);
             if dedup
-                && a.mappings.iter().all(|m| snap.provider(m.provider).is_sharing())
-                && !seen.insert(a.clone())
+                && a.mappings.iter().all(|m| snap.sharing(m.provider))
+                && !seen.insert((a.resources.to_vec(), a.mappings.to_vec()))
             {
+                arena.spans.pop();
+                arena.resources.truncate(s.res as usize);
+                arena.mappings.truncate(s.map as usize);
                 return false;
             }
-            out.push(a);
-            max >= 0 && out.len() as i64 >= max
+            max >= 0 && arena.spans.len() as i64 >= max
         };
         match opts.strategy {
             GenerationStrategy::DepthFirst => {
                 let mut dfs = Dfs::new(nl);
                 'anchors: for i in 0..anchors.len() {
                     dfs.reset(&ranges[i * nl..(i + 1) * nl]);
-                    while let Some(a) = dfs.next(self) {
-                        if emit(a, &mut out) {
+                    while dfs.next(self, &mut arena) {
+                        if emit(&mut arena) {
                             break 'anchors;
                         }
                     }
@@ -541,17 +602,15 @@ impl<'s> Plan<'s> {
                     .collect();
                 'rounds: while !active.is_empty() {
                     for d in active.iter_mut() {
-                        if let Some(a) = d.next(self) {
-                            if emit(a, &mut out) {
-                                break 'rounds;
-                            }
+                        if d.next(self, &mut arena) && emit(&mut arena) {
+                            break 'rounds;
                         }
                     }
                     active.retain(|d| !d.done);
                 }
             }
         }
-        out
+        arena
     }
 }
 
@@ -572,25 +631,24 @@ fn unsuffixed_level(
             && f.member_of.as_ref().is_none_or(|m| m.contains(p) || m.contains(a))
             && f.forbidden_aggs.as_ref().is_none_or(|m| !m.contains(p) && !m.contains(a))
     };
-    let mut entries = Vec::new();
-    for &(p, pos) in snap.providers_with_rc(rc) {
-        let prov = snap.provider(p);
-        if !prov.inventories[pos as usize].fits(amount) {
+    let mut entries = Vec::with_capacity(snap.providers_with_rc(rc).len());
+    for &(p, inv) in snap.providers_with_rc(rc) {
+        if !snap.hot_inv(inv).fits(amount) {
             continue;
         }
-        if f.tree_root.is_some_and(|t| prov.root != t) {
+        let root = snap.root_of(p);
+        if f.tree_root.is_some_and(|t| root != t) {
             continue;
         }
         // A provider with a forbidden trait can never be part of a valid
         // combination of this group.
-        if prov.has_any_trait(&f.forbidden) {
+        if !f.forbidden.is_empty() && snap.has_any_trait(p, &f.forbidden) {
             continue;
         }
-        let root = prov.root;
         if ok(p, root) {
             entries.push((root, p));
         }
-        if prov.is_sharing() && f.tree_root.is_none() && f.member_of.as_ref().is_none_or(|m| m.contains(p)) {
+        if snap.sharing(p) && f.tree_root.is_none() && f.member_of.as_ref().is_none_or(|m| m.contains(p)) {
             for &a in snap.sharing_anchors(p) {
                 if a != root && ok(p, a) {
                     entries.push((a, p));
@@ -616,11 +674,10 @@ fn single_provider_level(
     group: u32,
 ) -> Option<Level> {
     let eligible = |p: ProviderIdx| {
-        let prov = snap.provider(p);
-        f.rcs.iter().all(|&(rc, amount)| prov.inventory(rc).is_some_and(|i| i.fits(amount)))
-            && (f.rcs.is_empty() || f.tree_root.is_none_or(|t| prov.root == t))
-            && f.required.iter().all(|any| prov.has_any_trait(any))
-            && !prov.has_any_trait(&f.forbidden)
+        f.rcs.iter().all(|&(rc, amount)| snap.inv_of(p, rc).is_some_and(|i| i.fits(amount)))
+            && (f.rcs.is_empty() || f.tree_root.is_none_or(|t| snap.root_of(p) == t))
+            && f.required.iter().all(|any| snap.has_any_trait(p, any))
+            && !snap.has_any_trait(p, &f.forbidden)
             && f.member_of.as_ref().is_none_or(|m| m.contains(p))
             && f.forbidden_aggs.as_ref().is_none_or(|m| !m.contains(p))
     };
@@ -641,17 +698,16 @@ fn single_provider_level(
     } else {
         return None;
     };
-    let mut entries = Vec::new();
+    let mut entries = Vec::with_capacity(candidates.len());
     for p in candidates {
         if !eligible(p) {
             continue;
         }
-        let prov = snap.provider(p);
-        let root = prov.root;
+        let root = snap.root_of(p);
         if anchor_ok.is_none_or(|b| b.contains(root)) {
             entries.push((root, p));
         }
-        if prov.is_sharing() {
+        if snap.sharing(p) {
             for &a in snap.sharing_anchors(p) {
                 if a != root && anchor_ok.is_none_or(|b| b.contains(a)) {
                     entries.push((a, p));
@@ -665,6 +721,21 @@ fn single_provider_level(
     entries.sort_unstable();
     let contrib = f.rcs.clone();
     Some(Level { group, contrib, entries })
+}
+
+/// First position at or after `from` whose anchor is >= `target`
+/// (exponential then binary search).
+fn gallop_to(e: &[(ProviderIdx, ProviderIdx)], from: usize, target: ProviderIdx) -> usize {
+    let mut lo = from;
+    let mut step = 1;
+    let mut hi = from + 1;
+    while hi < e.len() && e[hi].0 < target {
+        lo = hi;
+        hi += step;
+        step *= 2;
+    }
+    let hi = hi.min(e.len());
+    lo + e[lo..hi].partition_point(|x| x.0 < target)
 }
 
 /// Depth-first search over the levels for one anchor, resumable.
@@ -705,13 +776,14 @@ impl Dfs {
         self.done = self.ranges.is_empty();
     }
 
-    fn next(&mut self, plan: &Plan<'_>) -> Option<AllocationRequest> {
+    /// Find the next candidate and append it to `arena`; false when done.
+    fn next(&mut self, plan: &Plan<'_>, arena: &mut Arena) -> bool {
         let nl = plan.levels.len();
         while !self.done {
             if self.depth == nl {
-                let a = self.build(plan);
+                self.build(plan, arena);
                 self.step_back();
-                return Some(a);
+                return true;
             }
             let d = self.depth;
             let (lo, hi) = self.ranges[d];
@@ -732,7 +804,7 @@ impl Dfs {
                 self.choice[d] += 1;
             }
         }
-        None
+        false
     }
 
     fn step_back(&mut self) {
@@ -765,7 +837,7 @@ impl Dfs {
             match self.acc.iter().position(|x| x.0 == p && x.1 == rc) {
                 Some(i) => {
                     let total = self.acc[i].2 + amount;
-                    let fits = plan.snap.provider(p).inventory(rc).is_some_and(|inv| inv.fits_total(total));
+                    let fits = plan.snap.inv_of(p, rc).is_some_and(|inv| inv.fits_total(total));
                     if !fits {
                         self.undo_to(mark);
                         return false;
@@ -784,7 +856,7 @@ impl Dfs {
             let chosen = &self.chosen[*start..=d];
             let ok = required
                 .iter()
-                .all(|any| chosen.iter().any(|&q| plan.snap.provider(q).has_any_trait(any)));
+                .all(|any| chosen.iter().any(|&q| plan.snap.has_any_trait(q, any)));
             if !ok {
                 self.undo_to(mark);
                 return false;
@@ -799,22 +871,34 @@ impl Dfs {
         true
     }
 
-    fn build(&self, plan: &Plan<'_>) -> AllocationRequest {
-        let mut resources: Vec<ResourceAmount> = self
-            .acc
-            .iter()
-            .map(|&(provider, resource_class, amount)| ResourceAmount { provider, resource_class, amount })
-            .collect();
-        resources.sort_unstable();
-        let mut mappings: Vec<Mapping> = plan
-            .levels
-            .iter()
-            .zip(&self.chosen)
-            .map(|(l, &provider)| Mapping { group: l.group, provider })
-            .collect();
-        mappings.sort_unstable();
-        mappings.dedup();
-        AllocationRequest { resources, mappings }
+    fn build(&self, plan: &Plan<'_>, arena: &mut Arena) {
+        let res = arena.resources.len();
+        arena.resources.extend(
+            self.acc.iter().map(|&(provider, resource_class, amount)| ResourceAmount { provider, resource_class, amount }),
+        );
+        arena.resources[res..].sort_unstable();
+        let map = arena.mappings.len();
+        arena
+            .mappings
+            .extend(plan.levels.iter().zip(&self.chosen).map(|(l, &provider)| Mapping { group: l.group, provider }));
+        let tail = &mut arena.mappings[map..];
+        tail.sort_unstable();
+        // Remove duplicates (the unsuffixed group may use one provider for
+        // several classes).
+        let mut w = 0;
+        for r in 0..tail.len() {
+            if r == 0 || tail[r] != tail[w - 1] {
+                tail[w] = tail[r];
+                w += 1;
+            }
+        }
+        arena.mappings.truncate(map + w);
+        arena.spans.push(Span {
+            res: res as u32,
+            n_res: (arena.resources.len() - res) as u32,
+            map: map as u32,
+            n_map: w as u32,
+        });
     }
 }
 

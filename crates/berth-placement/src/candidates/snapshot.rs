@@ -105,10 +105,7 @@ pub struct Provider {
     pub aggregates: Vec<Uuid>,
     /// Sorted by resource class id.
     pub inventories: Vec<Inventory>,
-    pub(crate) trait_ids: Vec<TraitId>,
-    pub(crate) agg_ids: Vec<AggId>,
-    pub(crate) depth: u32,
-    pub(crate) sharing: bool,
+    sharing: bool,
 }
 
 impl Provider {
@@ -123,15 +120,38 @@ impl Provider {
     pub fn is_sharing(&self) -> bool {
         self.sharing
     }
+}
 
-    pub(crate) fn has_trait(&self, t: TraitId) -> bool {
-        self.trait_ids.binary_search(&t).is_ok()
+/// The parts of an inventory the search reads, stored contiguously.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HotInv {
+    pub(crate) rc: RcId,
+    pub(crate) min_unit: i64,
+    pub(crate) max_unit: i64,
+    pub(crate) step_size: i64,
+    pub(crate) used: i64,
+    pub(crate) capacity: i64,
+}
+
+impl HotInv {
+    /// Same as [`Inventory::fits`].
+    #[inline]
+    pub(crate) fn fits(&self, amount: i64) -> bool {
+        amount >= self.min_unit
+            && amount <= self.max_unit
+            && self.step_size > 0
+            && amount % self.step_size == 0
+            && self.fits_total(amount)
     }
 
-    pub(crate) fn has_any_trait(&self, ts: &[TraitId]) -> bool {
-        ts.iter().any(|t| self.has_trait(*t))
+    /// Same as [`Inventory::fits_total`].
+    #[inline]
+    pub(crate) fn fits_total(&self, amount: i64) -> bool {
+        (self.used as i128 + amount as i128) <= self.capacity as i128 && amount <= self.max_unit
     }
 }
+
+const NO_PARENT: u32 = u32::MAX;
 
 /// Why a [`Snapshot`] could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -155,17 +175,31 @@ pub struct Snapshot {
     trait_names: Vec<String>,
     trait_ids: HashMap<String, TraitId>,
     agg_ids: HashMap<Uuid, AggId>,
-    /// Per resource class: (provider, position in its `inventories`), by provider.
+    /// Per resource class: (provider, index in `inv_flat`), by provider.
     by_rc: Vec<Vec<(ProviderIdx, u32)>>,
+    // Hot per-provider data, in flat arrays indexed by provider.
+    roots: Vec<ProviderIdx>,
+    parents: Vec<u32>,
+    depths: Vec<u32>,
+    sharing_bits: Bitset,
+    trait_off: Vec<u32>,
+    trait_flat: Vec<TraitId>,
+    inv_off: Vec<u32>,
+    inv_flat: Vec<HotInv>,
     /// Per trait: providers having it, ascending.
     by_trait: Vec<Vec<ProviderIdx>>,
     /// Per aggregate: member providers, ascending.
     by_agg: Vec<Vec<ProviderIdx>>,
+    /// Per provider: its aggregates, sorted.
+    agg_lists: Vec<Vec<AggId>>,
     /// Per sharing provider: roots of every provider sharing an aggregate
     /// with it (itself included), ascending.
     sharing_anchors: HashMap<ProviderIdx, Vec<ProviderIdx>>,
     /// Per root: every provider of its tree, ascending. Empty for non-roots.
-    tree_members: Vec<Vec<ProviderIdx>>,
+    /// Providers grouped by root (ascending within a tree); the tree of root
+    /// `r` is `tree_flat[tree_off[r]..tree_off[r + 1]]` (empty for non-roots).
+    tree_off: Vec<u32>,
+    tree_flat: Vec<ProviderIdx>,
     has_trees: bool,
     any_sharing: bool,
 }
@@ -261,23 +295,33 @@ impl Snapshot {
             trait_ids: HashMap::new(),
             agg_ids: HashMap::new(),
             by_rc: Vec::new(),
+            roots: roots.clone(),
+            parents: parents.iter().map(|p| p.unwrap_or(NO_PARENT)).collect(),
+            depths: depths.clone(),
+            sharing_bits: Bitset::new(n),
+            trait_off: Vec::with_capacity(n + 1),
+            trait_flat: Vec::new(),
+            inv_off: Vec::with_capacity(n + 1),
+            inv_flat: Vec::new(),
             by_trait: Vec::new(),
             by_agg: Vec::new(),
             sharing_anchors: HashMap::new(),
-            tree_members: vec![Vec::new(); n],
+            agg_lists: Vec::with_capacity(n),
+            tree_off: Vec::new(),
+            tree_flat: Vec::new(),
             has_trees: parents.iter().any(|p| p.is_some()),
             any_sharing: false,
         };
         for t in known_traits {
-            snap.intern_trait(t.into());
+            snap.intern_trait(&t.into());
         }
         for rc in known_resource_classes {
-            snap.intern_rc(rc.into());
+            snap.intern_rc(&rc.into());
         }
         for (i, p) in providers.into_iter().enumerate() {
             let idx = i as ProviderIdx;
             let mut trait_ids: Vec<TraitId> =
-                p.traits.iter().map(|t| snap.intern_trait(t.clone())).collect();
+                p.traits.iter().map(|t| snap.intern_trait(t)).collect();
             trait_ids.sort_unstable();
             trait_ids.dedup();
             let mut agg_ids: Vec<AggId> = p.aggregates.iter().map(|a| snap.intern_agg(*a)).collect();
@@ -287,7 +331,7 @@ impl Snapshot {
                 .inventories
                 .iter()
                 .map(|inv| {
-                    let rc = snap.intern_rc(inv.resource_class.clone());
+                    let rc = snap.intern_rc(&inv.resource_class);
                     let cap = ((inv.total.saturating_sub(inv.reserved)) as f64 * inv.allocation_ratio)
                         as i64;
                     Inventory {
@@ -311,15 +355,29 @@ impl Snapshot {
             for a in &agg_ids {
                 snap.by_agg[a.0 as usize].push(idx);
             }
-            for (pos, inv) in inventories.iter().enumerate() {
-                snap.by_rc[inv.resource_class.0 as usize].push((idx, pos as u32));
+            snap.inv_off.push(snap.inv_flat.len() as u32);
+            for inv in &inventories {
+                snap.by_rc[inv.resource_class.0 as usize].push((idx, snap.inv_flat.len() as u32));
+                snap.inv_flat.push(HotInv {
+                    rc: inv.resource_class,
+                    min_unit: inv.min_unit,
+                    max_unit: inv.max_unit,
+                    step_size: inv.step_size,
+                    used: inv.used,
+                    capacity: inv.capacity,
+                });
             }
             let sharing = snap
                 .trait_ids
                 .get(SHARING_TRAIT)
                 .is_some_and(|t| trait_ids.binary_search(t).is_ok());
+            if sharing {
+                snap.sharing_bits.insert(idx);
+            }
             snap.any_sharing |= sharing;
-            snap.tree_members[roots[i] as usize].push(idx);
+            snap.trait_off.push(snap.trait_flat.len() as u32);
+            snap.trait_flat.extend_from_slice(&trait_ids);
+            snap.agg_lists.push(agg_ids);
             snap.providers.push(Provider {
                 uuid: p.uuid,
                 name: p.name,
@@ -329,21 +387,36 @@ impl Snapshot {
                 traits: p.traits,
                 aggregates: p.aggregates,
                 inventories,
-                trait_ids,
-                agg_ids,
-                depth: depths[i],
                 sharing,
             });
         }
+        snap.trait_off.push(snap.trait_flat.len() as u32);
+        snap.inv_off.push(snap.inv_flat.len() as u32);
+        // Trees: counting sort of providers by root.
+        let mut off = vec![0u32; n + 1];
+        for &r in &roots {
+            off[r as usize + 1] += 1;
+        }
+        for i in 0..n {
+            off[i + 1] += off[i];
+        }
+        let mut fill = off.clone();
+        let mut flat = vec![0; n];
+        for (i, &r) in roots.iter().enumerate() {
+            flat[fill[r as usize] as usize] = i as ProviderIdx;
+            fill[r as usize] += 1;
+        }
+        snap.tree_off = off;
+        snap.tree_flat = flat;
         // Anchors of each sharing provider.
         for i in 0..n {
             if !snap.providers[i].sharing {
                 continue;
             }
             let mut anchors = Vec::new();
-            for a in &snap.providers[i].agg_ids {
+            for a in &snap.agg_lists[i] {
                 for &m in &snap.by_agg[a.0 as usize] {
-                    anchors.push(snap.providers[m as usize].root);
+                    anchors.push(roots[m as usize]);
                 }
             }
             anchors.sort_unstable();
@@ -353,10 +426,11 @@ impl Snapshot {
         Ok(snap)
     }
 
-    fn intern_trait(&mut self, name: String) -> TraitId {
-        if let Some(t) = self.trait_ids.get(&name) {
+    fn intern_trait(&mut self, name: &str) -> TraitId {
+        if let Some(t) = self.trait_ids.get(name) {
             return *t;
         }
+        let name = name.to_string();
         let id = TraitId(self.trait_names.len() as u32);
         self.trait_names.push(name.clone());
         self.trait_ids.insert(name, id);
@@ -364,10 +438,11 @@ impl Snapshot {
         id
     }
 
-    fn intern_rc(&mut self, name: String) -> RcId {
-        if let Some(r) = self.rc_ids.get(&name) {
+    fn intern_rc(&mut self, name: &str) -> RcId {
+        if let Some(r) = self.rc_ids.get(name) {
             return *r;
         }
+        let name = name.to_string();
         let id = RcId(self.rc_names.len() as u32);
         self.rc_names.push(name.clone());
         self.rc_ids.insert(name, id);
@@ -420,7 +495,54 @@ impl Snapshot {
 
     /// Every provider of the tree rooted at `root` (empty if it is no root).
     pub fn tree_members(&self, root: ProviderIdx) -> &[ProviderIdx] {
-        &self.tree_members[root as usize]
+        &self.tree_flat[self.tree_off[root as usize] as usize..self.tree_off[root as usize + 1] as usize]
+    }
+
+    #[inline]
+    pub(crate) fn root_of(&self, p: ProviderIdx) -> ProviderIdx {
+        self.roots[p as usize]
+    }
+
+    #[inline]
+    pub(crate) fn parent_of(&self, p: ProviderIdx) -> Option<ProviderIdx> {
+        let q = self.parents[p as usize];
+        (q != NO_PARENT).then_some(q)
+    }
+
+    #[inline]
+    pub(crate) fn sharing(&self, p: ProviderIdx) -> bool {
+        self.sharing_bits.contains(p)
+    }
+
+    #[inline]
+    pub(crate) fn traits_of(&self, p: ProviderIdx) -> &[TraitId] {
+        &self.trait_flat[self.trait_off[p as usize] as usize..self.trait_off[p as usize + 1] as usize]
+    }
+
+    #[inline]
+    pub(crate) fn has_trait(&self, p: ProviderIdx, t: TraitId) -> bool {
+        let ts = self.traits_of(p);
+        if ts.len() <= 16 {
+            ts.contains(&t)
+        } else {
+            ts.binary_search(&t).is_ok()
+        }
+    }
+
+    #[inline]
+    pub(crate) fn has_any_trait(&self, p: ProviderIdx, wanted: &[TraitId]) -> bool {
+        wanted.iter().any(|t| self.has_trait(p, *t))
+    }
+
+    #[inline]
+    pub(crate) fn hot_inv(&self, idx: u32) -> &HotInv {
+        &self.inv_flat[idx as usize]
+    }
+
+    #[inline]
+    pub(crate) fn inv_of(&self, p: ProviderIdx, rc: RcId) -> Option<&HotInv> {
+        let invs = &self.inv_flat[self.inv_off[p as usize] as usize..self.inv_off[p as usize + 1] as usize];
+        invs.iter().find(|i| i.rc == rc)
     }
 
     pub(crate) fn any_sharing(&self) -> bool {
@@ -467,17 +589,17 @@ impl Snapshot {
 
     /// Whether `anc` is `p` or one of its ancestors.
     pub(crate) fn is_ancestor_or_self(&self, anc: ProviderIdx, p: ProviderIdx) -> bool {
-        let target_depth = self.providers[anc as usize].depth;
+        let target_depth = self.depths[anc as usize];
         let mut cur = p;
         loop {
-            let cp = &self.providers[cur as usize];
-            if cp.depth < target_depth {
+            let d = self.depths[cur as usize];
+            if d < target_depth {
                 return false;
             }
-            if cp.depth == target_depth {
+            if d == target_depth {
                 return cur == anc;
             }
-            match cp.parent {
+            match self.parent_of(cur) {
                 Some(pp) => cur = pp,
                 None => return false,
             }
