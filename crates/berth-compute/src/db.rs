@@ -137,7 +137,14 @@ impl Db {
             Engine::Sqlite => Some(self.write_lock.lock().await),
             Engine::Postgres => None,
         };
-        let tx = self.write_pool.begin().await.map_err(db_err)?;
+        // On SQLite, take the write lock up front (`BEGIN IMMEDIATE`): other
+        // processes and Placement's own connection write to the same file,
+        // and a deferred transaction that reads first could not upgrade.
+        let tx = match self.engine {
+            Engine::Sqlite => self.write_pool.begin_with("BEGIN IMMEDIATE").await,
+            Engine::Postgres => self.write_pool.begin().await,
+        }
+        .map_err(db_err)?;
         Ok(WriteTx { tx, _guard: guard })
     }
 

@@ -189,7 +189,7 @@ impl ComputeService {
                     consumer_generation: None,
                     consumer_type: "INSTANCE".into(),
                 };
-                match self.placement.put_allocations(instance.uuid, &write).await {
+                match self.claim(instance.uuid, &write).await {
                     Ok(()) => return Ok(Placed { node: w.node, service }),
                     Err(e) if e.is_conflict() => {
                         tracing::debug!(instance = %instance.uuid, host = %w.node.host, error = %e, "claim refused; trying the next host");
@@ -200,6 +200,32 @@ impl ComputeService {
             }
         }
         Err(ScheduleError::NoValidHost(format!("Exceeded max scheduling attempts ({last_conflict}).")))
+    }
+
+    /// `PUT /allocations/{consumer}` for a new consumer, retrying
+    /// transient failures. A retry that meets a conflict checks whether an
+    /// earlier attempt did succeed (the answer was lost, not the write).
+    async fn claim(&self, consumer: Uuid, write: &AllocationWrite) -> Result<(), PlacementError> {
+        let mut transient = None;
+        for attempt in 0..4u64 {
+            match self.placement.put_allocations(consumer, write).await {
+                Ok(()) => return Ok(()),
+                Err(e) if e.is_conflict() && transient.is_some() => {
+                    let held = self.placement.get_allocations(consumer).await?;
+                    if !held.is_empty() && held.resources() == write.allocations {
+                        return Ok(());
+                    }
+                    return Err(e);
+                }
+                Err(e) if e.is_unavailable() => {
+                    tracing::debug!(%consumer, error = %e, "claim failed transiently; retrying");
+                    transient = Some(e);
+                    tokio::time::sleep(std::time::Duration::from_millis(50 * (attempt + 1))).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(transient.unwrap_or_else(|| PlacementError::Unavailable("claim failed".into())))
     }
 
     async fn filter_and_weigh(
