@@ -294,8 +294,8 @@ impl ComputeService {
         // (fewer claim conflicts under concurrency), then a stable sort.
         out.shuffle(&mut rand::rng());
         match self.config.weigher {
-            Weigher::Spread => out.sort_by(|a, b| b.0.free_ram.cmp(&a.0.free_ram)),
-            Weigher::Pack => out.sort_by(|a, b| a.0.free_ram.cmp(&b.0.free_ram)),
+            Weigher::Spread => out.sort_by_key(|w| std::cmp::Reverse(w.0.free_ram)),
+            Weigher::Pack => out.sort_by_key(|w| w.0.free_ram),
         }
         Ok(out)
     }

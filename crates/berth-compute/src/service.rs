@@ -267,7 +267,6 @@ impl ComputeService {
                 None,
                 &host,
                 task_kind::DELETE,
-                &serde_json::Value::Null,
             )
             .await?;
         if !queued {

@@ -845,13 +845,12 @@ impl Db {
         expected: Option<&[Option<&str>]>,
         host: &str,
         kind: &str,
-        payload: &Value,
     ) -> Result<bool> {
         let mut w = self.write().await?;
         if !set_state_tx(&mut w.tx, uuid, vm_state, task_state, None, expected).await? {
             return Ok(false);
         }
-        enqueue_tx(&mut w.tx, host, kind, Some(uuid), payload).await?;
+        enqueue_tx(&mut w.tx, host, kind, Some(uuid), &Value::Null).await?;
         w.commit().await?;
         Ok(true)
     }

@@ -686,7 +686,7 @@ pub async fn action(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiResult 
                     db.set_instance_state(i.uuid, to_vm, None, Some(power), Some(&[None])).await?;
                 }
                 Some(h) => {
-                    if !db.transition_and_enqueue(i.uuid, &i.vm_state, Some(task), Some(&[None]), h, kind, &Value::Null).await? {
+                    if !db.transition_and_enqueue(i.uuid, &i.vm_state, Some(task), Some(&[None]), h, kind).await? {
                         return Err(state_conflict(action, &i));
                     }
                 }
@@ -715,7 +715,7 @@ pub async fn action(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiResult 
             } else {
                 &[None]
             };
-            if !db.transition_and_enqueue(i.uuid, vm_state::ACTIVE, Some(task), Some(expected), &h, task_kind::REBOOT, &Value::Null).await? {
+            if !db.transition_and_enqueue(i.uuid, vm_state::ACTIVE, Some(task), Some(expected), &h, task_kind::REBOOT).await? {
                 return Err(state_conflict("reboot", &i));
             }
             accepted()
