@@ -1,0 +1,572 @@
+//! The compute agent (`berth compute --host NAME --driver fake[:V,M,D]`):
+//! registers its service, keeps its resource provider and inventory in
+//! Placement, heartbeats, runs the work queue of its host on a simulated
+//! hypervisor, and reconciles guests and allocations on start and
+//! periodically.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use berth_placement_client::{AllocationWrite, Inventory};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::error::{ComputeError, Result};
+use crate::model::*;
+use crate::scheduler::{COMPUTE_STATUS_DISABLED, HYPERVISOR_TYPE};
+use crate::service::{ComputeService, NOVA_COMPUTE};
+use crate::store::InstanceQuery;
+
+/// Size of a simulated hypervisor: `fake` or `fake:VCPU,MEMORY_MB,DISK_GB`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct DriverSpec {
+    pub vcpus: i64,
+    pub memory_mb: i64,
+    pub disk_gb: i64,
+}
+
+impl Default for DriverSpec {
+    fn default() -> Self {
+        DriverSpec { vcpus: 16, memory_mb: 32768, disk_gb: 1024 }
+    }
+}
+
+impl FromStr for DriverSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let rest = match s.strip_prefix("fake") {
+            Some("") => return Ok(DriverSpec::default()),
+            Some(r) => r.strip_prefix(':').ok_or_else(|| format!("unknown driver {s:?}; use fake[:VCPU,MEMORY_MB,DISK_GB]"))?,
+            None => return Err(format!("unknown driver {s:?}; only the simulated driver `fake[:VCPU,MEMORY_MB,DISK_GB]` exists")),
+        };
+        let nums: Vec<&str> = rest.split(',').map(str::trim).collect();
+        let parse = |x: &str| x.parse::<i64>().ok().filter(|n| *n > 0 && *n < (1 << 40));
+        match nums.as_slice() {
+            [v, m, d] => match (parse(v), parse(m), parse(d)) {
+                (Some(vcpus), Some(memory_mb), Some(disk_gb)) => Ok(DriverSpec { vcpus, memory_mb, disk_gb }),
+                _ => Err(format!("bad fake driver size {rest:?}: three positive integers VCPU,MEMORY_MB,DISK_GB")),
+            },
+            _ => Err(format!("bad fake driver size {rest:?}: expected VCPU,MEMORY_MB,DISK_GB")),
+        }
+    }
+}
+
+/// Settings of one compute agent (`nova.conf` of a compute host).
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub host: String,
+    pub driver: DriverSpec,
+    /// `None`: the API's default zone (`nova`).
+    pub availability_zone: Option<String>,
+    pub reserved_host_cpus: i64,
+    pub reserved_host_memory_mb: i64,
+    pub reserved_host_disk_gb: i64,
+    pub cpu_allocation_ratio: f64,
+    pub ram_allocation_ratio: f64,
+    pub disk_allocation_ratio: f64,
+    /// Extra traits the host reports (e.g. `CUSTOM_GOLD`, `HW_CPU_X86_AVX2`).
+    pub traits: Vec<String>,
+    /// Heartbeat period (`report_interval`).
+    pub report_interval: Duration,
+    /// How often the work queue is polled when idle.
+    pub poll_interval: Duration,
+    /// Resource update + reconciliation period.
+    pub reconcile_interval: Duration,
+    /// How long a claimed task is ours before another worker may retry it.
+    pub task_lease: Duration,
+    /// Simulated time a guest takes to spawn.
+    pub spawn_time: Duration,
+}
+
+impl AgentConfig {
+    pub fn new(host: impl Into<String>, driver: DriverSpec) -> Self {
+        AgentConfig {
+            host: host.into(),
+            driver,
+            availability_zone: None,
+            reserved_host_cpus: 0,
+            reserved_host_memory_mb: 512,
+            reserved_host_disk_gb: 0,
+            cpu_allocation_ratio: 4.0,
+            ram_allocation_ratio: 1.0,
+            disk_allocation_ratio: 1.0,
+            traits: Vec::new(),
+            report_interval: Duration::from_secs(10),
+            poll_interval: Duration::from_millis(200),
+            reconcile_interval: Duration::from_secs(60),
+            task_lease: Duration::from_secs(120),
+            spawn_time: Duration::ZERO,
+        }
+    }
+}
+
+/// A simulated hypervisor: guests in memory. Share one `Arc<FakeDriver>`
+/// across agent restarts in a process to model a hypervisor that outlives
+/// its agent.
+#[derive(Debug, Default)]
+pub struct FakeDriver {
+    guests: Mutex<BTreeMap<Uuid, i64>>,
+}
+
+impl FakeDriver {
+    pub fn new() -> Arc<FakeDriver> {
+        Arc::new(FakeDriver::default())
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut BTreeMap<Uuid, i64>) -> R) -> R {
+        let mut g = self.guests.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut g)
+    }
+
+    pub fn spawn(&self, uuid: Uuid) {
+        self.with(|g| g.insert(uuid, power_state::RUNNING));
+    }
+
+    /// `true` when the guest existed.
+    pub fn destroy(&self, uuid: Uuid) -> bool {
+        self.with(|g| g.remove(&uuid).is_some())
+    }
+
+    pub fn set_power(&self, uuid: Uuid, power: i64) {
+        self.with(|g| g.insert(uuid, power));
+    }
+
+    /// Guests and their power states.
+    pub fn guests(&self) -> BTreeMap<Uuid, i64> {
+        self.with(|g| g.clone())
+    }
+}
+
+/// What one reconciliation did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ReconcileReport {
+    pub guests_destroyed: usize,
+    pub guests_restored: usize,
+    pub allocations_removed: usize,
+    pub allocations_healed: usize,
+}
+
+/// One compute host's agent.
+pub struct ComputeAgent {
+    svc: Arc<ComputeService>,
+    config: AgentConfig,
+    driver: Arc<FakeDriver>,
+    service: Mutex<Option<Service>>,
+    node: Mutex<Option<ComputeNode>>,
+    worker_id: String,
+}
+
+impl std::fmt::Debug for ComputeAgent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ComputeAgent").field("host", &self.config.host).finish_non_exhaustive()
+    }
+}
+
+impl ComputeAgent {
+    /// An agent working on `svc`'s database and Placement client (use
+    /// [`ComputeService::with_placement`] for a different client).
+    pub fn new(svc: Arc<ComputeService>, config: AgentConfig, driver: Arc<FakeDriver>) -> ComputeAgent {
+        let worker_id = format!("{}:{}", config.host, Uuid::new_v4());
+        ComputeAgent { svc, config, driver, service: Mutex::new(None), node: Mutex::new(None), worker_id }
+    }
+
+    pub fn host(&self) -> &str {
+        &self.config.host
+    }
+
+    pub fn driver(&self) -> &Arc<FakeDriver> {
+        &self.driver
+    }
+
+    /// The resource provider (compute node) uuid, once registered.
+    pub fn node_uuid(&self) -> Option<Uuid> {
+        self.node.lock().ok().and_then(|n| n.as_ref().map(|n| n.uuid))
+    }
+
+    fn az(&self) -> String {
+        self.config.availability_zone.clone().unwrap_or_else(|| self.svc.config.default_availability_zone.clone())
+    }
+
+    fn current_service(&self) -> Option<Service> {
+        self.service.lock().ok().and_then(|s| s.clone())
+    }
+
+    /// Register the service and heartbeat once (database only).
+    pub async fn register(&self) -> Result<Service> {
+        let s = self.svc.db.register_service(&self.config.host, NOVA_COMPUTE, &self.az()).await?;
+        let s = self.svc.db.heartbeat(s.id).await?.unwrap_or(s);
+        if let Ok(mut g) = self.service.lock() {
+            *g = Some(s.clone());
+        }
+        Ok(s)
+    }
+
+    /// Heartbeat (re-registering if an operator deleted the service).
+    pub async fn heartbeat(&self) -> Result<()> {
+        match self.current_service() {
+            Some(s) => match self.svc.db.heartbeat(s.id).await? {
+                Some(s) => {
+                    if let Ok(mut g) = self.service.lock() {
+                        *g = Some(s);
+                    }
+                }
+                None => {
+                    self.register().await?;
+                }
+            },
+            None => {
+                self.register().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Record the compute node and bring its provider up to date:
+    /// inventory (reserved amounts, allocation ratios), traits (configured
+    /// ones, `COMPUTE_STATUS_DISABLED` per the service), and the
+    /// availability zone's aggregate.
+    pub async fn update_resources(&self) -> Result<ComputeNode> {
+        let c = &self.config;
+        let placement = &self.svc.placement;
+        let existing = self.svc.db.nodes_on_host(&c.host).await?.into_iter().find(|n| n.hypervisor_hostname == c.host);
+        let uuid = match &existing {
+            Some(n) => n.uuid,
+            // A provider left behind under this name (service deleted and
+            // re-created) is adopted rather than colliding on the name.
+            None => placement
+                .list_providers(&format!("name={}", berth_placement_client::encode(&c.host)))
+                .await?
+                .first()
+                .map(|p| p.uuid)
+                .unwrap_or_else(Uuid::new_v4),
+        };
+        let node = self
+            .svc
+            .db
+            .upsert_node(&ComputeNode {
+                id: 0,
+                uuid,
+                host: c.host.clone(),
+                hypervisor_hostname: c.host.clone(),
+                hypervisor_type: HYPERVISOR_TYPE.into(),
+                hypervisor_version: 1000,
+                host_ip: "127.0.0.1".into(),
+                vcpus: c.driver.vcpus,
+                memory_mb: c.driver.memory_mb,
+                local_gb: c.driver.disk_gb,
+                cpu_allocation_ratio: c.cpu_allocation_ratio,
+                ram_allocation_ratio: c.ram_allocation_ratio,
+                disk_allocation_ratio: c.disk_allocation_ratio,
+                reserved_host_cpus: c.reserved_host_cpus,
+                reserved_host_memory_mb: c.reserved_host_memory_mb,
+                reserved_host_disk_gb: c.reserved_host_disk_gb,
+                created_at: 0,
+                updated_at: None,
+            })
+            .await?;
+        if let Ok(mut g) = self.node.lock() {
+            *g = Some(node.clone());
+        }
+        placement.ensure_provider(node.uuid, &node.hypervisor_hostname, None).await?;
+        let inv = |total: i64, reserved: i64, ratio: f64| Inventory::new(total, reserved.clamp(0, total), ratio);
+        let inventories: BTreeMap<String, Inventory> = [
+            ("VCPU".to_string(), inv(c.driver.vcpus, c.reserved_host_cpus, c.cpu_allocation_ratio)),
+            ("MEMORY_MB".to_string(), inv(c.driver.memory_mb, c.reserved_host_memory_mb, c.ram_allocation_ratio)),
+            ("DISK_GB".to_string(), inv(c.driver.disk_gb, c.reserved_host_disk_gb, c.disk_allocation_ratio)),
+        ]
+        .into_iter()
+        .collect();
+        placement.set_inventories(node.uuid, &inventories).await?;
+        let disabled = self.current_service().is_some_and(|s| s.disabled);
+        let mut add: Vec<String> = c.traits.clone();
+        add.push("COMPUTE_NODE".into());
+        let mut remove = Vec::new();
+        if disabled {
+            add.push(COMPUTE_STATUS_DISABLED.into());
+        } else {
+            remove.push(COMPUTE_STATUS_DISABLED.to_string());
+        }
+        placement.update_traits(node.uuid, &add, &remove).await?;
+        let az = self.az();
+        let mine = self.svc.db.az_aggregate(&az).await?;
+        let others: Vec<Uuid> = self.svc.db.list_azs().await?.into_iter().filter(|(n, _)| n != &az).map(|(_, u)| u).collect();
+        placement.update_aggregates(node.uuid, &[mine], &others).await?;
+        Ok(node)
+    }
+
+    /// Register, publish resources and reconcile. Placement failures are
+    /// returned (the run loop retries); the service is registered first
+    /// either way.
+    pub async fn start(&self) -> Result<ReconcileReport> {
+        self.register().await?;
+        self.update_resources().await?;
+        self.reconcile().await
+    }
+
+    /// Run queued tasks of this host until the queue is empty; returns how
+    /// many ran.
+    pub async fn process_tasks(&self) -> Result<usize> {
+        let mut n = 0;
+        let lease = self.config.task_lease.as_millis() as i64;
+        while let Some(task) = self.svc.db.claim_task(&self.config.host, &self.worker_id, lease).await? {
+            n += 1;
+            match self.run_task(&task).await {
+                Ok(()) => self.svc.db.complete_task(task.id).await?,
+                Err(e) => {
+                    let give_up = task.attempts >= 5;
+                    tracing::warn!(host = %self.config.host, task = task.id, kind = %task.kind, error = %e, give_up, "task failed");
+                    self.svc.db.retry_task(task.id, &e.message, 1000 * task.attempts.max(1), give_up).await?;
+                    if give_up {
+                        if let Some(u) = task.instance_uuid {
+                            let _ = self.svc.db.add_fault(u, 500, &e.message, "", Some(&self.config.host)).await;
+                            let _ = self.svc.db.set_instance_state(u, vm_state::ERROR, None, None, None).await;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    async fn run_task(&self, task: &Task) -> Result<()> {
+        let Some(uuid) = task.instance_uuid else { return Ok(()) };
+        let inst = self.svc.db.get_instance(uuid).await?;
+        let db = &self.svc.db;
+        match task.kind.as_str() {
+            task_kind::DELETE => {
+                self.driver.destroy(uuid);
+                self.svc.local_delete(uuid).await?;
+            }
+            _ if inst.as_ref().is_none_or(|i| i.deleted) => {
+                // Deleted meanwhile: make sure no guest is left.
+                self.driver.destroy(uuid);
+            }
+            task_kind::BUILD => {
+                let i = inst.ok_or_else(|| ComputeError::internal("instance vanished"))?;
+                if i.host.as_deref() != Some(self.config.host.as_str()) {
+                    return Ok(());
+                }
+                if !db
+                    .set_instance_state(uuid, vm_state::BUILDING, Some(task_state::SPAWNING), None, Some(&[Some(task_state::SCHEDULING)]))
+                    .await?
+                {
+                    return Ok(());
+                }
+                if !self.config.spawn_time.is_zero() {
+                    tokio::time::sleep(self.config.spawn_time).await;
+                }
+                self.driver.spawn(uuid);
+                if !db.set_launched(uuid).await? {
+                    tracing::info!(instance = %uuid, "instance changed while spawning");
+                }
+            }
+            task_kind::STOP => {
+                self.driver.set_power(uuid, power_state::SHUTDOWN);
+                db.set_instance_state(uuid, vm_state::STOPPED, None, Some(power_state::SHUTDOWN), Some(&[Some(task_state::POWERING_OFF)]))
+                    .await?;
+            }
+            task_kind::START => {
+                self.driver.set_power(uuid, power_state::RUNNING);
+                db.set_instance_state(uuid, vm_state::ACTIVE, None, Some(power_state::RUNNING), Some(&[Some(task_state::POWERING_ON)]))
+                    .await?;
+            }
+            task_kind::REBOOT => {
+                self.driver.set_power(uuid, power_state::RUNNING);
+                db.set_instance_state(
+                    uuid,
+                    vm_state::ACTIVE,
+                    None,
+                    Some(power_state::RUNNING),
+                    Some(&[Some(task_state::REBOOTING), Some(task_state::REBOOTING_HARD)]),
+                )
+                .await?;
+            }
+            other => tracing::warn!(kind = other, "unknown task kind; dropping it"),
+        }
+        Ok(())
+    }
+
+    /// Make the hypervisor and Placement agree with the database for this
+    /// host: destroy guests of instances that are deleted or not ours,
+    /// restore guests of our live instances, remove allocations against our
+    /// provider held by consumers that are neither our instances nor
+    /// in-progress migrations, and heal our instances' missing allocations.
+    pub async fn reconcile(&self) -> Result<ReconcileReport> {
+        let mut report = ReconcileReport::default();
+        let db = &self.svc.db;
+        let placement = &self.svc.placement;
+        let all: BTreeMap<Uuid, Instance> = db
+            .list_instances(&InstanceQuery { include_deleted: true, ..Default::default() })
+            .await?
+            .into_iter()
+            .map(|i| (i.uuid, i))
+            .collect();
+        let host = self.config.host.as_str();
+        let mine: BTreeMap<Uuid, &Instance> =
+            all.values().filter(|i| !i.deleted && i.host.as_deref() == Some(host)).map(|i| (i.uuid, i)).collect();
+        // Guests.
+        let guests = self.driver.guests();
+        for g in guests.keys() {
+            if !mine.contains_key(g) {
+                self.driver.destroy(*g);
+                report.guests_destroyed += 1;
+            }
+        }
+        for (u, i) in &mine {
+            let settled = matches!(i.vm_state.as_str(), vm_state::ACTIVE | vm_state::STOPPED) && i.task_state.is_none();
+            if settled && !guests.contains_key(u) {
+                self.driver.set_power(*u, if i.vm_state == vm_state::STOPPED { power_state::SHUTDOWN } else { power_state::RUNNING });
+                report.guests_restored += 1;
+            }
+        }
+        // Allocations.
+        let node = match self.node.lock().ok().and_then(|n| n.clone()) {
+            Some(n) => n,
+            None => match db.nodes_on_host(host).await?.into_iter().next() {
+                Some(n) => n,
+                None => return Ok(report),
+            },
+        };
+        let migrations = db.in_progress_migrations().await?;
+        let migrating: BTreeSet<Uuid> = migrations.iter().flat_map(|m| [m.uuid, m.instance_uuid]).collect();
+        let allocs = placement.provider_allocations(node.uuid).await?;
+        for consumer in allocs.allocations.keys() {
+            if migrating.contains(consumer) {
+                continue;
+            }
+            match all.get(consumer) {
+                Some(i) if !i.deleted && i.node_uuid == Some(node.uuid) => {}
+                Some(i) if !i.deleted && i.host.is_none() && i.task_state.as_deref() == Some(task_state::SCHEDULING) => {}
+                Some(i) if !i.deleted && i.node_uuid.is_some() => {
+                    // Ours by mistake: keep its allocations elsewhere.
+                    if self.drop_provider_from(i, node.uuid).await? {
+                        report.allocations_removed += 1;
+                    }
+                }
+                _ => {
+                    if placement.delete_allocations(*consumer).await? {
+                        report.allocations_removed += 1;
+                    }
+                }
+            }
+        }
+        for i in mine.values() {
+            if i.node_uuid == Some(node.uuid) && !allocs.allocations.contains_key(&i.uuid) {
+                self.svc.rewrite_allocations(i).await?;
+                report.allocations_healed += 1;
+            }
+        }
+        if report != ReconcileReport::default() {
+            tracing::info!(host, ?report, "reconciled");
+        }
+        Ok(report)
+    }
+
+    async fn drop_provider_from(&self, i: &Instance, rp: Uuid) -> Result<bool> {
+        let placement = &self.svc.placement;
+        for _ in 0..5 {
+            let cur = placement.get_allocations(i.uuid).await?;
+            let mut res = cur.resources();
+            if res.remove(&rp).is_none() {
+                return Ok(false);
+            }
+            if res.is_empty() {
+                return Ok(placement.delete_allocations(i.uuid).await?);
+            }
+            let w = AllocationWrite {
+                allocations: res,
+                project_id: i.project_id.clone(),
+                user_id: i.user_id.clone(),
+                consumer_generation: cur.consumer_generation,
+                consumer_type: "INSTANCE".into(),
+            };
+            match placement.put_allocations(i.uuid, &w).await {
+                Ok(()) => return Ok(true),
+                Err(e) if e.is_generation_conflict() => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(false)
+    }
+
+    /// Run until `shutdown` resolves: start (retrying while Placement is
+    /// unreachable), then heartbeat, work the queue and reconcile
+    /// periodically. Errors are logged, never fatal.
+    pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()> + Send) {
+        tokio::pin!(shutdown);
+        let mut started = false;
+        let mut beat = tokio::time::interval(self.config.report_interval.max(Duration::from_millis(10)));
+        let mut periodic = tokio::time::interval(self.config.reconcile_interval.max(Duration::from_millis(10)));
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        periodic.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = beat.tick() => {
+                    if let Err(e) = self.heartbeat().await {
+                        tracing::warn!(host = %self.config.host, error = %e, "heartbeat failed");
+                    }
+                    if !started {
+                        match self.start().await {
+                            Ok(_) => started = true,
+                            Err(e) => tracing::warn!(host = %self.config.host, error = %e, "agent start incomplete; retrying"),
+                        }
+                    }
+                }
+                _ = periodic.tick() => {
+                    if started {
+                        let r = async { self.update_resources().await?; self.reconcile().await }.await;
+                        if let Err(e) = r {
+                            tracing::warn!(host = %self.config.host, error = %e, "periodic resource update failed");
+                        }
+                    }
+                }
+                _ = tokio::time::sleep(self.config.poll_interval) => {
+                    if let Err(e) = self.process_tasks().await {
+                        tracing::warn!(host = %self.config.host, error = %e, "task processing failed");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Run one agent until `shutdown` (the entry point of `berth compute` and
+/// of each simulated host of `berth up --computes N`).
+pub async fn run_agent(
+    svc: Arc<ComputeService>,
+    config: AgentConfig,
+    driver: Arc<FakeDriver>,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) {
+    Arc::new(ComputeAgent::new(svc, config, driver)).run(shutdown).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn driver_specs() {
+        assert_eq!("fake".parse::<DriverSpec>().unwrap(), DriverSpec::default());
+        assert_eq!("fake:4,8192,100".parse::<DriverSpec>().unwrap(), DriverSpec { vcpus: 4, memory_mb: 8192, disk_gb: 100 });
+        assert!("fake:4,8192".parse::<DriverSpec>().is_err());
+        assert!("fake:0,1,1".parse::<DriverSpec>().is_err());
+        assert!("libvirt".parse::<DriverSpec>().is_err());
+        assert!("fakeX".parse::<DriverSpec>().is_err());
+    }
+
+    #[test]
+    fn fake_driver() {
+        let d = FakeDriver::new();
+        let u = Uuid::new_v4();
+        d.spawn(u);
+        d.set_power(u, power_state::SHUTDOWN);
+        assert_eq!(d.guests().get(&u), Some(&power_state::SHUTDOWN));
+        assert!(d.destroy(u));
+        assert!(!d.destroy(u));
+    }
+}

@@ -1,0 +1,206 @@
+//! The allocation audit behind `berth audit [--fix] [--json]` and the
+//! background reconciler: compares what Placement holds against compute
+//! providers with what the compute database says, and heals differences.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use berth_placement_client::{AllocationWrite, Resources};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::error::Result;
+use crate::model::{task_state, Instance, OutboxEntry};
+use crate::scheduler::flavor_resources;
+use crate::service::ComputeService;
+
+/// Allocations against a compute provider that nothing should hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrphanedAllocation {
+    pub consumer: Uuid,
+    pub provider: Uuid,
+    pub resources: Resources,
+    /// `deleted_instance`, `unknown_consumer` or `instance_without_host`.
+    pub reason: String,
+}
+
+/// A live instance on a host whose allocations are missing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MissingAllocation {
+    pub instance: Uuid,
+    pub host: Option<String>,
+    pub provider: Uuid,
+    pub expected: Resources,
+}
+
+/// A live instance with allocations against a provider other than its
+/// node's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WrongProvider {
+    pub instance: Uuid,
+    pub provider: Uuid,
+    pub expected_provider: Option<Uuid>,
+    pub resources: Resources,
+}
+
+/// What an audit found (and fixed).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AuditReport {
+    pub orphaned_allocations: Vec<OrphanedAllocation>,
+    pub instances_without_allocations: Vec<MissingAllocation>,
+    pub allocations_on_wrong_provider: Vec<WrongProvider>,
+    /// Placement operations still queued (deleted instances whose
+    /// allocations could not be removed yet).
+    pub pending_outbox: Vec<OutboxEntry>,
+    /// Compute nodes whose provider Placement does not know.
+    pub missing_providers: Vec<Uuid>,
+    /// Problems healed by this run (with `fix`).
+    pub fixed: usize,
+    /// Heals that failed (with `fix`).
+    pub errors: Vec<String>,
+}
+
+impl AuditReport {
+    /// Problems found (before fixing).
+    pub fn problem_count(&self) -> usize {
+        self.orphaned_allocations.len()
+            + self.instances_without_allocations.len()
+            + self.allocations_on_wrong_provider.len()
+            + self.pending_outbox.len()
+    }
+
+    pub fn is_clean(&self) -> bool {
+        self.problem_count() == 0
+    }
+}
+
+/// Is a live instance's missing host explained by a build in progress?
+fn in_flight(i: &Instance) -> bool {
+    i.host.is_none() && i.task_state.as_deref() == Some(task_state::SCHEDULING)
+}
+
+impl ComputeService {
+    /// Compare Placement with the compute database; with `fix`, remove
+    /// orphaned allocations, move allocations to the right provider, create
+    /// missing ones and drain the outbox.
+    pub async fn audit(&self, fix: bool) -> Result<AuditReport> {
+        let mut report = AuditReport::default();
+        if fix {
+            if let Err(e) = self.drain_outbox().await {
+                report.errors.push(format!("outbox: {e}"));
+            }
+        }
+        let nodes = self.db.list_nodes().await?;
+        let instances: BTreeMap<Uuid, Instance> = self
+            .db
+            .list_instances(&crate::store::InstanceQuery { include_deleted: true, ..Default::default() })
+            .await?
+            .into_iter()
+            .map(|i| (i.uuid, i))
+            .collect();
+        let migrations = self.db.in_progress_migrations().await?;
+        let migrating: BTreeSet<Uuid> = migrations.iter().flat_map(|m| [m.uuid, m.instance_uuid]).collect();
+        // consumer -> providers it holds (among compute providers).
+        let mut held: BTreeMap<Uuid, BTreeSet<Uuid>> = BTreeMap::new();
+        for node in &nodes {
+            let allocs = match self.placement.provider_allocations(node.uuid).await {
+                Ok(a) => a,
+                Err(e) if e.is_not_found() => {
+                    report.missing_providers.push(node.uuid);
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            for (consumer, res) in allocs.allocations {
+                held.entry(consumer).or_default().insert(node.uuid);
+                if migrating.contains(&consumer) {
+                    continue;
+                }
+                let orphan = |reason: &str| OrphanedAllocation {
+                    consumer,
+                    provider: node.uuid,
+                    resources: res.resources.clone(),
+                    reason: reason.to_string(),
+                };
+                match instances.get(&consumer) {
+                    None => report.orphaned_allocations.push(orphan("unknown_consumer")),
+                    Some(i) if i.deleted => report.orphaned_allocations.push(orphan("deleted_instance")),
+                    Some(i) if i.node_uuid == Some(node.uuid) => {}
+                    Some(i) if in_flight(i) => {}
+                    Some(i) if i.node_uuid.is_none() => report.orphaned_allocations.push(orphan("instance_without_host")),
+                    Some(i) => report.allocations_on_wrong_provider.push(WrongProvider {
+                        instance: i.uuid,
+                        provider: node.uuid,
+                        expected_provider: i.node_uuid,
+                        resources: res.resources.clone(),
+                    }),
+                }
+            }
+        }
+        let known_nodes: BTreeSet<Uuid> = nodes.iter().map(|n| n.uuid).collect();
+        for i in instances.values() {
+            let Some(node) = i.node_uuid else { continue };
+            if i.deleted || migrating.contains(&i.uuid) || !known_nodes.contains(&node) || report.missing_providers.contains(&node) {
+                continue;
+            }
+            if held.get(&i.uuid).is_some_and(|p| p.contains(&node)) {
+                continue;
+            }
+            report.instances_without_allocations.push(MissingAllocation {
+                instance: i.uuid,
+                host: i.host.clone(),
+                provider: node,
+                expected: flavor_resources(&i.flavor),
+            });
+        }
+        report.pending_outbox = self.db.list_outbox().await?;
+        if fix {
+            self.heal(&mut report, &instances).await;
+        }
+        Ok(report)
+    }
+
+    async fn heal(&self, report: &mut AuditReport, instances: &BTreeMap<Uuid, Instance>) {
+        let orphans: BTreeSet<Uuid> = report.orphaned_allocations.iter().map(|o| o.consumer).collect();
+        for consumer in orphans {
+            match self.placement.delete_allocations(consumer).await {
+                Ok(_) => report.fixed += 1,
+                Err(e) => report.errors.push(format!("delete allocations of {consumer}: {e}")),
+            }
+        }
+        let mut rewrite: BTreeSet<Uuid> = report.allocations_on_wrong_provider.iter().map(|w| w.instance).collect();
+        rewrite.extend(report.instances_without_allocations.iter().map(|m| m.instance));
+        for uuid in rewrite {
+            let Some(i) = instances.get(&uuid) else { continue };
+            match self.rewrite_allocations(i).await {
+                Ok(()) => report.fixed += 1,
+                Err(e) => report.errors.push(format!("allocations of {uuid}: {e}")),
+            }
+        }
+        match self.db.list_outbox().await {
+            Ok(left) => report.fixed += report.pending_outbox.len().saturating_sub(left.len()),
+            Err(e) => report.errors.push(e.to_string()),
+        }
+    }
+
+    /// Make an instance's allocations exactly its flavor's resources on its
+    /// node's provider.
+    pub(crate) async fn rewrite_allocations(&self, i: &Instance) -> Result<(), berth_placement_client::PlacementError> {
+        let Some(node) = i.node_uuid else { return Ok(()) };
+        for _ in 0..5 {
+            let current = self.placement.get_allocations(i.uuid).await?;
+            let write = AllocationWrite {
+                allocations: [(node, flavor_resources(&i.flavor))].into_iter().collect(),
+                project_id: i.project_id.clone(),
+                user_id: i.user_id.clone(),
+                consumer_generation: current.consumer_generation,
+                consumer_type: "INSTANCE".into(),
+            };
+            match self.placement.put_allocations(i.uuid, &write).await {
+                Ok(()) => return Ok(()),
+                Err(e) if e.is_generation_conflict() => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(berth_placement_client::PlacementError::Unavailable("allocations kept changing".into()))
+    }
+}

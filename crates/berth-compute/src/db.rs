@@ -1,0 +1,219 @@
+//! Connection pools, engine detection, migrations and transactions, in the
+//! pattern of `berth-store`: sqlx's `Any` driver, `$N` placeholders, only
+//! BIGINT/DOUBLE PRECISION/TEXT columns; on SQLite every write runs on one
+//! dedicated connection behind a process-wide mutex.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+use tokio::sync::{Mutex, MutexGuard};
+
+use crate::error::{ComputeError, Result};
+
+/// The database engines compute runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl Engine {
+    pub fn from_url(url: &str) -> Result<Engine> {
+        if url.starts_with("sqlite:") {
+            Ok(Engine::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Ok(Engine::Postgres)
+        } else {
+            Err(ComputeError::internal(format!(
+                "unsupported database URL {:?}; use sqlite:// or postgresql://",
+                redact(url)
+            )))
+        }
+    }
+}
+
+/// Strip a password from a URL for logs and errors.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Handle on the compute tables. Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Db {
+    pub pool: AnyPool,
+    write_pool: AnyPool,
+    pub engine: Engine,
+    write_lock: Arc<Mutex<()>>,
+}
+
+pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+/// A write transaction; on SQLite it also holds the process-wide writer lock.
+pub(crate) struct WriteTx<'a> {
+    pub tx: Tx,
+    _guard: Option<MutexGuard<'a, ()>>,
+}
+
+impl WriteTx<'_> {
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await.map_err(db_err)
+    }
+}
+
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+impl Db {
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Db> {
+        sqlx::any::install_default_drivers();
+        let engine = Engine::from_url(url)?;
+        let mut full = url.to_string();
+        let open_err = |e: sqlx::Error| ComputeError::internal(format!("cannot open database {}: {e}", redact(url)));
+        let sqlite_opts = || {
+            AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30)).after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA busy_timeout=10000").await?;
+                    conn.execute("PRAGMA journal_mode=WAL").await?;
+                    conn.execute("PRAGMA synchronous=NORMAL").await?;
+                    conn.execute("PRAGMA foreign_keys=ON").await?;
+                    Ok(())
+                })
+            })
+        };
+        let (pool, write_pool) = match engine {
+            Engine::Sqlite => {
+                if !full.contains('?') && !full.contains(":memory:") {
+                    full.push_str("?mode=rwc");
+                }
+                let write_pool = sqlite_opts().max_connections(1).connect(&full).await.map_err(open_err)?;
+                let pool = sqlite_opts().max_connections(max_connections.clamp(1, 8)).connect(&full).await.map_err(open_err)?;
+                (pool, write_pool)
+            }
+            Engine::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .acquire_timeout(Duration::from_secs(30))
+                    .max_connections(max_connections.max(2))
+                    .connect(&full)
+                    .await
+                    .map_err(open_err)?;
+                (pool.clone(), pool)
+            }
+        };
+        Ok(Db { pool, write_pool, engine, write_lock: Arc::new(Mutex::new(())) })
+    }
+
+    pub async fn migrate(&self) -> Result<()> {
+        let base = match self.engine {
+            Engine::Sqlite => &SQLITE_MIGRATOR,
+            Engine::Postgres => &POSTGRES_MIGRATOR,
+        };
+        // Placement, identity and image keep their migrations in the same
+        // `_sqlx_migrations` table.
+        let migrator = sqlx::migrate::Migrator {
+            migrations: base.migrations.clone(),
+            ignore_missing: true,
+            locking: base.locking,
+            no_tx: base.no_tx,
+        };
+        migrator
+            .run(&self.write_pool)
+            .await
+            .map_err(|e| ComputeError::internal(format!("compute database migration failed: {e}")))
+    }
+
+    pub async fn write(&self) -> Result<WriteTx<'_>> {
+        let guard = match self.engine {
+            Engine::Sqlite => Some(self.write_lock.lock().await),
+            Engine::Postgres => None,
+        };
+        // On SQLite, take the write lock up front (`BEGIN IMMEDIATE`): other
+        // processes and Placement's own connection write to the same file,
+        // and a deferred transaction that reads first could not upgrade.
+        let tx = match self.engine {
+            Engine::Sqlite => self.write_pool.begin_with("BEGIN IMMEDIATE").await,
+            Engine::Postgres => self.write_pool.begin().await,
+        }
+        .map_err(db_err)?;
+        Ok(WriteTx { tx, _guard: guard })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+        self.write_pool.close().await;
+    }
+}
+
+pub(crate) fn db_err(e: sqlx::Error) -> ComputeError {
+    match &e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            ComputeError::unavailable(format!("database unavailable: {e}"))
+        }
+        _ => ComputeError::internal(format!("database error: {e}")),
+    }
+}
+
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => {
+            let msg = d.message().to_ascii_lowercase();
+            d.code().as_deref() == Some("23505") || msg.contains("unique constraint") || msg.contains("duplicate key")
+        }
+        _ => false,
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+pub(crate) fn get_i64(row: &AnyRow, col: &str) -> i64 {
+    row.try_get::<i64, _>(col).unwrap_or_default()
+}
+
+pub(crate) fn get_opt_i64(row: &AnyRow, col: &str) -> Option<i64> {
+    row.try_get::<Option<i64>, _>(col).ok().flatten()
+}
+
+pub(crate) fn get_str(row: &AnyRow, col: &str) -> String {
+    row.try_get::<String, _>(col).unwrap_or_default()
+}
+
+pub(crate) fn get_opt_str(row: &AnyRow, col: &str) -> Option<String> {
+    row.try_get::<Option<String>, _>(col).ok().flatten()
+}
+
+pub(crate) fn get_f64(row: &AnyRow, col: &str) -> f64 {
+    row.try_get::<f64, _>(col).unwrap_or_default()
+}
+
+pub(crate) fn get_bool(row: &AnyRow, col: &str) -> bool {
+    get_i64(row, col) != 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engines_from_url() {
+        assert_eq!(Engine::from_url("sqlite:///tmp/x.db").unwrap(), Engine::Sqlite);
+        assert_eq!(Engine::from_url("postgresql://u@h/db").unwrap(), Engine::Postgres);
+        assert!(Engine::from_url("mysql://x").is_err());
+        assert_eq!(redact("postgresql://u:pw@h/db"), "postgresql://u:***@h/db");
+    }
+}

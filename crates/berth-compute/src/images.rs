@@ -1,0 +1,78 @@
+//! How compute learns about images: the binary plugs berth's image service
+//! in through [`ImageLookup`]; tests use [`StaticImages`].
+
+use std::collections::BTreeMap;
+use std::sync::RwLock;
+
+use berth_http::RequestContext;
+use berth_placement_client::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+/// What the compute API needs to know about an image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageInfo {
+    pub id: String,
+    pub name: String,
+    /// Glance status; only `active` images can be booted.
+    pub status: String,
+    /// GB.
+    pub min_disk: i64,
+    /// MB.
+    pub min_ram: i64,
+    /// `public`, `private`, `shared` or `community`.
+    pub visibility: String,
+    pub owner: Option<String>,
+    /// Image properties (`hw_architecture`, `trait:CUSTOM_X`, ...).
+    pub properties: BTreeMap<String, String>,
+}
+
+impl ImageInfo {
+    /// An active public image with no requirements.
+    pub fn public(id: impl Into<String>, name: impl Into<String>) -> Self {
+        ImageInfo {
+            id: id.into(),
+            name: name.into(),
+            status: "active".into(),
+            min_disk: 0,
+            min_ram: 0,
+            visibility: "public".into(),
+            owner: None,
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+/// Looks an image up on behalf of a caller (who may not see private
+/// images of other projects). `Ok(None)`: no such image for this caller;
+/// `Err`: the image service failed.
+pub trait ImageLookup: Send + Sync {
+    fn lookup<'a>(&'a self, image_id: &'a str, caller: &'a RequestContext) -> BoxFuture<'a, Result<Option<ImageInfo>, String>>;
+}
+
+/// An in-memory image catalogue (tests, or a fixed set of images).
+#[derive(Debug, Default)]
+pub struct StaticImages {
+    images: RwLock<BTreeMap<String, ImageInfo>>,
+}
+
+impl StaticImages {
+    pub fn new(images: impl IntoIterator<Item = ImageInfo>) -> Self {
+        StaticImages { images: RwLock::new(images.into_iter().map(|i| (i.id.clone(), i)).collect()) }
+    }
+
+    pub fn insert(&self, image: ImageInfo) {
+        if let Ok(mut m) = self.images.write() {
+            m.insert(image.id.clone(), image);
+        }
+    }
+}
+
+impl ImageLookup for StaticImages {
+    fn lookup<'a>(&'a self, image_id: &'a str, caller: &'a RequestContext) -> BoxFuture<'a, Result<Option<ImageInfo>, String>> {
+        let found = self.images.read().ok().and_then(|m| m.get(image_id).cloned());
+        let visible = found.filter(|i| {
+            i.visibility != "private" || i.owner.is_none() || i.owner == caller.project_id || caller.roles.iter().any(|r| r == "admin")
+        });
+        Box::pin(async move { Ok(visible) })
+    }
+}

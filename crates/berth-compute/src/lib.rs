@@ -1,0 +1,54 @@
+//! berth's compute control plane: a Nova-compatible API (`/compute/v2.1`,
+//! microversions 2.1 - 2.96), a scheduler over Placement, simulated compute
+//! agents, and the guarantee that deleting a server never leaks its
+//! Placement allocations.
+//!
+//! Layout:
+//! - `db` / `store`: storage over sqlx's `Any` driver (SQLite and
+//!   PostgreSQL, same SQL); migrations in `migrations/{sqlite,postgres}`.
+//! - [`ComputeService`] (`service`): shared state and operations;
+//!   `scheduler` (request spec, candidates, filters, weighers, claims);
+//!   `outbox` (durable Placement operations); `audit` (allocation audit and
+//!   healing).
+//! - `agent`: [`ComputeAgent`] / [`run_agent`], the per-host worker.
+//! - `api`: the axum [`router`], mounted by the binary at `/compute`.
+//!
+//! The API and the agents talk through a work queue table
+//! (`compute_tasks`): rows are claimed with one conditional `UPDATE`
+//! (`FOR UPDATE SKIP LOCKED` on PostgreSQL), leased, and retried when a
+//! worker dies, so either side can restart without losing work.
+//!
+//! The guarantee: an instance is marked deleted in the same transaction
+//! that records "delete the allocations of consumer X" in the outbox; the
+//! removal is attempted at once and retried until Placement accepts it, and
+//! agents and the reconciler remove any allocation whose consumer is not a
+//! live instance.
+
+mod agent;
+mod api;
+mod audit;
+mod db;
+mod error;
+mod images;
+mod model;
+mod outbox;
+mod policy;
+mod scheduler;
+mod service;
+mod store;
+
+pub use agent::{run_agent, AgentConfig, ComputeAgent, DriverSpec, FakeDriver, ReconcileReport};
+pub use api::{router, MAX_VERSION, MIN_VERSION, MOUNT};
+pub use audit::{AuditReport, MissingAllocation, OrphanedAllocation, WrongProvider};
+pub use db::{redact, Engine};
+pub use error::{ComputeError, Result};
+pub use images::{ImageInfo, ImageLookup, StaticImages};
+pub use model::{ComputeNode, Flavor, Instance, InstanceFault, OutboxEntry, Service};
+pub use outbox::DrainReport;
+pub use scheduler::{flavor_resources, RequestSpec, Weigher, COMPUTE_STATUS_DISABLED};
+pub use service::{ComputeConfig, ComputeService, QuotaDefaults, NOVA_COMPUTE};
+
+/// Compute's default policy rules (Nova's defaults in spirit).
+pub fn policy_defaults() -> &'static [berth_policy::RuleDefault] {
+    policy::defaults()
+}

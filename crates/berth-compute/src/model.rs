@@ -1,0 +1,187 @@
+//! Records of the compute database and their state vocabulary.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Nova's `vm_states`.
+pub mod vm_state {
+    pub const ACTIVE: &str = "active";
+    pub const BUILDING: &str = "building";
+    pub const STOPPED: &str = "stopped";
+    pub const ERROR: &str = "error";
+    pub const DELETED: &str = "deleted";
+}
+
+/// Nova's `task_states` (the ones berth uses).
+pub mod task_state {
+    pub const SCHEDULING: &str = "scheduling";
+    pub const SPAWNING: &str = "spawning";
+    pub const POWERING_OFF: &str = "powering-off";
+    pub const POWERING_ON: &str = "powering-on";
+    pub const REBOOTING: &str = "rebooting";
+    pub const REBOOTING_HARD: &str = "rebooting_hard";
+    pub const DELETING: &str = "deleting";
+}
+
+/// Nova's `power_state` numbers.
+pub mod power_state {
+    pub const NOSTATE: i64 = 0;
+    pub const RUNNING: i64 = 1;
+    pub const SHUTDOWN: i64 = 4;
+}
+
+/// A flavor; instances keep a copy (the snapshot) taken when built.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Flavor {
+    #[serde(default)]
+    pub internal_id: i64,
+    pub flavorid: String,
+    pub name: String,
+    pub vcpus: i64,
+    pub memory_mb: i64,
+    pub root_gb: i64,
+    pub ephemeral_gb: i64,
+    /// MB.
+    pub swap: i64,
+    pub rxtx_factor: f64,
+    pub is_public: bool,
+    pub disabled: bool,
+    pub description: Option<String>,
+    pub extra_specs: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Instance {
+    pub id: i64,
+    pub uuid: Uuid,
+    pub display_name: String,
+    pub hostname: Option<String>,
+    pub description: Option<String>,
+    pub project_id: String,
+    pub user_id: String,
+    pub image_ref: String,
+    pub flavor: Flavor,
+    pub vm_state: String,
+    pub task_state: Option<String>,
+    pub power_state: i64,
+    pub host: Option<String>,
+    pub node: Option<String>,
+    pub node_uuid: Option<Uuid>,
+    pub availability_zone: Option<String>,
+    pub requested_az: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub key_name: Option<String>,
+    pub access_ip_v4: Option<String>,
+    pub access_ip_v6: Option<String>,
+    pub locked: bool,
+    pub reservation_id: String,
+    pub launch_index: i64,
+    pub launched_at: Option<i64>,
+    pub terminated_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: Option<i64>,
+    pub deleted_at: Option<i64>,
+    pub deleted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InstanceFault {
+    pub code: i64,
+    pub message: String,
+    pub details: String,
+    pub host: Option<String>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Service {
+    pub id: i64,
+    pub uuid: Uuid,
+    pub host: String,
+    pub binary: String,
+    pub availability_zone: String,
+    pub disabled: bool,
+    pub disabled_reason: Option<String>,
+    pub forced_down: bool,
+    pub last_seen_up: Option<i64>,
+    pub report_count: i64,
+    pub created_at: i64,
+    pub updated_at: Option<i64>,
+}
+
+impl Service {
+    /// Up: not forced down, and heard from within `down_after_ms`.
+    pub fn is_up(&self, now_ms: i64, down_after_ms: i64) -> bool {
+        !self.forced_down && self.last_seen_up.is_some_and(|t| now_ms - t <= down_after_ms)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ComputeNode {
+    pub id: i64,
+    pub uuid: Uuid,
+    pub host: String,
+    pub hypervisor_hostname: String,
+    pub hypervisor_type: String,
+    pub hypervisor_version: i64,
+    pub host_ip: String,
+    pub vcpus: i64,
+    pub memory_mb: i64,
+    pub local_gb: i64,
+    pub cpu_allocation_ratio: f64,
+    pub ram_allocation_ratio: f64,
+    pub disk_allocation_ratio: f64,
+    pub reserved_host_cpus: i64,
+    pub reserved_host_memory_mb: i64,
+    pub reserved_host_disk_gb: i64,
+    pub created_at: i64,
+    pub updated_at: Option<i64>,
+}
+
+/// A unit of work for one host's agent, from the durable queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Task {
+    pub id: i64,
+    pub host: String,
+    pub kind: String,
+    pub instance_uuid: Option<Uuid>,
+    pub payload: serde_json::Value,
+    pub attempts: i64,
+}
+
+/// Task kinds.
+pub mod task_kind {
+    pub const BUILD: &str = "build";
+    pub const DELETE: &str = "delete";
+    pub const STOP: &str = "stop";
+    pub const START: &str = "start";
+    pub const REBOOT: &str = "reboot";
+}
+
+/// A Placement operation that must eventually happen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutboxEntry {
+    pub id: i64,
+    pub kind: String,
+    pub consumer_uuid: Uuid,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+}
+
+/// Outbox kinds.
+pub mod outbox_kind {
+    /// Delete every allocation of a consumer.
+    pub const DELETE_ALLOCATIONS: &str = "delete_allocations";
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Migration {
+    pub uuid: Uuid,
+    pub instance_uuid: Uuid,
+    pub source_node_uuid: Option<Uuid>,
+    pub dest_node_uuid: Option<Uuid>,
+    pub status: String,
+}

@@ -1,0 +1,94 @@
+//! Compute's default policy rules, after Nova's 2023+ defaults: admins do
+//! everything; project members manage their project's servers; project
+//! readers read them; hosts, hypervisors, services and flavor management
+//! are admin-only.
+
+use berth_policy::{RuleDefault, Scope};
+
+const PROJECT: &[Scope] = &[Scope::Project];
+
+const ADMIN: &str = "rule:context_is_admin";
+const MEMBER: &str = "rule:project_member_or_admin";
+const READER: &str = "rule:project_reader_or_admin";
+const ANY: &str = "@";
+
+const fn rule(name: &'static str, check_str: &'static str, description: &'static str) -> RuleDefault {
+    RuleDefault { name, check_str, description, operations: &[], scope_types: PROJECT, deprecated_rule: None }
+}
+
+const fn base(name: &'static str, check_str: &'static str, description: &'static str) -> RuleDefault {
+    RuleDefault { name, check_str, description, operations: &[], scope_types: &[], deprecated_rule: None }
+}
+
+static DEFAULTS: &[RuleDefault] = &[
+    base("context_is_admin", "role:admin", "Base rule: administrators."),
+    base("admin_api", "role:admin", "Base rule: administrators (legacy name)."),
+    base("project_member_api", "role:member and project_id:%(project_id)s", "Base rule: members of the target project."),
+    base("project_reader_api", "role:reader and project_id:%(project_id)s", "Base rule: readers of the target project."),
+    base("project_member_or_admin", "rule:project_member_api or rule:context_is_admin", "Base rule: project members or admins."),
+    base("project_reader_or_admin", "rule:project_reader_api or rule:context_is_admin", "Base rule: project readers or admins."),
+    // Servers.
+    rule("os_compute_api:servers:index", READER, "List servers."),
+    rule("os_compute_api:servers:detail", READER, "List servers with details."),
+    rule("os_compute_api:servers:index:get_all_tenants", ADMIN, "List servers of all projects."),
+    rule("os_compute_api:servers:detail:get_all_tenants", ADMIN, "List servers of all projects with details."),
+    rule("os_compute_api:servers:allow_all_filters", ADMIN, "Filter server lists by any attribute."),
+    rule("os_compute_api:servers:show", READER, "Show a server."),
+    rule("os_compute_api:servers:show:host_status", ADMIN, "Show the host status of a server."),
+    rule("os_compute_api:os-extended-server-attributes", ADMIN, "Show host attributes of servers."),
+    rule("os_compute_api:servers:create", MEMBER, "Create a server."),
+    rule("os_compute_api:servers:create:forced_host", ADMIN, "Create a server on a given host."),
+    rule("os_compute_api:servers:update", MEMBER, "Update a server."),
+    rule("os_compute_api:servers:delete", MEMBER, "Delete a server."),
+    rule("os_compute_api:servers:start", MEMBER, "Start a server."),
+    rule("os_compute_api:servers:stop", MEMBER, "Stop a server."),
+    rule("os_compute_api:servers:reboot", MEMBER, "Reboot a server."),
+    rule("os_compute_api:os-deferred-delete:force", MEMBER, "Force-delete a server."),
+    rule("os_compute_api:os-deferred-delete:restore", MEMBER, "Restore a soft-deleted server."),
+    rule("os_compute_api:os-lock-server:unlock:unlock_override", ADMIN, "Act on servers locked by others."),
+    rule("os_compute_api:server-metadata:index", READER, "List server metadata."),
+    rule("os_compute_api:server-metadata:show", READER, "Show a server metadata item."),
+    rule("os_compute_api:server-metadata:create", MEMBER, "Add server metadata."),
+    rule("os_compute_api:server-metadata:update", MEMBER, "Update a server metadata item."),
+    rule("os_compute_api:server-metadata:update_all", MEMBER, "Replace server metadata."),
+    rule("os_compute_api:server-metadata:delete", MEMBER, "Delete a server metadata item."),
+    // Flavors.
+    rule("os_compute_api:flavors", ANY, "List and show flavors."),
+    rule("os_compute_api:os-flavor-manage:create", ADMIN, "Create a flavor."),
+    rule("os_compute_api:os-flavor-manage:update", ADMIN, "Update a flavor."),
+    rule("os_compute_api:os-flavor-manage:delete", ADMIN, "Delete a flavor."),
+    rule("os_compute_api:os-flavor-extra-specs:index", READER, "List flavor extra specs."),
+    rule("os_compute_api:os-flavor-extra-specs:show", READER, "Show a flavor extra spec."),
+    rule("os_compute_api:os-flavor-extra-specs:create", ADMIN, "Create flavor extra specs."),
+    rule("os_compute_api:os-flavor-extra-specs:update", ADMIN, "Update a flavor extra spec."),
+    rule("os_compute_api:os-flavor-extra-specs:delete", ADMIN, "Delete a flavor extra spec."),
+    rule("os_compute_api:os-flavor-access", ADMIN, "List projects with access to a private flavor."),
+    rule("os_compute_api:os-flavor-access:add_tenant_access", ADMIN, "Grant a project a private flavor."),
+    rule("os_compute_api:os-flavor-access:remove_tenant_access", ADMIN, "Revoke a project's private flavor."),
+    // Infrastructure.
+    rule("os_compute_api:os-services:list", ADMIN, "List compute services."),
+    rule("os_compute_api:os-services:update", ADMIN, "Enable, disable or force down a compute service."),
+    rule("os_compute_api:os-services:delete", ADMIN, "Delete a compute service."),
+    rule("os_compute_api:os-hypervisors:list", ADMIN, "List hypervisors."),
+    rule("os_compute_api:os-hypervisors:list-detail", ADMIN, "List hypervisors with details."),
+    rule("os_compute_api:os-hypervisors:show", ADMIN, "Show a hypervisor."),
+    rule("os_compute_api:os-hypervisors:statistics", ADMIN, "Show hypervisor statistics."),
+    rule("os_compute_api:os-hypervisors:servers", ADMIN, "List servers of hypervisors."),
+    rule("os_compute_api:os-availability-zone:list", READER, "List availability zones."),
+    rule("os_compute_api:os-availability-zone:detail", ADMIN, "List availability zones with hosts."),
+    // Limits and quotas.
+    rule("os_compute_api:limits", ANY, "Show rate and absolute limits of the caller's project."),
+    rule("os_compute_api:limits:other_project", ADMIN, "Show limits of another project."),
+    rule("os_compute_api:os-quota-sets:show", READER, "Show a project's quotas."),
+    rule("os_compute_api:os-quota-sets:detail", READER, "Show a project's quotas with usage."),
+    rule("os_compute_api:os-quota-sets:defaults", ANY, "Show default quotas."),
+    rule("os_compute_api:os-quota-sets:update", ADMIN, "Update a project's quotas."),
+    rule("os_compute_api:os-quota-sets:delete", ADMIN, "Revert a project's quotas to the defaults."),
+    // Keypairs.
+    rule("os_compute_api:os-keypairs:index", "(rule:context_is_admin) or user_id:%(user_id)s", "List keypairs."),
+];
+
+/// Compute's default rules.
+pub fn defaults() -> &'static [RuleDefault] {
+    DEFAULTS
+}

@@ -1,0 +1,396 @@
+//! [`ComputeService`]: the state behind the API (database, Placement,
+//! images, policy, configuration) and the operations the handlers and
+//! background tasks share.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_http::AuthStrategy;
+use berth_placement_client::PlacementClient;
+use berth_policy::{Enforcer, EnforcerConfig};
+use uuid::Uuid;
+
+use crate::db::{now_ms, Db};
+use crate::error::{ComputeError, Result};
+use crate::images::{ImageInfo, ImageLookup};
+use crate::model::*;
+use crate::scheduler::{RequestSpec, ScheduleError, Weigher, COMPUTE_STATUS_DISABLED};
+
+/// Quota limits applied to projects without their own (`[quota]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct QuotaDefaults {
+    pub instances: i64,
+    pub cores: i64,
+    pub ram: i64,
+    pub metadata_items: i64,
+    pub key_pairs: i64,
+    pub server_groups: i64,
+    pub server_group_members: i64,
+}
+
+impl Default for QuotaDefaults {
+    /// Nova's defaults.
+    fn default() -> Self {
+        QuotaDefaults {
+            instances: 10,
+            cores: 20,
+            ram: 51200,
+            metadata_items: 128,
+            key_pairs: 100,
+            server_groups: 10,
+            server_group_members: 10,
+        }
+    }
+}
+
+/// Settings of the compute API and its background tasks.
+#[derive(Debug, Clone)]
+pub struct ComputeConfig {
+    pub auth: AuthStrategy,
+    /// A service is down after this long without a heartbeat
+    /// (`service_down_time`, Nova's default 60 s).
+    pub service_down_time: Duration,
+    pub weigher: Weigher,
+    /// `limit` of allocation-candidates queries.
+    pub max_placement_results: usize,
+    pub quota_defaults: QuotaDefaults,
+    /// The zone of hosts that do not name one (`default_availability_zone`).
+    pub default_availability_zone: String,
+    /// Absolute URL clients reach the API at, e.g. `https://cloud/compute`;
+    /// when unset, links are built from the request's Host header and the
+    /// mount point [`crate::MOUNT`].
+    pub public_base_url: Option<String>,
+    /// Largest request body accepted (Nova's `max_request_body_size`).
+    pub max_request_body: usize,
+    /// How often the background outbox drainer runs.
+    pub outbox_interval: Duration,
+    /// How often the background reconciler audits (and heals) allocations.
+    pub reconcile_interval: Duration,
+    /// Whether the background reconciler heals what it finds (`false`:
+    /// only count it).
+    pub reconcile_fix: bool,
+}
+
+impl Default for ComputeConfig {
+    fn default() -> Self {
+        ComputeConfig {
+            auth: AuthStrategy::NoAuth2,
+            service_down_time: Duration::from_secs(60),
+            weigher: Weigher::Spread,
+            max_placement_results: 1000,
+            quota_defaults: QuotaDefaults::default(),
+            default_availability_zone: "nova".into(),
+            public_base_url: None,
+            max_request_body: 114_688,
+            outbox_interval: Duration::from_secs(2),
+            reconcile_interval: Duration::from_secs(60),
+            reconcile_fix: true,
+        }
+    }
+}
+
+/// The compute control plane's shared state.
+pub struct ComputeService {
+    pub(crate) db: Db,
+    pub(crate) placement: Arc<dyn PlacementClient>,
+    pub(crate) images: Arc<dyn ImageLookup>,
+    pub(crate) policy: Enforcer,
+    pub(crate) config: ComputeConfig,
+    pub(crate) reconciler_findings: AtomicU64,
+    pub(crate) reconciler_runs: AtomicU64,
+}
+
+impl std::fmt::Debug for ComputeService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ComputeService").field("engine", &self.db.engine).finish_non_exhaustive()
+    }
+}
+
+/// Nova's binary name of compute services.
+pub const NOVA_COMPUTE: &str = "nova-compute";
+
+impl ComputeService {
+    /// Connect to the database (the same URL as Placement's), apply the
+    /// compute migrations and build the service.
+    pub async fn open(
+        db_url: &str,
+        placement: Arc<dyn PlacementClient>,
+        images: Arc<dyn ImageLookup>,
+        policy: Enforcer,
+        config: ComputeConfig,
+    ) -> Result<Arc<ComputeService>> {
+        let db = Db::connect(db_url, 16).await?;
+        db.migrate().await?;
+        Ok(Arc::new(ComputeService {
+            db,
+            placement,
+            images,
+            policy,
+            config,
+            reconciler_findings: AtomicU64::new(0),
+            reconciler_runs: AtomicU64::new(0),
+        }))
+    }
+
+    /// Another handle on the same database (shared pools and writer lock)
+    /// that talks to Placement through `placement`: agents in the same
+    /// process, or tests that break one side's Placement on purpose.
+    pub fn with_placement(&self, placement: Arc<dyn PlacementClient>) -> Arc<ComputeService> {
+        Arc::new(ComputeService {
+            db: self.db.clone(),
+            placement,
+            images: self.images.clone(),
+            policy: self.policy.clone(),
+            config: self.config.clone(),
+            reconciler_findings: AtomicU64::new(0),
+            reconciler_runs: AtomicU64::new(0),
+        })
+    }
+
+    /// An enforcer with compute's default rules
+    /// ([`crate::policy_defaults`]).
+    pub fn default_policy(config: EnforcerConfig) -> Enforcer {
+        Enforcer::new(crate::policy::defaults(), config)
+    }
+
+    pub fn config(&self) -> &ComputeConfig {
+        &self.config
+    }
+
+    pub fn placement(&self) -> &Arc<dyn PlacementClient> {
+        &self.placement
+    }
+
+    /// Problems the background reconciler found on its last run.
+    pub fn reconciler_findings(&self) -> u64 {
+        self.reconciler_findings.load(Ordering::Relaxed)
+    }
+
+    /// Completed background reconciler runs.
+    pub fn reconciler_runs(&self) -> u64 {
+        self.reconciler_runs.load(Ordering::Relaxed)
+    }
+
+    /// Queued or running tasks of a host's agent.
+    pub async fn open_tasks(&self, host: &str) -> Result<i64> {
+        self.db.open_tasks(host).await
+    }
+
+    /// An instance by uuid (deleted ones included).
+    pub async fn instance(&self, uuid: Uuid) -> Result<Option<Instance>> {
+        self.db.get_instance(uuid).await
+    }
+
+    /// Close the database pools.
+    pub async fn close(&self) {
+        self.db.close().await;
+    }
+
+    pub(crate) fn down_after_ms(&self) -> i64 {
+        self.config.service_down_time.as_millis() as i64
+    }
+
+    /// Is the compute service of `host` up (registered, heartbeating, not
+    /// forced down)?
+    pub async fn host_is_up(&self, host: &str) -> Result<bool> {
+        Ok(match self.db.service_by_host(host, NOVA_COMPUTE).await? {
+            Some(s) => s.is_up(now_ms(), self.down_after_ms()),
+            None => false,
+        })
+    }
+
+    // ------------------------------------------------------------ build
+
+    /// Schedule a freshly recorded instance and hand it to its host's agent;
+    /// on failure the instance goes to ERROR with a fault (as Nova's
+    /// conductor does).
+    pub(crate) async fn schedule_and_build(&self, instance: &Instance, image: Option<&ImageInfo>) -> Result<()> {
+        let mut spec = RequestSpec::new(&instance.flavor, image);
+        if let Some(req) = &instance.requested_az {
+            let (az, host, node) = split_az(req);
+            if let Some(az) = az {
+                spec.availability_zone = Some(az.clone());
+                match self.db.find_az_aggregate(&az).await? {
+                    Some(agg) => spec.member_of = vec![agg],
+                    None => return self.fail_build(instance, "No valid host was found. The availability zone has no hosts.").await,
+                }
+            }
+            spec.force_host = host;
+            spec.force_node = node;
+        }
+        match self.schedule(instance, &spec).await {
+            Ok(placed) => {
+                let az = placed.service.availability_zone.clone();
+                if !self.db.set_scheduled(instance.uuid, &placed.node, &az).await? {
+                    // Deleted while we were scheduling: give the claim back.
+                    self.remove_allocations_durably(instance.uuid).await?;
+                }
+                Ok(())
+            }
+            Err(ScheduleError::NoValidHost(why)) => {
+                self.fail_build(instance, &format!("No valid host was found. {why}")).await
+            }
+            Err(ScheduleError::Placement(e)) => {
+                self.fail_build(instance, &format!("No valid host was found. Placement failed: {e}")).await
+            }
+            Err(ScheduleError::Internal(e)) => Err(ComputeError::internal(e)),
+        }
+    }
+
+    async fn fail_build(&self, instance: &Instance, message: &str) -> Result<()> {
+        tracing::info!(instance = %instance.uuid, %message, "build failed");
+        self.db.add_fault(instance.uuid, 500, message, "", None).await?;
+        self.db
+            .set_instance_state(instance.uuid, vm_state::ERROR, None, Some(power_state::NOSTATE), None)
+            .await?;
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ delete
+
+    /// Delete an instance the way nova-api does: through its host's agent
+    /// when that host is up, otherwise locally (marked deleted here and its
+    /// allocations removed now, or by the outbox once Placement answers).
+    pub(crate) async fn delete_instance(&self, instance: &Instance) -> Result<()> {
+        let host = match &instance.host {
+            Some(h) if self.host_is_up(h).await? => h.clone(),
+            _ => return self.local_delete(instance.uuid).await,
+        };
+        let queued = self
+            .db
+            .transition_and_enqueue(
+                instance.uuid,
+                &instance.vm_state,
+                Some(task_state::DELETING),
+                None,
+                &host,
+                task_kind::DELETE,
+            )
+            .await?;
+        if !queued {
+            // It changed under us (deleted already, or moved): decide again.
+            if let Some(i) = self.db.get_instance(instance.uuid).await? {
+                if !i.deleted {
+                    return self.local_delete(i.uuid).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Mark deleted and remove the allocations (durably).
+    pub async fn local_delete(&self, uuid: Uuid) -> Result<()> {
+        if let Some(entry) = self.db.mark_deleted(uuid).await? {
+            self.run_outbox_entry(entry, false).await?;
+        }
+        Ok(())
+    }
+
+    /// Record that `consumer`'s allocations must go, and try once now.
+    pub(crate) async fn remove_allocations_durably(&self, consumer: Uuid) -> Result<()> {
+        let id = self.db.add_outbox(outbox_kind::DELETE_ALLOCATIONS, consumer).await?;
+        self.run_outbox_entry(id, false).await?;
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ services
+
+    /// Reflect a service's disabled flag on its providers
+    /// (`COMPUTE_STATUS_DISABLED`). Failures are logged; agents resync the
+    /// trait periodically.
+    pub(crate) async fn sync_disabled_trait(&self, service: &Service) {
+        let nodes = match self.db.nodes_on_host(&service.host).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list compute nodes");
+                return;
+            }
+        };
+        for n in nodes {
+            if let Err(e) = self.placement.set_trait(n.uuid, COMPUTE_STATUS_DISABLED, service.disabled).await {
+                tracing::warn!(provider = %n.uuid, error = %e, "cannot update COMPUTE_STATUS_DISABLED; the agent will retry");
+            }
+        }
+    }
+
+    /// Effective quota limits of a project.
+    pub async fn quota_limits(&self, project: &str) -> Result<BTreeMap<String, i64>> {
+        let d = self.config.quota_defaults;
+        let mut m: BTreeMap<String, i64> = [
+            ("instances", d.instances),
+            ("cores", d.cores),
+            ("ram", d.ram),
+            ("metadata_items", d.metadata_items),
+            ("key_pairs", d.key_pairs),
+            ("server_groups", d.server_groups),
+            ("server_group_members", d.server_group_members),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        m.extend(self.db.quotas(project).await?);
+        Ok(m)
+    }
+
+    /// Usage counted as Nova does with `count_usage_from_placement`:
+    /// instances from the database, cores and ram from Placement.
+    pub async fn quota_usage(&self, project: &str) -> Result<BTreeMap<String, i64>> {
+        let usages = self.placement.project_usages(project, None).await?;
+        let mut m = BTreeMap::new();
+        m.insert("instances".to_string(), self.db.count_instances(project).await?);
+        m.insert(
+            "cores".to_string(),
+            usages.get("VCPU").copied().unwrap_or(0) + usages.get("PCPU").copied().unwrap_or(0),
+        );
+        m.insert("ram".to_string(), usages.get("MEMORY_MB").copied().unwrap_or(0));
+        Ok(m)
+    }
+
+    /// Refuse a create that would exceed the project's quota.
+    pub(crate) async fn check_quota(&self, project: &str, flavor: &Flavor, count: i64) -> Result<()> {
+        let limits = self.quota_limits(project).await?;
+        let used = self.quota_usage(project).await?;
+        let wanted = [("instances", count), ("cores", flavor.vcpus * count), ("ram", flavor.memory_mb * count)];
+        let mut over = Vec::new();
+        for (res, n) in wanted {
+            let limit = limits.get(res).copied().unwrap_or(-1);
+            let u = used.get(res).copied().unwrap_or(0);
+            if limit >= 0 && u + n > limit {
+                over.push((res, n, u, limit));
+            }
+        }
+        if over.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = over.iter().map(|o| o.0).collect();
+        let (res, n, u, limit) = over[0];
+        Err(ComputeError::forbidden(format!(
+            "Quota exceeded for {}: Requested {n}, but already used {u} of {limit} {res}",
+            names.join(", ")
+        )))
+    }
+}
+
+/// `az`, `az:host`, `az:host:node`, `:host` (admin forms).
+pub(crate) fn split_az(s: &str) -> (Option<String>, Option<String>, Option<String>) {
+    let mut parts = s.splitn(3, ':');
+    let nonempty = |p: Option<&str>| p.filter(|x| !x.is_empty()).map(str::to_string);
+    let az = nonempty(parts.next());
+    let host = nonempty(parts.next());
+    let node = nonempty(parts.next());
+    (az, host, node)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn az_forms() {
+        assert_eq!(split_az("nova"), (Some("nova".into()), None, None));
+        assert_eq!(split_az("nova:h1"), (Some("nova".into()), Some("h1".into()), None));
+        assert_eq!(split_az(":h1:n1"), (None, Some("h1".into()), Some("n1".into())));
+    }
+}

@@ -1,0 +1,333 @@
+//! Test harness: Placement (berth's own router, in-process) and the compute
+//! API over a fresh SQLite file or PostgreSQL database, compute agents on
+//! simulated hosts, and helpers to drive the API with `oneshot`.
+//!
+//! PostgreSQL tests use `BERTH_TEST_POSTGRES_URL` (default
+//! `postgresql://postgres@127.0.0.1:5432/postgres`); set
+//! `BERTH_TEST_POSTGRES=skip` to skip them.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use axum::Router;
+use berth_compute::{AgentConfig, ComputeAgent, ComputeConfig, ComputeService, DriverSpec, FakeDriver, ImageInfo, StaticImages};
+use berth_placement_api::{AppState, PlacementConfig};
+use berth_placement_client::{
+    BoxFuture, InProcessPlacementClient, PlacementClient, PlacementError, PlacementRequest, PlacementResponse, StaticToken,
+};
+use berth_policy::EnforcerConfig;
+use berth_store::{Store, StoreConfig};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use sqlx::Connection;
+use tower::ServiceExt;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub const IMAGE: &str = "155d900f-4e14-4e4c-a73d-069cbf4541e6";
+pub const ARM_IMAGE: &str = "2b7c1f3e-9a51-4c1e-8f0e-3f7d2c8a9b10";
+pub const BIG_IMAGE: &str = "7e0d5c3a-1b2c-4d5e-8f90-a1b2c3d4e5f6";
+pub const MV: &str = "compute 2.96";
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    format!("{prefix}_{}_{}_{nanos}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
+}
+
+fn pg_admin_url() -> String {
+    std::env::var("BERTH_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+pub fn skip(backend: Backend) -> bool {
+    backend == Backend::Postgres && std::env::var("BERTH_TEST_POSTGRES").as_deref() == Ok("skip")
+}
+
+enum Cleanup {
+    File(std::path::PathBuf),
+    PgDb(String),
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        match self {
+            Cleanup::File(p) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut s = p.clone().into_os_string();
+                    s.push(suffix);
+                    let _ = std::fs::remove_file(s);
+                }
+            }
+            Cleanup::PgDb(name) => {
+                let name = name.clone();
+                let _ = std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                    rt.block_on(async {
+                        sqlx::any::install_default_drivers();
+                        if let Ok(mut c) = sqlx::AnyConnection::connect(&pg_admin_url()).await {
+                            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c).await;
+                            let _ = c.close().await;
+                        }
+                    });
+                })
+                .join();
+            }
+        }
+    }
+}
+
+async fn fresh_url(backend: Backend) -> (String, Cleanup) {
+    match backend {
+        Backend::Sqlite => {
+            let path = std::env::temp_dir().join(format!("{}.db", unique("berth_compute_test")));
+            (format!("sqlite://{}", path.display()), Cleanup::File(path))
+        }
+        Backend::Postgres => {
+            sqlx::any::install_default_drivers();
+            let name = unique("berth_compute_test");
+            let mut c = sqlx::AnyConnection::connect(&pg_admin_url())
+                .await
+                .expect("PostgreSQL at BERTH_TEST_POSTGRES_URL (set BERTH_TEST_POSTGRES=skip to skip)");
+            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await.expect("create database");
+            c.close().await.ok();
+            let base = pg_admin_url();
+            let cut = base.rfind('/').expect("database URL has a path");
+            (format!("{}/{name}", &base[..cut]), Cleanup::PgDb(name))
+        }
+    }
+}
+
+/// A Placement client that can be switched off (every call: unavailable)
+/// or made to drop allocation deletions (unavailable for
+/// `DELETE /allocations/...` only).
+#[derive(Clone)]
+pub struct Faulty {
+    inner: Arc<dyn PlacementClient>,
+    pub down: Arc<AtomicBool>,
+    pub block_deletes: Arc<AtomicBool>,
+}
+
+impl Faulty {
+    pub fn new(inner: Arc<dyn PlacementClient>) -> Self {
+        Faulty { inner, down: Arc::new(AtomicBool::new(false)), block_deletes: Arc::new(AtomicBool::new(false)) }
+    }
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+    pub fn set_block_deletes(&self, b: bool) {
+        self.block_deletes.store(b, Ordering::SeqCst);
+    }
+}
+
+impl PlacementClient for Faulty {
+    fn send(&self, req: PlacementRequest) -> BoxFuture<'_, Result<PlacementResponse, PlacementError>> {
+        let blocked = self.down.load(Ordering::SeqCst)
+            || (self.block_deletes.load(Ordering::SeqCst) && req.method == Method::DELETE && req.path.starts_with("/allocations/"));
+        if blocked {
+            return Box::pin(async move { Err(PlacementError::Unavailable(format!("connection refused ({} {})", req.method, req.path))) });
+        }
+        self.inner.send(req)
+    }
+}
+
+pub struct Env {
+    pub backend: Backend,
+    /// The compute router mounted at `/compute`.
+    pub app: Router,
+    pub svc: Arc<ComputeService>,
+    /// Placement as the tests see it (always reachable).
+    pub placement: Arc<dyn PlacementClient>,
+    /// The API's Placement client (can be broken on purpose).
+    pub api_placement: Faulty,
+    pub images: Arc<StaticImages>,
+    pub url: String,
+    _cleanup: Cleanup,
+}
+
+pub fn images() -> StaticImages {
+    let mut arm = ImageInfo::public(ARM_IMAGE, "arm");
+    arm.properties.insert("hw_architecture".into(), "aarch64".into());
+    let mut big = ImageInfo::public(BIG_IMAGE, "big");
+    big.min_ram = 100_000;
+    big.min_disk = 500;
+    StaticImages::new([ImageInfo::public(IMAGE, "cirros"), arm, big])
+}
+
+impl Env {
+    pub async fn new(backend: Backend) -> Env {
+        Self::with_config(backend, ComputeConfig::default()).await
+    }
+
+    pub async fn with_config(backend: Backend, config: ComputeConfig) -> Env {
+        let (url, cleanup) = fresh_url(backend).await;
+        let store = Store::open(&StoreConfig::new(url.clone())).await.expect("placement store");
+        let policy = berth_policy::Enforcer::new(berth_policy::placement::defaults(), EnforcerConfig::default());
+        let pstate = Arc::new(AppState::new(store, policy, PlacementConfig::default()));
+        let prouter = berth_placement_api::router(pstate);
+        let placement: Arc<dyn PlacementClient> =
+            Arc::new(InProcessPlacementClient::new(prouter, Arc::new(StaticToken::new("admin"))));
+        let api_placement = Faulty::new(placement.clone());
+        let images = Arc::new(images());
+        let svc = ComputeService::open(
+            &url,
+            Arc::new(api_placement.clone()),
+            images.clone(),
+            ComputeService::default_policy(EnforcerConfig::default()),
+            config,
+        )
+        .await
+        .expect("compute service");
+        let app = Router::new().nest("/compute", berth_compute::router(svc.clone()));
+        Env { backend, app, svc, placement, api_placement, images, url, _cleanup: cleanup }
+    }
+
+    /// Start an agent for `host` that talks to the always-up Placement.
+    pub async fn agent(&self, host: &str, driver: &str, traits: &[&str]) -> Arc<ComputeAgent> {
+        self.agent_with(host, driver, traits, FakeDriver::new()).await
+    }
+
+    pub async fn agent_with(&self, host: &str, driver: &str, traits: &[&str], fake: Arc<FakeDriver>) -> Arc<ComputeAgent> {
+        let mut cfg = AgentConfig::new(host, driver.parse::<DriverSpec>().expect("driver"));
+        cfg.traits = traits.iter().map(|t| t.to_string()).collect();
+        let agent = Arc::new(ComputeAgent::new(self.svc.with_placement(self.placement.clone()), cfg, fake));
+        agent.start().await.expect("agent start");
+        agent
+    }
+
+    pub async fn raw(&self, method: Method, path: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> (StatusCode, Value) {
+        let mut b = Request::builder().method(method).uri(path).header("host", "berth.test");
+        let mut has_token = false;
+        for (k, v) in headers {
+            has_token |= k.eq_ignore_ascii_case("x-auth-token");
+            b = b.header(*k, *v);
+        }
+        if !has_token {
+            b = b.header("x-auth-token", "admin");
+        }
+        if !body.is_empty() {
+            b = b.header("content-type", "application/json");
+        }
+        let resp = self.app.clone().oneshot(b.body(Body::from(body)).unwrap()).await.unwrap();
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let v = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({"raw": String::from_utf8_lossy(&bytes)})) };
+        (status, v)
+    }
+
+    /// A request as admin at microversion 2.96.
+    pub async fn req(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        self.raw(method, &format!("/compute/v2.1{path}"), body, &[("openstack-api-version", MV)]).await
+    }
+
+    /// A request as `user` of `project` with roles member+reader.
+    pub async fn req_as(&self, project: &str, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        let token = format!("user-{project}:{project}");
+        self.raw(method, &format!("/compute/v2.1{path}"), body, &[("openstack-api-version", MV), ("x-auth-token", &token), ("x-roles", "member,reader")])
+            .await
+    }
+
+    pub async fn create_flavor(&self, name: &str, vcpus: i64, ram: i64, disk: i64) -> String {
+        let (s, v) = self.req(Method::POST, "/flavors", Some(json!({"flavor": {"name": name, "vcpus": vcpus, "ram": ram, "disk": disk}}))).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        v["flavor"]["id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn set_specs(&self, flavor: &str, specs: Value) {
+        let (s, v) = self.req(Method::POST, &format!("/flavors/{flavor}/os-extra_specs"), Some(json!({"extra_specs": specs}))).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+
+    /// POST /servers (202 expected); returns the server id.
+    pub async fn create_server(&self, name: &str, flavor: &str) -> String {
+        self.create_server_image(name, flavor, IMAGE).await
+    }
+
+    pub async fn create_server_image(&self, name: &str, flavor: &str, image: &str) -> String {
+        let (s, v) = self
+            .req(Method::POST, "/servers", Some(json!({"server": {"name": name, "flavorRef": flavor, "imageRef": image, "networks": "none"}})))
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+        v["server"]["id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn server(&self, id: &str) -> (StatusCode, Value) {
+        let (s, v) = self.req(Method::GET, &format!("/servers/{id}"), None).await;
+        (s, v["server"].clone())
+    }
+
+    pub async fn status(&self, id: &str) -> String {
+        let (s, v) = self.server(id).await;
+        if s == StatusCode::NOT_FOUND {
+            return "GONE".into();
+        }
+        v["status"].as_str().unwrap_or("?").to_string()
+    }
+
+    pub async fn service_id(&self, host: &str) -> String {
+        let (s, v) = self.req(Method::GET, &format!("/os-services?host={host}&binary=nova-compute"), None).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        v["services"][0]["id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn update_service(&self, host: &str, body: Value) -> Value {
+        let id = self.service_id(host).await;
+        let (s, v) = self.req(Method::PUT, &format!("/os-services/{id}"), Some(body)).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        v["service"].clone()
+    }
+
+    pub async fn usages(&self, rp: Uuid) -> BTreeMap<String, i64> {
+        self.placement.provider_usages(rp).await.expect("usages").into_iter().filter(|(_, v)| *v != 0).collect()
+    }
+}
+
+/// Run every agent's queue until all are empty.
+pub async fn drain(agents: &[&Arc<ComputeAgent>]) {
+    for _ in 0..10 {
+        let mut n = 0;
+        for a in agents {
+            n += a.process_tasks().await.expect("process tasks");
+        }
+        if n == 0 {
+            return;
+        }
+    }
+}
+
+pub fn usage(vcpu: i64, ram: i64, disk: i64) -> BTreeMap<String, i64> {
+    [("DISK_GB", disk), ("MEMORY_MB", ram), ("VCPU", vcpu)].into_iter().filter(|(_, v)| *v != 0).map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// Generate a SQLite and a PostgreSQL test from one async scenario.
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(common::Backend::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if common::skip(common::Backend::Postgres) {
+                    return;
+                }
+                super::$name(common::Backend::Postgres).await;
+            }
+        }
+    };
+}

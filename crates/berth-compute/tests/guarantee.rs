@@ -1,0 +1,233 @@
+//! Nova's `TestLocalDeleteAllocations`, and the variants berth adds: a
+//! server deleted while its compute service is down never leaks its
+//! Placement allocations.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use berth_compute::FakeDriver;
+use common::*;
+use serde_json::json;
+use uuid::Uuid;
+
+/// Create a server on host1 and check the provider's usage.
+async fn setup(env: &Env) -> (std::sync::Arc<berth_compute::ComputeAgent>, Uuid, String) {
+    let agent = env.agent("host1", "fake:8,8192,100", &[]).await;
+    let rp = agent.node_uuid().unwrap();
+    assert_eq!(env.usages(rp).await, usage(0, 0, 0), "no usage before the server exists");
+    let flavor = env.create_flavor("m1.small", 2, 1024, 10).await;
+    let id = env.create_server("victim", &flavor).await;
+    assert_eq!(env.status(&id).await, "BUILD");
+    drain(&[&agent]).await;
+    assert_eq!(env.status(&id).await, "ACTIVE");
+    assert_eq!(env.usages(rp).await, usage(2, 1024, 10));
+    (agent, rp, id)
+}
+
+async fn take_host_down(env: &Env) {
+    let s = env.update_service("host1", json!({"status": "disabled", "disabled_reason": "test"})).await;
+    assert_eq!(s["status"], "disabled");
+    let s = env.update_service("host1", json!({"forced_down": true})).await;
+    assert_eq!(s["state"], "down");
+    assert_eq!(s["forced_down"], true);
+}
+
+async fn bring_host_up(env: &Env) {
+    let s = env.update_service("host1", json!({"status": "enabled"})).await;
+    assert_eq!(s["status"], "enabled");
+    let s = env.update_service("host1", json!({"forced_down": false})).await;
+    assert_eq!(s["forced_down"], false);
+}
+
+/// Allocations are gone right after the local delete, and stay gone when
+/// the compute service comes back.
+async fn local_delete_removes_allocations(backend: Backend) {
+    let env = Env::new(backend).await;
+    let (agent, rp, id) = setup(&env).await;
+    take_host_down(&env).await;
+    let (s, v) = env.req(Method::DELETE, &format!("/servers/{id}"), None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    // Local delete: gone at once, no agent involved.
+    assert_eq!(env.status(&id).await, "GONE");
+    assert_eq!(env.usages(rp).await, usage(0, 0, 0));
+    assert!(env.svc.pending_outbox().await.unwrap().is_empty());
+    assert_eq!(env.svc.open_tasks("host1").await.unwrap(), 0);
+    // The guest still runs on the "down" host until its agent comes back.
+    let fake = agent.driver().clone();
+    assert!(fake.guests().contains_key(&Uuid::parse_str(&id).unwrap()));
+    drop(agent);
+    bring_host_up(&env).await;
+    let agent = env.agent_with("host1", "fake:8,8192,100", &[], fake.clone()).await;
+    drain(&[&agent]).await;
+    assert!(fake.guests().is_empty(), "the restarted agent destroyed the deleted guest");
+    assert_eq!(env.usages(rp).await, usage(0, 0, 0));
+    assert!(env.svc.audit(false).await.unwrap().is_clean());
+}
+both_backends!(local_delete_removes_allocations);
+
+/// With the API-side removal prevented, the allocations are gone once the
+/// compute agent restarts and reconciles.
+async fn local_delete_cleaned_by_agent_restart(backend: Backend) {
+    let env = Env::new(backend).await;
+    let (agent, rp, id) = setup(&env).await;
+    take_host_down(&env).await;
+    env.api_placement.set_block_deletes(true);
+    let (s, v) = env.req(Method::DELETE, &format!("/servers/{id}"), None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    assert_eq!(env.status(&id).await, "GONE");
+    // The removal did not happen; it is queued durably, and the audit sees
+    // the orphan.
+    assert_eq!(env.usages(rp).await, usage(2, 1024, 10));
+    let pending = env.svc.pending_outbox().await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].consumer_uuid.to_string(), id);
+    let report = env.svc.audit(false).await.unwrap();
+    assert_eq!(report.orphaned_allocations.len(), 1, "{report:?}");
+    assert_eq!(report.orphaned_allocations[0].reason, "deleted_instance");
+    // The agent restarts (its Placement works) and reconciles.
+    let fake = agent.driver().clone();
+    drop(agent);
+    bring_host_up(&env).await;
+    let agent = env.agent_with("host1", "fake:8,8192,100", &[], fake.clone()).await;
+    assert_eq!(env.usages(rp).await, usage(0, 0, 0), "agent restart removed the orphaned allocations");
+    assert!(fake.guests().is_empty());
+    // The outbox entry finds nothing left to delete and completes.
+    env.api_placement.set_block_deletes(false);
+    // Not due before its backoff (1 s after the first failure).
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let r = env.svc.drain_outbox().await.unwrap();
+    assert_eq!((r.done, r.remaining), (1, 0));
+    assert!(env.svc.audit(false).await.unwrap().is_clean());
+    drop(agent);
+}
+both_backends!(local_delete_cleaned_by_agent_restart);
+
+/// Placement is down during the local delete: the delete still succeeds,
+/// the removal waits in the outbox and happens when Placement returns.
+async fn local_delete_while_placement_down(backend: Backend) {
+    let env = Env::new(backend).await;
+    let (_agent, rp, id) = setup(&env).await;
+    take_host_down(&env).await;
+    env.api_placement.set_down(true);
+    let (s, v) = env.req(Method::DELETE, &format!("/servers/{id}"), None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    assert_eq!(env.status(&id).await, "GONE");
+    assert_eq!(env.usages(rp).await, usage(2, 1024, 10));
+    // Draining while Placement is still down keeps the entry.
+    let r = env.svc.drain_outbox().await.unwrap();
+    assert_eq!(r.remaining, 1);
+    let pending = env.svc.pending_outbox().await.unwrap();
+    assert!(pending[0].attempts >= 1 && pending[0].last_error.is_some(), "{pending:?}");
+    // Placement returns; the background drainer empties the outbox.
+    env.api_placement.set_down(false);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = env.svc.spawn_background(async move {
+        let _ = rx.await;
+    });
+    let mut gone = false;
+    for _ in 0..100 {
+        if env.usages(rp).await.is_empty() && env.svc.pending_outbox().await.unwrap().is_empty() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let _ = tx.send(());
+    handle.await.unwrap();
+    assert!(gone, "outbox drained once Placement came back");
+    assert!(env.svc.audit(false).await.unwrap().is_clean());
+}
+both_backends!(local_delete_while_placement_down);
+
+/// A delete through a live host goes through its agent.
+async fn delete_through_agent(backend: Backend) {
+    let env = Env::new(backend).await;
+    let (agent, rp, id) = setup(&env).await;
+    let (s, _) = env.req(Method::DELETE, &format!("/servers/{id}"), None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (_, v) = env.server(&id).await;
+    assert_eq!(v["OS-EXT-STS:task_state"], "deleting");
+    assert_eq!(env.usages(rp).await, usage(2, 1024, 10));
+    drain(&[&agent]).await;
+    assert_eq!(env.status(&id).await, "GONE");
+    assert_eq!(env.usages(rp).await, usage(0, 0, 0));
+    assert!(agent.driver().guests().is_empty());
+}
+both_backends!(delete_through_agent);
+
+/// The audit finds and heals orphaned, missing and misplaced allocations.
+async fn audit_heals(backend: Backend) {
+    let env = Env::new(backend).await;
+    let a1 = env.agent("host1", "fake:8,8192,100", &[]).await;
+    let a2 = env.agent("host2", "fake:8,8192,100", &[]).await;
+    let (rp1, rp2) = (a1.node_uuid().unwrap(), a2.node_uuid().unwrap());
+    let flavor = env.create_flavor("m1.small", 1, 512, 1).await;
+    let id = env.create_server("s", &flavor).await;
+    drain(&[&a1, &a2]).await;
+    let (_, v) = env.server(&id).await;
+    let host = v["OS-EXT-SRV-ATTR:host"].as_str().unwrap().to_string();
+    let (mine, other) = if host == "host1" { (rp1, rp2) } else { (rp2, rp1) };
+    let uuid = Uuid::parse_str(&id).unwrap();
+    // 1. An allocation by a consumer compute knows nothing about.
+    let stray = Uuid::new_v4();
+    env.placement
+        .put_allocations(
+            stray,
+            &berth_placement_client::AllocationWrite {
+                allocations: [(other, [("VCPU".to_string(), 1)].into_iter().collect())].into_iter().collect(),
+                project_id: "p".into(),
+                user_id: "u".into(),
+                consumer_generation: None,
+                consumer_type: "INSTANCE".into(),
+            },
+        )
+        .await
+        .unwrap();
+    // 2. The instance's allocations moved to the wrong provider.
+    let cur = env.placement.get_allocations(uuid).await.unwrap();
+    env.placement
+        .put_allocations(
+            uuid,
+            &berth_placement_client::AllocationWrite {
+                allocations: [(other, berth_compute::flavor_resources(&env.svc.instance(uuid).await.unwrap().unwrap().flavor))]
+                    .into_iter()
+                    .collect(),
+                project_id: "admin".into(),
+                user_id: "admin".into(),
+                consumer_generation: cur.consumer_generation,
+                consumer_type: "INSTANCE".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let report = env.svc.audit(false).await.unwrap();
+    assert_eq!(report.orphaned_allocations.len(), 1, "{report:?}");
+    assert_eq!(report.orphaned_allocations[0].reason, "unknown_consumer");
+    assert_eq!(report.allocations_on_wrong_provider.len(), 1, "{report:?}");
+    assert_eq!(report.instances_without_allocations.len(), 1, "{report:?}");
+    let json = serde_json::to_value(&report).unwrap();
+    assert!(json["orphaned_allocations"].is_array());
+    let fixed = env.svc.audit(true).await.unwrap();
+    assert!(fixed.fixed >= 2, "{fixed:?}");
+    assert!(fixed.errors.is_empty(), "{fixed:?}");
+    assert!(env.svc.audit(false).await.unwrap().is_clean());
+    assert_eq!(env.usages(mine).await, usage(1, 512, 1));
+    assert_eq!(env.usages(other).await, usage(0, 0, 0));
+    // 3. Missing allocations are healed by the host's agent too.
+    env.placement.delete_allocations(uuid).await.unwrap();
+    let agent = if host == "host1" { &a1 } else { &a2 };
+    let r = agent.reconcile().await.unwrap();
+    assert_eq!(r.allocations_healed, 1);
+    assert_eq!(env.usages(mine).await, usage(1, 512, 1));
+}
+both_backends!(audit_heals);
+
+/// An agent that restarts with an empty hypervisor restores its guests.
+async fn agent_restart_restores_guests(backend: Backend) {
+    let env = Env::new(backend).await;
+    let (agent, _rp, id) = setup(&env).await;
+    drop(agent);
+    let agent = env.agent_with("host1", "fake:8,8192,100", &[], FakeDriver::new()).await;
+    assert!(agent.driver().guests().contains_key(&Uuid::parse_str(&id).unwrap()));
+}
+both_backends!(agent_restart_restores_guests);
