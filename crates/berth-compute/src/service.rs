@@ -174,6 +174,49 @@ impl ComputeService {
     }
 
     /// Queued or running tasks of a host's agent.
+    /// Create DevStack's standard flavors when the cloud has none yet
+    /// (`berth up` calls this so `server create --flavor m1.tiny` works).
+    /// Returns how many were created.
+    pub async fn ensure_default_flavors(&self) -> Result<usize> {
+        if !self.db.list_flavors().await?.is_empty() {
+            return Ok(0);
+        }
+        let defaults: [(&str, &str, i64, i64, i64); 7] = [
+            ("1", "m1.tiny", 1, 512, 1),
+            ("2", "m1.small", 1, 2048, 20),
+            ("3", "m1.medium", 2, 4096, 40),
+            ("4", "m1.large", 4, 8192, 80),
+            ("5", "m1.xlarge", 8, 16384, 160),
+            ("42", "m1.nano", 1, 128, 1),
+            ("84", "m1.micro", 1, 192, 1),
+        ];
+        let mut created = 0;
+        for (flavorid, name, vcpus, memory_mb, root_gb) in defaults {
+            let f = crate::model::Flavor {
+                internal_id: 0,
+                flavorid: flavorid.into(),
+                name: name.into(),
+                vcpus,
+                memory_mb,
+                root_gb,
+                ephemeral_gb: 0,
+                swap: 0,
+                rxtx_factor: 1.0,
+                is_public: true,
+                disabled: false,
+                description: None,
+                extra_specs: BTreeMap::new(),
+            };
+            match self.db.insert_flavor(&f).await {
+                Ok(_) => created += 1,
+                // Another process created it first.
+                Err(e) if e.to_string().contains("already exists") => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(created)
+    }
+
     pub async fn open_tasks(&self, host: &str) -> Result<i64> {
         self.db.open_tasks(host).await
     }

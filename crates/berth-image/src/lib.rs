@@ -29,4 +29,4 @@ pub use db::{redact, Engine};
 pub use error::{ImageError, Result};
 pub use model::{DEFAULT_CONTAINER_FORMATS, DEFAULT_DISK_FORMATS};
 pub use policy::policy_defaults;
-pub use service::{ImageConfig, ImageService};
+pub use service::{ImageConfig, ImageService, ImageSummary};

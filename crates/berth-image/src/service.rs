@@ -74,6 +74,21 @@ impl std::fmt::Debug for ImageService {
 }
 
 /// The authenticated caller of a request.
+/// What other services need to know of an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageSummary {
+    pub id: String,
+    pub name: String,
+    pub status: String,
+    pub visibility: String,
+    pub owner: Option<String>,
+    /// GB.
+    pub min_disk: i64,
+    /// MB.
+    pub min_ram: i64,
+    pub properties: std::collections::BTreeMap<String, String>,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct Caller {
     pub ctx: RequestContext,
@@ -188,10 +203,34 @@ impl ImageService {
         Ok(img.id)
     }
 
+    /// An image as `ctx` may see it, for other services (compute boots
+    /// from it): `Ok(None)` when it does not exist or is not visible.
+    pub async fn lookup_for(&self, id: &str, ctx: &RequestContext) -> Result<Option<ImageSummary>> {
+        let caller = self.caller_of(ctx.clone());
+        match self.load_visible(&caller, id).await {
+            Ok((img, _)) => Ok(Some(ImageSummary {
+                id: img.id,
+                name: img.name.unwrap_or_default(),
+                status: img.status,
+                visibility: img.visibility,
+                owner: img.owner,
+                min_disk: img.min_disk,
+                min_ram: img.min_ram,
+                properties: img.properties,
+            })),
+            Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     // ------------------------------------------------------------ auth
 
     pub(crate) async fn authenticate(&self, headers: &HeaderMap) -> Result<Caller> {
         let ctx = self.auth.authenticate(headers).await.ok_or_else(ImageError::unauthorized)?;
+        Ok(self.caller_of(ctx))
+    }
+
+    fn caller_of(&self, ctx: RequestContext) -> Caller {
         let creds = Credentials {
             user_id: ctx.user_id.clone(),
             project_id: ctx.project_id.clone(),
@@ -201,7 +240,7 @@ impl ImageService {
             extra: Default::default(),
         };
         let is_admin = self.enforcer.enforce("context_is_admin", &Target::new(), &creds);
-        Ok(Caller { ctx, creds, is_admin })
+        Caller { ctx, creds, is_admin }
     }
 
     /// Check a rule; 403 when refused.

@@ -1,5 +1,7 @@
 //! The one berth binary.
 
+mod cloud;
+mod compute;
 mod config;
 mod placement;
 mod secrets;
@@ -26,6 +28,10 @@ enum Command {
     Placement(placement::PlacementArgs),
     /// Run the whole cloud on an embedded database in a data directory.
     Up(up::UpArgs),
+    /// Run one compute agent with a simulated hypervisor.
+    Compute(compute::ComputeArgs),
+    /// List (and with --fix heal) leaked or missing Placement allocations.
+    Audit(compute::AuditArgs),
     /// Database maintenance.
     Db {
         #[command(subcommand)]
@@ -61,6 +67,14 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Placement(args) => placement::run(args).await,
             Command::Up(args) => up::run(args).await,
+            Command::Compute(args) => compute::run_compute(args).await,
+            Command::Audit(args) => {
+                let code = compute::run_audit(args).await?;
+                if code != 0 {
+                    std::process::exit(code);
+                }
+                Ok(())
+            }
             Command::Db { command: DbCommand::Sync { db } } => {
                 berth_store::Store::open(&berth_store::StoreConfig::new(db))
                     .await

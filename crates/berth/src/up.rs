@@ -19,9 +19,12 @@ pub struct UpArgs {
     /// Address to listen on.
     #[arg(long, env = "BERTH_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
-    /// Number of simulated compute hosts.
+    /// Number of simulated compute hosts (compute1, compute2, ...).
     #[arg(long, default_value_t = 1)]
     pub computes: u32,
+    /// Driver of the simulated hosts: `fake` or `fake:VCPU,MEMORY_MB,DISK_GB`.
+    #[arg(long, default_value = "fake")]
+    pub driver: String,
 }
 
 /// Validates tokens with berth's own identity service, in-process.
@@ -125,21 +128,73 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let clouds = data_dir.join("clouds.yaml");
     secrets::write_private(&clouds, &clouds_yaml(&format!("{base}/identity"), &password))?;
 
+    // Compute calls Placement in-process through a router of its own that
+    // never faces the network and acts as the compute service.
+    let internal_placement = Arc::new(berth_placement_api::AppState::new(
+        placement.store.clone(),
+        berth_policy::Enforcer::new(berth_policy::placement::defaults(), placement.policy.config()),
+        berth_placement_api::PlacementConfig {
+            auth: AuthStrategy::Trusted(crate::cloud::compute_service_context(&boot.service_project_id)),
+            ..placement.config.clone()
+        },
+    ));
+    let placement_client: Arc<dyn berth_placement_client::PlacementClient> =
+        Arc::new(berth_placement_client::InProcessPlacementClient::new(
+            berth_placement_api::router(internal_placement),
+            Arc::new(berth_placement_client::StaticToken::none()),
+        ));
+    let compute_cfg = berth_compute::ComputeConfig {
+        auth: auth.clone(),
+        public_base_url: Some(format!("{base}/compute")),
+        ..Default::default()
+    };
+    let compute = berth_compute::ComputeService::open(
+        &db,
+        placement_client,
+        Arc::new(crate::cloud::ImagesFromService(images.clone())),
+        berth_compute::ComputeService::default_policy(berth_policy::EnforcerConfig {
+            enforce_new_defaults: false,
+            enforce_scope: true,
+        }),
+        compute_cfg,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("compute: {e}"))?;
+    compute.ensure_default_flavors().await.map_err(|e| anyhow::anyhow!("default flavors: {e}"))?;
+    let (stop, shutdown) = crate::cloud::Shutdown::new();
+    let background = compute.spawn_background(shutdown.wait());
+    let mut agents = Vec::new();
+    for i in 1..=args.computes {
+        let spec: berth_compute::DriverSpec =
+            args.driver.parse().map_err(|e| anyhow::anyhow!("--driver {}: {e}", args.driver))?;
+        let cfg = berth_compute::AgentConfig::new(format!("compute{i}"), spec);
+        agents.push(tokio::spawn(berth_compute::run_agent(
+            compute.clone(),
+            cfg,
+            berth_compute::FakeDriver::new(),
+            shutdown.wait(),
+        )));
+    }
+
     let app = axum::Router::new()
         .nest("/identity", berth_identity::router(identity.clone()))
         .nest("/image", berth_image::router(images.clone()))
+        .nest("/compute", berth_compute::router(compute.clone()))
         .nest("/placement", berth_placement_api::router(placement))
         .layer(tower_http::trace::TraceLayer::new_for_http());
 
     println!("berth is up (data in {})", data_dir.display());
     println!("  identity:  {base}/identity/v3");
     println!("  image:     {base}/image (default image {DEFAULT_IMAGE_NAME} = {default_image})");
+    println!("  compute:   {base}/compute/v2.1 ({} simulated compute host(s))", args.computes);
     println!("  placement: {base}/placement");
     println!("  clouds.yaml: {} (cloud `berth`){}", clouds.display(), if created { ", admin password generated" } else { "" });
     println!("  try: OS_CLIENT_CONFIG_FILE={} openstack --os-cloud berth token issue", clouds.display());
-    if args.computes > 0 {
-        tracing::warn!(computes = args.computes, "simulated computes are not available yet in this build");
-    }
     axum::serve(listener, app).with_graceful_shutdown(crate::shutdown_signal()).await?;
+    let _ = stop.send(true);
+    for a in agents {
+        let _ = a.await;
+    }
+    let _ = background.await;
     Ok(())
 }

@@ -413,8 +413,35 @@ pub async fn create(ctx: Ctx, body: Bytes) -> ApiResult {
         Some(Value::String(_)) | None | Some(Value::Null) => None,
         Some(v) => return Err(invalid("imageRef", format!("{} is not of type 'string'", type_name(v)))),
     };
-    if s.get("block_device_mapping_v2").is_some() || s.get("block_device_mapping").is_some() {
+    if s.get("block_device_mapping").is_some() {
         return Err(ComputeError::bad_request("Block device mappings (boot from volume) are not supported by this cloud."));
+    }
+    // openstackclient describes an image boot as one local image mapping;
+    // accept exactly that (and empty lists). Volumes are not supported.
+    let mut image_ref = image_ref;
+    if let Some(bdms) = s.get("block_device_mapping_v2") {
+        let Some(list) = bdms.as_array() else {
+            return Err(invalid("block_device_mapping_v2", "is not of type 'array'"));
+        };
+        for bdm in list {
+            let field = |k: &str| bdm.get(k).and_then(Value::as_str);
+            let local_image = field("source_type") == Some("image")
+                && matches!(field("destination_type"), None | Some("local"))
+                && match bdm.get("boot_index") {
+                    Some(Value::Number(n)) => n.as_i64() == Some(0),
+                    Some(Value::String(x)) => x == "0",
+                    _ => false,
+                };
+            let uuid = field("uuid").map(str::to_string);
+            match (local_image, uuid) {
+                (true, Some(u)) if image_ref.as_deref().is_none_or(|i| i == u) => image_ref = Some(u),
+                _ => {
+                    return Err(ComputeError::bad_request(
+                        "Block device mappings (boot from volume) are not supported by this cloud.",
+                    ))
+                }
+            }
+        }
     }
     let image_ref = image_ref.ok_or_else(|| ComputeError::bad_request("Missing imageRef attribute"))?;
     if Uuid::parse_str(&image_ref).is_err() {

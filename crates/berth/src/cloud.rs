@@ -1,0 +1,134 @@
+//! Glue between the services of one berth process: token validation over
+//! berth-identity, image lookups for compute, tokens for Placement clients,
+//! and shutdown signalling for background tasks.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use berth_compute::{ImageInfo, ImageLookup};
+use berth_http::RequestContext;
+use berth_placement_client::{BoxFuture, TokenProvider};
+use tokio::sync::{watch, Mutex};
+
+/// A shutdown signal every background task can wait on.
+#[derive(Clone)]
+pub struct Shutdown(watch::Receiver<bool>);
+
+impl Shutdown {
+    pub fn new() -> (watch::Sender<bool>, Shutdown) {
+        let (tx, rx) = watch::channel(false);
+        (tx, Shutdown(rx))
+    }
+
+    pub fn wait(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut rx = self.0.clone();
+        async move {
+            while !*rx.borrow() {
+                if rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Compute's view of berth-image.
+pub struct ImagesFromService(pub Arc<berth_image::ImageService>);
+
+impl ImageLookup for ImagesFromService {
+    fn lookup<'a>(&'a self, image_id: &'a str, caller: &'a RequestContext) -> BoxFuture<'a, Result<Option<ImageInfo>, String>> {
+        Box::pin(async move {
+            let found = self.0.lookup_for(image_id, caller).await.map_err(|e| e.message)?;
+            Ok(found.map(|i| ImageInfo {
+                id: i.id,
+                name: i.name,
+                status: i.status,
+                min_disk: i.min_disk,
+                min_ram: i.min_ram,
+                visibility: i.visibility,
+                owner: i.owner,
+                properties: i.properties,
+            }))
+        })
+    }
+}
+
+/// Tokens for a remote Placement: password authentication against a
+/// Keystone v3 endpoint, cached until shortly before they expire.
+pub struct PasswordTokens {
+    auth_url: String,
+    username: String,
+    password: String,
+    project: String,
+    client: reqwest::Client,
+    cached: Mutex<Option<(String, Instant)>>,
+}
+
+impl std::fmt::Debug for PasswordTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordTokens").field("auth_url", &self.auth_url).field("username", &self.username).finish_non_exhaustive()
+    }
+}
+
+impl PasswordTokens {
+    pub fn new(auth_url: &str, username: &str, password: &str, project: &str) -> Self {
+        PasswordTokens {
+            auth_url: auth_url.trim_end_matches('/').to_string(),
+            username: username.into(),
+            password: password.into(),
+            project: project.into(),
+            client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap_or_default(),
+            cached: Mutex::new(None),
+        }
+    }
+
+    async fn issue(&self) -> Option<String> {
+        let body = serde_json::json!({"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": self.username, "domain": {"id": "default"}, "password": self.password}}},
+            "scope": {"project": {"name": self.project, "domain": {"id": "default"}}}
+        }});
+        let resp = self
+            .client
+            .post(format!("{}/v3/auth/tokens?nocatalog", self.auth_url))
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| tracing::warn!(error = %e, "cannot reach identity"))
+            .ok()?;
+        if !resp.status().is_success() {
+            tracing::warn!(status = %resp.status(), "identity refused the compute service's credentials");
+            return None;
+        }
+        resp.headers().get("x-subject-token").and_then(|v| v.to_str().ok()).map(str::to_string)
+    }
+}
+
+impl TokenProvider for PasswordTokens {
+    fn token(&self) -> BoxFuture<'_, Option<String>> {
+        Box::pin(async move {
+            let mut cached = self.cached.lock().await;
+            if let Some((t, at)) = cached.as_ref() {
+                // Tokens live an hour; renew well before.
+                if at.elapsed() < Duration::from_secs(45 * 60) {
+                    return Some(t.clone());
+                }
+            }
+            let t = self.issue().await?;
+            *cached = Some((t.clone(), Instant::now()));
+            Some(t)
+        })
+    }
+}
+
+/// The caller Placement sees for in-process calls from compute.
+pub fn compute_service_context(service_project: &str) -> RequestContext {
+    RequestContext {
+        user_id: Some("berth-compute".into()),
+        project_id: Some(service_project.into()),
+        domain_id: None,
+        roles: vec!["service".into()],
+        system_scope: None,
+    }
+}

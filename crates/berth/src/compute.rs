@@ -1,0 +1,120 @@
+//! `berth compute` (one compute agent) and `berth audit`, both attached to a
+//! running cloud: the shared database plus the cloud's HTTP endpoints.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use berth_compute::{ComputeConfig, ComputeService, StaticImages};
+use berth_placement_client::HttpPlacementClient;
+use clap::Args;
+
+use crate::cloud::{PasswordTokens, Shutdown};
+
+/// Where the cloud is and how to authenticate to it.
+#[derive(Args, Debug, Clone)]
+pub struct CloudArgs {
+    /// Data directory of a `berth up` cloud: supplies the database
+    /// (DIR/berth.db) and the admin password (DIR/admin-password).
+    #[arg(long, env = "BERTH_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL shared with the API (overrides --data-dir).
+    #[arg(long, env = "BERTH_DB")]
+    pub db: Option<String>,
+    /// Base URL of the cloud, e.g. http://controller:8080 (Placement at
+    /// /placement, identity at /identity).
+    #[arg(long, env = "BERTH_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// User the agent authenticates as.
+    #[arg(long, env = "BERTH_USERNAME", default_value = "admin")]
+    pub username: String,
+    /// Project the agent's tokens are scoped to.
+    #[arg(long, env = "BERTH_PROJECT", default_value = "admin")]
+    pub project: String,
+    /// File holding the user's password (mode 0600).
+    #[arg(long, env = "BERTH_PASSWORD_FILE")]
+    pub password_file: Option<PathBuf>,
+}
+
+impl CloudArgs {
+    async fn open(&self) -> anyhow::Result<Arc<ComputeService>> {
+        let db = match (&self.db, &self.data_dir) {
+            (Some(db), _) => db.clone(),
+            (None, Some(dir)) => format!("sqlite://{}", std::fs::canonicalize(dir)?.join("berth.db").display()),
+            (None, None) => anyhow::bail!("pass --db URL or --data-dir DIR"),
+        };
+        let pw_file = self
+            .password_file
+            .clone()
+            .or_else(|| self.data_dir.as_ref().map(|d| d.join("admin-password")))
+            .ok_or_else(|| anyhow::anyhow!("pass --password-file FILE or --data-dir DIR"))?;
+        let password = crate::secrets::read_private(&pw_file)?
+            .ok_or_else(|| anyhow::anyhow!("{} does not exist", pw_file.display()))?;
+        let base = self.url.trim_end_matches('/');
+        let tokens = Arc::new(PasswordTokens::new(&format!("{base}/identity"), &self.username, &password, &self.project));
+        let placement = Arc::new(HttpPlacementClient::new(format!("{base}/placement"), tokens));
+        let svc = ComputeService::open(
+            &db,
+            placement,
+            Arc::new(StaticImages::default()),
+            ComputeService::default_policy(berth_policy::EnforcerConfig { enforce_new_defaults: false, enforce_scope: true }),
+            ComputeConfig::default(),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("compute: {e}"))?;
+        Ok(svc)
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct ComputeArgs {
+    /// Host name of this compute node.
+    #[arg(long)]
+    pub host: String,
+    /// `fake` or `fake:VCPU,MEMORY_MB,DISK_GB`.
+    #[arg(long, default_value = "fake")]
+    pub driver: String,
+    #[command(flatten)]
+    pub cloud: CloudArgs,
+}
+
+pub async fn run_compute(args: ComputeArgs) -> anyhow::Result<()> {
+    let spec: berth_compute::DriverSpec = args.driver.parse().map_err(|e| anyhow::anyhow!("--driver {}: {e}", args.driver))?;
+    let svc = args.cloud.open().await?;
+    let (stop, shutdown) = Shutdown::new();
+    let agent = tokio::spawn(berth_compute::run_agent(
+        svc,
+        berth_compute::AgentConfig::new(args.host.clone(), spec),
+        berth_compute::FakeDriver::new(),
+        shutdown.wait(),
+    ));
+    tracing::info!(host = %args.host, "compute agent running");
+    crate::shutdown_signal().await;
+    let _ = stop.send(true);
+    let _ = agent.await;
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct AuditArgs {
+    /// Heal what the audit finds.
+    #[arg(long)]
+    pub fix: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub cloud: CloudArgs,
+}
+
+/// Exit status: 0 when clean (or everything was fixed), 3 when problems remain.
+pub async fn run_audit(args: AuditArgs) -> anyhow::Result<i32> {
+    let svc = args.cloud.open().await?;
+    let report = svc.audit(args.fix).await.map_err(|e| anyhow::anyhow!("audit: {e}"))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("problems found: {}", report.problem_count());
+    }
+    Ok(if report.errors.is_empty() && (report.is_clean() || args.fix) { 0 } else { 3 })
+}
