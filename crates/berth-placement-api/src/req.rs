@@ -188,6 +188,15 @@ pub fn json_response(req: &Req, status: StatusCode, body: &Value, last_modified:
     resp
 }
 
+/// Like [`json_response`] for a body already rendered as JSON text.
+pub fn text_json_response(req: &Req, status: StatusCode, body: String, last_modified: Option<i64>) -> Response {
+    let mut resp = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    if req.want(15) {
+        add_cache_headers(&mut resp, last_modified);
+    }
+    resp
+}
+
 pub fn add_cache_headers(resp: &mut Response, last_modified: Option<i64>) {
     let lm = last_modified.filter(|t| *t > 0).unwrap_or_else(now_ts);
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));

@@ -2,11 +2,10 @@
 
 use berth_placement::candidates::{self, CandidatesRequest, Options, Snapshot};
 use http::StatusCode;
-use serde_json::{json, Map, Value};
 
 use super::require_version;
 use crate::error::ApiError;
-use crate::req::{json_response, Req};
+use crate::req::{text_json_response, Req};
 use crate::routes::HandlerResult;
 
 pub async fn list(req: Req) -> HandlerResult {
@@ -31,66 +30,153 @@ pub async fn list(req: Req) -> HandlerResult {
     let found = candidates::find_candidates(&snap, &creq, &opts)
         .map_err(|e| ApiError::bad_request(e.http_detail()))?;
     let body = serialize(&req, &snap, &creq, &found);
-    Ok(json_response(&req, StatusCode::OK, &body, None))
+    Ok(text_json_response(&req, StatusCode::OK, body, None))
 }
 
-fn serialize(req: &Req, snap: &Snapshot, creq: &CandidatesRequest, found: &candidates::Candidates) -> Value {
-    let mut areqs = Vec::with_capacity(found.len());
-    for ar in found.allocation_requests() {
-        let mut entry = if req.want(12) {
-            let mut m = Map::new();
-            for (p, amounts) in ar.by_provider() {
-                let mut res = Map::new();
-                for a in amounts {
-                    res.insert(snap.resource_class_name(a.resource_class).to_string(), json!(a.amount));
-                }
-                m.insert(snap.provider(p).uuid.to_string(), json!({"resources": res}));
-            }
-            json!({"allocations": m})
-        } else {
-            let list: Vec<Value> = ar
-                .by_provider()
-                .map(|(p, amounts)| {
-                    let mut res = Map::new();
-                    for a in amounts {
-                        res.insert(snap.resource_class_name(a.resource_class).to_string(), json!(a.amount));
-                    }
-                    json!({"resource_provider": {"uuid": snap.provider(p).uuid}, "resources": res})
-                })
-                .collect();
-            json!({"allocations": list})
-        };
-        if req.want(34) {
-            let mut m = Map::new();
-            for (g, provs) in ar.mappings_by_group() {
-                let suffix = creq.groups.get(g as usize).map(|g| g.suffix.clone()).unwrap_or_default();
-                let uuids: Vec<String> = provs.iter().map(|m| snap.provider(m.provider).uuid.to_string()).collect();
-                m.insert(suffix, json!(uuids));
-            }
-            entry["mappings"] = Value::Object(m);
-        }
-        areqs.push(entry);
+/// Append `s` as a JSON string. Names here (uuids, resource classes,
+/// traits, group suffixes) are plain ASCII; anything else is escaped by
+/// serde_json.
+fn push_str(out: &mut String, s: &str) {
+    if s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.' || b == b':') {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into()));
     }
+}
+
+fn push_uuid(out: &mut String, u: &uuid::Uuid) {
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    out.push('"');
+    out.push_str(u.hyphenated().encode_lower(&mut buf));
+    out.push('"');
+}
+
+fn push_int(out: &mut String, n: i64) {
+    use std::fmt::Write;
+    let _ = write!(out, "{n}");
+}
+
+/// The response body, written directly as JSON text: answers can hold
+/// thousands of candidates and summaries, and building a `serde_json::Value`
+/// tree first would cost more than finding them.
+fn serialize(req: &Req, snap: &Snapshot, creq: &CandidatesRequest, found: &candidates::Candidates) -> String {
+    let mut out = String::with_capacity(256 + found.len() * 160 + found.provider_summaries.len() * 200);
+    out.push_str("{\"allocation_requests\":[");
+    for (i, ar) in found.allocation_requests().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let dict = req.want(12);
+        out.push_str(if dict { "{\"allocations\":{" } else { "{\"allocations\":[" });
+        for (j, (p, amounts)) in ar.by_provider().enumerate() {
+            if j > 0 {
+                out.push(',');
+            }
+            let uuid = &snap.provider(p).uuid;
+            if dict {
+                push_uuid(&mut out, uuid);
+                out.push_str(":{\"resources\":{");
+            } else {
+                out.push_str("{\"resource_provider\":{\"uuid\":");
+                push_uuid(&mut out, uuid);
+                out.push_str("},\"resources\":{");
+            }
+            for (k, a) in amounts.iter().enumerate() {
+                if k > 0 {
+                    out.push(',');
+                }
+                push_str(&mut out, snap.resource_class_name(a.resource_class));
+                out.push(':');
+                push_int(&mut out, a.amount);
+            }
+            out.push_str("}}");
+        }
+        out.push(if dict { '}' } else { ']' });
+        if req.want(34) {
+            out.push_str(",\"mappings\":{");
+            for (j, (g, maps)) in ar.mappings_by_group().enumerate() {
+                if j > 0 {
+                    out.push(',');
+                }
+                push_str(&mut out, creq.groups.get(g as usize).map(|g| g.suffix.as_str()).unwrap_or(""));
+                out.push_str(":[");
+                for (k, m) in maps.iter().enumerate() {
+                    if k > 0 {
+                        out.push(',');
+                    }
+                    push_uuid(&mut out, &snap.provider(m.provider).uuid);
+                }
+                out.push(']');
+            }
+            out.push('}');
+        }
+        out.push('}');
+    }
+    out.push_str("],\"provider_summaries\":{");
     let requested: Vec<&str> = creq.requested_resource_classes();
-    let mut summaries = Map::new();
-    for &p in &found.provider_summaries {
+    for (i, &p) in found.provider_summaries.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
         let prov = snap.provider(p);
-        let mut res = Map::new();
+        push_uuid(&mut out, &prov.uuid);
+        out.push_str(":{\"resources\":{");
+        let mut first = true;
         for inv in &prov.inventories {
             let name = snap.resource_class_name(inv.resource_class);
             if req.want(27) || requested.contains(&name) {
-                res.insert(name.to_string(), json!({"capacity": inv.capacity, "used": inv.used}));
+                if !first {
+                    out.push(',');
+                }
+                first = false;
+                push_str(&mut out, name);
+                out.push_str(":{\"capacity\":");
+                push_int(&mut out, inv.capacity);
+                out.push_str(",\"used\":");
+                push_int(&mut out, inv.used);
+                out.push('}');
             }
         }
-        let mut s = json!({"resources": res});
+        out.push('}');
         if req.want(17) {
-            s["traits"] = json!(prov.traits);
+            out.push_str(",\"traits\":[");
+            for (k, t) in prov.traits.iter().enumerate() {
+                if k > 0 {
+                    out.push(',');
+                }
+                push_str(&mut out, t);
+            }
+            out.push(']');
         }
         if req.want(29) {
-            s["parent_provider_uuid"] = json!(prov.parent.map(|pp| snap.provider(pp).uuid));
-            s["root_provider_uuid"] = json!(snap.provider(prov.root).uuid);
+            out.push_str(",\"parent_provider_uuid\":");
+            match prov.parent {
+                Some(pp) => push_uuid(&mut out, &snap.provider(pp).uuid),
+                None => out.push_str("null"),
+            }
+            out.push_str(",\"root_provider_uuid\":");
+            push_uuid(&mut out, &snap.provider(prov.root).uuid);
         }
-        summaries.insert(prov.uuid.to_string(), s);
+        out.push('}');
     }
-    json!({"allocation_requests": areqs, "provider_summaries": summaries})
+    out.push_str("}}");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_are_valid_json() {
+        let mut s = String::new();
+        push_str(&mut s, "CUSTOM_X");
+        push_str(&mut s, "we\"ird\n");
+        assert_eq!(s, "\"CUSTOM_X\"\"we\\\"ird\\n\"");
+        let mut u = String::new();
+        push_uuid(&mut u, &uuid::Uuid::nil());
+        assert_eq!(u, "\"00000000-0000-0000-0000-000000000000\"");
+    }
 }
