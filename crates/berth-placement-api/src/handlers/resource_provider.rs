@@ -6,13 +6,14 @@ use berth_placement::model::ResourceProvider;
 use berth_placement::codes;
 use berth_store::{ProviderFilter, ProviderUpdate};
 use http::StatusCode;
+use serde::Serialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::path_uuid;
 use crate::error::ApiError;
 use crate::handlers::params;
-use crate::req::{json_response, no_content, Req};
+use crate::req::{json_response, no_content, text_json_response, Req};
 use crate::routes::HandlerResult;
 use crate::schema::Schema;
 
@@ -59,9 +60,28 @@ pub fn provider_url(req: &Req, uuid: &Uuid) -> String {
     format!("{}/resource_providers/{uuid}", req.prefix)
 }
 
-pub fn serialize(req: &Req, rp: &ResourceProvider) -> Value {
+#[derive(Serialize)]
+struct Link<'a> {
+    rel: &'static str,
+    href: std::borrow::Cow<'a, str>,
+}
+
+/// A provider as the API shows it (typed, so lists of thousands serialize
+/// without building a JSON tree).
+#[derive(Serialize)]
+pub struct ProviderOut<'a> {
+    uuid: Uuid,
+    name: &'a str,
+    generation: i64,
+    links: Vec<Link<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent_provider_uuid: Option<Option<Uuid>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    root_provider_uuid: Option<Uuid>,
+}
+
+pub fn provider_out<'a>(req: &Req, rp: &'a ResourceProvider) -> ProviderOut<'a> {
     let url = provider_url(req, &rp.uuid);
-    let mut links = vec![json!({"rel": "self", "href": url})];
     let mut rels = vec!["inventories", "usages"];
     if req.want(1) {
         rels.push("aggregates");
@@ -72,15 +92,24 @@ pub fn serialize(req: &Req, rp: &ResourceProvider) -> Value {
     if req.want(11) {
         rels.push("allocations");
     }
-    for rel in rels {
-        links.push(json!({"rel": rel, "href": format!("{url}/{rel}")}));
+    let mut links = Vec::with_capacity(rels.len() + 1);
+    for rel in rels.iter() {
+        links.push(Link { rel, href: format!("{url}/{rel}").into() });
     }
-    let mut v = json!({"uuid": rp.uuid, "name": rp.name, "generation": rp.generation, "links": links});
-    if req.want(14) {
-        v["parent_provider_uuid"] = json!(rp.parent_uuid);
-        v["root_provider_uuid"] = json!(rp.root_uuid);
+    links.insert(0, Link { rel: "self", href: url.into() });
+    let nested = req.want(14);
+    ProviderOut {
+        uuid: rp.uuid,
+        name: &rp.name,
+        generation: rp.generation,
+        links,
+        parent_provider_uuid: nested.then_some(rp.parent_uuid),
+        root_provider_uuid: nested.then_some(rp.root_uuid),
     }
-    v
+}
+
+pub fn serialize(req: &Req, rp: &ResourceProvider) -> Value {
+    serde_json::to_value(provider_out(req, rp)).unwrap_or(Value::Null)
 }
 
 pub async fn create(req: Req) -> HandlerResult {
@@ -175,8 +204,13 @@ pub async fn list(req: Req) -> HandlerResult {
     }
     let rps = req.state.store.list_providers(&f).await?;
     let last_mod = rps.iter().map(|r| r.updated_at).max();
-    let body = json!({"resource_providers": rps.iter().map(|rp| serialize(&req, rp)).collect::<Vec<_>>()});
-    Ok(json_response(&req, StatusCode::OK, &body, last_mod))
+    #[derive(Serialize)]
+    struct List<'a> {
+        resource_providers: Vec<ProviderOut<'a>>,
+    }
+    let body = List { resource_providers: rps.iter().map(|rp| provider_out(&req, rp)).collect() };
+    let text = serde_json::to_string(&body).map_err(|e| ApiError::from(berth_placement::Error::internal(e.to_string())))?;
+    Ok(text_json_response(&req, StatusCode::OK, text, last_mod))
 }
 
 pub async fn update(req: Req) -> HandlerResult {
