@@ -28,6 +28,12 @@ use berth_store::Store;
 use http::{header, HeaderValue, StatusCode};
 
 pub use error::ApiError;
+
+/// Every route of the API: path template and methods (the route table, for
+/// documentation and for tests that walk it).
+pub fn route_table() -> Vec<(&'static str, Vec<http::Method>)> {
+    routes::table().into_iter().map(|(p, ms)| (p, ms.into_iter().map(|(m, _)| m).collect())).collect()
+}
 pub use req::Req;
 
 pub use berth_http::{AuthStrategy, TokenValidator};
