@@ -132,3 +132,35 @@ pub fn compute_service_context(service_project: &str) -> RequestContext {
         system_scope: None,
     }
 }
+
+/// `GET /metrics`: the reconciler's counters and the outbox backlog in the
+/// Prometheus text format. Admin only (a token with the admin role).
+pub async fn metrics(
+    auth: berth_http::AuthStrategy,
+    compute: Arc<berth_compute::ComputeService>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    let Some(ctx) = auth.authenticate(&headers).await else {
+        return (StatusCode::UNAUTHORIZED, "authentication required\n").into_response();
+    };
+    if !ctx.roles.iter().any(|r| r == "admin") {
+        return (StatusCode::FORBIDDEN, "admin role required\n").into_response();
+    }
+    let pending = match compute.pending_outbox().await {
+        Ok(p) => p.len(),
+        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("outbox unavailable: {e}\n")).into_response(),
+    };
+    let body = format!(
+        "# HELP berth_reconciler_findings Problems the last background audit found (leaked, missing or misplaced allocations).\n\
+         # TYPE berth_reconciler_findings gauge\nberth_reconciler_findings {}\n\
+         # HELP berth_reconciler_runs Background audits run since start.\n\
+         # TYPE berth_reconciler_runs counter\nberth_reconciler_runs {}\n\
+         # HELP berth_outbox_pending Placement operations waiting to be retried.\n\
+         # TYPE berth_outbox_pending gauge\nberth_outbox_pending {pending}\n",
+        compute.reconciler_findings(),
+        compute.reconciler_runs(),
+    );
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}

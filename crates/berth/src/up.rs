@@ -181,6 +181,12 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         .nest("/image", berth_image::router(images.clone()))
         .nest("/compute", berth_compute::router(compute.clone()))
         .nest("/placement", berth_placement_api::router(placement))
+        .route("/metrics", {
+            let (auth, compute) = (auth.clone(), compute.clone());
+            axum::routing::get(move |headers: axum::http::HeaderMap| {
+                crate::cloud::metrics(auth.clone(), compute.clone(), headers)
+            })
+        })
         .layer(tower_http::trace::TraceLayer::new_for_http());
 
     println!("berth is up (data in {})", data_dir.display());
@@ -188,6 +194,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     println!("  image:     {base}/image (default image {DEFAULT_IMAGE_NAME} = {default_image})");
     println!("  compute:   {base}/compute/v2.1 ({} simulated compute host(s))", args.computes);
     println!("  placement: {base}/placement");
+    println!("  metrics:   {base}/metrics (admin token; reconciler findings, outbox backlog)");
     println!("  clouds.yaml: {} (cloud `berth`){}", clouds.display(), if created { ", admin password generated" } else { "" });
     println!("  try: OS_CLIENT_CONFIG_FILE={} openstack --os-cloud berth token issue", clouds.display());
     axum::serve(listener, app).with_graceful_shutdown(crate::shutdown_signal()).await?;
