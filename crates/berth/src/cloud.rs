@@ -164,3 +164,101 @@ pub async fn metrics(
     );
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
+
+/// Validates tokens with an external Keystone (`GET /v3/auth/tokens`), as
+/// keystonemiddleware does: the service authenticates with its own
+/// credentials, answers are cached for a short while.
+pub struct KeystoneHttpValidator {
+    auth_url: String,
+    service: PasswordTokens,
+    client: reqwest::Client,
+    cache: Mutex<std::collections::HashMap<String, (Option<RequestContext>, Instant)>>,
+}
+
+impl std::fmt::Debug for KeystoneHttpValidator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeystoneHttpValidator").field("auth_url", &self.auth_url).finish_non_exhaustive()
+    }
+}
+
+/// How long a validation answer is reused.
+const TOKEN_CACHE_TTL: Duration = Duration::from_secs(30);
+
+impl KeystoneHttpValidator {
+    pub fn new(auth_url: &str, service: PasswordTokens) -> Self {
+        KeystoneHttpValidator {
+            auth_url: auth_url.trim_end_matches('/').to_string(),
+            service,
+            client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap_or_default(),
+            cache: Mutex::new(Default::default()),
+        }
+    }
+
+    async fn fetch(&self, token: &str) -> Option<RequestContext> {
+        let service_token = self.service.token().await?;
+        let resp = self
+            .client
+            .get(format!("{}/v3/auth/tokens?nocatalog", self.auth_url))
+            .header("X-Auth-Token", service_token)
+            .header("X-Subject-Token", token)
+            .send()
+            .await
+            .ok()?;
+        if !resp.status().is_success() {
+            return None;
+        }
+        let v: serde_json::Value = resp.json().await.ok()?;
+        context_from_token(&v["token"])
+    }
+}
+
+/// The caller described by a Keystone v3 token body.
+pub fn context_from_token(t: &serde_json::Value) -> Option<RequestContext> {
+    let user_id = t["user"]["id"].as_str()?.to_string();
+    Some(RequestContext {
+        user_id: Some(user_id),
+        project_id: t["project"]["id"].as_str().map(str::to_string),
+        domain_id: t["domain"]["id"].as_str().map(str::to_string),
+        roles: t["roles"].as_array().into_iter().flatten().filter_map(|r| r["name"].as_str().map(str::to_string)).collect(),
+        system_scope: t.get("system").filter(|s| !s.is_null()).map(|_| "all".to_string()),
+    })
+}
+
+impl berth_http::TokenValidator for KeystoneHttpValidator {
+    fn validate<'a>(&'a self, token: &'a str) -> std::pin::Pin<Box<dyn Future<Output = Option<RequestContext>> + Send + 'a>> {
+        Box::pin(async move {
+            {
+                let cache = self.cache.lock().await;
+                if let Some((ctx, at)) = cache.get(token) {
+                    if at.elapsed() < TOKEN_CACHE_TTL {
+                        return ctx.clone();
+                    }
+                }
+            }
+            let ctx = self.fetch(token).await;
+            let mut cache = self.cache.lock().await;
+            cache.retain(|_, (_, at)| at.elapsed() < TOKEN_CACHE_TTL);
+            cache.insert(token.to_string(), (ctx.clone(), Instant::now()));
+            ctx
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_bodies_become_contexts() {
+        let t = serde_json::json!({"user": {"id": "u1"}, "project": {"id": "p1"},
+            "roles": [{"id": "r", "name": "reader"}, {"id": "m", "name": "member"}]});
+        let c = context_from_token(&t).unwrap();
+        assert_eq!(c.user_id.as_deref(), Some("u1"));
+        assert_eq!(c.project_id.as_deref(), Some("p1"));
+        assert_eq!(c.roles, vec!["reader", "member"]);
+        assert_eq!(c.system_scope, None);
+        let s = serde_json::json!({"user": {"id": "u"}, "system": {"all": true}, "roles": []});
+        assert_eq!(context_from_token(&s).unwrap().system_scope.as_deref(), Some("all"));
+        assert!(context_from_token(&serde_json::json!({})).is_none());
+    }
+}

@@ -40,6 +40,19 @@ pub struct PlacementArgs {
     /// Most allocation requests one query may build (-1: no limit).
     #[arg(long, env = "BERTH_MAX_ALLOCATION_CANDIDATES", allow_hyphen_values = true)]
     pub max_allocation_candidates: Option<i64>,
+    /// External Keystone to validate tokens with (`--auth-strategy keystone`);
+    /// without it, berth's identity service in the same database is used.
+    #[arg(long, env = "BERTH_KEYSTONE_URL")]
+    pub keystone_url: Option<String>,
+    /// Service user Placement authenticates as to validate tokens.
+    #[arg(long, env = "BERTH_KEYSTONE_USERNAME", default_value = "placement")]
+    pub keystone_username: String,
+    /// Project of the service user.
+    #[arg(long, env = "BERTH_KEYSTONE_PROJECT", default_value = "service")]
+    pub keystone_project: String,
+    /// File holding the service user's password (mode 0600).
+    #[arg(long, env = "BERTH_KEYSTONE_PASSWORD_FILE")]
+    pub keystone_password_file: Option<PathBuf>,
     /// TOML config file with a [placement] table.
     #[arg(long, env = "BERTH_CONFIG")]
     pub config: Option<PathBuf>,
@@ -64,6 +77,18 @@ pub async fn build_state(
     let auth = match (auth_override, args.auth_strategy.clone().or(file.auth_strategy.clone()).as_deref()) {
         (Some(a), _) => a,
         (None, None | Some("noauth2")) => AuthStrategy::NoAuth2,
+        (None, Some("keystone")) if args.keystone_url.is_some() => {
+            let url = args.keystone_url.clone().unwrap_or_default();
+            let pw_file = args
+                .keystone_password_file
+                .clone()
+                .ok_or_else(|| anyhow::anyhow!("--keystone-url needs --keystone-password-file"))?;
+            let password = crate::secrets::read_private(&pw_file)?
+                .ok_or_else(|| anyhow::anyhow!("{} does not exist", pw_file.display()))?;
+            let service =
+                crate::cloud::PasswordTokens::new(&url, &args.keystone_username, &password, &args.keystone_project);
+            AuthStrategy::Keystone(Arc::new(crate::cloud::KeystoneHttpValidator::new(&url, service)))
+        }
         (None, Some("keystone")) => {
             // Tokens of berth's identity service, which shares the database.
             let identity = berth_identity::Identity::open(berth_identity::IdentityConfig::new(db.clone()))

@@ -101,6 +101,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         cors_allow_headers: Vec::new(),
         randomize_allocation_candidates: None,
         max_allocation_candidates: None,
+        keystone_url: None,
+        keystone_username: "placement".into(),
+        keystone_project: "service".into(),
+        keystone_password_file: None,
         config: None,
     };
     let mut icfg = IdentityConfig::new(db.clone());
