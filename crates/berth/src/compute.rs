@@ -74,6 +74,8 @@ pub struct ComputeArgs {
     #[arg(long, default_value = "fake")]
     pub driver: String,
     #[command(flatten)]
+    pub agent: AgentArgs,
+    #[command(flatten)]
     pub cloud: CloudArgs,
 }
 
@@ -83,7 +85,7 @@ pub async fn run_compute(args: ComputeArgs) -> anyhow::Result<()> {
     let (stop, shutdown) = Shutdown::new();
     let agent = tokio::spawn(berth_compute::run_agent(
         svc,
-        berth_compute::AgentConfig::new(args.host.clone(), spec),
+        args.agent.config(args.host.clone(), spec),
         berth_compute::FakeDriver::new(),
         shutdown.wait(),
     ));
@@ -117,4 +119,58 @@ pub async fn run_audit(args: AuditArgs) -> anyhow::Result<i32> {
         println!("problems found: {}", report.problem_count());
     }
     Ok(if report.errors.is_empty() && (report.is_clean() || args.fix) { 0 } else { 3 })
+}
+
+/// Per-host settings of compute agents (nova.conf's `[DEFAULT]` knobs).
+#[derive(Args, Debug, Clone, Default)]
+pub struct AgentArgs {
+    /// Availability zone of the host(s).
+    #[arg(long)]
+    pub availability_zone: Option<String>,
+    /// vCPUs kept for the host (`reserved_host_cpus`).
+    #[arg(long)]
+    pub reserved_host_cpus: Option<i64>,
+    /// MB of RAM kept for the host (`reserved_host_memory_mb`, default 512).
+    #[arg(long)]
+    pub reserved_host_memory_mb: Option<i64>,
+    /// GB of disk kept for the host (`reserved_host_disk_gb`).
+    #[arg(long)]
+    pub reserved_host_disk_gb: Option<i64>,
+    /// `cpu_allocation_ratio` (default 4.0).
+    #[arg(long)]
+    pub cpu_allocation_ratio: Option<f64>,
+    /// `ram_allocation_ratio` (default 1.0).
+    #[arg(long)]
+    pub ram_allocation_ratio: Option<f64>,
+    /// `disk_allocation_ratio` (default 1.0).
+    #[arg(long)]
+    pub disk_allocation_ratio: Option<f64>,
+}
+
+impl AgentArgs {
+    pub fn config(&self, host: String, driver: berth_compute::DriverSpec) -> berth_compute::AgentConfig {
+        let mut c = berth_compute::AgentConfig::new(host, driver);
+        if self.availability_zone.is_some() {
+            c.availability_zone = self.availability_zone.clone();
+        }
+        if let Some(v) = self.reserved_host_cpus {
+            c.reserved_host_cpus = v;
+        }
+        if let Some(v) = self.reserved_host_memory_mb {
+            c.reserved_host_memory_mb = v;
+        }
+        if let Some(v) = self.reserved_host_disk_gb {
+            c.reserved_host_disk_gb = v;
+        }
+        if let Some(v) = self.cpu_allocation_ratio {
+            c.cpu_allocation_ratio = v;
+        }
+        if let Some(v) = self.ram_allocation_ratio {
+            c.ram_allocation_ratio = v;
+        }
+        if let Some(v) = self.disk_allocation_ratio {
+            c.disk_allocation_ratio = v;
+        }
+        c
+    }
 }

@@ -25,6 +25,8 @@ pub struct UpArgs {
     /// Driver of the simulated hosts: `fake` or `fake:VCPU,MEMORY_MB,DISK_GB`.
     #[arg(long, default_value = "fake")]
     pub driver: String,
+    #[command(flatten)]
+    pub agent: crate::compute::AgentArgs,
 }
 
 /// Validates tokens with berth's own identity service, in-process.
@@ -171,7 +173,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     for i in 1..=args.computes {
         let spec: berth_compute::DriverSpec =
             args.driver.parse().map_err(|e| anyhow::anyhow!("--driver {}: {e}", args.driver))?;
-        let cfg = berth_compute::AgentConfig::new(format!("compute{i}"), spec);
+        let cfg = args.agent.config(format!("compute{i}"), spec);
         agents.push(tokio::spawn(berth_compute::run_agent(
             compute.clone(),
             cfg,
