@@ -19,6 +19,13 @@ pub struct UpArgs {
     /// Address to listen on.
     #[arg(long, env = "BERTH_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
+    /// Database URL instead of the embedded SQLite file in the data
+    /// directory (e.g. postgresql://user@host/berth).
+    #[arg(long, env = "BERTH_DB")]
+    pub db: Option<String>,
+    /// Compute weigher: `spread` (default) or `pack`.
+    #[arg(long, default_value = "spread")]
+    pub weigher: String,
     /// Number of simulated compute hosts (compute1, compute2, ...).
     #[arg(long, default_value_t = 1)]
     pub computes: u32,
@@ -85,7 +92,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o700))?;
     }
-    let db = format!("sqlite://{}", data_dir.join("berth.db").display());
+    let db = match &args.db {
+        Some(url) => url.clone(),
+        None => format!("sqlite://{}", data_dir.join("berth.db").display()),
+    };
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
@@ -149,8 +159,14 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             berth_placement_api::router(internal_placement),
             Arc::new(berth_placement_client::StaticToken::none()),
         ));
+    let weigher = match args.weigher.as_str() {
+        "spread" => berth_compute::Weigher::Spread,
+        "pack" => berth_compute::Weigher::Pack,
+        other => anyhow::bail!("--weigher {other:?}: use spread or pack"),
+    };
     let compute_cfg = berth_compute::ComputeConfig {
         auth: auth.clone(),
+        weigher,
         public_base_url: Some(format!("{base}/compute")),
         ..Default::default()
     };
