@@ -535,6 +535,7 @@ pub async fn create(ctx: Ctx, body: Bytes) -> ApiResult {
     ctx.svc.check_quota(ctx.project(), &flavor, max_count).await?;
     let reservation_id = format!("r-{}", &Uuid::new_v4().simple().to_string()[..8]);
     let mut first = None;
+    let mut created = Vec::new();
     for idx in 0..max_count {
         let now = now_ms();
         let display_name = if max_count > 1 { format!("{name}-{}", idx + 1) } else { name.clone() };
@@ -571,10 +572,23 @@ pub async fn create(ctx: Ctx, body: Bytes) -> ApiResult {
             deleted: false,
         };
         ctx.svc.db.insert_instance(&inst).await?;
+        created.push(inst.uuid);
         ctx.svc.schedule_and_build(&inst, Some(&image)).await?;
         if first.is_none() {
             first = Some(inst.uuid);
         }
+    }
+    // Recheck the quota now that the instances exist and hold their claims
+    // (Nova's `recheck_quota`): concurrent creates that passed the first
+    // check together must not leave the project over its limits. Undo ours
+    // if they did.
+    if let Err(e) = ctx.svc.check_quota(ctx.project(), &flavor, 0).await {
+        for uuid in &created {
+            if let Err(undo) = ctx.svc.local_delete(*uuid).await {
+                tracing::warn!(instance = %uuid, error = %undo, "could not undo an instance over quota");
+            }
+        }
+        return Err(e);
     }
     let uuid = first.ok_or_else(|| ComputeError::internal("no instance created"))?;
     if s.get("return_reservation_id").and_then(Value::as_bool) == Some(true) {
