@@ -7,7 +7,7 @@
 //! provider row locks are held, so it sees every committed allocation and no
 //! concurrent writer can slip in between the check and the insert.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use berth_placement::model::{AllocationMap, Consumer};
 use berth_placement::{Error, Result};
@@ -45,10 +45,12 @@ pub struct ConsumerAllocations {
     pub updated_at: i64,
 }
 
-async fn lock_consumer(tx: &mut Tx, engine: crate::Engine, uuid: &Uuid) -> Result<Option<Consumer>> {
+/// A consumer row; with `lock` its row lock is taken (PostgreSQL) for the
+/// rest of the transaction.
+async fn consumer_row(tx: &mut Tx, lock: Option<crate::Engine>, uuid: &Uuid) -> Result<Option<Consumer>> {
     let q = format!(
         "SELECT uuid, project_id, user_id, generation, consumer_type FROM consumers WHERE uuid = $1{}",
-        engine.for_update()
+        lock.map(crate::Engine::for_update).unwrap_or("")
     );
     let row = sqlx::query(&q).bind(uuid.to_string()).fetch_optional(&mut **tx).await.map_err(db_err)?;
     Ok(row.map(|r| Consumer {
@@ -106,7 +108,7 @@ impl Store {
         // Consumers: create missing ones, check and bump generations.
         for wr in &writes {
             let key = wr.consumer.to_string();
-            let existing = lock_consumer(tx, self.engine, &wr.consumer).await?;
+            let existing = consumer_row(tx, Some(self.engine), &wr.consumer).await?;
             match (&existing, wr.consumer_generation) {
                 (None, Some(Some(g))) => return Err(generation_conflict(Some(g), None)),
                 (Some(c), Some(None)) => return Err(generation_conflict(None, Some(c.generation))),
@@ -288,7 +290,7 @@ impl Store {
     /// A consumer and its allocations, or `None` when it holds nothing.
     pub async fn get_consumer_allocations(&self, consumer: &Uuid) -> Result<Option<ConsumerAllocations>> {
         let mut tx = self.read().await?;
-        let c = lock_consumer(&mut tx, crate::Engine::Sqlite, consumer).await?;
+        let c = consumer_row(&mut tx, None, consumer).await?;
         let Some(c) = c else { return Ok(None) };
         let rows = sqlx::query(
             "SELECT rp.uuid, rp.generation, a.resource_class, a.used, a.updated_at FROM allocations a \
@@ -352,17 +354,6 @@ impl Store {
             *out.entry(parse_uuid(&r.get::<String, _>(0))).or_default().entry(r.get(1)).or_default() += get_i64(&r, 2);
         }
         Ok(Some((ids.generation, out, last)))
-    }
-
-    /// Consumers holding allocations against any of the given providers.
-    pub async fn consumers_on_providers(&self, rps: &[Uuid]) -> Result<BTreeSet<Uuid>> {
-        let mut out = BTreeSet::new();
-        for rp in rps {
-            if let Some((_, allocs, _)) = self.get_provider_allocations(rp).await? {
-                out.extend(allocs.into_keys());
-            }
-        }
-        Ok(out)
     }
 }
 
