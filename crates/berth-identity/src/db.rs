@@ -129,7 +129,14 @@ impl Db {
             Engine::Sqlite => Some(self.write_lock.lock().await),
             Engine::Postgres => None,
         };
-        let tx = self.pool.begin().await.map_err(db_err)?;
+        // SQLite: take the write lock up front so a writer of another
+        // service sharing the file (Placement, compute) makes this one wait
+        // (busy_timeout) instead of failing a read-to-write upgrade.
+        let tx = match self.engine {
+            Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Engine::Postgres => self.pool.begin().await,
+        }
+        .map_err(db_err)?;
         Ok(WriteTx { tx, _guard: guard })
     }
 
