@@ -10,8 +10,9 @@
 //!   provider's row lock (a conditional `UPDATE ... generation = generation + 1`),
 //!   and only then reads usage and checks capacity, so the capacity check and
 //!   the generation bump are one atomic decision on PostgreSQL under any number
-//!   of processes. On SQLite writers are serialized by a process-wide lock plus
-//!   SQLite's own database lock.
+//!   of processes. On SQLite writes run on one dedicated connection behind a
+//!   process-wide lock and start with `BEGIN IMMEDIATE`, so writers in other
+//!   processes wait for SQLite's lock instead of failing.
 //! - Queries use `$N` placeholders, which both engines accept, and only types
 //!   the `Any` driver maps on both (BIGINT, DOUBLE PRECISION, TEXT).
 
