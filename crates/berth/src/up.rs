@@ -141,8 +141,6 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("default image: {}", e.message))?;
 
-    let clouds = data_dir.join("clouds.yaml");
-    secrets::write_private(&clouds, &clouds_yaml(&format!("{base}/identity"), &password))?;
 
     // Compute calls Placement in-process through a router of its own that
     // never faces the network and acts as the compute service.
@@ -190,13 +188,18 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         let spec: berth_compute::DriverSpec =
             args.driver.parse().map_err(|e| anyhow::anyhow!("--driver {}: {e}", args.driver))?;
         let cfg = args.agent.config(format!("compute{i}"), spec);
-        agents.push(tokio::spawn(berth_compute::run_agent(
-            compute.clone(),
-            cfg,
-            berth_compute::FakeDriver::new(),
-            shutdown.wait(),
-        )));
+        let agent = Arc::new(berth_compute::ComputeAgent::new(compute.clone(), cfg, berth_compute::FakeDriver::new()));
+        // Register and publish inventory before the cloud answers, so the
+        // first `server create` finds every host (the run loop retries if
+        // this fails).
+        if let Err(e) = agent.start().await {
+            tracing::warn!(host = %format!("compute{i}"), error = %e, "agent start incomplete; it will retry");
+        }
+        agents.push(tokio::spawn(agent.run(shutdown.wait())));
     }
+
+    let clouds = data_dir.join("clouds.yaml");
+    secrets::write_private(&clouds, &clouds_yaml(&format!("{base}/identity"), &password))?;
 
     let app = axum::Router::new()
         .nest("/identity", berth_identity::router(identity.clone()))
