@@ -4,49 +4,15 @@
 //! dedicated connection behind a process-wide mutex.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::any::AnyRow;
+use sqlx::{AnyPool, Row};
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::error::{ComputeError, Result};
 
-/// The database engines compute runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
-    Sqlite,
-    Postgres,
-}
+pub use berth_db::{redact, Engine};
 
-impl Engine {
-    pub fn from_url(url: &str) -> Result<Engine> {
-        if url.starts_with("sqlite:") {
-            Ok(Engine::Sqlite)
-        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            Ok(Engine::Postgres)
-        } else {
-            Err(ComputeError::internal(format!(
-                "unsupported database URL {:?}; use sqlite:// or postgresql://",
-                redact(url)
-            )))
-        }
-    }
-}
-
-/// Strip a password from a URL for logs and errors.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            match creds.find(':') {
-                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
-}
 
 /// Handle on the compute tables. Cheap to clone.
 #[derive(Clone)]
@@ -76,56 +42,17 @@ static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/p
 
 impl Db {
     pub async fn connect(url: &str, max_connections: u32) -> Result<Db> {
-        sqlx::any::install_default_drivers();
-        let engine = Engine::from_url(url)?;
-        let mut full = url.to_string();
-        let open_err = |e: sqlx::Error| ComputeError::internal(format!("cannot open database {}: {e}", redact(url)));
-        let sqlite_opts = || {
-            AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30)).after_connect(|conn, _| {
-                Box::pin(async move {
-                    conn.execute("PRAGMA busy_timeout=10000").await?;
-                    conn.execute("PRAGMA journal_mode=WAL").await?;
-                    conn.execute("PRAGMA synchronous=NORMAL").await?;
-                    conn.execute("PRAGMA foreign_keys=ON").await?;
-                    Ok(())
-                })
-            })
-        };
-        let (pool, write_pool) = match engine {
-            Engine::Sqlite => {
-                if !full.contains('?') && !full.contains(":memory:") {
-                    full.push_str("?mode=rwc");
-                }
-                let write_pool = sqlite_opts().max_connections(1).connect(&full).await.map_err(open_err)?;
-                let pool = sqlite_opts().max_connections(max_connections.clamp(1, 8)).connect(&full).await.map_err(open_err)?;
-                (pool, write_pool)
-            }
-            Engine::Postgres => {
-                let pool = AnyPoolOptions::new()
-                    .acquire_timeout(Duration::from_secs(30))
-                    .max_connections(max_connections.max(2))
-                    .connect(&full)
-                    .await
-                    .map_err(open_err)?;
-                (pool.clone(), pool)
-            }
-        };
-        Ok(Db { pool, write_pool, engine, write_lock: Arc::new(Mutex::new(())) })
+        let p = berth_db::connect(url, max_connections).await.map_err(ComputeError::internal)?;
+        Ok(Db { pool: p.read, write_pool: p.write, engine: p.engine, write_lock: Arc::new(Mutex::new(())) })
     }
 
     pub async fn migrate(&self) -> Result<()> {
-        let base = match self.engine {
-            Engine::Sqlite => &SQLITE_MIGRATOR,
-            Engine::Postgres => &POSTGRES_MIGRATOR,
-        };
         // Placement, identity and image keep their migrations in the same
         // `_sqlx_migrations` table.
-        let migrator = sqlx::migrate::Migrator {
-            migrations: base.migrations.clone(),
-            ignore_missing: true,
-            locking: base.locking,
-            no_tx: base.no_tx,
-        };
+        let migrator = berth_db::shared_migrator(match self.engine {
+            Engine::Sqlite => &SQLITE_MIGRATOR,
+            Engine::Postgres => &POSTGRES_MIGRATOR,
+        });
         migrator
             .run(&self.write_pool)
             .await
@@ -203,17 +130,4 @@ pub(crate) fn get_f64(row: &AnyRow, col: &str) -> f64 {
 
 pub(crate) fn get_bool(row: &AnyRow, col: &str) -> bool {
     get_i64(row, col) != 0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn engines_from_url() {
-        assert_eq!(Engine::from_url("sqlite:///tmp/x.db").unwrap(), Engine::Sqlite);
-        assert_eq!(Engine::from_url("postgresql://u@h/db").unwrap(), Engine::Postgres);
-        assert!(Engine::from_url("mysql://x").is_err());
-        assert_eq!(redact("postgresql://u:pw@h/db"), "postgresql://u:***@h/db");
-    }
 }

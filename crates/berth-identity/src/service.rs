@@ -191,7 +191,7 @@ impl Identity {
 
     /// Close the connection pool.
     pub async fn close(&self) {
-        self.db.pool.close().await
+        self.db.close().await
     }
 
     /// Validate a bearer token for another API. `None` when the token is

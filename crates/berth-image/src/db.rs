@@ -3,49 +3,14 @@
 //! only BIGINT/TEXT columns so one code path serves SQLite and PostgreSQL.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use sqlx::any::AnyPoolOptions;
-use sqlx::{AnyPool, Executor};
+use sqlx::AnyPool;
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::error::{db_err, ImageError, Result};
 
-/// The database engines the image service runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
-    Sqlite,
-    Postgres,
-}
+pub use berth_db::{redact, Engine};
 
-impl Engine {
-    pub fn from_url(url: &str) -> Result<Engine> {
-        if url.starts_with("sqlite:") {
-            Ok(Engine::Sqlite)
-        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            Ok(Engine::Postgres)
-        } else {
-            Err(ImageError::internal(format!(
-                "unsupported database URL {:?}; use sqlite:// or postgresql://",
-                redact(url)
-            )))
-        }
-    }
-}
-
-/// Strip a password from a URL for logs and errors.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            match creds.find(':') {
-                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
-}
 
 /// Handle on the image tables. Cheap to clone. On SQLite, reads use a
 /// small pool and every write goes through one dedicated connection behind
@@ -72,65 +37,20 @@ impl WriteTx<'_> {
     }
 }
 
-fn sqlite_migrator() -> sqlx::migrate::Migrator {
-    let mut m = sqlx::migrate!("migrations/sqlite");
-    // Other services' migrations live in the same `_sqlx_migrations` table.
-    m.set_ignore_missing(true);
-    m
-}
-
-fn postgres_migrator() -> sqlx::migrate::Migrator {
-    let mut m = sqlx::migrate!("migrations/postgres");
-    m.set_ignore_missing(true);
-    m
-}
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
 impl Db {
     pub async fn connect(url: &str, max_connections: u32) -> Result<Db> {
-        sqlx::any::install_default_drivers();
-        let engine = Engine::from_url(url)?;
-        let mut full = url.to_string();
-        let open_err = |e: sqlx::Error| ImageError::internal(format!("cannot open database {}: {e}", redact(url)));
-        let sqlite_opts = || {
-            AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30)).after_connect(|conn, _| {
-                Box::pin(async move {
-                    // busy_timeout first: switching to WAL needs a lock other
-                    // connections may briefly hold.
-                    conn.execute("PRAGMA busy_timeout=10000").await?;
-                    conn.execute("PRAGMA journal_mode=WAL").await?;
-                    conn.execute("PRAGMA synchronous=NORMAL").await?;
-                    conn.execute("PRAGMA foreign_keys=ON").await?;
-                    Ok(())
-                })
-            })
-        };
-        let (pool, write_pool) = match engine {
-            Engine::Sqlite => {
-                if !full.contains('?') && !full.contains(":memory:") {
-                    full.push_str("?mode=rwc");
-                }
-                let write_pool = sqlite_opts().max_connections(1).connect(&full).await.map_err(open_err)?;
-                let pool = sqlite_opts().max_connections(max_connections.clamp(1, 8)).connect(&full).await.map_err(open_err)?;
-                (pool, write_pool)
-            }
-            Engine::Postgres => {
-                let pool = AnyPoolOptions::new()
-                    .acquire_timeout(Duration::from_secs(30))
-                    .max_connections(max_connections.max(1))
-                    .connect(&full)
-                    .await
-                    .map_err(open_err)?;
-                (pool.clone(), pool)
-            }
-        };
-        Ok(Db { pool, write_pool, engine, write_lock: Arc::new(Mutex::new(())) })
+        let p = berth_db::connect(url, max_connections).await.map_err(ImageError::internal)?;
+        Ok(Db { pool: p.read, write_pool: p.write, engine: p.engine, write_lock: Arc::new(Mutex::new(())) })
     }
 
     pub async fn migrate(&self) -> Result<()> {
-        let migrator = match self.engine {
-            Engine::Sqlite => sqlite_migrator(),
-            Engine::Postgres => postgres_migrator(),
-        };
+        let migrator = berth_db::shared_migrator(match self.engine {
+            Engine::Sqlite => &SQLITE_MIGRATOR,
+            Engine::Postgres => &POSTGRES_MIGRATOR,
+        });
         migrator
             .run(&self.write_pool)
             .await
@@ -160,22 +80,5 @@ impl Db {
     pub async fn close(&self) {
         self.pool.close().await;
         self.write_pool.close().await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn engines_from_url() {
-        assert_eq!(Engine::from_url("sqlite:///tmp/x.db").unwrap(), Engine::Sqlite);
-        assert_eq!(Engine::from_url("postgresql://u@h/db").unwrap(), Engine::Postgres);
-        assert!(Engine::from_url("mysql://x").is_err());
-    }
-
-    #[test]
-    fn redacts() {
-        assert_eq!(redact("postgresql://u:pw@h/db"), "postgresql://u:***@h/db");
     }
 }

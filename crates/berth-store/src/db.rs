@@ -1,58 +1,11 @@
 use std::sync::Arc;
-use std::time::Duration;
 
 use berth_placement::{standard, Error, Result};
-use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::any::AnyRow;
+use sqlx::{AnyPool, Row};
 use tokio::sync::{Mutex, MutexGuard};
 
-/// The database engines berth runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
-    Sqlite,
-    Postgres,
-}
-
-impl Engine {
-    pub fn from_url(url: &str) -> Result<Engine> {
-        if url.starts_with("sqlite:") {
-            Ok(Engine::Sqlite)
-        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            Ok(Engine::Postgres)
-        } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
-            Err(Error::internal(
-                "MySQL/MariaDB is not supported; use a sqlite:// or postgresql:// URL",
-            ))
-        } else {
-            Err(Error::internal(format!(
-                "unrecognised database URL scheme in {:?}; use sqlite:// or postgresql://",
-                redact(url)
-            )))
-        }
-    }
-
-    /// Row-lock suffix for a SELECT that will be followed by a write.
-    pub(crate) fn for_update(self) -> &'static str {
-        match self {
-            Engine::Sqlite => "",
-            Engine::Postgres => " FOR UPDATE",
-        }
-    }
-}
-
-/// Strip a password from a URL for logs and errors.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            match creds.find(':') {
-                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
-}
+pub use berth_db::Engine;
 
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
@@ -141,43 +94,8 @@ static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/p
 impl Store {
     /// Connect, without touching the schema.
     pub async fn connect(config: &StoreConfig) -> Result<Store> {
-        sqlx::any::install_default_drivers();
-        let engine = Engine::from_url(&config.url)?;
-        let mut url = config.url.clone();
-        let sqlite_opts = || {
-            AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30)).after_connect(|conn, _| {
-                    Box::pin(async move {
-                        // busy_timeout first: switching to WAL needs a lock
-                        // other connections may briefly hold.
-                        conn.execute("PRAGMA busy_timeout=10000").await?;
-                        conn.execute("PRAGMA journal_mode=WAL").await?;
-                        conn.execute("PRAGMA synchronous=NORMAL").await?;
-                        conn.execute("PRAGMA foreign_keys=ON").await?;
-                        Ok(())
-                    })
-                })
-        };
-        let open_err = |e: sqlx::Error| Error::internal(format!("cannot open database {}: {e}", redact(&config.url)));
-        let (pool, write_pool) = match engine {
-            Engine::Sqlite => {
-                if !url.contains('?') && !url.contains(":memory:") {
-                    url.push_str("?mode=rwc");
-                }
-                let write_pool = sqlite_opts().max_connections(1).connect(&url).await.map_err(open_err)?;
-                let pool = sqlite_opts().max_connections(config.max_connections.min(8)).connect(&url).await.map_err(open_err)?;
-                (pool, write_pool)
-            }
-            Engine::Postgres => {
-                let pool = AnyPoolOptions::new()
-                    .acquire_timeout(Duration::from_secs(30))
-                    .max_connections(config.max_connections)
-                    .connect(&url)
-                    .await
-                    .map_err(open_err)?;
-                (pool.clone(), pool)
-            }
-        };
-        Ok(Store { pool, write_pool, engine, write_lock: Arc::new(Mutex::new(())) })
+        let p = berth_db::connect(&config.url, config.max_connections).await.map_err(Error::internal)?;
+        Ok(Store { pool: p.read, write_pool: p.write, engine: p.engine, write_lock: Arc::new(Mutex::new(())) })
     }
 
     /// Connect, apply pending migrations and make sure the standard resource
@@ -201,12 +119,7 @@ impl Store {
         };
         // Other berth services (identity, compute) keep their own migrations
         // in the same database and `_sqlx_migrations` table.
-        let migrator = sqlx::migrate::Migrator {
-            migrations: base.migrations.clone(),
-            ignore_missing: true,
-            locking: base.locking,
-            no_tx: base.no_tx,
-        };
+        let migrator = berth_db::shared_migrator(base);
         migrator
             .run(&self.write_pool)
             .await
@@ -304,25 +217,4 @@ impl Store {
 
 pub(crate) fn get_i64(row: &AnyRow, idx: usize) -> i64 {
     row.try_get::<i64, _>(idx).unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn engines_from_url() {
-        assert_eq!(Engine::from_url("sqlite:///tmp/x.db").unwrap(), Engine::Sqlite);
-        assert_eq!(Engine::from_url("postgresql://u@h/db").unwrap(), Engine::Postgres);
-        assert_eq!(Engine::from_url("postgres://u@h/db").unwrap(), Engine::Postgres);
-        assert!(Engine::from_url("mysql://x").is_err());
-        assert!(Engine::from_url("nonsense").is_err());
-    }
-
-    #[test]
-    fn redacts_passwords() {
-        assert_eq!(redact("postgresql://u:secret@h/db"), "postgresql://u:***@h/db");
-        assert_eq!(redact("postgresql://u@h/db"), "postgresql://u@h/db");
-        assert_eq!(redact("sqlite:///x"), "sqlite:///x");
-    }
 }

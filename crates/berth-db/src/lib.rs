@@ -1,0 +1,140 @@
+//! What every berth service needs to reach its database the same way:
+//! engine detection from the URL, password redaction, and the pools.
+//!
+//! Architecture invariant: on SQLite every service opens a read pool and a
+//! single-connection write pool with the same pragmas (busy_timeout first,
+//! WAL, foreign keys); services share one database file in `berth up`, so
+//! they must agree on how they wait for each other. Transactions and error
+//! types stay in each service's own `db.rs`.
+
+use std::time::Duration;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyPool, Executor};
+
+/// The database engines berth runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl Engine {
+    /// The engine a URL names; the error says what is supported.
+    pub fn from_url(url: &str) -> Result<Engine, String> {
+        if url.starts_with("sqlite:") {
+            Ok(Engine::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Ok(Engine::Postgres)
+        } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
+            Err("MySQL/MariaDB is not supported; use a sqlite:// or postgresql:// URL".into())
+        } else {
+            Err(format!("unsupported database URL {:?}; use sqlite:// or postgresql://", redact(url)))
+        }
+    }
+
+    /// Row-lock suffix for a SELECT that will be followed by a write.
+    pub fn for_update(self) -> &'static str {
+        match self {
+            Engine::Sqlite => "",
+            Engine::Postgres => " FOR UPDATE",
+        }
+    }
+}
+
+/// Strip a password from a URL for logs and errors.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// The pools of one service: `read` for queries, `write` for write
+/// transactions (one connection on SQLite, the same pool on PostgreSQL).
+pub struct Pools {
+    pub engine: Engine,
+    pub read: AnyPool,
+    pub write: AnyPool,
+}
+
+/// Open the pools. `max_connections` bounds the read pool (capped at 8 on
+/// SQLite) and the PostgreSQL pool. Errors are worded for operators, with
+/// the password redacted.
+pub async fn connect(url: &str, max_connections: u32) -> Result<Pools, String> {
+    sqlx::any::install_default_drivers();
+    let engine = Engine::from_url(url)?;
+    let open_err = |e: sqlx::Error| format!("cannot open database {}: {e}", redact(url));
+    let mut full = url.to_string();
+    match engine {
+        Engine::Sqlite => {
+            if !full.contains('?') && !full.contains(":memory:") {
+                full.push_str("?mode=rwc");
+            }
+            let opts = || {
+                AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30)).after_connect(|conn, _| {
+                    Box::pin(async move {
+                        // busy_timeout first: switching to WAL needs a lock
+                        // other connections may briefly hold.
+                        conn.execute("PRAGMA busy_timeout=10000").await?;
+                        conn.execute("PRAGMA journal_mode=WAL").await?;
+                        conn.execute("PRAGMA synchronous=NORMAL").await?;
+                        conn.execute("PRAGMA foreign_keys=ON").await?;
+                        Ok(())
+                    })
+                })
+            };
+            let write = opts().max_connections(1).connect(&full).await.map_err(open_err)?;
+            let read = opts().max_connections(max_connections.clamp(1, 8)).connect(&full).await.map_err(open_err)?;
+            Ok(Pools { engine, read, write })
+        }
+        Engine::Postgres => {
+            let pool = AnyPoolOptions::new()
+                .acquire_timeout(Duration::from_secs(30))
+                .max_connections(max_connections.max(1))
+                .connect(&full)
+                .await
+                .map_err(open_err)?;
+            Ok(Pools { engine, read: pool.clone(), write: pool })
+        }
+    }
+}
+
+/// A copy of `base` that tolerates migrations it does not know: every
+/// service keeps its own migrations in the shared `_sqlx_migrations` table.
+pub fn shared_migrator(base: &sqlx::migrate::Migrator) -> sqlx::migrate::Migrator {
+    sqlx::migrate::Migrator {
+        migrations: base.migrations.clone(),
+        ignore_missing: true,
+        locking: base.locking,
+        no_tx: base.no_tx,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engines_from_url() {
+        assert_eq!(Engine::from_url("sqlite:///tmp/x.db").unwrap(), Engine::Sqlite);
+        assert_eq!(Engine::from_url("postgresql://u@h/db").unwrap(), Engine::Postgres);
+        assert_eq!(Engine::from_url("postgres://u@h/db").unwrap(), Engine::Postgres);
+        assert!(Engine::from_url("mysql://x").is_err());
+        assert!(Engine::from_url("nonsense").is_err());
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(redact("postgresql://u:secret@h/db"), "postgresql://u:***@h/db");
+        assert_eq!(redact("postgresql://u@h/db"), "postgresql://u@h/db");
+        assert_eq!(redact("sqlite:///x"), "sqlite:///x");
+    }
+
+}
