@@ -39,8 +39,14 @@ impl FromStr for DriverSpec {
         let s = s.trim();
         let rest = match s.strip_prefix("fake") {
             Some("") => return Ok(DriverSpec::default()),
-            Some(r) => r.strip_prefix(':').ok_or_else(|| format!("unknown driver {s:?}; use fake[:VCPU,MEMORY_MB,DISK_GB]"))?,
-            None => return Err(format!("unknown driver {s:?}; only the simulated driver `fake[:VCPU,MEMORY_MB,DISK_GB]` exists")),
+            Some(r) => {
+                r.strip_prefix(':').ok_or_else(|| format!("unknown driver {s:?}; use fake[:VCPU,MEMORY_MB,DISK_GB]"))?
+            }
+            None => {
+                return Err(format!(
+                    "unknown driver {s:?}; only the simulated driver `fake[:VCPU,MEMORY_MB,DISK_GB]` exists"
+                ))
+            }
         };
         let nums: Vec<&str> = rest.split(',').map(str::trim).collect();
         let parse = |x: &str| x.parse::<i64>().ok().filter(|n| *n > 0 && *n < (1 << 40));
@@ -292,7 +298,8 @@ impl ComputeAgent {
         placement.update_traits(node.uuid, &add, &remove).await?;
         let az = self.az();
         let mine = self.svc.db.az_aggregate(&az).await?;
-        let others: Vec<Uuid> = self.svc.db.list_azs().await?.into_iter().filter(|(n, _)| n != &az).map(|(_, u)| u).collect();
+        let others: Vec<Uuid> =
+            self.svc.db.list_azs().await?.into_iter().filter(|(n, _)| n != &az).map(|(_, u)| u).collect();
         placement.update_aggregates(node.uuid, &[mine], &others).await?;
         Ok(node)
     }
@@ -350,7 +357,13 @@ impl ComputeAgent {
                     return Ok(());
                 }
                 if !db
-                    .set_instance_state(uuid, vm_state::BUILDING, Some(task_state::SPAWNING), None, Some(&[Some(task_state::SCHEDULING)]))
+                    .set_instance_state(
+                        uuid,
+                        vm_state::BUILDING,
+                        Some(task_state::SPAWNING),
+                        None,
+                        Some(&[Some(task_state::SCHEDULING)]),
+                    )
                     .await?
                 {
                     return Ok(());
@@ -365,13 +378,25 @@ impl ComputeAgent {
             }
             task_kind::STOP => {
                 self.driver.set_power(uuid, power_state::SHUTDOWN);
-                db.set_instance_state(uuid, vm_state::STOPPED, None, Some(power_state::SHUTDOWN), Some(&[Some(task_state::POWERING_OFF)]))
-                    .await?;
+                db.set_instance_state(
+                    uuid,
+                    vm_state::STOPPED,
+                    None,
+                    Some(power_state::SHUTDOWN),
+                    Some(&[Some(task_state::POWERING_OFF)]),
+                )
+                .await?;
             }
             task_kind::START => {
                 self.driver.set_power(uuid, power_state::RUNNING);
-                db.set_instance_state(uuid, vm_state::ACTIVE, None, Some(power_state::RUNNING), Some(&[Some(task_state::POWERING_ON)]))
-                    .await?;
+                db.set_instance_state(
+                    uuid,
+                    vm_state::ACTIVE,
+                    None,
+                    Some(power_state::RUNNING),
+                    Some(&[Some(task_state::POWERING_ON)]),
+                )
+                .await?;
             }
             task_kind::REBOOT => {
                 self.driver.set_power(uuid, power_state::RUNNING);
@@ -418,7 +443,10 @@ impl ComputeAgent {
         for (u, i) in &mine {
             let settled = matches!(i.vm_state.as_str(), vm_state::ACTIVE | vm_state::STOPPED) && i.task_state.is_none();
             if settled && !guests.contains_key(u) {
-                self.driver.set_power(*u, if i.vm_state == vm_state::STOPPED { power_state::SHUTDOWN } else { power_state::RUNNING });
+                self.driver.set_power(
+                    *u,
+                    if i.vm_state == vm_state::STOPPED { power_state::SHUTDOWN } else { power_state::RUNNING },
+                );
                 report.guests_restored += 1;
             }
         }
@@ -439,7 +467,8 @@ impl ComputeAgent {
             }
             match all.get(consumer) {
                 Some(i) if !i.deleted && i.node_uuid == Some(node.uuid) => {}
-                Some(i) if !i.deleted && i.host.is_none() && i.task_state.as_deref() == Some(task_state::SCHEDULING) => {}
+                Some(i)
+                    if !i.deleted && i.host.is_none() && i.task_state.as_deref() == Some(task_state::SCHEDULING) => {}
                 Some(i) if !i.deleted && i.node_uuid.is_some() => {
                     // Ours by mistake: keep its allocations elsewhere.
                     if self.drop_provider_from(i, node.uuid).await? {
@@ -552,7 +581,10 @@ mod tests {
     #[test]
     fn driver_specs() {
         assert_eq!("fake".parse::<DriverSpec>().unwrap(), DriverSpec::default());
-        assert_eq!("fake:4,8192,100".parse::<DriverSpec>().unwrap(), DriverSpec { vcpus: 4, memory_mb: 8192, disk_gb: 100 });
+        assert_eq!(
+            "fake:4,8192,100".parse::<DriverSpec>().unwrap(),
+            DriverSpec { vcpus: 4, memory_mb: 8192, disk_gb: 100 }
+        );
         assert!("fake:4,8192".parse::<DriverSpec>().is_err());
         assert!("fake:0,1,1".parse::<DriverSpec>().is_err());
         assert!("libvirt".parse::<DriverSpec>().is_err());

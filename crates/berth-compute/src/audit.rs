@@ -126,7 +126,9 @@ impl ComputeService {
                     Some(i) if i.deleted => report.orphaned_allocations.push(orphan("deleted_instance")),
                     Some(i) if i.node_uuid == Some(node.uuid) => {}
                     Some(i) if in_flight(i) => {}
-                    Some(i) if i.node_uuid.is_none() => report.orphaned_allocations.push(orphan("instance_without_host")),
+                    Some(i) if i.node_uuid.is_none() => {
+                        report.orphaned_allocations.push(orphan("instance_without_host"))
+                    }
                     Some(i) => report.allocations_on_wrong_provider.push(WrongProvider {
                         instance: i.uuid,
                         provider: node.uuid,
@@ -139,7 +141,11 @@ impl ComputeService {
         let known_nodes: BTreeSet<Uuid> = nodes.iter().map(|n| n.uuid).collect();
         for i in instances.values() {
             let Some(node) = i.node_uuid else { continue };
-            if i.deleted || migrating.contains(&i.uuid) || !known_nodes.contains(&node) || report.missing_providers.contains(&node) {
+            if i.deleted
+                || migrating.contains(&i.uuid)
+                || !known_nodes.contains(&node)
+                || report.missing_providers.contains(&node)
+            {
                 continue;
             }
             if held.get(&i.uuid).is_some_and(|p| p.contains(&node)) {

@@ -13,7 +13,6 @@ use crate::error::{ComputeError, Result};
 
 pub use berth_db::{redact, Engine};
 
-
 /// Handle on the compute tables. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct Db {
@@ -102,10 +101,7 @@ pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
 
 /// Milliseconds since the Unix epoch.
 pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 pub(crate) fn get_i64(row: &AnyRow, col: &str) -> i64 {

@@ -47,7 +47,9 @@ impl ComputeError {
 impl From<PlacementError> for ComputeError {
     fn from(e: PlacementError) -> Self {
         match e {
-            PlacementError::Unavailable(m) => ComputeError::unavailable(format!("Placement service is unavailable: {m}")),
+            PlacementError::Unavailable(m) => {
+                ComputeError::unavailable(format!("Placement service is unavailable: {m}"))
+            }
             other => ComputeError::internal(format!("Placement API error: {other}")),
         }
     }

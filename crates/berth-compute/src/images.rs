@@ -46,7 +46,11 @@ impl ImageInfo {
 /// images of other projects). `Ok(None)`: no such image for this caller;
 /// `Err`: the image service failed.
 pub trait ImageLookup: Send + Sync {
-    fn lookup<'a>(&'a self, image_id: &'a str, caller: &'a RequestContext) -> BoxFuture<'a, Result<Option<ImageInfo>, String>>;
+    fn lookup<'a>(
+        &'a self,
+        image_id: &'a str,
+        caller: &'a RequestContext,
+    ) -> BoxFuture<'a, Result<Option<ImageInfo>, String>>;
 }
 
 /// An in-memory image catalogue (tests, or a fixed set of images).
@@ -68,10 +72,17 @@ impl StaticImages {
 }
 
 impl ImageLookup for StaticImages {
-    fn lookup<'a>(&'a self, image_id: &'a str, caller: &'a RequestContext) -> BoxFuture<'a, Result<Option<ImageInfo>, String>> {
+    fn lookup<'a>(
+        &'a self,
+        image_id: &'a str,
+        caller: &'a RequestContext,
+    ) -> BoxFuture<'a, Result<Option<ImageInfo>, String>> {
         let found = self.images.read().ok().and_then(|m| m.get(image_id).cloned());
         let visible = found.filter(|i| {
-            i.visibility != "private" || i.owner.is_none() || i.owner == caller.project_id || caller.roles.iter().any(|r| r == "admin")
+            i.visibility != "private"
+                || i.owner.is_none()
+                || i.owner == caller.project_id
+                || caller.roles.iter().any(|r| r == "admin")
         });
         Box::pin(async move { Ok(visible) })
     }

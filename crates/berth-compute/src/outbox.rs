@@ -129,7 +129,10 @@ impl ComputeService {
     }
 
     /// Spawn [`ComputeService::run_background`] on the current runtime.
-    pub fn spawn_background(self: &Arc<Self>, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> tokio::task::JoinHandle<()> {
+    pub fn spawn_background(
+        self: &Arc<Self>,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(self.clone().run_background(shutdown))
     }
 }

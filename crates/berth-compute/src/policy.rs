@@ -23,10 +23,26 @@ const fn base(name: &'static str, check_str: &'static str, description: &'static
 static DEFAULTS: &[RuleDefault] = &[
     base("context_is_admin", "role:admin", "Base rule: administrators."),
     base("admin_api", "role:admin", "Base rule: administrators (legacy name)."),
-    base("project_member_api", "role:member and project_id:%(project_id)s", "Base rule: members of the target project."),
-    base("project_reader_api", "role:reader and project_id:%(project_id)s", "Base rule: readers of the target project."),
-    base("project_member_or_admin", "rule:project_member_api or rule:context_is_admin", "Base rule: project members or admins."),
-    base("project_reader_or_admin", "rule:project_reader_api or rule:context_is_admin", "Base rule: project readers or admins."),
+    base(
+        "project_member_api",
+        "role:member and project_id:%(project_id)s",
+        "Base rule: members of the target project.",
+    ),
+    base(
+        "project_reader_api",
+        "role:reader and project_id:%(project_id)s",
+        "Base rule: readers of the target project.",
+    ),
+    base(
+        "project_member_or_admin",
+        "rule:project_member_api or rule:context_is_admin",
+        "Base rule: project members or admins.",
+    ),
+    base(
+        "project_reader_or_admin",
+        "rule:project_reader_api or rule:context_is_admin",
+        "Base rule: project readers or admins.",
+    ),
     // Servers.
     rule("os_compute_api:servers:index", READER, "List servers."),
     rule("os_compute_api:servers:detail", READER, "List servers with details."),

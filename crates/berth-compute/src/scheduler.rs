@@ -5,7 +5,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use berth_placement_client::{encode, AllocationCandidates, AllocationRequest, AllocationWrite, PlacementError, Resources};
+use berth_placement_client::{
+    encode, AllocationCandidates, AllocationRequest, AllocationWrite, PlacementError, Resources,
+};
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -108,8 +110,10 @@ impl RequestSpec {
             _ => {}
         }
         if let Some(img) = image {
-            spec.architecture = img.properties.get("hw_architecture").or_else(|| img.properties.get("architecture")).cloned();
-            spec.hypervisor_type = img.properties.get("img_hv_type").or_else(|| img.properties.get("hypervisor_type")).cloned();
+            spec.architecture =
+                img.properties.get("hw_architecture").or_else(|| img.properties.get("architecture")).cloned();
+            spec.hypervisor_type =
+                img.properties.get("img_hv_type").or_else(|| img.properties.get("hypervisor_type")).cloned();
         }
         spec.forbidden_traits.insert(COMPUTE_STATUS_DISABLED.into());
         spec
@@ -329,7 +333,11 @@ mod tests {
         assert_eq!(r.get("VCPU"), Some(&2));
         assert_eq!(r.get("MEMORY_MB"), Some(&512));
         assert_eq!(r.get("DISK_GB"), Some(&3));
-        let r = flavor_resources(&flavor(&[("hw:cpu_policy", "dedicated"), ("resources:DISK_GB", "0"), ("resources:CUSTOM_GPU", "1")]));
+        let r = flavor_resources(&flavor(&[
+            ("hw:cpu_policy", "dedicated"),
+            ("resources:DISK_GB", "0"),
+            ("resources:CUSTOM_GPU", "1"),
+        ]));
         assert_eq!(r.get("PCPU"), Some(&2));
         assert!(!r.contains_key("VCPU"));
         assert!(!r.contains_key("DISK_GB"));
@@ -340,7 +348,10 @@ mod tests {
     fn query_string() {
         let mut img = ImageInfo::public("i", "i");
         img.properties.insert("trait:CUSTOM_IMG".into(), "required".into());
-        let spec = RequestSpec::new(&flavor(&[("trait:HW_CPU_X86_AVX", "required"), ("trait:CUSTOM_NO", "forbidden")]), Some(&img));
+        let spec = RequestSpec::new(
+            &flavor(&[("trait:HW_CPU_X86_AVX", "required"), ("trait:CUSTOM_NO", "forbidden")]),
+            Some(&img),
+        );
         let q = spec.query(10);
         assert!(q.starts_with("resources=DISK_GB:3,MEMORY_MB:512,VCPU:2&required="), "{q}");
         assert!(q.contains("CUSTOM_IMG,HW_CPU_X86_AVX,!COMPUTE_STATUS_DISABLED,!CUSTOM_NO"), "{q}");

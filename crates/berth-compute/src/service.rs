@@ -257,7 +257,11 @@ impl ComputeService {
                 spec.availability_zone = Some(az.clone());
                 match self.db.find_az_aggregate(&az).await? {
                     Some(agg) => spec.member_of = vec![agg],
-                    None => return self.fail_build(instance, "No valid host was found. The availability zone has no hosts.").await,
+                    None => {
+                        return self
+                            .fail_build(instance, "No valid host was found. The availability zone has no hosts.")
+                            .await
+                    }
                 }
             }
             spec.force_host = host;
@@ -285,9 +289,7 @@ impl ComputeService {
     async fn fail_build(&self, instance: &Instance, message: &str) -> Result<()> {
         tracing::info!(instance = %instance.uuid, %message, "build failed");
         self.db.add_fault(instance.uuid, 500, message, "", None).await?;
-        self.db
-            .set_instance_state(instance.uuid, vm_state::ERROR, None, Some(power_state::NOSTATE), None)
-            .await?;
+        self.db.set_instance_state(instance.uuid, vm_state::ERROR, None, Some(power_state::NOSTATE), None).await?;
         Ok(())
     }
 

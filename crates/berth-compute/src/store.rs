@@ -8,7 +8,9 @@ use serde_json::Value;
 use sqlx::any::AnyRow;
 use uuid::Uuid;
 
-use crate::db::{db_err, get_bool, get_f64, get_i64, get_opt_i64, get_opt_str, get_str, is_unique_violation, now_ms, Db, Engine, Tx};
+use crate::db::{
+    db_err, get_bool, get_f64, get_i64, get_opt_i64, get_opt_str, get_str, is_unique_violation, now_ms, Db, Engine, Tx,
+};
 use crate::error::{ComputeError, Result};
 use crate::model::*;
 
@@ -26,7 +28,8 @@ fn b(v: bool) -> i64 {
 
 // ------------------------------------------------------------------ flavors
 
-const FLAVOR_COLS: &str = "id, flavorid, name, vcpus, memory_mb, root_gb, ephemeral_gb, swap, rxtx_factor, is_public, disabled, description";
+const FLAVOR_COLS: &str =
+    "id, flavorid, name, vcpus, memory_mb, root_gb, ephemeral_gb, swap, rxtx_factor, is_public, disabled, description";
 
 fn flavor_from_row(r: &AnyRow) -> Flavor {
     Flavor {
@@ -50,7 +53,13 @@ impl Db {
     pub async fn insert_flavor(&self, f: &Flavor) -> Result<Flavor> {
         let mut w = self.write().await?;
         let exists = |col: &str| format!("SELECT 1 FROM compute_flavors WHERE {col} = $1");
-        if sqlx::query(&exists("flavorid")).bind(&f.flavorid).fetch_optional(&mut *w.tx).await.map_err(db_err)?.is_some() {
+        if sqlx::query(&exists("flavorid"))
+            .bind(&f.flavorid)
+            .fetch_optional(&mut *w.tx)
+            .await
+            .map_err(db_err)?
+            .is_some()
+        {
             return Err(ComputeError::conflict(format!("Flavor with ID {} already exists.", f.flavorid)));
         }
         if sqlx::query(&exists("name")).bind(&f.name).fetch_optional(&mut *w.tx).await.map_err(db_err)?.is_some() {
@@ -211,11 +220,12 @@ impl Db {
     }
 
     pub async fn flavor_projects(&self, internal_id: i64) -> Result<Vec<String>> {
-        let rows = sqlx::query("SELECT project_id FROM compute_flavor_projects WHERE flavor_id = $1 ORDER BY project_id")
-            .bind(internal_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let rows =
+            sqlx::query("SELECT project_id FROM compute_flavor_projects WHERE flavor_id = $1 ORDER BY project_id")
+                .bind(internal_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
         Ok(rows.iter().map(|r| get_str(r, "project_id")).collect())
     }
 
@@ -512,7 +522,14 @@ impl Db {
         Ok(Some(id))
     }
 
-    pub async fn add_fault(&self, uuid: Uuid, code: i64, message: &str, details: &str, host: Option<&str>) -> Result<()> {
+    pub async fn add_fault(
+        &self,
+        uuid: Uuid,
+        code: i64,
+        message: &str,
+        details: &str,
+        host: Option<&str>,
+    ) -> Result<()> {
         let mut w = self.write().await?;
         sqlx::query("INSERT INTO compute_instance_faults (instance_uuid, code, message, details, host, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(uuid.to_string())
@@ -610,12 +627,14 @@ impl Db {
     pub async fn register_service(&self, host: &str, binary: &str, az: &str) -> Result<Service> {
         let mut w = self.write().await?;
         let now = now_ms();
-        let existing = sqlx::query(&format!("SELECT {SERVICE_COLS} FROM compute_services WHERE host = $1 AND service_binary = $2"))
-            .bind(host)
-            .bind(binary)
-            .fetch_optional(&mut *w.tx)
-            .await
-            .map_err(db_err)?;
+        let existing = sqlx::query(&format!(
+            "SELECT {SERVICE_COLS} FROM compute_services WHERE host = $1 AND service_binary = $2"
+        ))
+        .bind(host)
+        .bind(binary)
+        .fetch_optional(&mut *w.tx)
+        .await
+        .map_err(db_err)?;
         if existing.is_some() {
             sqlx::query("UPDATE compute_services SET availability_zone = $1, updated_at = $2 WHERE host = $3 AND service_binary = $4")
                 .bind(az)
@@ -638,12 +657,14 @@ impl Db {
             .await
             .map_err(db_err)?;
         }
-        let row = sqlx::query(&format!("SELECT {SERVICE_COLS} FROM compute_services WHERE host = $1 AND service_binary = $2"))
-            .bind(host)
-            .bind(binary)
-            .fetch_one(&mut *w.tx)
-            .await
-            .map_err(db_err)?;
+        let row = sqlx::query(&format!(
+            "SELECT {SERVICE_COLS} FROM compute_services WHERE host = $1 AND service_binary = $2"
+        ))
+        .bind(host)
+        .bind(binary)
+        .fetch_one(&mut *w.tx)
+        .await
+        .map_err(db_err)?;
         w.commit().await?;
         Ok(service_from_row(&row))
     }
@@ -657,12 +678,14 @@ impl Db {
     }
 
     pub async fn service_by_host(&self, host: &str, binary: &str) -> Result<Option<Service>> {
-        let row = sqlx::query(&format!("SELECT {SERVICE_COLS} FROM compute_services WHERE host = $1 AND service_binary = $2"))
-            .bind(host)
-            .bind(binary)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let row = sqlx::query(&format!(
+            "SELECT {SERVICE_COLS} FROM compute_services WHERE host = $1 AND service_binary = $2"
+        ))
+        .bind(host)
+        .bind(binary)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
         Ok(row.as_ref().map(service_from_row))
     }
 
@@ -702,8 +725,16 @@ impl Db {
     /// Delete a service and its compute nodes.
     pub async fn delete_service(&self, s: &Service) -> Result<()> {
         let mut w = self.write().await?;
-        sqlx::query("DELETE FROM compute_nodes WHERE host = $1").bind(&s.host).execute(&mut *w.tx).await.map_err(db_err)?;
-        sqlx::query("DELETE FROM compute_services WHERE id = $1").bind(s.id).execute(&mut *w.tx).await.map_err(db_err)?;
+        sqlx::query("DELETE FROM compute_nodes WHERE host = $1")
+            .bind(&s.host)
+            .execute(&mut *w.tx)
+            .await
+            .map_err(db_err)?;
+        sqlx::query("DELETE FROM compute_services WHERE id = $1")
+            .bind(s.id)
+            .execute(&mut *w.tx)
+            .await
+            .map_err(db_err)?;
         w.commit().await
     }
 }
@@ -820,7 +851,13 @@ impl Db {
 
 // ---------------------------------------------------------------- queue
 
-pub(crate) async fn enqueue_tx(tx: &mut Tx, host: &str, kind: &str, instance: Option<Uuid>, payload: &Value) -> Result<()> {
+pub(crate) async fn enqueue_tx(
+    tx: &mut Tx,
+    host: &str,
+    kind: &str,
+    instance: Option<Uuid>,
+    payload: &Value,
+) -> Result<()> {
     let now = now_ms();
     sqlx::query("INSERT INTO compute_tasks (host, kind, instance_uuid, payload, state, created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', $5, $5)")
         .bind(host)
@@ -916,11 +953,12 @@ impl Db {
 
     /// Tasks not yet done for a host (pending or running).
     pub async fn open_tasks(&self, host: &str) -> Result<i64> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM compute_tasks WHERE host = $1 AND state IN ('pending', 'running')")
-            .bind(host)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let row =
+            sqlx::query("SELECT COUNT(*) AS n FROM compute_tasks WHERE host = $1 AND state IN ('pending', 'running')")
+                .bind(host)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_err)?;
         Ok(get_i64(&row, "n"))
     }
 }
@@ -993,10 +1031,12 @@ impl Db {
     }
 
     pub async fn list_outbox(&self) -> Result<Vec<OutboxEntry>> {
-        let rows = sqlx::query("SELECT id, kind, consumer_uuid, attempts, last_error, created_at FROM compute_outbox ORDER BY id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let rows = sqlx::query(
+            "SELECT id, kind, consumer_uuid, attempts, last_error, created_at FROM compute_outbox ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
         Ok(rows.iter().map(outbox_from_row).collect())
     }
 
@@ -1008,13 +1048,15 @@ impl Db {
 
     pub async fn outbox_failed(&self, id: i64, error: &str, retry_in_ms: i64) -> Result<()> {
         let mut w = self.write().await?;
-        sqlx::query("UPDATE compute_outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2 WHERE id = $3")
-            .bind(error)
-            .bind(now_ms() + retry_in_ms)
-            .bind(id)
-            .execute(&mut *w.tx)
-            .await
-            .map_err(db_err)?;
+        sqlx::query(
+            "UPDATE compute_outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2 WHERE id = $3",
+        )
+        .bind(error)
+        .bind(now_ms() + retry_in_ms)
+        .bind(id)
+        .execute(&mut *w.tx)
+        .await
+        .map_err(db_err)?;
         w.commit().await
     }
 }
@@ -1029,12 +1071,14 @@ impl Db {
             return Ok(u);
         }
         let mut w = self.write().await?;
-        let res = sqlx::query("INSERT INTO compute_availability_zones (name, aggregate_uuid, created_at) VALUES ($1, $2, $3)")
-            .bind(name)
-            .bind(Uuid::new_v4().to_string())
-            .bind(now_ms())
-            .execute(&mut *w.tx)
-            .await;
+        let res = sqlx::query(
+            "INSERT INTO compute_availability_zones (name, aggregate_uuid, created_at) VALUES ($1, $2, $3)",
+        )
+        .bind(name)
+        .bind(Uuid::new_v4().to_string())
+        .bind(now_ms())
+        .execute(&mut *w.tx)
+        .await;
         match res {
             Ok(_) => w.commit().await?,
             Err(e) if is_unique_violation(&e) => drop(w),
@@ -1092,7 +1136,11 @@ impl Db {
 
     pub async fn delete_quotas(&self, project: &str) -> Result<()> {
         let mut w = self.write().await?;
-        sqlx::query("DELETE FROM compute_quotas WHERE project_id = $1").bind(project).execute(&mut *w.tx).await.map_err(db_err)?;
+        sqlx::query("DELETE FROM compute_quotas WHERE project_id = $1")
+            .bind(project)
+            .execute(&mut *w.tx)
+            .await
+            .map_err(db_err)?;
         w.commit().await
     }
 

@@ -163,8 +163,13 @@ async fn concurrent_creates_respect_quota(backend: Backend) {
         let env = env.clone();
         let f = f.clone();
         handles.push(tokio::spawn(async move {
-            env.req(Method::POST, "/servers", Some(json!({"server": {"name": format!("q{i}"), "flavorRef": f,
-                "imageRef": IMAGE, "networks": "none"}}))).await
+            env.req(
+                Method::POST,
+                "/servers",
+                Some(json!({"server": {"name": format!("q{i}"), "flavorRef": f,
+                "imageRef": IMAGE, "networks": "none"}})),
+            )
+            .await
         }));
     }
     let mut accepted = 0;
@@ -191,7 +196,11 @@ async fn concurrent_creates_respect_quota(backend: Backend) {
         env.create_server(&format!("s{i}"), &f).await;
     }
     let (s, v) = env
-        .req(Method::POST, "/servers", Some(json!({"server": {"name": "over", "flavorRef": f, "imageRef": IMAGE, "networks": "none"}})))
+        .req(
+            Method::POST,
+            "/servers",
+            Some(json!({"server": {"name": "over", "flavorRef": f, "imageRef": IMAGE, "networks": "none"}})),
+        )
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
 }
@@ -306,21 +315,32 @@ async fn flavors_crud(backend: Backend) {
     assert_eq!(v["flavor"]["os-flavor-access:is_public"], false);
     assert_eq!(v["flavor"]["extra_specs"], json!({}));
     assert_eq!(v["flavor"]["swap"], 0);
-    let (s, _) = env.req(Method::POST, "/flavors", Some(json!({"flavor": {"name": "priv", "vcpus": 2, "ram": 256, "disk": 1}}))).await;
+    let (s, _) = env
+        .req(Method::POST, "/flavors", Some(json!({"flavor": {"name": "priv", "vcpus": 2, "ram": 256, "disk": 1}})))
+        .await;
     assert_eq!(s, StatusCode::CONFLICT);
     // Private: invisible to others until access is granted.
     let (_, v) = env.req_as("proj", Method::GET, "/flavors", None).await;
     assert_eq!(v["flavors"].as_array().unwrap().len(), 0);
     let (s, _) = env.req_as("proj", Method::GET, "/flavors/p1", None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, v) = env.req(Method::POST, "/flavors/p1/action", Some(json!({"addTenantAccess": {"tenant": "proj"}}))).await;
+    let (s, v) =
+        env.req(Method::POST, "/flavors/p1/action", Some(json!({"addTenantAccess": {"tenant": "proj"}}))).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["flavor_access"], json!([{"flavor_id": "p1", "tenant_id": "proj"}]));
-    let (s, _) = env.req(Method::POST, "/flavors/p1/action", Some(json!({"addTenantAccess": {"tenant": "proj"}}))).await;
+    let (s, _) =
+        env.req(Method::POST, "/flavors/p1/action", Some(json!({"addTenantAccess": {"tenant": "proj"}}))).await;
     assert_eq!(s, StatusCode::CONFLICT);
     let (_, v) = env.req_as("proj", Method::GET, "/flavors/detail", None).await;
     assert_eq!(v["flavors"][0]["id"], "p1");
-    let (s, _) = env.req_as("proj", Method::POST, "/flavors", Some(json!({"flavor": {"name": "n", "vcpus": 1, "ram": 1, "disk": 1}}))).await;
+    let (s, _) = env
+        .req_as(
+            "proj",
+            Method::POST,
+            "/flavors",
+            Some(json!({"flavor": {"name": "n", "vcpus": 1, "ram": 1, "disk": 1}})),
+        )
+        .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     // Admin listing: is_public=None shows private flavors.
     let (_, v) = env.req(Method::GET, "/flavors?is_public=None", None).await;
@@ -329,9 +349,13 @@ async fn flavors_crud(backend: Backend) {
     env.set_specs("p1", json!({"hw:cpu_policy": "dedicated", "trait:CUSTOM_A": "required"})).await;
     let (_, v) = env.req(Method::GET, "/flavors/p1/os-extra_specs/hw:cpu_policy", None).await;
     assert_eq!(v, json!({"hw:cpu_policy": "dedicated"}));
-    let (s, _) = env.req(Method::POST, "/flavors/p1/os-extra_specs", Some(json!({"extra_specs": {"trait:CUSTOM_A": "maybe"}}))).await;
+    let (s, _) = env
+        .req(Method::POST, "/flavors/p1/os-extra_specs", Some(json!({"extra_specs": {"trait:CUSTOM_A": "maybe"}})))
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    let (s, _) = env.req(Method::POST, "/flavors/p1/os-extra_specs", Some(json!({"extra_specs": {"resources:VCPU": "-1"}}))).await;
+    let (s, _) = env
+        .req(Method::POST, "/flavors/p1/os-extra_specs", Some(json!({"extra_specs": {"resources:VCPU": "-1"}})))
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     let (s, _) = env.req(Method::DELETE, "/flavors/p1/os-extra_specs/trait:CUSTOM_A", None).await;
     assert_eq!(s, StatusCode::OK);
@@ -352,16 +376,26 @@ async fn services_zones_limits_quotas(backend: Backend) {
     let env = Env::new(backend).await;
     let a = env.agent("host1", "fake", &[]).await;
     // Pre-2.53 services: integer ids and the host/binary forms.
-    let (s, v) = env.raw(Method::GET, "/compute/v2.1/os-services", vec![], &[("x-openstack-nova-api-version", "2.11")]).await;
+    let (s, v) =
+        env.raw(Method::GET, "/compute/v2.1/os-services", vec![], &[("x-openstack-nova-api-version", "2.11")]).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert!(v["services"][0]["id"].is_number());
     assert_eq!(v["services"][0]["state"], "up");
     let body = json!({"host": "host1", "binary": "nova-compute", "disabled_reason": "why"}).to_string().into_bytes();
-    let (s, v) = env.raw(Method::PUT, "/compute/v2.1/os-services/disable-log-reason", body, &[("x-openstack-nova-api-version", "2.11")]).await;
+    let (s, v) = env
+        .raw(
+            Method::PUT,
+            "/compute/v2.1/os-services/disable-log-reason",
+            body,
+            &[("x-openstack-nova-api-version", "2.11")],
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["service"]["status"], "disabled");
     let body = json!({"host": "host1", "binary": "nova-compute", "forced_down": true}).to_string().into_bytes();
-    let (s, v) = env.raw(Method::PUT, "/compute/v2.1/os-services/force-down", body, &[("x-openstack-nova-api-version", "2.11")]).await;
+    let (s, v) = env
+        .raw(Method::PUT, "/compute/v2.1/os-services/force-down", body, &[("x-openstack-nova-api-version", "2.11")])
+        .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["service"]["forced_down"], true);
     let (_, v) = env.req(Method::GET, "/os-services", None).await;
@@ -370,18 +404,25 @@ async fn services_zones_limits_quotas(backend: Backend) {
     assert_eq!(v["services"][0]["disabled_reason"], "why");
     // 2.53+: reason without disabling is refused; bad uuid 400; unknown 404.
     let id = env.service_id("host1").await;
-    let (s, _) = env.req(Method::PUT, &format!("/os-services/{id}"), Some(json!({"status": "enabled", "disabled_reason": "x"}))).await;
+    let (s, _) = env
+        .req(Method::PUT, &format!("/os-services/{id}"), Some(json!({"status": "enabled", "disabled_reason": "x"})))
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     let (s, _) = env.req(Method::PUT, "/os-services/42", Some(json!({"status": "enabled"}))).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    let (s, _) = env.req(Method::PUT, &format!("/os-services/{}", uuid::Uuid::new_v4()), Some(json!({"status": "enabled"}))).await;
+    let (s, _) = env
+        .req(Method::PUT, &format!("/os-services/{}", uuid::Uuid::new_v4()), Some(json!({"status": "enabled"})))
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, _) = env.req(Method::PUT, &format!("/os-services/{id}"), Some(json!({}))).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     env.update_service("host1", json!({"status": "enabled", "forced_down": false})).await;
     // Zones.
     let (_, v) = env.req(Method::GET, "/os-availability-zone", None).await;
-    assert_eq!(v["availabilityZoneInfo"], json!([{"zoneName": "nova", "zoneState": {"available": true}, "hosts": null}]));
+    assert_eq!(
+        v["availabilityZoneInfo"],
+        json!([{"zoneName": "nova", "zoneState": {"available": true}, "hosts": null}])
+    );
     let (_, v) = env.req(Method::GET, "/os-availability-zone/detail", None).await;
     assert_eq!(v["availabilityZoneInfo"][0]["hosts"]["host1"]["nova-compute"]["active"], true);
     // Quotas and limits, usage from Placement.
@@ -391,7 +432,11 @@ async fn services_zones_limits_quotas(backend: Backend) {
     assert_eq!(v["quota_set"]["cores"], 6);
     env.create_server("q1", &f).await;
     let (s, v) = env
-        .req(Method::POST, "/servers", Some(json!({"server": {"name": "q2", "flavorRef": f, "imageRef": IMAGE, "networks": "none"}})))
+        .req(
+            Method::POST,
+            "/servers",
+            Some(json!({"server": {"name": "q2", "flavorRef": f, "imageRef": IMAGE, "networks": "none"}})),
+        )
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
     assert!(v["forbidden"]["message"].as_str().unwrap().contains("Quota exceeded for cores"), "{v}");
@@ -437,7 +482,8 @@ async fn versions_and_bad_input(backend: Backend) {
         let (s, v) = env.raw(Method::GET, "/compute/v2.1/flavors", vec![], &[("openstack-api-version", hv)]).await;
         assert_eq!(s.as_u16(), want, "{hv}: {v}");
     }
-    let (s, _) = env.raw(Method::GET, "/compute/v2.1/flavors", vec![], &[("x-openstack-nova-api-version", "2.200")]).await;
+    let (s, _) =
+        env.raw(Method::GET, "/compute/v2.1/flavors", vec![], &[("x-openstack-nova-api-version", "2.200")]).await;
     assert_eq!(s, StatusCode::NOT_ACCEPTABLE);
     let post = |body: Vec<u8>| {
         let env = &env;
@@ -492,7 +538,9 @@ async fn versions_and_bad_input(backend: Backend) {
     assert_eq!(s, StatusCode::BAD_REQUEST);
     let (s, _) = env.req(Method::GET, "/servers?marker=nope", None).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    let (s, _) = env.req(Method::POST, "/flavors", Some(json!({"flavor": {"name": "z", "vcpus": -1, "ram": 1, "disk": 1}}))).await;
+    let (s, _) = env
+        .req(Method::POST, "/flavors", Some(json!({"flavor": {"name": "z", "vcpus": -1, "ram": 1, "disk": 1}})))
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     let (s, _) = env.req(Method::POST, "/flavors", Some(json!({"flavor": {"name": "z", "vcpus": 1, "ram": 1}}))).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);

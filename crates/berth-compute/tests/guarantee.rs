@@ -189,9 +189,12 @@ async fn audit_heals(backend: Backend) {
         .put_allocations(
             uuid,
             &berth_placement_client::AllocationWrite {
-                allocations: [(other, berth_compute::flavor_resources(&env.svc.instance(uuid).await.unwrap().unwrap().flavor))]
-                    .into_iter()
-                    .collect(),
+                allocations: [(
+                    other,
+                    berth_compute::flavor_resources(&env.svc.instance(uuid).await.unwrap().unwrap().flavor),
+                )]
+                .into_iter()
+                .collect(),
                 project_id: "admin".into(),
                 user_id: "admin".into(),
                 consumer_generation: cur.consumer_generation,

@@ -136,5 +136,4 @@ mod tests {
         assert_eq!(redact("postgresql://u@h/db"), "postgresql://u@h/db");
         assert_eq!(redact("sqlite:///x"), "sqlite:///x");
     }
-
 }

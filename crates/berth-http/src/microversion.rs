@@ -115,10 +115,7 @@ mod tests {
         assert_eq!(negotiate(["placement 1.20"], "placement", MIN, MAX).unwrap(), Version::new(1, 20));
         assert_eq!(negotiate(["compute 2.1, placement 1.3"], "placement", MIN, MAX).unwrap(), Version::new(1, 3));
         assert_eq!(negotiate(["compute 2.1"], "placement", MIN, MAX).unwrap(), MIN);
-        assert_eq!(
-            negotiate(["placement 0.5"], "placement", MIN, MAX),
-            Err(VersionError::Unacceptable("0.5".into()))
-        );
+        assert_eq!(negotiate(["placement 0.5"], "placement", MIN, MAX), Err(VersionError::Unacceptable("0.5".into())));
         assert_eq!(
             negotiate(["placement 1.40"], "placement", MIN, MAX),
             Err(VersionError::Unacceptable("1.40".into()))
@@ -127,9 +124,6 @@ mod tests {
             negotiate(["placement pony.horse"], "placement", MIN, MAX),
             Err(VersionError::Invalid("pony.horse".into()))
         );
-        assert_eq!(
-            negotiate(["PLACEMENT 1.5"], "placement", MIN, MAX).unwrap(),
-            Version::new(1, 5)
-        );
+        assert_eq!(negotiate(["PLACEMENT 1.5"], "placement", MIN, MAX).unwrap(), Version::new(1, 5));
     }
 }

@@ -11,7 +11,6 @@ use crate::error::{db_err, IdentityError, Result};
 
 pub use berth_db::{redact, Engine};
 
-
 /// Handle on the identity tables. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct Db {

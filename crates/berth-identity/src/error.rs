@@ -100,8 +100,7 @@ pub(crate) fn error_response(status: StatusCode, message: &str) -> Response {
     let mut resp = (status, axum::Json(body)).into_response();
     if status == StatusCode::UNAUTHORIZED {
         // keystoneauth does not need it, but Keystone always sends it.
-        resp.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Keystone"));
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Keystone"));
     }
     resp
 }
@@ -132,9 +131,7 @@ pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Database(d) => {
             let msg = d.message().to_ascii_lowercase();
-            d.code().as_deref() == Some("23505")
-                || msg.contains("unique constraint")
-                || msg.contains("duplicate key")
+            d.code().as_deref() == Some("23505") || msg.contains("unique constraint") || msg.contains("duplicate key")
         }
         _ => false,
     }

@@ -204,15 +204,17 @@ pub(crate) async fn get_domain_by_name(c: &mut Conn, name: &str) -> Result<Optio
 }
 
 pub(crate) async fn insert_domain(c: &mut Conn, d: &Domain, now: i64) -> Result<()> {
-    sqlx::query("INSERT INTO identity_domains (id, name, description, enabled, created_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(d.id.clone())
-        .bind(d.name.clone())
-        .bind(d.description.clone())
-        .bind(b(d.enabled))
-        .bind(now)
-        .execute(c)
-        .await
-        .map_err(|e| conflict_or(e, "domain"))?;
+    sqlx::query(
+        "INSERT INTO identity_domains (id, name, description, enabled, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(d.id.clone())
+    .bind(d.name.clone())
+    .bind(d.description.clone())
+    .bind(b(d.enabled))
+    .bind(now)
+    .execute(c)
+    .await
+    .map_err(|e| conflict_or(e, "domain"))?;
     Ok(())
 }
 
@@ -250,8 +252,7 @@ pub(crate) async fn delete_domain_cascade(c: &mut Conn, id: &str) -> Result<()> 
 
 // ---------------------------------------------------------------- projects
 
-const PROJECT_COLS: &str =
-    "SELECT id, name, domain_id, parent_id, description, enabled, tags FROM identity_projects";
+const PROJECT_COLS: &str = "SELECT id, name, domain_id, parent_id, description, enabled, tags FROM identity_projects";
 
 fn project_row(r: &AnyRow) -> Project {
     Project {
@@ -288,8 +289,7 @@ pub(crate) async fn list_projects(c: &mut Conn, f: &ProjectFilter) -> Result<Vec
     if let Some(v) = f.enabled {
         w.eq_i("enabled", b(v));
     }
-    let mut out: Vec<Project> =
-        w.fetch(c, PROJECT_COLS, "ORDER BY name, id").await?.iter().map(project_row).collect();
+    let mut out: Vec<Project> = w.fetch(c, PROJECT_COLS, "ORDER BY name, id").await?.iter().map(project_row).collect();
     if let Some(ids) = &f.ids {
         out.retain(|p| ids.contains(&p.id));
     }
@@ -494,10 +494,8 @@ pub(crate) async fn set_password_hash(c: &mut Conn, user_id: &str, hash: Option<
 }
 
 pub(crate) async fn delete_user_cascade(c: &mut Conn, id: &str) -> Result<bool> {
-    for sql in [
-        "DELETE FROM identity_tokens WHERE user_id = $1",
-        "DELETE FROM identity_assignments WHERE user_id = $1",
-    ] {
+    for sql in ["DELETE FROM identity_tokens WHERE user_id = $1", "DELETE FROM identity_assignments WHERE user_id = $1"]
+    {
         sqlx::query(sql).bind(id.to_string()).execute(&mut *c).await.map_err(db_err)?;
     }
     let done = sqlx::query("DELETE FROM identity_users WHERE id = $1")
@@ -618,10 +616,7 @@ pub(crate) async fn delete_implication(c: &mut Conn, prior: &str, implied: &str)
 
 /// Every role id reachable from `direct` through implications (including
 /// `direct` itself), mapped to the direct role it was reached from.
-pub(crate) fn expand_implied(
-    direct: &[String],
-    implications: &[(String, String)],
-) -> BTreeMap<String, String> {
+pub(crate) fn expand_implied(direct: &[String], implications: &[(String, String)]) -> BTreeMap<String, String> {
     let mut out: BTreeMap<String, String> = BTreeMap::new();
     for d in direct {
         out.insert(d.clone(), d.clone());
@@ -681,11 +676,7 @@ pub(crate) async fn list_assignments(c: &mut Conn, f: &AssignmentFilter) -> Resu
     Ok(rows
         .iter()
         .filter_map(|r| {
-            Some(Assignment {
-                target: Target::from_parts(&s(r, 0), s(r, 1))?,
-                user_id: s(r, 2),
-                role_id: s(r, 3),
-            })
+            Some(Assignment { target: Target::from_parts(&s(r, 0), s(r, 1))?, user_id: s(r, 2), role_id: s(r, 3) })
         })
         .collect())
 }

@@ -136,11 +136,8 @@ pub(crate) async fn revoke_user(c: &mut Conn, user_id: &str) -> Result<()> {
 }
 
 pub(crate) async fn purge_expired(c: &mut Conn, now: i64) -> Result<u64> {
-    let done = sqlx::query("DELETE FROM identity_tokens WHERE expires_at <= $1")
-        .bind(now)
-        .execute(c)
-        .await
-        .map_err(db_err)?;
+    let done =
+        sqlx::query("DELETE FROM identity_tokens WHERE expires_at <= $1").bind(now).execute(c).await.map_err(db_err)?;
     Ok(done.rows_affected())
 }
 
@@ -278,8 +275,7 @@ impl TokenInfo {
             }
         }
         if self.is_scoped() {
-            let roles: Vec<Value> =
-                self.roles.iter().map(|r| json!({"id": r.id, "name": r.name})).collect();
+            let roles: Vec<Value> = self.roles.iter().map(|r| json!({"id": r.id, "name": r.name})).collect();
             t.insert("roles".into(), Value::Array(roles));
             if let Some(c) = catalog {
                 t.insert("catalog".into(), c);

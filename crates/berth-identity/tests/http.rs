@@ -95,9 +95,8 @@ async fn scoped_password_token(b: Backend) {
     let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
         "name": "admin", "domain": {"id": "default"}, "password": ADMIN_PW}}},
         "scope": {"project": {"id": env.boot.admin_project_id}}}});
-    let (s, _, v) = env
-        .req(Method::POST, "/identity/v3/auth/tokens?nocatalog", None, &[], Some(&body.to_string()))
-        .await;
+    let (s, _, v) =
+        env.req(Method::POST, "/identity/v3/auth/tokens?nocatalog", None, &[], Some(&body.to_string())).await;
     assert_eq!(s, StatusCode::CREATED);
     assert!(v["token"].get("catalog").is_none());
     assert!(v["token"]["roles"].is_array());
@@ -399,7 +398,11 @@ async fn project_crud(b: Backend) {
 
     // update
     let (s, v) = env
-        .patch(&format!("/identity/v3/projects/{pid}"), &admin, json!({"project": {"description": null, "enabled": false, "name": "demo2"}}))
+        .patch(
+            &format!("/identity/v3/projects/{pid}"),
+            &admin,
+            json!({"project": {"description": null, "enabled": false, "name": "demo2"}}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["project"]["enabled"], false);
@@ -407,7 +410,8 @@ async fn project_crud(b: Backend) {
     assert_eq!(v["project"]["description"], "");
     let (_, v) = env.get("/identity/v3/projects?enabled=false", &admin).await;
     assert_eq!(ids(&v, "projects", "name"), vec!["demo2"]);
-    let (s, _) = env.patch(&format!("/identity/v3/projects/{pid}"), &admin, json!({"project": {"domain_id": "other"}})).await;
+    let (s, _) =
+        env.patch(&format!("/identity/v3/projects/{pid}"), &admin, json!({"project": {"domain_id": "other"}})).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
 
     // delete: parent with children is refused
@@ -475,16 +479,18 @@ async fn user_crud_and_passwords(b: Backend) {
     // default project: used when no scope is requested
     let (_, p) = env.post("/identity/v3/projects", &admin, json!({"project": {"name": "carolp"}})).await;
     let pid = p["project"]["id"].as_str().unwrap().to_string();
-    let (s, v) = env
-        .patch(&format!("/identity/v3/users/{uid}"), &admin, json!({"user": {"default_project_id": pid}}))
-        .await;
+    let (s, v) =
+        env.patch(&format!("/identity/v3/users/{uid}"), &admin, json!({"user": {"default_project_id": pid}})).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["user"]["default_project_id"], pid.as_str());
     // no role there yet: unscoped
     let (_, _, v) = env.password_token("carol", "pw3", None).await;
     assert!(v["token"].get("project").is_none());
     let reader = env.role_id(&admin, "reader").await;
-    assert_eq!(env.put(&format!("/identity/v3/projects/{pid}/users/{uid}/roles/{reader}"), &admin).await, StatusCode::NO_CONTENT);
+    assert_eq!(
+        env.put(&format!("/identity/v3/projects/{pid}/users/{uid}/roles/{reader}"), &admin).await,
+        StatusCode::NO_CONTENT
+    );
     let (_, _, v) = env.password_token("carol", "pw3", None).await;
     assert_eq!(v["token"]["project"]["id"], pid.as_str());
     let (s, v) = env.get(&format!("/identity/v3/users/{uid}/projects"), &admin).await;
@@ -518,7 +524,8 @@ async fn roles_grants_and_assignments(b: Backend) {
     assert_eq!(names, vec!["admin", "member", "reader"]);
     assert_eq!(v["roles"][0]["domain_id"], Value::Null);
 
-    let (s, v) = env.post("/identity/v3/roles", &admin, json!({"role": {"name": "operator", "description": "ops"}})).await;
+    let (s, v) =
+        env.post("/identity/v3/roles", &admin, json!({"role": {"name": "operator", "description": "ops"}})).await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let op = v["role"]["id"].as_str().unwrap().to_string();
     let (s, _) = env.post("/identity/v3/roles", &admin, json!({"role": {"name": "operator"}})).await;
@@ -545,9 +552,18 @@ async fn roles_grants_and_assignments(b: Backend) {
     names.sort();
     assert_eq!(names, vec!["member", "operator"]);
     // unknown things: 404
-    assert_eq!(env.put(&format!("/identity/v3/projects/{pid}/users/nope/roles/{op}"), &admin).await, StatusCode::NOT_FOUND);
-    assert_eq!(env.put(&format!("/identity/v3/projects/nope/users/{uid}/roles/{op}"), &admin).await, StatusCode::NOT_FOUND);
-    assert_eq!(env.put(&format!("/identity/v3/projects/{pid}/users/{uid}/roles/nope"), &admin).await, StatusCode::NOT_FOUND);
+    assert_eq!(
+        env.put(&format!("/identity/v3/projects/{pid}/users/nope/roles/{op}"), &admin).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        env.put(&format!("/identity/v3/projects/nope/users/{uid}/roles/{op}"), &admin).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        env.put(&format!("/identity/v3/projects/{pid}/users/{uid}/roles/nope"), &admin).await,
+        StatusCode::NOT_FOUND
+    );
 
     // domain and system grants
     let dgrant = format!("/identity/v3/domains/default/users/{uid}/roles/{reader}");
@@ -584,10 +600,7 @@ async fn roles_grants_and_assignments(b: Backend) {
     assert_eq!(s, StatusCode::OK);
     let list = v["role_assignments"].as_array().unwrap();
     assert_eq!(list.len(), 4, "{v}");
-    let proj_member = list
-        .iter()
-        .find(|a| a["role"]["id"] == member.as_str())
-        .expect("member assignment");
+    let proj_member = list.iter().find(|a| a["role"]["id"] == member.as_str()).expect("member assignment");
     assert_eq!(proj_member["scope"]["project"]["id"], pid.as_str());
     assert_eq!(proj_member["user"]["id"], uid.as_str());
     assert_eq!(
@@ -597,7 +610,8 @@ async fn roles_grants_and_assignments(b: Backend) {
     assert!(list.iter().any(|a| a["scope"]["system"] == json!({"all": true})));
     assert!(list.iter().any(|a| a["scope"]["domain"]["id"] == "default"));
 
-    let (_, v) = env.get(&format!("/identity/v3/role_assignments?scope.project.id={pid}&include_names=True"), &admin).await;
+    let (_, v) =
+        env.get(&format!("/identity/v3/role_assignments?scope.project.id={pid}&include_names=True"), &admin).await;
     let list = v["role_assignments"].as_array().unwrap();
     assert_eq!(list.len(), 2);
     for a in list {
@@ -606,9 +620,8 @@ async fn roles_grants_and_assignments(b: Backend) {
         assert_eq!(a["scope"]["project"]["name"], "proj");
         assert!(a["role"]["name"].is_string());
     }
-    let (_, v) = env
-        .get(&format!("/identity/v3/role_assignments?scope.project.id={pid}&user.id={uid}&effective"), &admin)
-        .await;
+    let (_, v) =
+        env.get(&format!("/identity/v3/role_assignments?scope.project.id={pid}&user.id={uid}&effective"), &admin).await;
     let list = v["role_assignments"].as_array().unwrap();
     let mut roles: Vec<&str> = list.iter().map(|a| a["role"]["id"].as_str().unwrap()).collect();
     roles.sort();
@@ -617,13 +630,15 @@ async fn roles_grants_and_assignments(b: Backend) {
     assert_eq!(roles, want);
     let implied = list.iter().find(|a| a["role"]["id"] == reader.as_str()).unwrap();
     assert_eq!(implied["links"]["prior_role"], format!("http://{HOST}/identity/v3/roles/{member}"));
-    let (_, v) = env.get(&format!("/identity/v3/role_assignments?role.id={reader}&effective=true&user.id={uid}"), &admin).await;
+    let (_, v) =
+        env.get(&format!("/identity/v3/role_assignments?role.id={reader}&effective=true&user.id={uid}"), &admin).await;
     assert_eq!(v["role_assignments"].as_array().unwrap().len(), 3, "{v}");
     let (_, v) = env.get("/identity/v3/role_assignments?scope.system=all", &admin).await;
     assert_eq!(v["role_assignments"].as_array().unwrap().len(), 2, "{v}");
     let (_, v) = env.get("/identity/v3/role_assignments?group.id=x", &admin).await;
     assert!(v["role_assignments"].as_array().unwrap().is_empty());
-    let (s, _) = env.get(&format!("/identity/v3/role_assignments?scope.project.id={pid}&scope.domain.id=default"), &admin).await;
+    let (s, _) =
+        env.get(&format!("/identity/v3/role_assignments?scope.project.id={pid}&scope.domain.id=default"), &admin).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
 
     // implied roles
@@ -661,7 +676,8 @@ async fn domains(b: Backend) {
     let (s, v) = env.get("/identity/v3/domains/default", &admin).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["domain"]["name"], "Default");
-    let (s, v) = env.post("/identity/v3/domains", &admin, json!({"domain": {"name": "Other", "description": "x"}})).await;
+    let (s, v) =
+        env.post("/identity/v3/domains", &admin, json!({"domain": {"name": "Other", "description": "x"}})).await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let did = v["domain"]["id"].as_str().unwrap().to_string();
     let (_, v) = env.get("/identity/v3/domains", &admin).await;
@@ -673,11 +689,16 @@ async fn domains(b: Backend) {
     let (s, v) = env.post("/identity/v3/projects", &admin, json!({"project": {"name": "p", "domain_id": did}})).await;
     assert_eq!(s, StatusCode::CREATED);
     let pid = v["project"]["id"].as_str().unwrap().to_string();
-    let (s, v) = env.post("/identity/v3/users", &admin, json!({"user": {"name": "admin", "domain_id": did, "password": "x"}})).await;
+    let (s, v) = env
+        .post("/identity/v3/users", &admin, json!({"user": {"name": "admin", "domain_id": did, "password": "x"}}))
+        .await;
     assert_eq!(s, StatusCode::CREATED, "same user name in another domain is fine: {v}");
     let uid = v["user"]["id"].as_str().unwrap().to_string();
     let member = env.role_id(&admin, "member").await;
-    assert_eq!(env.put(&format!("/identity/v3/projects/{pid}/users/{uid}/roles/{member}"), &admin).await, StatusCode::NO_CONTENT);
+    assert_eq!(
+        env.put(&format!("/identity/v3/projects/{pid}/users/{uid}/roles/{member}"), &admin).await,
+        StatusCode::NO_CONTENT
+    );
     let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
         "name": "admin", "domain": {"name": "Other"}, "password": "x"}}},
         "scope": {"project": {"name": "p", "domain": {"id": did}}}}});
@@ -785,11 +806,23 @@ async fn malformed_requests_are_400(b: Backend) {
     let (s, _) = env.post("/identity/v3/projects", &admin, json!({"project": {"name": too_long}})).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     let (s, _, _) = env
-        .req(Method::PATCH, &format!("/identity/v3/users/{}", env.boot.admin_user_id), Some(&admin), &[], Some(r#"{"user": {"enabled": 1}}"#))
+        .req(
+            Method::PATCH,
+            &format!("/identity/v3/users/{}", env.boot.admin_user_id),
+            Some(&admin),
+            &[],
+            Some(r#"{"user": {"enabled": 1}}"#),
+        )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     let (s, _, _) = env
-        .req(Method::PATCH, &format!("/identity/v3/users/{}", env.boot.admin_user_id), Some(&admin), &[], Some(r#"{"user": {"id": "other"}}"#))
+        .req(
+            Method::PATCH,
+            &format!("/identity/v3/users/{}", env.boot.admin_user_id),
+            Some(&admin),
+            &[],
+            Some(r#"{"user": {"id": "other"}}"#),
+        )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     let (s, _, _) = env.req(Method::GET, "/identity/v3/projects?name=%ZZ", Some(&admin), &[], None).await;

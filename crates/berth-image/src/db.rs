@@ -11,7 +11,6 @@ use crate::error::{db_err, ImageError, Result};
 
 pub use berth_db::{redact, Engine};
 
-
 /// Handle on the image tables. Cheap to clone. On SQLite, reads use a
 /// small pool and every write goes through one dedicated connection behind
 /// a process-wide mutex (the pattern of `berth-store`).

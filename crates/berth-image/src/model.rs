@@ -22,8 +22,19 @@ pub const DEFAULT_DISK_FORMATS: &[&str] =
 pub(crate) const DISALLOWED: &[&str] = &["direct_url", "self", "file", "schema", "stores"];
 /// Attributes the server computes.
 pub(crate) const READ_ONLY: &[&str] = &[
-    "created_at", "updated_at", "status", "checksum", "size", "virtual_size", "direct_url", "self", "file",
-    "schema", "id", "os_hash_algo", "os_hash_value",
+    "created_at",
+    "updated_at",
+    "status",
+    "checksum",
+    "size",
+    "virtual_size",
+    "direct_url",
+    "self",
+    "file",
+    "schema",
+    "id",
+    "os_hash_algo",
+    "os_hash_value",
 ];
 /// Names reserved by Glance.
 pub(crate) const RESERVED: &[&str] = &["location", "deleted", "deleted_at"];
@@ -149,10 +160,7 @@ impl Member {
 
 /// Microseconds since the Unix epoch.
 pub(crate) fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
 }
 
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
@@ -303,7 +311,9 @@ fn boolean(key: &str, v: &Value) -> Result<bool> {
 
 fn non_negative_int(key: &str, v: &Value) -> Result<i64> {
     let n = match v {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 1e15).map(|f| f as i64)),
+        Value::Number(n) => {
+            n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 1e15).map(|f| f as i64))
+        }
         _ => None,
     };
     match n {

@@ -44,7 +44,12 @@ static DEFAULTS: &[RuleDefault] = &[
     rule("get_images", ADMIN_OR_PROJECT_READER, "Get all available images", &[("GET", "/v2/images")]),
     rule("modify_image", ADMIN_OR_PROJECT_MEMBER, "Updates given image", &[("PATCH", "/v2/images/{image_id}")]),
     rule("publicize_image", ADMIN, "Publicize given image", &[("PATCH", "/v2/images/{image_id}")]),
-    rule("communitize_image", ADMIN_OR_PROJECT_MEMBER, "Communitize given image", &[("PATCH", "/v2/images/{image_id}")]),
+    rule(
+        "communitize_image",
+        ADMIN_OR_PROJECT_MEMBER,
+        "Communitize given image",
+        &[("PATCH", "/v2/images/{image_id}")],
+    ),
     rule(
         "download_image",
         "rule:context_is_admin or (role:member and (project_id:%(project_id)s or project_id:%(member_id)s or \
@@ -52,7 +57,12 @@ static DEFAULTS: &[RuleDefault] = &[
         "Downloads given image",
         &[("GET", "/v2/images/{image_id}/file")],
     ),
-    rule("upload_image", ADMIN_OR_PROJECT_MEMBER, "Uploads data to specified image", &[("PUT", "/v2/images/{image_id}/file")]),
+    rule(
+        "upload_image",
+        ADMIN_OR_PROJECT_MEMBER,
+        "Uploads data to specified image",
+        &[("PUT", "/v2/images/{image_id}/file")],
+    ),
     rule("add_member", ADMIN_OR_PROJECT_MEMBER, "Create image member", &[("POST", "/v2/images/{image_id}/members")]),
     rule(
         "delete_member",

@@ -80,7 +80,11 @@ async fn write_children(c: &mut Conn, img: &Image) -> Result<()> {
         .execute(&mut *c)
         .await
         .map_err(db_err)?;
-    sqlx::query("DELETE FROM image_tags WHERE image_id = $1").bind(img.id.clone()).execute(&mut *c).await.map_err(db_err)?;
+    sqlx::query("DELETE FROM image_tags WHERE image_id = $1")
+        .bind(img.id.clone())
+        .execute(&mut *c)
+        .await
+        .map_err(db_err)?;
     for (k, v) in &img.properties {
         sqlx::query("INSERT INTO image_properties (image_id, name, value) VALUES ($1, $2, $3)")
             .bind(img.id.clone())

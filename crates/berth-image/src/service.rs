@@ -247,7 +247,9 @@ impl ImageService {
     pub(crate) fn authorize(&self, caller: &Caller, rule: &str, target: &Target) -> Result<()> {
         match self.enforcer.authorize(rule, target, &caller.creds) {
             Ok(()) => Ok(()),
-            Err(Denied::NotRegistered { rule }) => Err(ImageError::internal(format!("policy {rule} is not registered"))),
+            Err(Denied::NotRegistered { rule }) => {
+                Err(ImageError::internal(format!("policy {rule} is not registered")))
+            }
             Err(d) => Err(ImageError::forbidden(format!("You are not authorized to complete {} action.", d.rule()))),
         }
     }
@@ -284,7 +286,13 @@ impl ImageService {
 
     /// Enforce an image rule, answering 404 rather than 403 when the caller
     /// may not even see the image (as Glance does).
-    pub(crate) fn enforce_image(&self, caller: &Caller, rule: &str, img: &Image, member: Option<&Member>) -> Result<()> {
+    pub(crate) fn enforce_image(
+        &self,
+        caller: &Caller,
+        rule: &str,
+        img: &Image,
+        member: Option<&Member>,
+    ) -> Result<()> {
         let target = self.image_target(caller, img, member);
         match self.authorize(caller, rule, &target) {
             Ok(()) => Ok(()),
@@ -313,9 +321,8 @@ impl ImageService {
     /// 404 otherwise.
     pub(crate) async fn load_visible(&self, caller: &Caller, id: &str) -> Result<(Image, Option<Member>)> {
         let mut c = self.db.read().await?;
-        let img = repo::get_image(&mut c, self.db.engine, id, false)
-            .await?
-            .ok_or_else(|| ImageError::image_not_found(id))?;
+        let img =
+            repo::get_image(&mut c, self.db.engine, id, false).await?.ok_or_else(|| ImageError::image_not_found(id))?;
         let member = match caller.project() {
             Some(p) => repo::get_member(&mut c, id, p).await?,
             None => None,

@@ -111,7 +111,13 @@ async fn upload_download_round_trip(backend: Backend) {
 
     // Wrong media type, then a size mismatch: both refused, image still queued.
     let r = env
-        .raw(Method::PUT, &format!("/image/v2/images/{id}/file"), Some(&env.alice), &[("content-type", "text/plain")], b"x".to_vec())
+        .raw(
+            Method::PUT,
+            &format!("/image/v2/images/{id}/file"),
+            Some(&env.alice),
+            &[("content-type", "text/plain")],
+            b"x".to_vec(),
+        )
         .await;
     assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let r = env
@@ -168,7 +174,13 @@ async fn upload_download_round_trip(backend: Backend) {
     // Data can only be uploaded once.
     assert_eq!(env.upload(&id, &env.alice, b"again").await.status, StatusCode::CONFLICT);
     // Formats cannot change on an active image.
-    let (s, _) = env.patch(&format!("/image/v2/images/{id}"), &env.alice, json!([{"op": "replace", "path": "/disk_format", "value": "raw"}])).await;
+    let (s, _) = env
+        .patch(
+            &format!("/image/v2/images/{id}"),
+            &env.alice,
+            json!([{"op": "replace", "path": "/disk_format", "value": "raw"}]),
+        )
+        .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
 
     // Upload needs both formats.
@@ -293,7 +305,9 @@ both_engines!(list_filters_and_pagination);
 
 async fn patch_operations(backend: Backend) {
     let env = Env::new(backend).await;
-    let img = env.create(&env.alice, json!({"name": "p", "disk_format": "raw", "container_format": "bare", "foo": "1"})).await;
+    let img = env
+        .create(&env.alice, json!({"name": "p", "disk_format": "raw", "container_format": "bare", "foo": "1"}))
+        .await;
     let id = img["id"].as_str().unwrap().to_string();
     let url = format!("/image/v2/images/{id}");
 
@@ -331,11 +345,23 @@ async fn patch_operations(backend: Backend) {
     assert_eq!(shown, v);
 
     // Element operations on tags (as jsonpatch diffs produce them).
-    let (s, v) = env.patch(&url, &env.alice, json!([{"op": "remove", "path": "/tags/1"}, {"op": "replace", "path": "/tags/0", "value": "w"}])).await;
+    let (s, v) = env
+        .patch(
+            &url,
+            &env.alice,
+            json!([{"op": "remove", "path": "/tags/1"}, {"op": "replace", "path": "/tags/0", "value": "w"}]),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["tags"], json!(["w", "z"]));
 
-    let (s, v) = env.patch(&url, &env.alice, json!([{"op": "remove", "path": "/bar"}, {"op": "replace", "path": "/name", "value": null}])).await;
+    let (s, v) = env
+        .patch(
+            &url,
+            &env.alice,
+            json!([{"op": "remove", "path": "/bar"}, {"op": "replace", "path": "/name", "value": null}]),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert!(v.get("bar").is_none());
     assert_eq!(v["name"], json!(null));
@@ -391,9 +417,11 @@ async fn patch_operations(backend: Backend) {
     let (_, after) = env.show(&id, &env.alice).await;
     assert_eq!(after["name"], "old-style");
 
-    let r = env.raw(Method::PATCH, &url, Some(&env.alice), &[("content-type", PATCH_TYPE)], b"{not json".to_vec()).await;
+    let r =
+        env.raw(Method::PATCH, &url, Some(&env.alice), &[("content-type", PATCH_TYPE)], b"{not json".to_vec()).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    let r = env.raw(Method::PATCH, &url, Some(&env.alice), &[("content-type", "application/json")], b"[]".to_vec()).await;
+    let r =
+        env.raw(Method::PATCH, &url, Some(&env.alice), &[("content-type", "application/json")], b"[]".to_vec()).await;
     assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert!(r.header("accept-patch").unwrap().contains("openstack-images-v2.1-json-patch"));
 
@@ -405,7 +433,8 @@ async fn patch_operations(backend: Backend) {
     assert_eq!(v["visibility"], "public");
     assert_eq!(v["owner"], "pb");
     // Community is allowed to owners.
-    let (s, v) = env.patch(&url, &env.bob, json!([{"op": "replace", "path": "/visibility", "value": "community"}])).await;
+    let (s, v) =
+        env.patch(&url, &env.bob, json!([{"op": "replace", "path": "/visibility", "value": "community"}])).await;
     assert_eq!(s, StatusCode::OK, "{v}");
 
     // Tag sub-resource.
@@ -434,25 +463,21 @@ async fn visibility_between_projects(backend: Backend) {
     let (s, v) = env.post("/image/v2/images", &env.alice, json!({"name": "x", "owner": "pb"})).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     assert!(v["message"].as_str().unwrap().contains("owned by 'pb'"));
-    let (s, v) = env.post("/image/v2/images", &env.admin, json!({"name": "for-b", "owner": "pb", "visibility": "private"})).await;
+    let (s, v) = env
+        .post("/image/v2/images", &env.admin, json!({"name": "for-b", "owner": "pb", "visibility": "private"}))
+        .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
 
     let sorted = |mut v: Vec<String>| {
         v.sort();
         v
     };
-    assert_eq!(
-        sorted(env.names("", &env.alice).await),
-        vec!["a-community", "a-private", "a-shared", "admin-public"]
-    );
+    assert_eq!(sorted(env.names("", &env.alice).await), vec!["a-community", "a-private", "a-shared", "admin-public"]);
     assert_eq!(sorted(env.names("", &env.bob).await), vec!["admin-public", "for-b"]);
     assert_eq!(env.names("?visibility=community", &env.bob).await, vec!["a-community"]);
     assert_eq!(env.names("?visibility=private", &env.bob).await, vec!["for-b"]);
     // Admins see every project's images (community only their own or on request).
-    assert_eq!(
-        sorted(env.names("", &env.admin).await),
-        vec!["a-private", "a-shared", "admin-public", "for-b"]
-    );
+    assert_eq!(sorted(env.names("", &env.admin).await), vec!["a-private", "a-shared", "admin-public", "for-b"]);
     assert_eq!(env.names("?visibility=all", &env.admin).await.len(), 5);
 
     // By id: public and community yes; private and unshared no (404).
@@ -463,7 +488,13 @@ async fn visibility_between_projects(backend: Backend) {
     assert_eq!(env.show(&private, &env.admin).await.0, StatusCode::OK);
     // Hidden images are also 404 for writes.
     assert_eq!(env.delete(&format!("/image/v2/images/{private}"), &env.bob).await, StatusCode::NOT_FOUND);
-    let (s, _) = env.patch(&format!("/image/v2/images/{private}"), &env.bob, json!([{"op": "replace", "path": "/name", "value": "x"}])).await;
+    let (s, _) = env
+        .patch(
+            &format!("/image/v2/images/{private}"),
+            &env.bob,
+            json!([{"op": "replace", "path": "/name", "value": "x"}]),
+        )
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert_eq!(env.upload(&private, &env.bob, b"x").await.status, StatusCode::NOT_FOUND);
     // Visible but not theirs: 403.
@@ -522,7 +553,13 @@ async fn visibility_between_projects(backend: Backend) {
 
     // The member may use but not modify or delete the image.
     assert_eq!(env.delete(&format!("/image/v2/images/{shared}"), &env.bob).await, StatusCode::FORBIDDEN);
-    let (s, _) = env.patch(&format!("/image/v2/images/{shared}"), &env.bob, json!([{"op": "replace", "path": "/name", "value": "x"}])).await;
+    let (s, _) = env
+        .patch(
+            &format!("/image/v2/images/{shared}"),
+            &env.bob,
+            json!([{"op": "replace", "path": "/name", "value": "x"}]),
+        )
+        .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     assert_eq!(env.upload(&shared, &env.alice, b"shared data").await.status, StatusCode::NO_CONTENT);
     let r = env.raw(Method::GET, &format!("/image/v2/images/{shared}/file"), Some(&env.bob), &[], vec![]).await;
@@ -537,9 +574,17 @@ async fn visibility_between_projects(backend: Backend) {
     // Readers may look but not touch; an empty patch is a read.
     let (s, _) = env.patch(&format!("/image/v2/images/{shared}"), &env.rita, json!([])).await;
     assert_eq!(s, StatusCode::OK);
-    let (s, _) = env.patch(&format!("/image/v2/images/{shared}"), &env.rita, json!([{"op": "add", "path": "/k", "value": "v"}])).await;
+    let (s, _) = env
+        .patch(&format!("/image/v2/images/{shared}"), &env.rita, json!([{"op": "add", "path": "/k", "value": "v"}]))
+        .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    let (s, _) = env.patch(&format!("/image/v2/images/{shared}"), &env.alice, json!([{"op": "add", "path": "/stores", "value": "v"}])).await;
+    let (s, _) = env
+        .patch(
+            &format!("/image/v2/images/{shared}"),
+            &env.alice,
+            json!([{"op": "add", "path": "/stores", "value": "v"}]),
+        )
+        .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
 
     // Removing the membership hides the image again; only the owner may.
@@ -597,9 +642,15 @@ async fn bad_inputs(backend: Backend) {
     let raw_create = |body: &'static [u8]| {
         let env = &env;
         async move {
-            env.raw(Method::POST, "/image/v2/images", Some(&env.alice), &[("content-type", "application/json")], body.to_vec())
-                .await
-                .status
+            env.raw(
+                Method::POST,
+                "/image/v2/images",
+                Some(&env.alice),
+                &[("content-type", "application/json")],
+                body.to_vec(),
+            )
+            .await
+            .status
         }
     };
     assert_eq!(raw_create(b"").await, StatusCode::BAD_REQUEST);
@@ -654,9 +705,8 @@ async fn bad_inputs(backend: Backend) {
     assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
     let (s, _) = env.put_json(&format!("/image/v2/images/{id}/members/pb"), &env.alice, json!("x")).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    let r = env
-        .raw(Method::POST, &format!("/image/v2/images/{id}/members"), Some(&env.alice), &[], b"{bad".to_vec())
-        .await;
+    let r =
+        env.raw(Method::POST, &format!("/image/v2/images/{id}/members"), Some(&env.alice), &[], b"{bad".to_vec()).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     // Odd path segments are just unknown images.
     assert_eq!(env.get("/image/v2/images/..%2F..%2Fetc", &env.alice).await.0, StatusCode::NOT_FOUND);

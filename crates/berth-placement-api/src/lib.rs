@@ -94,7 +94,9 @@ impl AppState {
         }
         let data = self.store.candidate_data().await?;
         let snap = berth_placement::candidates::Snapshot::new(data.providers, data.traits, data.resource_classes)
-            .map_err(|e| ApiError::from(berth_placement::Error::internal(format!("provider graph is inconsistent: {e}"))))?;
+            .map_err(|e| {
+                ApiError::from(berth_placement::Error::internal(format!("provider graph is inconsistent: {e}")))
+            })?;
         let snap = Arc::new(snap);
         if let Ok(mut guard) = self.candidates_cache.write() {
             let newer = guard.as_ref().is_some_and(|(v, _)| *v > version);
@@ -115,8 +117,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     if let Some(c) = cors {
         r = r.layer(c);
     }
-    r.layer(middleware::from_fn(error::render_errors))
-        .layer(middleware::from_fn(berth_http::request_id_layer))
+    r.layer(middleware::from_fn(error::render_errors)).layer(middleware::from_fn(berth_http::request_id_layer))
 }
 
 fn cors_layer(config: &PlacementConfig) -> Option<tower_http::cors::CorsLayer> {
@@ -126,8 +127,7 @@ fn cors_layer(config: &PlacementConfig) -> Option<tower_http::cors::CorsLayer> {
     }
     let origins: Vec<HeaderValue> =
         config.cors_allowed_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
-    let headers: Vec<header::HeaderName> =
-        config.cors_allow_headers.iter().filter_map(|h| h.parse().ok()).collect();
+    let headers: Vec<header::HeaderName> = config.cors_allow_headers.iter().filter_map(|h| h.parse().ok()).collect();
     Some(
         CorsLayer::new()
             .allow_origin(AllowOrigin::list(origins))
@@ -170,7 +170,8 @@ async fn auth_layer(
 /// 401 from outside the microversion layer, like keystonemiddleware/webob.
 fn unauthorized() -> Response {
     let body = serde_json::json!({"error": {"code": 401, "title": "Unauthorized", "message": "The request you have made requires authentication."}});
-    let mut r = (StatusCode::UNAUTHORIZED, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
+    let mut r =
+        (StatusCode::UNAUTHORIZED, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
     r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Keystone uri=\"/identity\""));
     r
 }

@@ -46,9 +46,8 @@ impl Req {
             let dec = |s: &str| -> Result<String, ApiError> {
                 let s = s.replace('+', " ");
                 let bytes = percent_decode(&s);
-                String::from_utf8(bytes).map_err(|_| {
-                    ApiError::bad_request("Invalid query string parameters: not valid UTF-8")
-                })
+                String::from_utf8(bytes)
+                    .map_err(|_| ApiError::bad_request("Invalid query string parameters: not valid UTF-8"))
             };
             out.push((dec(k)?, dec(v)?));
         }
@@ -87,8 +86,8 @@ impl Req {
     }
 
     pub fn parse_json(&self) -> Result<Value, ApiError> {
-        let text = std::str::from_utf8(&self.body)
-            .map_err(|e| ApiError::bad_request(format!("Malformed JSON: {e}")))?;
+        let text =
+            std::str::from_utf8(&self.body).map_err(|e| ApiError::bad_request(format!("Malformed JSON: {e}")))?;
         serde_json::from_str(text).map_err(|e| ApiError::bad_request(format!("Malformed JSON: {e}")))
     }
 

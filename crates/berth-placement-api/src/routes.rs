@@ -17,7 +17,8 @@ use http::{header, Method, StatusCode};
 
 use crate::error::ApiError;
 use crate::handlers::{
-    aggregate, allocation, allocation_candidate, inventory, reshaper, resource_class, resource_provider, root, trait_, usage,
+    aggregate, allocation, allocation_candidate, inventory, reshaper, resource_class, resource_provider, root, trait_,
+    usage,
 };
 use crate::req::Req;
 use crate::AppState;
@@ -155,8 +156,7 @@ async fn dispatch(
     if let Some(clen) = clen {
         match clen.trim().parse::<u64>() {
             Ok(n) if n > 0 && !parts.headers.contains_key(header::CONTENT_TYPE) => {
-                return ApiError::bad_request("content-type header required when content-length > 0")
-                    .into_response();
+                return ApiError::bad_request("content-type header required when content-length > 0").into_response();
             }
             Ok(_) => {}
             Err(_) => return ApiError::bad_request("content-length header must be an integer").into_response(),

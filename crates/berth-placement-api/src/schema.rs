@@ -69,7 +69,10 @@ pub fn pyrepr(v: &Value) -> String {
         Value::Array(a) => format!("[{}]", a.iter().map(pyrepr).collect::<Vec<_>>().join(", ")),
         Value::Object(o) => format!(
             "{{{}}}",
-            o.iter().map(|(k, v)| format!("{}: {}", pyrepr(&Value::String(k.clone())), pyrepr(v))).collect::<Vec<_>>().join(", ")
+            o.iter()
+                .map(|(k, v)| format!("{}: {}", pyrepr(&Value::String(k.clone())), pyrepr(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }

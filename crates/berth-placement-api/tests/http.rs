@@ -27,7 +27,6 @@ impl Drop for TempDir {
     }
 }
 
-
 struct Api {
     app: Router,
     _dir: TempDir,
@@ -253,7 +252,8 @@ async fn microversion_negotiation_and_headers() {
     assert_eq!(r.header("openstack-api-version"), Some("placement 1.17"));
     let r = api.get("/resource_providers", "latest").await;
     assert_eq!(r.header("openstack-api-version"), Some("placement 1.39"));
-    let r = api.send(Call::new(Method::GET, "/resource_providers").header("openstack-api-version", "compute 2.1")).await;
+    let r =
+        api.send(Call::new(Method::GET, "/resource_providers").header("openstack-api-version", "compute 2.1")).await;
     assert_eq!(r.header("openstack-api-version"), Some("placement 1.0"));
 
     // Out of range: 406 with the supported range.
@@ -346,10 +346,16 @@ async fn resource_providers_crud_and_filters() {
     api.put(&path, "1.37", json!({"name": "child", "parent_provider_uuid": child})).await.error(400);
 
     // List filters.
-    assert_eq!(names_of(&api.get("/resource_providers", "1.14").await.ok(200)), ["rp0-renamed", "rp1", "rp-gen", "child"]);
+    assert_eq!(
+        names_of(&api.get("/resource_providers", "1.14").await.ok(200)),
+        ["rp0-renamed", "rp1", "rp-gen", "child"]
+    );
     assert_eq!(names_of(&api.get("/resource_providers?name=rp1", "1.14").await.ok(200)), ["rp1"]);
     assert_eq!(names_of(&api.get(&format!("/resource_providers?uuid={child}"), "1.14").await.ok(200)), ["child"]);
-    assert_eq!(names_of(&api.get(&format!("/resource_providers?in_tree={child}"), "1.14").await.ok(200)), ["rp0-renamed", "child"]);
+    assert_eq!(
+        names_of(&api.get(&format!("/resource_providers?in_tree={child}"), "1.14").await.ok(200)),
+        ["rp0-renamed", "child"]
+    );
     api.get(&format!("/resource_providers?in_tree={child}"), "1.13").await.error(400);
     api.get("/resource_providers?foo=bar", "1.14").await.error(400);
 
@@ -374,9 +380,13 @@ async fn resource_providers_crud_and_filters() {
 
     api.put("/traits/CUSTOM_RED", "1.6", json!(null)).await;
     let gen = api.generation(u1).await;
-    api.put(&format!("/resource_providers/{u1}/traits"), "1.6", json!({"traits": ["CUSTOM_RED"], "resource_provider_generation": gen}))
-        .await
-        .ok(200);
+    api.put(
+        &format!("/resource_providers/{u1}/traits"),
+        "1.6",
+        json!({"traits": ["CUSTOM_RED"], "resource_provider_generation": gen}),
+    )
+    .await
+    .ok(200);
     assert_eq!(names_of(&api.get("/resource_providers?required=CUSTOM_RED", "1.18").await.ok(200)), ["rp1"]);
     assert_eq!(
         names_of(&api.get("/resource_providers?required=!CUSTOM_RED", "1.22").await.ok(200)),
@@ -399,7 +409,8 @@ async fn resource_providers_crud_and_filters() {
 async fn resource_classes() {
     let api = Api::new().await;
     let b = api.get("/resource_classes", "1.2").await.ok(200);
-    let names: Vec<&str> = b["resource_classes"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        b["resource_classes"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
     assert_eq!(names, berth_placement::standard::RESOURCE_CLASSES.to_vec());
     assert_eq!(b["resource_classes"][0]["links"], json!([{"rel": "self", "href": "/resource_classes/VCPU"}]));
 
@@ -415,8 +426,14 @@ async fn resource_classes() {
     api.get("/resource_classes/CUSTOM_NOPE", "1.2").await.error(404);
 
     // 1.7: bodiless create-or-confirm.
-    assert_eq!(api.send(Call::new(Method::PUT, "/resource_classes/CUSTOM_B").v("1.7")).await.status, StatusCode::CREATED);
-    assert_eq!(api.send(Call::new(Method::PUT, "/resource_classes/CUSTOM_B").v("1.7")).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        api.send(Call::new(Method::PUT, "/resource_classes/CUSTOM_B").v("1.7")).await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        api.send(Call::new(Method::PUT, "/resource_classes/CUSTOM_B").v("1.7")).await.status,
+        StatusCode::NO_CONTENT
+    );
     api.send(Call::new(Method::PUT, "/resource_classes/VCPU").v("1.7")).await.error(400);
     // 1.2 - 1.6: rename.
     let b = api.put("/resource_classes/CUSTOM_A", "1.2", json!({"name": "CUSTOM_C"})).await.ok(200);
@@ -466,15 +483,22 @@ async fn traits() {
     let rp = api.provider("rp", None).await;
     let path = format!("/resource_providers/{rp}/traits");
     assert_eq!(api.get(&path, "1.6").await.ok(200), json!({"resource_provider_generation": 0, "traits": []}));
-    let b = api.put(&path, "1.6", json!({"traits": ["HW_CPU_X86_AVX2", "CUSTOM_T"], "resource_provider_generation": 0})).await.ok(200);
+    let b = api
+        .put(&path, "1.6", json!({"traits": ["HW_CPU_X86_AVX2", "CUSTOM_T"], "resource_provider_generation": 0}))
+        .await
+        .ok(200);
     assert_eq!(b, json!({"resource_provider_generation": 1, "traits": ["CUSTOM_T", "HW_CPU_X86_AVX2"]}));
     let e = api.put(&path, "1.23", json!({"traits": [], "resource_provider_generation": 0})).await.error(409);
     assert_eq!(e["code"], json!("placement.concurrent_update"));
-    let e = api.put(&path, "1.6", json!({"traits": ["CUSTOM_NOPE"], "resource_provider_generation": 1})).await.error(400);
+    let e =
+        api.put(&path, "1.6", json!({"traits": ["CUSTOM_NOPE"], "resource_provider_generation": 1})).await.error(400);
     assert!(e["detail"].as_str().unwrap().contains("CUSTOM_NOPE"));
     api.put(&path, "1.6", json!({"traits": "CUSTOM_T", "resource_provider_generation": 1})).await.error(400);
     api.put(&path, "1.6", json!({"traits": []})).await.error(400);
-    assert_eq!(api.get("/traits?associated=true", "1.6").await.ok(200), json!({"traits": ["CUSTOM_T", "HW_CPU_X86_AVX2"]}));
+    assert_eq!(
+        api.get("/traits?associated=true", "1.6").await.ok(200),
+        json!({"traits": ["CUSTOM_T", "HW_CPU_X86_AVX2"]})
+    );
     api.get(&format!("/resource_providers/{}/traits", Uuid::new_v4()), "1.6").await.error(404);
 
     // Deleting.
@@ -496,9 +520,13 @@ async fn inventories() {
 
     // PUT all: defaults are filled in, generation advances.
     let b = api
-        .put(&base, "1.0", json!({"resource_provider_generation": 0, "inventories": {
+        .put(
+            &base,
+            "1.0",
+            json!({"resource_provider_generation": 0, "inventories": {
             "VCPU": {"total": 8, "allocation_ratio": 2.0, "max_unit": 4},
-            "MEMORY_MB": {"total": 1024, "reserved": 512, "step_size": 64, "min_unit": 64}}}))
+            "MEMORY_MB": {"total": 1024, "reserved": 512, "step_size": 64, "min_unit": 64}}}),
+        )
         .await
         .ok(200);
     assert_eq!(b["resource_provider_generation"], json!(1));
@@ -513,13 +541,19 @@ async fn inventories() {
     api.put(&base, "1.0", json!({"resource_provider_generation": 1, "inventories": {"CUSTOM_NOPE": {"total": 1}}}))
         .await
         .error(400);
-    api.put(&base, "1.0", json!({"resource_provider_generation": 1, "inventories": {"VCPU": {"total": 0}}})).await.error(400);
+    api.put(&base, "1.0", json!({"resource_provider_generation": 1, "inventories": {"VCPU": {"total": 0}}}))
+        .await
+        .error(400);
     // reserved == total: refused before 1.26, accepted from 1.26.
     let eq = json!({"resource_provider_generation": 1, "inventories": {"DISK_GB": {"total": 5, "reserved": 5}}});
     api.put(&base, "1.25", eq.clone()).await.error(400);
-    api.put(&base, "1.0", json!({"resource_provider_generation": 1, "inventories": {"DISK_GB": {"total": 5, "reserved": 6}}}))
-        .await
-        .error(400);
+    api.put(
+        &base,
+        "1.0",
+        json!({"resource_provider_generation": 1, "inventories": {"DISK_GB": {"total": 5, "reserved": 6}}}),
+    )
+    .await
+    .error(400);
     assert_eq!(api.generation(rp).await, 1, "refused writes leave the generation alone");
     assert_eq!(api.put(&base, "1.26", eq).await.ok(200)["resource_provider_generation"], json!(2));
 
@@ -538,20 +572,27 @@ async fn inventories() {
     assert_eq!(one["resource_provider_generation"], json!(3));
     assert_eq!(one["total"], json!(8));
     api.get(&format!("{base}/PCI_DEVICE"), "1.0").await.error(404);
-    let b = api.put(&format!("{base}/VCPU"), "1.0", json!({"resource_provider_generation": 3, "total": 16})).await.ok(200);
+    let b =
+        api.put(&format!("{base}/VCPU"), "1.0", json!({"resource_provider_generation": 3, "total": 16})).await.ok(200);
     assert_eq!((b["total"].clone(), b["resource_provider_generation"].clone()), (json!(16), json!(4)));
     api.put(&format!("{base}/VCPU"), "1.0", json!({"resource_provider_generation": 3, "total": 16})).await.error(409);
-    api.put(&format!("{base}/PCI_DEVICE"), "1.0", json!({"resource_provider_generation": 4, "total": 1})).await.error(400);
+    api.put(&format!("{base}/PCI_DEVICE"), "1.0", json!({"resource_provider_generation": 4, "total": 1}))
+        .await
+        .error(400);
     api.put(&format!("{base}/VCPU"), "1.0", json!({"total": 16})).await.error(400);
     assert_eq!(api.delete(&format!("{base}/DISK_GB"), "1.0").await.status, StatusCode::NO_CONTENT);
     api.delete(&format!("{base}/DISK_GB"), "1.0").await.error(404);
 
     // In use.
     let c = Uuid::new_v4();
-    api.put(&format!("/allocations/{c}"), "1.28", json!({"allocations": {rp.to_string(): {"resources": {"VCPU": 1}}},
-        "project_id": "p", "user_id": "u", "consumer_generation": null}))
-        .await
-        .ok(204);
+    api.put(
+        &format!("/allocations/{c}"),
+        "1.28",
+        json!({"allocations": {rp.to_string(): {"resources": {"VCPU": 1}}},
+        "project_id": "p", "user_id": "u", "consumer_generation": null}),
+    )
+    .await
+    .ok(204);
     let e = api.delete(&format!("{base}/VCPU"), "1.23").await.error(409);
     assert_eq!(e["code"], json!("placement.concurrent_update"));
     let gen = api.generation(rp).await;
@@ -587,7 +628,10 @@ async fn aggregates() {
     api.put(&path, "1.1", json!({"aggregates": [a1]})).await.error(400);
 
     // 1.19: with generation.
-    assert_eq!(api.get(&path, "1.19").await.ok(200), json!({"aggregates": [a1, a2], "resource_provider_generation": 0}));
+    assert_eq!(
+        api.get(&path, "1.19").await.ok(200),
+        json!({"aggregates": [a1, a2], "resource_provider_generation": 0})
+    );
     let e = api.put(&path, "1.23", json!({"aggregates": [a2], "resource_provider_generation": 7})).await.error(409);
     assert_eq!(e["code"], json!("placement.concurrent_update"));
     assert_eq!(
@@ -636,21 +680,33 @@ async fn allocations() {
     let e = api.put(&a1, "1.28", body(json!(1), 5)).await.error(409);
     assert!(e["detail"].as_str().unwrap().contains("exceed the capacity"));
     let e = api
-        .put(&a1, "1.28", json!({"allocations": {rp.to_string(): {"resources": {"MEMORY_MB": 100}}},
-                                  "project_id": "p", "user_id": "u", "consumer_generation": 1}))
+        .put(
+            &a1,
+            "1.28",
+            json!({"allocations": {rp.to_string(): {"resources": {"MEMORY_MB": 100}}},
+                                  "project_id": "p", "user_id": "u", "consumer_generation": 1}),
+        )
         .await
         .error(409);
     assert!(e["detail"].as_str().unwrap().contains("violate"));
     let e = api
-        .put(&a1, "1.28", json!({"allocations": {rp.to_string(): {"resources": {"CUSTOM_NOPE": 1}}},
-                                  "project_id": "p", "user_id": "u", "consumer_generation": 1}))
+        .put(
+            &a1,
+            "1.28",
+            json!({"allocations": {rp.to_string(): {"resources": {"CUSTOM_NOPE": 1}}},
+                                  "project_id": "p", "user_id": "u", "consumer_generation": 1}),
+        )
         .await
         .error(400);
     assert!(e["detail"].as_str().unwrap().contains("CUSTOM_NOPE"));
-    api.put(&a1, "1.28", json!({"allocations": {Uuid::new_v4().to_string(): {"resources": {"VCPU": 1}}},
-                                 "project_id": "p", "user_id": "u", "consumer_generation": 1}))
-        .await
-        .error(400);
+    api.put(
+        &a1,
+        "1.28",
+        json!({"allocations": {Uuid::new_v4().to_string(): {"resources": {"VCPU": 1}}},
+                                 "project_id": "p", "user_id": "u", "consumer_generation": 1}),
+    )
+    .await
+    .error(400);
     // Replace.
     api.put(&a1, "1.28", body(json!(1), 4)).await.ok(204);
     assert_eq!(api.get(&a1, "1.28").await.ok(200)["consumer_generation"], json!(2));
@@ -663,14 +719,22 @@ async fn allocations() {
     assert_eq!(b["project_id"], json!("00000000-0000-0000-0000-000000000000"), "incomplete consumer project");
 
     // 1.38: consumer types.
-    api.put(&format!("/allocations/{c3}"), "1.38", json!({"allocations": {rp2.to_string(): {"resources": {"DISK_GB": 5}}},
-        "project_id": "proj", "user_id": "user", "consumer_generation": null}))
-        .await
-        .error(400);
-    api.put(&format!("/allocations/{c3}"), "1.38", json!({"allocations": {rp2.to_string(): {"resources": {"DISK_GB": 5}}},
-        "project_id": "proj", "user_id": "user", "consumer_generation": null, "consumer_type": "MIGRATION"}))
-        .await
-        .ok(204);
+    api.put(
+        &format!("/allocations/{c3}"),
+        "1.38",
+        json!({"allocations": {rp2.to_string(): {"resources": {"DISK_GB": 5}}},
+        "project_id": "proj", "user_id": "user", "consumer_generation": null}),
+    )
+    .await
+    .error(400);
+    api.put(
+        &format!("/allocations/{c3}"),
+        "1.38",
+        json!({"allocations": {rp2.to_string(): {"resources": {"DISK_GB": 5}}},
+        "project_id": "proj", "user_id": "user", "consumer_generation": null, "consumer_type": "MIGRATION"}),
+    )
+    .await
+    .ok(204);
     assert_eq!(api.get(&format!("/allocations/{c3}"), "1.38").await.ok(200)["consumer_type"], json!("MIGRATION"));
     assert_eq!(api.get(&a1, "1.38").await.ok(200)["consumer_type"], json!("unknown"));
 
@@ -701,10 +765,14 @@ async fn allocations() {
     api.post("/allocations", "1.28", json!({})).await.error(400);
 
     // Emptying a consumer with PUT deletes it.
-    api.put(&format!("/allocations/{c5}"), "1.28", json!({"allocations": {}, "project_id": "proj", "user_id": "user",
-        "consumer_generation": 1}))
-        .await
-        .ok(204);
+    api.put(
+        &format!("/allocations/{c5}"),
+        "1.28",
+        json!({"allocations": {}, "project_id": "proj", "user_id": "user",
+        "consumer_generation": 1}),
+    )
+    .await
+    .ok(204);
     assert_eq!(api.get(&format!("/allocations/{c5}"), "1.28").await.ok(200), json!({"allocations": {}}));
 
     // DELETE.
@@ -722,17 +790,27 @@ async fn usages() {
     let rp = api.provider("rp", None).await;
     api.inventories(rp, json!({"VCPU": {"total": 16}, "MEMORY_MB": {"total": 4096}})).await;
     let put = |c: Uuid, project: &str, user: &str, ctype: &str, vcpu: i64| {
-        (format!("/allocations/{c}"), json!({"allocations": {rp.to_string(): {"resources": {"VCPU": vcpu}}},
-            "project_id": project, "user_id": user, "consumer_generation": null, "consumer_type": ctype}))
+        (
+            format!("/allocations/{c}"),
+            json!({"allocations": {rp.to_string(): {"resources": {"VCPU": vcpu}}},
+            "project_id": project, "user_id": user, "consumer_generation": null, "consumer_type": ctype}),
+        )
     };
-    for (c, p, u, t, n) in [(Uuid::new_v4(), "p1", "u1", "INSTANCE", 2), (Uuid::new_v4(), "p1", "u2", "INSTANCE", 3),
-                            (Uuid::new_v4(), "p1", "u1", "MIGRATION", 1), (Uuid::new_v4(), "p2", "u1", "INSTANCE", 4)] {
+    for (c, p, u, t, n) in [
+        (Uuid::new_v4(), "p1", "u1", "INSTANCE", 2),
+        (Uuid::new_v4(), "p1", "u2", "INSTANCE", 3),
+        (Uuid::new_v4(), "p1", "u1", "MIGRATION", 1),
+        (Uuid::new_v4(), "p2", "u1", "INSTANCE", 4),
+    ] {
         let (path, body) = put(c, p, u, t, n);
         api.put(&path, "1.38", body).await.ok(204);
     }
 
     let b = api.get(&format!("/resource_providers/{rp}/usages"), "1.0").await.ok(200);
-    assert_eq!(b, json!({"resource_provider_generation": api.generation(rp).await, "usages": {"VCPU": 10, "MEMORY_MB": 0}}));
+    assert_eq!(
+        b,
+        json!({"resource_provider_generation": api.generation(rp).await, "usages": {"VCPU": 10, "MEMORY_MB": 0}})
+    );
     api.get(&format!("/resource_providers/{}/usages", Uuid::new_v4()), "1.0").await.error(404);
 
     assert_eq!(api.get("/usages?project_id=p1", "1.9").await.ok(200), json!({"usages": {"VCPU": 6}}));
@@ -761,10 +839,14 @@ async fn reshaper() {
     let root = api.provider("root", None).await;
     let gen_root = api.inventories(root, json!({"VCPU": {"total": 8}, "MEMORY_MB": {"total": 1024}})).await;
     let c = Uuid::new_v4();
-    api.put(&format!("/allocations/{c}"), "1.28", json!({"allocations": {root.to_string(): {"resources": {"VCPU": 2, "MEMORY_MB": 256}}},
-        "project_id": "p", "user_id": "u", "consumer_generation": null}))
-        .await
-        .ok(204);
+    api.put(
+        &format!("/allocations/{c}"),
+        "1.28",
+        json!({"allocations": {root.to_string(): {"resources": {"VCPU": 2, "MEMORY_MB": 256}}},
+        "project_id": "p", "user_id": "u", "consumer_generation": null}),
+    )
+    .await
+    .ok(204);
     let child = api.provider("child", Some(root)).await;
     let gen_root = gen_root + 1; // the allocation write
     assert_eq!(api.generation(root).await, gen_root);
@@ -800,8 +882,14 @@ async fn reshaper() {
             .collect::<Vec<_>>(),
         ["MEMORY_MB"]
     );
-    assert_eq!(api.get(&format!("/resource_providers/{child}/usages"), "1.0").await.ok(200)["usages"], json!({"VCPU": 2}));
-    assert_eq!(api.get(&format!("/resource_providers/{root}/usages"), "1.0").await.ok(200)["usages"], json!({"MEMORY_MB": 256}));
+    assert_eq!(
+        api.get(&format!("/resource_providers/{child}/usages"), "1.0").await.ok(200)["usages"],
+        json!({"VCPU": 2})
+    );
+    assert_eq!(
+        api.get(&format!("/resource_providers/{root}/usages"), "1.0").await.ok(200)["usages"],
+        json!({"MEMORY_MB": 256})
+    );
     let b = api.get(&format!("/allocations/{c}"), "1.28").await.ok(200);
     assert_eq!(b["consumer_generation"], json!(2));
     assert_eq!(b["allocations"][child.to_string()]["resources"], json!({"VCPU": 2}));
@@ -841,7 +929,10 @@ async fn policy_refuses_non_admin_users() {
     let rp_path = format!("/resource_providers/{rp}");
     let calls = [
         (Call::new(Method::GET, "/resource_providers"), "placement:resource_providers:list"),
-        (Call::new(Method::POST, "/resource_providers").json(&json!({"name": "mine"})), "placement:resource_providers:create"),
+        (
+            Call::new(Method::POST, "/resource_providers").json(&json!({"name": "mine"})),
+            "placement:resource_providers:create",
+        ),
         (Call::new(Method::PUT, "/traits/CUSTOM_MINE"), "placement:traits:update"),
         (Call::new(Method::DELETE, &rp_path), "placement:resource_providers:delete"),
         (Call::new(Method::GET, "/usages?project_id=proj"), "placement:usages"),
@@ -862,7 +953,8 @@ async fn policy_refuses_non_admin_users() {
     assert_eq!(api.send(reader("/usages?project_id=proj")).await.ok(200), json!({"usages": {}}));
     api.send(reader("/usages?project_id=other")).await.error(403);
     // An admin role on another user works.
-    let r = api.send(Call::new(Method::GET, "/resource_providers").v("1.0").token(user).header("x-roles", "admin")).await;
+    let r =
+        api.send(Call::new(Method::GET, "/resource_providers").v("1.0").token(user).header("x-roles", "admin")).await;
     assert_eq!(names_of(&r.ok(200)), ["rp"]);
 }
 
@@ -965,7 +1057,10 @@ async fn a_refused_write_does_not_break_the_next_write() {
         // Refused inside the store's write transaction (after the generation bump).
         api.put(&missing, "1.0", json!({"resource_provider_generation": gen, "total": 1})).await.error(400);
         let r = api
-            .send_once(Call::new(Method::PUT, &one).json(&json!({"resource_provider_generation": gen, "total": 4 + round % 2})))
+            .send_once(
+                Call::new(Method::PUT, &one)
+                    .json(&json!({"resource_provider_generation": gen, "total": 4 + round % 2})),
+            )
             .await;
         gen = r.ok(200)["resource_provider_generation"].as_i64().unwrap();
     }

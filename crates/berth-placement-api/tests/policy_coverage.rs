@@ -29,7 +29,8 @@ async fn every_route_refuses_a_caller_without_roles() {
             berth_policy::placement::defaults(),
             EnforcerConfig { enforce_new_defaults: new_defaults, enforce_scope: true },
         );
-        let app = berth_placement_api::router(Arc::new(AppState::new(store.clone(), policy, PlacementConfig::default())));
+        let app =
+            berth_placement_api::router(Arc::new(AppState::new(store.clone(), policy, PlacementConfig::default())));
         let mut checked = 0;
         for (path, methods) in route_table() {
             if path == "/" {

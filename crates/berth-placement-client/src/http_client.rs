@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::{BoxFuture, PlacementClient, PlacementError, PlacementRequest, PlacementResponse, Result, TokenProvider, MICROVERSION};
+use crate::{
+    BoxFuture, PlacementClient, PlacementError, PlacementRequest, PlacementResponse, Result, TokenProvider,
+    MICROVERSION,
+};
 
 /// Talks to a Placement endpoint such as `http://host:8778` or
 /// `http://host/placement`.
@@ -52,15 +55,12 @@ impl PlacementClient for HttpPlacementClient {
             if let Some(body) = &req.body {
                 b = b.header("content-type", "application/json").body(body.to_string());
             }
-            let resp = b
-                .send()
-                .await
-                .map_err(|e| PlacementError::Unavailable(format!("{} {}: {e}", req.method, req.path)))?;
+            let resp =
+                b.send().await.map_err(|e| PlacementError::Unavailable(format!("{} {}: {e}", req.method, req.path)))?;
             let status = resp.status().as_u16();
-            let bytes = resp
-                .bytes()
-                .await
-                .map_err(|e| PlacementError::Unavailable(format!("{} {}: reading response: {e}", req.method, req.path)))?;
+            let bytes = resp.bytes().await.map_err(|e| {
+                PlacementError::Unavailable(format!("{} {}: reading response: {e}", req.method, req.path))
+            })?;
             let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
             Ok(PlacementResponse { status, body })
         })

@@ -8,7 +8,10 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
 
-use crate::{BoxFuture, PlacementClient, PlacementError, PlacementRequest, PlacementResponse, Result, TokenProvider, MICROVERSION};
+use crate::{
+    BoxFuture, PlacementClient, PlacementError, PlacementRequest, PlacementResponse, Result, TokenProvider,
+    MICROVERSION,
+};
 
 /// Calls a Placement router directly (no sockets): the all-in-one
 /// deployment runs exactly the code a remote one does, minus TCP.
@@ -58,9 +61,10 @@ impl PlacementClient for InProcessPlacementClient {
                 }
                 None => Body::empty(),
             };
-            let request = b
-                .body(body)
-                .map_err(|e| PlacementError::Other { status: 0, message: format!("{} {uri}: bad request: {e}", req.method) })?;
+            let request = b.body(body).map_err(|e| PlacementError::Other {
+                status: 0,
+                message: format!("{} {uri}: bad request: {e}", req.method),
+            })?;
             let resp = match self.router.clone().oneshot(request).await {
                 Ok(r) => r,
                 Err(never) => match never {},

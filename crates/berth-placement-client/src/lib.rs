@@ -164,16 +164,16 @@ pub fn check(resp: PlacementResponse, what: &str) -> Result<PlacementResponse> {
 fn error_detail(body: &Value) -> (String, String) {
     let first = body.get("errors").and_then(|e| e.get(0));
     let code = first.and_then(|e| e.get("code")).and_then(Value::as_str).unwrap_or("placement.undefined");
-    let detail = first
-        .and_then(|e| e.get("detail").or_else(|| e.get("title")))
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let detail =
+        first.and_then(|e| e.get("detail").or_else(|| e.get("title"))).and_then(Value::as_str).unwrap_or_default();
     (code.to_string(), detail.trim().to_string())
 }
 
 fn parse<T: serde::de::DeserializeOwned>(resp: PlacementResponse, what: &str) -> Result<T> {
-    serde_json::from_value(resp.body)
-        .map_err(|e| PlacementError::Other { status: resp.status, message: format!("{what}: unexpected response body: {e}") })
+    serde_json::from_value(resp.body).map_err(|e| PlacementError::Other {
+        status: resp.status,
+        message: format!("{what}: unexpected response body: {e}"),
+    })
 }
 
 /// Percent-encode a query-string value.
@@ -218,7 +218,11 @@ pub trait PlacementClient: Send + Sync {
     /// Providers matching a raw query string (`name=x`, `in_tree=u`, ...).
     fn list_providers<'a>(&'a self, query: &'a str) -> BoxFuture<'a, Result<Vec<ResourceProvider>>> {
         Box::pin(async move {
-            let path = if query.is_empty() { "/resource_providers".to_string() } else { format!("/resource_providers?{query}") };
+            let path = if query.is_empty() {
+                "/resource_providers".to_string()
+            } else {
+                format!("/resource_providers?{query}")
+            };
             let r = self.call(PlacementRequest::get(path), "list providers").await?;
             let list: ProviderList = parse(r, "list providers")?;
             Ok(list.resource_providers)
@@ -268,7 +272,9 @@ pub trait PlacementClient: Send + Sync {
 
     fn get_inventories(&self, rp: Uuid) -> BoxFuture<'_, Result<ProviderInventories>> {
         Box::pin(async move {
-            let r = self.call(PlacementRequest::get(format!("/resource_providers/{rp}/inventories")), "get inventories").await?;
+            let r = self
+                .call(PlacementRequest::get(format!("/resource_providers/{rp}/inventories")), "get inventories")
+                .await?;
             parse(r, "get inventories")
         })
     }
@@ -298,7 +304,10 @@ pub trait PlacementClient: Send + Sync {
                     "inventories": inventories,
                 });
                 match self
-                    .call(PlacementRequest::put(format!("/resource_providers/{rp}/inventories"), body), "set inventories")
+                    .call(
+                        PlacementRequest::put(format!("/resource_providers/{rp}/inventories"), body),
+                        "set inventories",
+                    )
                     .await
                 {
                     Ok(r) => {
@@ -316,9 +325,12 @@ pub trait PlacementClient: Send + Sync {
     /// Create a custom resource class if missing (`PUT /resource_classes/X`).
     fn ensure_resource_class<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            self.call(PlacementRequest::put_empty(format!("/resource_classes/{}", encode(name))), "ensure resource class")
-                .await
-                .map(|_| ())
+            self.call(
+                PlacementRequest::put_empty(format!("/resource_classes/{}", encode(name))),
+                "ensure resource class",
+            )
+            .await
+            .map(|_| ())
         })
     }
 
@@ -327,7 +339,9 @@ pub trait PlacementClient: Send + Sync {
     /// Create a custom trait if missing (`PUT /traits/X`).
     fn ensure_trait<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            self.call(PlacementRequest::put_empty(format!("/traits/{}", encode(name))), "ensure trait").await.map(|_| ())
+            self.call(PlacementRequest::put_empty(format!("/traits/{}", encode(name))), "ensure trait")
+                .await
+                .map(|_| ())
         })
     }
 
@@ -364,8 +378,12 @@ pub trait PlacementClient: Send + Sync {
                 if wanted == current.traits.iter().cloned().collect::<BTreeSet<_>>() {
                     return Ok(wanted);
                 }
-                let body = json!({"resource_provider_generation": current.resource_provider_generation, "traits": wanted});
-                match self.call(PlacementRequest::put(format!("/resource_providers/{rp}/traits"), body), "set traits").await {
+                let body =
+                    json!({"resource_provider_generation": current.resource_provider_generation, "traits": wanted});
+                match self
+                    .call(PlacementRequest::put(format!("/resource_providers/{rp}/traits"), body), "set traits")
+                    .await
+                {
                     Ok(_) => return Ok(wanted),
                     Err(e) if e.is_generation_conflict() => last = Some(e),
                     Err(e) => return Err(e),
@@ -392,7 +410,9 @@ pub trait PlacementClient: Send + Sync {
 
     fn get_aggregates(&self, rp: Uuid) -> BoxFuture<'_, Result<ProviderAggregates>> {
         Box::pin(async move {
-            let r = self.call(PlacementRequest::get(format!("/resource_providers/{rp}/aggregates")), "get aggregates").await?;
+            let r = self
+                .call(PlacementRequest::get(format!("/resource_providers/{rp}/aggregates")), "get aggregates")
+                .await?;
             parse(r, "get aggregates")
         })
     }
@@ -418,7 +438,8 @@ pub trait PlacementClient: Send + Sync {
                 if wanted == before {
                     return Ok(wanted);
                 }
-                let body = json!({"resource_provider_generation": current.resource_provider_generation, "aggregates": wanted});
+                let body =
+                    json!({"resource_provider_generation": current.resource_provider_generation, "aggregates": wanted});
                 match self
                     .call(PlacementRequest::put(format!("/resource_providers/{rp}/aggregates"), body), "set aggregates")
                     .await
@@ -461,11 +482,8 @@ pub trait PlacementClient: Send + Sync {
     /// mismatch or lack of capacity is a [`PlacementError::Conflict`].
     fn put_allocations<'a>(&'a self, consumer: Uuid, write: &'a AllocationWrite) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            let allocations: BTreeMap<String, Value> = write
-                .allocations
-                .iter()
-                .map(|(rp, res)| (rp.to_string(), json!({"resources": res})))
-                .collect();
+            let allocations: BTreeMap<String, Value> =
+                write.allocations.iter().map(|(rp, res)| (rp.to_string(), json!({"resources": res}))).collect();
             let body = json!({
                 "allocations": allocations,
                 "project_id": write.project_id,
@@ -473,7 +491,9 @@ pub trait PlacementClient: Send + Sync {
                 "consumer_generation": write.consumer_generation,
                 "consumer_type": write.consumer_type,
             });
-            self.call(PlacementRequest::put(format!("/allocations/{consumer}"), body), "put allocations").await.map(|_| ())
+            self.call(PlacementRequest::put(format!("/allocations/{consumer}"), body), "put allocations")
+                .await
+                .map(|_| ())
         })
     }
 
@@ -501,7 +521,8 @@ pub trait PlacementClient: Send + Sync {
     /// Usages of one provider, by resource class.
     fn provider_usages(&self, rp: Uuid) -> BoxFuture<'_, Result<BTreeMap<String, i64>>> {
         Box::pin(async move {
-            let r = self.call(PlacementRequest::get(format!("/resource_providers/{rp}/usages")), "provider usages").await?;
+            let r =
+                self.call(PlacementRequest::get(format!("/resource_providers/{rp}/usages")), "provider usages").await?;
             let u: Usages = parse(r, "provider usages")?;
             Ok(u.usages)
         })

@@ -49,7 +49,8 @@ async fn scenario(c: &dyn PlacementClient) {
     let g1 = c.set_inventories(rp, &inv).await.unwrap();
     assert_eq!(c.set_inventories(rp, &inv).await.unwrap(), g1, "no-op when unchanged");
     assert_eq!(c.get_inventories(rp).await.unwrap().inventories, inv);
-    let t = c.update_traits(rp, &["CUSTOM_GOLD".to_string(), "COMPUTE_STATUS_DISABLED".to_string()], &[]).await.unwrap();
+    let t =
+        c.update_traits(rp, &["CUSTOM_GOLD".to_string(), "COMPUTE_STATUS_DISABLED".to_string()], &[]).await.unwrap();
     assert!(t.contains("CUSTOM_GOLD"));
     c.set_trait(rp, "COMPUTE_STATUS_DISABLED", false).await.unwrap();
     assert_eq!(c.get_traits(rp).await.unwrap().traits, vec!["CUSTOM_GOLD".to_string()]);

@@ -10,8 +10,7 @@ pub mod codes {
     pub const CONCURRENT_UPDATE: &str = "placement.concurrent_update";
     pub const DUPLICATE_NAME: &str = "placement.duplicate_name";
     pub const PROVIDER_IN_USE: &str = "placement.resource_provider.inuse";
-    pub const PROVIDER_CANNOT_DELETE_PARENT: &str =
-        "placement.resource_provider.cannot_delete_parent";
+    pub const PROVIDER_CANNOT_DELETE_PARENT: &str = "placement.resource_provider.cannot_delete_parent";
     pub const RESOURCE_PROVIDER_NOT_FOUND: &str = "placement.resource_provider.not_found";
     pub const ILLEGAL_DUPLICATE_QUERYPARAM: &str = "placement.query.duplicate_key";
     pub const QUERYPARAM_BAD_VALUE: &str = "placement.query.bad_value";

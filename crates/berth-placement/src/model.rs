@@ -58,9 +58,7 @@ impl Inventory {
     /// Whether an allocation of `amount` respects min_unit, max_unit and
     /// step_size (capacity is checked separately against usage).
     pub fn amount_respects_units(&self, amount: i64) -> bool {
-        amount >= self.min_unit
-            && amount <= self.max_unit
-            && (self.step_size <= 0 || amount % self.step_size == 0)
+        amount >= self.min_unit && amount <= self.max_unit && (self.step_size <= 0 || amount % self.step_size == 0)
     }
 }
 

@@ -309,7 +309,8 @@ impl Answer<'_> {
             .map(|a| {
                 a.mappings_by_group()
                     .map(|(g, ps)| {
-                        let names: Vec<&str> = ps.iter().map(|m| self.snap.provider(m.provider).name.as_str()).collect();
+                        let names: Vec<&str> =
+                            ps.iter().map(|m| self.snap.provider(m.provider).name.as_str()).collect();
                         format!("{}={}", self.req.groups[g as usize].suffix, names.join(","))
                     })
                     .collect()
@@ -432,7 +433,11 @@ pub fn granular() -> Fx {
     let mut f = Fx::default();
     f.rp("cn_left", None, &["aggA"]);
     f.inv("cn_left", "VCPU", inv(8)).inv("cn_left", "MEMORY_MB", inv(4096)).inv("cn_left", "DISK_GB", inv(500));
-    f.inv("cn_left", "VGPU", inv(8)).inv("cn_left", "SRIOV_NET_VF", inv(8)).inv("cn_left", "CUSTOM_NET_MBPS", inv(4000));
+    f.inv("cn_left", "VGPU", inv(8)).inv("cn_left", "SRIOV_NET_VF", inv(8)).inv(
+        "cn_left",
+        "CUSTOM_NET_MBPS",
+        inv(4000),
+    );
     f.traits("cn_left", &["HW_CPU_X86_AVX", "HW_CPU_X86_AVX2", "HW_GPU_API_DXVA", "HW_NIC_DCB_PFC", "CUSTOM_FOO"]);
     f.rp("cn_middle", None, &["aggA", "aggB"]);
     f.inv("cn_middle", "VCPU", inv(8)).inv("cn_middle", "MEMORY_MB", inv(4096));
@@ -446,7 +451,11 @@ pub fn granular() -> Fx {
     f.traits("shr_disk_1", &["MISC_SHARES_VIA_AGGREGATE", "CUSTOM_DISK_SSD"]);
     f.rp("shr_disk_2", None, &["aggA", "aggB"]).inv("shr_disk_2", "DISK_GB", inv(1000));
     f.traits("shr_disk_2", &["MISC_SHARES_VIA_AGGREGATE"]);
-    f.rp("shr_net", None, &["aggC"]).inv("shr_net", "SRIOV_NET_VF", inv(16)).inv("shr_net", "CUSTOM_NET_MBPS", inv(40000));
+    f.rp("shr_net", None, &["aggC"]).inv("shr_net", "SRIOV_NET_VF", inv(16)).inv(
+        "shr_net",
+        "CUSTOM_NET_MBPS",
+        inv(40000),
+    );
     f.traits("shr_net", &["MISC_SHARES_VIA_AGGREGATE"]);
     f
 }

@@ -19,7 +19,10 @@ fn has(msg: &str, needle: &str) {
 #[test]
 fn ac_errors() {
     let f = shared_storage();
-    has(&run(&f, "resources=", V(10)).err(), "Badly formed resources parameter. Expected resources query string parameter in form");
+    has(
+        &run(&f, "resources=", V(10)).err(),
+        "Badly formed resources parameter. Expected resources query string parameter in form",
+    );
     has(&run(&f, "resources=", V(10)).err(), "Got: empty string.");
     has(&run(&f, "", V(10)).err(), "'resources' is a required property");
     has(&run(&f, "resources=MCPU:99", V(10)).err(), "Invalid resource class in resources parameter");
@@ -33,7 +36,10 @@ fn ac_errors() {
     }
     let e = run(&f, "resources=VCPU:1,MEMORY_MB:1024,DISK_GB:100&required=HW_CPU_X86_SSE", V(16)).err();
     has(&e, "'required' was unexpected");
-    has(&run(&f, "resources=VCPU:1,MEMORY_MB:1024,DISK_GB:100&required=INVALID_TRAIT", V(17)).err(), "No such trait(s)");
+    has(
+        &run(&f, "resources=VCPU:1,MEMORY_MB:1024,DISK_GB:100&required=INVALID_TRAIT", V(17)).err(),
+        "No such trait(s)",
+    );
     let form = "Invalid query string parameters: Expected 'required' parameter value of the form: HW_CPU_X86_VMX,CUSTOM_MAGIC.";
     has(&run(&f, "resources=VCPU:1,MEMORY_MB:1024,DISK_GB:100&required=", V(17)).err(), form);
     has(
@@ -191,12 +197,8 @@ fn ac_in_tree_granular() {
     assert_eq!(a.amounts("cn2", "DISK_GB"), [10]);
     assert_eq!(a.amounts("ss", "DISK_GB"), [10]);
     assert_eq!(a.amounts("ss2", "DISK_GB"), [10]);
-    let a = run(
-        &f,
-        "resources1=VCPU:1&in_tree1={cn1}&resources2=DISK_GB:10&in_tree2={ss}&group_policy=none",
-        V(31),
-    )
-    .ok();
+    let a =
+        run(&f, "resources1=VCPU:1&in_tree1={cn1}&resources2=DISK_GB:10&in_tree2={ss}&group_policy=none", V(31)).ok();
     assert_eq!(a.n(), 1);
     assert_eq!(a.amounts("cn1", "VCPU"), [1]);
     assert_eq!(a.amounts("ss", "DISK_GB"), [10]);
@@ -262,7 +264,8 @@ fn granular_traits_and_aggregates() {
     assert_eq!(a.amounts("cn_middle", "VCPU"), [1]);
     assert_eq!(a.amounts("shr_disk_1", "DISK_GB"), [100, 100]);
 
-    let a = run(&f, "resources1=VCPU:1&resources2=DISK_GB:100&required2=!CUSTOM_DISK_SSD&group_policy=none", V(25)).ok();
+    let a =
+        run(&f, "resources1=VCPU:1&resources2=DISK_GB:100&required2=!CUSTOM_DISK_SSD&group_policy=none", V(25)).ok();
     assert_eq!((a.n(), a.n_summaries()), (4, 4));
     assert_eq!(a.amounts("cn_left", "VCPU"), [1, 1]);
     assert_eq!(a.amounts("cn_middle", "VCPU"), [1]);
@@ -348,12 +351,7 @@ fn granular_combined_capacity() {
     assert_eq!((a.n(), a.n_summaries()), (1, 2));
     assert_eq!(
         a.describe(),
-        [[
-            "cn_right:VCPU=2",
-            "cn_right:MEMORY_MB=2048",
-            "shr_net:SRIOV_NET_VF=2",
-            "shr_net:CUSTOM_NET_MBPS=5000"
-        ]]
+        [["cn_right:VCPU=2", "cn_right:MEMORY_MB=2048", "shr_net:SRIOV_NET_VF=2", "shr_net:CUSTOM_NET_MBPS=5000"]]
     );
     let a = run(&f, "resources=VGPU:1&resources1=VGPU:1&resources2=VGPU:1&group_policy=none", V(25)).ok();
     assert_eq!((a.n(), a.n_summaries()), (1, 1));
@@ -388,12 +386,18 @@ fn granular_errors() {
         &run(&f, "resources1=VCPU:1&resources2=VCPU:1", V(25)).err(),
         "The \"group_policy\" parameter is required when specifying more than one \"resources{N}\" parameter.",
     );
-    has(&run(&f, "required=FOO&required1=BAR", V(25)).err(), "Found the following orphaned traits keys: required, required1");
+    has(
+        &run(&f, "required=FOO&required1=BAR", V(25)).err(),
+        "Found the following orphaned traits keys: required, required1",
+    );
     has(
         &run(&f, "member_of={aggA}&member_of3={aggC}", V(25)).err(),
         "Found the following orphaned member_of keys: member_of, member_of3",
     );
-    has(&run(&f, "group_policy=isolate", V(25)).err(), "At least one request group (`resources` or `resources{$S}`) is required.");
+    has(
+        &run(&f, "group_policy=isolate", V(25)).err(),
+        "At least one request group (`resources` or `resources{$S}`) is required.",
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -410,13 +414,21 @@ fn same_subtree_errors() {
     let b = run(&f, "member_of1={aggA}&group_policy=none", V(36)).bad_request();
     has(&b.message, "There must be at least one resources or resources[$S] parameter.");
     assert_eq!(b.code, Some("placement.query.missing_value"));
-    let b = run(&f, "resources_COMPUTE=VCPU:1&resources_ACCEL=FPGA:1&same_subtree=COMPUTE,_ACCEL&group_policy=none", V(36))
-        .bad_request();
+    let b =
+        run(&f, "resources_COMPUTE=VCPU:1&resources_ACCEL=FPGA:1&same_subtree=COMPUTE,_ACCEL&group_policy=none", V(36))
+            .bad_request();
     has(&b.message, "Real suffixes should be specified in `same_subtree`:");
-    assert_eq!(b.message, "Real suffixes should be specified in `same_subtree`: ['COMPUTE'] not found in ['_COMPUTE', '_ACCEL'].");
+    assert_eq!(
+        b.message,
+        "Real suffixes should be specified in `same_subtree`: ['COMPUTE'] not found in ['_COMPUTE', '_ACCEL']."
+    );
     assert_eq!(b.code, Some("placement.query.bad_value"));
-    let b = run(&f, "resources_COMPUTE=VCPU:1&resources_ACCEL=FPGA:1&same_subtree=_COMPUTE,,_ACCEL&group_policy=none", V(36))
-        .bad_request();
+    let b = run(
+        &f,
+        "resources_COMPUTE=VCPU:1&resources_ACCEL=FPGA:1&same_subtree=_COMPUTE,,_ACCEL&group_policy=none",
+        V(36),
+    )
+    .bad_request();
     has(&b.message, "Empty string (unsuffixed group) can not be specified in `same_subtree`");
     assert_eq!(b.code, Some("placement.query.bad_value"));
 }
@@ -436,7 +448,12 @@ fn same_subtree_without_resourceless() {
             assert_eq!(a.amounts(fpga, "FPGA"), [1, 1]);
         }
     }
-    let a = run(&f, "resources_COMPUTE=VCPU:1&resources_ACCEL=FPGA:1&same_subtree=_COMPUTE,_ACCEL&group_policy=none", V(36)).ok();
+    let a = run(
+        &f,
+        "resources_COMPUTE=VCPU:1&resources_ACCEL=FPGA:1&same_subtree=_COMPUTE,_ACCEL&group_policy=none",
+        V(36),
+    )
+    .ok();
     assert_eq!(a.n(), 3);
     assert_eq!(a.amounts("numa0", "VCPU"), [1]);
     assert_eq!(a.amounts("numa1", "VCPU"), [1, 1]);
@@ -509,7 +526,8 @@ fn same_subtree_resourceless_vfs() {
         }
     }
 
-    let q = "resources=VCPU:1&required_NIC=CUSTOM_HW_NIC_ROOT&resources_PORT1=CUSTOM_VF:2&required_PORT1=CUSTOM_PHYSNET1\
+    let q =
+        "resources=VCPU:1&required_NIC=CUSTOM_HW_NIC_ROOT&resources_PORT1=CUSTOM_VF:2&required_PORT1=CUSTOM_PHYSNET1\
              &resources_PORT2A=CUSTOM_VF:1&required_PORT2A=CUSTOM_PHYSNET2&resources_PORT2B=CUSTOM_VF:1\
              &required_PORT2B=CUSTOM_PHYSNET2&same_subtree=_NIC,_PORT1,_PORT2A,_PORT2B&group_policy=";
     let a = run(&f, &format!("{q}none"), V(36)).ok();
@@ -611,7 +629,15 @@ fn same_subtree_multiple() {
     m.sort();
     assert_eq!(
         m,
-        ["_COMPUTE=numa0", "_FPGA=fpga0", "_GPU=pgpu0", "_NET1=esn1", "_NET2=esn2", "_NUMA=numa0", "_SRIOV=sriov_agent"]
+        [
+            "_COMPUTE=numa0",
+            "_FPGA=fpga0",
+            "_GPU=pgpu0",
+            "_NET1=esn1",
+            "_NET2=esn2",
+            "_NUMA=numa0",
+            "_SRIOV=sriov_agent"
+        ]
     );
 }
 
@@ -759,7 +785,8 @@ fn root_required_errors() {
     let e = run(&f, "resources=VCPU:1&root_required=HW_CPU_X86_AVX2", V(34)).err();
     has(&e, "Invalid query string parameters");
     has(&e, "'root_required' does not match any of the regexes");
-    let b = run(&f, "resources=VCPU:1&root_required=HW_CPU_X86_AVX2,HW_CPU_X86_SSE,!HW_CPU_X86_AVX2", V(35)).bad_request();
+    let b =
+        run(&f, "resources=VCPU:1&root_required=HW_CPU_X86_AVX2,HW_CPU_X86_SSE,!HW_CPU_X86_AVX2", V(35)).bad_request();
     has(&b.message, "Conflicting required and forbidden traits found in root_required: HW_CPU_X86_AVX2");
     assert_eq!(b.code, Some("placement.query.bad_value"));
     has(
@@ -813,7 +840,8 @@ fn root_required_filters() {
     assert_eq!(a.amounts("numa0", "MEMORY_MB"), [1024]);
     assert_eq!(a.amounts("numa1", "MEMORY_MB"), [1024]);
 
-    let a = run(&f, "resources=VCPU:1,MEMORY_MB:1024,DISK_GB:100&root_required=COMPUTE_VOLUME_MULTI_ATTACH", V(35)).ok();
+    let a =
+        run(&f, "resources=VCPU:1,MEMORY_MB:1024,DISK_GB:100&root_required=COMPUTE_VOLUME_MULTI_ATTACH", V(35)).ok();
     assert_eq!(a.n(), 4);
     let numa1 = a.snap.provider(a.snap.index_of(&f.ids["numa1"]).unwrap());
     assert_eq!(numa1.traits, ["HW_NUMA_ROOT", "CUSTOM_FOO"]);
@@ -879,7 +907,10 @@ fn root_required_forbidden() {
         assert_eq!(a.amounts("ss1", "DISK_GB"), [100]);
     }
     let n = |q: &str| run(&f, q, V(35)).ok().n();
-    assert_eq!(n("resources=VCPU:1,MEMORY_MB:1024,DISK_GB:100&root_required=!CUSTOM_FOO,!COMPUTE_VOLUME_MULTI_ATTACH"), 0);
+    assert_eq!(
+        n("resources=VCPU:1,MEMORY_MB:1024,DISK_GB:100&root_required=!CUSTOM_FOO,!COMPUTE_VOLUME_MULTI_ATTACH"),
+        0
+    );
     let a = run(
         &f,
         "resources1=VCPU:1,MEMORY_MB:1024&resources2=DISK_GB:100&&group_policy=none&root_required=!CUSTOM_FOO",
@@ -890,7 +921,10 @@ fn root_required_forbidden() {
     assert_eq!(a.amounts("numa0", "VCPU"), [1]);
     assert_eq!(a.amounts("numa1", "VCPU"), [1]);
     assert_eq!(a.amounts("ss1", "DISK_GB"), [100, 100]);
-    for q in ["resources=VCPU:1&required=CUSTOM_FOO&root_required=CUSTOM_FOO", "resources1=VCPU:1&required1=CUSTOM_FOO&root_required=CUSTOM_FOO"] {
+    for q in [
+        "resources=VCPU:1&required=CUSTOM_FOO&root_required=CUSTOM_FOO",
+        "resources1=VCPU:1&required1=CUSTOM_FOO&root_required=CUSTOM_FOO",
+    ] {
         let a = run(&f, q, V(35)).ok();
         assert_eq!(a.n(), 1);
         assert_eq!(a.amounts("cn2", "VCPU"), [1]);
@@ -907,8 +941,14 @@ fn root_required_forbidden() {
 #[test]
 fn any_traits() {
     let f = granular();
-    for q in ["required=in:CUSTOM_FOO,HW_CPU_X86_MMX&resources=VCPU:1", "requiredX=in:CUSTOM_FOO,HW_CPU_X86_MMX&resourcesX=VCPU:1"] {
-        has(&run(&f, q, V(38)).err(), "The format 'in:HW_CPU_X86_VMX,CUSTOM_MAGIC' only supported since microversion 1.39.");
+    for q in [
+        "required=in:CUSTOM_FOO,HW_CPU_X86_MMX&resources=VCPU:1",
+        "requiredX=in:CUSTOM_FOO,HW_CPU_X86_MMX&resourcesX=VCPU:1",
+    ] {
+        has(
+            &run(&f, q, V(38)).err(),
+            "The format 'in:HW_CPU_X86_VMX,CUSTOM_MAGIC' only supported since microversion 1.39.",
+        );
     }
     assert_eq!(run(&f, "required=CUSTOM_FOO&required=HW_CPU_X86_MMX&resources=VCPU:1", V(38)).ok().n(), 1);
     assert_eq!(run(&f, "requiredX=CUSTOM_FOO&requiredX=HW_CPU_X86_MMX&resourcesX=VCPU:1", V(38)).ok().n(), 1);
@@ -1030,20 +1070,35 @@ fn member_of_errors() {
     has(&e, "Invalid query string parameters");
     has(&e, "'member_of' was unexpected");
     let r = "resources=VCPU:1,MEMORY_MB:1024,DISK_GB:100";
-    has(&run(&f, &format!("{r}&member_of=INVALID_UUID"), V(24)).err(), "Expected 'member_of' parameter to contain valid UUID(s).");
+    has(
+        &run(&f, &format!("{r}&member_of=INVALID_UUID"), V(24)).err(),
+        "Expected 'member_of' parameter to contain valid UUID(s).",
+    );
     has(
         &run(&f, &format!("{r}&member_of={{aggA}},{{aggB}}"), V(24)).err(),
         "Multiple values for 'member_of' must be prefixed with the 'in:' or '!in:' keyword using the valid microversion.",
     );
-    has(&run(&f, &format!("{r}&member_of=in:{{aggA}},INVALID_UUID"), V(24)).err(), "Expected 'member_of' parameter to contain valid UUID(s).");
-    has(&run(&f, &format!("&member_of=in:&{r}"), V(24)).err(), "Expected 'member_of' parameter to contain valid UUID(s).");
-    has(&run(&f, &format!("{r}&member_of={{aggA}}&member_of={{aggB}}"), V(23)).err(), "Multiple member_of parameters are not supported");
+    has(
+        &run(&f, &format!("{r}&member_of=in:{{aggA}},INVALID_UUID"), V(24)).err(),
+        "Expected 'member_of' parameter to contain valid UUID(s).",
+    );
+    has(
+        &run(&f, &format!("&member_of=in:&{r}"), V(24)).err(),
+        "Expected 'member_of' parameter to contain valid UUID(s).",
+    );
+    has(
+        &run(&f, &format!("{r}&member_of={{aggA}}&member_of={{aggB}}"), V(23)).err(),
+        "Multiple member_of parameters are not supported",
+    );
     for q in ["resources=VCPU:1&member_of=!{aggA}", "resources=VCPU:1&member_of=!in:{aggA}"] {
         has(&run(&f, q, V(31)).err(), "Forbidden member_of parameters are not supported in the specified microversion");
     }
     has(&run(&f, "member_of=!{aggA}", V(32)).err(), "All member_of parameters must be associated with resources");
     for q in ["resources=VCPU:1&member_of=!(^o^)", "resources=VCPU:1&member_of=in:{aggA},!{aggB}"] {
-        has(&run(&f, q, V(32)).err(), "Invalid query string parameters: Expected 'member_of' parameter to contain valid UUID(s).");
+        has(
+            &run(&f, q, V(32)).err(),
+            "Invalid query string parameters: Expected 'member_of' parameter to contain valid UUID(s).",
+        );
     }
 }
 
@@ -1070,12 +1125,18 @@ fn member_of_scenarios() {
     let a = run(&f, "resources=VCPU:1&member_of=!in:{aggB},{aggC}", V(32)).ok();
     assert_eq!((a.n(), a.n_summaries()), (1, 1));
     assert_eq!(a.amounts("cn3", "VCPU"), [1]);
-    for q in ["resources=VCPU:1&member_of=!{aggB}&member_of={aggC}", "resources=VCPU:1&member_of=!{aggB}&member_of=in:{aggB},{aggC}"] {
+    for q in [
+        "resources=VCPU:1&member_of=!{aggB}&member_of={aggC}",
+        "resources=VCPU:1&member_of=!{aggB}&member_of=in:{aggB},{aggC}",
+    ] {
         let a = run(&f, q, V(32)).ok();
         assert_eq!((a.n(), a.n_summaries()), (1, 1));
         assert_eq!(a.amounts("cn1", "VCPU"), [1]);
     }
-    for q in ["resources=VCPU:1&member_of=!in:{aggB},{aggC}&member_of={aggA}", "resources=VCPU:1&member_of=!{aggB}&member_of={aggB}"] {
+    for q in [
+        "resources=VCPU:1&member_of=!in:{aggB},{aggC}&member_of={aggA}",
+        "resources=VCPU:1&member_of=!{aggB}&member_of={aggB}",
+    ] {
         let a = run(&f, q, V(32)).ok();
         assert_eq!((a.n(), a.n_summaries()), (0, 0));
     }
@@ -1148,7 +1209,11 @@ fn bug_1792503_aggregates_on_trees() {
 fn shared_custom_resource() {
     let mut f = Fx::default();
     f.rp("cn1", None, &[]).inv("cn1", "VCPU", inv(20)).inv("cn1", "MEMORY_MB", inv(100000));
-    f.rp("cn2", None, &[]).inv("cn2", "VCPU", inv(20)).inv("cn2", "MEMORY_MB", inv(100000)).inv("cn2", "DISK_GB", inv(100000));
+    f.rp("cn2", None, &[]).inv("cn2", "VCPU", inv(20)).inv("cn2", "MEMORY_MB", inv(100000)).inv(
+        "cn2",
+        "DISK_GB",
+        inv(100000),
+    );
     f.rp("shared", None, &[]).inv("shared", "CUSTOM_MAGIC", inv(5));
     let a = run(&f, "resources=VCPU:1,CUSTOM_MAGIC:1", V(39)).ok();
     assert_eq!((a.n(), a.n_summaries()), (0, 0));
@@ -1168,7 +1233,9 @@ fn shared_custom_resource() {
 fn usage_reduces_capacity() {
     let mut f = Fx::default();
     f.rp("rp", None, &["agg"]).inv("rp", "VCPU", inv(4));
-    f.rp("ssd", None, &["agg"]).inv("ssd", "DISK_GB", inv(500)).traits("ssd", &["MISC_SHARES_VIA_AGGREGATE", "STORAGE_DISK_SSD"]);
+    f.rp("ssd", None, &["agg"])
+        .inv("ssd", "DISK_GB", inv(500))
+        .traits("ssd", &["MISC_SHARES_VIA_AGGREGATE", "STORAGE_DISK_SSD"]);
     let a = run(&f, "resources=VCPU:1,DISK_GB:200&required=STORAGE_DISK_SSD", V(28)).ok();
     assert_eq!(a.describe(), [["rp:VCPU=1", "ssd:DISK_GB=200"]]);
     f.used("ssd", "DISK_GB", 301);

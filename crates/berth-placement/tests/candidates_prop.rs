@@ -176,7 +176,9 @@ fn to_group(suffix: &str, g: &GroupSpec, n: usize) -> RequestGroup {
         member_of: g.member_of.iter().map(|s| aggs(s)).collect(),
         forbidden_aggs: aggs(&g.forbidden_aggs),
         // 255 stands for a provider that does not exist.
-        in_tree: g.in_tree.map(|t| if t == 255 || n == 0 { Uuid::from_u128(0xDEAD) } else { prov_uuid(t as usize % n) }),
+        in_tree: g
+            .in_tree
+            .map(|t| if t == 255 || n == 0 { Uuid::from_u128(0xDEAD) } else { prov_uuid(t as usize % n) }),
     }
 }
 
@@ -219,7 +221,8 @@ fn build_request(spec: &ReqSpec, n: usize) -> CandidatesRequest {
         out
     };
     req.root_required = trait_names(&spec.root_required);
-    req.root_forbidden = trait_names(&spec.root_forbidden).into_iter().filter(|t| !req.root_required.contains(t)).collect();
+    req.root_forbidden =
+        trait_names(&spec.root_forbidden).into_iter().filter(|t| !req.root_required.contains(t)).collect();
     req
 }
 
@@ -270,9 +273,8 @@ impl<'a> World<'a> {
     }
     /// Roots of providers sharing an aggregate with `i`.
     fn shares_with(&self, i: usize, anchor: usize) -> bool {
-        (0..self.ps.len()).any(|m| {
-            self.root[m] == anchor && self.ps[i].aggregates.iter().any(|a| self.ps[m].aggregates.contains(a))
-        })
+        (0..self.ps.len())
+            .any(|m| self.root[m] == anchor && self.ps[i].aggregates.iter().any(|a| self.ps[m].aggregates.contains(a)))
     }
     fn is_ancestor_or_self(&self, anc: usize, mut p: usize) -> bool {
         loop {
@@ -360,7 +362,8 @@ fn reference(ps: &[ProviderData], req: &CandidatesRequest) -> BTreeSet<Cand> {
                         && !w.forbidden_agg(g, a)
                 }
                 None => {
-                    let all_fit = g.resources.iter().all(|(rc, amount)| w.inv(p, rc).is_some_and(|i| World::fits(i, *amount)));
+                    let all_fit =
+                        g.resources.iter().all(|(rc, amount)| w.inv(p, rc).is_some_and(|i| World::fits(i, *amount)));
                     let eligible = all_fit
                         && (g.resources.is_empty() || tree_root.is_none_or(|t| w.root[p] == t))
                         && g.required_traits.iter().all(|any| any.iter().any(|t| w.has_trait(p, t)))
@@ -398,7 +401,12 @@ fn reference(ps: &[ProviderData], req: &CandidatesRequest) -> BTreeSet<Cand> {
     out
 }
 
-fn check_combo(w: &World, req: &CandidatesRequest, levels: &[(usize, Option<usize>)], choice: &[usize]) -> Option<Cand> {
+fn check_combo(
+    w: &World,
+    req: &CandidatesRequest,
+    levels: &[(usize, Option<usize>)],
+    choice: &[usize],
+) -> Option<Cand> {
     // Unsuffixed required traits, collectively.
     for (gi, g) in req.groups.iter().enumerate() {
         if g.use_same_provider() {
@@ -410,8 +418,12 @@ fn check_combo(w: &World, req: &CandidatesRequest, levels: &[(usize, Option<usiz
         }
     }
     if req.group_policy == Some(GroupPolicy::Isolate) {
-        let sfx: Vec<usize> =
-            levels.iter().zip(choice).filter(|((gi, _), _)| req.groups[*gi].use_same_provider()).map(|(_, p)| *p).collect();
+        let sfx: Vec<usize> = levels
+            .iter()
+            .zip(choice)
+            .filter(|((gi, _), _)| req.groups[*gi].use_same_provider())
+            .map(|(_, p)| *p)
+            .collect();
         let set: BTreeSet<usize> = sfx.iter().copied().collect();
         if set.len() != sfx.len() {
             return None;

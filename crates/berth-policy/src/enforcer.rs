@@ -75,10 +75,7 @@ pub struct EnforcerConfig {
 impl Default for EnforcerConfig {
     /// oslo.policy 6.x defaults: new defaults enforced, scope checked.
     fn default() -> Self {
-        EnforcerConfig {
-            enforce_new_defaults: true,
-            enforce_scope: true,
-        }
+        EnforcerConfig { enforce_new_defaults: true, enforce_scope: true }
     }
 }
 
@@ -92,11 +89,7 @@ pub enum PolicyError {
     #[error("policy rule {rule:?} has a value that is not a check string")]
     InvalidValue { rule: String },
     #[error("policy rule {rule:?} = {check:?}: {error}")]
-    Parse {
-        rule: String,
-        check: String,
-        error: ParseError,
-    },
+    Parse { rule: String, check: String, error: ParseError },
     #[error("policy rule {rule:?} references undefined rule {reference:?}")]
     UndefinedReference { rule: String, reference: String },
     #[error("policy rule {rule:?} is part of a cyclical reference")]
@@ -113,11 +106,7 @@ pub enum Denied {
     /// The request's scope is not one of the rule's scope types (oslo's
     /// `InvalidScope`; Placement answers 403 with the message below).
     #[error("Policy does not allow {rule} to be performed.")]
-    InvalidScope {
-        rule: String,
-        scope_types: Vec<Scope>,
-        token_scope: Scope,
-    },
+    InvalidScope { rule: String, scope_types: Vec<Scope>, token_scope: Scope },
     /// The rule's check failed (oslo's `PolicyNotAuthorized`; 403).
     #[error("Policy does not allow {rule} to be performed.")]
     Unauthorized { rule: String },
@@ -127,9 +116,7 @@ impl Denied {
     /// The action that was refused.
     pub fn rule(&self) -> &str {
         match self {
-            Denied::NotRegistered { rule }
-            | Denied::InvalidScope { rule, .. }
-            | Denied::Unauthorized { rule } => rule,
+            Denied::NotRegistered { rule } | Denied::InvalidScope { rule, .. } | Denied::Unauthorized { rule } => rule,
         }
     }
 }
@@ -206,12 +193,8 @@ impl Enforcer {
     /// Like [`Enforcer::with_overrides_yaml`], but only a file that is not a
     /// mapping of names to check strings fails; checks that do not parse are
     /// loaded as oslo.policy does (the bad part denies) and reported.
-    pub fn with_overrides_yaml_lenient(
-        mut self,
-        yaml: &str,
-    ) -> Result<(Self, Vec<PolicyError>), PolicyError> {
-        let doc: serde_yaml::Value =
-            serde_yaml::from_str(yaml).map_err(|e| PolicyError::Syntax(e.to_string()))?;
+    pub fn with_overrides_yaml_lenient(mut self, yaml: &str) -> Result<(Self, Vec<PolicyError>), PolicyError> {
+        let doc: serde_yaml::Value = serde_yaml::from_str(yaml).map_err(|e| PolicyError::Syntax(e.to_string()))?;
         let map = match doc {
             serde_yaml::Value::Null => serde_yaml::Mapping::new(),
             serde_yaml::Value::Mapping(m) => m,
@@ -268,16 +251,9 @@ impl Enforcer {
 
     /// Authorizes `rule` (which must be registered) for `creds` on
     /// `target`: checks the rule's scope types, then its effective check.
-    pub fn authorize(
-        &self,
-        rule: &str,
-        target: &Target,
-        creds: &Credentials,
-    ) -> Result<(), Denied> {
+    pub fn authorize(&self, rule: &str, target: &Target, creds: &Credentials) -> Result<(), Denied> {
         let Some(&idx) = self.registered.get(rule) else {
-            return Err(Denied::NotRegistered {
-                rule: rule.to_string(),
-            });
+            return Err(Denied::NotRegistered { rule: rule.to_string() });
         };
         let default = &self.defaults[idx];
         if self.config.enforce_scope && !default.scope_types.is_empty() {
@@ -294,9 +270,7 @@ impl Enforcer {
         if self.check(check, target, creds) {
             Ok(())
         } else {
-            Err(Denied::Unauthorized {
-                rule: rule.to_string(),
-            })
+            Err(Denied::Unauthorized { rule: rule.to_string() })
         }
     }
 
@@ -321,9 +295,7 @@ impl Enforcer {
     /// registration order, then rules only defined by overrides. Deprecated
     /// fallbacks show as `(new) or (old)`.
     pub fn rules(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.order
-            .iter()
-            .map(|n| (n.as_str(), self.rules[n].check_str.as_str()))
+        self.order.iter().map(|n| (n.as_str(), self.rules[n].check_str.as_str()))
     }
 
     /// The effective check string of one rule.
@@ -341,10 +313,7 @@ impl Enforcer {
             collect_refs(check, &mut refs);
             for r in refs {
                 if !self.rules.contains_key(r) {
-                    out.push(PolicyError::UndefinedReference {
-                        rule: name.clone(),
-                        reference: r.to_string(),
-                    });
+                    out.push(PolicyError::UndefinedReference { rule: name.clone(), reference: r.to_string() });
                 }
             }
             let mut seen = BTreeSet::new();
@@ -380,10 +349,7 @@ impl Enforcer {
         self.rules.clear();
         for d in &self.defaults {
             let eff = match self.file_rules.get(d.name) {
-                Some(f) => Effective {
-                    check_str: f.check_str.clone(),
-                    check: f.check.clone(),
-                },
+                Some(f) => Effective { check_str: f.check_str.clone(), check: f.check.clone() },
                 None => self.default_effective(d),
             };
             self.order.push(d.name.to_string());
@@ -392,13 +358,7 @@ impl Enforcer {
         for (name, f) in &self.file_rules {
             if !self.registered.contains_key(name.as_str()) {
                 self.order.push(name.clone());
-                self.rules.insert(
-                    name.clone(),
-                    Effective {
-                        check_str: f.check_str.clone(),
-                        check: f.check.clone(),
-                    },
-                );
+                self.rules.insert(name.clone(), Effective { check_str: f.check_str.clone(), check: f.check.clone() });
             }
         }
     }
@@ -408,10 +368,7 @@ impl Enforcer {
     fn default_effective(&self, d: &RuleDefault) -> Effective {
         let new = parse_lenient(d.check_str).0;
         let Some((old_name, old_str)) = d.deprecated_rule else {
-            return Effective {
-                check_str: d.check_str.to_string(),
-                check: new,
-            };
+            return Effective { check_str: d.check_str.to_string(), check: new };
         };
         let old = parse_lenient(old_str).0;
         // The operator overrode the rule under its old name: keep honouring
@@ -420,10 +377,7 @@ impl Enforcer {
         if old_name != d.name {
             if let Some(f) = self.file_rules.get(old_name) {
                 if f.check != old && f.check != Check::Rule(d.name.to_string()) {
-                    return Effective {
-                        check_str: f.check_str.clone(),
-                        check: f.check.clone(),
-                    };
+                    return Effective { check_str: f.check_str.clone(), check: f.check.clone() };
                 }
             }
         }
@@ -440,10 +394,7 @@ impl Enforcer {
                 check: Check::Or(vec![new, old]),
             };
         }
-        Effective {
-            check_str: d.check_str.to_string(),
-            check: new,
-        }
+        Effective { check_str: d.check_str.to_string(), check: new }
     }
 }
 
@@ -479,17 +430,11 @@ fn parse_list_rule(seq: &[serde_yaml::Value]) -> Option<(Check, Vec<ParseError>)
             serde_yaml::Value::String(s) if s.is_empty() => continue,
             serde_yaml::Value::String(s) => vec![s.as_str()],
             serde_yaml::Value::Sequence(v) if v.is_empty() => continue,
-            serde_yaml::Value::Sequence(v) => {
-                v.iter().map(|w| w.as_str()).collect::<Option<Vec<_>>>()?
-            }
+            serde_yaml::Value::Sequence(v) => v.iter().map(|w| w.as_str()).collect::<Option<Vec<_>>>()?,
             _ => return None,
         };
         let mut all: Vec<Check> = words.iter().map(|w| parse_atom(w, &mut errors)).collect();
-        alternatives.push(if all.len() == 1 {
-            all.remove(0)
-        } else {
-            Check::And(all)
-        });
+        alternatives.push(if all.len() == 1 { all.remove(0) } else { Check::And(all) });
     }
     let check = match alternatives.len() {
         0 => Check::False,

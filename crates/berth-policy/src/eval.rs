@@ -63,10 +63,7 @@ impl Credentials {
         m.insert("project_id".into(), opt(&self.project_id));
         m.insert("domain_id".into(), opt(&self.domain_id));
         m.insert("system_scope".into(), opt(&self.system_scope));
-        m.insert(
-            "roles".into(),
-            Value::Array(self.roles.iter().cloned().map(Value::String).collect()),
-        );
+        m.insert("roles".into(), Value::Array(self.roles.iter().cloned().map(Value::String).collect()));
         for (k, v) in &self.extra {
             if !m.contains_key(k) {
                 m.insert(k.clone(), v.clone());
@@ -189,10 +186,7 @@ fn py_literal(kind: &str) -> Literal {
     let b = kind.as_bytes();
     if let Some(&q) = b.first() {
         if q == b'\'' || q == b'"' {
-            return if b.len() >= 2
-                && b[b.len() - 1] == q
-                && !kind[1..kind.len() - 1].contains(q as char)
-            {
+            return if b.len() >= 2 && b[b.len() - 1] == q && !kind[1..kind.len() - 1].contains(q as char) {
                 let inner = &kind[1..kind.len() - 1];
                 if inner.contains('\\') {
                     Literal::Invalid
@@ -208,11 +202,7 @@ fn py_literal(kind: &str) -> Literal {
     if !digits.is_empty() && digits.bytes().all(|c| c.is_ascii_digit()) {
         if digits.len() > 1 && digits.starts_with('0') {
             // Python 3 rejects leading zeros (unless the number is zero).
-            return if digits.bytes().all(|c| c == b'0') {
-                Literal::Value("0".into())
-            } else {
-                Literal::Invalid
-            };
+            return if digits.bytes().all(|c| c == b'0') { Literal::Value("0".into()) } else { Literal::Invalid };
         }
         let negative = kind.starts_with('-') && digits != "0";
         return Literal::Value(format!("{}{}", if negative { "-" } else { "" }, digits));
@@ -282,31 +272,18 @@ mod tests {
 
     fn eval(rule: &str, target: &Target, creds: &Credentials) -> bool {
         let roles: Vec<String> = creds.roles.iter().map(|r| r.to_lowercase()).collect();
-        evaluate(
-            &parse(rule).unwrap(),
-            target,
-            &creds.to_policy_values(),
-            &roles,
-            &NoRules,
-            0,
-        )
+        evaluate(&parse(rule).unwrap(), target, &creds.to_policy_values(), &roles, &NoRules, 0)
     }
 
     fn t(pairs: &[(&str, &str)]) -> Target {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
     fn format() {
         let tg = t(&[("project_id", "p1"), ("a.b", "x"), ("w(x)", "y")]);
         assert_eq!(py_format("%(project_id)s", &tg).as_deref(), Some("p1"));
-        assert_eq!(
-            py_format("pre-%(a.b)s-%%-post", &tg).as_deref(),
-            Some("pre-x-%-post")
-        );
+        assert_eq!(py_format("pre-%(a.b)s-%%-post", &tg).as_deref(), Some("pre-x-%-post"));
         assert_eq!(py_format("%(w(x))s", &tg).as_deref(), Some("y"));
         assert_eq!(py_format("plain", &tg).as_deref(), Some("plain"));
         assert_eq!(py_format("%(missing)s", &tg), None);
@@ -336,10 +313,7 @@ mod tests {
         assert!(!eval("user_id:%(user_id)s", &tg, &c));
         assert!(!eval("project_id:%(nope)s", &tg, &c));
         assert!(eval("user_id:u1", &tg, &c));
-        assert!(
-            !eval("user_id:'u1'", &tg, &c),
-            "quotes on the match side are literal"
-        );
+        assert!(!eval("user_id:'u1'", &tg, &c), "quotes on the match side are literal");
         // Python's str(None).
         assert!(eval("domain_id:None", &tg, &c));
         assert!(!eval("system_scope:all", &tg, &c));
@@ -376,23 +350,13 @@ mod tests {
         .as_object()
         .unwrap()
         .clone();
-        let c = Credentials {
-            extra,
-            ..Default::default()
-        };
+        let c = Credentials { extra, ..Default::default() };
         let tg = t(&[("target.domain.id", "d1")]);
-        assert!(eval(
-            "token.project.domain.id:%(target.domain.id)s",
-            &tg,
-            &c
-        ));
+        assert!(eval("token.project.domain.id:%(target.domain.id)s", &tg, &c));
         assert!(eval("groups.id:g2", &tg, &c));
         assert!(!eval("groups.id:g3", &tg, &c));
         assert!(eval("is_admin_project:True", &tg, &c));
         assert!(!eval("token.project:x", &tg, &c));
-        assert!(
-            !eval("project_id:ignored", &tg, &c),
-            "extra never overrides typed fields"
-        );
+        assert!(!eval("project_id:ignored", &tg, &c), "extra never overrides typed fields");
     }
 }

@@ -143,10 +143,7 @@ pub(crate) fn parse_atom(word: &str, errors: &mut Vec<ParseError>) -> Check {
             errors.push(ParseError::UnsupportedKind(kind.to_string()));
             Check::False
         }
-        _ => Check::Generic {
-            kind: kind.to_string(),
-            matcher: matcher.to_string(),
-        },
+        _ => Check::Generic { kind: kind.to_string(), matcher: matcher.to_string() },
     }
 }
 
@@ -188,8 +185,7 @@ fn tokenize(rule: &str, errors: &mut Vec<ParseError>) -> Vec<Tok> {
                 // its trailing parentheses were removed.
                 let b = tok.as_bytes();
                 if b.len() >= 2
-                    && ((b[0] == b'"' && b[b.len() - 1] == b'"')
-                        || (b[0] == b'\'' && b[b.len() - 1] == b'\''))
+                    && ((b[0] == b'"' && b[b.len() - 1] == b'"') || (b[0] == b'\'' && b[b.len() - 1] == b'\''))
                 {
                     out.push(Tok::Str);
                 } else {
@@ -211,9 +207,7 @@ fn reduce(stack: &mut Vec<Tok>) {
             continue;
         }
         if n >= 2 && matches!((&stack[n - 2], &stack[n - 1]), (Tok::Not, Tok::Check(_))) {
-            let Some(Tok::Check(c)) = stack.pop() else {
-                unreachable!()
-            };
+            let Some(Tok::Check(c)) = stack.pop() else { unreachable!() };
             stack.pop();
             stack.push(Tok::Check(Check::Not(Box::new(c))));
             continue;
@@ -299,19 +293,13 @@ mod tests {
         assert_eq!(p("rule:admin_api"), Check::Rule("admin_api".into()));
         assert_eq!(
             p("project_id:%(project_id)s"),
-            Check::Generic {
-                kind: "project_id".into(),
-                matcher: "%(project_id)s".into()
-            }
+            Check::Generic { kind: "project_id".into(), matcher: "%(project_id)s".into() }
         );
         // Only the first colon separates kind from match.
         assert_eq!(p("role:compute:admin"), role("compute:admin"));
         assert_eq!(
             p("'Member':%(role.name)s"),
-            Check::Generic {
-                kind: "'Member'".into(),
-                matcher: "%(role.name)s".into()
-            }
+            Check::Generic { kind: "'Member'".into(), matcher: "%(role.name)s".into() }
         );
     }
 
@@ -328,22 +316,13 @@ mod tests {
         );
         assert_eq!(
             p("role:a or role:b and role:c and role:d"),
-            Check::Or(vec![
-                a.clone(),
-                Check::And(vec![b.clone(), c.clone(), d.clone()])
-            ])
+            Check::Or(vec![a.clone(), Check::And(vec![b.clone(), c.clone(), d.clone()])])
         );
         assert_eq!(
             p("role:a and role:b or role:c and role:d"),
-            Check::Or(vec![
-                Check::And(vec![a.clone(), b.clone()]),
-                Check::And(vec![c.clone(), d.clone()])
-            ])
+            Check::Or(vec![Check::And(vec![a.clone(), b.clone()]), Check::And(vec![c.clone(), d.clone()])])
         );
-        assert_eq!(
-            p("role:a or role:b or role:c"),
-            Check::Or(vec![a.clone(), b.clone(), c.clone()])
-        );
+        assert_eq!(p("role:a or role:b or role:c"), Check::Or(vec![a.clone(), b.clone(), c.clone()]));
         assert_eq!(p("role:a and role:b and role:c"), Check::And(vec![a, b, c]));
     }
 
@@ -356,41 +335,20 @@ mod tests {
         );
         assert_eq!(
             p("role:a or (role:b or role:c) and role:a"),
-            Check::Or(vec![
-                a.clone(),
-                Check::And(vec![Check::Or(vec![b.clone(), c.clone()]), a.clone()])
-            ])
+            Check::Or(vec![a.clone(), Check::And(vec![Check::Or(vec![b.clone(), c.clone()]), a.clone()])])
         );
         assert_eq!(p("((role:a))"), a.clone());
-        assert_eq!(
-            p("not role:a and role:b"),
-            Check::And(vec![Check::Not(Box::new(a.clone())), b.clone()])
-        );
-        assert_eq!(
-            p("role:a and not role:b"),
-            Check::And(vec![a.clone(), Check::Not(Box::new(b.clone()))])
-        );
-        assert_eq!(
-            p("not (role:a or role:b)"),
-            Check::Not(Box::new(Check::Or(vec![a.clone(), b.clone()])))
-        );
-        assert_eq!(
-            p("not not role:a"),
-            Check::Not(Box::new(Check::Not(Box::new(a.clone()))))
-        );
+        assert_eq!(p("not role:a and role:b"), Check::And(vec![Check::Not(Box::new(a.clone())), b.clone()]));
+        assert_eq!(p("role:a and not role:b"), Check::And(vec![a.clone(), Check::Not(Box::new(b.clone()))]));
+        assert_eq!(p("not (role:a or role:b)"), Check::Not(Box::new(Check::Or(vec![a.clone(), b.clone()]))));
+        assert_eq!(p("not not role:a"), Check::Not(Box::new(Check::Not(Box::new(a.clone())))));
         // Keywords are case-insensitive; whitespace of any kind separates.
-        assert_eq!(
-            p("role:a\tOR\n role:b"),
-            Check::Or(vec![a.clone(), b.clone()])
-        );
+        assert_eq!(p("role:a\tOR\n role:b"), Check::Or(vec![a.clone(), b.clone()]));
         assert_eq!(p("NOT role:a"), Check::Not(Box::new(a)));
         // A parenthesis inside a word belongs to the check.
         assert_eq!(
             p("(project_id:%(project_id)s)"),
-            Check::Generic {
-                kind: "project_id".into(),
-                matcher: "%(project_id)s".into()
-            }
+            Check::Generic { kind: "project_id".into(), matcher: "%(project_id)s".into() }
         );
     }
 
@@ -409,11 +367,7 @@ mod tests {
             "role:a and 'x'",
             "and",
         ] {
-            assert!(
-                matches!(parse(bad), Err(ParseError::Structure(_))),
-                "{bad:?} -> {:?}",
-                parse(bad)
-            );
+            assert!(matches!(parse(bad), Err(ParseError::Structure(_))), "{bad:?} -> {:?}", parse(bad));
             assert_eq!(parse_lenient(bad).0, Check::False, "{bad:?}");
         }
     }
@@ -421,10 +375,7 @@ mod tests {
     #[test]
     fn bad_words_only_poison_themselves() {
         assert_eq!(parse("admin"), Err(ParseError::MissingKind("admin".into())));
-        assert_eq!(
-            parse("http:example.com"),
-            Err(ParseError::UnsupportedKind("http".into()))
-        );
+        assert_eq!(parse("http:example.com"), Err(ParseError::UnsupportedKind("http".into())));
         // oslo keeps the rest of the expression.
         let (c, errs) = parse_lenient("role:admin or admin");
         assert_eq!(c, Check::Or(vec![role("admin"), Check::False]));
@@ -433,12 +384,7 @@ mod tests {
 
     #[test]
     fn display_round_trips() {
-        for s in [
-            "role:a or role:b and not role:c",
-            "(role:a or rule:x) and project_id:%(project_id)s",
-            "@",
-            "!",
-        ] {
+        for s in ["role:a or role:b and not role:c", "(role:a or rule:x) and project_id:%(project_id)s", "@", "!"] {
             let c = p(s);
             assert_eq!(p(&c.to_string()), c, "{s}");
         }

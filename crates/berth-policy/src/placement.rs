@@ -67,21 +67,9 @@ static DEFAULTS: &[RuleDefault] = &[
         deprecated_rule: DEPRECATED_ADMIN,
     },
     // Resource providers.
-    api(
-        "placement:resource_providers:list",
-        "Lists resource providers.",
-        &[("GET", "/resource_providers")],
-    ),
-    api(
-        "placement:resource_providers:create",
-        "Creates a resource provider.",
-        &[("POST", "/resource_providers")],
-    ),
-    api(
-        "placement:resource_providers:show",
-        "Shows one resource provider.",
-        &[("GET", "/resource_providers/{uuid}")],
-    ),
+    api("placement:resource_providers:list", "Lists resource providers.", &[("GET", "/resource_providers")]),
+    api("placement:resource_providers:create", "Creates a resource provider.", &[("POST", "/resource_providers")]),
+    api("placement:resource_providers:show", "Shows one resource provider.", &[("GET", "/resource_providers/{uuid}")]),
     api(
         "placement:resource_providers:update",
         "Updates a resource provider.",
@@ -93,21 +81,9 @@ static DEFAULTS: &[RuleDefault] = &[
         &[("DELETE", "/resource_providers/{uuid}")],
     ),
     // Resource classes.
-    api(
-        "placement:resource_classes:list",
-        "Lists resource classes.",
-        &[("GET", "/resource_classes")],
-    ),
-    api(
-        "placement:resource_classes:create",
-        "Creates a custom resource class.",
-        &[("POST", "/resource_classes")],
-    ),
-    api(
-        "placement:resource_classes:show",
-        "Shows one resource class.",
-        &[("GET", "/resource_classes/{name}")],
-    ),
+    api("placement:resource_classes:list", "Lists resource classes.", &[("GET", "/resource_classes")]),
+    api("placement:resource_classes:create", "Creates a custom resource class.", &[("POST", "/resource_classes")]),
+    api("placement:resource_classes:show", "Shows one resource class.", &[("GET", "/resource_classes/{name}")]),
     api(
         "placement:resource_classes:update",
         "Creates or renames a custom resource class.",
@@ -132,20 +108,14 @@ static DEFAULTS: &[RuleDefault] = &[
     api(
         "placement:resource_providers:inventories:show",
         "Shows one inventory of a provider.",
-        &[(
-            "GET",
-            "/resource_providers/{uuid}/inventories/{resource_class}",
-        )],
+        &[("GET", "/resource_providers/{uuid}/inventories/{resource_class}")],
     ),
     api(
         "placement:resource_providers:inventories:update",
         "Replaces a provider's inventories or updates one of them.",
         &[
             ("PUT", "/resource_providers/{uuid}/inventories"),
-            (
-                "PUT",
-                "/resource_providers/{uuid}/inventories/{resource_class}",
-            ),
+            ("PUT", "/resource_providers/{uuid}/inventories/{resource_class}"),
         ],
     ),
     api(
@@ -153,10 +123,7 @@ static DEFAULTS: &[RuleDefault] = &[
         "Deletes all or one of a provider's inventories.",
         &[
             ("DELETE", "/resource_providers/{uuid}/inventories"),
-            (
-                "DELETE",
-                "/resource_providers/{uuid}/inventories/{resource_class}",
-            ),
+            ("DELETE", "/resource_providers/{uuid}/inventories/{resource_class}"),
         ],
     ),
     // Aggregates.
@@ -185,26 +152,10 @@ static DEFAULTS: &[RuleDefault] = &[
         deprecated_rule: None,
     },
     // Traits.
-    api(
-        "placement:traits:list",
-        "Lists traits.",
-        &[("GET", "/traits")],
-    ),
-    api(
-        "placement:traits:show",
-        "Checks that a trait exists.",
-        &[("GET", "/traits/{name}")],
-    ),
-    api(
-        "placement:traits:update",
-        "Creates a custom trait.",
-        &[("PUT", "/traits/{name}")],
-    ),
-    api(
-        "placement:traits:delete",
-        "Deletes a custom trait.",
-        &[("DELETE", "/traits/{name}")],
-    ),
+    api("placement:traits:list", "Lists traits.", &[("GET", "/traits")]),
+    api("placement:traits:show", "Checks that a trait exists.", &[("GET", "/traits/{name}")]),
+    api("placement:traits:update", "Creates a custom trait.", &[("PUT", "/traits/{name}")]),
+    api("placement:traits:delete", "Deletes a custom trait.", &[("DELETE", "/traits/{name}")]),
     api(
         "placement:resource_providers:traits:list",
         "Lists a provider's traits.",
@@ -221,16 +172,8 @@ static DEFAULTS: &[RuleDefault] = &[
         &[("DELETE", "/resource_providers/{uuid}/traits")],
     ),
     // Allocations.
-    api(
-        "placement:allocations:manage",
-        "Writes allocations of several consumers.",
-        &[("POST", "/allocations")],
-    ),
-    api(
-        "placement:allocations:list",
-        "Lists a consumer's allocations.",
-        &[("GET", "/allocations/{consumer_uuid}")],
-    ),
+    api("placement:allocations:manage", "Writes allocations of several consumers.", &[("POST", "/allocations")]),
+    api("placement:allocations:list", "Lists a consumer's allocations.", &[("GET", "/allocations/{consumer_uuid}")]),
     api(
         "placement:allocations:update",
         "Replaces a consumer's allocations.",
@@ -247,11 +190,7 @@ static DEFAULTS: &[RuleDefault] = &[
         &[("GET", "/resource_providers/{uuid}/allocations")],
     ),
     // Allocation candidates.
-    api(
-        "placement:allocation_candidates:list",
-        "Lists allocation candidates.",
-        &[("GET", "/allocation_candidates")],
-    ),
+    api("placement:allocation_candidates:list", "Lists allocation candidates.", &[("GET", "/allocation_candidates")]),
     // Reshaper.
     RuleDefault {
         name: "placement:reshaper:reshape",

@@ -12,10 +12,10 @@ pub(crate) async fn provider_aggregates(tx: &mut Tx, provider_id: i64) -> Result
         "SELECT a.uuid FROM provider_aggregates pa JOIN aggregates a ON a.id = pa.aggregate_id \
          WHERE pa.provider_id = $1 ORDER BY a.id",
     )
-        .bind(provider_id)
-        .fetch_all(&mut **tx)
-        .await
-        .map_err(db_err)?;
+    .bind(provider_id)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(db_err)?;
     Ok(rows.iter().map(|r| parse_uuid(&r.get::<String, _>(0))).collect())
 }
 

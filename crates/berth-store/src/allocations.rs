@@ -195,8 +195,7 @@ impl Store {
         for wr in &writes {
             for (rp, res) in &wr.allocations {
                 for (rc, amount) in res {
-                    self.check_capacity(tx, *rp, providers[rp], rc, *amount, wanted[&(*rp, rc.clone())])
-                        .await?;
+                    self.check_capacity(tx, *rp, providers[rp], rc, *amount, wanted[&(*rp, rc.clone())]).await?;
                 }
             }
         }
@@ -307,7 +306,11 @@ impl Store {
             let rp = parse_uuid(&r.get::<String, _>(0));
             updated_at = updated_at.max(get_i64(&r, 4));
             if allocations.last().is_none_or(|a| a.provider != rp) {
-                allocations.push(ProviderAllocation { provider: rp, provider_generation: get_i64(&r, 1), resources: BTreeMap::new() });
+                allocations.push(ProviderAllocation {
+                    provider: rp,
+                    provider_generation: get_i64(&r, 1),
+                    resources: BTreeMap::new(),
+                });
             }
             if let Some(a) = allocations.last_mut() {
                 a.resources.insert(r.get::<String, _>(2), get_i64(&r, 3));

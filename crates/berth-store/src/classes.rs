@@ -76,8 +76,9 @@ impl Store {
             .await
             .map_err(db_err)?;
         if clash.is_some() {
-            return Err(Error::conflict(format!("Resource class already exists: {new}"))
-                .with_code(codes::DUPLICATE_NAME));
+            return Err(
+                Error::conflict(format!("Resource class already exists: {new}")).with_code(codes::DUPLICATE_NAME)
+            );
         }
         for sql in [
             "UPDATE resource_classes SET name = $1, updated_at = $3 WHERE name = $2",
@@ -111,9 +112,7 @@ impl Store {
         .await
         .map_err(db_err)?;
         if used.is_some() {
-            return Err(Error::conflict(format!(
-                "Cannot delete resource class {name}. Class is in use in inventory."
-            )));
+            return Err(Error::conflict(format!("Cannot delete resource class {name}. Class is in use in inventory.")));
         }
         sqlx::query("DELETE FROM resource_classes WHERE name = $1")
             .bind(name)

@@ -50,9 +50,8 @@ impl WriteTx<'_> {
     /// holds, which only costs it a reload).
     pub async fn commit(self) -> Result<()> {
         self.tx.commit().await.map_err(db_err)?;
-        if let Err(e) = sqlx::query("UPDATE placement_state SET version = version + 1 WHERE id = 1")
-            .execute(self.pool)
-            .await
+        if let Err(e) =
+            sqlx::query("UPDATE placement_state SET version = version + 1 WHERE id = 1").execute(self.pool).await
         {
             tracing::warn!(error = %e, "could not advance the placement data version");
         }
@@ -62,27 +61,24 @@ impl WriteTx<'_> {
 
 pub(crate) fn db_err(e: sqlx::Error) -> Error {
     match &e {
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-            Error::new(berth_placement::ErrorKind::Unavailable, berth_placement::codes::DEFAULT, format!("database unavailable: {e}"))
-        }
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => Error::new(
+            berth_placement::ErrorKind::Unavailable,
+            berth_placement::codes::DEFAULT,
+            format!("database unavailable: {e}"),
+        ),
         _ => Error::internal(format!("database error: {e}")),
     }
 }
 
 pub(crate) fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Database(d) => {
             let msg = d.message().to_ascii_lowercase();
-            d.code().as_deref() == Some("23505")
-                || msg.contains("unique constraint")
-                || msg.contains("duplicate key")
+            d.code().as_deref() == Some("23505") || msg.contains("unique constraint") || msg.contains("duplicate key")
         }
         _ => false,
     }
@@ -120,10 +116,7 @@ impl Store {
         // Other berth services (identity, compute) keep their own migrations
         // in the same database and `_sqlx_migrations` table.
         let migrator = berth_db::shared_migrator(base);
-        migrator
-            .run(&self.write_pool)
-            .await
-            .map_err(|e| Error::internal(format!("database migration failed: {e}")))
+        migrator.run(&self.write_pool).await.map_err(|e| Error::internal(format!("database migration failed: {e}")))
     }
 
     /// Insert the standard resource classes and traits that are missing.
@@ -143,11 +136,11 @@ impl Store {
                     "INSERT INTO resource_classes (name, created_at, updated_at) VALUES ($1, $2, $2) \
                      ON CONFLICT (name) DO NOTHING",
                 )
-                    .bind(name)
-                    .bind(ts)
-                    .execute(&mut *w.tx)
-                    .await
-                    .map_err(db_err)?;
+                .bind(name)
+                .bind(ts)
+                .execute(&mut *w.tx)
+                .await
+                .map_err(db_err)?;
             }
         }
         let existing: std::collections::HashSet<String> = sqlx::query("SELECT name FROM traits")

@@ -64,11 +64,8 @@ async fn classes_in_use(tx: &mut Tx, provider_id: i64, classes: &[String]) -> Re
 }
 
 pub(crate) fn in_use_error(classes: &[String], rp: &Uuid) -> Error {
-    Error::conflict(format!(
-        "Inventory for '{}' on resource provider '{rp}' in use.",
-        classes.join(", ")
-    ))
-    .with_code(codes::INVENTORY_INUSE)
+    Error::conflict(format!("Inventory for '{}' on resource provider '{rp}' in use.", classes.join(", ")))
+        .with_code(codes::INVENTORY_INUSE)
 }
 
 async fn insert_inventory(tx: &mut Tx, provider_id: i64, inv: &Inventory, ts: i64) -> Result<()> {
@@ -194,10 +191,7 @@ impl Store {
         let ids = provider_ids(&mut w.tx, rp).await?.ok_or_else(|| no_such_provider(rp))?;
         let gen = bump_generation(&mut w.tx, ids.id, generation).await?;
         if update_row(&mut w.tx, ids.id, inv, now()).await? == 0 {
-            return Err(Error::bad_request(format!(
-                "No inventory of class {} found.",
-                inv.resource_class
-            )));
+            return Err(Error::bad_request(format!("No inventory of class {} found.", inv.resource_class)));
         }
         w.commit().await?;
         Ok(gen)

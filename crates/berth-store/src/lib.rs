@@ -26,8 +26,8 @@ mod traits;
 mod usages;
 
 pub use allocations::{AllocationWrite, ConsumerAllocations, ProviderAllocation};
+pub use classes::ResourceClassRow;
 pub use db::{Engine, Store, StoreConfig};
 pub use providers::{CandidateData, ProviderFilter, ProviderUpdate};
-pub use classes::ResourceClassRow;
 pub use traits::TraitFilter;
 pub use usages::UsageRow;

@@ -81,9 +81,7 @@ pub(crate) async fn bump_generation(tx: &mut Tx, id: i64, expected: i64) -> Resu
     .await
     .map_err(db_err)?;
     if res.rows_affected() != 1 {
-        return Err(Error::concurrent_update(
-            "resource provider generation conflict",
-        ));
+        return Err(Error::concurrent_update("resource provider generation conflict"));
     }
     Ok(expected + 1)
 }
@@ -92,13 +90,12 @@ pub(crate) async fn bump_generation(tx: &mut Tx, id: i64, expected: i64) -> Resu
 /// new generation. Used by writes that do not carry a provider generation
 /// (allocations), which must still serialize with other writers.
 pub(crate) async fn lock_and_bump(tx: &mut Tx, id: i64) -> Result<i64> {
-    let row = sqlx::query(
-        "UPDATE resource_providers SET generation = generation + 1 WHERE id = $1 RETURNING generation",
-    )
-    .bind(id)
-    .fetch_one(&mut **tx)
-    .await
-    .map_err(db_err)?;
+    let row =
+        sqlx::query("UPDATE resource_providers SET generation = generation + 1 WHERE id = $1 RETURNING generation")
+            .bind(id)
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(db_err)?;
     Ok(get_i64(&row, 0))
 }
 
@@ -126,12 +123,7 @@ pub struct ProviderUpdate {
 }
 
 impl Store {
-    pub async fn create_provider(
-        &self,
-        uuid: Uuid,
-        name: &str,
-        parent: Option<Uuid>,
-    ) -> Result<ResourceProvider> {
+    pub async fn create_provider(&self, uuid: Uuid, name: &str, parent: Option<Uuid>) -> Result<ResourceProvider> {
         let mut w = self.write().await?;
         let (parent_id, root_id) = match parent {
             Some(p) if p == uuid => {
@@ -224,9 +216,7 @@ impl Store {
                 .map_err(db_err)?;
         }
         if let Some(new_parent) = update.parent {
-            let fail = |reason: &str| {
-                Error::bad_request(format!("Object action update failed because: {reason}"))
-            };
+            let fail = |reason: &str| Error::bad_request(format!("Object action update failed because: {reason}"));
             let (new_parent_id, new_root_id) = match new_parent {
                 Some(p) => {
                     let pids = provider_ids(&mut w.tx, &p).await?.ok_or_else(|| {
@@ -273,9 +263,9 @@ impl Store {
 
     pub async fn delete_provider(&self, uuid: &Uuid) -> Result<()> {
         let mut w = self.write().await?;
-        let me = provider_ids(&mut w.tx, uuid).await?.ok_or_else(|| {
-            Error::not_found(format!("No resource provider with uuid {uuid} found for delete"))
-        })?;
+        let me = provider_ids(&mut w.tx, uuid)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("No resource provider with uuid {uuid} found for delete")))?;
         let q = format!("SELECT id FROM resource_providers WHERE id = $1{}", self.engine.for_update());
         sqlx::query(&q).bind(me.id).fetch_optional(&mut *w.tx).await.map_err(db_err)?;
         let used = sqlx::query("SELECT 1 FROM allocations WHERE provider_id = $1 LIMIT 1")
@@ -331,10 +321,7 @@ impl Store {
         }
         if let Some(t) = &f.in_tree {
             binds.push(t.to_string());
-            conds.push(format!(
-                "rp.root_id = (SELECT root_id FROM resource_providers WHERE uuid = ${})",
-                binds.len()
-            ));
+            conds.push(format!("rp.root_id = (SELECT root_id FROM resource_providers WHERE uuid = ${})", binds.len()));
         }
         if !conds.is_empty() {
             sql.push_str(" WHERE ");
@@ -383,17 +370,12 @@ impl Store {
 }
 
 fn duplicate(what: &str) -> Error {
-    Error::conflict(format!("Conflicting resource provider {what} already exists."))
-        .with_code(codes::DUPLICATE_NAME)
+    Error::conflict(format!("Conflicting resource provider {what} already exists.")).with_code(codes::DUPLICATE_NAME)
 }
 
 pub(crate) async fn get_provider_tx(tx: &mut Tx, uuid: &Uuid) -> Result<Option<ResourceProvider>> {
     let sql = format!("{SELECT_PROVIDER} WHERE rp.uuid = $1");
-    let row = sqlx::query(&sql)
-        .bind(uuid.to_string())
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(db_err)?;
+    let row = sqlx::query(&sql).bind(uuid.to_string()).fetch_optional(&mut **tx).await.map_err(db_err)?;
     Ok(row.map(|r| provider_from_row(&r).1))
 }
 
@@ -430,9 +412,9 @@ pub(crate) async fn load_aggregates(tx: &mut Tx) -> Result<HashMap<i64, BTreeSet
     let rows = sqlx::query(
         "SELECT pa.provider_id, a.uuid FROM provider_aggregates pa JOIN aggregates a ON a.id = pa.aggregate_id",
     )
-        .fetch_all(&mut **tx)
-        .await
-        .map_err(db_err)?;
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(db_err)?;
     let mut m: HashMap<i64, BTreeSet<Uuid>> = HashMap::new();
     for r in rows {
         m.entry(get_i64(&r, 0)).or_default().insert(parse_uuid(&r.get::<String, _>(1)));
@@ -445,9 +427,9 @@ pub(crate) async fn load_traits(tx: &mut Tx) -> Result<HashMap<i64, Vec<String>>
     let rows = sqlx::query(
         "SELECT pt.provider_id, t.name FROM provider_traits pt JOIN traits t ON t.id = pt.trait_id ORDER BY t.id",
     )
-        .fetch_all(&mut **tx)
-        .await
-        .map_err(db_err)?;
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(db_err)?;
     let mut m: HashMap<i64, Vec<String>> = HashMap::new();
     for r in rows {
         m.entry(get_i64(&r, 0)).or_default().push(r.get::<String, _>(1));
@@ -494,7 +476,8 @@ impl Store {
     pub async fn candidate_data(&self) -> Result<CandidateData> {
         use berth_placement::candidates::{InventoryData, ProviderData};
         let mut tx = self.read().await?;
-        let rows = sqlx::query(&format!("{SELECT_PROVIDER} ORDER BY rp.id")).fetch_all(&mut *tx).await.map_err(db_err)?;
+        let rows =
+            sqlx::query(&format!("{SELECT_PROVIDER} ORDER BY rp.id")).fetch_all(&mut *tx).await.map_err(db_err)?;
         let mut aggs = load_aggregates(&mut tx).await?;
         let mut traits = load_traits(&mut tx).await?;
         let invs = load_inventories(&mut tx).await?;

@@ -79,7 +79,11 @@ impl Store {
         }
         Ok(groups
             .into_iter()
-            .map(|(ct, (consumers, usages))| UsageRow { consumer_type: ct, consumer_count: consumers.len() as i64, usages })
+            .map(|(ct, (consumers, usages))| UsageRow {
+                consumer_type: ct,
+                consumer_count: consumers.len() as i64,
+                usages,
+            })
             .collect())
     }
 }

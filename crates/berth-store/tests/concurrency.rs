@@ -44,9 +44,9 @@ fn url_for_db(admin_url: &str, db: &str) -> String {
 }
 
 async fn pg_exec(sql: &str) {
-    let mut conn = sqlx::PgConnection::connect(&pg_admin_url())
-        .await
-        .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {} ({e}); set BERTH_TEST_SKIP_POSTGRES=1 to skip", pg_admin_url()));
+    let mut conn = sqlx::PgConnection::connect(&pg_admin_url()).await.unwrap_or_else(|e| {
+        panic!("cannot reach PostgreSQL at {} ({e}); set BERTH_TEST_SKIP_POSTGRES=1 to skip", pg_admin_url())
+    });
     sqlx::query(sql).execute(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
     conn.close().await.ok();
 }
@@ -220,7 +220,11 @@ async fn claim_storm(stores: Vec<Store>, n_providers: usize, tolerate_locked: bo
             c.wants.iter().any(|(p, n)| final_usage[*p] + n > CAPACITY),
             "claim {c:?} was refused although it fits the final usage {final_usage:?}"
         );
-        assert_eq!(check.get_consumer_allocations(&c.consumer).await.unwrap(), None, "refused claims leave no consumer");
+        assert_eq!(
+            check.get_consumer_allocations(&c.consumer).await.unwrap(),
+            None,
+            "refused claims leave no consumer"
+        );
     }
     for c in &locked {
         assert_eq!(check.get_consumer_allocations(&c.consumer).await.unwrap(), None, "failed claims leave no consumer");
@@ -313,7 +317,9 @@ async fn consumer_race(stores: Vec<Store>, tolerate_locked: bool) -> RaceOutcome
         for t in tasks {
             match t.await.expect("race task panicked") {
                 Ok(()) => wins += 1,
-                Err(e) if tolerate_locked && e.kind == ErrorKind::Internal && e.detail.contains("database is locked") => {
+                Err(e)
+                    if tolerate_locked && e.kind == ErrorKind::Internal && e.detail.contains("database is locked") =>
+                {
                     locked += 1
                 }
                 Err(e) => {

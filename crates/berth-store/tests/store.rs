@@ -41,9 +41,9 @@ fn url_for_db(admin_url: &str, db: &str) -> String {
 }
 
 async fn pg_exec(sql: &str) {
-    let mut conn = sqlx::PgConnection::connect(&pg_admin_url())
-        .await
-        .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {} ({e}); set BERTH_TEST_SKIP_POSTGRES=1 to skip", pg_admin_url()));
+    let mut conn = sqlx::PgConnection::connect(&pg_admin_url()).await.unwrap_or_else(|e| {
+        panic!("cannot reach PostgreSQL at {} ({e}); set BERTH_TEST_SKIP_POSTGRES=1 to skip", pg_admin_url())
+    });
     sqlx::query(sql).execute(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
     conn.close().await.ok();
 }
@@ -94,7 +94,10 @@ impl Drop for TempDir {
 
 #[test]
 fn url_for_db_replaces_the_database() {
-    assert_eq!(url_for_db("postgresql://postgres@127.0.0.1:5432/postgres", "x"), "postgresql://postgres@127.0.0.1:5432/x");
+    assert_eq!(
+        url_for_db("postgresql://postgres@127.0.0.1:5432/postgres", "x"),
+        "postgresql://postgres@127.0.0.1:5432/x"
+    );
     assert_eq!(url_for_db("postgres://u:p@h/db?sslmode=disable", "y"), "postgres://u:p@h/y?sslmode=disable");
     assert_eq!(url_for_db("postgres://u@h", "z"), "postgres://u@h/z");
 }
@@ -228,8 +231,18 @@ async fn providers(s: &Store) -> Providers {
     assert_eq!(s.get_provider(&Uuid::new_v4()).await.unwrap(), None);
 
     // Duplicates: uuid, name, both.
-    assert_err(s.create_provider(a, "other", None).await, ErrorKind::Conflict, codes::DUPLICATE_NAME, &format!("uuid: {a}"));
-    assert_err(s.create_provider(Uuid::new_v4(), "rp-a", None).await, ErrorKind::Conflict, codes::DUPLICATE_NAME, "name: rp-a");
+    assert_err(
+        s.create_provider(a, "other", None).await,
+        ErrorKind::Conflict,
+        codes::DUPLICATE_NAME,
+        &format!("uuid: {a}"),
+    );
+    assert_err(
+        s.create_provider(Uuid::new_v4(), "rp-a", None).await,
+        ErrorKind::Conflict,
+        codes::DUPLICATE_NAME,
+        "name: rp-a",
+    );
     assert_err(
         s.create_provider(a, "rp-a", None).await,
         ErrorKind::Conflict,
@@ -238,7 +251,12 @@ async fn providers(s: &Store) -> Providers {
     );
     // Bad parents.
     let x = Uuid::new_v4();
-    assert_err(s.create_provider(x, "x", Some(x)).await, ErrorKind::BadRequest, codes::DEFAULT, "cannot be same as UUID");
+    assert_err(
+        s.create_provider(x, "x", Some(x)).await,
+        ErrorKind::BadRequest,
+        codes::DEFAULT,
+        "cannot be same as UUID",
+    );
     assert_err(
         s.create_provider(x, "x", Some(Uuid::new_v4())).await,
         ErrorKind::BadRequest,
@@ -270,12 +288,26 @@ async fn providers(s: &Store) -> Providers {
     assert_eq!(s.update_provider(&b, up("rp-b2")).await.unwrap().name, "rp-b2");
     assert_eq!(s.update_provider(&b, up("rp-b2")).await.unwrap().name, "rp-b2", "renaming to its own name is fine");
     assert_err(s.update_provider(&b, up("rp-a")).await, ErrorKind::Conflict, codes::DUPLICATE_NAME, "rp-a");
-    assert_err(s.update_provider(&Uuid::new_v4(), up("zzz")).await, ErrorKind::NotFound, codes::DEFAULT, "No resource provider");
+    assert_err(
+        s.update_provider(&Uuid::new_v4(), up("zzz")).await,
+        ErrorKind::NotFound,
+        codes::DEFAULT,
+        "No resource provider",
+    );
     s.update_provider(&b, up("rp-b")).await.unwrap();
 
     // Re-parenting needs allow_reparenting (1.37); the whole subtree moves.
-    let parent = |p: Option<Uuid>, allow: bool| ProviderUpdate { parent: Some(p), allow_reparenting: allow, ..Default::default() };
-    assert_err(s.update_provider(&c, parent(Some(b), false)).await, ErrorKind::BadRequest, codes::DEFAULT, "re-parenting");
+    let parent = |p: Option<Uuid>, allow: bool| ProviderUpdate {
+        parent: Some(p),
+        allow_reparenting: allow,
+        ..Default::default()
+    };
+    assert_err(
+        s.update_provider(&c, parent(Some(b), false)).await,
+        ErrorKind::BadRequest,
+        codes::DEFAULT,
+        "re-parenting",
+    );
     let moved = s.update_provider(&c, parent(Some(b), true)).await.unwrap();
     assert_eq!((moved.parent_uuid, moved.root_uuid), (Some(b), b));
     let rg = s.get_provider(&g).await.unwrap().unwrap();
@@ -328,8 +360,18 @@ async fn inventories(s: &Store, a: Uuid) {
     assert!(last > 0);
 
     // Stale generation and unknown classes change nothing.
-    assert_err(s.set_inventories(&a, 0, &[inv("VCPU", 1)]).await, ErrorKind::Conflict, codes::CONCURRENT_UPDATE, "generation");
-    assert_err(s.set_inventories(&a, 1, &[inv("CUSTOM_NOPE", 1)]).await, ErrorKind::BadRequest, codes::DEFAULT, "CUSTOM_NOPE");
+    assert_err(
+        s.set_inventories(&a, 0, &[inv("VCPU", 1)]).await,
+        ErrorKind::Conflict,
+        codes::CONCURRENT_UPDATE,
+        "generation",
+    );
+    assert_err(
+        s.set_inventories(&a, 1, &[inv("CUSTOM_NOPE", 1)]).await,
+        ErrorKind::BadRequest,
+        codes::DEFAULT,
+        "CUSTOM_NOPE",
+    );
     assert_err(
         s.set_inventories(&Uuid::new_v4(), 0, &[inv("VCPU", 1)]).await,
         ErrorKind::NotFound,
@@ -341,16 +383,36 @@ async fn inventories(s: &Store, a: Uuid) {
 
     // POST one.
     assert_eq!(s.add_inventory(&a, &inv("DISK_GB", 100)).await.unwrap(), 2);
-    assert_err(s.add_inventory(&a, &inv("DISK_GB", 100)).await, ErrorKind::Conflict, codes::CONCURRENT_UPDATE, "already exists");
+    assert_err(
+        s.add_inventory(&a, &inv("DISK_GB", 100)).await,
+        ErrorKind::Conflict,
+        codes::CONCURRENT_UPDATE,
+        "already exists",
+    );
     assert_err(s.add_inventory(&a, &inv("CUSTOM_NOPE", 1)).await, ErrorKind::BadRequest, codes::DEFAULT, "CUSTOM_NOPE");
-    assert_err(s.add_inventory(&Uuid::new_v4(), &inv("VCPU", 1)).await, ErrorKind::NotFound, codes::DEFAULT, "No resource provider");
+    assert_err(
+        s.add_inventory(&Uuid::new_v4(), &inv("VCPU", 1)).await,
+        ErrorKind::NotFound,
+        codes::DEFAULT,
+        "No resource provider",
+    );
 
     // PUT one.
-    assert_err(s.update_inventory(&a, 1, &inv("DISK_GB", 200)).await, ErrorKind::Conflict, codes::CONCURRENT_UPDATE, "generation");
+    assert_err(
+        s.update_inventory(&a, 1, &inv("DISK_GB", 200)).await,
+        ErrorKind::Conflict,
+        codes::CONCURRENT_UPDATE,
+        "generation",
+    );
     assert_eq!(s.update_inventory(&a, 2, &inv("DISK_GB", 200)).await.unwrap(), 3);
     let (_, invs, _) = s.get_inventories(&a).await.unwrap().unwrap();
     assert_eq!(invs.iter().find(|i| i.resource_class == "DISK_GB").unwrap().total, 200);
-    assert_err(s.update_inventory(&a, 3, &inv("PCI_DEVICE", 2)).await, ErrorKind::BadRequest, codes::DEFAULT, "PCI_DEVICE");
+    assert_err(
+        s.update_inventory(&a, 3, &inv("PCI_DEVICE", 2)).await,
+        ErrorKind::BadRequest,
+        codes::DEFAULT,
+        "PCI_DEVICE",
+    );
     assert_eq!(gen_of(s, a).await, 3, "a failed update does not advance the generation");
 
     // DELETE one.
@@ -374,7 +436,12 @@ async fn resource_classes(s: &Store, b: Uuid) {
     assert_eq!(s.get_resource_class("CUSTOM_GOLD").await.unwrap(), None);
     assert!(s.get_resource_class("CUSTOM_SILVER").await.unwrap().is_some());
     assert_err(s.rename_resource_class("VCPU", "CUSTOM_VCPU").await, ErrorKind::BadRequest, codes::DEFAULT, "standard");
-    assert_err(s.rename_resource_class("CUSTOM_NOPE", "CUSTOM_X").await, ErrorKind::NotFound, codes::DEFAULT, "CUSTOM_NOPE");
+    assert_err(
+        s.rename_resource_class("CUSTOM_NOPE", "CUSTOM_X").await,
+        ErrorKind::NotFound,
+        codes::DEFAULT,
+        "CUSTOM_NOPE",
+    );
     assert!(s.create_resource_class("CUSTOM_BRONZE").await.unwrap());
     assert_err(
         s.rename_resource_class("CUSTOM_SILVER", "CUSTOM_BRONZE").await,
@@ -414,15 +481,28 @@ async fn traits(s: &Store, p: &Providers) {
     assert!(last > 0);
     assert_eq!(s.get_provider_traits(&Uuid::new_v4()).await.unwrap(), None);
 
-    assert_err(s.set_provider_traits(&p.a, ga, &["CUSTOM_FAST".into()]).await, ErrorKind::Conflict, codes::CONCURRENT_UPDATE, "generation");
+    assert_err(
+        s.set_provider_traits(&p.a, ga, &["CUSTOM_FAST".into()]).await,
+        ErrorKind::Conflict,
+        codes::CONCURRENT_UPDATE,
+        "generation",
+    );
     // Unknown traits are reported even with a stale generation.
-    assert_err(s.set_provider_traits(&p.a, ga, &["CUSTOM_NOPE".into()]).await, ErrorKind::BadRequest, codes::DEFAULT, "CUSTOM_NOPE");
+    assert_err(
+        s.set_provider_traits(&p.a, ga, &["CUSTOM_NOPE".into()]).await,
+        ErrorKind::BadRequest,
+        codes::DEFAULT,
+        "CUSTOM_NOPE",
+    );
     assert_eq!(gen_of(s, p.a).await, ga + 1);
 
     // GET /traits filters.
     let lt = |f: TraitFilter| async move { s.list_traits(&f).await.unwrap().0 };
     assert_eq!(lt(TraitFilter::default()).await.len(), n_std + 1);
-    assert_eq!(lt(TraitFilter { associated: Some(true), ..Default::default() }).await, ["CUSTOM_FAST", "HW_CPU_X86_AVX2"]);
+    assert_eq!(
+        lt(TraitFilter { associated: Some(true), ..Default::default() }).await,
+        ["CUSTOM_FAST", "HW_CPU_X86_AVX2"]
+    );
     let unassociated = lt(TraitFilter { associated: Some(false), ..Default::default() }).await;
     assert_eq!(unassociated.len(), n_std + 1 - 2);
     assert!(!unassociated.contains(&"CUSTOM_FAST".to_string()));
@@ -435,7 +515,9 @@ async fn traits(s: &Store, p: &Providers) {
         .await,
         ["CUSTOM_FAST", "HW_CPU_X86_AVX2"]
     );
-    assert!(lt(TraitFilter { prefix: Some("CUSTOM_".into()), associated: Some(false), ..Default::default() }).await.is_empty());
+    assert!(lt(TraitFilter { prefix: Some("CUSTOM_".into()), associated: Some(false), ..Default::default() })
+        .await
+        .is_empty());
 
     // Provider list by traits.
     let gc = gen_of(s, p.c).await;
@@ -459,7 +541,12 @@ async fn traits(s: &Store, p: &Providers) {
     assert!(s.create_trait("CUSTOM_TEMP").await.unwrap());
     s.delete_trait("CUSTOM_TEMP").await.unwrap();
     assert!(!s.trait_exists("CUSTOM_TEMP").await.unwrap());
-    assert_err(s.delete_provider_traits(&Uuid::new_v4()).await, ErrorKind::NotFound, codes::DEFAULT, "No resource provider");
+    assert_err(
+        s.delete_provider_traits(&Uuid::new_v4()).await,
+        ErrorKind::NotFound,
+        codes::DEFAULT,
+        "No resource provider",
+    );
 }
 
 async fn aggregates(s: &Store, p: &Providers) {
@@ -476,10 +563,20 @@ async fn aggregates(s: &Store, p: &Providers) {
     assert!(last > 0);
 
     // 1.19+: conditional, bumps.
-    assert_err(s.set_provider_aggregates(&p.a, Some(ga - 1), &[agg1]).await, ErrorKind::Conflict, codes::CONCURRENT_UPDATE, "generation");
+    assert_err(
+        s.set_provider_aggregates(&p.a, Some(ga - 1), &[agg1]).await,
+        ErrorKind::Conflict,
+        codes::CONCURRENT_UPDATE,
+        "generation",
+    );
     assert_eq!(s.set_provider_aggregates(&p.a, Some(ga), &[agg1]).await.unwrap(), ga + 1);
     assert_eq!(s.get_provider_aggregates(&p.a).await.unwrap().unwrap().1, vec![agg1]);
-    assert_err(s.set_provider_aggregates(&Uuid::new_v4(), None, &[agg1]).await, ErrorKind::NotFound, codes::DEFAULT, "No resource provider");
+    assert_err(
+        s.set_provider_aggregates(&Uuid::new_v4(), None, &[agg1]).await,
+        ErrorKind::NotFound,
+        codes::DEFAULT,
+        "No resource provider",
+    );
 
     s.set_provider_aggregates(&p.b, None, &[agg3, agg1]).await.unwrap();
     let member = |sets: &[&[Uuid]]| ProviderFilter {
@@ -554,10 +651,20 @@ async fn allocations(s: &Store, p: &Providers) {
         );
     }
     // Unknown class, class without inventory, unknown provider.
-    assert_err(write(alloc(c2, &NEW, &[(a, &[("CUSTOM_NOPE", 1)])])).await, ErrorKind::NotFound, codes::DEFAULT, "CUSTOM_NOPE");
+    assert_err(
+        write(alloc(c2, &NEW, &[(a, &[("CUSTOM_NOPE", 1)])])).await,
+        ErrorKind::NotFound,
+        codes::DEFAULT,
+        "CUSTOM_NOPE",
+    );
     assert_err(write(alloc(c2, &NEW, &[(a, &[("DISK_GB", 1)])])).await, ErrorKind::Conflict, codes::DEFAULT, "invalid");
     let ghost = Uuid::new_v4();
-    assert_err(write(alloc(c2, &NEW, &[(ghost, &[("VCPU", 1)])])).await, ErrorKind::BadRequest, codes::DEFAULT, "does not exist");
+    assert_err(
+        write(alloc(c2, &NEW, &[(ghost, &[("VCPU", 1)])])).await,
+        ErrorKind::BadRequest,
+        codes::DEFAULT,
+        "does not exist",
+    );
     assert_eq!(s.get_consumer_allocations(&c2).await.unwrap(), None, "failed writes create no consumer");
 
     // Capacity: VCPU capacity 16, c1 holds 2.
@@ -566,26 +673,32 @@ async fn allocations(s: &Store, p: &Providers) {
     write(alloc(c2, &instance, &[(a, &[("VCPU", 4)])])).await.unwrap();
     write(alloc(c3, &other, &[(a, &[("VCPU", 4)])])).await.unwrap();
     write(alloc(c4, &migration, &[(a, &[("VCPU", 4)])])).await.unwrap(); // 14 used
-    assert_err(write(alloc(c5, &NEW, &[(a, &[("VCPU", 3)])])).await, ErrorKind::Conflict, codes::DEFAULT, "exceed the capacity");
+    assert_err(
+        write(alloc(c5, &NEW, &[(a, &[("VCPU", 3)])])).await,
+        ErrorKind::Conflict,
+        codes::DEFAULT,
+        "exceed the capacity",
+    );
     write(alloc(c5, &NEW, &[(a, &[("VCPU", 2)])])).await.unwrap(); // 16: full
-    assert_err(write(alloc(c6, &NEW, &[(a, &[("VCPU", 1)])])).await, ErrorKind::Conflict, codes::DEFAULT, "exceed the capacity");
+    assert_err(
+        write(alloc(c6, &NEW, &[(a, &[("VCPU", 1)])])).await,
+        ErrorKind::Conflict,
+        codes::DEFAULT,
+        "exceed the capacity",
+    );
     assert!(s.delete_consumer_allocations(&c5).await.unwrap());
     assert!(!s.delete_consumer_allocations(&c5).await.unwrap(), "second delete finds nothing");
     assert_eq!(s.get_consumer_allocations(&c5).await.unwrap(), None);
 
     // Several consumers in one write are all-or-nothing.
     let r = s
-        .write_allocations(&[
-            alloc(c6, &NEW, &[(a, &[("VCPU", 1)])]),
-            alloc(c7, &NEW, &[(a, &[("MEMORY_MB", 4096)])]),
-        ])
+        .write_allocations(&[alloc(c6, &NEW, &[(a, &[("VCPU", 1)])]), alloc(c7, &NEW, &[(a, &[("MEMORY_MB", 4096)])])])
         .await;
     assert_err(r, ErrorKind::Conflict, codes::DEFAULT, "violate");
     assert_eq!(s.get_consumer_allocations(&c6).await.unwrap(), None);
     // Amounts for the same provider and class add up across consumers in one write.
-    let r = s
-        .write_allocations(&[alloc(c6, &NEW, &[(a, &[("VCPU", 1)])]), alloc(c7, &NEW, &[(a, &[("VCPU", 2)])])])
-        .await;
+    let r =
+        s.write_allocations(&[alloc(c6, &NEW, &[(a, &[("VCPU", 1)])]), alloc(c7, &NEW, &[(a, &[("VCPU", 2)])])]).await;
     assert_err(r, ErrorKind::Conflict, codes::DEFAULT, "exceed the capacity");
     s.write_allocations(&[alloc(c6, &NEW, &[(a, &[("VCPU", 1)])]), alloc(c7, &NEW, &[(a, &[("VCPU", 1)])])])
         .await
@@ -643,9 +756,7 @@ async fn usages(s: &Store, p: &Providers) {
     // Left from allocations(): on a, c2 (p1/u1 INSTANCE 4), c3 (p1/u2 INSTANCE 4),
     // c4 (p1/u1 MIGRATION 4). Add one untyped consumer in another project.
     let c9 = Uuid::new_v4();
-    s.write_allocations(&[alloc(c9, &Claim { project: "p2", ..NEW }, &[(p.a, &[("MEMORY_MB", 128)])])])
-        .await
-        .unwrap();
+    s.write_allocations(&[alloc(c9, &Claim { project: "p2", ..NEW }, &[(p.a, &[("MEMORY_MB", 128)])])]).await.unwrap();
 
     let (gen, u) = s.get_provider_usages(&p.a).await.unwrap().unwrap();
     assert_eq!(gen, gen_of(s, p.a).await);
@@ -659,15 +770,12 @@ async fn usages(s: &Store, p: &Providers) {
     let rows = s.get_total_usages("p1", None, None).await.unwrap();
     let summary: Vec<(Option<&str>, i64, BTreeMap<String, i64>)> =
         rows.iter().map(|r| (r.consumer_type.as_deref(), r.consumer_count, r.usages.clone())).collect();
-    assert_eq!(
-        summary,
-        vec![(Some("INSTANCE"), 2, res(&[("VCPU", 8)])), (Some("MIGRATION"), 1, res(&[("VCPU", 4)]))]
-    );
+    assert_eq!(summary, vec![(Some("INSTANCE"), 2, res(&[("VCPU", 8)])), (Some("MIGRATION"), 1, res(&[("VCPU", 4)]))]);
     let rows = s.get_total_usages("p1", Some("u1"), None).await.unwrap();
-    assert_eq!(rows.iter().map(|r| (r.consumer_type.clone(), r.consumer_count)).collect::<Vec<_>>(), [
-        (Some("INSTANCE".into()), 1),
-        (Some("MIGRATION".into()), 1)
-    ]);
+    assert_eq!(
+        rows.iter().map(|r| (r.consumer_type.clone(), r.consumer_count)).collect::<Vec<_>>(),
+        [(Some("INSTANCE".into()), 1), (Some("MIGRATION".into()), 1)]
+    );
     let rows = s.get_total_usages("p1", None, Some("INSTANCE")).await.unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!((rows[0].consumer_count, &rows[0].usages), (2, &res(&[("VCPU", 8)])));

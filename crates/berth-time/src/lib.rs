@@ -33,11 +33,7 @@ pub fn from_millis(ms: i64) -> Micros {
 }
 
 fn ts(us: Micros) -> Timestamp {
-    Timestamp::from_microsecond(us).unwrap_or(if us < 0 {
-        Timestamp::MIN
-    } else {
-        Timestamp::MAX
-    })
+    Timestamp::from_microsecond(us).unwrap_or(if us < 0 { Timestamp::MIN } else { Timestamp::MAX })
 }
 
 fn civil(us: Micros) -> DateTime {
@@ -89,15 +85,9 @@ pub fn parse_iso8601(s: &str) -> Result<Micros, ParseError> {
     if let Ok(x) = t.parse::<Timestamp>() {
         return Ok(x.as_microsecond());
     }
-    let dt = t.parse::<DateTime>().or_else(|_| {
-        t.parse::<Date>()
-            .map(|d| d.to_datetime(jiff::civil::Time::midnight()))
-    });
+    let dt = t.parse::<DateTime>().or_else(|_| t.parse::<Date>().map(|d| d.to_datetime(jiff::civil::Time::midnight())));
     match dt {
-        Ok(dt) => dt
-            .to_zoned(TimeZone::UTC)
-            .map(|z| z.timestamp().as_microsecond())
-            .map_err(|_| err()),
+        Ok(dt) => dt.to_zoned(TimeZone::UTC).map(|z| z.timestamp().as_microsecond()).map_err(|_| err()),
         Err(_) => Err(err()),
     }
 }

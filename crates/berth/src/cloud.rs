@@ -37,7 +37,11 @@ impl Shutdown {
 pub struct ImagesFromService(pub Arc<berth_image::ImageService>);
 
 impl ImageLookup for ImagesFromService {
-    fn lookup<'a>(&'a self, image_id: &'a str, caller: &'a RequestContext) -> BoxFuture<'a, Result<Option<ImageInfo>, String>> {
+    fn lookup<'a>(
+        &'a self,
+        image_id: &'a str,
+        caller: &'a RequestContext,
+    ) -> BoxFuture<'a, Result<Option<ImageInfo>, String>> {
         Box::pin(async move {
             let found = self.0.lookup_for(image_id, caller).await.map_err(|e| e.message)?;
             Ok(found.map(|i| ImageInfo {
@@ -67,7 +71,10 @@ pub struct PasswordTokens {
 
 impl std::fmt::Debug for PasswordTokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PasswordTokens").field("auth_url", &self.auth_url).field("username", &self.username).finish_non_exhaustive()
+        f.debug_struct("PasswordTokens")
+            .field("auth_url", &self.auth_url)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
     }
 }
 
@@ -219,13 +226,21 @@ pub fn context_from_token(t: &serde_json::Value) -> Option<RequestContext> {
         user_id: Some(user_id),
         project_id: t["project"]["id"].as_str().map(str::to_string),
         domain_id: t["domain"]["id"].as_str().map(str::to_string),
-        roles: t["roles"].as_array().into_iter().flatten().filter_map(|r| r["name"].as_str().map(str::to_string)).collect(),
+        roles: t["roles"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["name"].as_str().map(str::to_string))
+            .collect(),
         system_scope: t.get("system").filter(|s| !s.is_null()).map(|_| "all".to_string()),
     })
 }
 
 impl berth_http::TokenValidator for KeystoneHttpValidator {
-    fn validate<'a>(&'a self, token: &'a str) -> std::pin::Pin<Box<dyn Future<Output = Option<RequestContext>> + Send + 'a>> {
+    fn validate<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Option<RequestContext>> + Send + 'a>> {
         Box::pin(async move {
             {
                 let cache = self.cache.lock().await;

@@ -50,13 +50,17 @@ impl CloudArgs {
         let password = crate::secrets::read_private(&pw_file)?
             .ok_or_else(|| anyhow::anyhow!("{} does not exist", pw_file.display()))?;
         let base = self.url.trim_end_matches('/');
-        let tokens = Arc::new(PasswordTokens::new(&format!("{base}/identity"), &self.username, &password, &self.project));
+        let tokens =
+            Arc::new(PasswordTokens::new(&format!("{base}/identity"), &self.username, &password, &self.project));
         let placement = Arc::new(HttpPlacementClient::new(format!("{base}/placement"), tokens));
         let svc = ComputeService::open(
             &db,
             placement,
             Arc::new(StaticImages::default()),
-            ComputeService::default_policy(berth_policy::EnforcerConfig { enforce_new_defaults: false, enforce_scope: true }),
+            ComputeService::default_policy(berth_policy::EnforcerConfig {
+                enforce_new_defaults: false,
+                enforce_scope: true,
+            }),
             ComputeConfig::default(),
         )
         .await
@@ -80,7 +84,8 @@ pub struct ComputeArgs {
 }
 
 pub async fn run_compute(args: ComputeArgs) -> anyhow::Result<()> {
-    let spec: berth_compute::DriverSpec = args.driver.parse().map_err(|e| anyhow::anyhow!("--driver {}: {e}", args.driver))?;
+    let spec: berth_compute::DriverSpec =
+        args.driver.parse().map_err(|e| anyhow::anyhow!("--driver {}: {e}", args.driver))?;
     let svc = args.cloud.open().await?;
     let (stop, shutdown) = Shutdown::new();
     let agent = tokio::spawn(berth_compute::run_agent(

@@ -104,13 +104,18 @@ pub async fn build_state(
         EnforcerConfig { enforce_new_defaults, enforce_scope: file.enforce_scope.unwrap_or(true) },
     );
     if let Some(p) = args.policy_file.clone().or(file.policy_file.clone().map(PathBuf::from)) {
-        let text = std::fs::read_to_string(&p).map_err(|e| anyhow::anyhow!("cannot read policy file {}: {e}", p.display()))?;
+        let text =
+            std::fs::read_to_string(&p).map_err(|e| anyhow::anyhow!("cannot read policy file {}: {e}", p.display()))?;
         policy = policy.with_overrides_yaml(&text).map_err(|e| anyhow::anyhow!("policy file {}: {e}", p.display()))?;
     }
     let mut cfg = PlacementConfig { auth, ..PlacementConfig::default() };
-    cfg.cors_allowed_origins = if args.cors_origins.is_empty() { file.cors_allowed_origins.clone() } else { args.cors_origins.clone() };
-    cfg.cors_allow_headers =
-        if args.cors_allow_headers.is_empty() { file.cors_allow_headers.clone() } else { args.cors_allow_headers.clone() };
+    cfg.cors_allowed_origins =
+        if args.cors_origins.is_empty() { file.cors_allowed_origins.clone() } else { args.cors_origins.clone() };
+    cfg.cors_allow_headers = if args.cors_allow_headers.is_empty() {
+        file.cors_allow_headers.clone()
+    } else {
+        args.cors_allow_headers.clone()
+    };
     if let Some(r) = args.randomize_allocation_candidates.or(file.randomize_allocation_candidates) {
         cfg.randomize_allocation_candidates = r;
     }
@@ -124,7 +129,8 @@ pub async fn build_state(
 pub async fn run(args: PlacementArgs) -> anyhow::Result<()> {
     let (state, listen) = build_state(&args, None, None).await?;
     let app = berth_placement_api::router(state).layer(tower_http::trace::TraceLayer::new_for_http());
-    let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    let listener =
+        tokio::net::TcpListener::bind(&listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     tracing::info!(%listen, "placement API listening");
     axum::serve(listener, app).with_graceful_shutdown(crate::shutdown_signal()).await?;
     Ok(())

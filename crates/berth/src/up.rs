@@ -141,7 +141,6 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("default image: {}", e.message))?;
 
-
     // Compute calls Placement in-process through a router of its own that
     // never faces the network and acts as the compute service.
     let internal_placement = Arc::new(berth_placement_api::AppState::new(
@@ -220,7 +219,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     println!("  compute:   {base}/compute/v2.1 ({} simulated compute host(s))", args.computes);
     println!("  placement: {base}/placement");
     println!("  metrics:   {base}/metrics (admin token; reconciler findings, outbox backlog)");
-    println!("  clouds.yaml: {} (cloud `berth`){}", clouds.display(), if created { ", admin password generated" } else { "" });
+    println!(
+        "  clouds.yaml: {} (cloud `berth`){}",
+        clouds.display(),
+        if created { ", admin password generated" } else { "" }
+    );
     println!("  try: OS_CLIENT_CONFIG_FILE={} openstack --os-cloud berth token issue", clouds.display());
     axum::serve(listener, app).with_graceful_shutdown(crate::shutdown_signal()).await?;
     let _ = stop.send(true);

@@ -109,10 +109,7 @@ async fn claim_storm(servers: &[String], providers: &[Uuid]) -> Vec<(Uuid, i64)>
                 .expect("request");
             let status = r.status();
             let body = r.text().await.unwrap_or_default();
-            assert!(
-                status == 204 || status == 409,
-                "claim answered {status} (only 204 or 409 are acceptable): {body}"
-            );
+            assert!(status == 204 || status == 409, "claim answered {status} (only 204 or 409 are acceptable): {body}");
             (status == 204).then_some((rp, amount))
         }));
     }
@@ -170,7 +167,8 @@ async fn same_consumer_race(servers: &[String], rp: Uuid) {
     }
     assert_eq!(statuses.iter().filter(|s| **s == 204).count(), 1, "statuses: {statuses:?}");
     assert!(statuses.iter().all(|s| *s == 204 || *s == 409), "statuses: {statuses:?}");
-    let body: Value = c.get(format!("{}/allocations/{consumer}", servers[0])).send().await.unwrap().json().await.unwrap();
+    let body: Value =
+        c.get(format!("{}/allocations/{consumer}", servers[0])).send().await.unwrap().json().await.unwrap();
     assert_eq!(body["consumer_generation"], 1);
 }
 

@@ -95,7 +95,9 @@ impl Api {
     }
 
     async fn usages(&self, rp: &str) -> Value {
-        let (s, v) = self.call(reqwest::Method::GET, &format!("/placement/resource_providers/{rp}/usages"), "placement 1.39", None).await;
+        let (s, v) = self
+            .call(reqwest::Method::GET, &format!("/placement/resource_providers/{rp}/usages"), "placement 1.39", None)
+            .await;
         assert_eq!(s, 200, "{v}");
         v["usages"].clone()
     }
@@ -110,7 +112,8 @@ async fn scenario(cloud: &Cloud) {
     // compute1's provider appears once its agent has reported.
     let mut rp = String::new();
     for _ in 0..100 {
-        let (_, v) = api.call(reqwest::Method::GET, "/placement/resource_providers?name=compute1", "placement 1.39", None).await;
+        let (_, v) =
+            api.call(reqwest::Method::GET, "/placement/resource_providers?name=compute1", "placement 1.39", None).await;
         if let Some(u) = v["resource_providers"][0]["uuid"].as_str() {
             rp = u.to_string();
             break;
@@ -122,9 +125,14 @@ async fn scenario(cloud: &Cloud) {
     assert_eq!(before, json!({"DISK_GB": 0, "MEMORY_MB": 0, "VCPU": 0}));
 
     let (s, v) = api
-        .call(reqwest::Method::POST, "/compute/v2.1/servers", NOVA, Some(json!({"server": {
+        .call(
+            reqwest::Method::POST,
+            "/compute/v2.1/servers",
+            NOVA,
+            Some(json!({"server": {
             "name": "vm1", "flavorRef": "1", "imageRef": image, "networks": "none",
-            "availability_zone": "nova:compute1"}})))
+            "availability_zone": "nova:compute1"}})),
+        )
         .await;
     assert_eq!(s, 202, "{v}");
     let server = v["server"]["id"].as_str().unwrap().to_string();
@@ -147,8 +155,12 @@ async fn scenario(cloud: &Cloud) {
         api.call(reqwest::Method::GET, "/compute/v2.1/os-services?binary=nova-compute&host=compute1", NOVA, None).await;
     let service = services["services"][0]["id"].as_str().expect("compute1's service").to_string();
     let (s, v) = api
-        .call(reqwest::Method::PUT, &format!("/compute/v2.1/os-services/{service}"), NOVA,
-              Some(json!({"status": "disabled", "forced_down": true})))
+        .call(
+            reqwest::Method::PUT,
+            &format!("/compute/v2.1/os-services/{service}"),
+            NOVA,
+            Some(json!({"status": "disabled", "forced_down": true})),
+        )
         .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["service"]["state"], "down");
@@ -158,12 +170,17 @@ async fn scenario(cloud: &Cloud) {
     assert_eq!(api.usages(&rp).await, before, "usages back right after the local delete");
     let (s, _) = api.call(reqwest::Method::GET, &format!("/compute/v2.1/servers/{server}"), NOVA, None).await;
     assert_eq!(s, 404);
-    let (s, v) = api.call(reqwest::Method::GET, &format!("/placement/allocations/{server}"), "placement 1.39", None).await;
+    let (s, v) =
+        api.call(reqwest::Method::GET, &format!("/placement/allocations/{server}"), "placement 1.39", None).await;
     assert_eq!((s, v["allocations"].clone()), (200, json!({})));
 
     let (s, v) = api
-        .call(reqwest::Method::PUT, &format!("/compute/v2.1/os-services/{service}"), NOVA,
-              Some(json!({"status": "enabled", "forced_down": false})))
+        .call(
+            reqwest::Method::PUT,
+            &format!("/compute/v2.1/os-services/{service}"),
+            NOVA,
+            Some(json!({"status": "enabled", "forced_down": false})),
+        )
         .await;
     assert_eq!(s, 200, "{v}");
     tokio::time::sleep(Duration::from_secs(3)).await;

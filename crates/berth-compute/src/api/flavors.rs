@@ -58,7 +58,10 @@ async fn listing(ctx: &Ctx, detail: bool) -> ApiResult {
     let is_public = match ctx.q("is_public").map(|s| s.to_ascii_lowercase()) {
         None => Some(true),
         Some(s) if s == "none" || s == "all" => None,
-        Some(s) => Some(query_bool(&s).ok_or_else(|| ComputeError::bad_request(format!("Invalid is_public filter [{}]", truncate(&s, 64))))?),
+        Some(s) => Some(
+            query_bool(&s)
+                .ok_or_else(|| ComputeError::bad_request(format!("Invalid is_public filter [{}]", truncate(&s, 64))))?,
+        ),
     };
     let granted = ctx.svc.db.flavors_of_project(ctx.project()).await?;
     flavors.retain(|f| {
@@ -71,11 +74,14 @@ async fn listing(ctx: &Ctx, detail: bool) -> ApiResult {
             }
     });
     if let Some(m) = ctx.q("minRam") {
-        let m: i64 = m.parse().map_err(|_| ComputeError::bad_request(format!("Invalid minRam filter [{}]", truncate(m, 64))))?;
+        let m: i64 =
+            m.parse().map_err(|_| ComputeError::bad_request(format!("Invalid minRam filter [{}]", truncate(m, 64))))?;
         flavors.retain(|f| f.memory_mb >= m);
     }
     if let Some(m) = ctx.q("minDisk") {
-        let m: i64 = m.parse().map_err(|_| ComputeError::bad_request(format!("Invalid minDisk filter [{}]", truncate(m, 64))))?;
+        let m: i64 = m
+            .parse()
+            .map_err(|_| ComputeError::bad_request(format!("Invalid minDisk filter [{}]", truncate(m, 64))))?;
         flavors.retain(|f| f.root_gb >= m);
     }
     let key = ctx.q("sort_key").unwrap_or("flavorid");
@@ -107,7 +113,9 @@ async fn listing(ctx: &Ctx, detail: bool) -> ApiResult {
             flavors.truncate(l);
             if let Some(last) = flavors.last() {
                 let path = if detail { "flavors/detail" } else { "flavors" };
-                links = Some(json!([{"rel": "next", "href": format!("{}?limit={l}&marker={}", ctx.url(path), last.flavorid)}]));
+                links = Some(
+                    json!([{"rel": "next", "href": format!("{}?limit={l}&marker={}", ctx.url(path), last.flavorid)}]),
+                );
             }
         }
     }
@@ -151,7 +159,17 @@ pub async fn create(ctx: Ctx, body: Bytes) -> ApiResult {
     ctx.authorize("os_compute_api:os-flavor-manage:create", None)?;
     let body = parse_body(&body)?;
     let f = member(&body, "flavor")?;
-    let mut allowed = vec!["name", "ram", "vcpus", "disk", "id", "OS-FLV-EXT-DATA:ephemeral", "swap", "rxtx_factor", "os-flavor-access:is_public"];
+    let mut allowed = vec![
+        "name",
+        "ram",
+        "vcpus",
+        "disk",
+        "id",
+        "OS-FLV-EXT-DATA:ephemeral",
+        "swap",
+        "rxtx_factor",
+        "os-flavor-access:is_public",
+    ];
     if ctx.v(2, 55) {
         allowed.push("description");
     }
@@ -161,13 +179,17 @@ pub async fn create(ctx: Ctx, body: Bytes) -> ApiResult {
     let ram = int_value("ram", req("ram")?, 1, i32::MAX as i64)?;
     let vcpus = int_value("vcpus", req("vcpus")?, 1, i32::MAX as i64)?;
     let disk = int_value("disk", req("disk")?, 0, i32::MAX as i64)?;
-    let ephemeral = f.get("OS-FLV-EXT-DATA:ephemeral").map(|v| int_value("OS-FLV-EXT-DATA:ephemeral", v, 0, i32::MAX as i64)).transpose()?;
+    let ephemeral = f
+        .get("OS-FLV-EXT-DATA:ephemeral")
+        .map(|v| int_value("OS-FLV-EXT-DATA:ephemeral", v, 0, i32::MAX as i64))
+        .transpose()?;
     let swap = f.get("swap").map(|v| int_value("swap", v, 0, i32::MAX as i64)).transpose()?;
     let rxtx = match f.get("rxtx_factor") {
         None => 1.0,
         Some(v) => v.as_f64().filter(|x| *x > 0.0 && *x <= 3.4e38).ok_or_else(|| invalid("rxtx_factor", v))?,
     };
-    let is_public = f.get("os-flavor-access:is_public").map(|v| bool_value("os-flavor-access:is_public", v)).transpose()?;
+    let is_public =
+        f.get("os-flavor-access:is_public").map(|v| bool_value("os-flavor-access:is_public", v)).transpose()?;
     let description = f.get("description").map(|v| description_value("description", v, 65535)).transpose()?.flatten();
     let flavorid = match f.get("id") {
         Some(v) => flavor_id_value(v)?,
@@ -218,7 +240,9 @@ pub async fn delete(ctx: Ctx, Path(id): Path<String>) -> ApiResult {
 
 async fn access_body(ctx: &Ctx, f: &Flavor) -> Result<Value> {
     let projects = ctx.svc.db.flavor_projects(f.internal_id).await?;
-    Ok(json!({"flavor_access": projects.iter().map(|p| json!({"flavor_id": f.flavorid, "tenant_id": p})).collect::<Vec<_>>()}))
+    Ok(
+        json!({"flavor_access": projects.iter().map(|p| json!({"flavor_id": f.flavorid, "tenant_id": p})).collect::<Vec<_>>()}),
+    )
 }
 
 pub async fn access_list(ctx: Ctx, Path(id): Path<String>) -> ApiResult {
@@ -269,7 +293,10 @@ pub async fn action(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiResult 
             let tenant = tenant_of(arg, name)?;
             let f = visible_flavor(&ctx, &id).await?;
             if !ctx.svc.db.remove_flavor_project(f.internal_id, &tenant).await? {
-                return Err(ComputeError::not_found(format!("Flavor access not found for {} / {tenant} combination.", f.flavorid)));
+                return Err(ComputeError::not_found(format!(
+                    "Flavor access not found for {} / {tenant} combination.",
+                    f.flavorid
+                )));
             }
             ok(access_body(&ctx, &f).await?)
         }
@@ -288,12 +315,16 @@ fn check_spec(key: &str, value: &Value) -> Result<String> {
         Value::String(s) => s.clone(),
         Value::Number(x) => x.to_string(),
         Value::Bool(b) => b.to_string(),
-        other => return Err(invalid(key, format!("{} is not of type 'string', 'number', 'boolean'", type_name(other)))),
+        other => {
+            return Err(invalid(key, format!("{} is not of type 'string', 'number', 'boolean'", type_name(other))))
+        }
     };
     if v.chars().count() > 255 {
         return Err(invalid(key, "value is longer than 255 characters"));
     }
-    let bad = |why: &str| ComputeError::bad_request(format!("Validation failed; extra spec {key}={}: {why}", truncate(&v, 64)));
+    let bad = |why: &str| {
+        ComputeError::bad_request(format!("Validation failed; extra spec {key}={}: {why}", truncate(&v, 64)))
+    };
     if let Some(rc) = key.strip_prefix("resources:") {
         let rc_ok = !rc.is_empty() && rc.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
         if !rc_ok {
@@ -343,7 +374,11 @@ pub async fn spec_show(ctx: Ctx, Path((id, key)): Path<(String, String)>) -> Api
     ctx.authorize("os_compute_api:os-flavor-extra-specs:show", None)?;
     match f.extra_specs.get(&key) {
         Some(v) => ok(json!({ key: v })),
-        None => Err(ComputeError::not_found(format!("Flavor {} has no extra specs with key {}.", f.flavorid, truncate(&key, 255)))),
+        None => Err(ComputeError::not_found(format!(
+            "Flavor {} has no extra specs with key {}.",
+            f.flavorid,
+            truncate(&key, 255)
+        ))),
     }
 }
 
@@ -367,7 +402,11 @@ pub async fn spec_delete(ctx: Ctx, Path((id, key)): Path<(String, String)>) -> A
     ctx.authorize("os_compute_api:os-flavor-extra-specs:delete", None)?;
     let f = visible_flavor(&ctx, &id).await?;
     if !ctx.svc.db.delete_extra_spec(f.internal_id, &key).await? {
-        return Err(ComputeError::not_found(format!("Flavor {} has no extra specs with key {}.", f.flavorid, truncate(&key, 255))));
+        return Err(ComputeError::not_found(format!(
+            "Flavor {} has no extra specs with key {}.",
+            f.flavorid,
+            truncate(&key, 255)
+        )));
     }
     status_only(StatusCode::OK)
 }

@@ -55,10 +55,12 @@ pub async fn services_list(ctx: Ctx) -> ApiResult {
 async fn find_service(ctx: &Ctx, id: &str) -> Result<Service> {
     let list = ctx.svc.db.list_services().await?;
     let found = if ctx.v(2, 53) {
-        let u = Uuid::parse_str(id).map_err(|_| ComputeError::bad_request(format!("Invalid uuid {}", truncate(id, 64))))?;
+        let u =
+            Uuid::parse_str(id).map_err(|_| ComputeError::bad_request(format!("Invalid uuid {}", truncate(id, 64))))?;
         list.into_iter().find(|s| s.uuid == u)
     } else {
-        let n: i64 = id.parse().map_err(|_| ComputeError::bad_request(format!("Invalid service id {}", truncate(id, 64))))?;
+        let n: i64 =
+            id.parse().map_err(|_| ComputeError::bad_request(format!("Invalid service id {}", truncate(id, 64))))?;
         list.into_iter().find(|s| s.id == n)
     };
     found.ok_or_else(|| ComputeError::not_found(format!("Service {} could not be found.", truncate(id, 64))))
@@ -81,7 +83,9 @@ pub async fn services_update(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> A
     }
     only_keys(obj, &["status", "disabled_reason", "forced_down"])?;
     if obj.is_empty() {
-        return Err(ComputeError::bad_request("No updates were requested. Fields 'status' or 'forced_down' should be specified."));
+        return Err(ComputeError::bad_request(
+            "No updates were requested. Fields 'status' or 'forced_down' should be specified.",
+        ));
     }
     let status = match obj.get("status") {
         None => None,
@@ -94,7 +98,9 @@ pub async fn services_update(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> A
         return Err(ComputeError::bad_request("Specifying 'disabled_reason' with status 'enabled' is invalid."));
     }
     if status.is_none() && forced.is_none() {
-        return Err(ComputeError::bad_request("No updates were requested. Fields 'status' or 'forced_down' should be specified."));
+        return Err(ComputeError::bad_request(
+            "No updates were requested. Fields 'status' or 'forced_down' should be specified.",
+        ));
     }
     let mut s = find_service(&ctx, &id).await?;
     if s.binary != NOVA_COMPUTE && forced.is_some() {
@@ -127,7 +133,8 @@ async fn legacy_update(ctx: &Ctx, action: &str, obj: &serde_json::Map<String, Va
     };
     only_keys(obj, keys)?;
     let host = string_field(obj, "host", 255)?.ok_or_else(|| invalid("host", "'host' is a required property"))?;
-    let binary = string_field(obj, "binary", 255)?.ok_or_else(|| invalid("binary", "'binary' is a required property"))?;
+    let binary =
+        string_field(obj, "binary", 255)?.ok_or_else(|| invalid("binary", "'binary' is a required property"))?;
     let mut s = ctx
         .svc
         .db
@@ -155,7 +162,10 @@ async fn legacy_update(ctx: &Ctx, action: &str, obj: &serde_json::Map<String, Va
             out["disabled_reason"] = json!(reason);
         }
         _ => {
-            let f = bool_value("forced_down", obj.get("forced_down").ok_or_else(|| invalid("forced_down", "'forced_down' is a required property"))?)?;
+            let f = bool_value(
+                "forced_down",
+                obj.get("forced_down").ok_or_else(|| invalid("forced_down", "'forced_down' is a required property"))?,
+            )?;
             s.forced_down = f;
             out["forced_down"] = json!(f);
         }
@@ -170,11 +180,7 @@ async fn legacy_update(ctx: &Ctx, action: &str, obj: &serde_json::Map<String, Va
 pub async fn services_delete(ctx: Ctx, Path(id): Path<String>) -> ApiResult {
     ctx.authorize("os_compute_api:os-services:delete", None)?;
     let s = find_service(&ctx, &id).await?;
-    let hosted = ctx
-        .svc
-        .db
-        .list_instances(&InstanceQuery { host: Some(s.host.clone()), ..Default::default() })
-        .await?;
+    let hosted = ctx.svc.db.list_instances(&InstanceQuery { host: Some(s.host.clone()), ..Default::default() }).await?;
     if !hosted.is_empty() {
         return Err(ComputeError::conflict(
             "Unable to delete compute service that is hosting instances. Migrate or delete the instances first.",
@@ -227,7 +233,13 @@ async fn usage_of(ctx: &Ctx, n: &ComputeNode, instances: &[Instance]) -> Usage {
     }
 }
 
-async fn hypervisor_view(ctx: &Ctx, n: &ComputeNode, services: &BTreeMap<String, Service>, instances: &[Instance], detail: bool) -> Value {
+async fn hypervisor_view(
+    ctx: &Ctx,
+    n: &ComputeNode,
+    services: &BTreeMap<String, Service>,
+    instances: &[Instance],
+    detail: bool,
+) -> Value {
     let svc = services.get(&n.host);
     let up = svc.is_some_and(|s| s.is_up(now_ms(), ctx.svc.down_after_ms()));
     let disabled = svc.is_some_and(|s| s.disabled);
@@ -277,7 +289,10 @@ async fn hypervisor_view(ctx: &Ctx, n: &ComputeNode, services: &BTreeMap<String,
 }
 
 async fn hypervisor_listing(ctx: &Ctx, detail: bool) -> ApiResult {
-    ctx.authorize(if detail { "os_compute_api:os-hypervisors:list-detail" } else { "os_compute_api:os-hypervisors:list" }, None)?;
+    ctx.authorize(
+        if detail { "os_compute_api:os-hypervisors:list-detail" } else { "os_compute_api:os-hypervisors:list" },
+        None,
+    )?;
     let mut nodes = ctx.svc.db.list_nodes().await?;
     if ctx.v(2, 53) {
         if let Some(p) = ctx.q("hypervisor_hostname_pattern") {
@@ -295,7 +310,8 @@ async fn hypervisor_listing(ctx: &Ctx, detail: bool) -> ApiResult {
             nodes.truncate(l);
         }
     }
-    let services: BTreeMap<String, Service> = ctx.svc.db.list_services().await?.into_iter().map(|s| (s.host.clone(), s)).collect();
+    let services: BTreeMap<String, Service> =
+        ctx.svc.db.list_services().await?.into_iter().map(|s| (s.host.clone(), s)).collect();
     let instances = ctx.svc.db.list_instances(&InstanceQuery::default()).await?;
     let mut out = Vec::new();
     for n in &nodes {
@@ -317,13 +333,15 @@ pub async fn hypervisors_show(ctx: Ctx, Path(id): Path<String>) -> ApiResult {
     let nf = || ComputeError::not_found(format!("Hypervisor with ID {} could not be found.", truncate(&id, 64)));
     let nodes = ctx.svc.db.list_nodes().await?;
     let node = if ctx.v(2, 53) {
-        let u = Uuid::parse_str(&id).map_err(|_| ComputeError::bad_request(format!("Invalid uuid {}", truncate(&id, 64))))?;
+        let u = Uuid::parse_str(&id)
+            .map_err(|_| ComputeError::bad_request(format!("Invalid uuid {}", truncate(&id, 64))))?;
         nodes.into_iter().find(|n| n.uuid == u)
     } else {
         id.parse::<i64>().ok().and_then(|n| nodes.into_iter().find(|x| x.id == n))
     }
     .ok_or_else(nf)?;
-    let services: BTreeMap<String, Service> = ctx.svc.db.list_services().await?.into_iter().map(|s| (s.host.clone(), s)).collect();
+    let services: BTreeMap<String, Service> =
+        ctx.svc.db.list_services().await?.into_iter().map(|s| (s.host.clone(), s)).collect();
     let instances = ctx.svc.db.list_instances(&InstanceQuery::default()).await?;
     ok(json!({"hypervisor": hypervisor_view(&ctx, &node, &services, &instances, true).await}))
 }

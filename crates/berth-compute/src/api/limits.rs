@@ -22,7 +22,8 @@ fn shown(ctx: &Ctx, limits: &BTreeMap<String, i64>) -> serde_json::Map<String, V
         }
     }
     if !ctx.v(2, 57) {
-        for (k, v) in [("injected_file_content_bytes", 10240), ("injected_file_path_bytes", 255), ("injected_files", 5)] {
+        for (k, v) in [("injected_file_content_bytes", 10240), ("injected_file_path_bytes", 255), ("injected_files", 5)]
+        {
             m.insert(k.into(), json!(v));
         }
     }
@@ -127,7 +128,16 @@ pub async fn quota_update(ctx: Ctx, Path(project): Path<String>, body: Bytes) ->
     ctx.authorize("os_compute_api:os-quota-sets:update", Some(&project))?;
     let body = parse_body(&body)?;
     let q = member(&body, "quota_set")?;
-    let mut allowed = vec!["cores", "instances", "ram", "key_pairs", "metadata_items", "server_groups", "server_group_members", "force"];
+    let mut allowed = vec![
+        "cores",
+        "instances",
+        "ram",
+        "key_pairs",
+        "metadata_items",
+        "server_groups",
+        "server_group_members",
+        "force",
+    ];
     if !ctx.v(2, 36) {
         allowed.extend(["fixed_ips", "floating_ips", "security_group_rules", "security_groups", "networks"]);
     }
@@ -149,7 +159,10 @@ pub async fn quota_update(ctx: Ctx, Path(project): Path<String>, body: Bytes) ->
                 "Quota limit {n} for {k} must be greater than or equal to already used and reserved {used}."
             )));
         }
-        if matches!(k.as_str(), "cores" | "instances" | "ram" | "key_pairs" | "metadata_items" | "server_groups" | "server_group_members") {
+        if matches!(
+            k.as_str(),
+            "cores" | "instances" | "ram" | "key_pairs" | "metadata_items" | "server_groups" | "server_group_members"
+        ) {
             new.insert(k.clone(), n);
         }
     }

@@ -79,7 +79,10 @@ pub fn router(svc: Arc<ComputeService>) -> Router {
         .route("/v2.1/os-availability-zone/detail", get(infra::az_detail))
         // Limits, quotas, keypairs.
         .route("/v2.1/limits", get(limits::limits))
-        .route("/v2.1/os-quota-sets/{project}", get(limits::quota_show).put(limits::quota_update).delete(limits::quota_delete))
+        .route(
+            "/v2.1/os-quota-sets/{project}",
+            get(limits::quota_show).put(limits::quota_update).delete(limits::quota_delete),
+        )
         .route("/v2.1/os-quota-sets/{project}/defaults", get(limits::quota_defaults))
         .route("/v2.1/os-quota-sets/{project}/detail", get(limits::quota_detail))
         .route("/v2.1/os-keypairs", get(limits::keypairs))
@@ -168,26 +171,34 @@ async fn auth_and_version(State(svc): State<AppState>, mut req: Request, next: N
 pub(crate) fn negotiate(headers: &HeaderMap) -> Result<Version> {
     let mut values: Vec<String> = Vec::new();
     for v in headers.get_all("openstack-api-version") {
-        values.push(v.to_str().map_err(|_| ComputeError::bad_request("Invalid OpenStack-API-Version header."))?.to_string());
+        values.push(
+            v.to_str().map_err(|_| ComputeError::bad_request("Invalid OpenStack-API-Version header."))?.to_string(),
+        );
     }
     let has_compute = values.iter().any(|v| {
         v.split(',').any(|item| item.split_whitespace().next().is_some_and(|s| s.eq_ignore_ascii_case("compute")))
     });
     if !has_compute {
         if let Some(legacy) = headers.get("x-openstack-nova-api-version") {
-            let s = legacy.to_str().map_err(|_| ComputeError::bad_request("Invalid X-OpenStack-Nova-API-Version header."))?;
+            let s = legacy
+                .to_str()
+                .map_err(|_| ComputeError::bad_request("Invalid X-OpenStack-Nova-API-Version header."))?;
             values = vec![format!("compute {s}")];
         }
     }
-    berth_http::microversion::negotiate(values.iter().map(String::as_str), "compute", MIN_VERSION, MAX_VERSION).map_err(|e| match e {
-        VersionError::Invalid(s) => {
-            ComputeError::bad_request(format!("API Version String {s} is of invalid format. Must be of format MajorNum.MinorNum."))
-        }
-        VersionError::Unacceptable(s) => ComputeError::new(
-            StatusCode::NOT_ACCEPTABLE,
-            format!("Version {s} is not supported by the API. Minimum is {MIN_VERSION} and maximum is {MAX_VERSION}."),
-        ),
-    })
+    berth_http::microversion::negotiate(values.iter().map(String::as_str), "compute", MIN_VERSION, MAX_VERSION).map_err(
+        |e| match e {
+            VersionError::Invalid(s) => ComputeError::bad_request(format!(
+                "API Version String {s} is of invalid format. Must be of format MajorNum.MinorNum."
+            )),
+            VersionError::Unacceptable(s) => ComputeError::new(
+                StatusCode::NOT_ACCEPTABLE,
+                format!(
+                    "Version {s} is not supported by the API. Minimum is {MIN_VERSION} and maximum is {MAX_VERSION}."
+                ),
+            ),
+        },
+    )
 }
 
 /// Everything a handler needs about its request.
@@ -267,7 +278,9 @@ impl Ctx {
         target.insert("user_id".into(), self.user().to_string());
         match self.svc.policy.authorize(rule, &target, &self.creds()) {
             Ok(()) => Ok(()),
-            Err(Denied::NotRegistered { rule }) => Err(ComputeError::internal(format!("policy {rule} is not registered"))),
+            Err(Denied::NotRegistered { rule }) => {
+                Err(ComputeError::internal(format!("policy {rule} is not registered")))
+            }
             Err(d) => Err(ComputeError::forbidden(format!("Policy doesn't allow {} to be performed.", d.rule()))),
         }
     }
@@ -316,7 +329,8 @@ pub(crate) fn parse_body(body: &Bytes) -> Result<Value> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ComputeError::bad_request("The request body is empty; expected a JSON object."));
     }
-    let text = std::str::from_utf8(body).map_err(|_| ComputeError::bad_request("Malformed request body: not UTF-8."))?;
+    let text =
+        std::str::from_utf8(body).map_err(|_| ComputeError::bad_request("Malformed request body: not UTF-8."))?;
     serde_json::from_str(text).map_err(|e| ComputeError::bad_request(format!("Malformed request body: {e}")))
 }
 
@@ -341,7 +355,9 @@ pub(crate) fn member<'a>(body: &'a Value, key: &str) -> Result<&'a Map<String, V
     match obj.get(key) {
         Some(Value::Object(m)) => Ok(m),
         Some(v) => Err(invalid(key, format!("{v} is not of type 'object'"))),
-        None => Err(ComputeError::bad_request(format!("Invalid input for field/attribute {key}. Value: '{key}' is a required property"))),
+        None => Err(ComputeError::bad_request(format!(
+            "Invalid input for field/attribute {key}. Value: '{key}' is a required property"
+        ))),
     }
 }
 
@@ -375,7 +391,10 @@ pub(crate) fn name_value(field: &str, v: &Value) -> Result<String> {
         return Err(invalid(field, format!("'{}' is not a valid name: length must be 1 to 255", truncate(s, 64))));
     }
     if s.trim() != s || s.chars().any(char::is_control) {
-        return Err(invalid(field, format!("'{}' is not a valid name (leading/trailing whitespace or control characters)", truncate(s, 64))));
+        return Err(invalid(
+            field,
+            format!("'{}' is not a valid name (leading/trailing whitespace or control characters)", truncate(s, 64)),
+        ));
     }
     Ok(s.to_string())
 }
@@ -384,7 +403,10 @@ pub(crate) fn name_value(field: &str, v: &Value) -> Result<String> {
 pub(crate) fn description_value(field: &str, v: &Value, max: usize) -> Result<Option<String>> {
     match v {
         Value::Null => Ok(None),
-        Value::String(s) if s.chars().count() <= max && !s.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') => {
+        Value::String(s)
+            if s.chars().count() <= max
+                && !s.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') =>
+        {
             Ok(Some(s.clone()))
         }
         Value::String(s) => Err(invalid(field, format!("'{}' is too long or has control characters", truncate(s, 64)))),

@@ -40,7 +40,15 @@ fn is_admin(ctx: &Ctx) -> bool {
 
 /// Services by host, for `host_status`.
 async fn services_by_host(ctx: &Ctx) -> Result<BTreeMap<String, Service>> {
-    Ok(ctx.svc.db.list_services().await?.into_iter().filter(|s| s.binary == NOVA_COMPUTE).map(|s| (s.host.clone(), s)).collect())
+    Ok(ctx
+        .svc
+        .db
+        .list_services()
+        .await?
+        .into_iter()
+        .filter(|s| s.binary == NOVA_COMPUTE)
+        .map(|s| (s.host.clone(), s))
+        .collect())
 }
 
 fn host_status(ctx: &Ctx, services: &BTreeMap<String, Service>, host: Option<&str>) -> &'static str {
@@ -195,7 +203,8 @@ async fn listing(ctx: &Ctx, detail: bool) -> ApiResult {
     let all_tenants = match ctx.q("all_tenants") {
         None => false,
         Some("") => true,
-        Some(v) => query_bool(v).ok_or_else(|| ComputeError::bad_request(format!("Invalid all_tenants value: {}", truncate(v, 64))))?,
+        Some(v) => query_bool(v)
+            .ok_or_else(|| ComputeError::bad_request(format!("Invalid all_tenants value: {}", truncate(v, 64))))?,
     };
     if all_tenants {
         ctx.authorize(all_rule, None)?;
@@ -214,11 +223,18 @@ async fn listing(ctx: &Ctx, detail: bool) -> ApiResult {
     };
     let changes_since = ctx
         .q("changes-since")
-        .map(|s| parse_iso(s).ok_or_else(|| ComputeError::bad_request(format!("Invalid changes-since value: {}", truncate(s, 64)))))
+        .map(|s| {
+            parse_iso(s)
+                .ok_or_else(|| ComputeError::bad_request(format!("Invalid changes-since value: {}", truncate(s, 64))))
+        })
         .transpose()?;
     let changes_before = if ctx.v(2, 66) {
         ctx.q("changes-before")
-            .map(|s| parse_iso(s).ok_or_else(|| ComputeError::bad_request(format!("Invalid changes-before value: {}", truncate(s, 64)))))
+            .map(|s| {
+                parse_iso(s).ok_or_else(|| {
+                    ComputeError::bad_request(format!("Invalid changes-before value: {}", truncate(s, 64)))
+                })
+            })
             .transpose()?
     } else {
         None
@@ -307,7 +323,8 @@ async fn listing(ctx: &Ctx, detail: bool) -> ApiResult {
         if l > 0 && list.len() == l {
             if let Some(last) = list.last() {
                 let path = if detail { "servers/detail" } else { "servers" };
-                next = Some(json!([{"rel": "next", "href": format!("{}?limit={l}&marker={}", ctx.url(path), last.uuid)}]));
+                next =
+                    Some(json!([{"rel": "next", "href": format!("{}?limit={l}&marker={}", ctx.url(path), last.uuid)}]));
             }
         }
     }
@@ -357,7 +374,10 @@ fn metadata_value(field: &str, v: &Value, max_items: i64) -> Result<BTreeMap<Str
         out.insert(k.clone(), s.to_string());
     }
     if out.len() as i64 > max_items {
-        return Err(ComputeError::forbidden(format!("Quota exceeded for metadata_items: Requested {}, but already used 0 of {max_items} metadata_items", out.len())));
+        return Err(ComputeError::forbidden(format!(
+            "Quota exceeded for metadata_items: Requested {}, but already used 0 of {max_items} metadata_items",
+            out.len()
+        )));
     }
     Ok(out)
 }
@@ -376,14 +396,37 @@ pub async fn create(ctx: Ctx, body: Bytes) -> ApiResult {
     let s = member(&body, "server")?;
     ctx.authorize("os_compute_api:servers:create", None)?;
     let mut allowed = vec![
-        "name", "imageRef", "flavorRef", "networks", "availability_zone", "metadata", "min_count", "max_count",
-        "return_reservation_id", "key_name", "user_data", "config_drive", "security_groups", "accessIPv4",
-        "accessIPv6", "adminPass", "block_device_mapping", "block_device_mapping_v2", "OS-DCF:diskConfig",
+        "name",
+        "imageRef",
+        "flavorRef",
+        "networks",
+        "availability_zone",
+        "metadata",
+        "min_count",
+        "max_count",
+        "return_reservation_id",
+        "key_name",
+        "user_data",
+        "config_drive",
+        "security_groups",
+        "accessIPv4",
+        "accessIPv6",
+        "adminPass",
+        "block_device_mapping",
+        "block_device_mapping_v2",
+        "OS-DCF:diskConfig",
     ];
     if !ctx.v(2, 57) {
         allowed.push("personality");
     }
-    for (key, mv) in [("description", (2, 19)), ("tags", (2, 52)), ("trusted_image_certificates", (2, 63)), ("host", (2, 74)), ("hypervisor_hostname", (2, 74)), ("hostname", (2, 90))] {
+    for (key, mv) in [
+        ("description", (2, 19)),
+        ("tags", (2, 52)),
+        ("trusted_image_certificates", (2, 63)),
+        ("host", (2, 74)),
+        ("hypervisor_hostname", (2, 74)),
+        ("hostname", (2, 90)),
+    ] {
         if ctx.v(mv.0, mv.1) {
             allowed.push(key);
         }
@@ -398,14 +441,21 @@ pub async fn create(ctx: Ctx, body: Bytes) -> ApiResult {
         Some(Value::String(v)) if ctx.v(2, 37) && (v == "none" || v == "auto") => {}
         Some(Value::Array(a)) if a.is_empty() => {}
         Some(Value::Array(_)) => {
-            return Err(ComputeError::bad_request("Networks are not available in this cloud; use \"networks\": \"none\"."))
+            return Err(ComputeError::bad_request(
+                "Networks are not available in this cloud; use \"networks\": \"none\".",
+            ))
         }
         Some(v) => return Err(invalid("networks", format!("{} is not valid", truncate(&v.to_string(), 64)))),
     }
     let flavor_ref = match s.get("flavorRef") {
         Some(Value::String(x)) if !x.is_empty() => last_segment(x).to_string(),
         Some(Value::Number(n)) => n.to_string(),
-        Some(v) => return Err(invalid("flavorRef", format!("{} is not a valid flavor reference", truncate(&v.to_string(), 64)))),
+        Some(v) => {
+            return Err(invalid(
+                "flavorRef",
+                format!("{} is not a valid flavor reference", truncate(&v.to_string(), 64)),
+            ))
+        }
         None => return Err(invalid("flavorRef", "'flavorRef' is a required property")),
     };
     let image_ref = match s.get("imageRef") {
@@ -414,7 +464,9 @@ pub async fn create(ctx: Ctx, body: Bytes) -> ApiResult {
         Some(v) => return Err(invalid("imageRef", format!("{} is not of type 'string'", type_name(v)))),
     };
     if s.get("block_device_mapping").is_some() {
-        return Err(ComputeError::bad_request("Block device mappings (boot from volume) are not supported by this cloud."));
+        return Err(ComputeError::bad_request(
+            "Block device mappings (boot from volume) are not supported by this cloud.",
+        ));
     }
     // openstackclient describes an image boot as one local image mapping;
     // accept exactly that (and empty lists). Volumes are not supported.
@@ -448,7 +500,10 @@ pub async fn create(ctx: Ctx, body: Bytes) -> ApiResult {
         return Err(ComputeError::bad_request("Invalid imageRef provided."));
     }
     if let Some(k) = s.get("key_name").filter(|v| !v.is_null()) {
-        return Err(ComputeError::bad_request(format!("Invalid key_name provided: keypair {} not found.", truncate(&k.to_string(), 64))));
+        return Err(ComputeError::bad_request(format!(
+            "Invalid key_name provided: keypair {} not found.",
+            truncate(&k.to_string(), 64)
+        )));
     }
     let limits = ctx.svc.quota_limits(ctx.project()).await?;
     let meta = match s.get("metadata") {
@@ -472,7 +527,9 @@ pub async fn create(ctx: Ctx, body: Bytes) -> ApiResult {
     let ip = |k: &str| -> Result<Option<String>> {
         match s.get(k) {
             None | Some(Value::Null) => Ok(None),
-            Some(Value::String(v)) if v.parse::<std::net::IpAddr>().is_ok() || v.is_empty() => Ok(Some(v.clone()).filter(|v| !v.is_empty())),
+            Some(Value::String(v)) if v.parse::<std::net::IpAddr>().is_ok() || v.is_empty() => {
+                Ok(Some(v.clone()).filter(|v| !v.is_empty()))
+            }
             Some(v) => Err(invalid(k, format!("{} is not a valid IP address", truncate(&v.to_string(), 64)))),
         }
     };
@@ -485,7 +542,10 @@ pub async fn create(ctx: Ctx, body: Bytes) -> ApiResult {
     };
     for (k, pos) in [("host", 1), ("hypervisor_hostname", 2)] {
         if let Some(v) = s.get(k) {
-            let h = v.as_str().filter(|h| !h.is_empty() && h.chars().count() <= 255).ok_or_else(|| invalid(k, truncate(&v.to_string(), 64)))?;
+            let h = v
+                .as_str()
+                .filter(|h| !h.is_empty() && h.chars().count() <= 255)
+                .ok_or_else(|| invalid(k, truncate(&v.to_string(), 64)))?;
             let (az, host, node) = split_az(requested_az.as_deref().unwrap_or(""));
             let mut parts = [az.unwrap_or_default(), host.unwrap_or_default(), node.unwrap_or_default()];
             parts[pos] = h.to_string();
@@ -500,7 +560,10 @@ pub async fn create(ctx: Ctx, body: Bytes) -> ApiResult {
         }
         if let Some(az) = &az {
             if !services.values().any(|s| &s.availability_zone == az) {
-                return Err(ComputeError::bad_request(format!("The requested availability zone is not available: {}", truncate(az, 64))));
+                return Err(ComputeError::bad_request(format!(
+                    "The requested availability zone is not available: {}",
+                    truncate(az, 64)
+                )));
             }
         }
         if let Some(h) = &host {
@@ -510,9 +573,13 @@ pub async fn create(ctx: Ctx, body: Bytes) -> ApiResult {
         }
     }
     // Flavor and image.
-    let flavor = visible_flavor(&ctx, &flavor_ref)
-        .await
-        .map_err(|e| if e.status == 404 { ComputeError::bad_request(format!("Flavor {} could not be found.", truncate(&flavor_ref, 64))) } else { e })?;
+    let flavor = visible_flavor(&ctx, &flavor_ref).await.map_err(|e| {
+        if e.status == 404 {
+            ComputeError::bad_request(format!("Flavor {} could not be found.", truncate(&flavor_ref, 64)))
+        } else {
+            e
+        }
+    })?;
     if flavor.disabled {
         return Err(ComputeError::bad_request("Flavor is disabled."));
     }
@@ -650,7 +717,9 @@ pub async fn update(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiResult 
                 Value::Null => None,
                 Value::String(x) if x.is_empty() => None,
                 Value::String(x) if x.parse::<std::net::IpAddr>().is_ok() => Some(x.clone()),
-                other => return Err(invalid(k, format!("{} is not a valid IP address", truncate(&other.to_string(), 64)))),
+                other => {
+                    return Err(invalid(k, format!("{} is not a valid IP address", truncate(&other.to_string(), 64))))
+                }
             };
         }
     }
@@ -752,11 +821,20 @@ pub async fn action(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiResult 
             };
             let task = if hard { task_state::REBOOTING_HARD } else { task_state::REBOOTING };
             let expected: &[Option<&str>] = if hard {
-                &[None, Some(task_state::REBOOTING), Some(task_state::REBOOTING_HARD), Some(task_state::POWERING_ON), Some(task_state::POWERING_OFF)]
+                &[
+                    None,
+                    Some(task_state::REBOOTING),
+                    Some(task_state::REBOOTING_HARD),
+                    Some(task_state::POWERING_ON),
+                    Some(task_state::POWERING_OFF),
+                ]
             } else {
                 &[None]
             };
-            if !db.transition_and_enqueue(i.uuid, vm_state::ACTIVE, Some(task), Some(expected), &h, task_kind::REBOOT).await? {
+            if !db
+                .transition_and_enqueue(i.uuid, vm_state::ACTIVE, Some(task), Some(expected), &h, task_kind::REBOOT)
+                .await?
+            {
                 return Err(state_conflict("reboot", &i));
             }
             accepted()

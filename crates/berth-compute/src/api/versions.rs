@@ -35,6 +35,7 @@ pub async fn v21(State(svc): State<AppState>, req: Request) -> Response {
         {"rel": "self", "href": format!("{base}/v2.1/")},
         {"rel": "describedby", "type": "text/html", "href": "https://docs.openstack.org/"},
     ]);
-    doc["media-types"] = json!([{"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2.1"}]);
+    doc["media-types"] =
+        json!([{"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2.1"}]);
     json(StatusCode::OK, json!({"version": doc}))
 }

@@ -15,10 +15,13 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use axum::Router;
-use berth_compute::{AgentConfig, ComputeAgent, ComputeConfig, ComputeService, DriverSpec, FakeDriver, ImageInfo, StaticImages};
+use berth_compute::{
+    AgentConfig, ComputeAgent, ComputeConfig, ComputeService, DriverSpec, FakeDriver, ImageInfo, StaticImages,
+};
 use berth_placement_api::{AppState, PlacementConfig};
 use berth_placement_client::{
-    BoxFuture, InProcessPlacementClient, PlacementClient, PlacementError, PlacementRequest, PlacementResponse, StaticToken,
+    BoxFuture, InProcessPlacementClient, PlacementClient, PlacementError, PlacementRequest, PlacementResponse,
+    StaticToken,
 };
 use berth_policy::EnforcerConfig;
 use berth_store::{Store, StoreConfig};
@@ -42,12 +45,14 @@ pub const MV: &str = "compute 2.96";
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     format!("{prefix}_{}_{}_{nanos}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
 }
 
 fn pg_admin_url() -> String {
-    std::env::var("BERTH_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/postgres".to_string())
+    std::env::var("BERTH_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/postgres".to_string())
 }
 
 pub fn skip(backend: Backend) -> bool {
@@ -76,7 +81,9 @@ impl Drop for Cleanup {
                     rt.block_on(async {
                         sqlx::any::install_default_drivers();
                         if let Ok(mut c) = sqlx::AnyConnection::connect(&pg_admin_url()).await {
-                            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c).await;
+                            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(&mut c)
+                                .await;
                             let _ = c.close().await;
                         }
                     });
@@ -133,9 +140,13 @@ impl Faulty {
 impl PlacementClient for Faulty {
     fn send(&self, req: PlacementRequest) -> BoxFuture<'_, Result<PlacementResponse, PlacementError>> {
         let blocked = self.down.load(Ordering::SeqCst)
-            || (self.block_deletes.load(Ordering::SeqCst) && req.method == Method::DELETE && req.path.starts_with("/allocations/"));
+            || (self.block_deletes.load(Ordering::SeqCst)
+                && req.method == Method::DELETE
+                && req.path.starts_with("/allocations/"));
         if blocked {
-            return Box::pin(async move { Err(PlacementError::Unavailable(format!("connection refused ({} {})", req.method, req.path))) });
+            return Box::pin(async move {
+                Err(PlacementError::Unavailable(format!("connection refused ({} {})", req.method, req.path)))
+            });
         }
         self.inner.send(req)
     }
@@ -197,7 +208,13 @@ impl Env {
         self.agent_with(host, driver, traits, FakeDriver::new()).await
     }
 
-    pub async fn agent_with(&self, host: &str, driver: &str, traits: &[&str], fake: Arc<FakeDriver>) -> Arc<ComputeAgent> {
+    pub async fn agent_with(
+        &self,
+        host: &str,
+        driver: &str,
+        traits: &[&str],
+        fake: Arc<FakeDriver>,
+    ) -> Arc<ComputeAgent> {
         let mut cfg = AgentConfig::new(host, driver.parse::<DriverSpec>().expect("driver"));
         cfg.traits = traits.iter().map(|t| t.to_string()).collect();
         let agent = Arc::new(ComputeAgent::new(self.svc.with_placement(self.placement.clone()), cfg, fake));
@@ -205,7 +222,13 @@ impl Env {
         agent
     }
 
-    pub async fn raw(&self, method: Method, path: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> (StatusCode, Value) {
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
         let mut b = Request::builder().method(method).uri(path).header("host", "berth.test");
         let mut has_token = false;
         for (k, v) in headers {
@@ -221,7 +244,11 @@ impl Env {
         let resp = self.app.clone().oneshot(b.body(Body::from(body)).unwrap()).await.unwrap();
         let status = resp.status();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        let v = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({"raw": String::from_utf8_lossy(&bytes)})) };
+        let v = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({"raw": String::from_utf8_lossy(&bytes)}))
+        };
         (status, v)
     }
 
@@ -235,18 +262,31 @@ impl Env {
     pub async fn req_as(&self, project: &str, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
         let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
         let token = format!("user-{project}:{project}");
-        self.raw(method, &format!("/compute/v2.1{path}"), body, &[("openstack-api-version", MV), ("x-auth-token", &token), ("x-roles", "member,reader")])
-            .await
+        self.raw(
+            method,
+            &format!("/compute/v2.1{path}"),
+            body,
+            &[("openstack-api-version", MV), ("x-auth-token", &token), ("x-roles", "member,reader")],
+        )
+        .await
     }
 
     pub async fn create_flavor(&self, name: &str, vcpus: i64, ram: i64, disk: i64) -> String {
-        let (s, v) = self.req(Method::POST, "/flavors", Some(json!({"flavor": {"name": name, "vcpus": vcpus, "ram": ram, "disk": disk}}))).await;
+        let (s, v) = self
+            .req(
+                Method::POST,
+                "/flavors",
+                Some(json!({"flavor": {"name": name, "vcpus": vcpus, "ram": ram, "disk": disk}})),
+            )
+            .await;
         assert_eq!(s, StatusCode::OK, "{v}");
         v["flavor"]["id"].as_str().unwrap().to_string()
     }
 
     pub async fn set_specs(&self, flavor: &str, specs: Value) {
-        let (s, v) = self.req(Method::POST, &format!("/flavors/{flavor}/os-extra_specs"), Some(json!({"extra_specs": specs}))).await;
+        let (s, v) = self
+            .req(Method::POST, &format!("/flavors/{flavor}/os-extra_specs"), Some(json!({"extra_specs": specs})))
+            .await;
         assert_eq!(s, StatusCode::OK, "{v}");
     }
 
@@ -257,7 +297,11 @@ impl Env {
 
     pub async fn create_server_image(&self, name: &str, flavor: &str, image: &str) -> String {
         let (s, v) = self
-            .req(Method::POST, "/servers", Some(json!({"server": {"name": name, "flavorRef": flavor, "imageRef": image, "networks": "none"}})))
+            .req(
+                Method::POST,
+                "/servers",
+                Some(json!({"server": {"name": name, "flavorRef": flavor, "imageRef": image, "networks": "none"}})),
+            )
             .await;
         assert_eq!(s, StatusCode::ACCEPTED, "{v}");
         v["server"]["id"].as_str().unwrap().to_string()
@@ -308,7 +352,11 @@ pub async fn drain(agents: &[&Arc<ComputeAgent>]) {
 }
 
 pub fn usage(vcpu: i64, ram: i64, disk: i64) -> BTreeMap<String, i64> {
-    [("DISK_GB", disk), ("MEMORY_MB", ram), ("VCPU", vcpu)].into_iter().filter(|(_, v)| *v != 0).map(|(k, v)| (k.to_string(), v)).collect()
+    [("DISK_GB", disk), ("MEMORY_MB", ram), ("VCPU", vcpu)]
+        .into_iter()
+        .filter(|(_, v)| *v != 0)
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
 }
 
 /// Generate a SQLite and a PostgreSQL test from one async scenario.

@@ -47,9 +47,9 @@ fn domain_ref(v: &Value, path: &str) -> Result<DomainRef> {
 fn parse_password(identity: &Map<String, Value>) -> Result<Option<(UserRef, String)>> {
     let Some(pw) = identity.get("password") else { return Ok(None) };
     let pw = obj(pw, "identity/password")?;
-    let user = pw.get("user").ok_or_else(|| {
-        bad("Invalid input for field 'identity/password': 'user' is a required property")
-    })?;
+    let user = pw
+        .get("user")
+        .ok_or_else(|| bad("Invalid input for field 'identity/password': 'user' is a required property"))?;
     let user = obj(user, "identity/password/user")?;
     let password = match user.get("password") {
         Some(Value::String(s)) => s.clone(),
@@ -65,9 +65,9 @@ fn parse_password(identity: &Map<String, Value>) -> Result<Option<(UserRef, Stri
     let user_ref = if let Some(id) = opt_str(user, "id", path)? {
         UserRef::Id(id)
     } else if let Some(name) = opt_str(user, "name", path)? {
-        let d = user.get("domain").ok_or_else(|| {
-            bad("Invalid input for field 'identity/password/user': a user name requires a 'domain'")
-        })?;
+        let d = user
+            .get("domain")
+            .ok_or_else(|| bad("Invalid input for field 'identity/password/user': a user name requires a 'domain'"))?;
         UserRef::Name { name, domain: domain_ref(d, "identity/password/user/domain")? }
     } else {
         return Err(bad("Invalid input for field 'identity/password/user': either 'id' or 'name' is required"));
@@ -91,10 +91,8 @@ fn parse_scope(auth: &Map<String, Value>) -> Result<ScopeRequest> {
         Some(Value::String(s)) if s == "unscoped" => return Ok(ScopeRequest::Unscoped),
         Some(v) => obj(v, "scope")?,
     };
-    let kinds: Vec<&str> = ["project", "domain", "system", "OS-TRUST:trust"]
-        .into_iter()
-        .filter(|k| scope.contains_key(*k))
-        .collect();
+    let kinds: Vec<&str> =
+        ["project", "domain", "system", "OS-TRUST:trust"].into_iter().filter(|k| scope.contains_key(*k)).collect();
     if kinds.len() > 1 {
         return Err(bad("Specify a domain or project or system, not more than one."));
     }
@@ -128,7 +126,8 @@ pub(crate) fn parse_auth_request(body: &Value) -> Result<AuthRequest> {
     let top = obj(body, "body")?;
     let auth = top.get("auth").ok_or_else(|| bad("Invalid input: 'auth' is a required property"))?;
     let auth = obj(auth, "auth")?;
-    let identity = auth.get("identity").ok_or_else(|| bad("Invalid input for field 'auth': 'identity' is a required property"))?;
+    let identity =
+        auth.get("identity").ok_or_else(|| bad("Invalid input for field 'auth': 'identity' is a required property"))?;
     let identity = obj(identity, "identity")?;
     let methods = match identity.get("methods") {
         Some(Value::Array(items)) => {
@@ -136,7 +135,11 @@ pub(crate) fn parse_auth_request(body: &Value) -> Result<AuthRequest> {
             for m in items {
                 match m {
                     Value::String(s) => out.push(s.clone()),
-                    v => return Err(bad(format!("Invalid input for field 'identity/methods': {v} is not of type 'string'"))),
+                    v => {
+                        return Err(bad(format!(
+                            "Invalid input for field 'identity/methods': {v} is not of type 'string'"
+                        )))
+                    }
                 }
             }
             if out.is_empty() {
@@ -198,18 +201,11 @@ fn may_handle(ctx: &TokenInfo, subject_user: &str) -> bool {
 }
 
 /// `GET`/`HEAD /v3/auth/tokens`
-pub(crate) async fn validate(
-    State(id): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> ApiResult {
+pub(crate) async fn validate(State(id): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> ApiResult {
     let q = parse_query(raw)?;
     let ctx = authn(&id, &headers).await?;
     let subject = subject_token(&headers)?.to_string();
-    let info = id
-        .resolve_token(&subject)
-        .await
-        .map_err(|_| IdentityError::not_found("Could not find token."))?;
+    let info = id.resolve_token(&subject).await.map_err(|_| IdentityError::not_found("Could not find token."))?;
     if !may_handle(&ctx, &info.user.id) {
         return Err(IdentityError::forbidden(
             "You are not authorized to perform the requested action: identity:validate_token.",
@@ -223,10 +219,7 @@ pub(crate) async fn validate(
 pub(crate) async fn revoke(State(id): State<AppState>, headers: HeaderMap) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
     let subject = subject_token(&headers)?.to_string();
-    let info = id
-        .resolve_token(&subject)
-        .await
-        .map_err(|_| IdentityError::not_found("Could not find token."))?;
+    let info = id.resolve_token(&subject).await.map_err(|_| IdentityError::not_found("Could not find token."))?;
     if !may_handle(&ctx, &info.user.id) {
         return Err(IdentityError::forbidden(
             "You are not authorized to perform the requested action: identity:revoke_token.",
@@ -269,11 +262,9 @@ pub(crate) async fn projects(State(id): State<AppState>, headers: HeaderMap) -> 
             _ => None,
         })
         .collect();
-    let projects = repo::list_projects(
-        &mut tx,
-        &ProjectFilter { ids: Some(ids), enabled: Some(true), ..Default::default() },
-    )
-    .await?;
+    let projects =
+        repo::list_projects(&mut tx, &ProjectFilter { ids: Some(ids), enabled: Some(true), ..Default::default() })
+            .await?;
     let items = projects.iter().map(|p| super::resources::project_json(p, &v3)).collect();
     Ok(list_response("projects", items, format!("{v3}/auth/projects")))
 }

@@ -8,8 +8,8 @@ use axum::http::{HeaderMap, StatusCode};
 use serde_json::{json, Map, Value};
 
 use super::{
-    authn, json_response, list_response, no_content, parse_query, query_flag, query_get, require_admin,
-    require_reader, v3_url, ApiResult, AppState,
+    authn, json_response, list_response, no_content, parse_query, query_flag, query_get, require_admin, require_reader,
+    v3_url, ApiResult, AppState,
 };
 use crate::error::{IdentityError, Result};
 use crate::repo::{self, Assignment, AssignmentFilter, Conn, Role, Target};
@@ -278,10 +278,7 @@ pub(crate) async fn role_assignments(
     }
 
     let names = if include_names { Some(Names::load(&mut tx).await?) } else { None };
-    let items = rows
-        .iter()
-        .map(|(a, prior)| assignment_json(a, prior.as_deref(), &v3, names.as_ref()))
-        .collect();
+    let items = rows.iter().map(|(a, prior)| assignment_json(a, prior.as_deref(), &v3, names.as_ref())).collect();
     Ok(list_response("role_assignments", items, self_url))
 }
 
@@ -450,13 +447,15 @@ async fn inferences(c: &mut Conn, v3: &str, only: Option<&str>) -> Result<Vec<Va
     }
     Ok(grouped
         .into_iter()
-        .filter_map(|(p, implies)| {
-            roles.get(&p).map(|pr| json!({"prior_role": role_ref(pr, v3), "implies": implies}))
-        })
+        .filter_map(|(p, implies)| roles.get(&p).map(|pr| json!({"prior_role": role_ref(pr, v3), "implies": implies})))
         .collect())
 }
 
-pub(crate) async fn list_implied(State(id): State<AppState>, headers: HeaderMap, Path(prior): Path<String>) -> ApiResult {
+pub(crate) async fn list_implied(
+    State(id): State<AppState>,
+    headers: HeaderMap,
+    Path(prior): Path<String>,
+) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
     require_reader(&ctx, "list_implied_roles")?;
     let v3 = v3_url(&id, &headers);

@@ -49,18 +49,12 @@ pub fn router(identity: Arc<Identity>) -> Router {
             get(resources::get_project).patch(resources::update_project).delete(resources::delete_project),
         )
         .route("/v3/users", get(resources::list_users).post(resources::create_user))
-        .route(
-            "/v3/users/{id}",
-            get(resources::get_user).patch(resources::update_user).delete(resources::delete_user),
-        )
+        .route("/v3/users/{id}", get(resources::get_user).patch(resources::update_user).delete(resources::delete_user))
         .route("/v3/users/{id}/password", post(resources::change_password))
         .route("/v3/users/{id}/projects", get(resources::user_projects))
         .route("/v3/users/{id}/groups", get(resources::user_groups))
         .route("/v3/roles", get(resources::list_roles).post(resources::create_role))
-        .route(
-            "/v3/roles/{id}",
-            get(resources::get_role).patch(resources::update_role).delete(resources::delete_role),
-        )
+        .route("/v3/roles/{id}", get(resources::get_role).patch(resources::update_role).delete(resources::delete_role))
         .route("/v3/roles/{id}/implies", get(grants::list_implied))
         .route(
             "/v3/roles/{id}/implies/{implied}",
@@ -147,10 +141,7 @@ pub(crate) fn no_content() -> Response {
 
 /// `{"<key>": [...], "links": {...}}`
 pub(crate) fn list_response(key: &str, items: Vec<Value>, self_url: String) -> Response {
-    json_response(
-        StatusCode::OK,
-        json!({ key: items, "links": {"self": self_url, "previous": null, "next": null} }),
-    )
+    json_response(StatusCode::OK, json!({ key: items, "links": {"self": self_url, "previous": null, "next": null} }))
 }
 
 /// Authenticate the caller by `X-Auth-Token`.
@@ -200,8 +191,7 @@ pub(crate) fn parse_body(body: &Bytes) -> Result<Value> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(IdentityError::bad_request("The request body is empty; expected a JSON object."));
     }
-    serde_json::from_slice(body)
-        .map_err(|e| IdentityError::bad_request(format!("Malformed request body: {e}")))
+    serde_json::from_slice(body).map_err(|e| IdentityError::bad_request(format!("Malformed request body: {e}")))
 }
 
 pub(crate) fn type_name(v: &Value) -> &'static str {

@@ -6,13 +6,15 @@ use axum::http::{HeaderMap, StatusCode};
 use serde_json::{json, Map, Value};
 
 use super::{
-    authn, bool_field, json_response, list_response, member, name_field, no_content, nullable_text,
-    options_field, parse_body, parse_query, query_enabled, query_get, require_admin, require_reader,
-    required_name, tags_field, v3_url, ApiResult, AppState,
+    authn, bool_field, json_response, list_response, member, name_field, no_content, nullable_text, options_field,
+    parse_body, parse_query, query_enabled, query_get, require_admin, require_reader, required_name, tags_field,
+    v3_url, ApiResult, AppState,
 };
 use crate::error::{IdentityError, Result};
 use crate::password;
-use crate::repo::{self, AssignmentFilter, Domain, DomainFilter, Project, ProjectFilter, Role, Target, User, UserFilter};
+use crate::repo::{
+    self, AssignmentFilter, Domain, DomainFilter, Project, ProjectFilter, Role, Target, User, UserFilter,
+};
 use crate::service::{Identity, DEFAULT_DOMAIN_ID};
 use crate::token::{self, ResolvedScope, TokenInfo};
 use crate::util::{new_id, now_micros};
@@ -187,7 +189,11 @@ pub(crate) async fn update_domain(
     Ok(json_response(StatusCode::OK, json!({"domain": domain_json(&d, &v3_url(&id, &headers))})))
 }
 
-pub(crate) async fn delete_domain(State(id): State<AppState>, headers: HeaderMap, Path(did): Path<String>) -> ApiResult {
+pub(crate) async fn delete_domain(
+    State(id): State<AppState>,
+    headers: HeaderMap,
+    Path(did): Path<String>,
+) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
     require_admin(&ctx, "delete_domain")?;
     if did == DEFAULT_DOMAIN_ID {
@@ -205,7 +211,11 @@ pub(crate) async fn delete_domain(State(id): State<AppState>, headers: HeaderMap
 
 // ---------------------------------------------------------------- projects
 
-pub(crate) async fn list_projects(State(id): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> ApiResult {
+pub(crate) async fn list_projects(
+    State(id): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
     require_reader(&ctx, "list_projects")?;
     let q = parse_query(raw)?;
@@ -330,7 +340,11 @@ pub(crate) async fn update_project(
     Ok(json_response(StatusCode::OK, json!({"project": project_json(&p, &v3_url(&id, &headers))})))
 }
 
-pub(crate) async fn delete_project(State(id): State<AppState>, headers: HeaderMap, Path(pid): Path<String>) -> ApiResult {
+pub(crate) async fn delete_project(
+    State(id): State<AppState>,
+    headers: HeaderMap,
+    Path(pid): Path<String>,
+) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
     require_admin(&ctx, "delete_project")?;
     let mut w = id.db.write().await?;
@@ -374,9 +388,9 @@ pub(crate) async fn get_user(State(id): State<AppState>, headers: HeaderMap, Pat
 
 fn password_field(m: &Map<String, Value>) -> Result<Option<Option<String>>> {
     match nullable_text(m, "password", PASSWORD_MAX)? {
-        Some(Some(p)) if p.is_empty() => Err(IdentityError::bad_request(
-            "Invalid input for field 'password': the password must not be empty",
-        )),
+        Some(Some(p)) if p.is_empty() => {
+            Err(IdentityError::bad_request("Invalid input for field 'password': the password must not be empty"))
+        }
         other => Ok(other),
     }
 }
@@ -504,7 +518,9 @@ pub(crate) async fn change_password(State(id): State<AppState>, Path(uid): Path<
     };
     let new = match password_field(m)? {
         Some(Some(p)) => p,
-        _ => return Err(IdentityError::bad_request("Invalid input for field 'user': 'password' is a required property")),
+        _ => {
+            return Err(IdentityError::bad_request("Invalid input for field 'user': 'password' is a required property"))
+        }
     };
     let stored = {
         let mut tx = id.db.read().await?;
@@ -532,7 +548,11 @@ pub(crate) async fn change_password(State(id): State<AppState>, Path(uid): Path<
 }
 
 /// `GET /v3/users/{id}/projects`
-pub(crate) async fn user_projects(State(id): State<AppState>, headers: HeaderMap, Path(uid): Path<String>) -> ApiResult {
+pub(crate) async fn user_projects(
+    State(id): State<AppState>,
+    headers: HeaderMap,
+    Path(uid): Path<String>,
+) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
     if ctx.user.id != uid {
         require_reader(&ctx, "list_user_projects")?;

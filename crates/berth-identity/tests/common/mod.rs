@@ -34,10 +34,8 @@ pub const HOST: &str = "berth.test:8778";
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     format!("{prefix}_{}_{}_{nanos}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
 }
 
@@ -164,9 +162,8 @@ impl Env {
         let value = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-                panic!("{path}: body is not JSON: {}", String::from_utf8_lossy(&bytes))
-            })
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| panic!("{path}: body is not JSON: {}", String::from_utf8_lossy(&bytes)))
         };
         assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR, "{path}: 500 with body {value}");
         if status.is_client_error() || status.is_server_error() {
@@ -210,7 +207,12 @@ impl Env {
     }
 
     /// A password token, scoped to a project by name in Default when given.
-    pub async fn password_token(&self, user: &str, pw: &str, project: Option<&str>) -> (StatusCode, Option<String>, Value) {
+    pub async fn password_token(
+        &self,
+        user: &str,
+        pw: &str,
+        project: Option<&str>,
+    ) -> (StatusCode, Option<String>, Value) {
         let mut auth = json!({"identity": {"methods": ["password"], "password": {"user": {
             "name": user, "domain": {"name": "Default"}, "password": pw}}}});
         if let Some(p) = project {
@@ -226,8 +228,17 @@ impl Env {
     }
 
     /// Create a project, a user with a password, and grant the named role.
-    pub async fn user_with_role(&self, admin: &str, user: &str, pw: &str, project: &str, role: &str) -> (String, String) {
-        let (s, p) = self.post("/identity/v3/projects", admin, json!({"project": {"name": project, "domain_id": "default"}})).await;
+    pub async fn user_with_role(
+        &self,
+        admin: &str,
+        user: &str,
+        pw: &str,
+        project: &str,
+        role: &str,
+    ) -> (String, String) {
+        let (s, p) = self
+            .post("/identity/v3/projects", admin, json!({"project": {"name": project, "domain_id": "default"}}))
+            .await;
         let pid = if s == StatusCode::CREATED {
             p["project"]["id"].as_str().unwrap().to_string()
         } else {
@@ -241,7 +252,10 @@ impl Env {
         assert_eq!(s, StatusCode::CREATED, "{u}");
         let uid = u["user"]["id"].as_str().unwrap().to_string();
         let rid = self.role_id(admin, role).await;
-        assert_eq!(self.put(&format!("/identity/v3/projects/{pid}/users/{uid}/roles/{rid}"), admin).await, StatusCode::NO_CONTENT);
+        assert_eq!(
+            self.put(&format!("/identity/v3/projects/{pid}/users/{uid}/roles/{rid}"), admin).await,
+            StatusCode::NO_CONTENT
+        );
         (pid, uid)
     }
 

@@ -123,7 +123,8 @@ pub(crate) async fn create(
 
 // ---------------------------------------------------------------- list
 
-const SORT_KEYS: &[&str] = &["name", "status", "container_format", "disk_format", "size", "id", "created_at", "updated_at"];
+const SORT_KEYS: &[&str] =
+    &["name", "status", "container_format", "disk_format", "size", "id", "created_at", "updated_at"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Dir {
@@ -256,7 +257,11 @@ fn split_in_list(v: &str) -> Result<Vec<String>> {
             }
             '"' if quoted => quoted = false,
             ',' if !quoted => {
-                out.push(if was_quoted { std::mem::take(&mut cur) } else { std::mem::take(&mut cur).trim().to_string() });
+                out.push(if was_quoted {
+                    std::mem::take(&mut cur)
+                } else {
+                    std::mem::take(&mut cur).trim().to_string()
+                });
                 was_quoted = false;
             }
             c => cur.push(c),
@@ -272,17 +277,30 @@ fn split_in_list(v: &str) -> Result<Vec<String>> {
 /// One list filter, resolved up front so bad values answer 400.
 enum Filter {
     /// name, id, status, container_format, disk_format: `eq` or `in`.
-    Text { key: String, values: Vec<String> },
+    Text {
+        key: String,
+        values: Vec<String>,
+    },
     Owner(String),
     Checksum(String),
     HashValue(String),
     SizeMin(i64),
     SizeMax(i64),
     Protected(bool),
-    Time { key: String, op: String, at: i64 },
+    Time {
+        key: String,
+        op: String,
+        at: i64,
+    },
     /// Another column compared as text (min_disk, min_ram, ...).
-    Column { key: String, value: String },
-    Property { key: String, value: String },
+    Column {
+        key: String,
+        value: String,
+    },
+    Property {
+        key: String,
+        value: String,
+    },
     Tag(String),
 }
 
@@ -387,8 +405,10 @@ pub(crate) async fn list(State(svc): State<AppState>, headers: HeaderMap, uri: U
             filters.push(Filter::Tag(v.trim().to_string()));
             continue;
         }
-        if matches!(k, "limit" | "marker" | "member_status" | "visibility" | "sort" | "sort_key" | "sort_dir" | "os_hidden")
-            || !seen.insert(k)
+        if matches!(
+            k,
+            "limit" | "marker" | "member_status" | "visibility" | "sort" | "sort_key" | "sort_dir" | "os_hidden"
+        ) || !seen.insert(k)
         {
             continue;
         }
@@ -506,7 +526,15 @@ pub(crate) async fn show(State(svc): State<AppState>, headers: HeaderMap, Path(i
 // ---------------------------------------------------------------- update
 
 const WRITABLE_BASE: &[&str] = &[
-    "name", "visibility", "protected", "os_hidden", "owner", "min_disk", "min_ram", "tags", "disk_format",
+    "name",
+    "visibility",
+    "protected",
+    "os_hidden",
+    "owner",
+    "min_disk",
+    "min_ram",
+    "tags",
+    "disk_format",
     "container_format",
 ];
 
@@ -563,7 +591,9 @@ fn apply_change(svc: &ImageService, caller: &Caller, img: &mut Image, c: &Change
                 return Err(ImageError::forbidden("Owner can't be updated by non admin."));
             }
             if matches!(root, "disk_format" | "container_format") && img.status != "queued" {
-                return Err(ImageError::forbidden(format!("Attribute {root} can be only replaced for a queued image.")));
+                return Err(ImageError::forbidden(format!(
+                    "Attribute {root} can be only replaced for a queued image."
+                )));
             }
             if !is_base {
                 let exists = img.properties.contains_key(root);
@@ -591,10 +621,9 @@ pub(crate) async fn update(
     let content_type = header_str(&headers, "content-type").unwrap_or("");
     let Some(draft) = patch::draft_for(content_type) else {
         let allowed = format!("{}, {}", patch::PATCH_V20, patch::PATCH_V21);
-        let mut resp = ImageError::unsupported_media_type(format!(
-            "Image PATCH expects Content-Type one of: {allowed}"
-        ))
-        .into_response();
+        let mut resp =
+            ImageError::unsupported_media_type(format!("Image PATCH expects Content-Type one of: {allowed}"))
+                .into_response();
         if let Ok(v) = HeaderValue::from_str(&allowed) {
             resp.headers_mut().insert(ACCEPT_PATCH, v);
         }
@@ -613,9 +642,8 @@ pub(crate) async fn update(
     }
 
     let mut w = svc.db.write().await?;
-    let mut img = repo::get_image(&mut w.tx, svc.db.engine, &id, true)
-        .await?
-        .ok_or_else(|| ImageError::image_not_found(&id))?;
+    let mut img =
+        repo::get_image(&mut w.tx, svc.db.engine, &id, true).await?.ok_or_else(|| ImageError::image_not_found(&id))?;
     let member = match caller.project() {
         Some(p) => repo::get_member(&mut w.tx, &id, p).await?,
         None => None,
@@ -669,9 +697,8 @@ pub(crate) async fn delete(State(svc): State<AppState>, headers: HeaderMap, Path
 async fn change_tags(svc: &ImageService, headers: &HeaderMap, id: &str, tag: &str, add: bool) -> ApiResult {
     let caller = svc.authenticate(headers).await?;
     let mut w = svc.db.write().await?;
-    let mut img = repo::get_image(&mut w.tx, svc.db.engine, id, true)
-        .await?
-        .ok_or_else(|| ImageError::image_not_found(id))?;
+    let mut img =
+        repo::get_image(&mut w.tx, svc.db.engine, id, true).await?.ok_or_else(|| ImageError::image_not_found(id))?;
     let member = match caller.project() {
         Some(p) => repo::get_member(&mut w.tx, id, p).await?,
         None => None,
@@ -722,8 +749,11 @@ pub(crate) async fn delete_tag(
 async fn transition(svc: &ImageService, headers: &HeaderMap, id: &str, deactivate: bool) -> ApiResult {
     let caller = svc.authenticate(headers).await?;
     let (img, member) = svc.load_visible(&caller, id).await?;
-    let (rule, from, to, verb) =
-        if deactivate { ("deactivate", "active", "deactivated", "deactivate") } else { ("reactivate", "deactivated", "active", "reactivate") };
+    let (rule, from, to, verb) = if deactivate {
+        ("deactivate", "active", "deactivated", "deactivate")
+    } else {
+        ("reactivate", "deactivated", "active", "reactivate")
+    };
     svc.enforce_image(&caller, rule, &img, member.as_ref())?;
     if img.status == to {
         return Ok(StatusCode::NO_CONTENT.into_response());

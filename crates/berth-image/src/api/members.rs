@@ -26,7 +26,8 @@ fn is_owner(caller: &Caller, img: &Image) -> bool {
 /// A member record the caller may see: administrators and the image owner
 /// see every member, a member only itself.
 async fn lookup_member(svc: &ImageService, caller: &Caller, img: &Image, member_id: &str) -> Result<Member> {
-    let not_found = || ImageError::not_found(format!("{member_id} not found in the member list of the image {}.", img.id));
+    let not_found =
+        || ImageError::not_found(format!("{member_id} not found in the member list of the image {}.", img.id));
     if !(caller.is_admin || is_owner(caller, img) || caller.project() == Some(member_id)) {
         return Err(not_found());
     }
@@ -58,7 +59,13 @@ pub(crate) async fn create(
     only_shared(&img)?;
     svc.enforce_image(&caller, "add_member", &img, member.as_ref())?;
     let now = now_micros();
-    let m = Member { image_id: id.clone(), member: member_id.clone(), status: "pending".into(), created_at: now, updated_at: now };
+    let m = Member {
+        image_id: id.clone(),
+        member: member_id.clone(),
+        status: "pending".into(),
+        created_at: now,
+        updated_at: now,
+    };
     let mut w = svc.db.write().await?;
     if !repo::insert_member(&mut w.tx, &m).await? {
         return Err(ImageError::conflict(format!("Member {member_id} is duplicated for image {id}")));
@@ -77,11 +84,8 @@ pub(crate) async fn list(State(svc): State<AppState>, headers: HeaderMap, Path(i
         repo::list_members(&mut c, &id).await?
     };
     let see_all = caller.is_admin || is_owner(&caller, &img);
-    let members: Vec<Value> = all
-        .iter()
-        .filter(|m| see_all || caller.project() == Some(m.member.as_str()))
-        .map(Member::to_json)
-        .collect();
+    let members: Vec<Value> =
+        all.iter().filter(|m| see_all || caller.project() == Some(m.member.as_str())).map(Member::to_json).collect();
     Ok(json_response(StatusCode::OK, json!({"members": members, "schema": "/v2/schemas/members"})))
 }
 

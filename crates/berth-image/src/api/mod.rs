@@ -40,10 +40,7 @@ pub fn router(service: Arc<ImageService>) -> Router {
         .route("/v2/images/{id}/actions/deactivate", post(images::deactivate))
         .route("/v2/images/{id}/actions/reactivate", post(images::reactivate))
         .route("/v2/images/{id}/members", get(members::list).post(members::create))
-        .route(
-            "/v2/images/{id}/members/{member}",
-            get(members::show).put(members::update).delete(members::delete),
-        )
+        .route("/v2/images/{id}/members/{member}", get(members::show).put(members::update).delete(members::delete))
         .route("/v2/schemas/image", get(schemas::image))
         .route("/v2/schemas/images", get(schemas::images))
         .route("/v2/schemas/member", get(schemas::member))
@@ -118,11 +115,7 @@ pub(crate) fn endpoint_url(svc: &ImageService, headers: &HeaderMap, original: &O
         .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"));
     let full = original.0.path();
     let inner = uri.path();
-    let prefix = if inner == "/" {
-        full.trim_end_matches('/')
-    } else {
-        full.strip_suffix(inner).unwrap_or("")
-    };
+    let prefix = if inner == "/" { full.trim_end_matches('/') } else { full.strip_suffix(inner).unwrap_or("") };
     let prefix = prefix.trim_end_matches('/');
     format!("{}://{host}{prefix}", if https { "https" } else { "http" })
 }

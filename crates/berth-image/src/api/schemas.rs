@@ -8,7 +8,7 @@ use super::{json_response, ApiResult, AppState};
 use crate::service::ImageService;
 
 fn nullable(kind: &str) -> Value {
-    json!([ "null", kind ])
+    json!(["null", kind])
 }
 
 fn enum_with_null(values: &[String]) -> Value {

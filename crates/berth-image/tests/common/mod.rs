@@ -36,10 +36,8 @@ pub const PATCH: &str = "application/openstack-images-v2.1-json-patch";
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     format!("{prefix}_{}_{}_{nanos}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
 }
 
@@ -294,7 +292,8 @@ impl Env {
     }
 
     pub async fn patch(&self, path: &str, who: &Who, ops: Value) -> (StatusCode, Value) {
-        let r = self.raw(Method::PATCH, path, Some(who), &[("content-type", PATCH)], ops.to_string().into_bytes()).await;
+        let r =
+            self.raw(Method::PATCH, path, Some(who), &[("content-type", PATCH)], ops.to_string().into_bytes()).await;
         (r.status, r.json())
     }
 

@@ -62,8 +62,13 @@ pub async fn set(req: Req) -> HandlerResult {
     } else {
         (req.json(&PUT_1_1)?, None)
     };
-    let aggs: Vec<Uuid> =
-        list.as_array().into_iter().flatten().filter_map(Value::as_str).filter_map(|s| Uuid::parse_str(s).ok()).collect();
+    let aggs: Vec<Uuid> = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter_map(|s| Uuid::parse_str(s).ok())
+        .collect();
     let new_gen = req.state.store.set_provider_aggregates(&uuid, gen, &aggs).await.map_err(|e| {
         if e.kind == berth_placement::ErrorKind::Conflict {
             ApiError::conflict(

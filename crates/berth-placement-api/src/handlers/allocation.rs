@@ -79,7 +79,8 @@ pub(crate) fn dict_form(min_props: u32, generation: bool, mappings: bool, consum
                 "items": {"type": "string", "format": "uuid"}}}});
     }
     if consumer_type {
-        s["properties"]["consumer_type"] = json!({"type": "string", "pattern": RC_PATTERN, "minLength": 1, "maxLength": 255});
+        s["properties"]["consumer_type"] =
+            json!({"type": "string", "pattern": RC_PATTERN, "minLength": 1, "maxLength": 255});
         s["required"].as_array_mut().unwrap().push(json!("consumer_type"));
     }
     s
@@ -123,11 +124,7 @@ fn consumer_uuid(req: &Req) -> Result<Uuid, ApiError> {
 }
 
 fn resources_of(v: &Value) -> BTreeMap<String, i64> {
-    v.as_object()
-        .into_iter()
-        .flatten()
-        .map(|(k, n)| (k.clone(), n.as_i64().unwrap_or(0)))
-        .collect()
+    v.as_object().into_iter().flatten().map(|(k, n)| (k.clone(), n.as_i64().unwrap_or(0))).collect()
 }
 
 /// One consumer's write from its validated JSON (either form).
@@ -201,7 +198,8 @@ pub async fn post(req: Req) -> HandlerResult {
     let data = req.json(schema)?;
     let mut writes = Vec::new();
     for (c, body) in data.as_object().into_iter().flatten() {
-        let consumer = Uuid::parse_str(c).map_err(|_| ApiError::bad_request(format!("Malformed consumer_uuid: {c}")))?;
+        let consumer =
+            Uuid::parse_str(c).map_err(|_| ApiError::bad_request(format!("Malformed consumer_uuid: {c}")))?;
         writes.push(allocation_write(&req, consumer, body)?);
     }
     req.state.store.write_allocations(&writes).await.map_err(|e| map_write_error(e, None))?;
@@ -248,7 +246,9 @@ pub async fn list_for_provider(req: Req) -> HandlerResult {
     let uuid = path_uuid(&req, "uuid")?;
     req.can("placement:resource_providers:allocations:list")?;
     let (gen, allocs, last) = req.state.store.get_provider_allocations(&uuid).await?.ok_or_else(|| {
-        ApiError::not_found(format!("Resource provider '{uuid}' not found: No resource provider with uuid {uuid} found"))
+        ApiError::not_found(format!(
+            "Resource provider '{uuid}' not found: No resource provider with uuid {uuid} found"
+        ))
     })?;
     let mut m = Map::new();
     for (c, res) in allocs {

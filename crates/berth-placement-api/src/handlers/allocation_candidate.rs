@@ -27,8 +27,7 @@ pub async fn list(req: Req) -> HandlerResult {
         max_allocation_candidates: cfg.max_allocation_candidates,
         ..Options::upstream()
     };
-    let found = candidates::find_candidates(&snap, &creq, &opts)
-        .map_err(|e| ApiError::bad_request(e.http_detail()))?;
+    let found = candidates::find_candidates(&snap, &creq, &opts).map_err(|e| ApiError::bad_request(e.http_detail()))?;
     let body = serialize(&req, &snap, &creq, &found);
     Ok(text_json_response(&req, StatusCode::OK, body, None))
 }

@@ -37,13 +37,16 @@ static BASE: LazyLock<Schema> = LazyLock::new(|| {
 static POST: LazyLock<Schema> = LazyLock::new(|| {
     let mut p = record_props();
     p["resource_class"] = json!({"type": "string", "pattern": RC_PATTERN});
-    Schema::new(json!({"type": "object", "properties": p, "required": ["total", "resource_class"], "additionalProperties": false}))
+    Schema::new(
+        json!({"type": "object", "properties": p, "required": ["total", "resource_class"], "additionalProperties": false}),
+    )
 });
 static PUT_ALL: LazyLock<Schema> = LazyLock::new(|| Schema::new(put_all_schema()));
 
 /// Body of `PUT .../inventories` (also one provider's entry in the reshaper).
 pub(crate) fn put_all_schema() -> Value {
-    let record = json!({"type": "object", "properties": record_props(), "required": ["total"], "additionalProperties": false});
+    let record =
+        json!({"type": "object", "properties": record_props(), "required": ["total"], "additionalProperties": false});
     json!({
         "type": "object",
         "properties": {
@@ -152,7 +155,9 @@ pub async fn create(req: Req) -> HandlerResult {
     };
     validate_capacity(&req, &uuid, &inv).map_err(fail)?;
     let gen = req.state.store.add_inventory(&uuid, &inv).await.map_err(|e| match e.kind {
-        ErrorKind::Conflict => ApiError::conflict(format!("Update conflict: {}", e.detail)).with_code(codes::CONCURRENT_UPDATE),
+        ErrorKind::Conflict => {
+            ApiError::conflict(format!("Update conflict: {}", e.detail)).with_code(codes::CONCURRENT_UPDATE)
+        }
         ErrorKind::BadRequest | ErrorKind::NotFound => fail(e.detail),
         _ => e.into(),
     })?;
@@ -187,7 +192,9 @@ pub async fn set_all(req: Req) -> HandlerResult {
         ErrorKind::Conflict if e.code == codes::INVENTORY_INUSE => {
             ApiError::conflict(format!("update conflict: {}", e.detail)).with_code(codes::INVENTORY_INUSE)
         }
-        ErrorKind::Conflict => ApiError::conflict(format!("update conflict: {}", e.detail)).with_code(codes::CONCURRENT_UPDATE),
+        ErrorKind::Conflict => {
+            ApiError::conflict(format!("update conflict: {}", e.detail)).with_code(codes::CONCURRENT_UPDATE)
+        }
         _ => e.into(),
     })?;
     let (_, stored, last) = req.state.store.get_inventories(&uuid).await?.ok_or_else(|| no_provider(&uuid))?;
@@ -211,15 +218,16 @@ pub async fn update(req: Req) -> HandlerResult {
         return Err(ApiError::conflict("resource provider generation conflict").with_code(codes::CONCURRENT_UPDATE));
     }
     let inv = inventory_from_json(&rc, &data);
-    validate_capacity(&req, &uuid, &inv).map_err(|d| {
-        ApiError::bad_request(format!("Unable to update inventory for resource provider {uuid}: {d}"))
-    })?;
+    validate_capacity(&req, &uuid, &inv)
+        .map_err(|d| ApiError::bad_request(format!("Unable to update inventory for resource provider {uuid}: {d}")))?;
     let new_gen = req.state.store.update_inventory(&uuid, gen, &inv).await.map_err(|e| match e.kind {
         ErrorKind::BadRequest => ApiError::bad_request(format!(
             "No inventory record with resource class for resource provider {uuid}: {}",
             e.detail
         )),
-        ErrorKind::Conflict => ApiError::conflict(format!("update conflict: {}", e.detail)).with_code(codes::CONCURRENT_UPDATE),
+        ErrorKind::Conflict => {
+            ApiError::conflict(format!("update conflict: {}", e.detail)).with_code(codes::CONCURRENT_UPDATE)
+        }
         _ => e.into(),
     })?;
     Ok(json_response(&req, StatusCode::OK, &with_gen(&inv, new_gen), None))
@@ -233,7 +241,9 @@ pub async fn delete(req: Req) -> HandlerResult {
     req.state.store.delete_inventory(&uuid, &rc).await.map_err(|e| match e.kind {
         ErrorKind::Conflict => ApiError::conflict(format!("Unable to delete inventory of class {rc}: {}", e.detail))
             .with_code(codes::CONCURRENT_UPDATE),
-        ErrorKind::NotFound => ApiError::not_found(format!("No inventory of class {rc} found for delete: {}", e.detail)),
+        ErrorKind::NotFound => {
+            ApiError::not_found(format!("No inventory of class {rc} found for delete: {}", e.detail))
+        }
         _ => e.into(),
     })?;
     Ok(no_content())

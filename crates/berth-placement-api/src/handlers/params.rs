@@ -23,9 +23,7 @@ pub fn resources(qs: &str) -> Result<BTreeMap<String, i64>, ApiError> {
         }
         let (rc, amount) = (parts[0], parts[1]);
         let n: i64 = amount.trim().parse().map_err(|_| {
-            ApiError::bad_request(format!(
-                "Requested resource {rc} expected positive integer amount. Got: {amount}."
-            ))
+            ApiError::bad_request(format!("Requested resource {rc} expected positive integer amount. Got: {amount}."))
         })?;
         if n < 1 {
             return Err(ApiError::bad_request(format!("Requested resource {rc} requires amount >= 1. Got: {n}.")));

@@ -71,7 +71,8 @@ pub async fn reshape(req: Req) -> HandlerResult {
     }
     let mut writes = Vec::new();
     for (c, body) in data["allocations"].as_object().into_iter().flatten() {
-        let consumer = Uuid::parse_str(c).map_err(|_| ApiError::bad_request(format!("Malformed consumer_uuid: {c}")))?;
+        let consumer =
+            Uuid::parse_str(c).map_err(|_| ApiError::bad_request(format!("Malformed consumer_uuid: {c}")))?;
         writes.push(allocation_write(&req, consumer, body)?);
     }
     req.state.store.reshape(&inventories, &writes).await.map_err(|e| match e.kind {

@@ -2,8 +2,8 @@
 
 use std::sync::LazyLock;
 
-use berth_placement::model::ResourceProvider;
 use berth_placement::codes;
+use berth_placement::model::ResourceProvider;
 use berth_store::{ProviderFilter, ProviderUpdate};
 use http::StatusCode;
 use serde::Serialize;
@@ -25,7 +25,9 @@ fn parent_prop() -> Value {
 }
 
 static POST_1_0: LazyLock<Schema> = LazyLock::new(|| {
-    Schema::new(json!({"type": "object", "properties": name_uuid_props(), "required": ["name"], "additionalProperties": false}))
+    Schema::new(
+        json!({"type": "object", "properties": name_uuid_props(), "required": ["name"], "additionalProperties": false}),
+    )
 });
 static POST_1_14: LazyLock<Schema> = LazyLock::new(|| {
     let mut p = name_uuid_props();
@@ -33,10 +35,14 @@ static POST_1_14: LazyLock<Schema> = LazyLock::new(|| {
     Schema::new(json!({"type": "object", "properties": p, "required": ["name"], "additionalProperties": false}))
 });
 static PUT_1_0: LazyLock<Schema> = LazyLock::new(|| {
-    Schema::new(json!({"type": "object", "properties": {"name": {"type": "string", "maxLength": 200}}, "required": ["name"], "additionalProperties": false}))
+    Schema::new(
+        json!({"type": "object", "properties": {"name": {"type": "string", "maxLength": 200}}, "required": ["name"], "additionalProperties": false}),
+    )
 });
 static PUT_1_14: LazyLock<Schema> = LazyLock::new(|| {
-    Schema::new(json!({"type": "object", "properties": {"name": {"type": "string", "maxLength": 200}, "parent_provider_uuid": parent_prop()}, "required": ["name"], "additionalProperties": false}))
+    Schema::new(
+        json!({"type": "object", "properties": {"name": {"type": "string", "maxLength": 200}, "parent_provider_uuid": parent_prop()}, "required": ["name"], "additionalProperties": false}),
+    )
 });
 
 fn list_schema(req: &Req) -> Schema {
@@ -209,7 +215,8 @@ pub async fn list(req: Req) -> HandlerResult {
         resource_providers: Vec<ProviderOut<'a>>,
     }
     let body = List { resource_providers: rps.iter().map(|rp| provider_out(&req, rp)).collect() };
-    let text = serde_json::to_string(&body).map_err(|e| ApiError::from(berth_placement::Error::internal(e.to_string())))?;
+    let text =
+        serde_json::to_string(&body).map_err(|e| ApiError::from(berth_placement::Error::internal(e.to_string())))?;
     Ok(text_json_response(&req, StatusCode::OK, text, last_mod))
 }
 
@@ -240,8 +247,9 @@ pub async fn update(req: Req) -> HandlerResult {
 }
 
 pub async fn delete(req: Req) -> HandlerResult {
-    let uuid = path_uuid(&req, "uuid")
-        .map_err(|_| ApiError::not_found(format!("No resource provider with uuid {} found for delete", req.param("uuid"))))?;
+    let uuid = path_uuid(&req, "uuid").map_err(|_| {
+        ApiError::not_found(format!("No resource provider with uuid {} found for delete", req.param("uuid")))
+    })?;
     req.can("placement:resource_providers:delete")?;
     req.state.store.delete_provider(&uuid).await.map_err(|e| {
         let e: ApiError = e.into();

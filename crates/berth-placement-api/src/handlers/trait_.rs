@@ -14,7 +14,9 @@ use crate::routes::HandlerResult;
 use crate::schema::Schema;
 
 static LIST_SCHEMA: LazyLock<Schema> = LazyLock::new(|| {
-    Schema::new(json!({"type": "object", "properties": {"name": {"type": "string"}, "associated": {"type": "string"}}, "additionalProperties": false}))
+    Schema::new(
+        json!({"type": "object", "properties": {"name": {"type": "string"}, "associated": {"type": "string"}}, "additionalProperties": false}),
+    )
 });
 static SET_FOR_RP: LazyLock<Schema> = LazyLock::new(|| {
     Schema::new(json!({
@@ -39,11 +41,8 @@ pub async fn put(req: Req) -> HandlerResult {
         ));
     }
     let created = req.state.store.create_trait(&name).await?;
-    let mut resp = axum::response::IntoResponse::into_response(if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::NO_CONTENT
-    });
+    let mut resp =
+        axum::response::IntoResponse::into_response(if created { StatusCode::CREATED } else { StatusCode::NO_CONTENT });
     req.set_location(&mut resp, &format!("/traits/{name}"));
     if req.want(15) {
         add_cache_headers(&mut resp, None);
@@ -112,9 +111,12 @@ pub async fn list_for_provider(req: Req) -> HandlerResult {
     req.check_accept_json()?;
     let uuid = path_uuid(&req, "uuid")?;
     req.can("placement:resource_providers:traits:list")?;
-    let (gen, names, last) = req.state.store.get_provider_traits(&uuid).await?.ok_or_else(|| {
-        ApiError::not_found(format!("No resource provider with uuid {uuid} found"))
-    })?;
+    let (gen, names, last) = req
+        .state
+        .store
+        .get_provider_traits(&uuid)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("No resource provider with uuid {uuid} found")))?;
     let body = json!({"resource_provider_generation": gen, "traits": names});
     Ok(json_response(&req, StatusCode::OK, &body, Some(last)))
 }

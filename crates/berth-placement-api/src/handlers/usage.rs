@@ -18,7 +18,9 @@ fn schema(consumer_type: bool) -> Schema {
         props["consumer_type"] =
             json!({"type": "string", "pattern": "^[A-Z0-9_]+$|^all|^unknown$", "minLength": 1, "maxLength": 255});
     }
-    Schema::new(json!({"type": "object", "properties": props, "required": ["project_id"], "additionalProperties": false}))
+    Schema::new(
+        json!({"type": "object", "properties": props, "required": ["project_id"], "additionalProperties": false}),
+    )
 }
 static GET_1_9: LazyLock<Schema> = LazyLock::new(|| schema(false));
 static GET_1_38: LazyLock<Schema> = LazyLock::new(|| schema(true));

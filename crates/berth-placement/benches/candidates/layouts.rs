@@ -65,7 +65,8 @@ pub fn nested(n: usize) -> Snapshot {
         uuid
     };
     for t in 0..n {
-        let cn = next(format!("cn{t}"), None, &["COMPUTE_VOLUME_MULTI_ATTACH"], vec![inv("DISK_GB", 20480, 0, 1, 20480, 1)]);
+        let cn =
+            next(format!("cn{t}"), None, &["COMPUTE_VOLUME_MULTI_ATTACH"], vec![inv("DISK_GB", 20480, 0, 1, 20480, 1)]);
         let numa0 = next(
             format!("numa0_{t}"),
             Some(cn),
@@ -98,7 +99,11 @@ pub fn flat_queries(n: usize) -> Vec<(&'static str, String, usize)> {
     let third = |r: usize| (0..n).filter(|i| i % 3 == r || r == 99).count();
     vec![
         ("ac-perfload", format!("{RES}&member_of={}&required=HW_CPU_X86_AVX2", agg(0)), n),
-        ("ac-perfload-limit1000", format!("{RES}&member_of={}&required=HW_CPU_X86_AVX2&limit=1000", agg(0)), n.min(1000)),
+        (
+            "ac-perfload-limit1000",
+            format!("{RES}&member_of={}&required=HW_CPU_X86_AVX2&limit=1000", agg(0)),
+            n.min(1000),
+        ),
         ("ac-resources", RES.to_string(), n),
         ("ac-required", format!("{RES}&required=STORAGE_DISK_SSD"), (0..n).filter(|i| (i / 3) % 3 == 2).count()),
         ("ac-member-of", format!("{RES}&member_of={}", agg(2)), third(2)),

@@ -15,9 +15,7 @@ impl Bitset {
     }
 
     pub(crate) fn contains(&self, i: u32) -> bool {
-        self.words
-            .get((i / 64) as usize)
-            .is_some_and(|w| w & (1u64 << (i % 64)) != 0)
+        self.words.get((i / 64) as usize).is_some_and(|w| w & (1u64 << (i % 64)) != 0)
     }
 
     pub(crate) fn intersect_with(&mut self, other: &Bitset) {

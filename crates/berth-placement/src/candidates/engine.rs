@@ -64,10 +64,7 @@ impl Default for Options {
     /// Upstream's defaults except `max_allocation_candidates`, which is
     /// [`DEFAULT_MAX_ALLOCATION_CANDIDATES`].
     fn default() -> Options {
-        Options {
-            max_allocation_candidates: DEFAULT_MAX_ALLOCATION_CANDIDATES,
-            ..Options::upstream()
-        }
+        Options { max_allocation_candidates: DEFAULT_MAX_ALLOCATION_CANDIDATES, ..Options::upstream() }
     }
 }
 
@@ -133,10 +130,7 @@ impl<'a> AllocationRequest<'a> {
 
     /// Amount of `rc` taken from `provider`, if any.
     pub fn amount(&self, provider: ProviderIdx, rc: RcId) -> Option<i64> {
-        self.resources
-            .iter()
-            .find(|r| r.provider == provider && r.resource_class == rc)
-            .map(|r| r.amount)
+        self.resources.iter().find(|r| r.provider == provider && r.resource_class == rc).map(|r| r.amount)
     }
 }
 
@@ -320,18 +314,13 @@ enum Resolved {
 }
 
 fn resolve_traits(snap: &Snapshot, names: &[String]) -> Result<Vec<TraitId>, CandidatesError> {
-    names
-        .iter()
-        .map(|n| snap.trait_id(n).ok_or_else(|| CandidatesError::TraitNotFound(n.clone())))
-        .collect()
+    names.iter().map(|n| snap.trait_id(n).ok_or_else(|| CandidatesError::TraitNotFound(n.clone()))).collect()
 }
 
 fn resolve_group(snap: &Snapshot, g: &RequestGroup) -> Result<Resolved, CandidatesError> {
     let mut rcs = Vec::with_capacity(g.resources.len());
     for (name, amount) in &g.resources {
-        let rc = snap
-            .resource_class_id(name)
-            .ok_or_else(|| CandidatesError::ResourceClassNotFound(name.clone()))?;
+        let rc = snap.resource_class_id(name).ok_or_else(|| CandidatesError::ResourceClassNotFound(name.clone()))?;
         match rcs.iter_mut().find(|(r, _)| *r == rc) {
             Some(e) => e.1 = *amount,
             None => rcs.push((rc, *amount)),
@@ -366,11 +355,7 @@ fn resolve_group(snap: &Snapshot, g: &RequestGroup) -> Result<Resolved, Candidat
             Some(p) => Some(snap.root_of(p)),
         },
     };
-    let forbidden_aggs = if g.forbidden_aggs.is_empty() {
-        None
-    } else {
-        Some(snap.members_of_any(&g.forbidden_aggs))
-    };
+    let forbidden_aggs = if g.forbidden_aggs.is_empty() { None } else { Some(snap.members_of_any(&g.forbidden_aggs)) };
     Ok(Resolved::Filter(GroupFilter { rcs, required, forbidden, member_of, forbidden_aggs, tree_root }))
 }
 
@@ -667,12 +652,7 @@ fn unsuffixed_level(
 /// `_alloc_candidates_single_provider`): providers that alone satisfy the
 /// whole group, anchored at their root and, for sharing providers, at every
 /// tree they share with. `None` when nothing qualifies.
-fn single_provider_level(
-    snap: &Snapshot,
-    f: &GroupFilter,
-    anchor_ok: Option<&Bitset>,
-    group: u32,
-) -> Option<Level> {
+fn single_provider_level(snap: &Snapshot, f: &GroupFilter, anchor_ok: Option<&Bitset>, group: u32) -> Option<Level> {
     let eligible = |p: ProviderIdx| {
         f.rcs.iter().all(|&(rc, amount)| snap.inv_of(p, rc).is_some_and(|i| i.fits(amount)))
             && (f.rcs.is_empty() || f.tree_root.is_none_or(|t| snap.root_of(p) == t))
@@ -681,23 +661,22 @@ fn single_provider_level(
             && f.member_of.as_ref().is_none_or(|m| m.contains(p))
             && f.forbidden_aggs.as_ref().is_none_or(|m| !m.contains(p))
     };
-    let candidates: Vec<ProviderIdx> = if let Some(&(rc, _)) =
-        f.rcs.iter().min_by_key(|(rc, _)| snap.providers_with_rc(*rc).len())
-    {
-        snap.providers_with_rc(rc).iter().map(|(p, _)| *p).collect()
-    } else if let Some(first) = f.required.first() {
-        // Resourceless group: upstream only finds providers through a
-        // positive filter (required traits or member_of).
-        let mut v: Vec<ProviderIdx> =
-            first.iter().flat_map(|t| snap.providers_with_trait(*t).iter().copied()).collect();
-        v.sort_unstable();
-        v.dedup();
-        v
-    } else if let Some(m) = &f.member_of {
-        m.iter().collect()
-    } else {
-        return None;
-    };
+    let candidates: Vec<ProviderIdx> =
+        if let Some(&(rc, _)) = f.rcs.iter().min_by_key(|(rc, _)| snap.providers_with_rc(*rc).len()) {
+            snap.providers_with_rc(rc).iter().map(|(p, _)| *p).collect()
+        } else if let Some(first) = f.required.first() {
+            // Resourceless group: upstream only finds providers through a
+            // positive filter (required traits or member_of).
+            let mut v: Vec<ProviderIdx> =
+                first.iter().flat_map(|t| snap.providers_with_trait(*t).iter().copied()).collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        } else if let Some(m) = &f.member_of {
+            m.iter().collect()
+        } else {
+            return None;
+        };
     let mut entries = Vec::with_capacity(candidates.len());
     for p in candidates {
         if !eligible(p) {
@@ -854,9 +833,7 @@ impl Dfs {
         self.chosen[d] = p;
         if let Some((start, required)) = &plan.trait_check[d] {
             let chosen = &self.chosen[*start..=d];
-            let ok = required
-                .iter()
-                .all(|any| chosen.iter().any(|&q| plan.snap.has_any_trait(q, any)));
+            let ok = required.iter().all(|any| chosen.iter().any(|&q| plan.snap.has_any_trait(q, any)));
             if !ok {
                 self.undo_to(mark);
                 return false;
@@ -873,9 +850,11 @@ impl Dfs {
 
     fn build(&self, plan: &Plan<'_>, arena: &mut Arena) {
         let res = arena.resources.len();
-        arena.resources.extend(
-            self.acc.iter().map(|&(provider, resource_class, amount)| ResourceAmount { provider, resource_class, amount }),
-        );
+        arena.resources.extend(self.acc.iter().map(|&(provider, resource_class, amount)| ResourceAmount {
+            provider,
+            resource_class,
+            amount,
+        }));
         arena.resources[res..].sort_unstable();
         let map = arena.mappings.len();
         arena

@@ -236,10 +236,7 @@ fn validate_schema(pairs: &[(String, String)], mv: (u16, u16)) -> Result<(), Bad
     let mut extras: Vec<&str> = keys
         .iter()
         .map(|(k, _)| *k)
-        .filter(|k| {
-            !props.contains(k)
-                && !split_group_key(k, mv).is_some_and(|(prefix, _)| prefixes.contains(&prefix))
-        })
+        .filter(|k| !props.contains(k) && !split_group_key(k, mv).is_some_and(|(prefix, _)| prefixes.contains(&prefix)))
         .collect();
     if !extras.is_empty() {
         extras.sort_unstable();
@@ -267,7 +264,10 @@ fn validate_schema(pairs: &[(String, String)], mv: (u16, u16)) -> Result<(), Bad
                 format!("{} does not match {}", py_repr(v), py_repr(pattern)),
                 "pattern",
                 Some("limit"),
-                &format!("{{'type': ['integer', 'string'], 'pattern': {}, 'minimum': 1, 'minLength': 1}}", py_repr(pattern)),
+                &format!(
+                    "{{'type': ['integer', 'string'], 'pattern': {}, 'minimum': 1, 'minLength': 1}}",
+                    py_repr(pattern)
+                ),
                 &py_repr(v),
             ));
         }
@@ -348,15 +348,11 @@ fn parse_request_wide(pairs: &[(String, String)], req: &mut CandidatesRequest) -
                 }
             }
         }
-        let mut conflicts: Vec<&str> =
-            forbidden.iter().filter(|f| req_names.contains(f)).map(String::as_str).collect();
+        let mut conflicts: Vec<&str> = forbidden.iter().filter(|f| req_names.contains(f)).map(String::as_str).collect();
         if !conflicts.is_empty() {
             conflicts.sort_unstable();
             return Err(BadRequest::with_code(
-                format!(
-                    "Conflicting required and forbidden traits found in root_required: {}",
-                    conflicts.join(", ")
-                ),
+                format!("Conflicting required and forbidden traits found in root_required: {}", conflicts.join(", ")),
                 codes::QUERYPARAM_BAD_VALUE,
             ));
         }
@@ -468,8 +464,7 @@ fn parse_traits(
              Got an empty trait in: {val}"
         )));
     }
-    let required: Vec<Vec<String>> =
-        all.iter().filter(|t| !t.starts_with('!')).map(|t| vec![t.to_string()]).collect();
+    let required: Vec<Vec<String>> = all.iter().filter(|t| !t.starts_with('!')).map(|t| vec![t.to_string()]).collect();
     if !forbidden.is_empty() && !allow_forbidden {
         return Err(BadRequest::new(format!(
             "Invalid query string parameters: Expected 'required' parameter value of the form: \
@@ -655,7 +650,11 @@ fn check_resourceless(req: &CandidatesRequest) -> Result<(), BadRequest> {
     if !bad.is_empty() {
         let all: Vec<&str> = req.groups.iter().map(|g| g.suffix.as_str()).collect();
         return Err(BadRequest::with_code(
-            format!("Real suffixes should be specified in `same_subtree`: {} not found in {}.", py_list(&bad), py_list(&all)),
+            format!(
+                "Real suffixes should be specified in `same_subtree`: {} not found in {}.",
+                py_list(&bad),
+                py_list(&all)
+            ),
             codes::QUERYPARAM_BAD_VALUE,
         ));
     }

@@ -110,10 +110,7 @@ pub struct Provider {
 
 impl Provider {
     pub fn inventory(&self, rc: RcId) -> Option<&Inventory> {
-        self.inventories
-            .binary_search_by_key(&rc, |i| i.resource_class)
-            .ok()
-            .map(|i| &self.inventories[i])
+        self.inventories.binary_search_by_key(&rc, |i| i.resource_class).ok().map(|i| &self.inventories[i])
     }
 
     /// Whether the provider has the `MISC_SHARES_VIA_AGGREGATE` trait.
@@ -244,10 +241,7 @@ impl Snapshot {
         for p in &providers {
             parents.push(match p.parent_uuid {
                 None => None,
-                Some(pu) => Some(*by_uuid.get(&pu).ok_or(SnapshotError::UnknownParent {
-                    child: p.uuid,
-                    parent: pu,
-                })?),
+                Some(pu) => Some(*by_uuid.get(&pu).ok_or(SnapshotError::UnknownParent { child: p.uuid, parent: pu })?),
             });
         }
         // Roots and depths, iteratively with memoisation.
@@ -320,8 +314,7 @@ impl Snapshot {
         }
         for (i, p) in providers.into_iter().enumerate() {
             let idx = i as ProviderIdx;
-            let mut trait_ids: Vec<TraitId> =
-                p.traits.iter().map(|t| snap.intern_trait(t)).collect();
+            let mut trait_ids: Vec<TraitId> = p.traits.iter().map(|t| snap.intern_trait(t)).collect();
             trait_ids.sort_unstable();
             trait_ids.dedup();
             let mut agg_ids: Vec<AggId> = p.aggregates.iter().map(|a| snap.intern_agg(*a)).collect();
@@ -332,8 +325,7 @@ impl Snapshot {
                 .iter()
                 .map(|inv| {
                     let rc = snap.intern_rc(&inv.resource_class);
-                    let cap = ((inv.total.saturating_sub(inv.reserved)) as f64 * inv.allocation_ratio)
-                        as i64;
+                    let cap = ((inv.total.saturating_sub(inv.reserved)) as f64 * inv.allocation_ratio) as i64;
                     Inventory {
                         resource_class: rc,
                         total: inv.total,
@@ -367,10 +359,7 @@ impl Snapshot {
                     capacity: inv.capacity,
                 });
             }
-            let sharing = snap
-                .trait_ids
-                .get(SHARING_TRAIT)
-                .is_some_and(|t| trait_ids.binary_search(t).is_ok());
+            let sharing = snap.trait_ids.get(SHARING_TRAIT).is_some_and(|t| trait_ids.binary_search(t).is_ok());
             if sharing {
                 snap.sharing_bits.insert(idx);
             }

@@ -102,8 +102,12 @@ fn any_trait_errors() {
 #[test]
 fn forbidden_conflicts() {
     let e = err("resources=VCPU:1&required=A,!A", 22);
-    assert_eq!(e.message, "Conflicting required and forbidden traits found in the following traits keys: required: (A)");
-    let e = err("resources=VCPU:1&required=in:B,A&required=!A,!B&resources1=VCPU:1&required1=C,!C&group_policy=none", 39);
+    assert_eq!(
+        e.message,
+        "Conflicting required and forbidden traits found in the following traits keys: required: (A)"
+    );
+    let e =
+        err("resources=VCPU:1&required=in:B,A&required=!A,!B&resources1=VCPU:1&required1=C,!C&group_policy=none", 39);
     assert_eq!(
         e.message,
         "Conflicting required and forbidden traits found in the following traits keys: required1: (C), required: (A, B)"
@@ -147,7 +151,8 @@ fn request_wide_first_values() {
     assert_eq!(r.group_policy, Some(GroupPolicy::None));
     let r = parse("resources1=VCPU:1&resources2=VCPU:1&group_policy=isolate&group_policy=none", 25);
     assert_eq!(r.group_policy, Some(GroupPolicy::Isolate));
-    let r = parse("resources_A=VCPU:1&resources_B=VCPU:1&same_subtree= _A, _B,_A&same_subtree=_B&group_policy=none", 36);
+    let r =
+        parse("resources_A=VCPU:1&resources_B=VCPU:1&same_subtree= _A, _B,_A&same_subtree=_B&group_policy=none", 36);
     assert_eq!(r.same_subtrees, vec![strings(&["_A", "_B"]), strings(&["_B"])]);
     let r = parse("resources=VCPU:1&root_required=A,!B,A", 35);
     assert_eq!((r.root_required, r.root_forbidden), (strings(&["A"]), strings(&["B"])));
@@ -186,16 +191,25 @@ fn python_reprs() {
 
 #[test]
 fn orphans_and_resourceless() {
-    assert_eq!(err("resources=VCPU:1&required1=A", 35).message, "All traits parameters must be associated with resources.  Found the following orphaned traits keys: required1");
+    assert_eq!(
+        err("resources=VCPU:1&required1=A", 35).message,
+        "All traits parameters must be associated with resources.  Found the following orphaned traits keys: required1"
+    );
     assert_eq!(err("resources=VCPU:1&required1=!A", 35).message, "All request groups must specify resources.");
     let r = parse("resources=VCPU:1&required_X=A&same_subtree=_X", 36);
     assert!(r.groups[1].resources.is_empty());
     let e = err("required=A&resources_X=VCPU:1", 36);
-    assert_eq!(e.message, "Resourceless suffixed group request should be specified in `same_subtree` query param: bad group(s) - [''].");
+    assert_eq!(
+        e.message,
+        "Resourceless suffixed group request should be specified in `same_subtree` query param: bad group(s) - ['']."
+    );
     assert_eq!(e.code, Some(codes::QUERYPARAM_BAD_VALUE));
     let e = err("group_policy=none", 36);
     assert_eq!(e.code, Some(codes::QUERYPARAM_MISSING_VALUE));
-    assert_eq!(err("resources_X=VCPU:1&in_tree_X=nope", 36).message, "Invalid query string parameters: Expected 'in_tree' parameter to be a format of uuid. Got: nope");
+    assert_eq!(
+        err("resources_X=VCPU:1&in_tree_X=nope", 36).message,
+        "Invalid query string parameters: Expected 'in_tree' parameter to be a format of uuid. Got: nope"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -295,7 +309,8 @@ fn randomize_limit_and_max() {
     let plain = find_candidates(&s, &req, &Options::upstream()).unwrap();
     let order: Vec<u32> = plain.allocation_requests().map(|a| a.resources[0].provider).collect();
     assert_eq!(order, (0..20).collect::<Vec<u32>>());
-    let shuffled = find_candidates(&s, &req, &Options { randomize: true, seed: Some(1), ..Options::upstream() }).unwrap();
+    let shuffled =
+        find_candidates(&s, &req, &Options { randomize: true, seed: Some(1), ..Options::upstream() }).unwrap();
     let mut got: Vec<u32> = shuffled.allocation_requests().map(|a| a.resources[0].provider).collect();
     assert_ne!(got, order);
     got.sort_unstable();
