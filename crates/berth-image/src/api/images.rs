@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use super::{endpoint_url, header_str, json_response, parse_json, parse_query, ApiResult, AppState};
 use crate::error::{ImageError, Result};
-use crate::model::{self, now_micros, parse_isotime, set_attribute, Image};
+use crate::model::{self, set_attribute, Image};
 use crate::patch::{self, Change, Op};
 use crate::repo::{self, ListScope};
 use crate::service::{Caller, ImageService};
@@ -82,7 +82,7 @@ pub(crate) async fn create(
             )))
         }
     };
-    let mut img = Image::new(id, caller.project().map(str::to_string), now_micros());
+    let mut img = Image::new(id, caller.project().map(str::to_string), berth_time::now());
     for (key, value) in &obj {
         match key.as_str() {
             "id" => {}
@@ -350,6 +350,19 @@ impl Filter {
     }
 }
 
+/// A `created_at`/`updated_at` filter: Glance's `op:` prefix (not `in`)
+/// and an ISO 8601 instant, in microseconds since the epoch.
+fn time_filter<'a>(key: &str, expr: &'a str) -> Result<(&'a str, i64)> {
+    let (op, val) = split_op(expr);
+    if op == "in" {
+        return Err(ImageError::bad_request(format!("Unable to filter by unknown operator '{op}'.")));
+    }
+    let at = berth_time::parse_iso8601(val).map_err(|_| {
+        ImageError::bad_request(format!("Bad \"{key}\" query filter format. Use ISO 8601 DateTime notation."))
+    })?;
+    Ok((op, at))
+}
+
 fn parse_bool_filter(key: &str, v: &str) -> Result<bool> {
     match v {
         "true" => Ok(true),
@@ -438,13 +451,7 @@ pub(crate) async fn list(State(svc): State<AppState>, headers: HeaderMap, uri: U
             }
             "protected" => Filter::Protected(parse_bool_filter("protected", v)?),
             "created_at" | "updated_at" => {
-                let (op, val) = split_op(v);
-                if op == "in" {
-                    return Err(ImageError::bad_request(format!("Unable to filter by unknown operator '{op}'.")));
-                }
-                let at = parse_isotime(val).ok_or_else(|| {
-                    ImageError::bad_request(format!("Bad \"{k}\" query filter format. Use ISO 8601 DateTime notation."))
-                })?;
+                let (op, at) = time_filter(k, v)?;
                 Filter::Time { key: k.to_string(), op: op.to_string(), at }
             }
             "min_disk" | "min_ram" | "size" | "virtual_size" | "os_hash_algo" => {
@@ -666,7 +673,7 @@ pub(crate) async fn update(
     }
     check_quotas(&img)?;
     if img != before {
-        img.updated_at = now_micros();
+        img.updated_at = berth_time::now();
         repo::save_image(&mut w.tx, &img).await?;
         w.commit().await?;
     }
@@ -722,7 +729,7 @@ async fn change_tags(svc: &ImageService, headers: &HeaderMap, id: &str, tag: &st
             return Err(ImageError::not_found(format!("Tag {tag} not found")));
         }
     }
-    img.updated_at = now_micros();
+    img.updated_at = berth_time::now();
     repo::save_image(&mut w.tx, &img).await?;
     w.commit().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -762,7 +769,7 @@ async fn transition(svc: &ImageService, headers: &HeaderMap, id: &str, deactivat
         return Err(ImageError::forbidden(format!("Not allowed to {verb} image in status '{}'", img.status)));
     }
     let mut w = svc.db.write().await?;
-    if !repo::set_status(&mut w.tx, id, from, to, now_micros()).await? {
+    if !repo::set_status(&mut w.tx, id, from, to, berth_time::now()).await? {
         return Err(ImageError::conflict(format!("Image {id} changed status during the request; try again.")));
     }
     w.commit().await?;
@@ -806,6 +813,38 @@ mod tests {
         assert!(sorting(&q(&[("sort", "pony")])).is_err());
         assert!(sorting(&q(&[("sort", "name:up")])).is_err());
         assert!(sorting(&q(&[("sort_key", "name"), ("sort_dir", "asc"), ("sort_dir", "desc")])).is_err());
+    }
+
+    #[test]
+    fn time_filters() {
+        let t =
+            |e: &str| time_filter("created_at", e).map(|(op, at)| (op.to_string(), at)).map_err(|e| e.status.as_u16());
+        assert_eq!(t("2015-11-06T15:32:17Z"), Ok(("eq".to_string(), 1_446_823_937_000_000)));
+        assert_eq!(t("gte:2015-11-06T15:32:17.5Z"), Ok(("gte".to_string(), 1_446_823_937_500_000)));
+        assert_eq!(t("lt:2015-11-06T16:32:17+01:00"), Ok(("lt".to_string(), 1_446_823_937_000_000)));
+        assert_eq!(t("neq:2015-11-06"), Ok(("neq".to_string(), 1_446_768_000_000_000)));
+        assert_eq!(t("lte:1970-01-01T00:00Z"), Ok(("lte".to_string(), 0)));
+        // Inputs that once sliced inside a multi-byte character (a panic
+        // that dropped the connection), and other malformed times: 400.
+        for bad in [
+            "2015-11-06+a\u{e9}b",
+            "2015-11-06T\u{e9}",
+            "2015-11-06T10:\u{e9}\u{e9}",
+            "2015-11-06T10:00:00.\u{e9}\u{e9}",
+            "2015-11-06T10:00+\u{e9}\u{e9}",
+            "\u{e9}\u{e9}\u{e9}\u{e9}-11-06",
+            "2015-11-06T10:00:00Z\u{0}",
+            "gt:\u{ff}\u{fe}",
+            "yesterday",
+            "2015-13-06",
+            "2015-11-06T25:00Z",
+            "2015-11-06T10:00+0x:00",
+            "in:2015-11-06",
+            "gte:",
+            "",
+        ] {
+            assert_eq!(t(bad), Err(400), "{bad:?}");
+        }
     }
 
     #[test]

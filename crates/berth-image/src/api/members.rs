@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::{json_response, parse_json, ApiResult, AppState};
 use crate::error::{ImageError, Result};
-use crate::model::{now_micros, Image, Member, MEMBER_STATUSES};
+use crate::model::{Image, Member, MEMBER_STATUSES};
 use crate::repo;
 use crate::service::{Caller, ImageService};
 
@@ -58,7 +58,7 @@ pub(crate) async fn create(
     let (img, member) = svc.load_visible(&caller, &id).await?;
     only_shared(&img)?;
     svc.enforce_image(&caller, "add_member", &img, member.as_ref())?;
-    let now = now_micros();
+    let now = berth_time::now();
     let m = Member {
         image_id: id.clone(),
         member: member_id.clone(),
@@ -121,7 +121,7 @@ pub(crate) async fn update(
     let mut target = svc.image_target(&caller, &img, member.as_ref());
     target.insert("member_id".into(), m.member.clone());
     svc.authorize(&caller, "modify_member", &target)?;
-    let now = now_micros();
+    let now = berth_time::now();
     let mut w = svc.db.write().await?;
     if !repo::update_member(&mut w.tx, &id, &member_id, &status, now).await? {
         return Err(ImageError::not_found(format!("{member_id} not found in the member list of the image {id}.")));
