@@ -117,6 +117,9 @@ pub(crate) async fn update(
     }
     let (img, member) = svc.load_visible(&caller, &id).await?;
     only_shared(&img)?;
+    // As Glance: looking the member up needs `get_member` (404 when the
+    // caller may not even see the image), changing it `modify_member`.
+    svc.enforce_image(&caller, "get_member", &img, member.as_ref())?;
     let m = lookup_member(&svc, &caller, &img, &member_id).await?;
     let mut target = svc.image_target(&caller, &img, member.as_ref());
     target.insert("member_id".into(), m.member.clone());
