@@ -166,7 +166,31 @@ pub(crate) fn isotime(micros: i64) -> String {
 // ---------------------------------------------------------------- validation
 
 fn invalid(key: &str, detail: impl std::fmt::Display) -> ImageError {
-    ImageError::bad_request(format!("Invalid value for '{key}': {detail}"))
+    ImageError::bad_request(format!("Invalid value for '{}': {detail}", shown(key)))
+}
+
+/// A client's value as quoted in an error message: at most 64 characters,
+/// so a 1 MB name never comes back whole.
+pub(crate) fn shown(s: &str) -> String {
+    const MAX: usize = 64;
+    match s.char_indices().nth(MAX) {
+        None => s.to_string(),
+        Some((i, _)) => format!("{}...", &s[..i]),
+    }
+}
+
+/// A JSON value as quoted in an error message (bounded like [`shown`]).
+fn shown_value(v: &Value) -> String {
+    shown(&v.to_string())
+}
+
+/// Text with a NUL character is refused everywhere (400): no database
+/// stores it and no name or id can contain it.
+pub(crate) fn refuse_nul(key: &str, s: &str) -> Result<()> {
+    if s.contains('\0') {
+        return Err(invalid(key, "the NUL character is not allowed"));
+    }
+    Ok(())
 }
 
 /// Which formats the deployment accepts.
@@ -180,16 +204,19 @@ pub(crate) struct Formats {
 fn nullable_string(key: &str, v: &Value, max: usize) -> Result<Option<String>> {
     match v {
         Value::Null => Ok(None),
-        Value::String(s) if s.chars().count() <= max => Ok(Some(s.clone())),
-        Value::String(s) => Err(invalid(key, format!("'{s}' is too long (at most {max} characters)"))),
-        v => Err(invalid(key, format!("{v} is not of type 'null', 'string'"))),
+        Value::String(s) if s.chars().count() <= max => {
+            refuse_nul(key, s)?;
+            Ok(Some(s.clone()))
+        }
+        Value::String(s) => Err(invalid(key, format!("'{}' is too long (at most {max} characters)", shown(s)))),
+        v => Err(invalid(key, format!("{} is not of type 'null', 'string'", shown_value(v)))),
     }
 }
 
 fn one_of(key: &str, v: &Value, allowed: &[&str]) -> Result<String> {
     match v {
         Value::String(s) if allowed.contains(&s.as_str()) => Ok(s.clone()),
-        v => Err(invalid(key, format!("{v} is not one of {allowed:?}"))),
+        v => Err(invalid(key, format!("{} is not one of {allowed:?}", shown_value(v)))),
     }
 }
 
@@ -197,12 +224,12 @@ fn format_value(key: &str, v: &Value, allowed: &[String]) -> Result<Option<Strin
     match v {
         Value::Null => Ok(None),
         Value::String(s) if allowed.iter().any(|a| a == s) => Ok(Some(s.clone())),
-        v => Err(invalid(key, format!("{v} is not one of {allowed:?}"))),
+        v => Err(invalid(key, format!("{} is not one of {allowed:?}", shown_value(v)))),
     }
 }
 
 fn boolean(key: &str, v: &Value) -> Result<bool> {
-    v.as_bool().ok_or_else(|| invalid(key, format!("{v} is not of type 'boolean'")))
+    v.as_bool().ok_or_else(|| invalid(key, format!("{} is not of type 'boolean'", shown_value(v))))
 }
 
 fn non_negative_int(key: &str, v: &Value) -> Result<i64> {
@@ -214,23 +241,26 @@ fn non_negative_int(key: &str, v: &Value) -> Result<i64> {
     };
     match n {
         Some(n) if (0..=MAX_INT).contains(&n) => Ok(n),
-        Some(_) => Err(invalid(key, format!("{v} must be between 0 and {MAX_INT}"))),
-        None => Err(invalid(key, format!("{v} is not of type 'integer'"))),
+        Some(_) => Err(invalid(key, format!("{} must be between 0 and {MAX_INT}", shown_value(v)))),
+        None => Err(invalid(key, format!("{} is not of type 'integer'", shown_value(v)))),
     }
 }
 
 pub(crate) fn tag_value(v: &Value) -> Result<String> {
     match v {
-        Value::String(s) if s.chars().count() <= 255 => Ok(s.clone()),
+        Value::String(s) if s.chars().count() <= 255 => {
+            refuse_nul("tags", s)?;
+            Ok(s.clone())
+        }
         Value::String(_) => Err(invalid("tags", "a tag is longer than 255 characters")),
-        v => Err(invalid("tags", format!("{v} is not of type 'string'"))),
+        v => Err(invalid("tags", format!("{} is not of type 'string'", shown_value(v)))),
     }
 }
 
 pub(crate) fn tags_value(v: &Value) -> Result<Vec<String>> {
     match v {
         Value::Array(items) => items.iter().map(tag_value).collect(),
-        v => Err(invalid("tags", format!("{v} is not of type 'array'"))),
+        v => Err(invalid("tags", format!("{} is not of type 'array'", shown_value(v)))),
     }
 }
 
@@ -240,16 +270,20 @@ pub(crate) fn check_property(key: &str, v: &Value) -> Result<String> {
         return Err(ImageError::bad_request("Custom property should not be greater than 255 characters."));
     }
     check_not_reserved(key)?;
+    refuse_nul("a property name", key)?;
     match v {
-        Value::String(s) if s.chars().count() <= 65_535 => Ok(s.clone()),
+        Value::String(s) if s.chars().count() <= 65_535 => {
+            refuse_nul(key, s)?;
+            Ok(s.clone())
+        }
         Value::String(_) => Err(invalid(key, "the value is too long")),
-        v => Err(invalid(key, format!("{v} is not of type 'string'"))),
+        v => Err(invalid(key, format!("{} is not of type 'string'", shown_value(v)))),
     }
 }
 
 pub(crate) fn check_not_reserved(key: &str) -> Result<()> {
     if RESERVED.contains(&key) || key.starts_with(RESERVED_NAMESPACE) {
-        return Err(ImageError::forbidden(format!("Attribute '{key}' is reserved.")));
+        return Err(ImageError::forbidden(format!("Attribute '{}' is reserved.", shown(key))));
     }
     Ok(())
 }
@@ -282,6 +316,27 @@ pub(crate) fn set_attribute(img: &mut Image, key: &str, v: &Value, formats: &For
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quotes_and_nul() {
+        assert_eq!(shown("short"), "short");
+        let long = "\u{e9}".repeat(1000);
+        assert_eq!(shown(&long), format!("{}...", "\u{e9}".repeat(64)));
+        assert!(refuse_nul("name", "a\0b").is_err());
+        assert!(refuse_nul("name", "ab").is_ok());
+        let f = Formats { disk: vec!["raw".into()], container: vec!["bare".into()] };
+        let mut img = Image::new("x".into(), None, 0);
+        for (k, v) in [
+            ("name", serde_json::json!("a\u{0}")),
+            ("owner", serde_json::json!("\u{0}")),
+            ("tags", serde_json::json!(["\u{0}"])),
+            ("os_distro", serde_json::json!("a\u{0}")),
+            ("a\u{0}", serde_json::json!("x")),
+        ] {
+            assert_eq!(set_attribute(&mut img, k, &v, &f).unwrap_err().status.as_u16(), 400, "{k:?}");
+        }
+        assert_eq!(img, Image::new("x".into(), None, 0));
+    }
 
     #[test]
     fn formats_times() {

@@ -78,7 +78,8 @@ pub(crate) async fn create(
         Some(Value::String(s)) if is_uuid(s) => s.to_ascii_lowercase(),
         Some(v) => {
             return Err(ImageError::bad_request(format!(
-                "Provided object does not match schema 'image': {v} does not match the UUID pattern"
+                "Provided object does not match schema 'image': {} does not match the UUID pattern",
+                model::shown(&v.to_string())
             )))
         }
     };
@@ -88,7 +89,7 @@ pub(crate) async fn create(
             "id" => {}
             "locations" => return Err(ImageError::forbidden("Attribute 'locations' is read-only.")),
             k if model::READ_ONLY.contains(&k) => {
-                return Err(ImageError::forbidden(format!("Attribute '{k}' is read-only.")))
+                return Err(ImageError::forbidden(format!("Attribute '{}' is read-only.", model::shown(k))))
             }
             k => set_attribute(&mut img, k, value, &svc.formats)?,
         }
@@ -136,7 +137,7 @@ fn parse_dir(s: &str) -> Result<Dir> {
     match s.trim() {
         "asc" => Ok(Dir::Asc),
         "desc" => Ok(Dir::Desc),
-        d => Err(ImageError::bad_request(format!("Invalid sort direction: {d}"))),
+        d => Err(ImageError::bad_request(format!("Invalid sort direction: {}", model::shown(d)))),
     }
 }
 
@@ -146,7 +147,8 @@ fn parse_sort_key(s: &str) -> Result<String> {
         Ok(k.to_string())
     } else {
         Err(ImageError::bad_request(format!(
-            "Invalid sort key: {k}. It must be one of the following: {}.",
+            "Invalid sort key: {}. It must be one of the following: {}.",
+            model::shown(k),
             SORT_KEYS.join(", ")
         )))
     }
@@ -268,7 +270,10 @@ fn split_in_list(v: &str) -> Result<Vec<String>> {
         }
     }
     if quoted {
-        return Err(ImageError::bad_request(format!("Invalid filter value {v}. The quote is not closed.")));
+        return Err(ImageError::bad_request(format!(
+            "Invalid filter value {}. The quote is not closed.",
+            model::shown(v)
+        )));
     }
     out.push(if was_quoted { cur } else { cur.trim().to_string() });
     Ok(out)
@@ -368,7 +373,8 @@ fn parse_bool_filter(key: &str, v: &str) -> Result<bool> {
         "true" => Ok(true),
         "false" => Ok(false),
         _ => Err(ImageError::bad_request(format!(
-            "Invalid value '{v}' for '{key}' filter. Valid values are 'true' or 'false'."
+            "Invalid value '{}' for '{key}' filter. Valid values are 'true' or 'false'.",
+            model::shown(v)
         ))),
     }
 }
@@ -382,6 +388,15 @@ pub(crate) async fn list(State(svc): State<AppState>, headers: HeaderMap, uri: U
     svc.authorize(&caller, "get_images", &target)?;
 
     let q = parse_query(uri.query())?;
+    // A NUL names nothing and can be compared with nothing stored.
+    for (k, v) in &q {
+        if k.contains('\0') || v.contains('\0') {
+            return Err(ImageError::bad_request(format!(
+                "Invalid query parameter '{}': the NUL character is not allowed.",
+                model::shown(&k.replace('\0', "\\0"))
+            )));
+        }
+    }
     let last = |k: &str| q.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let limit = match last("limit") {
         None => svc.config.limit_default,
@@ -396,12 +411,12 @@ pub(crate) async fn list(State(svc): State<AppState>, headers: HeaderMap, uri: U
     .min(svc.config.limit_max);
     let member_status = last("member_status").unwrap_or("accepted");
     if !["pending", "accepted", "rejected", "all"].contains(&member_status) {
-        return Err(ImageError::bad_request(format!("Invalid status: {member_status}")));
+        return Err(ImageError::bad_request(format!("Invalid status: {}", model::shown(member_status))));
     }
     let visibility = last("visibility");
     if let Some(v) = visibility {
         if !["community", "public", "private", "shared", "all"].contains(&v) {
-            return Err(ImageError::bad_request(format!("Invalid visibility value: {v}")));
+            return Err(ImageError::bad_request(format!("Invalid visibility value: {}", model::shown(v))));
         }
     }
     if last("changes-since").is_some() {
@@ -454,9 +469,17 @@ pub(crate) async fn list(State(svc): State<AppState>, headers: HeaderMap, uri: U
                 let (op, at) = time_filter(k, v)?;
                 Filter::Time { key: k.to_string(), op: op.to_string(), at }
             }
-            "min_disk" | "min_ram" | "size" | "virtual_size" | "os_hash_algo" => {
-                Filter::Column { key: k.to_string(), value: v.clone() }
+            "min_disk" | "min_ram" | "size" | "virtual_size" => {
+                // Integer columns: the value must be one (stored as i64).
+                let n: i64 = v.trim().parse().map_err(|_| {
+                    ImageError::bad_request(format!(
+                        "Invalid value '{}' for '{k}' filter: not an integer.",
+                        model::shown(v)
+                    ))
+                })?;
+                Filter::Column { key: k.to_string(), value: n.to_string() }
             }
+            "os_hash_algo" => Filter::Column { key: k.to_string(), value: v.clone() },
             _ => Filter::Property { key: k.to_string(), value: v.clone() },
         };
         filters.push(f);
@@ -585,10 +608,10 @@ fn apply_change(svc: &ImageService, caller: &Caller, img: &mut Image, c: &Change
     match c.op {
         Op::Remove => {
             if is_base {
-                return Err(ImageError::forbidden(format!("Property {root} may not be removed.")));
+                return Err(ImageError::forbidden(format!("Property {} may not be removed.", model::shown(root))));
             }
             if img.properties.remove(root).is_none() {
-                return Err(ImageError::conflict(format!("Property {root} does not exist.")));
+                return Err(ImageError::conflict(format!("Property {} does not exist.", model::shown(root))));
             }
             Ok(())
         }
@@ -605,13 +628,13 @@ fn apply_change(svc: &ImageService, caller: &Caller, img: &mut Image, c: &Change
             if !is_base {
                 let exists = img.properties.contains_key(root);
                 if c.op == Op::Replace && !exists {
-                    return Err(ImageError::conflict(format!("Property {root} does not exist.")));
+                    return Err(ImageError::conflict(format!("Property {} does not exist.", model::shown(root))));
                 }
                 if c.op == Op::Add && exists && c.draft == 4 {
-                    return Err(ImageError::conflict(format!("Property {root} already present.")));
+                    return Err(ImageError::conflict(format!("Property {} already present.", model::shown(root))));
                 }
             } else if c.op == Op::Add && c.draft == 4 {
-                return Err(ImageError::conflict(format!("Property {root} already present.")));
+                return Err(ImageError::conflict(format!("Property {} already present.", model::shown(root))));
             }
             set_attribute(img, root, value, &svc.formats)
         }
@@ -640,7 +663,7 @@ pub(crate) async fn update(
     for c in &changes {
         let root = c.path[0].as_str();
         if model::READ_ONLY.contains(&root) || model::DISALLOWED.contains(&root) {
-            return Err(ImageError::forbidden(format!("Attribute '{root}' is read-only.")));
+            return Err(ImageError::forbidden(format!("Attribute '{}' is read-only.", model::shown(root))));
         }
         model::check_not_reserved(root)?;
         if root.chars().count() > 255 {

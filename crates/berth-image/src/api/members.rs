@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::{json_response, parse_json, ApiResult, AppState};
 use crate::error::{ImageError, Result};
-use crate::model::{Image, Member, MEMBER_STATUSES};
+use crate::model::{self, Image, Member, MEMBER_STATUSES};
 use crate::repo;
 use crate::service::{Caller, ImageService};
 
@@ -37,8 +37,11 @@ async fn lookup_member(svc: &ImageService, caller: &Caller, img: &Image, member_
 
 fn string_field(body: &Value, key: &str) -> Result<String> {
     match body.get(key) {
-        Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= 255 => Ok(s.clone()),
-        Some(v) => Err(ImageError::bad_request(format!("Invalid value for '{key}': {v}"))),
+        Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= 255 => {
+            model::refuse_nul(key, s)?;
+            Ok(s.clone())
+        }
+        Some(v) => Err(ImageError::bad_request(format!("Invalid value for '{key}': {}", model::shown(&v.to_string())))),
         None => Err(ImageError::bad_request(format!("'{key}' is a required property"))),
     }
 }
