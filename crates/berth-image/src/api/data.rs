@@ -34,7 +34,9 @@ pub(crate) async fn upload(
         ),
         None => None,
     };
-    if let Some(len) = header_str(&headers, "content-length").and_then(|s| s.trim().parse::<u64>().ok()) {
+    let length = header_str(&headers, "content-length").and_then(|s| s.trim().parse::<u64>().ok());
+    // Refused before the image moves to `saving`.
+    if let Some(len) = length.into_iter().chain(declared).max() {
         if len > svc.store.max_size() {
             return Err(ImageError::too_large(format!(
                 "The incoming image is too large: the limit is {} bytes.",
