@@ -4,7 +4,7 @@
 use std::cmp::Ordering;
 
 use axum::body::Bytes;
-use axum::extract::{OriginalUri, Path, State};
+use axum::extract::{OriginalUri, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::IntoResponse;
 
@@ -12,7 +12,9 @@ use super::ACCEPT_PATCH;
 use berth_policy::Target;
 use serde_json::{json, Value};
 
-use super::{endpoint_url, header_str, json_response, parse_json, parse_query, ApiResult, AppState};
+use super::{
+    endpoint_url, header_str, json_response, parse_json, parse_query, path_params, ApiResult, AppState, PathParams,
+};
 use crate::error::{ImageError, Result};
 use crate::model::{self, set_attribute, Image};
 use crate::patch::{self, Change, Op};
@@ -546,7 +548,8 @@ pub(crate) async fn list(State(svc): State<AppState>, headers: HeaderMap, uri: U
 
 // ---------------------------------------------------------------- show
 
-pub(crate) async fn show(State(svc): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
+pub(crate) async fn show(State(svc): State<AppState>, headers: HeaderMap, path: PathParams<String>) -> ApiResult {
+    let id = path_params(&svc, &headers, path).await?;
     let caller = svc.authenticate(&headers).await?;
     let (img, member) = svc.load_visible(&caller, &id).await?;
     svc.enforce_image(&caller, "get_image", &img, member.as_ref())?;
@@ -644,9 +647,10 @@ fn apply_change(svc: &ImageService, caller: &Caller, img: &mut Image, c: &Change
 pub(crate) async fn update(
     State(svc): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    path: PathParams<String>,
     body: Bytes,
 ) -> ApiResult {
+    let id = path_params(&svc, &headers, path).await?;
     let caller = svc.authenticate(&headers).await?;
     let content_type = header_str(&headers, "content-type").unwrap_or("");
     let Some(draft) = patch::draft_for(content_type) else {
@@ -705,7 +709,8 @@ pub(crate) async fn update(
 
 // ---------------------------------------------------------------- delete
 
-pub(crate) async fn delete(State(svc): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
+pub(crate) async fn delete(State(svc): State<AppState>, headers: HeaderMap, path: PathParams<String>) -> ApiResult {
+    let id = path_params(&svc, &headers, path).await?;
     let caller = svc.authenticate(&headers).await?;
     let (img, member) = svc.load_visible(&caller, &id).await?;
     svc.enforce_image(&caller, "delete_image", &img, member.as_ref())?;
@@ -761,16 +766,18 @@ async fn change_tags(svc: &ImageService, headers: &HeaderMap, id: &str, tag: &st
 pub(crate) async fn add_tag(
     State(svc): State<AppState>,
     headers: HeaderMap,
-    Path((id, tag)): Path<(String, String)>,
+    path: PathParams<(String, String)>,
 ) -> ApiResult {
+    let (id, tag) = path_params(&svc, &headers, path).await?;
     change_tags(&svc, &headers, &id, &tag, true).await
 }
 
 pub(crate) async fn delete_tag(
     State(svc): State<AppState>,
     headers: HeaderMap,
-    Path((id, tag)): Path<(String, String)>,
+    path: PathParams<(String, String)>,
 ) -> ApiResult {
+    let (id, tag) = path_params(&svc, &headers, path).await?;
     change_tags(&svc, &headers, &id, &tag, false).await
 }
 
@@ -799,11 +806,13 @@ async fn transition(svc: &ImageService, headers: &HeaderMap, id: &str, deactivat
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub(crate) async fn deactivate(State(svc): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
+pub(crate) async fn deactivate(State(svc): State<AppState>, headers: HeaderMap, path: PathParams<String>) -> ApiResult {
+    let id = path_params(&svc, &headers, path).await?;
     transition(&svc, &headers, &id, true).await
 }
 
-pub(crate) async fn reactivate(State(svc): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
+pub(crate) async fn reactivate(State(svc): State<AppState>, headers: HeaderMap, path: PathParams<String>) -> ApiResult {
+    let id = path_params(&svc, &headers, path).await?;
     transition(&svc, &headers, &id, false).await
 }
 

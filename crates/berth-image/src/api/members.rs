@@ -1,12 +1,12 @@
 //! `/v2/images/{id}/members`: sharing images with other projects.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde_json::{json, Value};
 
-use super::{json_response, parse_json, ApiResult, AppState};
+use super::{json_response, parse_json, path_params, ApiResult, AppState, PathParams};
 use crate::error::{ImageError, Result};
 use crate::model::{self, Image, Member, MEMBER_STATUSES};
 use crate::repo;
@@ -49,9 +49,10 @@ fn string_field(body: &Value, key: &str) -> Result<String> {
 pub(crate) async fn create(
     State(svc): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    path: PathParams<String>,
     body: Bytes,
 ) -> ApiResult {
+    let id = path_params(&svc, &headers, path).await?;
     let caller = svc.authenticate(&headers).await?;
     let body = parse_json(&body)?;
     if !body.is_object() {
@@ -77,7 +78,8 @@ pub(crate) async fn create(
     Ok(json_response(StatusCode::OK, m.to_json()))
 }
 
-pub(crate) async fn list(State(svc): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
+pub(crate) async fn list(State(svc): State<AppState>, headers: HeaderMap, path: PathParams<String>) -> ApiResult {
+    let id = path_params(&svc, &headers, path).await?;
     let caller = svc.authenticate(&headers).await?;
     let (img, member) = svc.load_visible(&caller, &id).await?;
     only_shared(&img)?;
@@ -95,8 +97,9 @@ pub(crate) async fn list(State(svc): State<AppState>, headers: HeaderMap, Path(i
 pub(crate) async fn show(
     State(svc): State<AppState>,
     headers: HeaderMap,
-    Path((id, member_id)): Path<(String, String)>,
+    path: PathParams<(String, String)>,
 ) -> ApiResult {
+    let (id, member_id) = path_params(&svc, &headers, path).await?;
     let caller = svc.authenticate(&headers).await?;
     let (img, member) = svc.load_visible(&caller, &id).await?;
     let hide = |e: ImageError| if e.status == StatusCode::FORBIDDEN { ImageError::not_found(e.message) } else { e };
@@ -109,9 +112,10 @@ pub(crate) async fn show(
 pub(crate) async fn update(
     State(svc): State<AppState>,
     headers: HeaderMap,
-    Path((id, member_id)): Path<(String, String)>,
+    path: PathParams<(String, String)>,
     body: Bytes,
 ) -> ApiResult {
+    let (id, member_id) = path_params(&svc, &headers, path).await?;
     let caller = svc.authenticate(&headers).await?;
     let body = parse_json(&body)?;
     let status = string_field(&body, "status")?;
@@ -140,8 +144,9 @@ pub(crate) async fn update(
 pub(crate) async fn delete(
     State(svc): State<AppState>,
     headers: HeaderMap,
-    Path((id, member_id)): Path<(String, String)>,
+    path: PathParams<(String, String)>,
 ) -> ApiResult {
+    let (id, member_id) = path_params(&svc, &headers, path).await?;
     let caller = svc.authenticate(&headers).await?;
     let (img, member) = svc.load_visible(&caller, &id).await?;
     only_shared(&img)?;

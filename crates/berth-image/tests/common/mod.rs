@@ -409,15 +409,31 @@ impl Env {
     /// differs, whose error body is not Glance's, is larger than 64 KiB or
     /// mentions the database. (`raw` already refuses any 500.)
     pub async fn check_cases(&self, who: &Who, id: &str, cases: &[Case]) -> Vec<String> {
+        self.check_cases_as(Some(who), None, id, cases).await
+    }
+
+    /// The same cases without a token: every one answers 401.
+    pub async fn check_cases_unauthenticated(&self, id: &str, cases: &[Case]) -> Vec<String> {
+        self.check_cases_as(None, Some(StatusCode::UNAUTHORIZED), id, cases).await
+    }
+
+    async fn check_cases_as(
+        &self,
+        who: Option<&Who>,
+        status: Option<StatusCode>,
+        id: &str,
+        cases: &[Case],
+    ) -> Vec<String> {
         let mut failures = Vec::new();
         for c in cases {
+            let want = status.unwrap_or(c.want);
             let path = c.path.replace("{id}", id);
             let headers: Vec<(&str, &str)> = c.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
             let shown: String = path.chars().take(120).collect();
-            let r = self.raw(c.method.clone(), &path, Some(who), &headers, c.body.clone()).await;
-            if r.status != c.want {
+            let r = self.raw(c.method.clone(), &path, who, &headers, c.body.clone()).await;
+            if r.status != want {
                 let body: String = String::from_utf8_lossy(&r.bytes).chars().take(300).collect();
-                failures.push(format!("{} {shown}: want {}, got {} {body}", c.method, c.want, r.status));
+                failures.push(format!("{} {shown}: want {want}, got {} {body}", c.method, r.status));
                 continue;
             }
             if r.status.is_client_error() {
