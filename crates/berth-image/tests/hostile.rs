@@ -367,5 +367,36 @@ async fn hostile_inputs(backend: Backend) {
     assert_eq!(env.names("?visibility=all", &env.admin).await, vec!["target"]);
     let (_, members) = env.get(&format!("/image/v2/images/{id}/members"), &env.alice).await;
     assert_eq!(members["members"].as_array().unwrap().len(), 1, "{members}");
+
+    // Unusual but valid text (4-byte characters, a right-to-left override,
+    // a noncharacter, control characters other than NUL, 255 characters of
+    // 4 bytes each) is stored and returned unchanged on both engines.
+    let long = "\u{1F600}".repeat(255);
+    let odd = json!({
+        "name": long,
+        "os_distro": "\u{e9}\u{1F600}\u{202e}\u{FFFF}\u{1}\t\n\u{7f}",
+        "\u{1F600}key": "x".repeat(65_535),
+        "tags": ["\u{1F600}", "\u{202e}t", "\u{1}"],
+    });
+    let created = env.create(&env.alice, odd.clone()).await;
+    let odd_id = created["id"].as_str().unwrap().to_string();
+    let (_, shown) = env.show(&odd_id, &env.alice).await;
+    for key in ["name", "os_distro", "\u{1F600}key"] {
+        assert_eq!(shown[key], odd[key], "{key}");
+    }
+    // (Compared as sets: the order of tags follows each engine's collation.)
+    let sorted = |v: &serde_json::Value| {
+        let mut t: Vec<String> = v.as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect();
+        t.sort();
+        t
+    };
+    assert_eq!(sorted(&shown["tags"]), sorted(&odd["tags"]));
+    let (s, v) =
+        env.post(&format!("/image/v2/images/{odd_id}/members"), &env.alice, json!({"member": "p\u{1F600}"})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let path = format!("/image/v2/images/{odd_id}/members/p%F0%9F%98%80");
+    let (s, v) = env.get(&path, &env.alice).await;
+    assert_eq!((s, v["member_id"].clone()), (StatusCode::OK, json!("p\u{1F600}")));
+    assert_eq!(env.names("?os_distro=%C3%A9%F0%9F%98%80%E2%80%AE%EF%BF%BF%01%09%0A%7F", &env.alice).await.len(), 1);
 }
 both_engines!(hostile_inputs);
