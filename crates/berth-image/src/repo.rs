@@ -96,6 +96,8 @@ async fn load_children(c: &mut Conn, img: &mut Image) -> Result<()> {
         .await
         .map_err(db_err)?;
     img.tags = rows.iter().map(|r| r.try_get("value")).collect::<std::result::Result<_, _>>().map_err(db_err)?;
+    // Byte order, as `Image::set_tags` keeps them, whatever the collation.
+    img.tags.sort();
     Ok(())
 }
 
@@ -350,6 +352,9 @@ pub(crate) async fn list_images(c: &mut Conn, scope: &ListScope) -> Result<Vec<I
         if let Some(&ix) = index.get(&id) {
             images[ix].tags.push(r.try_get("value").map_err(db_err)?);
         }
+    }
+    for img in &mut images {
+        img.tags.sort();
     }
     Ok(images)
 }
