@@ -142,6 +142,8 @@ fn list_cases() -> Vec<Case> {
         "created_at=2015-11-06&created_at=gte:2015-11-06T00:00:00Z",
         "size_min=0&size_max=9223372036854775807",
         "sort_key=name&sort_dir=asc",
+        "name=%ED%A0%80",
+        "os_distro=%ED%B0%80x",
         "name=%",
         "name=%ZZ",
         "%=1",
@@ -186,6 +188,9 @@ fn path_cases() -> Vec<Case> {
         Case::new(M::PUT, "/image/v2/images/{id}/tags/%FF", 400),
         Case::new(M::DELETE, "/image/v2/images/{id}/tags/%FF", 400),
         Case::get("/image/v2/images/{id}/members/%FF", 400),
+        // A lone surrogate encoded as UTF-8 bytes is not UTF-8 either.
+        Case::get("/image/v2/images/%ED%A0%80", 400),
+        Case::new(M::PUT, "/image/v2/images/{id}/tags/%ED%A0%80", 400),
         // Non-ASCII that is valid UTF-8 is just an unknown id.
         Case::get("/image/v2/images/%C3%A9", 404),
         Case::get("/image/v2/images/{id}/members/%C3%A9", 404),
