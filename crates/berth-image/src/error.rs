@@ -97,7 +97,9 @@ impl IntoResponse for ImageError {
 pub(crate) fn db_err(e: sqlx::Error) -> ImageError {
     match &e {
         sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-            ImageError::unavailable(format!("database unavailable: {e}"))
+            // The detail goes to the log; an answer never carries it.
+            tracing::warn!(error = %e, "image database unavailable");
+            ImageError::unavailable("The image registry is temporarily unavailable; try again later.")
         }
         _ => ImageError::internal(format!("database error: {e}")),
     }
@@ -110,5 +112,26 @@ pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
             d.code().as_deref() == Some("23505") || msg.contains("unique constraint") || msg.contains("duplicate key")
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn database_errors_never_reach_the_answer() {
+        use http_body_util::BodyExt;
+        let e = db_err(sqlx::Error::Io(std::io::Error::other("connection to 10.0.0.5:5432 refused")));
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!e.message.contains("10.0.0.5"), "{}", e.message);
+        let e = db_err(sqlx::Error::Protocol("invalid byte sequence for encoding \"UTF8\": 0x00".into()));
+        assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
+        let resp = e.into_response();
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.contains("\"code\":\"500 Internal Server Error\""), "{text}");
+        assert!(!text.contains("UTF8") && !text.contains("0x00"), "{text}");
     }
 }

@@ -158,119 +158,39 @@ impl Member {
 
 // ---------------------------------------------------------------- times
 
-/// Microseconds since the Unix epoch.
-pub(crate) fn now_micros() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
-}
-
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// Glance's timestamp format (oslo `isotime`): `2015-11-06T15:32:17Z`.
 pub(crate) fn isotime(micros: i64) -> String {
-    let secs = micros.div_euclid(1_000_000);
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", sod / 3600, (sod / 60) % 60, sod % 60)
-}
-
-/// Parse an ISO 8601 date-time (`YYYY-MM-DD[THH:MM[:SS[.ffffff]]][Z|±HH:MM]`)
-/// to microseconds since the epoch.
-pub(crate) fn parse_isotime(s: &str) -> Option<i64> {
-    let s = s.trim();
-    let b = s.as_bytes();
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let t = s.get(r)?;
-        if t.is_empty() || !t.bytes().all(|c| c.is_ascii_digit()) {
-            return None;
-        }
-        t.parse().ok()
-    };
-    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) {
-        return None;
-    }
-    let mut micros = days_from_civil(y, mo as u32, d as u32) * 86_400_000_000;
-    let mut rest = &s[10..];
-    if let Some(r) = rest.strip_prefix(['T', ' ']) {
-        let hh: i64 = r.get(0..2)?.parse().ok()?;
-        if r.as_bytes().get(2) != Some(&b':') {
-            return None;
-        }
-        let mm: i64 = r.get(3..5)?.parse().ok()?;
-        let mut idx = 5;
-        let mut ss = 0i64;
-        if r.as_bytes().get(5) == Some(&b':') {
-            ss = r.get(6..8)?.parse().ok()?;
-            idx = 8;
-        }
-        let mut frac = 0i64;
-        if r.as_bytes().get(idx) == Some(&b'.') {
-            let digits: String = r[idx + 1..].chars().take_while(|c| c.is_ascii_digit()).collect();
-            if digits.is_empty() {
-                return None;
-            }
-            let padded = format!("{:0<6}", &digits[..digits.len().min(6)]);
-            frac = padded.parse().ok()?;
-            idx += 1 + digits.len();
-        }
-        if hh > 23 || mm > 59 || ss > 60 {
-            return None;
-        }
-        micros += ((hh * 60 + mm) * 60 + ss) * 1_000_000 + frac;
-        rest = &r[idx..];
-    }
-    match rest {
-        "" | "Z" | "z" => Some(micros),
-        tz => {
-            let sign = match tz.as_bytes()[0] {
-                b'+' => 1,
-                b'-' => -1,
-                _ => return None,
-            };
-            let tz = &tz[1..];
-            let (h, m) = match tz.split_once(':') {
-                Some((h, m)) => (h, m),
-                None if tz.len() == 4 => (&tz[..2], &tz[2..]),
-                None => return None,
-            };
-            if h.len() != 2 || m.len() != 2 {
-                return None;
-            }
-            let off: i64 = h.parse::<i64>().ok()? * 60 + m.parse::<i64>().ok()?;
-            Some(micros - sign * off * 60_000_000)
-        }
-    }
+    berth_time::iso_seconds_z(micros)
 }
 
 // ---------------------------------------------------------------- validation
 
 fn invalid(key: &str, detail: impl std::fmt::Display) -> ImageError {
-    ImageError::bad_request(format!("Invalid value for '{key}': {detail}"))
+    ImageError::bad_request(format!("Invalid value for '{}': {detail}", shown(key)))
+}
+
+/// A client's value as quoted in an error message: at most 64 characters,
+/// so a 1 MB name never comes back whole.
+pub(crate) fn shown(s: &str) -> String {
+    const MAX: usize = 64;
+    match s.char_indices().nth(MAX) {
+        None => s.to_string(),
+        Some((i, _)) => format!("{}...", &s[..i]),
+    }
+}
+
+/// A JSON value as quoted in an error message (bounded like [`shown`]).
+fn shown_value(v: &Value) -> String {
+    shown(&v.to_string())
+}
+
+/// Text with a NUL character is refused everywhere (400): no database
+/// stores it and no name or id can contain it.
+pub(crate) fn refuse_nul(key: &str, s: &str) -> Result<()> {
+    if s.contains('\0') {
+        return Err(invalid(key, "the NUL character is not allowed"));
+    }
+    Ok(())
 }
 
 /// Which formats the deployment accepts.
@@ -284,16 +204,19 @@ pub(crate) struct Formats {
 fn nullable_string(key: &str, v: &Value, max: usize) -> Result<Option<String>> {
     match v {
         Value::Null => Ok(None),
-        Value::String(s) if s.chars().count() <= max => Ok(Some(s.clone())),
-        Value::String(s) => Err(invalid(key, format!("'{s}' is too long (at most {max} characters)"))),
-        v => Err(invalid(key, format!("{v} is not of type 'null', 'string'"))),
+        Value::String(s) if s.chars().count() <= max => {
+            refuse_nul(key, s)?;
+            Ok(Some(s.clone()))
+        }
+        Value::String(s) => Err(invalid(key, format!("'{}' is too long (at most {max} characters)", shown(s)))),
+        v => Err(invalid(key, format!("{} is not of type 'null', 'string'", shown_value(v)))),
     }
 }
 
 fn one_of(key: &str, v: &Value, allowed: &[&str]) -> Result<String> {
     match v {
         Value::String(s) if allowed.contains(&s.as_str()) => Ok(s.clone()),
-        v => Err(invalid(key, format!("{v} is not one of {allowed:?}"))),
+        v => Err(invalid(key, format!("{} is not one of {allowed:?}", shown_value(v)))),
     }
 }
 
@@ -301,12 +224,12 @@ fn format_value(key: &str, v: &Value, allowed: &[String]) -> Result<Option<Strin
     match v {
         Value::Null => Ok(None),
         Value::String(s) if allowed.iter().any(|a| a == s) => Ok(Some(s.clone())),
-        v => Err(invalid(key, format!("{v} is not one of {allowed:?}"))),
+        v => Err(invalid(key, format!("{} is not one of {allowed:?}", shown_value(v)))),
     }
 }
 
 fn boolean(key: &str, v: &Value) -> Result<bool> {
-    v.as_bool().ok_or_else(|| invalid(key, format!("{v} is not of type 'boolean'")))
+    v.as_bool().ok_or_else(|| invalid(key, format!("{} is not of type 'boolean'", shown_value(v))))
 }
 
 fn non_negative_int(key: &str, v: &Value) -> Result<i64> {
@@ -318,23 +241,26 @@ fn non_negative_int(key: &str, v: &Value) -> Result<i64> {
     };
     match n {
         Some(n) if (0..=MAX_INT).contains(&n) => Ok(n),
-        Some(_) => Err(invalid(key, format!("{v} must be between 0 and {MAX_INT}"))),
-        None => Err(invalid(key, format!("{v} is not of type 'integer'"))),
+        Some(_) => Err(invalid(key, format!("{} must be between 0 and {MAX_INT}", shown_value(v)))),
+        None => Err(invalid(key, format!("{} is not of type 'integer'", shown_value(v)))),
     }
 }
 
 pub(crate) fn tag_value(v: &Value) -> Result<String> {
     match v {
-        Value::String(s) if s.chars().count() <= 255 => Ok(s.clone()),
+        Value::String(s) if s.chars().count() <= 255 => {
+            refuse_nul("tags", s)?;
+            Ok(s.clone())
+        }
         Value::String(_) => Err(invalid("tags", "a tag is longer than 255 characters")),
-        v => Err(invalid("tags", format!("{v} is not of type 'string'"))),
+        v => Err(invalid("tags", format!("{} is not of type 'string'", shown_value(v)))),
     }
 }
 
 pub(crate) fn tags_value(v: &Value) -> Result<Vec<String>> {
     match v {
         Value::Array(items) => items.iter().map(tag_value).collect(),
-        v => Err(invalid("tags", format!("{v} is not of type 'array'"))),
+        v => Err(invalid("tags", format!("{} is not of type 'array'", shown_value(v)))),
     }
 }
 
@@ -344,16 +270,20 @@ pub(crate) fn check_property(key: &str, v: &Value) -> Result<String> {
         return Err(ImageError::bad_request("Custom property should not be greater than 255 characters."));
     }
     check_not_reserved(key)?;
+    refuse_nul("a property name", key)?;
     match v {
-        Value::String(s) if s.chars().count() <= 65_535 => Ok(s.clone()),
+        Value::String(s) if s.chars().count() <= 65_535 => {
+            refuse_nul(key, s)?;
+            Ok(s.clone())
+        }
         Value::String(_) => Err(invalid(key, "the value is too long")),
-        v => Err(invalid(key, format!("{v} is not of type 'string'"))),
+        v => Err(invalid(key, format!("{} is not of type 'string'", shown_value(v)))),
     }
 }
 
 pub(crate) fn check_not_reserved(key: &str) -> Result<()> {
     if RESERVED.contains(&key) || key.starts_with(RESERVED_NAMESPACE) {
-        return Err(ImageError::forbidden(format!("Attribute '{key}' is reserved.")));
+        return Err(ImageError::forbidden(format!("Attribute '{}' is reserved.", shown(key))));
     }
     Ok(())
 }
@@ -388,22 +318,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn formats_times() {
-        assert_eq!(isotime(0), "1970-01-01T00:00:00Z");
-        assert_eq!(isotime(1_446_823_937_893_769), "2015-11-06T15:32:17Z");
+    fn quotes_and_nul() {
+        assert_eq!(shown("short"), "short");
+        let long = "\u{e9}".repeat(1000);
+        assert_eq!(shown(&long), format!("{}...", "\u{e9}".repeat(64)));
+        assert!(refuse_nul("name", "a\0b").is_err());
+        assert!(refuse_nul("name", "ab").is_ok());
+        let f = Formats { disk: vec!["raw".into()], container: vec!["bare".into()] };
+        let mut img = Image::new("x".into(), None, 0);
+        for (k, v) in [
+            ("name", serde_json::json!("a\u{0}")),
+            ("owner", serde_json::json!("\u{0}")),
+            ("tags", serde_json::json!(["\u{0}"])),
+            ("os_distro", serde_json::json!("a\u{0}")),
+            ("a\u{0}", serde_json::json!("x")),
+        ] {
+            assert_eq!(set_attribute(&mut img, k, &v, &f).unwrap_err().status.as_u16(), 400, "{k:?}");
+        }
+        assert_eq!(img, Image::new("x".into(), None, 0));
     }
 
     #[test]
-    fn parses_times() {
-        assert_eq!(parse_isotime("2015-11-06T15:32:17Z"), Some(1_446_823_937_000_000));
-        assert_eq!(parse_isotime("2015-11-06T15:32:17.5Z"), Some(1_446_823_937_500_000));
-        assert_eq!(parse_isotime("2015-11-06T16:32:17+01:00"), Some(1_446_823_937_000_000));
-        assert_eq!(parse_isotime("2015-11-06"), Some(1_446_768_000_000_000));
-        assert_eq!(parse_isotime("1970-01-01T00:00Z"), Some(0));
-        assert_eq!(parse_isotime("yesterday"), None);
-        assert_eq!(parse_isotime("2015-13-06"), None);
-        assert_eq!(parse_isotime("2015-11-06T25:00Z"), None);
-        assert_eq!(parse_isotime("2015-11-06T10:00+0x:00"), None);
+    fn formats_times() {
+        assert_eq!(isotime(0), "1970-01-01T00:00:00Z");
+        assert_eq!(isotime(1_446_823_937_893_769), "2015-11-06T15:32:17Z");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use serde_json::Value;
 
 use crate::error::{ImageError, Result};
+use crate::model::shown;
 
 pub(crate) const PATCH_V20: &str = "application/openstack-images-v2.0-json-patch";
 pub(crate) const PATCH_V21: &str = "application/openstack-images-v2.1-json-patch";
@@ -54,23 +55,24 @@ fn bad(msg: impl Into<String>) -> ImageError {
 
 /// Validate and decode a JSON pointer the way Glance does.
 pub(crate) fn decode_pointer(pointer: &str) -> Result<Vec<String>> {
+    let quoted = shown(pointer);
     if !pointer.starts_with('/') {
-        return Err(bad(format!("Pointer `{pointer}` does not start with \"/\".")));
+        return Err(bad(format!("Pointer `{quoted}` does not start with \"/\".")));
     }
     let rest = &pointer[1..];
     if pointer.len() > 1 && pointer.ends_with('/') {
-        return Err(bad(format!("Pointer `{pointer}` end with \"/\".")));
+        return Err(bad(format!("Pointer `{quoted}` end with \"/\".")));
     }
     if rest.trim().is_empty() {
-        return Err(bad(format!("Pointer `{pointer}` does not contains valid token.")));
+        return Err(bad(format!("Pointer `{quoted}` does not contains valid token.")));
     }
     if rest.split('/').any(|p| p.trim().is_empty()) {
-        return Err(bad(format!("Pointer `{pointer}` contains adjacent \"/\".")));
+        return Err(bad(format!("Pointer `{quoted}` contains adjacent \"/\".")));
     }
     let b = pointer.as_bytes();
     for (i, &c) in b.iter().enumerate() {
         if c == b'~' && !matches!(b.get(i + 1), Some(b'0') | Some(b'1')) {
-            return Err(bad(format!("Pointer `{pointer}` contains \"~\" not part of a recognized escape sequence.")));
+            return Err(bad(format!("Pointer `{quoted}` contains \"~\" not part of a recognized escape sequence.")));
         }
     }
     Ok(rest.split('/').map(|p| p.replace("~1", "/").replace("~0", "~").trim().to_string()).collect())
@@ -99,12 +101,12 @@ pub(crate) fn parse(body: &Value, draft: u8) -> Result<Vec<Change>> {
             .ok_or_else(|| {
                 bad(format!(
                     "Invalid operation: `{}`. It must be one of the following: {OPS}.",
-                    obj.get("op").map(|v| v.to_string()).unwrap_or_default()
+                    shown(&obj.get("op").map(|v| v.to_string()).unwrap_or_default())
                 ))
             })?;
             let path = match obj.get("path") {
                 Some(Value::String(s)) => s.clone(),
-                Some(v) => return Err(bad(format!("Invalid JSON pointer: {v}"))),
+                Some(v) => return Err(bad(format!("Invalid JSON pointer: {}", shown(&v.to_string())))),
                 None => return Err(bad("Unable to find 'path' in JSON Schema change")),
             };
             (op, path)
@@ -125,7 +127,7 @@ pub(crate) fn parse(body: &Value, draft: u8) -> Result<Vec<Change>> {
             })?;
             let path = match &obj[name] {
                 Value::String(s) => s.clone(),
-                v => return Err(bad(format!("Invalid JSON pointer: {v}"))),
+                v => return Err(bad(format!("Invalid JSON pointer: {}", shown(&v.to_string())))),
             };
             (op_from(name).unwrap_or(Op::Add), path)
         };
@@ -133,7 +135,7 @@ pub(crate) fn parse(body: &Value, draft: u8) -> Result<Vec<Change>> {
         // Only `/tags/<index>` (and `/tags/-`) may go deeper than one level.
         let depth_ok = path.len() == 1 || (path.len() == 2 && path[0] == "tags");
         if !depth_ok {
-            return Err(bad(format!("Invalid JSON pointer for this resource: '/{}'", path.join("/"))));
+            return Err(bad(format!("Invalid JSON pointer for this resource: '/{}'", shown(&path.join("/")))));
         }
         let value = if op == Op::Remove {
             None

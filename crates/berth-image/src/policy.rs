@@ -1,5 +1,13 @@
 //! The image API's default policy rules, after Glance's secure-RBAC
 //! defaults (`glance/policies/*.py`).
+//!
+//! The check strings match Glance's current defaults for every route berth
+//! serves (compared again for issue 8; `tests/policy_coverage.rs` walks each
+//! route with callers of no role, reader, member and admin). Glance's rules
+//! for routes berth does not serve (locations, cache, import, stores,
+//! metadefs, tasks) are not registered. Note that `deactivate` and
+//! `reactivate` are project-member operations in Glance, not admin-only;
+//! making an image public (`publicize_image`) is admin-only.
 
 use berth_policy::{RuleDefault, Scope};
 

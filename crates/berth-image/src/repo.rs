@@ -12,6 +12,43 @@ use crate::model::{Image, Member};
 
 pub(crate) type Conn = AnyConnection;
 
+/// Whether a key can name a stored row. Neither engine stores a NUL
+/// character in text (PostgreSQL refuses it outright), so a key holding one
+/// names nothing: lookups find nothing without asking the database.
+fn nameable(key: &str) -> bool {
+    !key.contains('\0')
+}
+
+/// Writes refuse text holding a NUL (400) before it reaches the database;
+/// the API validates first, this is the last line.
+fn storable<'a>(what: &str, values: impl IntoIterator<Item = &'a str>) -> Result<()> {
+    if values.into_iter().any(|v| v.contains('\0')) {
+        return Err(ImageError::bad_request(format!("Invalid {what}: the NUL character is not allowed.")));
+    }
+    Ok(())
+}
+
+fn image_texts(img: &Image) -> Vec<&str> {
+    let mut v = vec![img.id.as_str(), img.status.as_str(), img.visibility.as_str()];
+    v.extend(
+        [
+            &img.name,
+            &img.owner,
+            &img.disk_format,
+            &img.container_format,
+            &img.checksum,
+            &img.os_hash_algo,
+            &img.os_hash_value,
+        ]
+        .into_iter()
+        .flatten()
+        .map(String::as_str),
+    );
+    v.extend(img.properties.iter().flat_map(|(k, v)| [k.as_str(), v.as_str()]));
+    v.extend(img.tags.iter().map(String::as_str));
+    v
+}
+
 const IMAGE_COLS: &str = "i.id, i.name, i.status, i.visibility, i.protected, i.os_hidden, i.owner, i.disk_format, \
      i.container_format, i.size, i.virtual_size, i.checksum, i.os_hash_algo, i.os_hash_value, i.min_disk, \
      i.min_ram, i.created_at, i.updated_at";
@@ -59,12 +96,17 @@ async fn load_children(c: &mut Conn, img: &mut Image) -> Result<()> {
         .await
         .map_err(db_err)?;
     img.tags = rows.iter().map(|r| r.try_get("value")).collect::<std::result::Result<_, _>>().map_err(db_err)?;
+    // Byte order, as `Image::set_tags` keeps them, whatever the collation.
+    img.tags.sort();
     Ok(())
 }
 
 /// One image with its properties and tags; `lock` takes a row lock on
 /// PostgreSQL (SQLite writers are serialized anyway).
 pub(crate) async fn get_image(c: &mut Conn, engine: Engine, id: &str, lock: bool) -> Result<Option<Image>> {
+    if !nameable(id) {
+        return Ok(None);
+    }
     let suffix = if lock && engine == Engine::Postgres { " FOR UPDATE" } else { "" };
     let sql = format!("SELECT {IMAGE_COLS} FROM image_images i WHERE i.id = $1{suffix}");
     let row = sqlx::query(&sql).bind(id.to_string()).fetch_optional(&mut *c).await.map_err(db_err)?;
@@ -106,6 +148,7 @@ async fn write_children(c: &mut Conn, img: &Image) -> Result<()> {
 }
 
 pub(crate) async fn insert_image(c: &mut Conn, img: &Image) -> Result<()> {
+    storable("image", image_texts(img))?;
     let r = sqlx::query(
         "INSERT INTO image_images (id, name, status, visibility, protected, os_hidden, owner, disk_format, \
          container_format, size, virtual_size, checksum, os_hash_algo, os_hash_value, min_disk, min_ram, \
@@ -143,6 +186,7 @@ pub(crate) async fn insert_image(c: &mut Conn, img: &Image) -> Result<()> {
 
 /// Overwrite the client-settable attributes, properties and tags.
 pub(crate) async fn save_image(c: &mut Conn, img: &Image) -> Result<()> {
+    storable("image", image_texts(img))?;
     sqlx::query(
         "UPDATE image_images SET name = $2, visibility = $3, protected = $4, os_hidden = $5, owner = $6, \
          disk_format = $7, container_format = $8, min_disk = $9, min_ram = $10, updated_at = $11, status = $12 \
@@ -168,6 +212,9 @@ pub(crate) async fn save_image(c: &mut Conn, img: &Image) -> Result<()> {
 
 /// Compare-and-set the status; true when the image was in `from`.
 pub(crate) async fn set_status(c: &mut Conn, id: &str, from: &str, to: &str, now: i64) -> Result<bool> {
+    if !nameable(id) {
+        return Ok(false);
+    }
     let done = sqlx::query("UPDATE image_images SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2")
         .bind(id.to_string())
         .bind(from.to_string())
@@ -191,6 +238,9 @@ pub(crate) struct DataInfo {
 /// `saving` → `active` with the data's size and hashes; false when the
 /// image is gone or no longer saving.
 pub(crate) async fn finish_upload(c: &mut Conn, id: &str, d: &DataInfo, now: i64) -> Result<bool> {
+    if !nameable(id) {
+        return Ok(false);
+    }
     let done = sqlx::query(
         "UPDATE image_images SET status = 'active', size = $2, virtual_size = NULL, checksum = $3, \
          os_hash_algo = $4, os_hash_value = $5, updated_at = $6 WHERE id = $1 AND status = 'saving'",
@@ -208,6 +258,9 @@ pub(crate) async fn finish_upload(c: &mut Conn, id: &str, d: &DataInfo, now: i64
 }
 
 pub(crate) async fn delete_image(c: &mut Conn, id: &str) -> Result<bool> {
+    if !nameable(id) {
+        return Ok(false);
+    }
     for sql in [
         "DELETE FROM image_properties WHERE image_id = $1",
         "DELETE FROM image_tags WHERE image_id = $1",
@@ -244,6 +297,11 @@ pub(crate) enum ListScope {
 
 /// Every image of a scope, with properties and tags.
 pub(crate) async fn list_images(c: &mut Conn, scope: &ListScope) -> Result<Vec<Image>> {
+    if let ListScope::Project { project, member_status } = scope {
+        if !project.iter().chain(member_status).all(|s| nameable(s)) {
+            return Ok(Vec::new());
+        }
+    }
     let (pred, binds): (String, Vec<String>) = match scope {
         ListScope::All => ("1 = 1".into(), vec![]),
         ListScope::Project { project: None, .. } => ("i.visibility IN ('public', 'community')".into(), vec![]),
@@ -295,11 +353,17 @@ pub(crate) async fn list_images(c: &mut Conn, scope: &ListScope) -> Result<Vec<I
             images[ix].tags.push(r.try_get("value").map_err(db_err)?);
         }
     }
+    for img in &mut images {
+        img.tags.sort();
+    }
     Ok(images)
 }
 
 /// Ids of the images with this name and owner, oldest first.
 pub(crate) async fn find_by_name_owner(c: &mut Conn, name: &str, owner: &str) -> Result<Vec<String>> {
+    if !nameable(name) || !nameable(owner) {
+        return Ok(Vec::new());
+    }
     let rows = sqlx::query("SELECT id FROM image_images WHERE name = $1 AND owner = $2 ORDER BY created_at, id")
         .bind(name.to_string())
         .bind(owner.to_string())
@@ -325,6 +389,9 @@ fn row_to_member(r: &AnyRow) -> Result<Member> {
 }
 
 pub(crate) async fn get_member(c: &mut Conn, image_id: &str, member: &str) -> Result<Option<Member>> {
+    if !nameable(image_id) || !nameable(member) {
+        return Ok(None);
+    }
     let row = sqlx::query(
         "SELECT image_id, member, status, created_at, updated_at FROM image_members WHERE image_id = $1 AND member = $2",
     )
@@ -337,6 +404,9 @@ pub(crate) async fn get_member(c: &mut Conn, image_id: &str, member: &str) -> Re
 }
 
 pub(crate) async fn list_members(c: &mut Conn, image_id: &str) -> Result<Vec<Member>> {
+    if !nameable(image_id) {
+        return Ok(Vec::new());
+    }
     let rows = sqlx::query(
         "SELECT image_id, member, status, created_at, updated_at FROM image_members WHERE image_id = $1 \
          ORDER BY created_at, member",
@@ -349,6 +419,7 @@ pub(crate) async fn list_members(c: &mut Conn, image_id: &str) -> Result<Vec<Mem
 }
 
 pub(crate) async fn insert_member(c: &mut Conn, m: &Member) -> Result<bool> {
+    storable("member", [m.image_id.as_str(), m.member.as_str(), m.status.as_str()])?;
     let r = sqlx::query(
         "INSERT INTO image_members (image_id, member, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)",
     )
@@ -367,6 +438,10 @@ pub(crate) async fn insert_member(c: &mut Conn, m: &Member) -> Result<bool> {
 }
 
 pub(crate) async fn update_member(c: &mut Conn, image_id: &str, member: &str, status: &str, now: i64) -> Result<bool> {
+    if !nameable(image_id) || !nameable(member) {
+        return Ok(false);
+    }
+    storable("member status", [status])?;
     let done = sqlx::query("UPDATE image_members SET status = $3, updated_at = $4 WHERE image_id = $1 AND member = $2")
         .bind(image_id.to_string())
         .bind(member.to_string())
@@ -379,6 +454,9 @@ pub(crate) async fn update_member(c: &mut Conn, image_id: &str, member: &str, st
 }
 
 pub(crate) async fn delete_member(c: &mut Conn, image_id: &str, member: &str) -> Result<bool> {
+    if !nameable(image_id) || !nameable(member) {
+        return Ok(false);
+    }
     let done = sqlx::query("DELETE FROM image_members WHERE image_id = $1 AND member = $2")
         .bind(image_id.to_string())
         .bind(member.to_string())

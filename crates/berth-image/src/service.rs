@@ -10,7 +10,7 @@ use berth_policy::{Credentials, Denied, Enforcer, EnforcerConfig, Target};
 
 use crate::db::Db;
 use crate::error::{ImageError, Result};
-use crate::model::{now_micros, Formats, Image, Member, DEFAULT_CONTAINER_FORMATS, DEFAULT_DISK_FORMATS};
+use crate::model::{Formats, Image, Member, DEFAULT_CONTAINER_FORMATS, DEFAULT_DISK_FORMATS};
 use crate::policy::policy_defaults;
 use crate::repo;
 use crate::store::DataStore;
@@ -129,7 +129,7 @@ impl Drop for SavingGuard {
 
 async fn reset_saving(db: &Db, id: &str) -> Result<()> {
     let mut w = db.write().await?;
-    repo::set_status(&mut w.tx, id, "saving", "queued", now_micros()).await?;
+    repo::set_status(&mut w.tx, id, "saving", "queued", berth_time::now()).await?;
     w.commit().await
 }
 
@@ -185,7 +185,7 @@ impl ImageService {
         let img = match existing {
             Some(img) => img,
             None => {
-                let now = now_micros();
+                let now = berth_time::now();
                 let mut img = Image::new(uuid::Uuid::new_v4().to_string(), Some(owner_project.to_string()), now);
                 img.name = Some(name.to_string());
                 img.visibility = "public".into();
@@ -353,7 +353,7 @@ impl ImageService {
                     "Properties container_format and disk_format must be set prior to saving data.",
                 ));
             }
-            repo::set_status(&mut w.tx, id, "queued", "saving", now_micros()).await?;
+            repo::set_status(&mut w.tx, id, "queued", "saving", berth_time::now()).await?;
             w.commit().await?;
         }
         let mut guard = SavingGuard { db: self.db.clone(), id: id.to_string(), armed: true };
@@ -368,7 +368,7 @@ impl ImageService {
         };
         let finished = {
             let mut w = self.db.write().await?;
-            let ok = repo::finish_upload(&mut w.tx, id, &info, now_micros()).await?;
+            let ok = repo::finish_upload(&mut w.tx, id, &info, berth_time::now()).await?;
             w.commit().await?;
             ok
         };

@@ -289,6 +289,11 @@ async fn list_filters_and_pagination(backend: Backend) {
         "?protected=2",
         "?size_min=big",
         "?created_at=gt:yesterday",
+        // Once a panic (a byte slice inside a multi-byte character) that
+        // dropped the connection.
+        "?created_at=2015-11-06%2Ba%C3%A9b",
+        "?updated_at=2015-11-06%2Ba%C3%A9b",
+        "?updated_at=gte:2015-11-06T10:00:00.%C3%A9%C3%A9",
         "?name=gt:a",
         "?changes-since=2020-01-01",
         "?marker=00000000-0000-0000-0000-000000000000",

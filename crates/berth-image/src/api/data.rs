@@ -1,11 +1,11 @@
 //! `/v2/images/{id}/file`: upload and download of image data.
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::{header_str, ApiResult, AppState};
+use super::{header_str, path_params, ApiResult, AppState, PathParams};
 use crate::error::ImageError;
 
 /// `PUT /v2/images/{id}/file` (application/octet-stream): 204 when the
@@ -13,9 +13,10 @@ use crate::error::ImageError;
 pub(crate) async fn upload(
     State(svc): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    path: PathParams<String>,
     body: Body,
 ) -> ApiResult {
+    let id = path_params(&svc, &headers, path).await?;
     let caller = svc.authenticate(&headers).await?;
     let ct = header_str(&headers, "content-type").unwrap_or("");
     let base = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
@@ -34,7 +35,9 @@ pub(crate) async fn upload(
         ),
         None => None,
     };
-    if let Some(len) = header_str(&headers, "content-length").and_then(|s| s.trim().parse::<u64>().ok()) {
+    let length = header_str(&headers, "content-length").and_then(|s| s.trim().parse::<u64>().ok());
+    // Refused before the image moves to `saving`.
+    if let Some(len) = length.into_iter().chain(declared).max() {
         if len > svc.store.max_size() {
             return Err(ImageError::too_large(format!(
                 "The incoming image is too large: the limit is {} bytes.",
@@ -50,7 +53,8 @@ pub(crate) async fn upload(
 
 /// `GET /v2/images/{id}/file`: the data with `Content-MD5`, or 204 when the
 /// image has none.
-pub(crate) async fn download(State(svc): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
+pub(crate) async fn download(State(svc): State<AppState>, headers: HeaderMap, path: PathParams<String>) -> ApiResult {
+    let id = path_params(&svc, &headers, path).await?;
     let caller = svc.authenticate(&headers).await?;
     let (img, member) = svc.load_visible(&caller, &id).await?;
     if img.status == "deactivated" && !caller.is_admin {

@@ -4,7 +4,7 @@
 use std::cmp::Ordering;
 
 use axum::body::Bytes;
-use axum::extract::{OriginalUri, Path, State};
+use axum::extract::{OriginalUri, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::IntoResponse;
 
@@ -12,9 +12,11 @@ use super::ACCEPT_PATCH;
 use berth_policy::Target;
 use serde_json::{json, Value};
 
-use super::{endpoint_url, header_str, json_response, parse_json, parse_query, ApiResult, AppState};
+use super::{
+    endpoint_url, header_str, json_response, parse_json, parse_query, path_params, ApiResult, AppState, PathParams,
+};
 use crate::error::{ImageError, Result};
-use crate::model::{self, now_micros, parse_isotime, set_attribute, Image};
+use crate::model::{self, set_attribute, Image};
 use crate::patch::{self, Change, Op};
 use crate::repo::{self, ListScope};
 use crate::service::{Caller, ImageService};
@@ -78,17 +80,18 @@ pub(crate) async fn create(
         Some(Value::String(s)) if is_uuid(s) => s.to_ascii_lowercase(),
         Some(v) => {
             return Err(ImageError::bad_request(format!(
-                "Provided object does not match schema 'image': {v} does not match the UUID pattern"
+                "Provided object does not match schema 'image': {} does not match the UUID pattern",
+                model::shown(&v.to_string())
             )))
         }
     };
-    let mut img = Image::new(id, caller.project().map(str::to_string), now_micros());
+    let mut img = Image::new(id, caller.project().map(str::to_string), berth_time::now());
     for (key, value) in &obj {
         match key.as_str() {
             "id" => {}
             "locations" => return Err(ImageError::forbidden("Attribute 'locations' is read-only.")),
             k if model::READ_ONLY.contains(&k) => {
-                return Err(ImageError::forbidden(format!("Attribute '{k}' is read-only.")))
+                return Err(ImageError::forbidden(format!("Attribute '{}' is read-only.", model::shown(k))))
             }
             k => set_attribute(&mut img, k, value, &svc.formats)?,
         }
@@ -136,7 +139,7 @@ fn parse_dir(s: &str) -> Result<Dir> {
     match s.trim() {
         "asc" => Ok(Dir::Asc),
         "desc" => Ok(Dir::Desc),
-        d => Err(ImageError::bad_request(format!("Invalid sort direction: {d}"))),
+        d => Err(ImageError::bad_request(format!("Invalid sort direction: {}", model::shown(d)))),
     }
 }
 
@@ -146,7 +149,8 @@ fn parse_sort_key(s: &str) -> Result<String> {
         Ok(k.to_string())
     } else {
         Err(ImageError::bad_request(format!(
-            "Invalid sort key: {k}. It must be one of the following: {}.",
+            "Invalid sort key: {}. It must be one of the following: {}.",
+            model::shown(k),
             SORT_KEYS.join(", ")
         )))
     }
@@ -268,7 +272,10 @@ fn split_in_list(v: &str) -> Result<Vec<String>> {
         }
     }
     if quoted {
-        return Err(ImageError::bad_request(format!("Invalid filter value {v}. The quote is not closed.")));
+        return Err(ImageError::bad_request(format!(
+            "Invalid filter value {}. The quote is not closed.",
+            model::shown(v)
+        )));
     }
     out.push(if was_quoted { cur } else { cur.trim().to_string() });
     Ok(out)
@@ -350,12 +357,26 @@ impl Filter {
     }
 }
 
+/// A `created_at`/`updated_at` filter: Glance's `op:` prefix (not `in`)
+/// and an ISO 8601 instant, in microseconds since the epoch.
+fn time_filter<'a>(key: &str, expr: &'a str) -> Result<(&'a str, i64)> {
+    let (op, val) = split_op(expr);
+    if op == "in" {
+        return Err(ImageError::bad_request(format!("Unable to filter by unknown operator '{op}'.")));
+    }
+    let at = berth_time::parse_iso8601(val).map_err(|_| {
+        ImageError::bad_request(format!("Bad \"{key}\" query filter format. Use ISO 8601 DateTime notation."))
+    })?;
+    Ok((op, at))
+}
+
 fn parse_bool_filter(key: &str, v: &str) -> Result<bool> {
     match v {
         "true" => Ok(true),
         "false" => Ok(false),
         _ => Err(ImageError::bad_request(format!(
-            "Invalid value '{v}' for '{key}' filter. Valid values are 'true' or 'false'."
+            "Invalid value '{}' for '{key}' filter. Valid values are 'true' or 'false'.",
+            model::shown(v)
         ))),
     }
 }
@@ -369,6 +390,15 @@ pub(crate) async fn list(State(svc): State<AppState>, headers: HeaderMap, uri: U
     svc.authorize(&caller, "get_images", &target)?;
 
     let q = parse_query(uri.query())?;
+    // A NUL names nothing and can be compared with nothing stored.
+    for (k, v) in &q {
+        if k.contains('\0') || v.contains('\0') {
+            return Err(ImageError::bad_request(format!(
+                "Invalid query parameter '{}': the NUL character is not allowed.",
+                model::shown(&k.replace('\0', "\\0"))
+            )));
+        }
+    }
     let last = |k: &str| q.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let limit = match last("limit") {
         None => svc.config.limit_default,
@@ -383,12 +413,12 @@ pub(crate) async fn list(State(svc): State<AppState>, headers: HeaderMap, uri: U
     .min(svc.config.limit_max);
     let member_status = last("member_status").unwrap_or("accepted");
     if !["pending", "accepted", "rejected", "all"].contains(&member_status) {
-        return Err(ImageError::bad_request(format!("Invalid status: {member_status}")));
+        return Err(ImageError::bad_request(format!("Invalid status: {}", model::shown(member_status))));
     }
     let visibility = last("visibility");
     if let Some(v) = visibility {
         if !["community", "public", "private", "shared", "all"].contains(&v) {
-            return Err(ImageError::bad_request(format!("Invalid visibility value: {v}")));
+            return Err(ImageError::bad_request(format!("Invalid visibility value: {}", model::shown(v))));
         }
     }
     if last("changes-since").is_some() {
@@ -438,18 +468,20 @@ pub(crate) async fn list(State(svc): State<AppState>, headers: HeaderMap, uri: U
             }
             "protected" => Filter::Protected(parse_bool_filter("protected", v)?),
             "created_at" | "updated_at" => {
-                let (op, val) = split_op(v);
-                if op == "in" {
-                    return Err(ImageError::bad_request(format!("Unable to filter by unknown operator '{op}'.")));
-                }
-                let at = parse_isotime(val).ok_or_else(|| {
-                    ImageError::bad_request(format!("Bad \"{k}\" query filter format. Use ISO 8601 DateTime notation."))
-                })?;
+                let (op, at) = time_filter(k, v)?;
                 Filter::Time { key: k.to_string(), op: op.to_string(), at }
             }
-            "min_disk" | "min_ram" | "size" | "virtual_size" | "os_hash_algo" => {
-                Filter::Column { key: k.to_string(), value: v.clone() }
+            "min_disk" | "min_ram" | "size" | "virtual_size" => {
+                // Integer columns: the value must be one (stored as i64).
+                let n: i64 = v.trim().parse().map_err(|_| {
+                    ImageError::bad_request(format!(
+                        "Invalid value '{}' for '{k}' filter: not an integer.",
+                        model::shown(v)
+                    ))
+                })?;
+                Filter::Column { key: k.to_string(), value: n.to_string() }
             }
+            "os_hash_algo" => Filter::Column { key: k.to_string(), value: v.clone() },
             _ => Filter::Property { key: k.to_string(), value: v.clone() },
         };
         filters.push(f);
@@ -516,7 +548,8 @@ pub(crate) async fn list(State(svc): State<AppState>, headers: HeaderMap, uri: U
 
 // ---------------------------------------------------------------- show
 
-pub(crate) async fn show(State(svc): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
+pub(crate) async fn show(State(svc): State<AppState>, headers: HeaderMap, path: PathParams<String>) -> ApiResult {
+    let id = path_params(&svc, &headers, path).await?;
     let caller = svc.authenticate(&headers).await?;
     let (img, member) = svc.load_visible(&caller, &id).await?;
     svc.enforce_image(&caller, "get_image", &img, member.as_ref())?;
@@ -578,10 +611,10 @@ fn apply_change(svc: &ImageService, caller: &Caller, img: &mut Image, c: &Change
     match c.op {
         Op::Remove => {
             if is_base {
-                return Err(ImageError::forbidden(format!("Property {root} may not be removed.")));
+                return Err(ImageError::forbidden(format!("Property {} may not be removed.", model::shown(root))));
             }
             if img.properties.remove(root).is_none() {
-                return Err(ImageError::conflict(format!("Property {root} does not exist.")));
+                return Err(ImageError::conflict(format!("Property {} does not exist.", model::shown(root))));
             }
             Ok(())
         }
@@ -598,13 +631,13 @@ fn apply_change(svc: &ImageService, caller: &Caller, img: &mut Image, c: &Change
             if !is_base {
                 let exists = img.properties.contains_key(root);
                 if c.op == Op::Replace && !exists {
-                    return Err(ImageError::conflict(format!("Property {root} does not exist.")));
+                    return Err(ImageError::conflict(format!("Property {} does not exist.", model::shown(root))));
                 }
                 if c.op == Op::Add && exists && c.draft == 4 {
-                    return Err(ImageError::conflict(format!("Property {root} already present.")));
+                    return Err(ImageError::conflict(format!("Property {} already present.", model::shown(root))));
                 }
             } else if c.op == Op::Add && c.draft == 4 {
-                return Err(ImageError::conflict(format!("Property {root} already present.")));
+                return Err(ImageError::conflict(format!("Property {} already present.", model::shown(root))));
             }
             set_attribute(img, root, value, &svc.formats)
         }
@@ -614,9 +647,10 @@ fn apply_change(svc: &ImageService, caller: &Caller, img: &mut Image, c: &Change
 pub(crate) async fn update(
     State(svc): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    path: PathParams<String>,
     body: Bytes,
 ) -> ApiResult {
+    let id = path_params(&svc, &headers, path).await?;
     let caller = svc.authenticate(&headers).await?;
     let content_type = header_str(&headers, "content-type").unwrap_or("");
     let Some(draft) = patch::draft_for(content_type) else {
@@ -633,7 +667,7 @@ pub(crate) async fn update(
     for c in &changes {
         let root = c.path[0].as_str();
         if model::READ_ONLY.contains(&root) || model::DISALLOWED.contains(&root) {
-            return Err(ImageError::forbidden(format!("Attribute '{root}' is read-only.")));
+            return Err(ImageError::forbidden(format!("Attribute '{}' is read-only.", model::shown(root))));
         }
         model::check_not_reserved(root)?;
         if root.chars().count() > 255 {
@@ -666,7 +700,7 @@ pub(crate) async fn update(
     }
     check_quotas(&img)?;
     if img != before {
-        img.updated_at = now_micros();
+        img.updated_at = berth_time::now();
         repo::save_image(&mut w.tx, &img).await?;
         w.commit().await?;
     }
@@ -675,7 +709,8 @@ pub(crate) async fn update(
 
 // ---------------------------------------------------------------- delete
 
-pub(crate) async fn delete(State(svc): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
+pub(crate) async fn delete(State(svc): State<AppState>, headers: HeaderMap, path: PathParams<String>) -> ApiResult {
+    let id = path_params(&svc, &headers, path).await?;
     let caller = svc.authenticate(&headers).await?;
     let (img, member) = svc.load_visible(&caller, &id).await?;
     svc.enforce_image(&caller, "delete_image", &img, member.as_ref())?;
@@ -722,7 +757,7 @@ async fn change_tags(svc: &ImageService, headers: &HeaderMap, id: &str, tag: &st
             return Err(ImageError::not_found(format!("Tag {tag} not found")));
         }
     }
-    img.updated_at = now_micros();
+    img.updated_at = berth_time::now();
     repo::save_image(&mut w.tx, &img).await?;
     w.commit().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -731,16 +766,18 @@ async fn change_tags(svc: &ImageService, headers: &HeaderMap, id: &str, tag: &st
 pub(crate) async fn add_tag(
     State(svc): State<AppState>,
     headers: HeaderMap,
-    Path((id, tag)): Path<(String, String)>,
+    path: PathParams<(String, String)>,
 ) -> ApiResult {
+    let (id, tag) = path_params(&svc, &headers, path).await?;
     change_tags(&svc, &headers, &id, &tag, true).await
 }
 
 pub(crate) async fn delete_tag(
     State(svc): State<AppState>,
     headers: HeaderMap,
-    Path((id, tag)): Path<(String, String)>,
+    path: PathParams<(String, String)>,
 ) -> ApiResult {
+    let (id, tag) = path_params(&svc, &headers, path).await?;
     change_tags(&svc, &headers, &id, &tag, false).await
 }
 
@@ -762,18 +799,20 @@ async fn transition(svc: &ImageService, headers: &HeaderMap, id: &str, deactivat
         return Err(ImageError::forbidden(format!("Not allowed to {verb} image in status '{}'", img.status)));
     }
     let mut w = svc.db.write().await?;
-    if !repo::set_status(&mut w.tx, id, from, to, now_micros()).await? {
+    if !repo::set_status(&mut w.tx, id, from, to, berth_time::now()).await? {
         return Err(ImageError::conflict(format!("Image {id} changed status during the request; try again.")));
     }
     w.commit().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub(crate) async fn deactivate(State(svc): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
+pub(crate) async fn deactivate(State(svc): State<AppState>, headers: HeaderMap, path: PathParams<String>) -> ApiResult {
+    let id = path_params(&svc, &headers, path).await?;
     transition(&svc, &headers, &id, true).await
 }
 
-pub(crate) async fn reactivate(State(svc): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
+pub(crate) async fn reactivate(State(svc): State<AppState>, headers: HeaderMap, path: PathParams<String>) -> ApiResult {
+    let id = path_params(&svc, &headers, path).await?;
     transition(&svc, &headers, &id, false).await
 }
 
@@ -806,6 +845,38 @@ mod tests {
         assert!(sorting(&q(&[("sort", "pony")])).is_err());
         assert!(sorting(&q(&[("sort", "name:up")])).is_err());
         assert!(sorting(&q(&[("sort_key", "name"), ("sort_dir", "asc"), ("sort_dir", "desc")])).is_err());
+    }
+
+    #[test]
+    fn time_filters() {
+        let t =
+            |e: &str| time_filter("created_at", e).map(|(op, at)| (op.to_string(), at)).map_err(|e| e.status.as_u16());
+        assert_eq!(t("2015-11-06T15:32:17Z"), Ok(("eq".to_string(), 1_446_823_937_000_000)));
+        assert_eq!(t("gte:2015-11-06T15:32:17.5Z"), Ok(("gte".to_string(), 1_446_823_937_500_000)));
+        assert_eq!(t("lt:2015-11-06T16:32:17+01:00"), Ok(("lt".to_string(), 1_446_823_937_000_000)));
+        assert_eq!(t("neq:2015-11-06"), Ok(("neq".to_string(), 1_446_768_000_000_000)));
+        assert_eq!(t("lte:1970-01-01T00:00Z"), Ok(("lte".to_string(), 0)));
+        // Inputs that once sliced inside a multi-byte character (a panic
+        // that dropped the connection), and other malformed times: 400.
+        for bad in [
+            "2015-11-06+a\u{e9}b",
+            "2015-11-06T\u{e9}",
+            "2015-11-06T10:\u{e9}\u{e9}",
+            "2015-11-06T10:00:00.\u{e9}\u{e9}",
+            "2015-11-06T10:00+\u{e9}\u{e9}",
+            "\u{e9}\u{e9}\u{e9}\u{e9}-11-06",
+            "2015-11-06T10:00:00Z\u{0}",
+            "gt:\u{ff}\u{fe}",
+            "yesterday",
+            "2015-13-06",
+            "2015-11-06T25:00Z",
+            "2015-11-06T10:00+0x:00",
+            "in:2015-11-06",
+            "gte:",
+            "",
+        ] {
+            assert_eq!(t(bad), Err(400), "{bad:?}");
+        }
     }
 
     #[test]

@@ -1,14 +1,14 @@
 //! `/v2/images/{id}/members`: sharing images with other projects.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde_json::{json, Value};
 
-use super::{json_response, parse_json, ApiResult, AppState};
+use super::{json_response, parse_json, path_params, ApiResult, AppState, PathParams};
 use crate::error::{ImageError, Result};
-use crate::model::{now_micros, Image, Member, MEMBER_STATUSES};
+use crate::model::{self, Image, Member, MEMBER_STATUSES};
 use crate::repo;
 use crate::service::{Caller, ImageService};
 
@@ -37,8 +37,11 @@ async fn lookup_member(svc: &ImageService, caller: &Caller, img: &Image, member_
 
 fn string_field(body: &Value, key: &str) -> Result<String> {
     match body.get(key) {
-        Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= 255 => Ok(s.clone()),
-        Some(v) => Err(ImageError::bad_request(format!("Invalid value for '{key}': {v}"))),
+        Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= 255 => {
+            model::refuse_nul(key, s)?;
+            Ok(s.clone())
+        }
+        Some(v) => Err(ImageError::bad_request(format!("Invalid value for '{key}': {}", model::shown(&v.to_string())))),
         None => Err(ImageError::bad_request(format!("'{key}' is a required property"))),
     }
 }
@@ -46,9 +49,10 @@ fn string_field(body: &Value, key: &str) -> Result<String> {
 pub(crate) async fn create(
     State(svc): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    path: PathParams<String>,
     body: Bytes,
 ) -> ApiResult {
+    let id = path_params(&svc, &headers, path).await?;
     let caller = svc.authenticate(&headers).await?;
     let body = parse_json(&body)?;
     if !body.is_object() {
@@ -58,7 +62,7 @@ pub(crate) async fn create(
     let (img, member) = svc.load_visible(&caller, &id).await?;
     only_shared(&img)?;
     svc.enforce_image(&caller, "add_member", &img, member.as_ref())?;
-    let now = now_micros();
+    let now = berth_time::now();
     let m = Member {
         image_id: id.clone(),
         member: member_id.clone(),
@@ -74,7 +78,8 @@ pub(crate) async fn create(
     Ok(json_response(StatusCode::OK, m.to_json()))
 }
 
-pub(crate) async fn list(State(svc): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
+pub(crate) async fn list(State(svc): State<AppState>, headers: HeaderMap, path: PathParams<String>) -> ApiResult {
+    let id = path_params(&svc, &headers, path).await?;
     let caller = svc.authenticate(&headers).await?;
     let (img, member) = svc.load_visible(&caller, &id).await?;
     only_shared(&img)?;
@@ -92,8 +97,9 @@ pub(crate) async fn list(State(svc): State<AppState>, headers: HeaderMap, Path(i
 pub(crate) async fn show(
     State(svc): State<AppState>,
     headers: HeaderMap,
-    Path((id, member_id)): Path<(String, String)>,
+    path: PathParams<(String, String)>,
 ) -> ApiResult {
+    let (id, member_id) = path_params(&svc, &headers, path).await?;
     let caller = svc.authenticate(&headers).await?;
     let (img, member) = svc.load_visible(&caller, &id).await?;
     let hide = |e: ImageError| if e.status == StatusCode::FORBIDDEN { ImageError::not_found(e.message) } else { e };
@@ -106,9 +112,10 @@ pub(crate) async fn show(
 pub(crate) async fn update(
     State(svc): State<AppState>,
     headers: HeaderMap,
-    Path((id, member_id)): Path<(String, String)>,
+    path: PathParams<(String, String)>,
     body: Bytes,
 ) -> ApiResult {
+    let (id, member_id) = path_params(&svc, &headers, path).await?;
     let caller = svc.authenticate(&headers).await?;
     let body = parse_json(&body)?;
     let status = string_field(&body, "status")?;
@@ -117,11 +124,14 @@ pub(crate) async fn update(
     }
     let (img, member) = svc.load_visible(&caller, &id).await?;
     only_shared(&img)?;
+    // As Glance: looking the member up needs `get_member` (404 when the
+    // caller may not even see the image), changing it `modify_member`.
+    svc.enforce_image(&caller, "get_member", &img, member.as_ref())?;
     let m = lookup_member(&svc, &caller, &img, &member_id).await?;
     let mut target = svc.image_target(&caller, &img, member.as_ref());
     target.insert("member_id".into(), m.member.clone());
     svc.authorize(&caller, "modify_member", &target)?;
-    let now = now_micros();
+    let now = berth_time::now();
     let mut w = svc.db.write().await?;
     if !repo::update_member(&mut w.tx, &id, &member_id, &status, now).await? {
         return Err(ImageError::not_found(format!("{member_id} not found in the member list of the image {id}.")));
@@ -134,8 +144,9 @@ pub(crate) async fn update(
 pub(crate) async fn delete(
     State(svc): State<AppState>,
     headers: HeaderMap,
-    Path((id, member_id)): Path<(String, String)>,
+    path: PathParams<(String, String)>,
 ) -> ApiResult {
+    let (id, member_id) = path_params(&svc, &headers, path).await?;
     let caller = svc.authenticate(&headers).await?;
     let (img, member) = svc.load_visible(&caller, &id).await?;
     only_shared(&img)?;

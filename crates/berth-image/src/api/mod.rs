@@ -128,6 +128,24 @@ pub(crate) fn parse_json(body: &Bytes) -> Result<Value> {
     serde_json::from_slice(body).map_err(|_| ImageError::bad_request("Malformed JSON in request body."))
 }
 
+/// A handler's path parameters, extracted without rejecting the request
+/// early: a parameter that does not decode (bytes that are not UTF-8) is
+/// reported only after authentication, so an unauthenticated caller gets
+/// 401 whatever the path holds.
+pub(crate) type PathParams<T> = std::result::Result<axum::extract::Path<T>, axum::extract::rejection::PathRejection>;
+
+/// The decoded path parameters, or (after authenticating the caller) the
+/// extractor's 400 in Glance's format.
+pub(crate) async fn path_params<T>(svc: &ImageService, headers: &HeaderMap, path: PathParams<T>) -> Result<T> {
+    match path {
+        Ok(axum::extract::Path(t)) => Ok(t),
+        Err(e) => {
+            svc.authenticate(headers).await?;
+            Err(ImageError::new(e.status(), e.body_text()))
+        }
+    }
+}
+
 /// Query string pairs, in order.
 pub(crate) fn parse_query(raw: Option<&str>) -> Result<Vec<(String, String)>> {
     match raw {

@@ -362,3 +362,90 @@ macro_rules! both_engines {
         }
     };
 }
+
+/// One hostile request and the status it must answer.
+pub struct Case {
+    pub method: Method,
+    /// `{id}` is replaced by the test's image id.
+    pub path: String,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+    pub want: StatusCode,
+}
+
+impl Case {
+    pub fn new(method: Method, path: impl Into<String>, want: u16) -> Case {
+        Case {
+            method,
+            path: path.into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            want: StatusCode::from_u16(want).expect("a status code"),
+        }
+    }
+    pub fn get(path: impl Into<String>, want: u16) -> Case {
+        Case::new(Method::GET, path, want)
+    }
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Case {
+        self.headers.push((name, value.into()));
+        self
+    }
+    /// Set the body and its content type (replacing any earlier one).
+    pub fn body(mut self, content_type: &'static str, body: impl Into<Vec<u8>>) -> Case {
+        self.body = body.into();
+        self.headers.retain(|(k, _)| *k != "content-type");
+        self.header("content-type", content_type)
+    }
+    pub fn json(self, body: impl Into<Vec<u8>>) -> Case {
+        self.body("application/json", body)
+    }
+}
+
+/// What a hostile case must never see in an answer.
+const LEAKS: &[&str] = &["sqlx", "database", "sqlite", "postgres", "invalid byte sequence", "panicked"];
+
+impl Env {
+    /// Send every case as `who`; return a line for each case whose status
+    /// differs, whose error body is not Glance's, is larger than 64 KiB or
+    /// mentions the database. (`raw` already refuses any 500.)
+    pub async fn check_cases(&self, who: &Who, id: &str, cases: &[Case]) -> Vec<String> {
+        self.check_cases_as(Some(who), None, id, cases).await
+    }
+
+    /// The same cases without a token: every one answers 401.
+    pub async fn check_cases_unauthenticated(&self, id: &str, cases: &[Case]) -> Vec<String> {
+        self.check_cases_as(None, Some(StatusCode::UNAUTHORIZED), id, cases).await
+    }
+
+    async fn check_cases_as(
+        &self,
+        who: Option<&Who>,
+        status: Option<StatusCode>,
+        id: &str,
+        cases: &[Case],
+    ) -> Vec<String> {
+        let mut failures = Vec::new();
+        for c in cases {
+            let want = status.unwrap_or(c.want);
+            let path = c.path.replace("{id}", id);
+            let headers: Vec<(&str, &str)> = c.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let shown: String = path.chars().take(120).collect();
+            let r = self.raw(c.method.clone(), &path, who, &headers, c.body.clone()).await;
+            if r.status != want {
+                let body: String = String::from_utf8_lossy(&r.bytes).chars().take(300).collect();
+                failures.push(format!("{} {shown}: want {want}, got {} {body}", c.method, r.status));
+                continue;
+            }
+            if r.status.is_client_error() {
+                let text = String::from_utf8_lossy(&r.bytes).to_ascii_lowercase();
+                if r.bytes.len() > 64 * 1024 {
+                    failures.push(format!("{} {shown}: error body of {} bytes", c.method, r.bytes.len()));
+                }
+                if let Some(leak) = LEAKS.iter().find(|l| text.contains(*l)) {
+                    failures.push(format!("{} {shown}: error mentions {leak:?}: {text}", c.method));
+                }
+            }
+        }
+        failures
+    }
+}

@@ -1,0 +1,270 @@
+//! Walk every route and method of the image API with five callers and check
+//! each answer against Glance's secure-RBAC defaults (`glance/policies`):
+//!
+//! - a caller with a valid token and no roles, in the image owner's project:
+//!   403 on the collection routes (`get_images`, `add_image`) and 404 on the
+//!   routes of an image (Glance hides an image whose `get_image` check fails,
+//!   even from its own project, rather than admit it exists);
+//! - a reader of the owner's project: may look, may not change (403);
+//! - a member of the owner's project: may change, may not publicize (admin
+//!   only);
+//! - a member of another project the image is shared with;
+//! - an administrator.
+//!
+//! Every image route answers 404 to the roleless caller only because of a
+//! policy check (the image is visible to its project by Glance's visibility
+//! rules), so a handler that forgot its check would answer 2xx and fail here.
+//! The table is complete: every other method on each path answers 405.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::{Backend, Env, Who};
+use serde_json::json;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fixture {
+    /// No image needed.
+    None,
+    /// A shared image of project `pa`, tagged `t1`, shared with `pb`, no data.
+    Queued,
+    /// The same with data uploaded.
+    Active,
+    /// The same, deactivated.
+    Deactivated,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Payload {
+    Empty,
+    Json(&'static str),
+    Patch(&'static str),
+    Octets,
+}
+
+struct Row {
+    method: Method,
+    /// `{id}` is the fixture image.
+    path: &'static str,
+    payload: Payload,
+    fixture: Fixture,
+    /// The rule(s) Glance checks, for the failure message.
+    rule: &'static str,
+    /// Expected status for: no roles, reader, member, member of the project
+    /// the image is shared with, admin.
+    want: [u16; 5],
+}
+
+const PERSONAS: [&str; 5] = ["no roles", "reader", "member", "shared-with member", "admin"];
+
+fn row(
+    method: Method,
+    path: &'static str,
+    payload: Payload,
+    fixture: Fixture,
+    rule: &'static str,
+    want: [u16; 5],
+) -> Row {
+    Row { method, path, payload, fixture, rule, want }
+}
+
+fn table() -> Vec<Row> {
+    use Fixture::*;
+    use Payload::*;
+    let patch_name = Patch(r#"[{"op": "replace", "path": "/name", "value": "renamed"}]"#);
+    let patch_public = Patch(r#"[{"op": "replace", "path": "/visibility", "value": "public"}]"#);
+    let patch_community = Patch(r#"[{"op": "replace", "path": "/visibility", "value": "community"}]"#);
+    vec![
+        // Discovery and schemas: no authentication, no policy.
+        row(Method::GET, "/image", Empty, None, "(none)", [300; 5]),
+        row(Method::GET, "/image/versions", Empty, None, "(none)", [200; 5]),
+        row(Method::GET, "/image/v2", Empty, None, "(none)", [300; 5]),
+        row(Method::GET, "/image/v2/", Empty, None, "(none)", [300; 5]),
+        row(Method::GET, "/image/v2/schemas/image", Empty, None, "(none)", [200; 5]),
+        row(Method::GET, "/image/v2/schemas/images", Empty, None, "(none)", [200; 5]),
+        row(Method::GET, "/image/v2/schemas/member", Empty, None, "(none)", [200; 5]),
+        row(Method::GET, "/image/v2/schemas/members", Empty, None, "(none)", [200; 5]),
+        // Collection.
+        row(Method::GET, "/image/v2/images", Empty, None, "get_images", [403, 200, 200, 200, 200]),
+        row(Method::POST, "/image/v2/images", Json(r#"{"name": "n"}"#), None, "add_image", [403, 403, 201, 201, 201]),
+        row(
+            Method::POST,
+            "/image/v2/images",
+            Json(r#"{"name": "n", "visibility": "public"}"#),
+            None,
+            "add_image + publicize_image",
+            [403, 403, 403, 403, 201],
+        ),
+        row(
+            Method::POST,
+            "/image/v2/images",
+            Json(r#"{"name": "n", "visibility": "community"}"#),
+            None,
+            "add_image + communitize_image",
+            [403, 403, 201, 201, 201],
+        ),
+        // One image.
+        row(Method::GET, "/image/v2/images/{id}", Empty, Active, "get_image", [404, 200, 200, 200, 200]),
+        row(Method::PATCH, "/image/v2/images/{id}", patch_name, Queued, "modify_image", [404, 403, 200, 403, 200]),
+        row(Method::PATCH, "/image/v2/images/{id}", patch_public, Queued, "publicize_image", [404, 403, 403, 403, 200]),
+        row(
+            Method::PATCH,
+            "/image/v2/images/{id}",
+            patch_community,
+            Queued,
+            "communitize_image",
+            [404, 403, 200, 403, 200],
+        ),
+        row(Method::DELETE, "/image/v2/images/{id}", Empty, Active, "delete_image", [404, 403, 204, 403, 204]),
+        // Data.
+        row(Method::GET, "/image/v2/images/{id}/file", Empty, Active, "download_image", [404, 403, 200, 200, 200]),
+        row(Method::PUT, "/image/v2/images/{id}/file", Octets, Queued, "upload_image", [404, 403, 204, 403, 204]),
+        // Tags (Glance checks modify_image).
+        row(Method::PUT, "/image/v2/images/{id}/tags/t1", Empty, Queued, "modify_image", [404, 403, 204, 403, 204]),
+        row(Method::DELETE, "/image/v2/images/{id}/tags/t1", Empty, Queued, "modify_image", [404, 403, 204, 403, 204]),
+        // Actions.
+        row(
+            Method::POST,
+            "/image/v2/images/{id}/actions/deactivate",
+            Empty,
+            Active,
+            "deactivate",
+            [404, 403, 204, 403, 204],
+        ),
+        row(
+            Method::POST,
+            "/image/v2/images/{id}/actions/reactivate",
+            Empty,
+            Deactivated,
+            "reactivate",
+            [404, 403, 204, 403, 204],
+        ),
+        // Members.
+        row(Method::GET, "/image/v2/images/{id}/members", Empty, Queued, "get_members", [404, 200, 200, 200, 200]),
+        row(
+            Method::POST,
+            "/image/v2/images/{id}/members",
+            Json(r#"{"member": "pc"}"#),
+            Queued,
+            "add_member",
+            [404, 403, 200, 403, 200],
+        ),
+        row(Method::GET, "/image/v2/images/{id}/members/pb", Empty, Queued, "get_member", [404, 200, 200, 200, 200]),
+        row(
+            Method::PUT,
+            "/image/v2/images/{id}/members/pb",
+            Json(r#"{"status": "accepted"}"#),
+            Queued,
+            "get_member + modify_member",
+            [404, 403, 403, 200, 200],
+        ),
+        row(
+            Method::DELETE,
+            "/image/v2/images/{id}/members/pb",
+            Empty,
+            Queued,
+            "get_member + delete_member",
+            [404, 403, 204, 403, 204],
+        ),
+    ]
+}
+
+/// A fresh shared image of project `pa` (tag `t1`, shared with `pb`).
+async fn fixture(env: &Env, kind: Fixture) -> String {
+    let img = env
+        .create(
+            &env.alice,
+            json!({"name": "probe", "disk_format": "raw", "container_format": "bare", "visibility": "shared", "tags": ["t1"]}),
+        )
+        .await;
+    let id = img["id"].as_str().unwrap().to_string();
+    let (s, v) = env.post(&format!("/image/v2/images/{id}/members"), &env.alice, json!({"member": "pb"})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    if matches!(kind, Fixture::Active | Fixture::Deactivated) {
+        assert_eq!(env.upload(&id, &env.alice, b"image data").await.status, StatusCode::NO_CONTENT);
+    }
+    if kind == Fixture::Deactivated {
+        let r = env
+            .raw(Method::POST, &format!("/image/v2/images/{id}/actions/deactivate"), Some(&env.alice), &[], vec![])
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+    }
+    id
+}
+
+async fn send(env: &Env, r: &Row, path: &str, who: &Who) -> common::Response {
+    let (headers, body): (Vec<(&str, &str)>, Vec<u8>) = match r.payload {
+        Payload::Empty => (vec![], vec![]),
+        Payload::Json(b) => (vec![("content-type", "application/json")], b.as_bytes().to_vec()),
+        Payload::Patch(b) => (vec![("content-type", common::PATCH)], b.as_bytes().to_vec()),
+        Payload::Octets => (vec![("content-type", "application/octet-stream")], b"new data".to_vec()),
+    };
+    env.raw(r.method.clone(), path, Some(who), &headers, body).await
+}
+
+async fn every_route_follows_glance_defaults(backend: Backend) {
+    let env = Env::new(backend).await;
+    let nobody = Who { token: "nobody:pa".into(), roles: Some(String::new()) };
+    let personas = [&nobody, &env.rita, &env.alice, &env.bob, &env.admin];
+    let mut failures = Vec::new();
+    let mut refused_without_roles = 0;
+    for r in table() {
+        for (i, who) in personas.iter().enumerate() {
+            let path = if r.fixture == Fixture::None {
+                r.path.to_string()
+            } else {
+                r.path.replace("{id}", &fixture(&env, r.fixture).await)
+            };
+            let resp = send(&env, &r, &path, who).await;
+            if resp.status.as_u16() != r.want[i] {
+                failures.push(format!(
+                    "{} {} [{}] as {}: want {}, got {} {}",
+                    r.method,
+                    r.path,
+                    r.rule,
+                    PERSONAS[i],
+                    r.want[i],
+                    resp.status,
+                    String::from_utf8_lossy(&resp.bytes)
+                ));
+            }
+            if i == 0 && matches!(resp.status.as_u16(), 403 | 404) {
+                refused_without_roles += 1;
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} cells differ from Glance's defaults:\n{}", failures.len(), failures.join("\n"));
+    // Every route but discovery and the schemas needs a role.
+    assert_eq!(refused_without_roles, table().iter().filter(|r| r.rule != "(none)").count());
+
+    // Every registered rule is exercised by some row.
+    let rows = table();
+    for rule in berth_image::policy_defaults() {
+        if rule.name == "context_is_admin" {
+            continue;
+        }
+        assert!(
+            rows.iter().any(|r| r.rule.split(" + ").any(|n| n == rule.name)),
+            "rule {} is checked by no row of the table",
+            rule.name
+        );
+    }
+
+    // The table is complete: any other method on its paths answers 405.
+    let id = fixture(&env, Fixture::Active).await;
+    let mut paths: Vec<&str> = rows.iter().map(|r| r.path).collect();
+    paths.sort_unstable();
+    paths.dedup();
+    for path in paths {
+        let listed: Vec<&Method> = rows.iter().filter(|r| r.path == path).map(|r| &r.method).collect();
+        for m in [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
+            if listed.contains(&&m) {
+                continue;
+            }
+            let p = path.replace("{id}", &id);
+            let resp = env.raw(m.clone(), &p, Some(&env.admin), &[], vec![]).await;
+            assert_eq!(resp.status, StatusCode::METHOD_NOT_ALLOWED, "{m} {path} is not in the table but answers");
+        }
+    }
+}
+both_engines!(every_route_follows_glance_defaults);
