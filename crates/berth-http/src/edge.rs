@@ -200,6 +200,9 @@ pub struct Microversions {
     /// `X-OpenStack-Nova-API-Version`), read when the new one does not name
     /// the service, and echoed on answers.
     pub legacy_header: Option<&'static str>,
+    /// The `Vary` value of answers (how the service spells its version
+    /// headers, e.g. `openstack-api-version`).
+    pub vary: &'static str,
     /// Paths that are answered without negotiation (version documents).
     pub exempt: fn(&str) -> bool,
     /// Messages for a malformed (400) and an unsupported (406) version.
@@ -281,16 +284,33 @@ impl Edge {
     /// The API's router: `table` behind this edge. Unknown paths answer 404
     /// in the API's format.
     pub fn wrap<S: Clone + Send + Sync + 'static>(self, table: RouteTable<S>) -> Router<S> {
-        install_panic_hook();
         let public = table.public_matcher();
         let mut r = Router::new();
         for (path, mr) in table.paths {
             r = r.route(path, mr);
         }
+        self.wrap_with(r.fallback(|| async { StatusCode::NOT_FOUND }), public)
+    }
+
+    /// An API with a dispatcher of its own (Placement's) behind this edge;
+    /// `public` lists the `(template, method)` pairs that need no token.
+    pub fn wrap_router<S: Clone + Send + Sync + 'static>(
+        self,
+        router: Router<S>,
+        public: &[(&'static str, Method)],
+    ) -> Router<S> {
+        let public = public.iter().map(|(p, m)| (segments(p).collect(), m.clone())).collect();
+        self.wrap_with(router, public)
+    }
+
+    fn wrap_with<S: Clone + Send + Sync + 'static>(
+        self,
+        router: Router<S>,
+        public: Vec<(Vec<&'static str>, Method)>,
+    ) -> Router<S> {
+        install_panic_hook();
         let state = Arc::new(EdgeState { edge: self, public });
-        r.fallback(|| async { Fault::new(StatusCode::NOT_FOUND, "The resource could not be found.") })
-            .layer(DefaultBodyLimit::disable())
-            .layer(middleware::from_fn_with_state(state, edge_layer))
+        router.layer(DefaultBodyLimit::disable()).layer(middleware::from_fn_with_state(state, edge_layer))
     }
 }
 
@@ -355,7 +375,8 @@ async fn inner(st: &EdgeState, mut req: Request, next: Next) -> Response {
         if let Some(d) = declared {
             match d.parse::<u64>() {
                 Ok(n) if n > edge.body_limit as u64 => {
-                    return Fault::new(StatusCode::PAYLOAD_TOO_LARGE, "Request is too large.").into_response()
+                    let m = edge.format.message_for(StatusCode::PAYLOAD_TOO_LARGE, "");
+                    return Fault::new(StatusCode::PAYLOAD_TOO_LARGE, m).into_response();
                 }
                 Ok(_) => {}
                 Err(_) => {
@@ -366,8 +387,11 @@ async fn inner(st: &EdgeState, mut req: Request, next: Next) -> Response {
         let (parts, body) = req.into_parts();
         req = Request::from_parts(parts, Body::new(http_body_util::Limited::new(body, edge.body_limit)));
     }
+    // A CORS preflight carries no token and asks for no version; the API's
+    // CORS layer answers it.
+    let preflight = method == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
     // Authentication.
-    let public = st.is_public(&method, &path);
+    let public = preflight || st.is_public(&method, &path);
     if let Some(auth) = &edge.auth {
         if public {
             req.extensions_mut().insert(RequestContext::default());
@@ -377,15 +401,15 @@ async fn inner(st: &EdgeState, mut req: Request, next: Next) -> Response {
                     req.extensions_mut().insert(ctx);
                 }
                 None => {
-                    return Fault::new(StatusCode::UNAUTHORIZED, "The request you have made requires authentication.")
-                        .into_response()
+                    let m = edge.format.message_for(StatusCode::UNAUTHORIZED, "");
+                    return Fault::new(StatusCode::UNAUTHORIZED, m).into_response();
                 }
             }
         }
     }
     // Path and query sanity.
     if !clean(&path) {
-        return Fault::new(StatusCode::NOT_FOUND, "The resource could not be found.").into_response();
+        return Fault::new(StatusCode::NOT_FOUND, edge.format.message_for(StatusCode::NOT_FOUND, "")).into_response();
     }
     if edge.check_query {
         if let Some(q) = req.uri().query() {
@@ -400,7 +424,7 @@ async fn inner(st: &EdgeState, mut req: Request, next: Next) -> Response {
     }
     // Microversions.
     let Some(mv) = &edge.microversions else { return next.run(req).await };
-    if (mv.exempt)(&path) {
+    if preflight || (mv.exempt)(&path) {
         return next.run(req).await;
     }
     let version = match negotiate_request(mv, req.headers()) {
@@ -414,32 +438,13 @@ async fn inner(st: &EdgeState, mut req: Request, next: Next) -> Response {
     if let Ok(v) = HeaderValue::from_str(&format!("{} {version}", mv.service)) {
         h.insert("openstack-api-version", v);
     }
-    let mut vary = "OpenStack-API-Version".to_string();
     if let Some(legacy) = mv.legacy_header {
         if let Ok(v) = HeaderValue::from_str(&version.to_string()) {
             h.insert(legacy, v);
         }
-        vary = format!("{vary}, {}", canonical_case(legacy));
     }
-    if let Ok(v) = HeaderValue::from_str(&vary) {
-        h.append(header::VARY, v);
-    }
+    h.append(header::VARY, HeaderValue::from_static(mv.vary));
     resp
-}
-
-fn canonical_case(h: &str) -> String {
-    h.split('-')
-        .map(|w| {
-            let mut c = w.chars();
-            match c.next() {
-                Some(f) => f.to_ascii_uppercase().to_string() + c.as_str(),
-                None => String::new(),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("-")
-        .replace("Openstack", "OpenStack")
-        .replace("Api", "API")
 }
 
 /// The version a request asks for.

@@ -73,6 +73,7 @@ pub trait ErrorFormat: Send + Sync + 'static {
     /// `text` is the plain-text body of the inner answer, if any.
     fn message_for(&self, status: StatusCode, text: &str) -> String {
         match status.as_u16() {
+            401 => "The request you have made requires authentication.".into(),
             404 => "The resource could not be found.".into(),
             405 => "The method is not allowed for the requested URL.".into(),
             413 => "Request is too large.".into(),

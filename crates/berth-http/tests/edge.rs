@@ -66,6 +66,7 @@ fn app() -> Router {
             min: Version::new(1, 0),
             max: Version::new(1, 5),
             legacy_header: Some("x-openstack-test-api-version"),
+            vary: "OpenStack-API-Version, X-OpenStack-Test-API-Version",
             exempt: |p| p == "/",
             invalid_message: |s| format!("bad version {s}"),
             unacceptable_message: |s, min, max| format!("{s} not in {min}..{max}"),
