@@ -316,7 +316,9 @@ impl Edge {
 
 impl EdgeState {
     fn is_public(&self, method: &Method, path: &str) -> bool {
-        self.public.iter().any(|(t, m)| (m == method || (*m == Method::GET && method == Method::HEAD)) && template_matches(t, path))
+        self.public
+            .iter()
+            .any(|(t, m)| (m == method || (*m == Method::GET && method == Method::HEAD)) && template_matches(t, path))
     }
 }
 
@@ -343,8 +345,9 @@ async fn edge_layer(State(st): State<Arc<EdgeState>>, mut req: Request, next: Ne
             if let (Some(Access::Rule(rule)), false) = (audit.access.get(), audit.checked.load(Ordering::Relaxed)) {
                 tracing::error!(rule, "route answered without checking its policy rule");
                 if cfg!(debug_assertions) {
-                    resp = Fault::new(StatusCode::INTERNAL_SERVER_ERROR, format!("route did not check its rule {rule}"))
-                        .into_response();
+                    resp =
+                        Fault::new(StatusCode::INTERNAL_SERVER_ERROR, format!("route did not check its rule {rule}"))
+                            .into_response();
                 }
             }
         }

@@ -47,7 +47,10 @@ mod tests {
     #[test]
     fn builds_from_host_and_mount() {
         let hs = h(&[("host", "cloud.example:8080")]);
-        assert_eq!(public_base(None, &hs, "/compute/v2.1/servers", "/v2.1/servers"), "http://cloud.example:8080/compute");
+        assert_eq!(
+            public_base(None, &hs, "/compute/v2.1/servers", "/v2.1/servers"),
+            "http://cloud.example:8080/compute"
+        );
         assert_eq!(public_base(None, &hs, "/compute/", "/"), "http://cloud.example:8080/compute");
         assert_eq!(public_base(None, &hs, "/compute", "/"), "http://cloud.example:8080/compute");
         assert_eq!(public_base(None, &hs, "/v2.1/servers", "/v2.1/servers"), "http://cloud.example:8080");

@@ -163,7 +163,8 @@ async fn nul_and_non_utf8_paths_name_nothing_and_queries_are_refused() {
 
 #[tokio::test]
 async fn bodies_are_limited() {
-    let (s, _, v) = call("POST", "/things", &[TOKEN, ("content-type", "text/plain")], Body::from(vec![b'x'; 1024])).await;
+    let (s, _, v) =
+        call("POST", "/things", &[TOKEN, ("content-type", "text/plain")], Body::from(vec![b'x'; 1024])).await;
     assert_eq!((s, v), (StatusCode::OK, json!(1024)));
     let (s, _, v) = call("POST", "/things", &[TOKEN], Body::from(vec![b'x'; 1025])).await;
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
@@ -245,7 +246,8 @@ async fn early_answer_over_tcp(head: String, body_len: usize) -> String {
 #[tokio::test]
 async fn early_answers_reach_a_client_sending_a_large_body() {
     let len = 8 * 1024 * 1024;
-    let head = format!("PUT /upload-nowhere/1 HTTP/1.1\r\nhost: t\r\nx-auth-token: u:p\r\ncontent-length: {len}\r\n\r\n");
+    let head =
+        format!("PUT /upload-nowhere/1 HTTP/1.1\r\nhost: t\r\nx-auth-token: u:p\r\ncontent-length: {len}\r\n\r\n");
     let answer = early_answer_over_tcp(head, len).await;
     assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
     let head = format!("POST /things HTTP/1.1\r\nhost: t\r\nx-auth-token: u:p\r\ncontent-length: {len}\r\n\r\n");

@@ -152,4 +152,3 @@ fn cors_layer(config: &PlacementConfig) -> Option<tower_http::cors::CorsLayer> {
             .expose_headers([header::HeaderName::from_static("openstack-api-version")]),
     )
 }
-
