@@ -57,6 +57,20 @@ pub enum Access {
     /// A valid token, and the named policy rule, which the handler checks
     /// against the target it loads.
     Rule(&'static str),
+    /// A valid token, and one of these rules, which the handler picks by the
+    /// request's body (Nova's `POST /servers/{id}/action`).
+    AnyOf(&'static [&'static str]),
+}
+
+impl Access {
+    /// The policy rules this access names.
+    pub fn rules(&self) -> &[&'static str] {
+        match self {
+            Access::Rule(r) => std::slice::from_ref(r),
+            Access::AnyOf(rs) => rs,
+            Access::Public | Access::Authenticated => &[],
+        }
+    }
 }
 
 /// One row of a route table.
@@ -90,6 +104,10 @@ impl RouteCheck {
     /// The access the route table declares.
     pub fn access(&self) -> Option<Access> {
         self.0.access.get().copied()
+    }
+    /// Does the route table name `rule` for this route?
+    pub fn names(&self, rule: &str) -> bool {
+        self.0.access.get().is_some_and(|a| a.rules().contains(&rule))
     }
     /// Record that the handler consulted the route's rule.
     pub fn mark_checked(&self) {
@@ -342,7 +360,9 @@ async fn edge_layer(State(st): State<Arc<EdgeState>>, mut req: Request, next: Ne
             }
         };
         if resp.status().is_success() {
-            if let (Some(Access::Rule(rule)), false) = (audit.access.get(), audit.checked.load(Ordering::Relaxed)) {
+            let rules = audit.access.get().map(|a| a.rules().join(" | ")).unwrap_or_default();
+            if !rules.is_empty() && !audit.checked.load(Ordering::Relaxed) {
+                let rule = rules.as_str();
                 tracing::error!(rule, "route answered without checking its policy rule");
                 if cfg!(debug_assertions) {
                     resp =
