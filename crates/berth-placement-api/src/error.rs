@@ -1,14 +1,13 @@
 //! Placement's error body, rendered in one place.
 //!
-//! Handlers return [`ApiError`]; its `IntoResponse` only records the error in
-//! the response extensions. [`render_errors`] (outermost middleware, where the
-//! request id and microversion are known) writes the body:
+//! Handlers return [`ApiError`]; its `IntoResponse` records a
+//! [`berth_http::Fault`] in the response extensions, and the shared edge's
+//! error-rendering stage (where the request id and microversion are known)
+//! writes the body through [`PlacementErrors`]:
 //! `{"errors": [{"status", "title", "detail", "code" (1.23+), "request_id"}]}`.
 
-use axum::extract::Request;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use berth_http::{RequestId, Version};
+use berth_http::{json_error, ErrorFormat, Fault, FaultContext};
 use berth_placement::{codes, ErrorKind};
 use http::{header, HeaderValue, StatusCode};
 use serde_json::json;
@@ -68,14 +67,15 @@ impl From<berth_placement::Error> for ApiError {
     }
 }
 
+impl From<ApiError> for Fault {
+    fn from(e: ApiError) -> Fault {
+        Fault { status: e.status, message: e.detail, code: Some(e.code), headers: e.headers }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut resp = self.status.into_response();
-        for (k, v) in &self.headers {
-            resp.headers_mut().insert(k.clone(), v.clone());
-        }
-        resp.extensions_mut().insert(self);
-        resp
+        Fault::from(self).into_response()
     }
 }
 
@@ -88,41 +88,57 @@ fn wants_html(accept: Option<&str>) -> bool {
     }
 }
 
-/// Middleware: turn a recorded [`ApiError`] into Placement's error body.
-pub async fn render_errors(req: Request, next: Next) -> Response {
-    let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let request_id = req.extensions().get::<RequestId>().cloned();
-    let mut resp = next.run(req).await;
-    let Some(err) = resp.extensions_mut().remove::<ApiError>() else { return resp };
-    let version = resp.extensions().get::<Version>().copied();
-    let title = err.status.canonical_reason().unwrap_or("Error");
-    let (body, ctype) = if wants_html(accept.as_deref()) {
-        let code = err.status.as_u16();
-        (
-            format!(
-                "<html>\n <head>\n  <title>{code} {title}</title>\n </head>\n <body>\n  <h1>{code} {title}</h1>\n  {}<br /><br />\n\n\n\n </body>\n</html>",
-                html_escape(&err.detail)
-            ),
-            "text/html; charset=UTF-8",
-        )
-    } else {
-        let mut e = json!({"status": err.status.as_u16(), "title": title, "detail": err.detail});
-        if version.is_some_and(|v| v.at_least(1, 23)) {
-            e["code"] = json!(err.code);
+/// Placement's error body, for the edge's error-rendering stage:
+/// `{"errors": [{status, title, detail, code (1.23+), request_id}]}`, or
+/// webob's HTML page when the client asks for HTML; a 401 comes from
+/// keystonemiddleware, in Keystone's format.
+pub struct PlacementErrors;
+
+impl ErrorFormat for PlacementErrors {
+    fn render(&self, err: &Fault, cx: &FaultContext) -> Response {
+        if err.status == StatusCode::UNAUTHORIZED {
+            let body = json!({"error": {"code": 401, "title": "Unauthorized", "message": err.message}});
+            let mut r = json_error(StatusCode::UNAUTHORIZED, &body);
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Keystone uri=\"/identity\""));
+            return r;
         }
-        if let Some(id) = &request_id {
-            e["request_id"] = json!(id.0);
+        let title = err.status.canonical_reason().unwrap_or("Error");
+        let (body, ctype) = if wants_html(cx.accept.as_deref()) {
+            let code = err.status.as_u16();
+            (
+                format!(
+                    "<html>\n <head>\n  <title>{code} {title}</title>\n </head>\n <body>\n  <h1>{code} {title}</h1>\n  {}<br /><br />\n\n\n\n </body>\n</html>",
+                    html_escape(&err.message)
+                ),
+                "text/html; charset=UTF-8",
+            )
+        } else {
+            let mut e = json!({"status": err.status.as_u16(), "title": title, "detail": err.message});
+            if cx.version.is_some_and(|v| v.at_least(1, 23)) {
+                e["code"] = json!(err.code.unwrap_or(codes::DEFAULT));
+            }
+            e["request_id"] = json!(cx.request_id);
+            if err.status == StatusCode::NOT_ACCEPTABLE && cx.version.is_none() {
+                e["max_version"] = json!(MAX_VERSION.to_string());
+                e["min_version"] = json!(MIN_VERSION.to_string());
+            }
+            (json!({"errors": [e]}).to_string(), "application/json")
+        };
+        let mut resp = (err.status, body).into_response();
+        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+        resp
+    }
+
+    fn message_for(&self, status: StatusCode, text: &str) -> String {
+        match status.as_u16() {
+            401 => "The request you have made requires authentication.".into(),
+            404 => "The resource could not be found.".into(),
+            413 => "Request body too large".into(),
+            500 => "An unexpected error prevented the server from fulfilling your request.".into(),
+            _ if !text.is_empty() => text.into(),
+            _ => status.canonical_reason().unwrap_or("Error").into(),
         }
-        if err.status == StatusCode::NOT_ACCEPTABLE && version.is_none() {
-            e["max_version"] = json!(MAX_VERSION.to_string());
-            e["min_version"] = json!(MIN_VERSION.to_string());
-        }
-        (json!({"errors": [e]}).to_string(), "application/json")
-    };
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
-    resp.headers_mut().remove(header::CONTENT_LENGTH);
-    *resp.body_mut() = axum::body::Body::from(body);
-    resp
+    }
 }
 
 fn html_escape(s: &str) -> String {

@@ -18,14 +18,10 @@ pub mod versions;
 
 use std::sync::Arc;
 
-use axum::extract::Request;
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
 use axum::Router;
-use berth_http::{Version, VersionError};
 use berth_policy::Enforcer;
 use berth_store::Store;
-use http::{header, HeaderValue, StatusCode};
+use http::{header, HeaderValue};
 
 pub use error::ApiError;
 
@@ -108,16 +104,29 @@ impl AppState {
     }
 }
 
-/// The Placement API as an axum router (mount it at `/` or `/placement`).
+/// The Placement API as an axum router (mount it at `/` or `/placement`),
+/// behind the shared edge (`berth_http::edge`).
 pub fn router(state: Arc<AppState>) -> Router {
     let cors = cors_layer(&state.config);
-    let mut r = routes::router(state.clone())
-        .layer(middleware::from_fn(microversion_layer))
-        .layer(middleware::from_fn_with_state(state.clone(), auth_layer));
+    let mut r = routes::router(state.clone());
     if let Some(c) = cors {
         r = r.layer(c);
     }
-    r.layer(middleware::from_fn(error::render_errors)).layer(middleware::from_fn(berth_http::request_id_layer))
+    berth_http::Edge::new("placement", error::PlacementErrors)
+        .auth(state.config.auth.clone())
+        .request_id_header(berth_http::REQUEST_ID_HEADER)
+        .body_limit(routes::MAX_BODY, |_, _| false)
+        .microversions(berth_http::Microversions {
+            service: versions::SERVICE_TYPE,
+            min: versions::MIN_VERSION,
+            max: versions::MAX_VERSION,
+            legacy_header: None,
+            vary: "openstack-api-version",
+            exempt: |_| false,
+            invalid_message: |s| format!("invalid version string: {s}"),
+            unacceptable_message: |s, _, _| format!("Unacceptable version header: {s}"),
+        })
+        .wrap_router(r, &[("/", http::Method::GET)])
 }
 
 fn cors_layer(config: &PlacementConfig) -> Option<tower_http::cors::CorsLayer> {
@@ -142,70 +151,4 @@ fn cors_layer(config: &PlacementConfig) -> Option<tower_http::cors::CorsLayer> {
             .allow_headers(headers)
             .expose_headers([header::HeaderName::from_static("openstack-api-version")]),
     )
-}
-
-fn is_root(path: &str) -> bool {
-    path.is_empty() || path == "/"
-}
-
-async fn auth_layer(
-    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    if is_root(req.uri().path()) {
-        req.extensions_mut().insert(berth_http::RequestContext::default());
-        return next.run(req).await;
-    }
-    let ctx = state.config.auth.authenticate(req.headers()).await;
-    match ctx {
-        Some(c) => {
-            req.extensions_mut().insert(c);
-            next.run(req).await
-        }
-        None => unauthorized(),
-    }
-}
-
-/// 401 from outside the microversion layer, like keystonemiddleware/webob.
-fn unauthorized() -> Response {
-    let body = serde_json::json!({"error": {"code": 401, "title": "Unauthorized", "message": "The request you have made requires authentication."}});
-    let mut r =
-        (StatusCode::UNAUTHORIZED, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
-    r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Keystone uri=\"/identity\""));
-    r
-}
-
-async fn microversion_layer(mut req: Request, next: Next) -> Response {
-    let values: Vec<String> = req
-        .headers()
-        .get_all("openstack-api-version")
-        .iter()
-        .filter_map(|v| v.to_str().ok().map(str::to_string))
-        .collect();
-    let negotiated = berth_http::microversion::negotiate(
-        values.iter().map(String::as_str),
-        versions::SERVICE_TYPE,
-        versions::MIN_VERSION,
-        versions::MAX_VERSION,
-    );
-    let version = match negotiated {
-        Ok(v) => v,
-        Err(e @ VersionError::Invalid(_)) => return ApiError::bad_request(e.to_string()).into_response(),
-        Err(e @ VersionError::Unacceptable(_)) => {
-            return ApiError::new(StatusCode::NOT_ACCEPTABLE, e.to_string()).into_response()
-        }
-    };
-    req.extensions_mut().insert(version);
-    let mut resp = next.run(req).await;
-    resp.extensions_mut().insert(version);
-    stamp_version(&mut resp, version);
-    resp
-}
-
-fn stamp_version(resp: &mut Response, version: Version) {
-    if let Ok(v) = HeaderValue::from_str(&format!("{} {}", versions::SERVICE_TYPE, version)) {
-        resp.headers_mut().insert("openstack-api-version", v);
-    }
-    resp.headers_mut().append(header::VARY, HeaderValue::from_static("openstack-api-version"));
 }

@@ -221,3 +221,6 @@ mod tests {
         assert_eq!(percent_decode("%FF"), vec![0xFF]);
     }
 }
+
+/// What every handler returns.
+pub type HandlerResult = Result<axum::response::Response, crate::error::ApiError>;

@@ -20,14 +20,13 @@ use crate::handlers::{
     aggregate, allocation, allocation_candidate, inventory, reshaper, resource_class, resource_provider, root, trait_,
     usage,
 };
-use crate::req::Req;
+use crate::req::{HandlerResult, Req};
 use crate::AppState;
 
-pub type HandlerResult = Result<Response, ApiError>;
 pub type Handler = fn(Req) -> Pin<Box<dyn Future<Output = HandlerResult> + Send>>;
 
 /// Largest request body accepted (bodies are small JSON documents).
-const MAX_BODY: usize = 8 * 1024 * 1024;
+pub(crate) const MAX_BODY: usize = 8 * 1024 * 1024;
 
 macro_rules! h {
     ($f:path) => {

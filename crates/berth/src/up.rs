@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use berth_http::{AuthStrategy, RequestContext, TokenValidator};
+use berth_http::AuthStrategy;
 use berth_identity::{Identity, IdentityConfig};
 use clap::Args;
 
@@ -34,33 +34,6 @@ pub struct UpArgs {
     pub driver: String,
     #[command(flatten)]
     pub agent: crate::compute::AgentArgs,
-}
-
-/// Validates tokens with berth's own identity service, in-process.
-pub struct IdentityValidator(pub Arc<Identity>);
-
-impl std::fmt::Debug for IdentityValidator {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("IdentityValidator")
-    }
-}
-
-impl TokenValidator for IdentityValidator {
-    fn validate<'a>(
-        &'a self,
-        token: &'a str,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<RequestContext>> + Send + 'a>> {
-        Box::pin(async move {
-            let t = self.0.validate_token(token).await?;
-            Some(RequestContext {
-                user_id: Some(t.user_id),
-                project_id: t.project_id,
-                domain_id: t.domain_id,
-                roles: t.roles,
-                system_scope: t.system_scope.then(|| "all".to_string()),
-            })
-        })
-    }
 }
 
 /// The image every fresh cloud has, so `server create` works out of the box.
@@ -126,7 +99,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let boot = berth_identity::bootstrap(&identity, &password)
         .await
         .map_err(|e| anyhow::anyhow!("identity bootstrap: {}", e.message))?;
-    let auth = AuthStrategy::Keystone(Arc::new(IdentityValidator(identity.clone())));
+    let auth = AuthStrategy::Keystone(Arc::new(crate::cloud::IdentityValidator(identity.clone())));
     let (placement, _) = build_state(&pargs, None, Some(auth.clone())).await?;
 
     let mut image_cfg = berth_image::ImageConfig::new(data_dir.join("images"));
@@ -225,11 +198,39 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         if created { ", admin password generated" } else { "" }
     );
     println!("  try: OS_CLIENT_CONFIG_FILE={} openstack --os-cloud berth token issue", clouds.display());
-    axum::serve(listener, app).with_graceful_shutdown(crate::shutdown_signal()).await?;
+    // `/compute/` and `/compute` are the same version document (keystoneauth
+    // and the integration suites ask for the first); rewrite before routing.
+    let app = tower::Layer::layer(&tower::util::MapRequestLayer::new(strip_mount_slash), app);
+    axum::serve(listener, axum::ServiceExt::<axum::extract::Request>::into_make_service(app))
+        .with_graceful_shutdown(crate::shutdown_signal())
+        .await?;
     let _ = stop.send(true);
     for a in agents {
         let _ = a.await;
     }
     let _ = background.await;
     Ok(())
+}
+
+/// The mount points of `berth up`.
+pub const MOUNTS: [&str; 4] = ["/identity", "/image", "/compute", "/placement"];
+
+/// `GET /compute/` → `GET /compute`: a mount point with a trailing slash is
+/// the service's root.
+fn strip_mount_slash(mut req: axum::extract::Request) -> axum::extract::Request {
+    let path = req.uri().path();
+    if let Some(m) = MOUNTS.iter().find(|m| path.strip_suffix('/') == Some(**m)) {
+        let pq = match req.uri().query() {
+            Some(q) => format!("{m}?{q}"),
+            None => m.to_string(),
+        };
+        let mut parts = req.uri().clone().into_parts();
+        if let Ok(p) = pq.parse() {
+            parts.path_and_query = Some(p);
+            if let Ok(u) = http::Uri::from_parts(parts) {
+                *req.uri_mut() = u;
+            }
+        }
+    }
+    req
 }

@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use super::{path_uuid, require_version};
 use crate::error::ApiError;
+use crate::req::HandlerResult;
 use crate::req::{json_response, Req};
-use crate::routes::HandlerResult;
 use crate::schema::Schema;
 
 fn list_schema() -> Value {

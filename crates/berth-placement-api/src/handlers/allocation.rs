@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use super::path_uuid;
 use crate::error::ApiError;
+use crate::req::HandlerResult;
 use crate::req::{json_response, no_content, Req};
-use crate::routes::HandlerResult;
 use crate::schema::Schema;
 
 const RC_PATTERN: &str = "^[A-Z0-9_]+$";

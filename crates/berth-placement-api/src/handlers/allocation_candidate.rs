@@ -5,8 +5,8 @@ use http::StatusCode;
 
 use super::require_version;
 use crate::error::ApiError;
+use crate::req::HandlerResult;
 use crate::req::{text_json_response, Req};
-use crate::routes::HandlerResult;
 
 pub async fn list(req: Req) -> HandlerResult {
     require_version(&req, 10)?;

@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use super::path_uuid;
 use crate::error::ApiError;
+use crate::req::HandlerResult;
 use crate::req::{json_response, no_content, Req};
-use crate::routes::HandlerResult;
 use crate::schema::Schema;
 
 const FLOAT_MAX: f64 = 3.40282e+38;

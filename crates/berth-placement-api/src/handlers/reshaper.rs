@@ -10,8 +10,8 @@ use super::allocation::{allocation_write, dict_form, post_form};
 use super::inventory::{inventory_from_json, put_all_schema};
 use super::require_version;
 use crate::error::ApiError;
+use crate::req::HandlerResult;
 use crate::req::{no_content, Req};
-use crate::routes::HandlerResult;
 use crate::schema::Schema;
 
 fn schema(mappings: bool, consumer_type: bool) -> Schema {

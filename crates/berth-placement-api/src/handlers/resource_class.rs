@@ -8,8 +8,8 @@ use serde_json::{json, Value};
 
 use super::require_version;
 use crate::error::ApiError;
+use crate::req::HandlerResult;
 use crate::req::{json_response, no_content, Req};
-use crate::routes::HandlerResult;
 use crate::schema::Schema;
 
 static RC_SCHEMA: LazyLock<Schema> = LazyLock::new(|| {

@@ -13,8 +13,8 @@ use uuid::Uuid;
 use super::path_uuid;
 use crate::error::ApiError;
 use crate::handlers::params;
+use crate::req::HandlerResult;
 use crate::req::{json_response, no_content, text_json_response, Req};
-use crate::routes::HandlerResult;
 use crate::schema::Schema;
 
 fn name_uuid_props() -> Value {

@@ -3,8 +3,8 @@
 use http::StatusCode;
 use serde_json::json;
 
+use crate::req::HandlerResult;
 use crate::req::{json_response, Req};
-use crate::routes::HandlerResult;
 use crate::versions::{MAX_VERSION, MIN_VERSION};
 
 pub async fn home(req: Req) -> HandlerResult {

@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 
 use super::{path_uuid, require_version};
 use crate::error::ApiError;
+use crate::req::HandlerResult;
 use crate::req::{add_cache_headers, json_response, no_content, Req};
-use crate::routes::HandlerResult;
 use crate::schema::Schema;
 
 static LIST_SCHEMA: LazyLock<Schema> = LazyLock::new(|| {

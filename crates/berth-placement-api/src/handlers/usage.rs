@@ -7,8 +7,8 @@ use serde_json::{json, Map, Value};
 
 use super::{path_uuid, require_version};
 use crate::error::ApiError;
+use crate::req::HandlerResult;
 use crate::req::{json_response, Req};
-use crate::routes::HandlerResult;
 use crate::schema::Schema;
 
 fn schema(consumer_type: bool) -> Schema {
