@@ -1,9 +1,10 @@
 //! HTTP layer: the router and the helpers every handler shares (body and
-//! query parsing, authentication, the admin policy, links).
+//! query parsing, authentication, links); authorization is in `policy`.
 
 mod auth;
 mod catalog;
 mod grants;
+mod policy;
 mod resources;
 mod versions;
 
@@ -153,37 +154,6 @@ pub(crate) async fn authn(id: &Identity, headers: &HeaderMap) -> Result<TokenInf
         .filter(|t| !t.is_empty())
         .ok_or_else(IdentityError::auth_required)?;
     id.resolve_token(token).await
-}
-
-fn denied(action: &str) -> IdentityError {
-    IdentityError::forbidden(format!("You are not authorized to perform the requested action: identity:{action}."))
-}
-
-/// Cloud administrators: the `admin` role on any scope.
-pub(crate) fn is_admin(ctx: &TokenInfo) -> bool {
-    ctx.has_role("admin")
-}
-
-/// Writes need the admin role.
-pub(crate) fn require_admin(ctx: &TokenInfo, action: &str) -> Result<()> {
-    if is_admin(ctx) {
-        Ok(())
-    } else {
-        Err(denied(action))
-    }
-}
-
-pub(crate) fn is_reader(ctx: &TokenInfo) -> bool {
-    is_admin(ctx) || (ctx.is_system() && ctx.has_role("reader"))
-}
-
-/// Reads need the admin role, or the reader role on the system.
-pub(crate) fn require_reader(ctx: &TokenInfo, action: &str) -> Result<()> {
-    if is_reader(ctx) {
-        Ok(())
-    } else {
-        Err(denied(action))
-    }
 }
 
 /// Parse a JSON request body; 400 in Keystone's format when it is not JSON.

@@ -5,10 +5,10 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{json, Map, Value};
 
+use super::policy::{authorize, PolicyTarget};
 use super::{
     authn, bool_field, json_response, list_response, member, name_field, no_content, nullable_text, options_field,
-    parse_body, parse_query, query_enabled, query_get, require_admin, require_reader, required_name, tags_field,
-    v3_url, ApiResult, AppState,
+    parse_body, parse_query, query_enabled, query_get, required_name, tags_field, v3_url, ApiResult, AppState,
 };
 use crate::error::{IdentityError, Result};
 use crate::password;
@@ -110,6 +110,47 @@ fn not_found(kind: &str, id: &str) -> IdentityError {
     IdentityError::not_found(format!("Could not find {kind}: {id}."))
 }
 
+async fn load_user(id: &Identity, uid: &str) -> Result<Option<User>> {
+    let mut tx = id.db.read().await?;
+    repo::get_user(&mut tx, uid).await
+}
+
+async fn load_project(id: &Identity, pid: &str) -> Result<Option<Project>> {
+    let mut tx = id.db.read().await?;
+    repo::get_project(&mut tx, pid).await
+}
+
+/// The target of an operation on user `uid`: its id, and its domain when
+/// it exists.
+async fn user_target(id: &Identity, uid: &str) -> Result<PolicyTarget> {
+    Ok(match load_user(id, uid).await? {
+        Some(u) => PolicyTarget::new().user(&u),
+        None => PolicyTarget::new().set("target.user.id", uid),
+    }
+    .set("user_id", uid))
+}
+
+async fn project_target(id: &Identity, pid: &str) -> Result<PolicyTarget> {
+    Ok(match load_project(id, pid).await? {
+        Some(p) => PolicyTarget::new().project(&p),
+        None => PolicyTarget::new().set("target.project.id", pid),
+    })
+}
+
+/// `domain_id` of a list filter, as Keystone's list targets carry it.
+fn filter_target(q: &[(String, String)]) -> PolicyTarget {
+    match query_get(q, "domain_id") {
+        Some(d) => PolicyTarget::new().set("target.domain_id", d),
+        None => PolicyTarget::new(),
+    }
+}
+
+/// A string field of `{"<key>": {...}}` in a body that may not parse, for
+/// building a target before the body is validated.
+fn body_str<'a>(body: &'a Result<Value>, key: &str, field: &str) -> Option<&'a str> {
+    body.as_ref().ok()?.get(key)?.get(field)?.as_str()
+}
+
 async fn need_domain(id: &Identity, domain_id: &str) -> Result<Domain> {
     let mut tx = id.db.read().await?;
     repo::get_domain(&mut tx, domain_id).await?.ok_or_else(|| not_found("domain", domain_id))
@@ -119,7 +160,7 @@ async fn need_domain(id: &Identity, domain_id: &str) -> Result<Domain> {
 
 pub(crate) async fn list_domains(State(id): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    require_reader(&ctx, "list_domains")?;
+    authorize(&id, &ctx, "identity:list_domains", &PolicyTarget::new())?;
     let q = parse_query(raw)?;
     let filter = DomainFilter { name: query_get(&q, "name").map(str::to_string), enabled: query_enabled(&q) };
     let v3 = v3_url(&id, &headers);
@@ -130,19 +171,14 @@ pub(crate) async fn list_domains(State(id): State<AppState>, headers: HeaderMap,
 
 pub(crate) async fn get_domain(State(id): State<AppState>, headers: HeaderMap, Path(did): Path<String>) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    let own = ctx.user.domain_id == did
-        || matches!(&ctx.scope, ResolvedScope::Project { project, .. } if project.domain_id == did)
-        || matches!(&ctx.scope, ResolvedScope::Domain(d) if d.id == did);
-    if !own {
-        require_reader(&ctx, "get_domain")?;
-    }
+    authorize(&id, &ctx, "identity:get_domain", &PolicyTarget::new().set("target.domain.id", did.as_str()))?;
     let d = need_domain(&id, &did).await?;
     Ok(json_response(StatusCode::OK, json!({"domain": domain_json(&d, &v3_url(&id, &headers))})))
 }
 
 pub(crate) async fn create_domain(State(id): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    require_admin(&ctx, "create_domain")?;
+    authorize(&id, &ctx, "identity:create_domain", &PolicyTarget::new())?;
     let body = parse_body(&body)?;
     let m = member(&body, "domain")?;
     options_field(m)?;
@@ -165,7 +201,7 @@ pub(crate) async fn update_domain(
     body: Bytes,
 ) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    require_admin(&ctx, "update_domain")?;
+    authorize(&id, &ctx, "identity:update_domain", &PolicyTarget::new().set("target.domain.id", did.as_str()))?;
     let body = parse_body(&body)?;
     let m = member(&body, "domain")?;
     reject_id_change(m, &did)?;
@@ -195,7 +231,7 @@ pub(crate) async fn delete_domain(
     Path(did): Path<String>,
 ) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    require_admin(&ctx, "delete_domain")?;
+    authorize(&id, &ctx, "identity:delete_domain", &PolicyTarget::new().set("target.domain.id", did.as_str()))?;
     if did == DEFAULT_DOMAIN_ID {
         return Err(IdentityError::forbidden("The default domain cannot be deleted."));
     }
@@ -217,8 +253,8 @@ pub(crate) async fn list_projects(
     RawQuery(raw): RawQuery,
 ) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    require_reader(&ctx, "list_projects")?;
     let q = parse_query(raw)?;
+    authorize(&id, &ctx, "identity:list_projects", &filter_target(&q))?;
     if query_get(&q, "is_domain").is_some_and(super::truthy) {
         // Projects acting as domains are not supported: none exist.
         let v3 = v3_url(&id, &headers);
@@ -242,9 +278,7 @@ pub(crate) async fn list_projects(
 
 pub(crate) async fn get_project(State(id): State<AppState>, headers: HeaderMap, Path(pid): Path<String>) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    if ctx.project_id() != Some(pid.as_str()) {
-        require_reader(&ctx, "get_project")?;
-    }
+    authorize(&id, &ctx, "identity:get_project", &project_target(&id, &pid).await?)?;
     let mut tx = id.db.read().await?;
     let p = repo::get_project(&mut tx, &pid).await?.ok_or_else(|| not_found("project", &pid))?;
     Ok(json_response(StatusCode::OK, json!({"project": project_json(&p, &v3_url(&id, &headers))})))
@@ -252,8 +286,10 @@ pub(crate) async fn get_project(State(id): State<AppState>, headers: HeaderMap, 
 
 pub(crate) async fn create_project(State(id): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    require_admin(&ctx, "create_project")?;
-    let body = parse_body(&body)?;
+    let body = parse_body(&body);
+    let domain = body_str(&body, "project", "domain_id").map(str::to_string).unwrap_or_else(|| caller_domain(&ctx));
+    authorize(&id, &ctx, "identity:create_project", &PolicyTarget::new().set("target.project.domain_id", domain))?;
+    let body = body?;
     let m = member(&body, "project")?;
     options_field(m)?;
     if bool_field(m, "is_domain")? == Some(true) {
@@ -303,7 +339,7 @@ pub(crate) async fn update_project(
     body: Bytes,
 ) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    require_admin(&ctx, "update_project")?;
+    authorize(&id, &ctx, "identity:update_project", &project_target(&id, &pid).await?)?;
     let body = parse_body(&body)?;
     let m = member(&body, "project")?;
     reject_id_change(m, &pid)?;
@@ -346,7 +382,7 @@ pub(crate) async fn delete_project(
     Path(pid): Path<String>,
 ) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    require_admin(&ctx, "delete_project")?;
+    authorize(&id, &ctx, "identity:delete_project", &project_target(&id, &pid).await?)?;
     let mut w = id.db.write().await?;
     if repo::get_project(&mut w.tx, &pid).await?.is_none() {
         return Err(not_found("project", &pid));
@@ -363,8 +399,8 @@ pub(crate) async fn delete_project(
 
 pub(crate) async fn list_users(State(id): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    require_reader(&ctx, "list_users")?;
     let q = parse_query(raw)?;
+    authorize(&id, &ctx, "identity:list_users", &filter_target(&q))?;
     let filter = UserFilter {
         name: query_get(&q, "name").map(str::to_string),
         domain_id: query_get(&q, "domain_id").map(str::to_string),
@@ -378,11 +414,8 @@ pub(crate) async fn list_users(State(id): State<AppState>, headers: HeaderMap, R
 
 pub(crate) async fn get_user(State(id): State<AppState>, headers: HeaderMap, Path(uid): Path<String>) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    if ctx.user.id != uid {
-        require_reader(&ctx, "get_user")?;
-    }
-    let mut tx = id.db.read().await?;
-    let u = repo::get_user(&mut tx, &uid).await?.ok_or_else(|| not_found("user", &uid))?;
+    authorize(&id, &ctx, "identity:get_user", &user_target(&id, &uid).await?)?;
+    let u = load_user(&id, &uid).await?.ok_or_else(|| not_found("user", &uid))?;
     Ok(json_response(StatusCode::OK, json!({"user": user_json(&u, &v3_url(&id, &headers))})))
 }
 
@@ -406,8 +439,10 @@ async fn check_default_project(c: &mut repo::Conn, p: &Option<String>) -> Result
 
 pub(crate) async fn create_user(State(id): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    require_admin(&ctx, "create_user")?;
-    let body = parse_body(&body)?;
+    let body = parse_body(&body);
+    let domain = body_str(&body, "user", "domain_id").map(str::to_string).unwrap_or_else(|| caller_domain(&ctx));
+    authorize(&id, &ctx, "identity:create_user", &PolicyTarget::new().set("target.user.domain_id", domain))?;
+    let body = body?;
     let m = member(&body, "user")?;
     options_field(m)?;
     let domain_id = match nullable_text(m, "domain_id", 64)? {
@@ -444,7 +479,7 @@ pub(crate) async fn update_user(
     body: Bytes,
 ) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    require_admin(&ctx, "update_user")?;
+    authorize(&id, &ctx, "identity:update_user", &user_target(&id, &uid).await?)?;
     let body = parse_body(&body)?;
     let m = member(&body, "user")?;
     reject_id_change(m, &uid)?;
@@ -494,7 +529,7 @@ pub(crate) async fn update_user(
 
 pub(crate) async fn delete_user(State(id): State<AppState>, headers: HeaderMap, Path(uid): Path<String>) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    require_admin(&ctx, "delete_user")?;
+    authorize(&id, &ctx, "identity:delete_user", &user_target(&id, &uid).await?)?;
     let mut w = id.db.write().await?;
     if !repo::delete_user_cascade(&mut w.tx, &uid).await? {
         return Err(not_found("user", &uid));
@@ -554,9 +589,7 @@ pub(crate) async fn user_projects(
     Path(uid): Path<String>,
 ) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    if ctx.user.id != uid {
-        require_reader(&ctx, "list_user_projects")?;
-    }
+    authorize(&id, &ctx, "identity:list_user_projects", &user_target(&id, &uid).await?)?;
     let v3 = v3_url(&id, &headers);
     let mut tx = id.db.read().await?;
     if repo::get_user(&mut tx, &uid).await?.is_none() {
@@ -581,9 +614,7 @@ pub(crate) async fn user_projects(
 /// `GET /v3/users/{id}/groups`: groups are not implemented, so always empty.
 pub(crate) async fn user_groups(State(id): State<AppState>, headers: HeaderMap, Path(uid): Path<String>) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    if ctx.user.id != uid {
-        require_reader(&ctx, "list_groups_for_user")?;
-    }
+    authorize(&id, &ctx, "identity:list_groups_for_user", &user_target(&id, &uid).await?)?;
     let v3 = v3_url(&id, &headers);
     let mut tx = id.db.read().await?;
     if repo::get_user(&mut tx, &uid).await?.is_none() {
@@ -596,7 +627,7 @@ pub(crate) async fn user_groups(State(id): State<AppState>, headers: HeaderMap, 
 
 pub(crate) async fn list_roles(State(id): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    require_reader(&ctx, "list_roles")?;
+    authorize(&id, &ctx, "identity:list_roles", &PolicyTarget::new())?;
     let q = parse_query(raw)?;
     let v3 = v3_url(&id, &headers);
     if query_get(&q, "domain_id").is_some() {
@@ -610,9 +641,16 @@ pub(crate) async fn list_roles(State(id): State<AppState>, headers: HeaderMap, R
 
 pub(crate) async fn get_role(State(id): State<AppState>, headers: HeaderMap, Path(rid): Path<String>) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    require_reader(&ctx, "get_role")?;
-    let mut tx = id.db.read().await?;
-    let r = repo::get_role(&mut tx, &rid).await?.ok_or_else(|| not_found("role", &rid))?;
+    let role = {
+        let mut tx = id.db.read().await?;
+        repo::get_role(&mut tx, &rid).await?
+    };
+    let target = match &role {
+        Some(r) => PolicyTarget::new().role(r),
+        None => PolicyTarget::new().set("target.role.id", rid.as_str()),
+    };
+    authorize(&id, &ctx, "identity:get_role", &target)?;
+    let r = role.ok_or_else(|| not_found("role", &rid))?;
     Ok(json_response(StatusCode::OK, json!({"role": role_json(&r, &v3_url(&id, &headers))})))
 }
 
@@ -625,7 +663,7 @@ fn reject_domain_role(m: &Map<String, Value>) -> Result<()> {
 
 pub(crate) async fn create_role(State(id): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    require_admin(&ctx, "create_role")?;
+    authorize(&id, &ctx, "identity:create_role", &PolicyTarget::new())?;
     let body = parse_body(&body)?;
     let m = member(&body, "role")?;
     options_field(m)?;
@@ -648,7 +686,7 @@ pub(crate) async fn update_role(
     body: Bytes,
 ) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    require_admin(&ctx, "update_role")?;
+    authorize(&id, &ctx, "identity:update_role", &PolicyTarget::new().set("target.role.id", rid.as_str()))?;
     let body = parse_body(&body)?;
     let m = member(&body, "role")?;
     reject_id_change(m, &rid)?;
@@ -669,7 +707,7 @@ pub(crate) async fn update_role(
 
 pub(crate) async fn delete_role(State(id): State<AppState>, headers: HeaderMap, Path(rid): Path<String>) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    require_admin(&ctx, "delete_role")?;
+    authorize(&id, &ctx, "identity:delete_role", &PolicyTarget::new().set("target.role.id", rid.as_str()))?;
     let mut w = id.db.write().await?;
     if !repo::delete_role_cascade(&mut w.tx, &rid).await? {
         return Err(not_found("role", &rid));
