@@ -180,7 +180,7 @@ pub(crate) async fn issue(
     body: Bytes,
 ) -> ApiResult {
     let q = parse_query(raw)?;
-    let req = parse_auth_request(&parse_body(&body)?)?;
+    let req = parse_auth_request(&parse_body(&headers, &body)?)?;
     let (secret, info) = id.authenticate(&req).await?;
     let cat = catalog_for(&id, &headers, &info, &q);
     token_response(StatusCode::CREATED, &secret, info.render(cat))

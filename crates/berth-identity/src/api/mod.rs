@@ -156,8 +156,15 @@ pub(crate) async fn authn(id: &Identity, headers: &HeaderMap) -> Result<TokenInf
     id.resolve_token(token).await
 }
 
-/// Parse a JSON request body; 400 in Keystone's format when it is not JSON.
-pub(crate) fn parse_body(body: &Bytes) -> Result<Value> {
+/// Parse a JSON request body; 400 in Keystone's format when it is not JSON
+/// or is sent with another content type (Keystone's JSON body middleware).
+pub(crate) fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<Value> {
+    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        if !ct.is_empty() && ct != "application/json" {
+            return Err(IdentityError::bad_request("The request body must be JSON (Content-Type: application/json)."));
+        }
+    }
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(IdentityError::bad_request("The request body is empty; expected a JSON object."));
     }
@@ -199,7 +206,7 @@ pub(crate) fn name_field(obj: &Map<String, Value>, key: &str, max: usize) -> Res
             if s.trim().is_empty() {
                 Err(invalid(key, format!("'{s}' must contain non-whitespace characters")))
             } else if s.chars().count() > max {
-                Err(invalid(key, format!("'{s}' is too long (at most {max} characters)")))
+                Err(invalid(key, format!("the value is too long (at most {max} characters)")))
             } else {
                 Ok(Some(s.clone()))
             }
@@ -269,8 +276,14 @@ pub(crate) fn options_field(obj: &Map<String, Value>) -> Result<()> {
 pub(crate) fn parse_query(raw: Option<String>) -> Result<Vec<(String, String)>> {
     match raw {
         None => Ok(Vec::new()),
-        Some(q) => serde_urlencoded::from_str::<Vec<(String, String)>>(&q)
-            .map_err(|e| IdentityError::bad_request(format!("Invalid query string: {e}"))),
+        Some(q) => {
+            let pairs = serde_urlencoded::from_str::<Vec<(String, String)>>(&q)
+                .map_err(|e| IdentityError::bad_request(format!("Invalid query string: {e}")))?;
+            if pairs.iter().any(|(k, v)| k.contains('\0') || v.contains('\0')) {
+                return Err(IdentityError::bad_request("Invalid query string: NUL characters are not allowed."));
+            }
+            Ok(pairs)
+        }
     }
 }
 

@@ -179,7 +179,7 @@ pub(crate) async fn get_domain(State(id): State<AppState>, headers: HeaderMap, P
 pub(crate) async fn create_domain(State(id): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
     authorize(&id, &ctx, "identity:create_domain", &PolicyTarget::new())?;
-    let body = parse_body(&body)?;
+    let body = parse_body(&headers, &body)?;
     let m = member(&body, "domain")?;
     options_field(m)?;
     let d = Domain {
@@ -202,7 +202,7 @@ pub(crate) async fn update_domain(
 ) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
     authorize(&id, &ctx, "identity:update_domain", &PolicyTarget::new().set("target.domain.id", did.as_str()))?;
-    let body = parse_body(&body)?;
+    let body = parse_body(&headers, &body)?;
     let m = member(&body, "domain")?;
     reject_id_change(m, &did)?;
     options_field(m)?;
@@ -286,7 +286,7 @@ pub(crate) async fn get_project(State(id): State<AppState>, headers: HeaderMap, 
 
 pub(crate) async fn create_project(State(id): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    let body = parse_body(&body);
+    let body = parse_body(&headers, &body);
     let domain = body_str(&body, "project", "domain_id").map(str::to_string).unwrap_or_else(|| caller_domain(&ctx));
     authorize(&id, &ctx, "identity:create_project", &PolicyTarget::new().set("target.project.domain_id", domain))?;
     let body = body?;
@@ -340,7 +340,7 @@ pub(crate) async fn update_project(
 ) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
     authorize(&id, &ctx, "identity:update_project", &project_target(&id, &pid).await?)?;
-    let body = parse_body(&body)?;
+    let body = parse_body(&headers, &body)?;
     let m = member(&body, "project")?;
     reject_id_change(m, &pid)?;
     options_field(m)?;
@@ -401,15 +401,35 @@ pub(crate) async fn list_users(State(id): State<AppState>, headers: HeaderMap, R
     let ctx = authn(&id, &headers).await?;
     let q = parse_query(raw)?;
     authorize(&id, &ctx, "identity:list_users", &filter_target(&q))?;
+    let v3 = v3_url(&id, &headers);
+    if let Some(f) = query_get(&q, "password_expires_at") {
+        password_expiry_filter(f)?;
+        // No password expires (there is no expiry policy), so no user
+        // matches a comparison with an expiry time.
+        return Ok(list_response("users", Vec::new(), format!("{v3}/users")));
+    }
     let filter = UserFilter {
         name: query_get(&q, "name").map(str::to_string),
         domain_id: query_get(&q, "domain_id").map(str::to_string),
         enabled: query_enabled(&q),
     };
-    let v3 = v3_url(&id, &headers);
     let mut tx = id.db.read().await?;
     let items = repo::list_users(&mut tx, &filter).await?.iter().map(|u| user_json(u, &v3)).collect();
     Ok(list_response("users", items, format!("{v3}/users")))
+}
+
+/// Validate Keystone's `password_expires_at={lt,lte,gt,gte,eq,neq}:TIME`
+/// filter (the operator defaults to `eq`): 400 when it is not one.
+fn password_expiry_filter(f: &str) -> Result<()> {
+    let time = match f.split_once(':') {
+        Some((op, rest)) if ["lt", "lte", "gt", "gte", "eq", "neq"].contains(&op) => rest,
+        _ => f,
+    };
+    berth_time::parse_iso8601(time).map(|_| ()).map_err(|_| {
+        IdentityError::bad_request(
+            "Invalid input for field 'password_expires_at': expected [lt|lte|gt|gte|eq|neq:]YYYY-MM-DDTHH:mm:ssZ",
+        )
+    })
 }
 
 pub(crate) async fn get_user(State(id): State<AppState>, headers: HeaderMap, Path(uid): Path<String>) -> ApiResult {
@@ -439,7 +459,7 @@ async fn check_default_project(c: &mut repo::Conn, p: &Option<String>) -> Result
 
 pub(crate) async fn create_user(State(id): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    let body = parse_body(&body);
+    let body = parse_body(&headers, &body);
     let domain = body_str(&body, "user", "domain_id").map(str::to_string).unwrap_or_else(|| caller_domain(&ctx));
     authorize(&id, &ctx, "identity:create_user", &PolicyTarget::new().set("target.user.domain_id", domain))?;
     let body = body?;
@@ -480,7 +500,7 @@ pub(crate) async fn update_user(
 ) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
     authorize(&id, &ctx, "identity:update_user", &user_target(&id, &uid).await?)?;
-    let body = parse_body(&body)?;
+    let body = parse_body(&headers, &body)?;
     let m = member(&body, "user")?;
     reject_id_change(m, &uid)?;
     options_field(m)?;
@@ -540,8 +560,13 @@ pub(crate) async fn delete_user(State(id): State<AppState>, headers: HeaderMap, 
 
 /// `POST /v3/users/{id}/password`: self-service change, authenticated by
 /// the original password (no token needed, as in Keystone).
-pub(crate) async fn change_password(State(id): State<AppState>, Path(uid): Path<String>, body: Bytes) -> ApiResult {
-    let body = parse_body(&body)?;
+pub(crate) async fn change_password(
+    State(id): State<AppState>,
+    headers: HeaderMap,
+    Path(uid): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let body = parse_body(&headers, &body)?;
     let m = member(&body, "user")?;
     let original = match m.get("original_password") {
         Some(Value::String(s)) => s.clone(),
@@ -664,7 +689,7 @@ fn reject_domain_role(m: &Map<String, Value>) -> Result<()> {
 pub(crate) async fn create_role(State(id): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
     authorize(&id, &ctx, "identity:create_role", &PolicyTarget::new())?;
-    let body = parse_body(&body)?;
+    let body = parse_body(&headers, &body)?;
     let m = member(&body, "role")?;
     options_field(m)?;
     reject_domain_role(m)?;
@@ -687,7 +712,7 @@ pub(crate) async fn update_role(
 ) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
     authorize(&id, &ctx, "identity:update_role", &PolicyTarget::new().set("target.role.id", rid.as_str()))?;
-    let body = parse_body(&body)?;
+    let body = parse_body(&headers, &body)?;
     let m = member(&body, "role")?;
     reject_id_change(m, &rid)?;
     options_field(m)?;
