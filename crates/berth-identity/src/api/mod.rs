@@ -160,8 +160,9 @@ pub(crate) async fn authn(id: &Identity, headers: &HeaderMap) -> Result<TokenInf
 /// or is sent with another content type (Keystone's JSON body middleware).
 pub(crate) fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<Value> {
     if let Some(ct) = headers.get(header::CONTENT_TYPE) {
-        let ct = ct.to_str().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-        if !ct.is_empty() && ct != "application/json" {
+        // A value that is not visible ASCII is no content type at all.
+        let ct = ct.to_str().map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+        if !matches!(ct.as_deref(), Ok("" | "application/json")) {
             return Err(IdentityError::bad_request("The request body must be JSON (Content-Type: application/json)."));
         }
     }
