@@ -360,3 +360,22 @@ async fn policy_file_overrides(b: Backend) {
 
 both_engines!(readers_members_and_admins);
 both_engines!(policy_file_overrides);
+
+#[tokio::test]
+async fn a_broken_policy_file_stops_the_service() {
+    let path = std::env::temp_dir().join(format!("berth-identity-bad-policy-{}.yaml", std::process::id()));
+    for (text, expect) in
+        [("\"identity:list_users\": \"role:member and (\"\n", "identity:list_users"), ("- a list\n", "mapping")]
+    {
+        std::fs::write(&path, text).unwrap();
+        let mut config = berth_identity::IdentityConfig::new("sqlite://never-opened.db");
+        config.policy_file = Some(path.clone());
+        let err = berth_identity::Identity::open(config).await.expect_err("a broken policy file is an error");
+        assert!(err.message.contains(expect), "{}", err.message);
+    }
+    std::fs::remove_file(&path).ok();
+    let mut config = berth_identity::IdentityConfig::new("sqlite://never-opened.db");
+    config.policy_file = Some(path);
+    let err = berth_identity::Identity::open(config).await.expect_err("a missing policy file is an error");
+    assert!(err.message.contains("cannot read policy file"), "{}", err.message);
+}
