@@ -302,6 +302,16 @@ async fn readers_members_and_admins(b: Backend) {
     assert_eq!(env.get("/identity/v3/users", &dom).await.0, StatusCode::FORBIDDEN);
     assert_eq!(env.get(&format!("/identity/v3/projects/{pid}"), &dom).await.0, StatusCode::OK);
     assert_eq!(env.post("/identity/v3/users", &dom, json!({"user": {"name": "nope"}})).await.0, StatusCode::FORBIDDEN);
+    // It lists the assignments in its domain (its own, alice's on a project
+    // of the domain), never the system's.
+    let (s, v) = env.get("/identity/v3/role_assignments", &dom).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let listed = v["role_assignments"].as_array().unwrap();
+    assert!(listed.iter().any(|a| a["user"]["id"] == dr.as_str()), "{v}");
+    assert!(listed.iter().any(|a| a["scope"]["project"]["id"] == pid.as_str()), "{v}");
+    assert!(listed.iter().all(|a| a["scope"].get("system").is_none()), "{v}");
+    let (_, all) = env.get("/identity/v3/role_assignments", &admin).await;
+    assert!(all["role_assignments"].as_array().unwrap().iter().any(|a| a["scope"].get("system").is_some()), "{all}");
 
     // A domain manager creates users in its domain and hands out member,
     // never admin.

@@ -14,6 +14,7 @@ use super::{
 use crate::error::{IdentityError, Result};
 use crate::repo::{self, Assignment, AssignmentFilter, Conn, Role, Target};
 use crate::service::Identity;
+use crate::token::ResolvedScope;
 use crate::util::now_micros;
 
 fn not_found(kind: &str, id: &str) -> IdentityError {
@@ -256,12 +257,16 @@ pub(crate) async fn role_assignments(
     let q = parse_query(raw)?;
     let user_filter = query_get(&q, "user.id").map(str::to_string);
     // berth lets anyone list their own assignments (openstackclient's
-    // `role assignment list --user <self>`); everything else is policy.
+    // `role assignment list --user <self>`); everything else is policy. As
+    // in Keystone, a domain-scoped caller is checked against its own domain
+    // and sees only the assignments on that domain and its projects.
+    let mut only_domain = None;
     if user_filter.as_deref() != Some(ctx.user.id.as_str()) {
-        let target = match query_get(&q, "scope.domain.id") {
-            Some(d) => PolicyTarget::new().set("target.domain_id", d),
-            None => PolicyTarget::new(),
-        };
+        let mut target = PolicyTarget::new();
+        if let ResolvedScope::Domain(d) = &ctx.scope {
+            target = target.set("target.domain_id", d.id.as_str());
+            only_domain = Some(d.id.clone());
+        }
         authorize(&id, &ctx, "identity:list_role_assignments", &target)?;
     }
     let v3 = v3_url(&id, &headers);
@@ -312,6 +317,19 @@ pub(crate) async fn role_assignments(
         }
     } else {
         rows = direct.into_iter().map(|a| (a, None)).collect();
+    }
+    if let Some(d) = &only_domain {
+        let in_domain: BTreeSet<String> =
+            repo::list_projects(&mut tx, &repo::ProjectFilter { domain_id: Some(d.clone()), ..Default::default() })
+                .await?
+                .into_iter()
+                .map(|p| p.id)
+                .collect();
+        rows.retain(|(a, _)| match &a.target {
+            Target::Domain(x) => x == d,
+            Target::Project(p) => in_domain.contains(p),
+            Target::System => false,
+        });
     }
 
     let names = if include_names { Some(Names::load(&mut tx).await?) } else { None };
