@@ -298,8 +298,30 @@ async fn readers_members_and_admins(b: Backend) {
         StatusCode::NO_CONTENT
     );
     let dom = password_token(&env, "domreader", "pw-1", Some(json!({"domain": {"id": "default"}}))).await;
-    assert_eq!(env.get("/identity/v3/users?domain_id=default", &dom).await.0, StatusCode::OK);
-    assert_eq!(env.get("/identity/v3/users", &dom).await.0, StatusCode::FORBIDDEN);
+    let (s, v) = env.get("/identity/v3/users?domain_id=default", &dom).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(v["users"].as_array().unwrap().iter().any(|u| u["id"] == other.as_str()), "{v}");
+    let (s, v) = env.get("/identity/v3/users", &dom).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(v["users"].as_array().unwrap().iter().all(|u| u["domain_id"] == "default"), "{v}");
+    // Another domain's users are not listed to it, even when asked for.
+    let (s, v) = env.post("/identity/v3/domains", &admin, json!({"domain": {"name": "elsewhere"}})).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let elsewhere = id_of(&v, "domain");
+    let (s, v) =
+        env.post("/identity/v3/users", &admin, json!({"user": {"name": "stranger", "domain_id": elsewhere}})).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s, v) = env.get(&format!("/identity/v3/users?domain_id={elsewhere}"), &dom).await;
+    assert_eq!((s, v["users"].as_array().map(Vec::len)), (StatusCode::OK, Some(0)), "{v}");
+    let (_, v) = env.get(&format!("/identity/v3/users?domain_id={elsewhere}"), &admin).await;
+    assert_eq!(v["users"].as_array().map(Vec::len), Some(1), "{v}");
+    let (s, v) = env.get("/identity/v3/projects", &dom).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(v["projects"].as_array().unwrap().iter().any(|p| p["id"] == pid.as_str()), "{v}");
+    // A project member (reader by implication) lists no users, not even
+    // those of its project's domain.
+    let alice = password_token(&env, "alice", "alice-pw-2", Some(json!({"project": {"id": pid}}))).await;
+    assert_eq!(env.get("/identity/v3/users?domain_id=default", &alice).await.0, StatusCode::FORBIDDEN);
     assert_eq!(env.get(&format!("/identity/v3/projects/{pid}"), &dom).await.0, StatusCode::OK);
     assert_eq!(env.post("/identity/v3/users", &dom, json!({"user": {"name": "nope"}})).await.0, StatusCode::FORBIDDEN);
     // It lists the assignments in its domain (its own, alice's on a project

@@ -137,11 +137,24 @@ async fn project_target(id: &Identity, pid: &str) -> Result<PolicyTarget> {
     })
 }
 
-/// `domain_id` of a list filter, as Keystone's list targets carry it.
-fn filter_target(q: &[(String, String)]) -> PolicyTarget {
-    match query_get(q, "domain_id") {
-        Some(d) => PolicyTarget::new().set("target.domain_id", d),
-        None => PolicyTarget::new(),
+/// Keystone's target for listing users or projects: a domain-scoped
+/// caller's own domain (the list is then limited to it).
+fn list_target(ctx: &TokenInfo) -> PolicyTarget {
+    match &ctx.scope {
+        ResolvedScope::Domain(d) => PolicyTarget::new().set("target.domain_id", d.id.as_str()),
+        _ => PolicyTarget::new(),
+    }
+}
+
+/// The `domain_id` a list is limited to: the filter's, within a
+/// domain-scoped caller's domain. `Err(())` when they differ (nothing
+/// matches).
+fn list_domain(ctx: &TokenInfo, q: &[(String, String)]) -> std::result::Result<Option<String>, ()> {
+    let filter = query_get(q, "domain_id").map(str::to_string);
+    match (&ctx.scope, filter) {
+        (ResolvedScope::Domain(d), Some(f)) if f != d.id => Err(()),
+        (ResolvedScope::Domain(d), _) => Ok(Some(d.id.clone())),
+        (_, f) => Ok(f),
     }
 }
 
@@ -254,19 +267,21 @@ pub(crate) async fn list_projects(
 ) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
     let q = parse_query(raw)?;
-    authorize(&id, &ctx, "identity:list_projects", &filter_target(&q))?;
+    authorize(&id, &ctx, "identity:list_projects", &list_target(&ctx))?;
+    let v3 = v3_url(&id, &headers);
+    let Ok(domain_id) = list_domain(&ctx, &q) else {
+        return Ok(list_response("projects", Vec::new(), format!("{v3}/projects")));
+    };
     if query_get(&q, "is_domain").is_some_and(super::truthy) {
         // Projects acting as domains are not supported: none exist.
-        let v3 = v3_url(&id, &headers);
         return Ok(list_response("projects", Vec::new(), format!("{v3}/projects")));
     }
     let filter = ProjectFilter {
         name: query_get(&q, "name").map(str::to_string),
-        domain_id: query_get(&q, "domain_id").map(str::to_string),
+        domain_id,
         enabled: query_enabled(&q),
         ..Default::default()
     };
-    let v3 = v3_url(&id, &headers);
     let mut tx = id.db.read().await?;
     let mut projects = repo::list_projects(&mut tx, &filter).await?;
     if let Some(parent) = query_get(&q, "parent_id") {
@@ -400,19 +415,18 @@ pub(crate) async fn delete_project(
 pub(crate) async fn list_users(State(id): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
     let q = parse_query(raw)?;
-    authorize(&id, &ctx, "identity:list_users", &filter_target(&q))?;
+    authorize(&id, &ctx, "identity:list_users", &list_target(&ctx))?;
     let v3 = v3_url(&id, &headers);
+    let Ok(domain_id) = list_domain(&ctx, &q) else {
+        return Ok(list_response("users", Vec::new(), format!("{v3}/users")));
+    };
     if let Some(f) = query_get(&q, "password_expires_at") {
         password_expiry_filter(f)?;
         // No password expires (there is no expiry policy), so no user
         // matches a comparison with an expiry time.
         return Ok(list_response("users", Vec::new(), format!("{v3}/users")));
     }
-    let filter = UserFilter {
-        name: query_get(&q, "name").map(str::to_string),
-        domain_id: query_get(&q, "domain_id").map(str::to_string),
-        enabled: query_enabled(&q),
-    };
+    let filter = UserFilter { name: query_get(&q, "name").map(str::to_string), domain_id, enabled: query_enabled(&q) };
     let mut tx = id.db.read().await?;
     let items = repo::list_users(&mut tx, &filter).await?.iter().map(|u| user_json(u, &v3)).collect();
     Ok(list_response("users", items, format!("{v3}/users")))
