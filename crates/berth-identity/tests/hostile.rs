@@ -82,7 +82,11 @@ fn cases() -> Vec<Case> {
         case("assignments user.id=%00", get.clone(), "/identity/v3/role_assignments?user.id=%00", Admin, "", 400),
         case("roles name=%00", get.clone(), "/identity/v3/roles?name=%00", Admin, "", 400),
         case("NUL in a query key", get.clone(), "/identity/v3/users?na%00me=x", Admin, "", 400),
-        case("domains name=%FF", get.clone(), "/identity/v3/domains?name=%FF", Admin, "", 200),
+        case("domains name=%FF", get.clone(), "/identity/v3/domains?name=%FF", Admin, "", 400),
+        case("users name=%C3%28", get.clone(), "/identity/v3/users?name=a%C3%28", Admin, "", 400),
+        case("projects name ends in %C3", get.clone(), "/identity/v3/projects?name=%C3", Admin, "", 400),
+        case("users name non-ASCII", get.clone(), "/identity/v3/users?name=%C3%A9t%C3%A9", Admin, "", 200),
+        case("users name with a lone %", get.clone(), "/identity/v3/users?name=100%", Admin, "", 200),
         // Dates and times in filters.
         case("expiry non-ASCII", get.clone(), "/identity/v3/users?password_expires_at=lt:2016-12-08T22:02:00%C3%A9", Admin, "", 400),
         case("expiry inside a character", get.clone(), "/identity/v3/users?password_expires_at=2023-11-14T22:13:20.%C3%A9%C3%A9", Admin, "", 400),

@@ -278,6 +278,9 @@ pub(crate) fn parse_query(raw: Option<String>) -> Result<Vec<(String, String)>> 
     match raw {
         None => Ok(Vec::new()),
         Some(q) => {
+            if std::str::from_utf8(&percent_decoded(&q)).is_err() {
+                return Err(IdentityError::bad_request("Invalid query string: it is not UTF-8 once decoded."));
+            }
             let pairs = serde_urlencoded::from_str::<Vec<(String, String)>>(&q)
                 .map_err(|e| IdentityError::bad_request(format!("Invalid query string: {e}")))?;
             if pairs.iter().any(|(k, v)| k.contains('\0') || v.contains('\0')) {
@@ -286,6 +289,28 @@ pub(crate) fn parse_query(raw: Option<String>) -> Result<Vec<(String, String)>> 
             Ok(pairs)
         }
     }
+}
+
+/// The bytes a query string stands for (`%XX` decoded; other bytes as
+/// they are), to check they are UTF-8 before a lenient decoder replaces
+/// invalid sequences with U+FFFD.
+fn percent_decoded(q: &str) -> Vec<u8> {
+    let b = q.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
 }
 
 pub(crate) fn query_get<'a>(q: &'a [(String, String)], key: &str) -> Option<&'a str> {
