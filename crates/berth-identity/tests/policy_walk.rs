@@ -277,9 +277,22 @@ async fn readers_members_and_admins(b: Backend) {
     let (s, _, _) =
         env.req(Method::GET, "/identity/v3/auth/tokens", Some(&alice), &[("x-subject-token", &alice)], None).await;
     assert_eq!(s, StatusCode::OK);
-    let (s, _, _) =
+    let (s, _, v) =
         env.req(Method::GET, "/identity/v3/auth/tokens", Some(&alice), &[("x-subject-token", &admin)], None).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(
+        v["error"]["message"],
+        "You are not authorized to perform the requested action: identity:validate_token."
+    );
+    for (subject, expect) in [(&alice, StatusCode::OK), (&admin, StatusCode::FORBIDDEN)] {
+        let (s, _, _) = env
+            .req(Method::HEAD, "/identity/v3/auth/tokens", Some(&alice), &[("x-subject-token", subject)], None)
+            .await;
+        assert_eq!(s, expect, "identity:check_token");
+    }
+    let (s, _, _) =
+        env.req(Method::DELETE, "/identity/v3/auth/tokens", Some(&alice), &[("x-subject-token", &admin)], None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "identity:revoke_token");
     // And changes its own password.
     let (s, v) = env
         .post(
