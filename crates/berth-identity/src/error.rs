@@ -114,6 +114,11 @@ impl IntoResponse for IdentityError {
                 "An unexpected error prevented the server from fulfilling your request.",
             );
         }
+        if self.kind == ErrorKind::Unavailable {
+            // The message may carry database error text: log it, never send it.
+            tracing::warn!(error = %self.message, "identity service unavailable");
+            return error_response(self.status(), "The service is temporarily unavailable; try again later.");
+        }
         error_response(self.status(), &self.message)
     }
 }

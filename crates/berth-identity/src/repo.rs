@@ -11,6 +11,25 @@ use crate::error::{db_err, is_unique_violation, IdentityError, Result};
 
 pub(crate) type Conn = AnyConnection;
 
+/// A string with a NUL character can name nothing: PostgreSQL refuses it
+/// in text and SQLite would store it, so lookups by such a string find
+/// nothing without asking the database and writes of one are refused.
+fn has_nul(values: &[&str]) -> bool {
+    values.iter().any(|v| v.contains('\0'))
+}
+
+/// The 400 for a write of text with a NUL character.
+fn refuse_nul(values: &[&str]) -> Result<()> {
+    if has_nul(values) {
+        return Err(IdentityError::bad_request("Invalid input: strings must not contain NUL characters."));
+    }
+    Ok(())
+}
+
+fn opt(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("")
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Domain {
     pub id: String,
@@ -100,6 +119,8 @@ fn flag(row: &AnyRow, i: usize) -> bool {
 struct Filter {
     conds: Vec<String>,
     binds: Vec<Bind>,
+    /// A condition compares with a string no row can hold (NUL).
+    matches_nothing: bool,
 }
 
 enum Bind {
@@ -109,6 +130,7 @@ enum Bind {
 
 impl Filter {
     fn eq_s(&mut self, col: &str, v: &str) {
+        self.matches_nothing |= has_nul(&[v]);
         self.binds.push(Bind::S(v.to_string()));
         self.conds.push(format!("{col} = ${}", self.binds.len()));
     }
@@ -130,6 +152,9 @@ impl Filter {
         q
     }
     async fn fetch(&self, c: &mut Conn, base: &str, order: &str) -> Result<Vec<AnyRow>> {
+        if self.matches_nothing {
+            return Ok(Vec::new());
+        }
         let sql = self.sql(base, order);
         let mut q = sqlx::query(&sql);
         for bind in &self.binds {
@@ -176,6 +201,9 @@ pub(crate) async fn list_domains(c: &mut Conn, f: &DomainFilter) -> Result<Vec<D
 }
 
 pub(crate) async fn get_domain(c: &mut Conn, id: &str) -> Result<Option<Domain>> {
+    if has_nul(&[id]) {
+        return Ok(None);
+    }
     let row = sqlx::query(&format!("{DOMAIN_COLS} WHERE id = $1"))
         .bind(id.to_string())
         .fetch_optional(c)
@@ -187,6 +215,9 @@ pub(crate) async fn get_domain(c: &mut Conn, id: &str) -> Result<Option<Domain>>
 /// Exact match first; else a unique case-insensitive match (Keystone on
 /// MySQL matches `default` to `Default`, and clouds.yaml files rely on it).
 pub(crate) async fn get_domain_by_name(c: &mut Conn, name: &str) -> Result<Option<Domain>> {
+    if has_nul(&[name]) {
+        return Ok(None);
+    }
     let row = sqlx::query(&format!("{DOMAIN_COLS} WHERE name = $1"))
         .bind(name.to_string())
         .fetch_optional(&mut *c)
@@ -204,6 +235,7 @@ pub(crate) async fn get_domain_by_name(c: &mut Conn, name: &str) -> Result<Optio
 }
 
 pub(crate) async fn insert_domain(c: &mut Conn, d: &Domain, now: i64) -> Result<()> {
+    refuse_nul(&[&d.id, &d.name, &d.description])?;
     sqlx::query(
         "INSERT INTO identity_domains (id, name, description, enabled, created_at) VALUES ($1, $2, $3, $4, $5)",
     )
@@ -219,6 +251,7 @@ pub(crate) async fn insert_domain(c: &mut Conn, d: &Domain, now: i64) -> Result<
 }
 
 pub(crate) async fn update_domain(c: &mut Conn, d: &Domain) -> Result<()> {
+    refuse_nul(&[&d.id, &d.name, &d.description])?;
     sqlx::query("UPDATE identity_domains SET name = $2, description = $3, enabled = $4 WHERE id = $1")
         .bind(d.id.clone())
         .bind(d.name.clone())
@@ -233,6 +266,9 @@ pub(crate) async fn update_domain(c: &mut Conn, d: &Domain) -> Result<()> {
 /// Delete a domain and everything in it (projects, users, their assignments
 /// and tokens).
 pub(crate) async fn delete_domain_cascade(c: &mut Conn, id: &str) -> Result<()> {
+    if has_nul(&[id]) {
+        return Ok(());
+    }
     let stmts = [
         "DELETE FROM identity_tokens WHERE user_id IN (SELECT id FROM identity_users WHERE domain_id = $1)",
         "DELETE FROM identity_tokens WHERE scope_type = 'project' AND scope_id IN (SELECT id FROM identity_projects WHERE domain_id = $1)",
@@ -297,6 +333,9 @@ pub(crate) async fn list_projects(c: &mut Conn, f: &ProjectFilter) -> Result<Vec
 }
 
 pub(crate) async fn get_project(c: &mut Conn, id: &str) -> Result<Option<Project>> {
+    if has_nul(&[id]) {
+        return Ok(None);
+    }
     let row = sqlx::query(&format!("{PROJECT_COLS} WHERE id = $1"))
         .bind(id.to_string())
         .fetch_optional(c)
@@ -306,6 +345,9 @@ pub(crate) async fn get_project(c: &mut Conn, id: &str) -> Result<Option<Project
 }
 
 pub(crate) async fn get_project_by_name(c: &mut Conn, domain_id: &str, name: &str) -> Result<Option<Project>> {
+    if has_nul(&[domain_id, name]) {
+        return Ok(None);
+    }
     let row = sqlx::query(&format!("{PROJECT_COLS} WHERE domain_id = $1 AND name = $2"))
         .bind(domain_id.to_string())
         .bind(name.to_string())
@@ -320,6 +362,7 @@ fn tags_json(tags: &[String]) -> String {
 }
 
 pub(crate) async fn insert_project(c: &mut Conn, p: &Project, now: i64) -> Result<()> {
+    refuse_nul(&[&p.id, &p.name, &p.domain_id, opt(&p.parent_id), &p.description, &p.tags.concat()])?;
     sqlx::query(
         "INSERT INTO identity_projects (id, name, domain_id, parent_id, description, enabled, tags, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -339,6 +382,7 @@ pub(crate) async fn insert_project(c: &mut Conn, p: &Project, now: i64) -> Resul
 }
 
 pub(crate) async fn update_project(c: &mut Conn, p: &Project) -> Result<()> {
+    refuse_nul(&[&p.id, &p.name, &p.domain_id, opt(&p.parent_id), &p.description, &p.tags.concat()])?;
     sqlx::query("UPDATE identity_projects SET name = $2, description = $3, enabled = $4, tags = $5 WHERE id = $1")
         .bind(p.id.clone())
         .bind(p.name.clone())
@@ -352,6 +396,9 @@ pub(crate) async fn update_project(c: &mut Conn, p: &Project) -> Result<()> {
 }
 
 pub(crate) async fn project_has_children(c: &mut Conn, id: &str) -> Result<bool> {
+    if has_nul(&[id]) {
+        return Ok(false);
+    }
     let n: i64 = sqlx::query("SELECT COUNT(*) FROM identity_projects WHERE parent_id = $1")
         .bind(id.to_string())
         .fetch_one(c)
@@ -363,6 +410,9 @@ pub(crate) async fn project_has_children(c: &mut Conn, id: &str) -> Result<bool>
 }
 
 pub(crate) async fn delete_project_cascade(c: &mut Conn, id: &str) -> Result<bool> {
+    if has_nul(&[id]) {
+        return Ok(false);
+    }
     for sql in [
         "DELETE FROM identity_tokens WHERE scope_type = 'project' AND scope_id = $1",
         "DELETE FROM identity_assignments WHERE target_type = 'project' AND target_id = $1",
@@ -416,6 +466,9 @@ pub(crate) async fn list_users(c: &mut Conn, f: &UserFilter) -> Result<Vec<User>
 }
 
 pub(crate) async fn get_user(c: &mut Conn, id: &str) -> Result<Option<User>> {
+    if has_nul(&[id]) {
+        return Ok(None);
+    }
     let row = sqlx::query(&format!("{USER_COLS} WHERE id = $1"))
         .bind(id.to_string())
         .fetch_optional(c)
@@ -425,6 +478,9 @@ pub(crate) async fn get_user(c: &mut Conn, id: &str) -> Result<Option<User>> {
 }
 
 pub(crate) async fn get_user_by_name(c: &mut Conn, domain_id: &str, name: &str) -> Result<Option<User>> {
+    if has_nul(&[domain_id, name]) {
+        return Ok(None);
+    }
     let row = sqlx::query(&format!("{USER_COLS} WHERE domain_id = $1 AND name = $2"))
         .bind(domain_id.to_string())
         .bind(name.to_string())
@@ -435,6 +491,9 @@ pub(crate) async fn get_user_by_name(c: &mut Conn, domain_id: &str, name: &str) 
 }
 
 pub(crate) async fn get_password_hash(c: &mut Conn, user_id: &str) -> Result<Option<String>> {
+    if has_nul(&[user_id]) {
+        return Ok(None);
+    }
     let row = sqlx::query("SELECT password_hash FROM identity_users WHERE id = $1")
         .bind(user_id.to_string())
         .fetch_optional(c)
@@ -444,6 +503,7 @@ pub(crate) async fn get_password_hash(c: &mut Conn, user_id: &str) -> Result<Opt
 }
 
 pub(crate) async fn insert_user(c: &mut Conn, u: &User, password_hash: Option<String>, now: i64) -> Result<()> {
+    refuse_nul(&[&u.id, &u.name, &u.domain_id, opt(&u.description), opt(&u.email), opt(&u.default_project_id)])?;
     let changed = password_hash.as_ref().map(|_| now);
     sqlx::query(
         "INSERT INTO identity_users (id, name, domain_id, password_hash, enabled, description, email, \
@@ -466,6 +526,7 @@ pub(crate) async fn insert_user(c: &mut Conn, u: &User, password_hash: Option<St
 }
 
 pub(crate) async fn update_user(c: &mut Conn, u: &User) -> Result<()> {
+    refuse_nul(&[&u.id, &u.name, &u.domain_id, opt(&u.description), opt(&u.email), opt(&u.default_project_id)])?;
     sqlx::query(
         "UPDATE identity_users SET name = $2, enabled = $3, description = $4, email = $5, \
          default_project_id = $6 WHERE id = $1",
@@ -494,6 +555,9 @@ pub(crate) async fn set_password_hash(c: &mut Conn, user_id: &str, hash: Option<
 }
 
 pub(crate) async fn delete_user_cascade(c: &mut Conn, id: &str) -> Result<bool> {
+    if has_nul(&[id]) {
+        return Ok(false);
+    }
     for sql in ["DELETE FROM identity_tokens WHERE user_id = $1", "DELETE FROM identity_assignments WHERE user_id = $1"]
     {
         sqlx::query(sql).bind(id.to_string()).execute(&mut *c).await.map_err(db_err)?;
@@ -523,6 +587,9 @@ pub(crate) async fn list_roles(c: &mut Conn, name: Option<&str>) -> Result<Vec<R
 }
 
 pub(crate) async fn get_role(c: &mut Conn, id: &str) -> Result<Option<Role>> {
+    if has_nul(&[id]) {
+        return Ok(None);
+    }
     let row = sqlx::query(&format!("{ROLE_COLS} WHERE id = $1"))
         .bind(id.to_string())
         .fetch_optional(c)
@@ -532,6 +599,9 @@ pub(crate) async fn get_role(c: &mut Conn, id: &str) -> Result<Option<Role>> {
 }
 
 pub(crate) async fn get_role_by_name(c: &mut Conn, name: &str) -> Result<Option<Role>> {
+    if has_nul(&[name]) {
+        return Ok(None);
+    }
     let row = sqlx::query(&format!("{ROLE_COLS} WHERE name = $1"))
         .bind(name.to_string())
         .fetch_optional(c)
@@ -541,6 +611,7 @@ pub(crate) async fn get_role_by_name(c: &mut Conn, name: &str) -> Result<Option<
 }
 
 pub(crate) async fn insert_role(c: &mut Conn, r: &Role, now: i64) -> Result<()> {
+    refuse_nul(&[&r.id, &r.name, opt(&r.description)])?;
     sqlx::query("INSERT INTO identity_roles (id, name, description, created_at) VALUES ($1, $2, $3, $4)")
         .bind(r.id.clone())
         .bind(r.name.clone())
@@ -553,6 +624,7 @@ pub(crate) async fn insert_role(c: &mut Conn, r: &Role, now: i64) -> Result<()> 
 }
 
 pub(crate) async fn update_role(c: &mut Conn, r: &Role) -> Result<()> {
+    refuse_nul(&[&r.id, &r.name, opt(&r.description)])?;
     sqlx::query("UPDATE identity_roles SET name = $2, description = $3 WHERE id = $1")
         .bind(r.id.clone())
         .bind(r.name.clone())
@@ -564,6 +636,9 @@ pub(crate) async fn update_role(c: &mut Conn, r: &Role) -> Result<()> {
 }
 
 pub(crate) async fn delete_role_cascade(c: &mut Conn, id: &str) -> Result<bool> {
+    if has_nul(&[id]) {
+        return Ok(false);
+    }
     for sql in [
         "DELETE FROM identity_assignments WHERE role_id = $1",
         "DELETE FROM identity_implied_roles WHERE prior_role_id = $1 OR implied_role_id = $1",
@@ -593,6 +668,7 @@ pub(crate) async fn list_implications(c: &mut Conn) -> Result<Vec<(String, Strin
 /// Add an implication; false when it already existed (also when a
 /// concurrent writer added it first).
 pub(crate) async fn insert_implication(c: &mut Conn, prior: &str, implied: &str) -> Result<bool> {
+    refuse_nul(&[prior, implied])?;
     let done = sqlx::query(
         "INSERT INTO identity_implied_roles (prior_role_id, implied_role_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
     )
@@ -605,6 +681,9 @@ pub(crate) async fn insert_implication(c: &mut Conn, prior: &str, implied: &str)
 }
 
 pub(crate) async fn delete_implication(c: &mut Conn, prior: &str, implied: &str) -> Result<bool> {
+    if has_nul(&[prior, implied]) {
+        return Ok(false);
+    }
     let done = sqlx::query("DELETE FROM identity_implied_roles WHERE prior_role_id = $1 AND implied_role_id = $2")
         .bind(prior.to_string())
         .bind(implied.to_string())
@@ -684,6 +763,7 @@ pub(crate) async fn list_assignments(c: &mut Conn, f: &AssignmentFilter) -> Resu
 /// Grant a role; false when it was already granted (also when a
 /// concurrent writer granted it first).
 pub(crate) async fn grant(c: &mut Conn, a: &Assignment, now: i64) -> Result<bool> {
+    refuse_nul(&[a.target.parts().1, &a.user_id, &a.role_id])?;
     let (kind, id) = a.target.parts();
     let done = sqlx::query(
         "INSERT INTO identity_assignments (target_type, target_id, user_id, role_id, created_at) \
@@ -701,6 +781,9 @@ pub(crate) async fn grant(c: &mut Conn, a: &Assignment, now: i64) -> Result<bool
 }
 
 pub(crate) async fn revoke(c: &mut Conn, a: &Assignment) -> Result<bool> {
+    if has_nul(&[a.target.parts().1, &a.user_id, &a.role_id]) {
+        return Ok(false);
+    }
     let (kind, id) = a.target.parts();
     let done = sqlx::query(
         "DELETE FROM identity_assignments WHERE target_type = $1 AND target_id = $2 AND user_id = $3 AND role_id = $4",

@@ -1,8 +1,11 @@
 //! The identity service object: configuration, authentication, token
 //! validation and bootstrap.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use berth_policy::{Enforcer, EnforcerConfig};
 
 use axum::http::{header, HeaderMap};
 
@@ -36,6 +39,12 @@ pub struct IdentityConfig {
     pub region: String,
     /// Argon2id cost for new password hashes.
     pub password_hashing: PasswordHashing,
+    /// Policy enforcement options (`[oslo_policy]`): by default Keystone's
+    /// current ones, new defaults and scope types enforced.
+    pub policy: EnforcerConfig,
+    /// oslo.policy YAML (or JSON) file whose rules override Keystone's
+    /// defaults, like Placement's `--policy-file`.
+    pub policy_file: Option<PathBuf>,
 }
 
 impl IdentityConfig {
@@ -47,6 +56,8 @@ impl IdentityConfig {
             public_base_url: None,
             region: "RegionOne".to_string(),
             password_hashing: PasswordHashing::default(),
+            policy: EnforcerConfig::default(),
+            policy_file: None,
         }
     }
 }
@@ -154,6 +165,8 @@ pub(crate) struct AuthRequest {
 pub struct Identity {
     pub(crate) db: Db,
     pub(crate) config: IdentityConfig,
+    /// Keystone's default rules plus the policy file's overrides.
+    pub(crate) policy: Enforcer,
     /// A hash checked when the user does not exist, to equalize timing.
     dummy_hash: String,
     /// Tokens issued by this process, to schedule expired-token sweeps.
@@ -169,6 +182,17 @@ impl std::fmt::Debug for Identity {
     }
 }
 
+/// Keystone's defaults with the configured policy file applied.
+fn build_policy(config: &IdentityConfig) -> Result<Enforcer> {
+    let policy = Enforcer::new(berth_policy::keystone::defaults(), config.policy);
+    let Some(path) = &config.policy_file else { return Ok(policy) };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| IdentityError::internal(format!("cannot read policy file {}: {e}", path.display())))?;
+    policy
+        .with_overrides_yaml(&text)
+        .map_err(|e| IdentityError::internal(format!("policy file {}: {e}", path.display())))
+}
+
 fn unauthorized() -> IdentityError {
     IdentityError::auth_required()
 }
@@ -176,17 +200,23 @@ fn unauthorized() -> IdentityError {
 impl Identity {
     /// Connect to the database and apply the identity migrations.
     pub async fn open(config: IdentityConfig) -> Result<Identity> {
+        let policy = build_policy(&config)?;
         let db = Db::connect(&config.database_url, config.max_connections).await?;
         db.migrate().await?;
         let hashing = config.password_hashing;
         let dummy_hash = tokio::task::spawn_blocking(move || hashing.hash("berth-dummy-password"))
             .await
             .map_err(|e| IdentityError::internal(format!("hashing task failed: {e}")))??;
-        Ok(Identity { db, config, dummy_hash, issued: AtomicU64::new(0) })
+        Ok(Identity { db, config, policy, dummy_hash, issued: AtomicU64::new(0) })
     }
 
     pub fn config(&self) -> &IdentityConfig {
         &self.config
+    }
+
+    /// The policy enforcer every request is authorized with.
+    pub fn policy(&self) -> &Enforcer {
+        &self.policy
     }
 
     /// Close the connection pool.

@@ -222,15 +222,6 @@ pub(crate) struct TokenInfo {
 }
 
 impl TokenInfo {
-    pub fn has_role(&self, name: &str) -> bool {
-        self.roles.iter().any(|r| r.name == name)
-    }
-    pub fn project_id(&self) -> Option<&str> {
-        match &self.scope {
-            ResolvedScope::Project { project, .. } => Some(&project.id),
-            _ => None,
-        }
-    }
     pub fn is_system(&self) -> bool {
         matches!(self.scope, ResolvedScope::System)
     }

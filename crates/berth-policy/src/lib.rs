@@ -6,6 +6,7 @@
 //!   policy file, deprecated-rule fallbacks (`enforce_new_defaults`), scope
 //!   checks (`scope_types`) and authorization of actions.
 //! * [`placement`]: Placement 16.0.0's default rules.
+//! * [`keystone`]: Keystone's default rules for the identity operations berth serves.
 //!
 //! ```
 //! use berth_policy::{placement, Credentials, Enforcer, EnforcerConfig, Target};
@@ -19,6 +20,7 @@
 
 pub mod enforcer;
 pub mod eval;
+pub mod keystone;
 pub mod parser;
 pub mod placement;
 

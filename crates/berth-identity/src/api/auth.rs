@@ -3,13 +3,13 @@
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 
+use super::policy::{authorize, PolicyTarget};
 use super::{
-    authn, is_admin, json_response, list_response, no_content, parse_body, parse_query, query_get, v3_url, ApiResult,
-    AppState,
+    authn, json_response, list_response, no_content, parse_body, parse_query, query_get, v3_url, ApiResult, AppState,
 };
 use crate::catalog::catalog as build_catalog;
 use crate::error::{IdentityError, Result};
@@ -180,7 +180,7 @@ pub(crate) async fn issue(
     body: Bytes,
 ) -> ApiResult {
     let q = parse_query(raw)?;
-    let req = parse_auth_request(&parse_body(&body)?)?;
+    let req = parse_auth_request(&parse_body(&headers, &body)?)?;
     let (secret, info) = id.authenticate(&req).await?;
     let cat = catalog_for(&id, &headers, &info, &q);
     token_response(StatusCode::CREATED, &secret, info.render(cat))
@@ -196,21 +196,24 @@ fn subject_token(headers: &HeaderMap) -> Result<&str> {
 }
 
 /// Callers may see and revoke their own tokens; admins and services any.
-fn may_handle(ctx: &TokenInfo, subject_user: &str) -> bool {
-    ctx.user.id == subject_user || is_admin(ctx) || ctx.has_role("service")
+/// The target of a token operation: the user the subject token was issued to.
+fn token_target(subject: &TokenInfo) -> PolicyTarget {
+    PolicyTarget::new().set("target.token.user_id", subject.user.id.as_str())
 }
 
 /// `GET`/`HEAD /v3/auth/tokens`
-pub(crate) async fn validate(State(id): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> ApiResult {
+pub(crate) async fn validate(
+    State(id): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
     let q = parse_query(raw)?;
     let ctx = authn(&id, &headers).await?;
     let subject = subject_token(&headers)?.to_string();
     let info = id.resolve_token(&subject).await.map_err(|_| IdentityError::not_found("Could not find token."))?;
-    if !may_handle(&ctx, &info.user.id) {
-        return Err(IdentityError::forbidden(
-            "You are not authorized to perform the requested action: identity:validate_token.",
-        ));
-    }
+    let rule = if method == Method::HEAD { "identity:check_token" } else { "identity:validate_token" };
+    authorize(&id, &ctx, rule, &token_target(&info))?;
     let cat = catalog_for(&id, &headers, &info, &q);
     token_response(StatusCode::OK, &subject, info.render(cat))
 }
@@ -220,11 +223,7 @@ pub(crate) async fn revoke(State(id): State<AppState>, headers: HeaderMap) -> Ap
     let ctx = authn(&id, &headers).await?;
     let subject = subject_token(&headers)?.to_string();
     let info = id.resolve_token(&subject).await.map_err(|_| IdentityError::not_found("Could not find token."))?;
-    if !may_handle(&ctx, &info.user.id) {
-        return Err(IdentityError::forbidden(
-            "You are not authorized to perform the requested action: identity:revoke_token.",
-        ));
-    }
+    authorize(&id, &ctx, "identity:revoke_token", &token_target(&info))?;
     id.revoke_token(&subject).await?;
     Ok(no_content())
 }
@@ -232,6 +231,7 @@ pub(crate) async fn revoke(State(id): State<AppState>, headers: HeaderMap) -> Ap
 /// `GET /v3/auth/catalog`
 pub(crate) async fn catalog(State(id): State<AppState>, headers: HeaderMap) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
+    authorize(&id, &ctx, "identity:get_auth_catalog", &PolicyTarget::new())?;
     if !ctx.is_scoped() {
         return Err(IdentityError::forbidden("The service catalog requires a scoped token."));
     }
@@ -248,6 +248,7 @@ pub(crate) async fn catalog(State(id): State<AppState>, headers: HeaderMap) -> A
 /// `GET /v3/auth/projects`: enabled projects the caller has a role on.
 pub(crate) async fn projects(State(id): State<AppState>, headers: HeaderMap) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
+    authorize(&id, &ctx, "identity:get_auth_projects", &PolicyTarget::new())?;
     let v3 = v3_url(&id, &headers);
     let mut tx = id.db.read().await?;
     let assignments = repo::list_assignments(
@@ -272,6 +273,7 @@ pub(crate) async fn projects(State(id): State<AppState>, headers: HeaderMap) -> 
 /// `GET /v3/auth/domains`: enabled domains the caller has a role on.
 pub(crate) async fn domains(State(id): State<AppState>, headers: HeaderMap) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
+    authorize(&id, &ctx, "identity:get_auth_domains", &PolicyTarget::new())?;
     let v3 = v3_url(&id, &headers);
     let mut tx = id.db.read().await?;
     let assignments = repo::list_assignments(
@@ -296,6 +298,7 @@ pub(crate) async fn domains(State(id): State<AppState>, headers: HeaderMap) -> A
 /// `GET /v3/auth/system`
 pub(crate) async fn system(State(id): State<AppState>, headers: HeaderMap) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
+    authorize(&id, &ctx, "identity:get_auth_system", &PolicyTarget::new())?;
     let v3 = v3_url(&id, &headers);
     let mut tx = id.db.read().await?;
     let any = !repo::list_assignments(

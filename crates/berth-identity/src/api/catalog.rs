@@ -5,7 +5,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{json, Value};
 
-use super::{authn, json_response, list_response, parse_query, query_get, require_reader, v3_url, ApiResult, AppState};
+use super::policy::{authorize, PolicyTarget};
+use super::{authn, json_response, list_response, parse_query, query_get, v3_url, ApiResult, AppState};
 use crate::catalog::{endpoints as all_endpoints, service_id, Endpoint, SERVICES};
 use crate::error::IdentityError;
 
@@ -33,7 +34,7 @@ fn region_json(region: &str, v3: &str) -> Value {
 
 pub(crate) async fn services(State(id): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    require_reader(&ctx, "list_services")?;
+    authorize(&id, &ctx, "identity:list_services", &PolicyTarget::new())?;
     let q = parse_query(raw)?;
     let v3 = v3_url(&id, &headers);
     let items = SERVICES
@@ -48,7 +49,7 @@ pub(crate) async fn services(State(id): State<AppState>, headers: HeaderMap, Raw
 
 pub(crate) async fn service(State(id): State<AppState>, headers: HeaderMap, Path(sid): Path<String>) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    require_reader(&ctx, "get_service")?;
+    authorize(&id, &ctx, "identity:get_service", &PolicyTarget::new())?;
     let v3 = v3_url(&id, &headers);
     let (kind, name, _) = SERVICES
         .iter()
@@ -59,7 +60,7 @@ pub(crate) async fn service(State(id): State<AppState>, headers: HeaderMap, Path
 
 pub(crate) async fn endpoints(State(id): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    require_reader(&ctx, "list_endpoints")?;
+    authorize(&id, &ctx, "identity:list_endpoints", &PolicyTarget::new())?;
     let q = parse_query(raw)?;
     let v3 = v3_url(&id, &headers);
     let region = &id.config.region;
@@ -77,7 +78,7 @@ pub(crate) async fn endpoints(State(id): State<AppState>, headers: HeaderMap, Ra
 
 pub(crate) async fn endpoint(State(id): State<AppState>, headers: HeaderMap, Path(eid): Path<String>) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    require_reader(&ctx, "get_endpoint")?;
+    authorize(&id, &ctx, "identity:get_endpoint", &PolicyTarget::new())?;
     let v3 = v3_url(&id, &headers);
     let e = all_endpoints(&id.base_url(&headers))
         .into_iter()
@@ -87,13 +88,15 @@ pub(crate) async fn endpoint(State(id): State<AppState>, headers: HeaderMap, Pat
 }
 
 pub(crate) async fn regions(State(id): State<AppState>, headers: HeaderMap) -> ApiResult {
-    let _ctx = authn(&id, &headers).await?;
+    let ctx = authn(&id, &headers).await?;
+    authorize(&id, &ctx, "identity:list_regions", &PolicyTarget::new())?;
     let v3 = v3_url(&id, &headers);
     Ok(list_response("regions", vec![region_json(&id.config.region, &v3)], format!("{v3}/regions")))
 }
 
 pub(crate) async fn region(State(id): State<AppState>, headers: HeaderMap, Path(rid): Path<String>) -> ApiResult {
-    let _ctx = authn(&id, &headers).await?;
+    let ctx = authn(&id, &headers).await?;
+    authorize(&id, &ctx, "identity:get_region", &PolicyTarget::new().set("target.region.id", rid.as_str()))?;
     if rid != id.config.region {
         return Err(IdentityError::not_found(format!("Could not find region: {rid}.")));
     }

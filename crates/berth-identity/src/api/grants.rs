@@ -4,16 +4,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use serde_json::{json, Map, Value};
 
+use super::policy::{authorize, PolicyTarget};
 use super::{
-    authn, json_response, list_response, no_content, parse_query, query_flag, query_get, require_admin, require_reader,
-    v3_url, ApiResult, AppState,
+    authn, json_response, list_response, no_content, parse_query, query_flag, query_get, v3_url, ApiResult, AppState,
 };
 use crate::error::{IdentityError, Result};
 use crate::repo::{self, Assignment, AssignmentFilter, Conn, Role, Target};
 use crate::service::Identity;
+use crate::token::ResolvedScope;
 use crate::util::now_micros;
 
 fn not_found(kind: &str, id: &str) -> IdentityError {
@@ -50,6 +51,31 @@ fn target_url(v3: &str, t: &Target) -> String {
     }
 }
 
+/// The target of a grant operation: the user, the project or domain and
+/// the role, with their domains, for whichever of them exist.
+async fn grant_target(id: &Identity, target: &Target, uid: &str, rid: Option<&str>) -> Result<PolicyTarget> {
+    let mut tx = id.db.read().await?;
+    let mut t = match repo::get_user(&mut tx, uid).await? {
+        Some(u) => PolicyTarget::new().user(&u),
+        None => PolicyTarget::new().set("target.user.id", uid),
+    };
+    t = match target {
+        Target::Project(p) => match repo::get_project(&mut tx, p).await? {
+            Some(p) => t.project(&p),
+            None => t.set("target.project.id", p.as_str()),
+        },
+        Target::Domain(d) => t.set("target.domain.id", d.as_str()),
+        Target::System => t,
+    };
+    if let Some(rid) = rid {
+        t = match repo::get_role(&mut tx, rid).await? {
+            Some(r) => t.role(&r),
+            None => t.set("target.role.id", rid),
+        };
+    }
+    Ok(t)
+}
+
 #[derive(Clone, Copy)]
 enum Op {
     Put,
@@ -59,11 +85,16 @@ enum Op {
 
 async fn grant_op(id: &Identity, headers: &HeaderMap, target: Target, uid: String, rid: String, op: Op) -> ApiResult {
     let ctx = authn(id, headers).await?;
-    match op {
-        Op::Put => require_admin(&ctx, "create_grant")?,
-        Op::Delete => require_admin(&ctx, "revoke_grant")?,
-        Op::Check => require_reader(&ctx, "check_grant")?,
-    }
+    let system = target == Target::System;
+    let rule = match (op, system) {
+        (Op::Put, false) => "identity:create_grant",
+        (Op::Delete, false) => "identity:revoke_grant",
+        (Op::Check, false) => "identity:check_grant",
+        (Op::Put, true) => "identity:create_system_grant_for_user",
+        (Op::Delete, true) => "identity:revoke_system_grant_for_user",
+        (Op::Check, true) => "identity:check_system_grant_for_user",
+    };
+    authorize(id, &ctx, rule, &grant_target(id, &target, &uid, Some(&rid)).await?)?;
     let a = Assignment { target, user_id: uid, role_id: rid };
     if let Op::Check = op {
         let mut tx = id.db.read().await?;
@@ -106,7 +137,8 @@ async fn grant_op(id: &Identity, headers: &HeaderMap, target: Target, uid: Strin
 
 async fn list_grants(id: &Identity, headers: &HeaderMap, target: Target, uid: String) -> ApiResult {
     let ctx = authn(id, headers).await?;
-    require_reader(&ctx, "list_grants")?;
+    let rule = if target == Target::System { "identity:list_system_grants_for_user" } else { "identity:list_grants" };
+    authorize(id, &ctx, rule, &grant_target(id, &target, &uid, None).await?)?;
     let v3 = v3_url(id, headers);
     let mut tx = id.db.read().await?;
     need_target(&mut tx, &target).await?;
@@ -224,8 +256,18 @@ pub(crate) async fn role_assignments(
     let ctx = authn(&id, &headers).await?;
     let q = parse_query(raw)?;
     let user_filter = query_get(&q, "user.id").map(str::to_string);
+    // berth lets anyone list their own assignments (openstackclient's
+    // `role assignment list --user <self>`); everything else is policy. As
+    // in Keystone, a domain-scoped caller is checked against its own domain
+    // and sees only the assignments on that domain and its projects.
+    let mut only_domain = None;
     if user_filter.as_deref() != Some(ctx.user.id.as_str()) {
-        require_reader(&ctx, "list_role_assignments")?;
+        let mut target = PolicyTarget::new();
+        if let ResolvedScope::Domain(d) = &ctx.scope {
+            target = target.set("target.domain_id", d.id.as_str());
+            only_domain = Some(d.id.clone());
+        }
+        authorize(&id, &ctx, "identity:list_role_assignments", &target)?;
     }
     let v3 = v3_url(&id, &headers);
     let self_url = format!("{v3}/role_assignments");
@@ -275,6 +317,19 @@ pub(crate) async fn role_assignments(
         }
     } else {
         rows = direct.into_iter().map(|a| (a, None)).collect();
+    }
+    if let Some(d) = &only_domain {
+        let in_domain: BTreeSet<String> =
+            repo::list_projects(&mut tx, &repo::ProjectFilter { domain_id: Some(d.clone()), ..Default::default() })
+                .await?
+                .into_iter()
+                .map(|p| p.id)
+                .collect();
+        rows.retain(|(a, _)| match &a.target {
+            Target::Domain(x) => x == d,
+            Target::Project(p) => in_domain.contains(p),
+            Target::System => false,
+        });
     }
 
     let names = if include_names { Some(Names::load(&mut tx).await?) } else { None };
@@ -384,7 +439,7 @@ pub(crate) async fn create_implied(
     Path((prior, implied)): Path<(String, String)>,
 ) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    require_admin(&ctx, "create_implied_role")?;
+    authorize(&id, &ctx, "identity:create_implied_role", &PolicyTarget::new())?;
     let v3 = v3_url(&id, &headers);
     let mut w = id.db.write().await?;
     let p = need_role(&mut w.tx, &prior).await?;
@@ -402,11 +457,13 @@ pub(crate) async fn create_implied(
 
 pub(crate) async fn check_implied(
     State(id): State<AppState>,
+    method: Method,
     headers: HeaderMap,
     Path((prior, implied)): Path<(String, String)>,
 ) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    require_reader(&ctx, "get_implied_role")?;
+    let rule = if method == Method::HEAD { "identity:check_implied_role" } else { "identity:get_implied_role" };
+    authorize(&id, &ctx, rule, &PolicyTarget::new())?;
     let v3 = v3_url(&id, &headers);
     let mut tx = id.db.read().await?;
     let p = need_role(&mut tx, &prior).await?;
@@ -424,7 +481,7 @@ pub(crate) async fn delete_implied(
     Path((prior, implied)): Path<(String, String)>,
 ) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    require_admin(&ctx, "delete_implied_role")?;
+    authorize(&id, &ctx, "identity:delete_implied_role", &PolicyTarget::new())?;
     let mut w = id.db.write().await?;
     if !repo::delete_implication(&mut w.tx, &prior, &implied).await? {
         return Err(IdentityError::not_found(format!("{prior} does not imply {implied}.")));
@@ -457,7 +514,7 @@ pub(crate) async fn list_implied(
     Path(prior): Path<String>,
 ) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    require_reader(&ctx, "list_implied_roles")?;
+    authorize(&id, &ctx, "identity:list_implied_roles", &PolicyTarget::new())?;
     let v3 = v3_url(&id, &headers);
     let mut tx = id.db.read().await?;
     let p = need_role(&mut tx, &prior).await?;
@@ -471,7 +528,7 @@ pub(crate) async fn list_implied(
 
 pub(crate) async fn role_inferences(State(id): State<AppState>, headers: HeaderMap) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    require_reader(&ctx, "list_role_inference_rules")?;
+    authorize(&id, &ctx, "identity:list_role_inference_rules", &PolicyTarget::new())?;
     let v3 = v3_url(&id, &headers);
     let mut tx = id.db.read().await?;
     let list = inferences(&mut tx, &v3, None).await?;

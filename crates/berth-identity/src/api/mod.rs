@@ -1,9 +1,10 @@
 //! HTTP layer: the router and the helpers every handler shares (body and
-//! query parsing, authentication, the admin policy, links).
+//! query parsing, authentication, links); authorization is in `policy`.
 
 mod auth;
 mod catalog;
 mod grants;
+mod policy;
 mod resources;
 mod versions;
 
@@ -155,39 +156,16 @@ pub(crate) async fn authn(id: &Identity, headers: &HeaderMap) -> Result<TokenInf
     id.resolve_token(token).await
 }
 
-fn denied(action: &str) -> IdentityError {
-    IdentityError::forbidden(format!("You are not authorized to perform the requested action: identity:{action}."))
-}
-
-/// Cloud administrators: the `admin` role on any scope.
-pub(crate) fn is_admin(ctx: &TokenInfo) -> bool {
-    ctx.has_role("admin")
-}
-
-/// Writes need the admin role.
-pub(crate) fn require_admin(ctx: &TokenInfo, action: &str) -> Result<()> {
-    if is_admin(ctx) {
-        Ok(())
-    } else {
-        Err(denied(action))
+/// Parse a JSON request body; 400 in Keystone's format when it is not JSON
+/// or is sent with another content type (Keystone's JSON body middleware).
+pub(crate) fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<Value> {
+    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
+        // A value that is not visible ASCII is no content type at all.
+        let ct = ct.to_str().map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+        if !matches!(ct.as_deref(), Ok("" | "application/json")) {
+            return Err(IdentityError::bad_request("The request body must be JSON (Content-Type: application/json)."));
+        }
     }
-}
-
-pub(crate) fn is_reader(ctx: &TokenInfo) -> bool {
-    is_admin(ctx) || (ctx.is_system() && ctx.has_role("reader"))
-}
-
-/// Reads need the admin role, or the reader role on the system.
-pub(crate) fn require_reader(ctx: &TokenInfo, action: &str) -> Result<()> {
-    if is_reader(ctx) {
-        Ok(())
-    } else {
-        Err(denied(action))
-    }
-}
-
-/// Parse a JSON request body; 400 in Keystone's format when it is not JSON.
-pub(crate) fn parse_body(body: &Bytes) -> Result<Value> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(IdentityError::bad_request("The request body is empty; expected a JSON object."));
     }
@@ -229,7 +207,7 @@ pub(crate) fn name_field(obj: &Map<String, Value>, key: &str, max: usize) -> Res
             if s.trim().is_empty() {
                 Err(invalid(key, format!("'{s}' must contain non-whitespace characters")))
             } else if s.chars().count() > max {
-                Err(invalid(key, format!("'{s}' is too long (at most {max} characters)")))
+                Err(invalid(key, format!("the value is too long (at most {max} characters)")))
             } else {
                 Ok(Some(s.clone()))
             }
@@ -299,9 +277,40 @@ pub(crate) fn options_field(obj: &Map<String, Value>) -> Result<()> {
 pub(crate) fn parse_query(raw: Option<String>) -> Result<Vec<(String, String)>> {
     match raw {
         None => Ok(Vec::new()),
-        Some(q) => serde_urlencoded::from_str::<Vec<(String, String)>>(&q)
-            .map_err(|e| IdentityError::bad_request(format!("Invalid query string: {e}"))),
+        Some(q) => {
+            if std::str::from_utf8(&percent_decoded(&q)).is_err() {
+                return Err(IdentityError::bad_request("Invalid query string: it is not UTF-8 once decoded."));
+            }
+            let pairs = serde_urlencoded::from_str::<Vec<(String, String)>>(&q)
+                .map_err(|e| IdentityError::bad_request(format!("Invalid query string: {e}")))?;
+            if pairs.iter().any(|(k, v)| k.contains('\0') || v.contains('\0')) {
+                return Err(IdentityError::bad_request("Invalid query string: NUL characters are not allowed."));
+            }
+            Ok(pairs)
+        }
     }
+}
+
+/// The bytes a query string stands for (`%XX` decoded; other bytes as
+/// they are), to check they are UTF-8 before a lenient decoder replaces
+/// invalid sequences with U+FFFD.
+fn percent_decoded(q: &str) -> Vec<u8> {
+    let b = q.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
 }
 
 pub(crate) fn query_get<'a>(q: &'a [(String, String)], key: &str) -> Option<&'a str> {

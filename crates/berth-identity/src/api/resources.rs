@@ -5,10 +5,10 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{json, Map, Value};
 
+use super::policy::{authorize, PolicyTarget};
 use super::{
     authn, bool_field, json_response, list_response, member, name_field, no_content, nullable_text, options_field,
-    parse_body, parse_query, query_enabled, query_get, require_admin, require_reader, required_name, tags_field,
-    v3_url, ApiResult, AppState,
+    parse_body, parse_query, query_enabled, query_get, required_name, tags_field, v3_url, ApiResult, AppState,
 };
 use crate::error::{IdentityError, Result};
 use crate::password;
@@ -110,6 +110,60 @@ fn not_found(kind: &str, id: &str) -> IdentityError {
     IdentityError::not_found(format!("Could not find {kind}: {id}."))
 }
 
+async fn load_user(id: &Identity, uid: &str) -> Result<Option<User>> {
+    let mut tx = id.db.read().await?;
+    repo::get_user(&mut tx, uid).await
+}
+
+async fn load_project(id: &Identity, pid: &str) -> Result<Option<Project>> {
+    let mut tx = id.db.read().await?;
+    repo::get_project(&mut tx, pid).await
+}
+
+/// The target of an operation on user `uid`: its id, and its domain when
+/// it exists.
+async fn user_target(id: &Identity, uid: &str) -> Result<PolicyTarget> {
+    Ok(match load_user(id, uid).await? {
+        Some(u) => PolicyTarget::new().user(&u),
+        None => PolicyTarget::new().set("target.user.id", uid),
+    }
+    .set("user_id", uid))
+}
+
+async fn project_target(id: &Identity, pid: &str) -> Result<PolicyTarget> {
+    Ok(match load_project(id, pid).await? {
+        Some(p) => PolicyTarget::new().project(&p),
+        None => PolicyTarget::new().set("target.project.id", pid),
+    })
+}
+
+/// Keystone's target for listing users or projects: a domain-scoped
+/// caller's own domain (the list is then limited to it).
+fn list_target(ctx: &TokenInfo) -> PolicyTarget {
+    match &ctx.scope {
+        ResolvedScope::Domain(d) => PolicyTarget::new().set("target.domain_id", d.id.as_str()),
+        _ => PolicyTarget::new(),
+    }
+}
+
+/// The `domain_id` a list is limited to: the filter's, within a
+/// domain-scoped caller's domain. `Err(())` when they differ (nothing
+/// matches).
+fn list_domain(ctx: &TokenInfo, q: &[(String, String)]) -> std::result::Result<Option<String>, ()> {
+    let filter = query_get(q, "domain_id").map(str::to_string);
+    match (&ctx.scope, filter) {
+        (ResolvedScope::Domain(d), Some(f)) if f != d.id => Err(()),
+        (ResolvedScope::Domain(d), _) => Ok(Some(d.id.clone())),
+        (_, f) => Ok(f),
+    }
+}
+
+/// A string field of `{"<key>": {...}}` in a body that may not parse, for
+/// building a target before the body is validated.
+fn body_str<'a>(body: &'a Result<Value>, key: &str, field: &str) -> Option<&'a str> {
+    body.as_ref().ok()?.get(key)?.get(field)?.as_str()
+}
+
 async fn need_domain(id: &Identity, domain_id: &str) -> Result<Domain> {
     let mut tx = id.db.read().await?;
     repo::get_domain(&mut tx, domain_id).await?.ok_or_else(|| not_found("domain", domain_id))
@@ -119,7 +173,7 @@ async fn need_domain(id: &Identity, domain_id: &str) -> Result<Domain> {
 
 pub(crate) async fn list_domains(State(id): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    require_reader(&ctx, "list_domains")?;
+    authorize(&id, &ctx, "identity:list_domains", &PolicyTarget::new())?;
     let q = parse_query(raw)?;
     let filter = DomainFilter { name: query_get(&q, "name").map(str::to_string), enabled: query_enabled(&q) };
     let v3 = v3_url(&id, &headers);
@@ -130,20 +184,15 @@ pub(crate) async fn list_domains(State(id): State<AppState>, headers: HeaderMap,
 
 pub(crate) async fn get_domain(State(id): State<AppState>, headers: HeaderMap, Path(did): Path<String>) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    let own = ctx.user.domain_id == did
-        || matches!(&ctx.scope, ResolvedScope::Project { project, .. } if project.domain_id == did)
-        || matches!(&ctx.scope, ResolvedScope::Domain(d) if d.id == did);
-    if !own {
-        require_reader(&ctx, "get_domain")?;
-    }
+    authorize(&id, &ctx, "identity:get_domain", &PolicyTarget::new().set("target.domain.id", did.as_str()))?;
     let d = need_domain(&id, &did).await?;
     Ok(json_response(StatusCode::OK, json!({"domain": domain_json(&d, &v3_url(&id, &headers))})))
 }
 
 pub(crate) async fn create_domain(State(id): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    require_admin(&ctx, "create_domain")?;
-    let body = parse_body(&body)?;
+    authorize(&id, &ctx, "identity:create_domain", &PolicyTarget::new())?;
+    let body = parse_body(&headers, &body)?;
     let m = member(&body, "domain")?;
     options_field(m)?;
     let d = Domain {
@@ -165,8 +214,8 @@ pub(crate) async fn update_domain(
     body: Bytes,
 ) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    require_admin(&ctx, "update_domain")?;
-    let body = parse_body(&body)?;
+    authorize(&id, &ctx, "identity:update_domain", &PolicyTarget::new().set("target.domain.id", did.as_str()))?;
+    let body = parse_body(&headers, &body)?;
     let m = member(&body, "domain")?;
     reject_id_change(m, &did)?;
     options_field(m)?;
@@ -195,7 +244,7 @@ pub(crate) async fn delete_domain(
     Path(did): Path<String>,
 ) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    require_admin(&ctx, "delete_domain")?;
+    authorize(&id, &ctx, "identity:delete_domain", &PolicyTarget::new().set("target.domain.id", did.as_str()))?;
     if did == DEFAULT_DOMAIN_ID {
         return Err(IdentityError::forbidden("The default domain cannot be deleted."));
     }
@@ -217,20 +266,22 @@ pub(crate) async fn list_projects(
     RawQuery(raw): RawQuery,
 ) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    require_reader(&ctx, "list_projects")?;
     let q = parse_query(raw)?;
+    authorize(&id, &ctx, "identity:list_projects", &list_target(&ctx))?;
+    let v3 = v3_url(&id, &headers);
+    let Ok(domain_id) = list_domain(&ctx, &q) else {
+        return Ok(list_response("projects", Vec::new(), format!("{v3}/projects")));
+    };
     if query_get(&q, "is_domain").is_some_and(super::truthy) {
         // Projects acting as domains are not supported: none exist.
-        let v3 = v3_url(&id, &headers);
         return Ok(list_response("projects", Vec::new(), format!("{v3}/projects")));
     }
     let filter = ProjectFilter {
         name: query_get(&q, "name").map(str::to_string),
-        domain_id: query_get(&q, "domain_id").map(str::to_string),
+        domain_id,
         enabled: query_enabled(&q),
         ..Default::default()
     };
-    let v3 = v3_url(&id, &headers);
     let mut tx = id.db.read().await?;
     let mut projects = repo::list_projects(&mut tx, &filter).await?;
     if let Some(parent) = query_get(&q, "parent_id") {
@@ -242,9 +293,7 @@ pub(crate) async fn list_projects(
 
 pub(crate) async fn get_project(State(id): State<AppState>, headers: HeaderMap, Path(pid): Path<String>) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    if ctx.project_id() != Some(pid.as_str()) {
-        require_reader(&ctx, "get_project")?;
-    }
+    authorize(&id, &ctx, "identity:get_project", &project_target(&id, &pid).await?)?;
     let mut tx = id.db.read().await?;
     let p = repo::get_project(&mut tx, &pid).await?.ok_or_else(|| not_found("project", &pid))?;
     Ok(json_response(StatusCode::OK, json!({"project": project_json(&p, &v3_url(&id, &headers))})))
@@ -252,8 +301,10 @@ pub(crate) async fn get_project(State(id): State<AppState>, headers: HeaderMap, 
 
 pub(crate) async fn create_project(State(id): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    require_admin(&ctx, "create_project")?;
-    let body = parse_body(&body)?;
+    let body = parse_body(&headers, &body);
+    let domain = body_str(&body, "project", "domain_id").map(str::to_string).unwrap_or_else(|| caller_domain(&ctx));
+    authorize(&id, &ctx, "identity:create_project", &PolicyTarget::new().set("target.project.domain_id", domain))?;
+    let body = body?;
     let m = member(&body, "project")?;
     options_field(m)?;
     if bool_field(m, "is_domain")? == Some(true) {
@@ -303,8 +354,8 @@ pub(crate) async fn update_project(
     body: Bytes,
 ) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    require_admin(&ctx, "update_project")?;
-    let body = parse_body(&body)?;
+    authorize(&id, &ctx, "identity:update_project", &project_target(&id, &pid).await?)?;
+    let body = parse_body(&headers, &body)?;
     let m = member(&body, "project")?;
     reject_id_change(m, &pid)?;
     options_field(m)?;
@@ -346,7 +397,7 @@ pub(crate) async fn delete_project(
     Path(pid): Path<String>,
 ) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    require_admin(&ctx, "delete_project")?;
+    authorize(&id, &ctx, "identity:delete_project", &project_target(&id, &pid).await?)?;
     let mut w = id.db.write().await?;
     if repo::get_project(&mut w.tx, &pid).await?.is_none() {
         return Err(not_found("project", &pid));
@@ -363,26 +414,42 @@ pub(crate) async fn delete_project(
 
 pub(crate) async fn list_users(State(id): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    require_reader(&ctx, "list_users")?;
     let q = parse_query(raw)?;
-    let filter = UserFilter {
-        name: query_get(&q, "name").map(str::to_string),
-        domain_id: query_get(&q, "domain_id").map(str::to_string),
-        enabled: query_enabled(&q),
-    };
+    authorize(&id, &ctx, "identity:list_users", &list_target(&ctx))?;
     let v3 = v3_url(&id, &headers);
+    let Ok(domain_id) = list_domain(&ctx, &q) else {
+        return Ok(list_response("users", Vec::new(), format!("{v3}/users")));
+    };
+    if let Some(f) = query_get(&q, "password_expires_at") {
+        password_expiry_filter(f)?;
+        // No password expires (there is no expiry policy), so no user
+        // matches a comparison with an expiry time.
+        return Ok(list_response("users", Vec::new(), format!("{v3}/users")));
+    }
+    let filter = UserFilter { name: query_get(&q, "name").map(str::to_string), domain_id, enabled: query_enabled(&q) };
     let mut tx = id.db.read().await?;
     let items = repo::list_users(&mut tx, &filter).await?.iter().map(|u| user_json(u, &v3)).collect();
     Ok(list_response("users", items, format!("{v3}/users")))
 }
 
+/// Validate Keystone's `password_expires_at={lt,lte,gt,gte,eq,neq}:TIME`
+/// filter (the operator defaults to `eq`): 400 when it is not one.
+fn password_expiry_filter(f: &str) -> Result<()> {
+    let time = match f.split_once(':') {
+        Some((op, rest)) if ["lt", "lte", "gt", "gte", "eq", "neq"].contains(&op) => rest,
+        _ => f,
+    };
+    berth_time::parse_iso8601(time).map(|_| ()).map_err(|_| {
+        IdentityError::bad_request(
+            "Invalid input for field 'password_expires_at': expected [lt|lte|gt|gte|eq|neq:]YYYY-MM-DDTHH:mm:ssZ",
+        )
+    })
+}
+
 pub(crate) async fn get_user(State(id): State<AppState>, headers: HeaderMap, Path(uid): Path<String>) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    if ctx.user.id != uid {
-        require_reader(&ctx, "get_user")?;
-    }
-    let mut tx = id.db.read().await?;
-    let u = repo::get_user(&mut tx, &uid).await?.ok_or_else(|| not_found("user", &uid))?;
+    authorize(&id, &ctx, "identity:get_user", &user_target(&id, &uid).await?)?;
+    let u = load_user(&id, &uid).await?.ok_or_else(|| not_found("user", &uid))?;
     Ok(json_response(StatusCode::OK, json!({"user": user_json(&u, &v3_url(&id, &headers))})))
 }
 
@@ -406,8 +473,10 @@ async fn check_default_project(c: &mut repo::Conn, p: &Option<String>) -> Result
 
 pub(crate) async fn create_user(State(id): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    require_admin(&ctx, "create_user")?;
-    let body = parse_body(&body)?;
+    let body = parse_body(&headers, &body);
+    let domain = body_str(&body, "user", "domain_id").map(str::to_string).unwrap_or_else(|| caller_domain(&ctx));
+    authorize(&id, &ctx, "identity:create_user", &PolicyTarget::new().set("target.user.domain_id", domain))?;
+    let body = body?;
     let m = member(&body, "user")?;
     options_field(m)?;
     let domain_id = match nullable_text(m, "domain_id", 64)? {
@@ -444,8 +513,8 @@ pub(crate) async fn update_user(
     body: Bytes,
 ) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    require_admin(&ctx, "update_user")?;
-    let body = parse_body(&body)?;
+    authorize(&id, &ctx, "identity:update_user", &user_target(&id, &uid).await?)?;
+    let body = parse_body(&headers, &body)?;
     let m = member(&body, "user")?;
     reject_id_change(m, &uid)?;
     options_field(m)?;
@@ -494,7 +563,7 @@ pub(crate) async fn update_user(
 
 pub(crate) async fn delete_user(State(id): State<AppState>, headers: HeaderMap, Path(uid): Path<String>) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    require_admin(&ctx, "delete_user")?;
+    authorize(&id, &ctx, "identity:delete_user", &user_target(&id, &uid).await?)?;
     let mut w = id.db.write().await?;
     if !repo::delete_user_cascade(&mut w.tx, &uid).await? {
         return Err(not_found("user", &uid));
@@ -505,8 +574,13 @@ pub(crate) async fn delete_user(State(id): State<AppState>, headers: HeaderMap, 
 
 /// `POST /v3/users/{id}/password`: self-service change, authenticated by
 /// the original password (no token needed, as in Keystone).
-pub(crate) async fn change_password(State(id): State<AppState>, Path(uid): Path<String>, body: Bytes) -> ApiResult {
-    let body = parse_body(&body)?;
+pub(crate) async fn change_password(
+    State(id): State<AppState>,
+    headers: HeaderMap,
+    Path(uid): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let body = parse_body(&headers, &body)?;
     let m = member(&body, "user")?;
     let original = match m.get("original_password") {
         Some(Value::String(s)) => s.clone(),
@@ -554,9 +628,7 @@ pub(crate) async fn user_projects(
     Path(uid): Path<String>,
 ) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    if ctx.user.id != uid {
-        require_reader(&ctx, "list_user_projects")?;
-    }
+    authorize(&id, &ctx, "identity:list_user_projects", &user_target(&id, &uid).await?)?;
     let v3 = v3_url(&id, &headers);
     let mut tx = id.db.read().await?;
     if repo::get_user(&mut tx, &uid).await?.is_none() {
@@ -581,9 +653,7 @@ pub(crate) async fn user_projects(
 /// `GET /v3/users/{id}/groups`: groups are not implemented, so always empty.
 pub(crate) async fn user_groups(State(id): State<AppState>, headers: HeaderMap, Path(uid): Path<String>) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    if ctx.user.id != uid {
-        require_reader(&ctx, "list_groups_for_user")?;
-    }
+    authorize(&id, &ctx, "identity:list_groups_for_user", &user_target(&id, &uid).await?)?;
     let v3 = v3_url(&id, &headers);
     let mut tx = id.db.read().await?;
     if repo::get_user(&mut tx, &uid).await?.is_none() {
@@ -596,7 +666,7 @@ pub(crate) async fn user_groups(State(id): State<AppState>, headers: HeaderMap, 
 
 pub(crate) async fn list_roles(State(id): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    require_reader(&ctx, "list_roles")?;
+    authorize(&id, &ctx, "identity:list_roles", &PolicyTarget::new())?;
     let q = parse_query(raw)?;
     let v3 = v3_url(&id, &headers);
     if query_get(&q, "domain_id").is_some() {
@@ -610,9 +680,16 @@ pub(crate) async fn list_roles(State(id): State<AppState>, headers: HeaderMap, R
 
 pub(crate) async fn get_role(State(id): State<AppState>, headers: HeaderMap, Path(rid): Path<String>) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    require_reader(&ctx, "get_role")?;
-    let mut tx = id.db.read().await?;
-    let r = repo::get_role(&mut tx, &rid).await?.ok_or_else(|| not_found("role", &rid))?;
+    let role = {
+        let mut tx = id.db.read().await?;
+        repo::get_role(&mut tx, &rid).await?
+    };
+    let target = match &role {
+        Some(r) => PolicyTarget::new().role(r),
+        None => PolicyTarget::new().set("target.role.id", rid.as_str()),
+    };
+    authorize(&id, &ctx, "identity:get_role", &target)?;
+    let r = role.ok_or_else(|| not_found("role", &rid))?;
     Ok(json_response(StatusCode::OK, json!({"role": role_json(&r, &v3_url(&id, &headers))})))
 }
 
@@ -625,8 +702,8 @@ fn reject_domain_role(m: &Map<String, Value>) -> Result<()> {
 
 pub(crate) async fn create_role(State(id): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    require_admin(&ctx, "create_role")?;
-    let body = parse_body(&body)?;
+    authorize(&id, &ctx, "identity:create_role", &PolicyTarget::new())?;
+    let body = parse_body(&headers, &body)?;
     let m = member(&body, "role")?;
     options_field(m)?;
     reject_domain_role(m)?;
@@ -648,8 +725,8 @@ pub(crate) async fn update_role(
     body: Bytes,
 ) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    require_admin(&ctx, "update_role")?;
-    let body = parse_body(&body)?;
+    authorize(&id, &ctx, "identity:update_role", &PolicyTarget::new().set("target.role.id", rid.as_str()))?;
+    let body = parse_body(&headers, &body)?;
     let m = member(&body, "role")?;
     reject_id_change(m, &rid)?;
     options_field(m)?;
@@ -669,7 +746,7 @@ pub(crate) async fn update_role(
 
 pub(crate) async fn delete_role(State(id): State<AppState>, headers: HeaderMap, Path(rid): Path<String>) -> ApiResult {
     let ctx = authn(&id, &headers).await?;
-    require_admin(&ctx, "delete_role")?;
+    authorize(&id, &ctx, "identity:delete_role", &PolicyTarget::new().set("target.role.id", rid.as_str()))?;
     let mut w = id.db.write().await?;
     if !repo::delete_role_cascade(&mut w.tx, &rid).await? {
         return Err(not_found("role", &rid));

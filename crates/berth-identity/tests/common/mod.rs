@@ -124,9 +124,15 @@ impl Env {
     }
 
     pub async fn with_ttl(backend: Backend, ttl: Duration) -> Env {
+        Env::with_config(backend, |c| c.token_ttl = ttl).await
+    }
+
+    /// A fresh environment whose configuration `adjust` may change (policy
+    /// options, token lifetime...).
+    pub async fn with_config(backend: Backend, adjust: impl FnOnce(&mut IdentityConfig)) -> Env {
         let (url, cleanup) = fresh_url(backend).await;
         let mut config = IdentityConfig::new(url.clone());
-        config.token_ttl = ttl;
+        adjust(&mut config);
         config.password_hashing = fast_hashing();
         config.max_connections = 4;
         let identity = Arc::new(Identity::open(config).await.expect("open identity"));

@@ -1,0 +1,426 @@
+//! Walk identity's route table: every route names its Keystone policy rule;
+//! a caller with a valid token but no roles is refused (403, with the rule
+//! named) on exactly the routes whose rule needs a role, as the enforcer
+//! itself decides; and readers, members, domain readers and managers get
+//! what Keystone's defaults give them. Runs with new defaults enforced and
+//! with the legacy rules OR'd in, on SQLite and PostgreSQL.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use axum::http::{Method, StatusCode};
+use berth_policy::{keystone, Credentials, Enforcer, Target};
+use serde_json::{json, Value};
+
+use common::{Backend, Env};
+
+/// Every route and method identity serves, with the rule that guards it
+/// (`None`: public, or authenticated by the request itself).
+const ROUTES: &[(&str, &str, Option<&str>)] = &[
+    ("GET", "/", None),
+    ("GET", "/v3", None),
+    ("GET", "/v3/", None),
+    ("POST", "/v3/auth/tokens", None),
+    ("GET", "/v3/auth/tokens", Some("identity:validate_token")),
+    ("HEAD", "/v3/auth/tokens", Some("identity:check_token")),
+    ("DELETE", "/v3/auth/tokens", Some("identity:revoke_token")),
+    ("GET", "/v3/auth/catalog", Some("identity:get_auth_catalog")),
+    ("GET", "/v3/auth/projects", Some("identity:get_auth_projects")),
+    ("GET", "/v3/auth/domains", Some("identity:get_auth_domains")),
+    ("GET", "/v3/auth/system", Some("identity:get_auth_system")),
+    ("GET", "/v3/domains", Some("identity:list_domains")),
+    ("POST", "/v3/domains", Some("identity:create_domain")),
+    ("GET", "/v3/domains/{domain}", Some("identity:get_domain")),
+    ("PATCH", "/v3/domains/{domain}", Some("identity:update_domain")),
+    ("DELETE", "/v3/domains/{domain}", Some("identity:delete_domain")),
+    ("GET", "/v3/projects", Some("identity:list_projects")),
+    ("POST", "/v3/projects", Some("identity:create_project")),
+    ("GET", "/v3/projects/{project}", Some("identity:get_project")),
+    ("PATCH", "/v3/projects/{project}", Some("identity:update_project")),
+    ("DELETE", "/v3/projects/{project}", Some("identity:delete_project")),
+    ("GET", "/v3/users", Some("identity:list_users")),
+    ("POST", "/v3/users", Some("identity:create_user")),
+    ("GET", "/v3/users/{user}", Some("identity:get_user")),
+    ("PATCH", "/v3/users/{user}", Some("identity:update_user")),
+    ("DELETE", "/v3/users/{user}", Some("identity:delete_user")),
+    // Authenticated by the original password, like Keystone.
+    ("POST", "/v3/users/{user}/password", None),
+    ("GET", "/v3/users/{user}/projects", Some("identity:list_user_projects")),
+    ("GET", "/v3/users/{user}/groups", Some("identity:list_groups_for_user")),
+    ("GET", "/v3/roles", Some("identity:list_roles")),
+    ("POST", "/v3/roles", Some("identity:create_role")),
+    ("GET", "/v3/roles/{role}", Some("identity:get_role")),
+    ("PATCH", "/v3/roles/{role}", Some("identity:update_role")),
+    ("DELETE", "/v3/roles/{role}", Some("identity:delete_role")),
+    ("GET", "/v3/roles/{role}/implies", Some("identity:list_implied_roles")),
+    ("PUT", "/v3/roles/{role}/implies/{implied}", Some("identity:create_implied_role")),
+    ("GET", "/v3/roles/{role}/implies/{implied}", Some("identity:get_implied_role")),
+    ("HEAD", "/v3/roles/{role}/implies/{implied}", Some("identity:check_implied_role")),
+    ("DELETE", "/v3/roles/{role}/implies/{implied}", Some("identity:delete_implied_role")),
+    ("GET", "/v3/role_inferences", Some("identity:list_role_inference_rules")),
+    ("GET", "/v3/role_assignments", Some("identity:list_role_assignments")),
+    ("GET", "/v3/projects/{project}/users/{user}/roles", Some("identity:list_grants")),
+    ("PUT", "/v3/projects/{project}/users/{user}/roles/{role}", Some("identity:create_grant")),
+    ("GET", "/v3/projects/{project}/users/{user}/roles/{role}", Some("identity:check_grant")),
+    ("HEAD", "/v3/projects/{project}/users/{user}/roles/{role}", Some("identity:check_grant")),
+    ("DELETE", "/v3/projects/{project}/users/{user}/roles/{role}", Some("identity:revoke_grant")),
+    ("GET", "/v3/domains/{domain}/users/{user}/roles", Some("identity:list_grants")),
+    ("PUT", "/v3/domains/{domain}/users/{user}/roles/{role}", Some("identity:create_grant")),
+    ("GET", "/v3/domains/{domain}/users/{user}/roles/{role}", Some("identity:check_grant")),
+    ("HEAD", "/v3/domains/{domain}/users/{user}/roles/{role}", Some("identity:check_grant")),
+    ("DELETE", "/v3/domains/{domain}/users/{user}/roles/{role}", Some("identity:revoke_grant")),
+    ("GET", "/v3/system/users/{user}/roles", Some("identity:list_system_grants_for_user")),
+    ("PUT", "/v3/system/users/{user}/roles/{role}", Some("identity:create_system_grant_for_user")),
+    ("GET", "/v3/system/users/{user}/roles/{role}", Some("identity:check_system_grant_for_user")),
+    ("HEAD", "/v3/system/users/{user}/roles/{role}", Some("identity:check_system_grant_for_user")),
+    ("DELETE", "/v3/system/users/{user}/roles/{role}", Some("identity:revoke_system_grant_for_user")),
+    ("GET", "/v3/services", Some("identity:list_services")),
+    ("GET", "/v3/services/{service}", Some("identity:get_service")),
+    ("GET", "/v3/endpoints", Some("identity:list_endpoints")),
+    ("GET", "/v3/endpoints/{endpoint}", Some("identity:get_endpoint")),
+    ("GET", "/v3/regions", Some("identity:list_regions")),
+    ("GET", "/v3/regions/{region}", Some("identity:get_region")),
+];
+
+fn id_of(v: &Value, key: &str) -> String {
+    v[key]["id"].as_str().unwrap_or_else(|| panic!("{key} in {v}")).to_string()
+}
+
+/// Does `rule` refuse a caller without roles acting on objects that are not
+/// its own? Asked of the enforcer alone, with every target key Keystone's
+/// rules use pointing elsewhere.
+fn needs_role(e: &Enforcer, rule: &str) -> bool {
+    let creds = Credentials {
+        user_id: Some("caller".into()),
+        extra: json!({"token": {"user": {"id": "caller", "domain": {"id": "default"}}}}).as_object().unwrap().clone(),
+        ..Default::default()
+    };
+    let target: Target = [
+        ("user_id", "victim"),
+        ("target.user.id", "victim"),
+        ("target.user.domain_id", "default"),
+        ("target.project.id", "p"),
+        ("target.project.domain_id", "default"),
+        ("target.domain.id", "default"),
+        ("target.domain_id", "default"),
+        ("target.role.id", "r"),
+        ("target.role.name", "member"),
+        ("target.role.domain_id", "None"),
+        ("target.token.user_id", "admin"),
+        ("target.region.id", "RegionOne"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    e.authorize(rule, &target, &creds).is_err()
+}
+
+async fn password_token(env: &Env, user: &str, pw: &str, scope: Option<Value>) -> String {
+    let mut auth = json!({"identity": {"methods": ["password"], "password": {"user": {
+        "name": user, "domain": {"id": "default"}, "password": pw}}}});
+    if let Some(s) = scope {
+        auth["scope"] = s;
+    }
+    let (s, t, v) = env.auth(json!({ "auth": auth })).await;
+    assert_eq!(s, StatusCode::CREATED, "{user}: {v}");
+    t.unwrap()
+}
+
+async fn new_user(env: &Env, admin: &str, name: &str) -> String {
+    let (s, v) = env
+        .post("/identity/v3/users", admin, json!({"user": {"name": name, "password": "pw-1", "domain_id": "default"}}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    id_of(&v, "user")
+}
+
+async fn walk(b: Backend, enforce_new_defaults: bool) {
+    let env = Env::with_config(b, |c| c.policy.enforce_new_defaults = enforce_new_defaults).await;
+    let enforcer = env.identity.policy().clone();
+    let admin = env.admin_token().await;
+    let victim = new_user(&env, &admin, "victim").await;
+    new_user(&env, &admin, "norole").await;
+    let (_, p) = env.post("/identity/v3/projects", &admin, json!({"project": {"name": "victims"}})).await;
+    let project = id_of(&p, "project");
+    let member = env.role_id(&admin, "member").await;
+    let reader = env.role_id(&admin, "reader").await;
+    let (_, svc) = env.get("/identity/v3/services", &admin).await;
+    let service = svc["services"][0]["id"].as_str().unwrap().to_string();
+    let (_, eps) = env.get("/identity/v3/endpoints", &admin).await;
+    let endpoint = eps["endpoints"][0]["id"].as_str().unwrap().to_string();
+    // A valid token without roles: unscoped.
+    let caller = password_token(&env, "norole", "pw-1", None).await;
+    let (_, _, v) =
+        env.req(Method::GET, "/identity/v3/auth/tokens", Some(&caller), &[("x-subject-token", &caller)], None).await;
+    assert!(v["token"].get("roles").is_none(), "the caller has no roles: {v}");
+
+    let mut refused = BTreeSet::new();
+    let mut allowed = BTreeSet::new();
+    for (method, path, rule) in ROUTES {
+        let uri = format!("/identity{path}")
+            .replace("{domain}", "default")
+            .replace("{project}", &project)
+            .replace("{user}", &victim)
+            .replace("{role}", &member)
+            .replace("{implied}", &reader)
+            .replace("{service}", &service)
+            .replace("{endpoint}", &endpoint)
+            .replace("{region}", "RegionOne");
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let body = match method {
+            Method::POST | Method::PATCH => Some(
+                r#"{"user": {"name": "x"}, "project": {"name": "x"}, "domain": {"name": "x"}, "role": {"name": "x"}}"#,
+            ),
+            _ => None,
+        };
+        let (status, _, v) = env.req(method.clone(), &uri, Some(&caller), &[("x-subject-token", &admin)], body).await;
+        let Some(rule) = rule else {
+            assert_ne!(status, StatusCode::FORBIDDEN, "{method} {path}: {v}");
+            continue;
+        };
+        let policy_refusal = status == StatusCode::FORBIDDEN
+            && (method == Method::HEAD
+                || v["error"]["message"]
+                    == format!("You are not authorized to perform the requested action: {rule}.").as_str());
+        assert!(status != StatusCode::UNAUTHORIZED, "{method} {path}: the caller's token is valid: {v}");
+        if policy_refusal {
+            refused.insert(*rule);
+        } else {
+            allowed.insert(*rule);
+        }
+        assert_eq!(
+            policy_refusal,
+            needs_role(&enforcer, rule),
+            "{method} {path} ({rule}, new defaults: {enforce_new_defaults}) answered {status}: {v}"
+        );
+    }
+    assert!(refused.is_disjoint(&allowed), "a rule both refused and allowed: {:?}", refused.intersection(&allowed));
+    // The table names every identity rule registered, and only those.
+    let registered: BTreeSet<&str> =
+        keystone::defaults().iter().filter(|d| d.name.starts_with("identity:")).map(|d| d.name).collect();
+    let named: BTreeSet<&str> = ROUTES.iter().filter_map(|r| r.2).collect();
+    assert_eq!(named, registered);
+    // The rules that need a role: all but the caller's own views and regions.
+    let need: BTreeSet<&str> = registered.iter().copied().filter(|r| needs_role(&enforcer, r)).collect();
+    assert_eq!(refused, need);
+    let free: BTreeSet<&str> = registered.difference(&need).copied().collect();
+    let expected_free: BTreeSet<&str> = [
+        "identity:get_auth_catalog",
+        "identity:get_auth_projects",
+        "identity:get_auth_domains",
+        "identity:get_auth_system",
+        "identity:get_region",
+        "identity:list_regions",
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(free, expected_free);
+}
+
+async fn walk_new_defaults(b: Backend) {
+    walk(b, true).await
+}
+
+async fn walk_legacy_defaults(b: Backend) {
+    walk(b, false).await
+}
+
+both_engines!(walk_new_defaults);
+both_engines!(walk_legacy_defaults);
+
+/// Where Keystone's defaults tell roles apart.
+async fn readers_members_and_admins(b: Backend) {
+    let env = Env::new(b).await;
+    let admin = env.admin_token().await;
+    let reader = env.role_id(&admin, "reader").await;
+    let member_role = env.role_id(&admin, "member").await;
+
+    // A system reader reads everything and writes nothing.
+    let sr = new_user(&env, &admin, "sysreader").await;
+    assert_eq!(
+        env.put(&format!("/identity/v3/system/users/{sr}/roles/{reader}"), &admin).await,
+        StatusCode::NO_CONTENT
+    );
+    let sys = password_token(&env, "sysreader", "pw-1", Some(json!({"system": {"all": true}}))).await;
+    for path in ["/identity/v3/users", "/identity/v3/projects", "/identity/v3/domains", "/identity/v3/role_assignments"]
+    {
+        assert_eq!(env.get(path, &sys).await.0, StatusCode::OK, "{path}");
+    }
+    let other = new_user(&env, &admin, "other").await;
+    assert_eq!(env.get(&format!("/identity/v3/users/{other}"), &sys).await.0, StatusCode::OK);
+    let (s, v) = env.post("/identity/v3/users", &sys, json!({"user": {"name": "nope"}})).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    assert_eq!(v["error"]["message"], "You are not authorized to perform the requested action: identity:create_user.");
+    assert_eq!(env.delete(&format!("/identity/v3/users/{other}"), &sys).await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        env.put(&format!("/identity/v3/system/users/{other}/roles/{reader}"), &sys).await,
+        StatusCode::FORBIDDEN
+    );
+
+    // A project member reads itself, its project and its domain; nothing else.
+    let (pid, uid) = env.user_with_role(&admin, "alice", "alice-pw", "alices", "member").await;
+    let alice = password_token(&env, "alice", "alice-pw", Some(json!({"project": {"id": pid}}))).await;
+    assert_eq!(env.get(&format!("/identity/v3/users/{uid}"), &alice).await.0, StatusCode::OK);
+    assert_eq!(env.get(&format!("/identity/v3/users/{uid}/projects"), &alice).await.0, StatusCode::OK);
+    assert_eq!(env.get(&format!("/identity/v3/projects/{pid}"), &alice).await.0, StatusCode::OK);
+    assert_eq!(env.get("/identity/v3/domains/default", &alice).await.0, StatusCode::OK);
+    assert_eq!(env.get(&format!("/identity/v3/users/{other}"), &alice).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(env.get("/identity/v3/users", &alice).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        env.get(&format!("/identity/v3/projects/{}", env.boot.admin_project_id), &alice).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (s, _) = env.patch(&format!("/identity/v3/users/{uid}"), &alice, json!({"user": {"name": "alice2"}})).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "a member does not update users, even itself");
+    // Its own tokens: validated and revoked by itself; the admin's are not its own.
+    let (s, _, _) =
+        env.req(Method::GET, "/identity/v3/auth/tokens", Some(&alice), &[("x-subject-token", &alice)], None).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _, v) =
+        env.req(Method::GET, "/identity/v3/auth/tokens", Some(&alice), &[("x-subject-token", &admin)], None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(
+        v["error"]["message"],
+        "You are not authorized to perform the requested action: identity:validate_token."
+    );
+    for (subject, expect) in [(&alice, StatusCode::OK), (&admin, StatusCode::FORBIDDEN)] {
+        let (s, _, _) = env
+            .req(Method::HEAD, "/identity/v3/auth/tokens", Some(&alice), &[("x-subject-token", subject)], None)
+            .await;
+        assert_eq!(s, expect, "identity:check_token");
+    }
+    let (s, _, _) =
+        env.req(Method::DELETE, "/identity/v3/auth/tokens", Some(&alice), &[("x-subject-token", &admin)], None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "identity:revoke_token");
+    // And changes its own password.
+    let (s, v) = env
+        .post(
+            &format!("/identity/v3/users/{uid}/password"),
+            &alice,
+            json!({"user": {"original_password": "alice-pw", "password": "alice-pw-2"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    password_token(&env, "alice", "alice-pw-2", None).await;
+
+    // A domain reader lists the users of its domain, not all users.
+    let dr = new_user(&env, &admin, "domreader").await;
+    assert_eq!(
+        env.put(&format!("/identity/v3/domains/default/users/{dr}/roles/{reader}"), &admin).await,
+        StatusCode::NO_CONTENT
+    );
+    let dom = password_token(&env, "domreader", "pw-1", Some(json!({"domain": {"id": "default"}}))).await;
+    let (s, v) = env.get("/identity/v3/users?domain_id=default", &dom).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(v["users"].as_array().unwrap().iter().any(|u| u["id"] == other.as_str()), "{v}");
+    let (s, v) = env.get("/identity/v3/users", &dom).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(v["users"].as_array().unwrap().iter().all(|u| u["domain_id"] == "default"), "{v}");
+    // Another domain's users are not listed to it, even when asked for.
+    let (s, v) = env.post("/identity/v3/domains", &admin, json!({"domain": {"name": "elsewhere"}})).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let elsewhere = id_of(&v, "domain");
+    let (s, v) =
+        env.post("/identity/v3/users", &admin, json!({"user": {"name": "stranger", "domain_id": elsewhere}})).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s, v) = env.get(&format!("/identity/v3/users?domain_id={elsewhere}"), &dom).await;
+    assert_eq!((s, v["users"].as_array().map(Vec::len)), (StatusCode::OK, Some(0)), "{v}");
+    let (_, v) = env.get(&format!("/identity/v3/users?domain_id={elsewhere}"), &admin).await;
+    assert_eq!(v["users"].as_array().map(Vec::len), Some(1), "{v}");
+    let (s, v) = env.get("/identity/v3/projects", &dom).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(v["projects"].as_array().unwrap().iter().any(|p| p["id"] == pid.as_str()), "{v}");
+    // A project member (reader by implication) lists no users, not even
+    // those of its project's domain.
+    let alice = password_token(&env, "alice", "alice-pw-2", Some(json!({"project": {"id": pid}}))).await;
+    assert_eq!(env.get("/identity/v3/users?domain_id=default", &alice).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(env.get(&format!("/identity/v3/projects/{pid}"), &dom).await.0, StatusCode::OK);
+    assert_eq!(env.post("/identity/v3/users", &dom, json!({"user": {"name": "nope"}})).await.0, StatusCode::FORBIDDEN);
+    // It lists the assignments in its domain (its own, alice's on a project
+    // of the domain), never the system's.
+    let (s, v) = env.get("/identity/v3/role_assignments", &dom).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let listed = v["role_assignments"].as_array().unwrap();
+    assert!(listed.iter().any(|a| a["user"]["id"] == dr.as_str()), "{v}");
+    assert!(listed.iter().any(|a| a["scope"]["project"]["id"] == pid.as_str()), "{v}");
+    assert!(listed.iter().all(|a| a["scope"].get("system").is_none()), "{v}");
+    let (_, all) = env.get("/identity/v3/role_assignments", &admin).await;
+    assert!(all["role_assignments"].as_array().unwrap().iter().any(|a| a["scope"].get("system").is_some()), "{all}");
+
+    // A domain manager creates users in its domain and hands out member,
+    // never admin.
+    let (s, m) = env.post("/identity/v3/roles", &admin, json!({"role": {"name": "manager"}})).await;
+    assert_eq!(s, StatusCode::CREATED, "{m}");
+    let manager_role = id_of(&m, "role");
+    let dm = new_user(&env, &admin, "dommanager").await;
+    assert_eq!(
+        env.put(&format!("/identity/v3/domains/default/users/{dm}/roles/{manager_role}"), &admin).await,
+        StatusCode::NO_CONTENT
+    );
+    let mgr = password_token(&env, "dommanager", "pw-1", Some(json!({"domain": {"id": "default"}}))).await;
+    let (s, v) = env.post("/identity/v3/users", &mgr, json!({"user": {"name": "hired"}})).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let hired = id_of(&v, "user");
+    assert_eq!(
+        env.put(&format!("/identity/v3/projects/{pid}/users/{hired}/roles/{member_role}"), &mgr).await,
+        StatusCode::NO_CONTENT
+    );
+    let admin_role = env.role_id(&admin, "admin").await;
+    assert_eq!(
+        env.put(&format!("/identity/v3/projects/{pid}/users/{hired}/roles/{admin_role}"), &mgr).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        env.post("/identity/v3/domains", &mgr, json!({"domain": {"name": "nope"}})).await.0,
+        StatusCode::FORBIDDEN
+    );
+
+    // The admin does everything.
+    assert_eq!(env.delete(&format!("/identity/v3/users/{other}"), &admin).await, StatusCode::NO_CONTENT);
+}
+
+/// A policy file overrides the defaults, as Placement's does.
+async fn policy_file_overrides(b: Backend) {
+    let path = std::env::temp_dir().join(format!("berth-identity-policy-{}-{b:?}.yaml", std::process::id()));
+    std::fs::write(&path, "\"identity:list_users\": \"role:member\"\n").unwrap();
+    let p = path.clone();
+    let env = Env::with_config(b, move |c| c.policy_file = Some(p)).await;
+    std::fs::remove_file(&path).ok();
+    let admin = env.admin_token().await;
+    let (pid, _) = env.user_with_role(&admin, "bob", "bob-pw", "bobs", "member").await;
+    let bob = password_token(&env, "bob", "bob-pw", Some(json!({"project": {"id": pid}}))).await;
+    assert_eq!(env.get("/identity/v3/users", &bob).await.0, StatusCode::OK);
+    // The override replaced the default: a reader no longer lists users.
+    let reader = env.role_id(&admin, "reader").await;
+    let sr = new_user(&env, &admin, "sysreader").await;
+    assert_eq!(
+        env.put(&format!("/identity/v3/system/users/{sr}/roles/{reader}"), &admin).await,
+        StatusCode::NO_CONTENT
+    );
+    let sys = password_token(&env, "sysreader", "pw-1", Some(json!({"system": {"all": true}}))).await;
+    assert_eq!(env.get("/identity/v3/users", &sys).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(env.identity.policy().rule("identity:list_users"), Some("role:member"));
+}
+
+both_engines!(readers_members_and_admins);
+both_engines!(policy_file_overrides);
+
+#[tokio::test]
+async fn a_broken_policy_file_stops_the_service() {
+    let path = std::env::temp_dir().join(format!("berth-identity-bad-policy-{}.yaml", std::process::id()));
+    for (text, expect) in
+        [("\"identity:list_users\": \"role:member and (\"\n", "identity:list_users"), ("- a list\n", "mapping")]
+    {
+        std::fs::write(&path, text).unwrap();
+        let mut config = berth_identity::IdentityConfig::new("sqlite://never-opened.db");
+        config.policy_file = Some(path.clone());
+        let err = berth_identity::Identity::open(config).await.expect_err("a broken policy file is an error");
+        assert!(err.message.contains(expect), "{}", err.message);
+    }
+    std::fs::remove_file(&path).ok();
+    let mut config = berth_identity::IdentityConfig::new("sqlite://never-opened.db");
+    config.policy_file = Some(path);
+    let err = berth_identity::Identity::open(config).await.expect_err("a missing policy file is an error");
+    assert!(err.message.contains("cannot read policy file"), "{}", err.message);
+}
