@@ -14,10 +14,10 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::error::{ComputeError, Result};
+use crate::model::InstanceQuery;
 use crate::model::*;
 use crate::scheduler::{COMPUTE_STATUS_DISABLED, HYPERVISOR_TYPE};
 use crate::service::{ComputeService, NOVA_COMPUTE};
-use crate::store::InstanceQuery;
 
 /// Size of a simulated hypervisor: `fake` or `fake:VCPU,MEMORY_MB,DISK_GB`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -92,7 +92,7 @@ impl ComputeService {
         let nodes = self.db.list_nodes().await?;
         let instances: BTreeMap<Uuid, Instance> = self
             .db
-            .list_instances(&crate::store::InstanceQuery { include_deleted: true, ..Default::default() })
+            .list_instances(&crate::model::InstanceQuery { include_deleted: true, ..Default::default() })
             .await?
             .into_iter()
             .map(|i| (i.uuid, i))

@@ -185,3 +185,11 @@ pub struct Migration {
     pub dest_node_uuid: Option<Uuid>,
     pub status: String,
 }
+
+/// Which instances to list (further filters apply in memory).
+#[derive(Debug, Clone, Default)]
+pub struct InstanceQuery {
+    pub project_id: Option<String>,
+    pub host: Option<String>,
+    pub include_deleted: bool,
+}

@@ -10,9 +10,9 @@ use uuid::Uuid;
 
 use super::*;
 use crate::db::now_ms;
+use crate::model::InstanceQuery;
 use crate::model::{ComputeNode, Instance, Service};
 use crate::service::NOVA_COMPUTE;
-use crate::store::InstanceQuery;
 
 fn updated(s: &Service) -> Option<i64> {
     match (s.last_seen_up, s.updated_at) {

@@ -1,6 +1,7 @@
 //! The Nova-compatible HTTP API: the route table, authentication and
 //! microversion negotiation, and helpers every handler shares.
 
+mod fault;
 mod flavors;
 mod infra;
 mod limits;
@@ -21,8 +22,9 @@ use berth_http::{RequestContext, Version, VersionError};
 use berth_policy::{Credentials, Denied, Target};
 use serde_json::{Map, Value};
 
-use crate::error::{error_response, ComputeError, Result};
+use crate::error::{ComputeError, Result};
 use crate::service::ComputeService;
+use fault::error_response;
 
 pub(crate) type AppState = Arc<ComputeService>;
 pub(crate) type ApiResult = Result<Response>;
@@ -191,12 +193,9 @@ pub(crate) fn negotiate(headers: &HeaderMap) -> Result<Version> {
             VersionError::Invalid(s) => ComputeError::bad_request(format!(
                 "API Version String {s} is of invalid format. Must be of format MajorNum.MinorNum."
             )),
-            VersionError::Unacceptable(s) => ComputeError::new(
-                StatusCode::NOT_ACCEPTABLE,
-                format!(
-                    "Version {s} is not supported by the API. Minimum is {MIN_VERSION} and maximum is {MAX_VERSION}."
-                ),
-            ),
+            VersionError::Unacceptable(s) => ComputeError::not_acceptable(format!(
+                "Version {s} is not supported by the API. Minimum is {MIN_VERSION} and maximum is {MAX_VERSION}."
+            )),
         },
     )
 }
@@ -530,8 +529,8 @@ mod tests {
         h.insert("openstack-api-version", "compute latest".parse().unwrap());
         assert_eq!(negotiate(&h).unwrap(), MAX_VERSION);
         h.insert("openstack-api-version", "compute 3.0".parse().unwrap());
-        assert_eq!(negotiate(&h).unwrap_err().status, 406);
+        assert_eq!(negotiate(&h).unwrap_err().kind, crate::error::ErrorKind::NotAcceptable);
         h.insert("openstack-api-version", "compute 2.x".parse().unwrap());
-        assert_eq!(negotiate(&h).unwrap_err().status, 400);
+        assert_eq!(negotiate(&h).unwrap_err().kind, crate::error::ErrorKind::BadRequest);
     }
 }

@@ -244,7 +244,7 @@ async fn listing(ctx: &Ctx, detail: bool) -> ApiResult {
         _ => false,
     };
     let host = if admin_filters { ctx.q("host").map(str::to_string) } else { None };
-    let q = crate::store::InstanceQuery {
+    let q = crate::model::InstanceQuery {
         project_id: project,
         host,
         include_deleted: deleted || changes_since.is_some() || changes_before.is_some(),
@@ -574,7 +574,7 @@ pub async fn create(ctx: Ctx, body: Bytes) -> ApiResult {
     }
     // Flavor and image.
     let flavor = visible_flavor(&ctx, &flavor_ref).await.map_err(|e| {
-        if e.status == 404 {
+        if e.kind == crate::error::ErrorKind::NotFound {
             ComputeError::bad_request(format!("Flavor {} could not be found.", truncate(&flavor_ref, 64)))
         } else {
             e
