@@ -99,10 +99,7 @@ pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     }
 }
 
-/// Milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
+pub(crate) use crate::clock::now_ms;
 
 pub(crate) fn get_i64(row: &AnyRow, col: &str) -> i64 {
     row.try_get::<i64, _>(col).unwrap_or_default()

@@ -27,6 +27,7 @@
 mod agent;
 mod api;
 mod audit;
+mod clock;
 mod db;
 mod error;
 mod images;

@@ -166,7 +166,7 @@ pub async fn quota_update(ctx: Ctx, Path(project): Path<String>, body: Bytes) ->
             new.insert(k.clone(), n);
         }
     }
-    ctx.svc.db.set_quotas(&project, &new).await?;
+    ctx.svc.set_quotas(&project, &new).await?;
     let limits = ctx.svc.quota_limits(&project).await?;
     ok(json!({"quota_set": shown(&ctx, &limits)}))
 }
@@ -174,7 +174,7 @@ pub async fn quota_update(ctx: Ctx, Path(project): Path<String>, body: Bytes) ->
 pub async fn quota_delete(ctx: Ctx, Path(project): Path<String>) -> ApiResult {
     check_project(&project)?;
     ctx.authorize("os_compute_api:os-quota-sets:delete", Some(&project))?;
-    ctx.svc.db.delete_quotas(&project).await?;
+    ctx.svc.delete_quotas(&project).await?;
     status_only(StatusCode::ACCEPTED)
 }
 

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::flavors::visible_flavor;
 use super::*;
-use crate::db::now_ms;
+use crate::clock::now_ms;
 use crate::model::*;
 use crate::service::{split_az, NOVA_COMPUTE};
 
@@ -40,15 +40,7 @@ fn is_admin(ctx: &Ctx) -> bool {
 
 /// Services by host, for `host_status`.
 async fn services_by_host(ctx: &Ctx) -> Result<BTreeMap<String, Service>> {
-    Ok(ctx
-        .svc
-        .db
-        .list_services()
-        .await?
-        .into_iter()
-        .filter(|s| s.binary == NOVA_COMPUTE)
-        .map(|s| (s.host.clone(), s))
-        .collect())
+    ctx.svc.services_by_host(NOVA_COMPUTE).await
 }
 
 fn host_status(ctx: &Ctx, services: &BTreeMap<String, Service>, host: Option<&str>) -> &'static str {
@@ -166,7 +158,7 @@ async fn view(ctx: &Ctx, i: &Instance, services: &BTreeMap<String, Service>) -> 
         set("pinned_availability_zone", json!(i.requested_az.as_deref().and_then(|r| split_az(r).0)));
     }
     if matches!(status, "ERROR" | "DELETED") {
-        if let Some(fault) = ctx.svc.db.latest_fault(i.uuid).await? {
+        if let Some(fault) = ctx.svc.latest_fault(i.uuid).await? {
             let mut fv = json!({"code": fault.code, "created": iso_z(fault.created_at), "message": fault.message});
             if fault.code != 500 || is_admin(ctx) {
                 fv["details"] = json!(fault.details);
@@ -181,7 +173,7 @@ async fn view(ctx: &Ctx, i: &Instance, services: &BTreeMap<String, Service>) -> 
 async fn instance_for(ctx: &Ctx, id: &str, rule: &str) -> Result<Instance> {
     let nf = || ComputeError::not_found(format!("Instance {} could not be found.", truncate(id, 64)));
     let uuid = Uuid::parse_str(id).map_err(|_| nf())?;
-    let i = ctx.svc.db.get_instance(uuid).await?.filter(|i| !i.deleted).ok_or_else(nf)?;
+    let i = ctx.svc.instance(uuid).await?.filter(|i| !i.deleted).ok_or_else(nf)?;
     if i.project_id != ctx.project() && !ctx.can(rule, Some(&i.project_id)) {
         // Other projects' servers do not exist for the caller.
         return Err(nf());
@@ -249,7 +241,7 @@ async fn listing(ctx: &Ctx, detail: bool) -> ApiResult {
         host,
         include_deleted: deleted || changes_since.is_some() || changes_before.is_some(),
     };
-    let mut list = ctx.svc.db.list_instances(&q).await?;
+    let mut list = ctx.svc.instances(&q).await?;
     if deleted {
         list.retain(|i| i.deleted);
     }
@@ -638,7 +630,7 @@ pub async fn create(ctx: Ctx, body: Bytes) -> ApiResult {
             deleted_at: None,
             deleted: false,
         };
-        ctx.svc.db.insert_instance(&inst).await?;
+        ctx.svc.record_instance(&inst).await?;
         created.push(inst.uuid);
         ctx.svc.schedule_and_build(&inst, Some(&image)).await?;
         if first.is_none() {
@@ -723,7 +715,7 @@ pub async fn update(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiResult 
             };
         }
     }
-    ctx.svc.db.save_instance_fields(&i).await?;
+    ctx.svc.save_instance_fields(&i).await?;
     let i = instance_for(&ctx, &id, "os_compute_api:servers:show").await?;
     let services = services_by_host(&ctx).await?;
     ok(json!({"server": view(&ctx, &i, &services).await?}))
@@ -771,7 +763,6 @@ pub async fn action(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiResult 
     };
     let i = instance_for(&ctx, &id, rule).await?;
     check_locked(&ctx, &i)?;
-    let db = &ctx.svc.db;
     let accepted = || status_only(StatusCode::ACCEPTED);
     match action {
         "forceDelete" => {
@@ -782,24 +773,8 @@ pub async fn action(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiResult 
         }
         "restore" => Err(state_conflict("restore", &i)),
         "stop" | "start" => {
-            let (from, task, kind, to_vm) = if action == "stop" {
-                (&[vm_state::ACTIVE, vm_state::ERROR][..], task_state::POWERING_OFF, task_kind::STOP, vm_state::STOPPED)
-            } else {
-                (&[vm_state::STOPPED][..], task_state::POWERING_ON, task_kind::START, vm_state::ACTIVE)
-            };
-            if !from.contains(&i.vm_state.as_str()) || i.task_state.is_some() {
+            if !ctx.svc.start_or_stop(&i, action == "stop").await? {
                 return Err(state_conflict(action, &i));
-            }
-            match &i.host {
-                None => {
-                    let power = if action == "stop" { power_state::SHUTDOWN } else { power_state::RUNNING };
-                    db.set_instance_state(i.uuid, to_vm, None, Some(power), Some(&[None])).await?;
-                }
-                Some(h) => {
-                    if !db.transition_and_enqueue(i.uuid, &i.vm_state, Some(task), Some(&[None]), h, kind).await? {
-                        return Err(state_conflict(action, &i));
-                    }
-                }
             }
             accepted()
         }
@@ -811,30 +786,7 @@ pub async fn action(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiResult 
                 Some("HARD") => true,
                 _ => return Err(invalid("type", "must be one of SOFT, HARD")),
             };
-            let ok_state = if hard {
-                matches!(i.vm_state.as_str(), vm_state::ACTIVE | vm_state::STOPPED | vm_state::ERROR)
-            } else {
-                i.vm_state == vm_state::ACTIVE && i.task_state.is_none()
-            };
-            let Some(h) = i.host.clone().filter(|_| ok_state) else {
-                return Err(state_conflict("reboot", &i));
-            };
-            let task = if hard { task_state::REBOOTING_HARD } else { task_state::REBOOTING };
-            let expected: &[Option<&str>] = if hard {
-                &[
-                    None,
-                    Some(task_state::REBOOTING),
-                    Some(task_state::REBOOTING_HARD),
-                    Some(task_state::POWERING_ON),
-                    Some(task_state::POWERING_OFF),
-                ]
-            } else {
-                &[None]
-            };
-            if !db
-                .transition_and_enqueue(i.uuid, vm_state::ACTIVE, Some(task), Some(expected), &h, task_kind::REBOOT)
-                .await?
-            {
+            if !ctx.svc.reboot(&i, hard).await? {
                 return Err(state_conflict("reboot", &i));
             }
             accepted()
@@ -859,7 +811,7 @@ async fn save_meta(ctx: &Ctx, mut i: Instance, meta: BTreeMap<String, String>) -
         )));
     }
     i.metadata = meta;
-    ctx.svc.db.save_instance_fields(&i).await?;
+    ctx.svc.save_instance_fields(&i).await?;
     Ok(i.metadata)
 }
 

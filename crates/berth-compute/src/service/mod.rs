@@ -16,6 +16,10 @@ use crate::db::{now_ms, Db};
 use crate::error::{ComputeError, Result};
 use crate::images::{ImageInfo, ImageLookup};
 use crate::model::*;
+mod catalog;
+mod hosts;
+mod servers;
+
 use crate::scheduler::{RequestSpec, ScheduleError, Weigher, COMPUTE_STATUS_DISABLED};
 
 /// Quota limits applied to projects without their own (`[quota]`).
@@ -391,6 +395,16 @@ impl ComputeService {
         );
         m.insert("ram".to_string(), usages.get("MEMORY_MB").copied().unwrap_or(0));
         Ok(m)
+    }
+
+    /// Set some of a project's quota limits.
+    pub(crate) async fn set_quotas(&self, project: &str, limits: &BTreeMap<String, i64>) -> Result<()> {
+        self.db.set_quotas(project, limits).await
+    }
+
+    /// Revert a project's quota limits to the defaults.
+    pub(crate) async fn delete_quotas(&self, project: &str) -> Result<()> {
+        self.db.delete_quotas(project).await
     }
 
     /// Refuse a create that would exceed the project's quota.
