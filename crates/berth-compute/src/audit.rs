@@ -9,7 +9,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::error::Result;
-use crate::model::{task_state, Instance, OutboxEntry};
+use crate::model::{Instance, OutboxEntry, TaskState};
 use crate::scheduler::flavor_resources;
 use crate::service::ComputeService;
 
@@ -75,7 +75,7 @@ impl AuditReport {
 
 /// Is a live instance's missing host explained by a build in progress?
 fn in_flight(i: &Instance) -> bool {
-    i.host.is_none() && i.task_state.as_deref() == Some(task_state::SCHEDULING)
+    i.host.is_none() && i.task_state == Some(TaskState::Scheduling)
 }
 
 impl ComputeService {

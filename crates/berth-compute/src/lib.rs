@@ -31,6 +31,7 @@ mod clock;
 mod db;
 mod error;
 mod images;
+mod lifecycle;
 mod model;
 mod outbox;
 mod policy;
@@ -44,6 +45,7 @@ pub use audit::{AuditReport, MissingAllocation, OrphanedAllocation, WrongProvide
 pub use db::{redact, Engine};
 pub use error::{ComputeError, Result};
 pub use images::{ImageInfo, ImageLookup, StaticImages};
+pub use lifecycle::{QueueState, Status, TaskState, VmState};
 pub use model::{ComputeNode, Flavor, Instance, InstanceFault, OutboxEntry, Service};
 pub use outbox::DrainReport;
 pub use scheduler::{flavor_resources, RequestSpec, Weigher, COMPUTE_STATUS_DISABLED};

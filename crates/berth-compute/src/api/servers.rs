@@ -14,25 +14,9 @@ use uuid::Uuid;
 use super::flavors::visible_flavor;
 use super::*;
 use crate::clock::now_ms;
+use crate::lifecycle;
 use crate::model::*;
 use crate::service::{split_az, NOVA_COMPUTE};
-
-/// Nova's API status of an instance.
-pub(crate) fn status_of(vm: &str, task: Option<&str>) -> &'static str {
-    match vm {
-        vm_state::ACTIVE => match task {
-            Some(task_state::REBOOTING) => "REBOOT",
-            Some(task_state::REBOOTING_HARD) => "HARD_REBOOT",
-            _ => "ACTIVE",
-        },
-        vm_state::BUILDING => "BUILD",
-        vm_state::STOPPED => "SHUTOFF",
-        vm_state::ERROR => "ERROR",
-        vm_state::DELETED => "DELETED",
-        "soft-delete" => "SOFT_DELETED",
-        _ => "UNKNOWN",
-    }
-}
 
 fn is_admin(ctx: &Ctx) -> bool {
     ctx.caller.roles.iter().any(|r| r == "admin")
@@ -70,7 +54,7 @@ fn brief(ctx: &Ctx, i: &Instance) -> Value {
 }
 
 async fn view(ctx: &Ctx, i: &Instance, services: &BTreeMap<String, Service>) -> Result<Value> {
-    let status = status_of(&i.vm_state, i.task_state.as_deref());
+    let status = lifecycle::status(i.vm_state, i.task_state).as_str();
     let mut v = brief(ctx, i);
     let o = v.as_object_mut().ok_or_else(|| ComputeError::internal("view"))?;
     let mut set = |k: &str, val: Value| {
@@ -257,7 +241,7 @@ async fn listing(ctx: &Ctx, detail: bool) -> ApiResult {
     }
     if let Some(st) = ctx.q("status") {
         let st = st.to_ascii_uppercase();
-        list.retain(|i| status_of(&i.vm_state, i.task_state.as_deref()) == st);
+        list.retain(|i| lifecycle::status(i.vm_state, i.task_state).as_str() == st);
     }
     if let Some(f) = ctx.q("flavor") {
         list.retain(|i| i.flavor.flavorid == f);
@@ -289,7 +273,7 @@ async fn listing(ctx: &Ctx, detail: bool) -> ApiResult {
             "updated_at" => list.sort_by_key(|i| i.updated_at.unwrap_or(i.created_at)),
             "display_name" => list.sort_by(|a, b| a.display_name.cmp(&b.display_name)),
             "uuid" => list.sort_by_key(|i| i.uuid),
-            "vm_state" => list.sort_by(|a, b| a.vm_state.cmp(&b.vm_state)),
+            "vm_state" => list.sort_by(|a, b| a.vm_state.as_str().cmp(b.vm_state.as_str())),
             "host" | "node" if admin_filters => list.sort_by(|a, b| a.host.cmp(&b.host)),
             other => return Err(ComputeError::bad_request(format!("Invalid sort_key {}", truncate(other, 64)))),
         }
@@ -608,8 +592,8 @@ pub async fn create(ctx: Ctx, body: Bytes) -> ApiResult {
             user_id: ctx.user().to_string(),
             image_ref: image_ref.clone(),
             flavor: flavor.clone(),
-            vm_state: vm_state::BUILDING.into(),
-            task_state: Some(task_state::SCHEDULING.into()),
+            vm_state: VmState::Building,
+            task_state: Some(TaskState::Scheduling),
             power_state: power_state::NOSTATE,
             host: None,
             node: None,

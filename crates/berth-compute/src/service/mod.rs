@@ -20,6 +20,7 @@ mod catalog;
 mod hosts;
 mod servers;
 
+use crate::lifecycle::{self, Event, Transition};
 use crate::scheduler::{RequestSpec, ScheduleError, Weigher, COMPUTE_STATUS_DISABLED};
 
 /// Quota limits applied to projects without their own (`[quota]`).
@@ -293,7 +294,8 @@ impl ComputeService {
     async fn fail_build(&self, instance: &Instance, message: &str) -> Result<()> {
         tracing::info!(instance = %instance.uuid, %message, "build failed");
         self.db.add_fault(instance.uuid, 500, message, "", None).await?;
-        self.db.set_instance_state(instance.uuid, vm_state::ERROR, None, Some(power_state::NOSTATE), None).await?;
+        let failed = Transition { power_state: Some(power_state::NOSTATE), ..lifecycle::effect(Event::Fail) };
+        self.db.set_instance_state(instance.uuid, &failed).await?;
         Ok(())
     }
 
@@ -307,17 +309,10 @@ impl ComputeService {
             Some(h) if self.host_is_up(h).await? => h.clone(),
             _ => return self.local_delete(instance.uuid).await,
         };
-        let queued = self
-            .db
-            .transition_and_enqueue(
-                instance.uuid,
-                &instance.vm_state,
-                Some(task_state::DELETING),
-                None,
-                &host,
-                task_kind::DELETE,
-            )
-            .await?;
+        let queued = match lifecycle::transition(Event::Delete, instance.vm_state, instance.task_state) {
+            Some(t) => self.db.transition_and_enqueue(instance.uuid, &t, &host, task_kind::DELETE).await?,
+            None => false,
+        };
         if !queued {
             // It changed under us (deleted already, or moved): decide again.
             if let Some(i) = self.db.get_instance(instance.uuid).await? {

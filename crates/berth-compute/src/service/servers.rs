@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::ComputeService;
 use crate::error::Result;
+use crate::lifecycle::{self, Event};
 use crate::model::*;
 
 impl ComputeService {
@@ -45,49 +46,32 @@ impl ComputeService {
     /// Stop (`stop`) or start an instance: through its host's agent, or at
     /// once when it has no host. `false` when its state does not allow it.
     pub(crate) async fn start_or_stop(&self, i: &Instance, stop: bool) -> Result<bool> {
-        let (from, task, kind, to_vm) = if stop {
-            (&[vm_state::ACTIVE, vm_state::ERROR][..], task_state::POWERING_OFF, task_kind::STOP, vm_state::STOPPED)
-        } else {
-            (&[vm_state::STOPPED][..], task_state::POWERING_ON, task_kind::START, vm_state::ACTIVE)
-        };
-        if !from.contains(&i.vm_state.as_str()) || i.task_state.is_some() {
-            return Ok(false);
-        }
+        let event = if stop { Event::Stop } else { Event::Start };
         match &i.host {
-            None => {
-                let power = if stop { power_state::SHUTDOWN } else { power_state::RUNNING };
-                self.db.set_instance_state(i.uuid, to_vm, None, Some(power), Some(&[None])).await?;
-                Ok(true)
-            }
-            Some(h) => self.db.transition_and_enqueue(i.uuid, &i.vm_state, Some(task), Some(&[None]), h, kind).await,
+            None => match lifecycle::immediate(event, i.vm_state, i.task_state) {
+                Some(t) => {
+                    self.db.set_instance_state(i.uuid, &t).await?;
+                    Ok(true)
+                }
+                None => Ok(false),
+            },
+            Some(h) => match lifecycle::transition(event, i.vm_state, i.task_state) {
+                Some(t) => {
+                    let kind = if stop { task_kind::STOP } else { task_kind::START };
+                    self.db.transition_and_enqueue(i.uuid, &t, h, kind).await
+                }
+                None => Ok(false),
+            },
         }
     }
 
     /// Reboot an instance through its host's agent. `false` when its state
-    /// does not allow it.
+    /// does not allow it (or it has no host).
     pub(crate) async fn reboot(&self, i: &Instance, hard: bool) -> Result<bool> {
-        let ok_state = if hard {
-            matches!(i.vm_state.as_str(), vm_state::ACTIVE | vm_state::STOPPED | vm_state::ERROR)
-        } else {
-            i.vm_state == vm_state::ACTIVE && i.task_state.is_none()
-        };
-        let Some(h) = i.host.clone().filter(|_| ok_state) else {
+        let (Some(h), Some(t)) = (&i.host, lifecycle::transition(Event::Reboot { hard }, i.vm_state, i.task_state))
+        else {
             return Ok(false);
         };
-        let task = if hard { task_state::REBOOTING_HARD } else { task_state::REBOOTING };
-        let expected: &[Option<&str>] = if hard {
-            &[
-                None,
-                Some(task_state::REBOOTING),
-                Some(task_state::REBOOTING_HARD),
-                Some(task_state::POWERING_ON),
-                Some(task_state::POWERING_OFF),
-            ]
-        } else {
-            &[None]
-        };
-        self.db
-            .transition_and_enqueue(i.uuid, vm_state::ACTIVE, Some(task), Some(expected), &h, task_kind::REBOOT)
-            .await
+        self.db.transition_and_enqueue(i.uuid, &t, h, task_kind::REBOOT).await
     }
 }

@@ -4,8 +4,18 @@ use super::*;
 
 const INSTANCE_COLS: &str = "id, uuid, display_name, hostname, description, project_id, user_id, image_ref, flavor, vm_state, task_state, power_state, host, node, node_uuid, availability_zone, requested_az, metadata, key_name, access_ip_v4, access_ip_v6, locked, reservation_id, launch_index, launched_at, terminated_at, created_at, updated_at, deleted_at, deleted";
 
-fn instance_from_row(r: &AnyRow) -> Instance {
-    Instance {
+fn instance_from_row(r: &AnyRow) -> Result<Instance> {
+    let vm = get_str(r, "vm_state");
+    let vm_state = VmState::parse(&vm)
+        .ok_or_else(|| ComputeError::internal(format!("instance row with unknown vm_state {vm:?}")))?;
+    let task_state = match get_opt_str(r, "task_state") {
+        None => None,
+        Some(t) => Some(
+            TaskState::parse(&t)
+                .ok_or_else(|| ComputeError::internal(format!("instance row with unknown task_state {t:?}")))?,
+        ),
+    };
+    Ok(Instance {
         id: get_i64(r, "id"),
         uuid: parse_uuid(&get_str(r, "uuid")),
         display_name: get_str(r, "display_name"),
@@ -29,8 +39,8 @@ fn instance_from_row(r: &AnyRow) -> Instance {
             description: None,
             extra_specs: BTreeMap::new(),
         }),
-        vm_state: get_str(r, "vm_state"),
-        task_state: get_opt_str(r, "task_state"),
+        vm_state,
+        task_state,
         power_state: get_i64(r, "power_state"),
         host: get_opt_str(r, "host"),
         node: get_opt_str(r, "node"),
@@ -50,7 +60,7 @@ fn instance_from_row(r: &AnyRow) -> Instance {
         updated_at: get_opt_i64(r, "updated_at"),
         deleted_at: get_opt_i64(r, "deleted_at"),
         deleted: get_bool(r, "deleted"),
-    }
+    })
 }
 
 impl Db {
@@ -69,8 +79,8 @@ impl Db {
         .bind(&i.user_id)
         .bind(&i.image_ref)
         .bind(serde_json::to_string(&i.flavor).unwrap_or_default())
-        .bind(&i.vm_state)
-        .bind(i.task_state.clone())
+        .bind(i.vm_state.as_str())
+        .bind(i.task_state.map(TaskState::as_str))
         .bind(i.power_state)
         .bind(i.host.clone())
         .bind(i.node.clone())
@@ -97,7 +107,7 @@ impl Db {
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err)?;
-        Ok(row.as_ref().map(instance_from_row))
+        row.as_ref().map(instance_from_row).transpose()
     }
 
     /// Instances, newest first.
@@ -121,7 +131,7 @@ impl Db {
             query = query.bind(v);
         }
         let rows = query.fetch_all(&self.pool).await.map_err(db_err)?;
-        Ok(rows.iter().map(instance_from_row).collect())
+        rows.iter().map(instance_from_row).collect()
     }
 
     pub async fn count_instances(&self, project: &str) -> Result<i64> {
@@ -157,16 +167,9 @@ impl Db {
     /// Move an instance to new states if (and only if) it is not deleted
     /// and its task state is one of `expected` (when given). Returns
     /// whether it moved.
-    pub async fn set_instance_state(
-        &self,
-        uuid: Uuid,
-        vm_state: &str,
-        task_state: Option<&str>,
-        power_state: Option<i64>,
-        expected: Option<&[Option<&str>]>,
-    ) -> Result<bool> {
+    pub async fn set_instance_state(&self, uuid: Uuid, t: &Transition) -> Result<bool> {
         let mut w = self.write().await?;
-        let moved = set_state_tx(&mut w.tx, uuid, vm_state, task_state, power_state, expected).await?;
+        let moved = set_state_tx(&mut w.tx, uuid, t).await?;
         w.commit().await?;
         Ok(moved)
     }
@@ -178,7 +181,7 @@ impl Db {
         let mut w = self.write().await?;
         let n = sqlx::query(
             "UPDATE compute_instances SET host = $1, node = $2, node_uuid = $3, availability_zone = $4, updated_at = $5 \
-             WHERE uuid = $6 AND deleted = 0 AND (task_state IS NULL OR task_state <> 'deleting')",
+             WHERE uuid = $6 AND deleted = 0 AND (task_state IS NULL OR task_state <> $7)",
         )
         .bind(&node.host)
         .bind(&node.hypervisor_hostname)
@@ -186,6 +189,7 @@ impl Db {
         .bind(az)
         .bind(now_ms())
         .bind(uuid.to_string())
+        .bind(TaskState::Deleting.as_str())
         .execute(&mut *w.tx)
         .await
         .map_err(db_err)?
@@ -201,11 +205,14 @@ impl Db {
     pub async fn set_launched(&self, uuid: Uuid) -> Result<bool> {
         let mut w = self.write().await?;
         let n = sqlx::query(
-            "UPDATE compute_instances SET vm_state = 'active', task_state = NULL, power_state = 1, launched_at = $1, updated_at = $1 \
-             WHERE uuid = $2 AND deleted = 0 AND task_state = 'spawning'",
+            "UPDATE compute_instances SET vm_state = $3, task_state = NULL, power_state = $4, launched_at = $1, updated_at = $1 \
+             WHERE uuid = $2 AND deleted = 0 AND task_state = $5",
         )
         .bind(now_ms())
         .bind(uuid.to_string())
+        .bind(VmState::Active.as_str())
+        .bind(power_state::RUNNING)
+        .bind(TaskState::Spawning.as_str())
         .execute(&mut *w.tx)
         .await
         .map_err(db_err)?
@@ -221,11 +228,13 @@ impl Db {
         let mut w = self.write().await?;
         let now = now_ms();
         let n = sqlx::query(
-            "UPDATE compute_instances SET vm_state = 'deleted', task_state = NULL, power_state = 0, deleted = id, deleted_at = $1, terminated_at = $1, updated_at = $1 \
+            "UPDATE compute_instances SET vm_state = $3, task_state = NULL, power_state = $4, deleted = id, deleted_at = $1, terminated_at = $1, updated_at = $1 \
              WHERE uuid = $2 AND deleted = 0",
         )
         .bind(now)
         .bind(uuid.to_string())
+        .bind(VmState::Deleted.as_str())
+        .bind(power_state::NOSTATE)
         .execute(&mut *w.tx)
         .await
         .map_err(db_err)?
@@ -278,14 +287,7 @@ impl Db {
     }
 }
 
-pub(crate) async fn set_state_tx(
-    tx: &mut Tx,
-    uuid: Uuid,
-    vm_state: &str,
-    task_state: Option<&str>,
-    power_state: Option<i64>,
-    expected: Option<&[Option<&str>]>,
-) -> Result<bool> {
+pub(crate) async fn set_state_tx(tx: &mut Tx, uuid: Uuid, t: &Transition) -> Result<bool> {
     let row = sqlx::query("SELECT task_state FROM compute_instances WHERE uuid = $1 AND deleted = 0")
         .bind(uuid.to_string())
         .fetch_optional(&mut **tx)
@@ -293,20 +295,27 @@ pub(crate) async fn set_state_tx(
         .map_err(db_err)?;
     let Some(row) = row else { return Ok(false) };
     let current = get_opt_str(&row, "task_state");
-    if let Some(exp) = expected {
-        if !exp.iter().any(|e| e.map(str::to_string) == current) {
+    if let Some(exp) = t.expected {
+        // A stored task state berth does not know never matches.
+        let known = current.as_deref().map(TaskState::parse);
+        let matches = |e: &Option<TaskState>| match (e, known) {
+            (None, None) => true,
+            (Some(want), Some(Some(have))) => *want == have,
+            _ => false,
+        };
+        if !exp.iter().any(matches) {
             return Ok(false);
         }
     }
     // Compare-and-set on the task state read above.
-    let mut sql = "UPDATE compute_instances SET vm_state = $1, task_state = $2, power_state = COALESCE($3, power_state), updated_at = $4 \
+    let mut sql = "UPDATE compute_instances SET vm_state = COALESCE($1, vm_state), task_state = $2, power_state = COALESCE($3, power_state), updated_at = $4 \
                    WHERE uuid = $5 AND deleted = 0"
         .to_string();
     sql.push_str(if current.is_some() { " AND task_state = $6" } else { " AND task_state IS NULL" });
     let mut q = sqlx::query(&sql)
-        .bind(vm_state)
-        .bind(task_state.map(str::to_string))
-        .bind(power_state)
+        .bind(t.vm_state.map(VmState::as_str))
+        .bind(t.task_state.map(TaskState::as_str))
+        .bind(t.power_state)
         .bind(now_ms())
         .bind(uuid.to_string());
     if let Some(c) = current {

@@ -6,13 +6,17 @@ impl Db {
     /// Migrations still moving an instance (their allocations are legitimate
     /// on both ends).
     pub async fn in_progress_migrations(&self) -> Result<Vec<Migration>> {
-        let rows = sqlx::query(
+        let placeholders: Vec<String> = (1..=FINISHED_MIGRATION_STATUSES.len()).map(|n| format!("${n}")).collect();
+        let sql = format!(
             "SELECT uuid, instance_uuid, source_node_uuid, dest_node_uuid, status FROM compute_migrations \
-             WHERE status NOT IN ('completed', 'confirmed', 'reverted', 'error', 'failed', 'cancelled', 'done')",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?;
+             WHERE status NOT IN ({})",
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for s in FINISHED_MIGRATION_STATUSES {
+            q = q.bind(*s);
+        }
+        let rows = q.fetch_all(&self.pool).await.map_err(db_err)?;
         Ok(rows
             .iter()
             .map(|r| Migration {

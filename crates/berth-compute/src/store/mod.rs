@@ -26,6 +26,7 @@ use crate::db::{
     db_err, get_bool, get_f64, get_i64, get_opt_i64, get_opt_str, get_str, is_unique_violation, now_ms, Db, Engine, Tx,
 };
 use crate::error::{ComputeError, Result};
+use crate::lifecycle::{QueueState, Transition, FINISHED_MIGRATION_STATUSES};
 use crate::model::*;
 
 fn parse_uuid(s: &str) -> Uuid {

@@ -10,12 +10,13 @@ pub(crate) async fn enqueue_tx(
     payload: &Value,
 ) -> Result<()> {
     let now = now_ms();
-    sqlx::query("INSERT INTO compute_tasks (host, kind, instance_uuid, payload, state, created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', $5, $5)")
+    sqlx::query("INSERT INTO compute_tasks (host, kind, instance_uuid, payload, state, created_at, updated_at) VALUES ($1, $2, $3, $4, $6, $5, $5)")
         .bind(host)
         .bind(kind)
         .bind(instance.map(|u| u.to_string()))
         .bind(payload.to_string())
         .bind(now)
+        .bind(QueueState::Pending.as_str())
         .execute(&mut **tx)
         .await
         .map_err(db_err)?;
@@ -25,17 +26,9 @@ pub(crate) async fn enqueue_tx(
 impl Db {
     /// Move an instance to new states and queue a task for its host, in one
     /// transaction; `false` (nothing queued) when the state check failed.
-    pub async fn transition_and_enqueue(
-        &self,
-        uuid: Uuid,
-        vm_state: &str,
-        task_state: Option<&str>,
-        expected: Option<&[Option<&str>]>,
-        host: &str,
-        kind: &str,
-    ) -> Result<bool> {
+    pub async fn transition_and_enqueue(&self, uuid: Uuid, t: &Transition, host: &str, kind: &str) -> Result<bool> {
         let mut w = self.write().await?;
-        if !set_state_tx(&mut w.tx, uuid, vm_state, task_state, None, expected).await? {
+        if !set_state_tx(&mut w.tx, uuid, t).await? {
             return Ok(false);
         }
         enqueue_tx(&mut w.tx, host, kind, Some(uuid), &Value::Null).await?;
@@ -55,9 +48,9 @@ impl Db {
             Engine::Postgres => " FOR UPDATE SKIP LOCKED",
         };
         let sql = format!(
-            "UPDATE compute_tasks SET state = 'running', claimed_by = $1, claimed_until = $2, attempts = attempts + 1, updated_at = $3 \
-             WHERE id = (SELECT id FROM compute_tasks WHERE host = $4 AND ((state = 'pending' AND (claimed_until IS NULL OR claimed_until <= $3)) \
-             OR (state = 'running' AND claimed_until < $3)) ORDER BY id LIMIT 1{lock}) \
+            "UPDATE compute_tasks SET state = $5, claimed_by = $1, claimed_until = $2, attempts = attempts + 1, updated_at = $3 \
+             WHERE id = (SELECT id FROM compute_tasks WHERE host = $4 AND ((state = $6 AND (claimed_until IS NULL OR claimed_until <= $3)) \
+             OR (state = $5 AND claimed_until < $3)) ORDER BY id LIMIT 1{lock}) \
              RETURNING id, host, kind, instance_uuid, payload, attempts"
         );
         let mut w = self.write().await?;
@@ -66,6 +59,8 @@ impl Db {
             .bind(now + lease_ms)
             .bind(now)
             .bind(host)
+            .bind(QueueState::Running.as_str())
+            .bind(QueueState::Pending.as_str())
             .fetch_optional(&mut *w.tx)
             .await
             .map_err(db_err)?;
@@ -91,7 +86,7 @@ impl Db {
         let mut w = self.write().await?;
         let now = now_ms();
         sqlx::query("UPDATE compute_tasks SET state = $1, claimed_by = NULL, claimed_until = $2, last_error = $3, updated_at = $4 WHERE id = $5")
-            .bind(if give_up { "failed" } else { "pending" })
+            .bind(if give_up { QueueState::Failed } else { QueueState::Pending }.as_str())
             .bind(now + delay_ms)
             .bind(error)
             .bind(now)
@@ -104,12 +99,13 @@ impl Db {
 
     /// Tasks not yet done for a host (pending or running).
     pub async fn open_tasks(&self, host: &str) -> Result<i64> {
-        let row =
-            sqlx::query("SELECT COUNT(*) AS n FROM compute_tasks WHERE host = $1 AND state IN ('pending', 'running')")
-                .bind(host)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(db_err)?;
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM compute_tasks WHERE host = $1 AND state IN ($2, $3)")
+            .bind(host)
+            .bind(QueueState::Pending.as_str())
+            .bind(QueueState::Running.as_str())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
         Ok(get_i64(&row, "n"))
     }
 }
