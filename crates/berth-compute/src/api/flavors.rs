@@ -31,15 +31,17 @@ fn flavor_view(ctx: &Ctx, f: &Flavor, detail: bool) -> Value {
     v
 }
 
-fn is_admin(ctx: &Ctx) -> bool {
-    ctx.caller.roles.iter().any(|r| r == "admin")
+/// Nova shows private flavors (and honours `is_public=false|none`) for
+/// `context.is_admin`, which is its `context_is_admin` rule.
+fn sees_private_flavors(ctx: &Ctx) -> bool {
+    ctx.can(crate::policy::SEE_PRIVATE_FLAVORS, None)
 }
 
 /// The flavor `id` as the caller may see it (private flavors need access).
 pub(crate) async fn visible_flavor(ctx: &Ctx, id: &str) -> Result<Flavor> {
     let nf = || ComputeError::not_found(format!("Flavor {} could not be found.", truncate(id, 255)));
     let f = ctx.svc.flavor(id).await?.ok_or_else(nf)?;
-    if f.is_public || is_admin(ctx) {
+    if f.is_public || sees_private_flavors(ctx) {
         return Ok(f);
     }
     if ctx.svc.flavor_projects(&f).await?.iter().any(|p| p == ctx.project()) {
@@ -52,7 +54,7 @@ pub(crate) async fn visible_flavor(ctx: &Ctx, id: &str) -> Result<Flavor> {
 async fn listing(ctx: &Ctx, detail: bool) -> ApiResult {
     ctx.authorize("os_compute_api:flavors", None)?;
     let mut flavors = ctx.svc.flavors().await?;
-    let admin = is_admin(ctx);
+    let admin = sees_private_flavors(ctx);
     // is_public: absent/true -> public (+ accessible private); false ->
     // private only (admin); none/all -> everything (admin).
     let is_public = match ctx.q("is_public").map(|s| s.to_ascii_lowercase()) {

@@ -18,8 +18,10 @@ use crate::lifecycle;
 use crate::model::*;
 use crate::service::{split_az, NOVA_COMPUTE};
 
-fn is_admin(ctx: &Ctx) -> bool {
-    ctx.caller.roles.iter().any(|r| r == "admin")
+/// Nova shows the details of a 500 fault for `context.is_admin`, which is
+/// its `context_is_admin` rule.
+fn sees_fault_details(ctx: &Ctx, i: &Instance) -> bool {
+    ctx.can(crate::policy::SEE_FAULT_DETAILS, Some(&i.project_id))
 }
 
 /// Services by host, for `host_status`.
@@ -144,7 +146,7 @@ async fn view(ctx: &Ctx, i: &Instance, services: &BTreeMap<String, Service>) -> 
     if matches!(status, "ERROR" | "DELETED") {
         if let Some(fault) = ctx.svc.latest_fault(i.uuid).await? {
             let mut fv = json!({"code": fault.code, "created": iso_z(fault.created_at), "message": fault.message});
-            if fault.code != 500 || is_admin(ctx) {
+            if fault.code != 500 || sees_fault_details(ctx, i) {
                 fv["details"] = json!(fault.details);
             }
             set("fault", fv);
