@@ -5,6 +5,7 @@ mod fault;
 mod flavors;
 mod infra;
 mod limits;
+mod microversions;
 mod servers;
 mod versions;
 
@@ -32,10 +33,10 @@ pub(crate) type ApiResult = Result<Response>;
 /// Where the binary mounts the router (links assume it unless a public
 /// base URL is configured).
 pub const MOUNT: &str = "/compute";
-pub const MIN_VERSION: Version = Version::new(2, 1);
-/// Nova 2024.2's maximum; python-openstackclient and openstacksdk
-/// negotiate down to it.
-pub const MAX_VERSION: Version = Version::new(2, 96);
+/// The microversion range, from the history in `microversions.rs` (2.96 is
+/// Nova 2024.2's maximum; python-openstackclient and openstacksdk negotiate
+/// down to it).
+pub use microversions::{MAX_VERSION, MIN_VERSION};
 
 /// The compute API with routes relative to its mount point: `/` (version
 /// list), `/v2.1` (version document) and `/v2.1/...`. Mount it with
