@@ -90,3 +90,25 @@ impl From<PlacementError> for ComputeError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placement_refusals_of_caller_input_keep_their_kind() {
+        let other = |status| PlacementError::Other { status, message: "m".into() };
+        let conflict = PlacementError::Conflict { code: "x".into(), message: "m".into() };
+        let cases = [
+            (other(400), ErrorKind::BadRequest, ErrorKind::Internal),
+            (PlacementError::NotFound("m".into()), ErrorKind::NotFound, ErrorKind::Internal),
+            (conflict, ErrorKind::Conflict, ErrorKind::Internal),
+            (PlacementError::Unavailable("m".into()), ErrorKind::Unavailable, ErrorKind::Unavailable),
+            (other(403), ErrorKind::Internal, ErrorKind::Internal),
+        ];
+        for (e, for_input, otherwise) in cases {
+            assert_eq!(ComputeError::from_placement_for_input(e.clone()).kind, for_input, "{e:?}");
+            assert_eq!(ComputeError::from(e.clone()).kind, otherwise, "{e:?}");
+        }
+    }
+}

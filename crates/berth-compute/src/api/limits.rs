@@ -32,7 +32,15 @@ fn shown(ctx: &Ctx, limits: &BTreeMap<String, i64>) -> serde_json::Map<String, V
 
 pub async fn limits(ctx: Ctx) -> ApiResult {
     ctx.authorize("os_compute_api:limits", None)?;
+    if let Some(p) = ctx.q("tenant_id") {
+        check_project(p)?;
+    }
     let project = match ctx.q("tenant_id") {
+        // Limits are a project's: a token without one (unscoped) has none
+        // to show.
+        None if ctx.project().is_empty() => {
+            return Err(ComputeError::forbidden("A project-scoped token is required to show limits."))
+        }
         Some(p) if p != ctx.project() => {
             ctx.authorize("os_compute_api:limits:other_project", Some(p))?;
             p.to_string()
@@ -74,7 +82,7 @@ pub async fn limits(ctx: Ctx) -> ApiResult {
 }
 
 fn check_project(id: &str) -> Result<()> {
-    if id.is_empty() || id.chars().count() > 255 {
+    if id.is_empty() || id.chars().count() > 255 || id.chars().any(char::is_control) {
         return Err(ComputeError::bad_request("Invalid project id"));
     }
     Ok(())

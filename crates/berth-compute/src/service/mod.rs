@@ -382,7 +382,13 @@ impl ComputeService {
     /// Usage counted as Nova does with `count_usage_from_placement`:
     /// instances from the database, cores and ram from Placement.
     pub async fn quota_usage(&self, project: &str) -> Result<BTreeMap<String, i64>> {
-        let usages = self.placement.project_usages(project, None).await?;
+        if project.is_empty() || project.chars().count() > 255 || project.chars().any(char::is_control) {
+            return Err(ComputeError::bad_request("Invalid project id"));
+        }
+        // The project id is the caller's input: Placement refusing it is a
+        // bad request, not a server error.
+        let usages =
+            self.placement.project_usages(project, None).await.map_err(ComputeError::from_placement_for_input)?;
         let mut m = BTreeMap::new();
         m.insert("instances".to_string(), self.db.count_instances(project).await?);
         m.insert(
