@@ -6,7 +6,7 @@
 use berth_http::Version;
 
 pub const MIN_VERSION: Version = Version::new(2, 1);
-/// The last entry of [`HISTORY`].
+/// The last entry of the history below.
 pub const MAX_VERSION: Version = Version::new(2, HISTORY[HISTORY.len() - 1].0);
 
 /// `(minor, what changed)` for 2.1, 2.2, ...
