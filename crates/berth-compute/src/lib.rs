@@ -48,7 +48,7 @@ pub use agent::{run_agent, AgentConfig, ComputeAgent, DriverSpec, FakeDriver, Re
 pub use api::{router, MAX_VERSION, MIN_VERSION, MOUNT};
 pub use audit::{AuditReport, MissingAllocation, OrphanedAllocation, WrongProvider};
 pub use db::{redact, Engine};
-pub use error::{ComputeError, Result};
+pub use error::{ComputeError, ErrorKind, Result};
 pub use images::{ImageInfo, ImageLookup, StaticImages};
 pub use lifecycle::{QueueState, Status, TaskState, VmState};
 pub use model::{ComputeNode, Flavor, Instance, InstanceFault, OutboxEntry, Service};

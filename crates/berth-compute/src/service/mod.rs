@@ -13,7 +13,7 @@ use berth_policy::{Enforcer, EnforcerConfig};
 use uuid::Uuid;
 
 use crate::db::{now_ms, Db};
-use crate::error::{ComputeError, Result};
+use crate::error::{ComputeError, ErrorKind, Result};
 use crate::images::{ImageInfo, ImageLookup};
 use crate::model::*;
 mod catalog;
@@ -216,7 +216,7 @@ impl ComputeService {
             match self.db.insert_flavor(&f).await {
                 Ok(_) => created += 1,
                 // Another process created it first.
-                Err(e) if e.to_string().contains("already exists") => {}
+                Err(e) if e.kind == ErrorKind::Conflict => {}
                 Err(e) => return Err(e),
             }
         }
