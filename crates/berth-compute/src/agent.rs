@@ -14,10 +14,11 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::error::{ComputeError, Result};
+use crate::lifecycle::{self, Event};
+use crate::model::InstanceQuery;
 use crate::model::*;
 use crate::scheduler::{COMPUTE_STATUS_DISABLED, HYPERVISOR_TYPE};
 use crate::service::{ComputeService, NOVA_COMPUTE};
-use crate::store::InstanceQuery;
 
 /// Size of a simulated hypervisor: `fake` or `fake:VCPU,MEMORY_MB,DISK_GB`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -329,7 +330,7 @@ impl ComputeAgent {
                     if give_up {
                         if let Some(u) = task.instance_uuid {
                             let _ = self.svc.db.add_fault(u, 500, &e.message, "", Some(&self.config.host)).await;
-                            let _ = self.svc.db.set_instance_state(u, vm_state::ERROR, None, None, None).await;
+                            let _ = self.svc.db.set_instance_state(u, &lifecycle::effect(Event::Fail)).await;
                         }
                     }
                 }
@@ -356,16 +357,7 @@ impl ComputeAgent {
                 if i.host.as_deref() != Some(self.config.host.as_str()) {
                     return Ok(());
                 }
-                if !db
-                    .set_instance_state(
-                        uuid,
-                        vm_state::BUILDING,
-                        Some(task_state::SPAWNING),
-                        None,
-                        Some(&[Some(task_state::SCHEDULING)]),
-                    )
-                    .await?
-                {
+                if !db.set_instance_state(uuid, &lifecycle::effect(Event::Spawn)).await? {
                     return Ok(());
                 }
                 if !self.config.spawn_time.is_zero() {
@@ -378,36 +370,15 @@ impl ComputeAgent {
             }
             task_kind::STOP => {
                 self.driver.set_power(uuid, power_state::SHUTDOWN);
-                db.set_instance_state(
-                    uuid,
-                    vm_state::STOPPED,
-                    None,
-                    Some(power_state::SHUTDOWN),
-                    Some(&[Some(task_state::POWERING_OFF)]),
-                )
-                .await?;
+                db.set_instance_state(uuid, &lifecycle::effect(Event::PoweredOff)).await?;
             }
             task_kind::START => {
                 self.driver.set_power(uuid, power_state::RUNNING);
-                db.set_instance_state(
-                    uuid,
-                    vm_state::ACTIVE,
-                    None,
-                    Some(power_state::RUNNING),
-                    Some(&[Some(task_state::POWERING_ON)]),
-                )
-                .await?;
+                db.set_instance_state(uuid, &lifecycle::effect(Event::PoweredOn)).await?;
             }
             task_kind::REBOOT => {
                 self.driver.set_power(uuid, power_state::RUNNING);
-                db.set_instance_state(
-                    uuid,
-                    vm_state::ACTIVE,
-                    None,
-                    Some(power_state::RUNNING),
-                    Some(&[Some(task_state::REBOOTING), Some(task_state::REBOOTING_HARD)]),
-                )
-                .await?;
+                db.set_instance_state(uuid, &lifecycle::effect(Event::Rebooted)).await?;
             }
             other => tracing::warn!(kind = other, "unknown task kind; dropping it"),
         }
@@ -441,11 +412,11 @@ impl ComputeAgent {
             }
         }
         for (u, i) in &mine {
-            let settled = matches!(i.vm_state.as_str(), vm_state::ACTIVE | vm_state::STOPPED) && i.task_state.is_none();
+            let settled = matches!(i.vm_state, VmState::Active | VmState::Stopped) && i.task_state.is_none();
             if settled && !guests.contains_key(u) {
                 self.driver.set_power(
                     *u,
-                    if i.vm_state == vm_state::STOPPED { power_state::SHUTDOWN } else { power_state::RUNNING },
+                    if i.vm_state == VmState::Stopped { power_state::SHUTDOWN } else { power_state::RUNNING },
                 );
                 report.guests_restored += 1;
             }
@@ -467,8 +438,7 @@ impl ComputeAgent {
             }
             match all.get(consumer) {
                 Some(i) if !i.deleted && i.node_uuid == Some(node.uuid) => {}
-                Some(i)
-                    if !i.deleted && i.host.is_none() && i.task_state.as_deref() == Some(task_state::SCHEDULING) => {}
+                Some(i) if !i.deleted && i.host.is_none() && i.task_state == Some(TaskState::Scheduling) => {}
                 Some(i) if !i.deleted && i.node_uuid.is_some() => {
                     // Ours by mistake: keep its allocations elsewhere.
                     if self.drop_provider_from(i, node.uuid).await? {

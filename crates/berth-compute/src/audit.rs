@@ -9,7 +9,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::error::Result;
-use crate::model::{task_state, Instance, OutboxEntry};
+use crate::model::{Instance, OutboxEntry, TaskState};
 use crate::scheduler::flavor_resources;
 use crate::service::ComputeService;
 
@@ -75,7 +75,7 @@ impl AuditReport {
 
 /// Is a live instance's missing host explained by a build in progress?
 fn in_flight(i: &Instance) -> bool {
-    i.host.is_none() && i.task_state.as_deref() == Some(task_state::SCHEDULING)
+    i.host.is_none() && i.task_state == Some(TaskState::Scheduling)
 }
 
 impl ComputeService {
@@ -92,7 +92,7 @@ impl ComputeService {
         let nodes = self.db.list_nodes().await?;
         let instances: BTreeMap<Uuid, Instance> = self
             .db
-            .list_instances(&crate::store::InstanceQuery { include_deleted: true, ..Default::default() })
+            .list_instances(&crate::model::InstanceQuery { include_deleted: true, ..Default::default() })
             .await?
             .into_iter()
             .map(|i| (i.uuid, i))

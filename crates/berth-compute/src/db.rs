@@ -82,8 +82,11 @@ impl Db {
 
 pub(crate) fn db_err(e: sqlx::Error) -> ComputeError {
     match &e {
+        // A 503 shows its message to the caller: the database's own text
+        // goes to the log only.
         sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-            ComputeError::unavailable(format!("database unavailable: {e}"))
+            tracing::warn!(error = %e, "compute database unavailable");
+            ComputeError::unavailable("The compute database is unavailable. Please retry later.")
         }
         _ => ComputeError::internal(format!("database error: {e}")),
     }
@@ -99,10 +102,7 @@ pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     }
 }
 
-/// Milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
+pub(crate) use crate::clock::now_ms;
 
 pub(crate) fn get_i64(row: &AnyRow, col: &str) -> i64 {
     row.try_get::<i64, _>(col).unwrap_or_default()
@@ -126,4 +126,20 @@ pub(crate) fn get_f64(row: &AnyRow, col: &str) -> f64 {
 
 pub(crate) fn get_bool(row: &AnyRow, col: &str) -> bool {
     get_i64(row, col) != 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    #[test]
+    fn database_errors_keep_their_text_out_of_messages_callers_see() {
+        let e = db_err(sqlx::Error::Io(std::io::Error::other("connection to 10.0.0.5:5432 refused")));
+        assert_eq!(e.kind, ErrorKind::Unavailable);
+        assert!(!e.message.contains("10.0.0.5"), "{}", e.message);
+        assert_eq!(db_err(sqlx::Error::PoolTimedOut).kind, ErrorKind::Unavailable);
+        // Other failures are internal (their message is never shown).
+        assert_eq!(db_err(sqlx::Error::RowNotFound).kind, ErrorKind::Internal);
+    }
 }

@@ -1,46 +1,82 @@
-//! One error type for the crate, rendered in Nova's fault format:
-//! `{"itemNotFound": {"code": 404, "message": "..."}}`.
+//! One error type for the service and storage layers: a kind (what went
+//! wrong, in domain terms) and a message. No HTTP here: `api/fault.rs`
+//! decides the status and renders Nova's fault body.
 
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
 use berth_placement_client::PlacementError;
+
+/// What went wrong, independent of any transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The caller's input is invalid.
+    BadRequest,
+    /// The caller is not authenticated.
+    Unauthenticated,
+    /// The caller may not do this (policy, quota).
+    Forbidden,
+    /// The thing named does not exist (or is not visible to the caller).
+    NotFound,
+    /// The request conflicts with the current state (duplicate, locked,
+    /// wrong state).
+    Conflict,
+    /// The requested API version cannot be served.
+    NotAcceptable,
+    /// A dependency (database, Placement, image service) is unreachable;
+    /// retry later.
+    Unavailable,
+    /// A bug or an unexpected failure.
+    Internal,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct ComputeError {
-    pub status: u16,
+    pub kind: ErrorKind,
     pub message: String,
 }
 
 pub type Result<T, E = ComputeError> = std::result::Result<T, E>;
 
 impl ComputeError {
-    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ComputeError { status: status.as_u16(), message: message.into() }
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        ComputeError { kind, message: message.into() }
     }
     pub fn bad_request(m: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, m)
+        Self::new(ErrorKind::BadRequest, m)
     }
     pub fn unauthorized() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "The request you have made requires authentication.")
+        Self::new(ErrorKind::Unauthenticated, "The request you have made requires authentication.")
     }
     pub fn forbidden(m: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, m)
+        Self::new(ErrorKind::Forbidden, m)
     }
     pub fn not_found(m: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, m)
+        Self::new(ErrorKind::NotFound, m)
     }
     pub fn conflict(m: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, m)
+        Self::new(ErrorKind::Conflict, m)
+    }
+    pub fn not_acceptable(m: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotAcceptable, m)
     }
     pub fn unavailable(m: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, m)
+        Self::new(ErrorKind::Unavailable, m)
     }
     pub fn internal(m: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, m)
+        Self::new(ErrorKind::Internal, m)
     }
-    pub fn status_code(&self) -> StatusCode {
-        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+
+    /// A Placement failure caused by a value the caller supplied (a project
+    /// id, a provider named in the request): Placement's 400/404/409 are the
+    /// caller's problem, not ours; anything else maps as [`From`] does.
+    pub fn from_placement_for_input(e: PlacementError) -> Self {
+        match e {
+            PlacementError::Other { status: 400, message } => {
+                ComputeError::bad_request(format!("Invalid input: {message}"))
+            }
+            PlacementError::NotFound(m) => ComputeError::not_found(m),
+            PlacementError::Conflict { message, .. } => ComputeError::conflict(message),
+            other => other.into(),
+        }
     }
 }
 
@@ -55,48 +91,24 @@ impl From<PlacementError> for ComputeError {
     }
 }
 
-/// Nova's fault name for a status (`nova.api.openstack.wsgi.Fault`).
-pub fn fault_name(status: u16) -> &'static str {
-    match status {
-        400 => "badRequest",
-        401 => "unauthorized",
-        403 => "forbidden",
-        404 => "itemNotFound",
-        405 => "badMethod",
-        409 => "conflictingRequest",
-        413 | 429 => "overLimit",
-        415 => "badMediaType",
-        501 => "notImplemented",
-        503 => "serviceUnavailable",
-        _ => "computeFault",
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// A Nova-format error response.
-pub fn error_response(status: StatusCode, message: &str) -> Response {
-    let body = if status == StatusCode::UNAUTHORIZED {
-        // keystonemiddleware answers before Nova does, in Keystone's format.
-        serde_json::json!({"error": {"code": 401, "title": "Unauthorized", "message": message}})
-    } else {
-        serde_json::json!({ fault_name(status.as_u16()): {"code": status.as_u16(), "message": message} })
-    };
-    let mut resp = (status, axum::Json(body)).into_response();
-    if status == StatusCode::UNAUTHORIZED {
-        resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Keystone uri=\"/identity\""));
-    }
-    resp
-}
-
-impl IntoResponse for ComputeError {
-    fn into_response(self) -> Response {
-        let status = self.status_code();
-        if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
-            tracing::error!(error = %self.message, "compute internal error");
-            return error_response(
-                status,
-                "Unexpected API Error. Please report this at http://bugs.launchpad.net/nova/ and attach the Nova API log if possible.",
-            );
+    #[test]
+    fn placement_refusals_of_caller_input_keep_their_kind() {
+        let other = |status| PlacementError::Other { status, message: "m".into() };
+        let conflict = PlacementError::Conflict { code: "x".into(), message: "m".into() };
+        let cases = [
+            (other(400), ErrorKind::BadRequest, ErrorKind::Internal),
+            (PlacementError::NotFound("m".into()), ErrorKind::NotFound, ErrorKind::Internal),
+            (conflict, ErrorKind::Conflict, ErrorKind::Internal),
+            (PlacementError::Unavailable("m".into()), ErrorKind::Unavailable, ErrorKind::Unavailable),
+            (other(403), ErrorKind::Internal, ErrorKind::Internal),
+        ];
+        for (e, for_input, otherwise) in cases {
+            assert_eq!(ComputeError::from_placement_for_input(e.clone()).kind, for_input, "{e:?}");
+            assert_eq!(ComputeError::from(e.clone()).kind, otherwise, "{e:?}");
         }
-        error_response(status, &self.message)
     }
 }

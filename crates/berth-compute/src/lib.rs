@@ -3,15 +3,20 @@
 //! agents, and the guarantee that deleting a server never leaks its
 //! Placement allocations.
 //!
-//! Layout:
-//! - `db` / `store`: storage over sqlx's `Any` driver (SQLite and
+//! Layout (each layer calls only the ones below it):
+//! - `api`: the axum [`router`], mounted by the binary at `/compute`;
+//!   handlers call [`ComputeService`] only, and `api/fault.rs` alone turns
+//!   error kinds into HTTP statuses.
+//! - [`ComputeService`] (`service/`): shared state and operations;
+//!   `service/schedule.rs` claims in Placement what the pure
+//!   `scheduler::filter_and_weigh` chose.
+//! - `lifecycle`: vm states, task states, API statuses and the allowed
+//!   transitions.
+//! - `store/` over `db`: all SQL, one module per aggregate (SQLite and
 //!   PostgreSQL, same SQL); migrations in `migrations/{sqlite,postgres}`.
-//! - [`ComputeService`] (`service`): shared state and operations;
-//!   `scheduler` (request spec, candidates, filters, weighers, claims);
-//!   `outbox` (durable Placement operations); `audit` (allocation audit and
-//!   healing).
-//! - `agent`: [`ComputeAgent`] / [`run_agent`], the per-host worker.
-//! - `api`: the axum [`router`], mounted by the binary at `/compute`.
+//! - `outbox` (durable Placement operations); `audit` (allocation audit
+//!   and healing); `agent`: [`ComputeAgent`] / [`run_agent`], the per-host
+//!   worker.
 //!
 //! The API and the agents talk through a work queue table
 //! (`compute_tasks`): rows are claimed with one conditional `UPDATE`
@@ -27,9 +32,11 @@
 mod agent;
 mod api;
 mod audit;
+mod clock;
 mod db;
 mod error;
 mod images;
+mod lifecycle;
 mod model;
 mod outbox;
 mod policy;
@@ -41,8 +48,9 @@ pub use agent::{run_agent, AgentConfig, ComputeAgent, DriverSpec, FakeDriver, Re
 pub use api::{router, MAX_VERSION, MIN_VERSION, MOUNT};
 pub use audit::{AuditReport, MissingAllocation, OrphanedAllocation, WrongProvider};
 pub use db::{redact, Engine};
-pub use error::{ComputeError, Result};
+pub use error::{ComputeError, ErrorKind, Result};
 pub use images::{ImageInfo, ImageLookup, StaticImages};
+pub use lifecycle::{QueueState, Status, TaskState, VmState};
 pub use model::{ComputeNode, Flavor, Instance, InstanceFault, OutboxEntry, Service};
 pub use outbox::DrainReport;
 pub use scheduler::{flavor_resources, RequestSpec, Weigher, COMPUTE_STATUS_DISABLED};

@@ -5,32 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// Nova's `vm_states`.
-pub mod vm_state {
-    pub const ACTIVE: &str = "active";
-    pub const BUILDING: &str = "building";
-    pub const STOPPED: &str = "stopped";
-    pub const ERROR: &str = "error";
-    pub const DELETED: &str = "deleted";
-}
-
-/// Nova's `task_states` (the ones berth uses).
-pub mod task_state {
-    pub const SCHEDULING: &str = "scheduling";
-    pub const SPAWNING: &str = "spawning";
-    pub const POWERING_OFF: &str = "powering-off";
-    pub const POWERING_ON: &str = "powering-on";
-    pub const REBOOTING: &str = "rebooting";
-    pub const REBOOTING_HARD: &str = "rebooting_hard";
-    pub const DELETING: &str = "deleting";
-}
-
-/// Nova's `power_state` numbers.
-pub mod power_state {
-    pub const NOSTATE: i64 = 0;
-    pub const RUNNING: i64 = 1;
-    pub const SHUTDOWN: i64 = 4;
-}
+pub use crate::lifecycle::{power_state, TaskState, VmState};
 
 /// A flavor; instances keep a copy (the snapshot) taken when built.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,8 +38,8 @@ pub struct Instance {
     pub user_id: String,
     pub image_ref: String,
     pub flavor: Flavor,
-    pub vm_state: String,
-    pub task_state: Option<String>,
+    pub vm_state: VmState,
+    pub task_state: Option<TaskState>,
     pub power_state: i64,
     pub host: Option<String>,
     pub node: Option<String>,
@@ -184,4 +159,12 @@ pub struct Migration {
     pub source_node_uuid: Option<Uuid>,
     pub dest_node_uuid: Option<Uuid>,
     pub status: String,
+}
+
+/// Which instances to list (further filters apply in memory).
+#[derive(Debug, Clone, Default)]
+pub struct InstanceQuery {
+    pub project_id: Option<String>,
+    pub host: Option<String>,
+    pub include_deleted: bool,
 }

@@ -7,6 +7,13 @@ use berth_policy::{RuleDefault, Scope};
 
 const PROJECT: &[Scope] = &[Scope::Project];
 
+/// Who sees private flavors and may filter flavors by `is_public`: Nova
+/// decides with `context.is_admin`, i.e. its `context_is_admin` rule.
+pub(crate) const SEE_PRIVATE_FLAVORS: &str = "context_is_admin";
+/// Who sees the details (traceback) of a server's 500 fault: Nova decides
+/// with `context.is_admin`, i.e. its `context_is_admin` rule.
+pub(crate) const SEE_FAULT_DETAILS: &str = "context_is_admin";
+
 const ADMIN: &str = "rule:context_is_admin";
 const MEMBER: &str = "rule:project_member_or_admin";
 const READER: &str = "rule:project_reader_or_admin";
@@ -107,4 +114,63 @@ static DEFAULTS: &[RuleDefault] = &[
 /// Compute's default rules.
 pub fn defaults() -> &'static [RuleDefault] {
     DEFAULTS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_policy::{Credentials, Enforcer, EnforcerConfig, Target};
+
+    fn creds(roles: &[&str]) -> Credentials {
+        Credentials {
+            user_id: Some("u".into()),
+            project_id: Some("p".into()),
+            domain_id: None,
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            system_scope: None,
+            extra: Default::default(),
+        }
+    }
+
+    fn target() -> Target {
+        let mut t = Target::new();
+        t.insert("project_id".into(), "p".into());
+        t
+    }
+
+    #[test]
+    fn admin_only_views_are_rules() {
+        let e = Enforcer::new(defaults(), EnforcerConfig::default());
+        let cases: &[(&str, &[&str], bool)] = &[
+            (SEE_PRIVATE_FLAVORS, &["admin"], true),
+            (SEE_PRIVATE_FLAVORS, &["member", "reader"], false),
+            (SEE_PRIVATE_FLAVORS, &[], false),
+            (SEE_FAULT_DETAILS, &["admin"], true),
+            (SEE_FAULT_DETAILS, &["member"], false),
+            ("os_compute_api:servers:detail:get_all_tenants", &["admin"], true),
+            ("os_compute_api:servers:detail:get_all_tenants", &["member"], false),
+            ("os_compute_api:os-hypervisors:list", &["admin"], true),
+            ("os_compute_api:os-hypervisors:list", &["reader"], false),
+            ("os_compute_api:limits:other_project", &["member"], false),
+        ];
+        for (rule, roles, allowed) in cases {
+            assert_eq!(e.authorize(rule, &target(), &creds(roles)).is_ok(), *allowed, "{rule} for {roles:?}");
+        }
+    }
+
+    #[test]
+    fn operators_can_move_the_admin_views() {
+        let e = Enforcer::new(defaults(), EnforcerConfig::default())
+            .with_overrides_yaml("context_is_admin: \"role:cloud_admin\"\n")
+            .unwrap();
+        assert!(e.authorize(SEE_PRIVATE_FLAVORS, &target(), &creds(&["cloud_admin"])).is_ok());
+        assert!(e.authorize(SEE_PRIVATE_FLAVORS, &target(), &creds(&["admin"])).is_err());
+        assert!(e.authorize(SEE_FAULT_DETAILS, &target(), &creds(&["cloud_admin"])).is_ok());
+    }
+
+    #[test]
+    fn every_rule_parses() {
+        let e = Enforcer::new(defaults(), EnforcerConfig::default());
+        assert!(e.check_rules().is_empty(), "{:?}", e.check_rules());
+    }
 }

@@ -1,22 +1,21 @@
-//! The scheduler: a request spec from the flavor and image, allocation
-//! candidates from Placement, filters and weighers on them, and a claim
-//! (`PUT /allocations/{instance}` with `consumer_generation: null`) that
-//! moves on to the next candidate when Placement says no.
+//! The scheduler's pure parts: the request spec built from the flavor and
+//! image, and the filter-and-weigh step over Placement's allocation
+//! candidates and the known hosts. No I/O here; the service
+//! (`service/schedule.rs`) fetches candidates, calls [`filter_and_weigh`]
+//! and claims (`PUT /allocations/{instance}`), moving on to the next host
+//! when Placement says no.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use berth_placement_client::{
-    encode, AllocationCandidates, AllocationRequest, AllocationWrite, PlacementError, Resources,
-};
+use berth_placement_client::{encode, AllocationCandidates, AllocationRequest, PlacementError, Resources};
 use rand::seq::SliceRandom;
+use rand::Rng;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::db::now_ms;
-use crate::error::{ComputeError, Result};
+use crate::error::ComputeError;
 use crate::images::ImageInfo;
-use crate::model::{ComputeNode, Flavor, Instance, Service};
-use crate::service::ComputeService;
+use crate::model::{ComputeNode, Flavor, Service};
 
 /// The trait Nova sets on the providers of disabled compute services.
 pub const COMPUTE_STATUS_DISABLED: &str = "COMPUTE_STATUS_DISABLED";
@@ -137,12 +136,24 @@ impl RequestSpec {
     }
 }
 
-/// A host that passed the filters, with its weight.
+/// What the filters know about the hosts: compute nodes by uuid, compute
+/// services by host, and the clock and threshold that decide "up".
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Hosts {
+    pub nodes: BTreeMap<Uuid, ComputeNode>,
+    pub services: BTreeMap<String, Service>,
+    pub now_ms: i64,
+    pub down_after_ms: i64,
+}
+
+/// A host that passed the filters, with the allocation request to claim
+/// and its weight.
 #[derive(Debug, Clone)]
-struct Weighed {
-    node: ComputeNode,
-    request: AllocationRequest,
-    free_ram: i64,
+pub(crate) struct Weighed {
+    pub node: ComputeNode,
+    pub service: Service,
+    pub request: AllocationRequest,
+    pub free_ram: i64,
 }
 
 /// Why scheduling failed.
@@ -166,143 +177,77 @@ pub struct Placed {
     pub service: Service,
 }
 
-impl ComputeService {
-    /// Choose a host for `instance` and claim its resources in Placement.
-    pub(crate) async fn schedule(&self, instance: &Instance, spec: &RequestSpec) -> Result<Placed, ScheduleError> {
-        const ROUNDS: usize = 4;
-        let mut last_conflict = String::new();
-        for _round in 0..ROUNDS {
-            let candidates = self
-                .placement
-                .allocation_candidates(&spec.query(self.config.max_placement_results))
-                .await
-                .map_err(ScheduleError::Placement)?;
-            let hosts = self.filter_and_weigh(spec, &candidates).await?;
-            if hosts.is_empty() {
-                return Err(ScheduleError::NoValidHost(if last_conflict.is_empty() {
-                    "There are not enough hosts available.".into()
-                } else {
-                    format!("There are not enough hosts available ({last_conflict}).")
-                }));
-            }
-            for (w, service) in hosts {
-                let write = AllocationWrite {
-                    allocations: w.request.resources(),
-                    project_id: instance.project_id.clone(),
-                    user_id: instance.user_id.clone(),
-                    consumer_generation: None,
-                    consumer_type: "INSTANCE".into(),
-                };
-                match self.claim(instance.uuid, &write).await {
-                    Ok(()) => return Ok(Placed { node: w.node, service }),
-                    Err(e) if e.is_conflict() => {
-                        tracing::debug!(instance = %instance.uuid, host = %w.node.host, error = %e, "claim refused; trying the next host");
-                        last_conflict = e.to_string();
-                    }
-                    Err(e) => return Err(ScheduleError::Placement(e)),
-                }
-            }
+/// Filter the candidates (one per root provider) and order them best
+/// first. Filters: the node and its compute service are known, the service
+/// is enabled and up (ComputeFilter), in the requested zone
+/// (AvailabilityZoneFilter), the forced host/node, and the image's
+/// architecture and hypervisor type (ImagePropertiesFilter). Weigher: free
+/// RAM, most first (`Spread`) or least first (`Pack`); equal weights are
+/// shuffled with `rng` so concurrent requests spread over equal hosts.
+pub(crate) fn filter_and_weigh<R: Rng + ?Sized>(
+    candidates: &AllocationCandidates,
+    hosts: &Hosts,
+    spec: &RequestSpec,
+    weigher: Weigher,
+    rng: &mut R,
+) -> Vec<Weighed> {
+    let mut out = Vec::new();
+    let mut seen_roots = BTreeSet::new();
+    for req in &candidates.allocation_requests {
+        // The compute node is the root of the providers used.
+        let root = req
+            .allocations
+            .keys()
+            .map(|rp| candidates.provider_summaries.get(rp).and_then(|s| s.root_provider_uuid).unwrap_or(*rp))
+            .next();
+        let Some(root) = root else { continue };
+        if !seen_roots.insert(root) {
+            continue;
         }
-        Err(ScheduleError::NoValidHost(format!("Exceeded max scheduling attempts ({last_conflict}).")))
+        let Some(node) = hosts.nodes.get(&root) else { continue };
+        let Some(service) = hosts.services.get(&node.host) else { continue };
+        if !passes(spec, hosts, node, service) {
+            continue;
+        }
+        let free_ram = candidates
+            .provider_summaries
+            .get(&root)
+            .and_then(|s| s.resources.get("MEMORY_MB"))
+            .map(|c| c.capacity - c.used)
+            .unwrap_or(0);
+        out.push(Weighed { node: node.clone(), service: service.clone(), request: req.clone(), free_ram });
     }
+    // Shuffle first so equal weights do not all pick the same host
+    // (fewer claim conflicts under concurrency), then a stable sort.
+    out.shuffle(rng);
+    match weigher {
+        Weigher::Spread => out.sort_by_key(|w| std::cmp::Reverse(w.free_ram)),
+        Weigher::Pack => out.sort_by_key(|w| w.free_ram),
+    }
+    out
+}
 
-    /// `PUT /allocations/{consumer}` for a new consumer, retrying
-    /// transient failures. A retry that meets a conflict checks whether an
-    /// earlier attempt did succeed (the answer was lost, not the write).
-    async fn claim(&self, consumer: Uuid, write: &AllocationWrite) -> Result<(), PlacementError> {
-        let mut transient = None;
-        for attempt in 0..4u64 {
-            match self.placement.put_allocations(consumer, write).await {
-                Ok(()) => return Ok(()),
-                Err(e) if e.is_conflict() && transient.is_some() => {
-                    let held = self.placement.get_allocations(consumer).await?;
-                    if !held.is_empty() && held.resources() == write.allocations {
-                        return Ok(());
-                    }
-                    return Err(e);
-                }
-                Err(e) if e.is_unavailable() => {
-                    tracing::debug!(%consumer, error = %e, "claim failed transiently; retrying");
-                    transient = Some(e);
-                    tokio::time::sleep(std::time::Duration::from_millis(50 * (attempt + 1))).await;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Err(transient.unwrap_or_else(|| PlacementError::Unavailable("claim failed".into())))
+/// The host filters.
+fn passes(spec: &RequestSpec, hosts: &Hosts, node: &ComputeNode, service: &Service) -> bool {
+    // ComputeFilter: the service is enabled and up.
+    if service.disabled || !service.is_up(hosts.now_ms, hosts.down_after_ms) {
+        return false;
     }
-
-    async fn filter_and_weigh(
-        &self,
-        spec: &RequestSpec,
-        candidates: &AllocationCandidates,
-    ) -> Result<Vec<(Weighed, Service)>, ScheduleError> {
-        let nodes: BTreeMap<Uuid, ComputeNode> = self.db.list_nodes().await?.into_iter().map(|n| (n.uuid, n)).collect();
-        let services: BTreeMap<String, Service> = self
-            .db
-            .list_services()
-            .await?
-            .into_iter()
-            .filter(|s| s.binary == crate::NOVA_COMPUTE)
-            .map(|s| (s.host.clone(), s))
-            .collect();
-        let now = now_ms();
-        let down_after = self.config.service_down_time.as_millis() as i64;
-        let mut out = Vec::new();
-        let mut seen_roots = BTreeSet::new();
-        for req in &candidates.allocation_requests {
-            // The compute node is the root of the providers used.
-            let root = req
-                .allocations
-                .keys()
-                .map(|rp| candidates.provider_summaries.get(rp).and_then(|s| s.root_provider_uuid).unwrap_or(*rp))
-                .next();
-            let Some(root) = root else { continue };
-            if !seen_roots.insert(root) {
-                continue;
-            }
-            let Some(node) = nodes.get(&root) else { continue };
-            let Some(service) = services.get(&node.host) else { continue };
-            // ComputeFilter: the service is enabled and up.
-            if service.disabled || !service.is_up(now, down_after) {
-                continue;
-            }
-            // AvailabilityZoneFilter.
-            if let Some(az) = &spec.availability_zone {
-                if &service.availability_zone != az {
-                    continue;
-                }
-            }
-            if spec.force_host.as_ref().is_some_and(|h| h != &node.host) {
-                continue;
-            }
-            if spec.force_node.as_ref().is_some_and(|n| n != &node.hypervisor_hostname) {
-                continue;
-            }
-            // ImagePropertiesFilter.
-            if spec.architecture.as_ref().is_some_and(|a| !a.eq_ignore_ascii_case(HOST_ARCHITECTURE)) {
-                continue;
-            }
-            if spec.hypervisor_type.as_ref().is_some_and(|h| !h.eq_ignore_ascii_case(HYPERVISOR_TYPE)) {
-                continue;
-            }
-            let free_ram = candidates
-                .provider_summaries
-                .get(&root)
-                .and_then(|s| s.resources.get("MEMORY_MB"))
-                .map(|c| c.capacity - c.used)
-                .unwrap_or(0);
-            out.push((Weighed { node: node.clone(), request: req.clone(), free_ram }, service.clone()));
-        }
-        // Shuffle first so equal weights do not all pick the same host
-        // (fewer claim conflicts under concurrency), then a stable sort.
-        out.shuffle(&mut rand::rng());
-        match self.config.weigher {
-            Weigher::Spread => out.sort_by_key(|w| std::cmp::Reverse(w.0.free_ram)),
-            Weigher::Pack => out.sort_by_key(|w| w.0.free_ram),
-        }
-        Ok(out)
+    // AvailabilityZoneFilter.
+    if spec.availability_zone.as_ref().is_some_and(|az| &service.availability_zone != az) {
+        return false;
     }
+    if spec.force_host.as_ref().is_some_and(|h| h != &node.host) {
+        return false;
+    }
+    if spec.force_node.as_ref().is_some_and(|n| n != &node.hypervisor_hostname) {
+        return false;
+    }
+    // ImagePropertiesFilter.
+    if spec.architecture.as_ref().is_some_and(|a| !a.eq_ignore_ascii_case(HOST_ARCHITECTURE)) {
+        return false;
+    }
+    spec.hypervisor_type.as_ref().is_none_or(|h| h.eq_ignore_ascii_case(HYPERVISOR_TYPE))
 }
 
 #[cfg(test)]
@@ -356,5 +301,179 @@ mod tests {
         assert!(q.starts_with("resources=DISK_GB:3,MEMORY_MB:512,VCPU:2&required="), "{q}");
         assert!(q.contains("CUSTOM_IMG,HW_CPU_X86_AVX,!COMPUTE_STATUS_DISABLED,!CUSTOM_NO"), "{q}");
         assert!(q.ends_with("&limit=10"));
+    }
+
+    // ---------------------------------------------------------- filter and weigh
+
+    use berth_placement_client::{CapacityUsed, ProviderSummary, ResourcesOf};
+
+    const NOW: i64 = 1_000_000;
+    const DOWN_AFTER: i64 = 60_000;
+
+    struct H {
+        name: &'static str,
+        az: &'static str,
+        disabled: bool,
+        up: bool,
+        free_ram: i64,
+    }
+
+    fn h(name: &'static str, free_ram: i64) -> H {
+        H { name, az: "nova", disabled: false, up: true, free_ram }
+    }
+
+    fn node_uuid(name: &str) -> Uuid {
+        let mut b = [0u8; 16];
+        for (i, c) in name.bytes().enumerate().take(16) {
+            b[i] = c;
+        }
+        Uuid::from_bytes(b)
+    }
+
+    /// Hosts and one allocation candidate per host.
+    fn world(hs: &[H]) -> (AllocationCandidates, Hosts) {
+        let mut cands = AllocationCandidates { allocation_requests: vec![], provider_summaries: BTreeMap::new() };
+        let mut hosts = Hosts { now_ms: NOW, down_after_ms: DOWN_AFTER, ..Default::default() };
+        for x in hs {
+            let u = node_uuid(x.name);
+            let resources: Resources = [("MEMORY_MB".to_string(), 64)].into_iter().collect();
+            cands.allocation_requests.push(AllocationRequest {
+                allocations: [(u, ResourcesOf { resources, generation: None })].into_iter().collect(),
+                mappings: None,
+            });
+            cands.provider_summaries.insert(
+                u,
+                ProviderSummary {
+                    resources: [("MEMORY_MB".to_string(), CapacityUsed { capacity: x.free_ram + 100, used: 100 })]
+                        .into_iter()
+                        .collect(),
+                    traits: vec![],
+                    parent_provider_uuid: None,
+                    root_provider_uuid: Some(u),
+                },
+            );
+            hosts.nodes.insert(
+                u,
+                ComputeNode {
+                    id: 0,
+                    uuid: u,
+                    host: x.name.into(),
+                    hypervisor_hostname: format!("{}.node", x.name),
+                    hypervisor_type: HYPERVISOR_TYPE.into(),
+                    hypervisor_version: 1,
+                    host_ip: "10.0.0.1".into(),
+                    vcpus: 8,
+                    memory_mb: x.free_ram,
+                    local_gb: 100,
+                    cpu_allocation_ratio: 1.0,
+                    ram_allocation_ratio: 1.0,
+                    disk_allocation_ratio: 1.0,
+                    reserved_host_cpus: 0,
+                    reserved_host_memory_mb: 0,
+                    reserved_host_disk_gb: 0,
+                    created_at: 0,
+                    updated_at: None,
+                },
+            );
+            hosts.services.insert(
+                x.name.into(),
+                Service {
+                    id: 0,
+                    uuid: Uuid::nil(),
+                    host: x.name.into(),
+                    binary: "nova-compute".into(),
+                    availability_zone: x.az.into(),
+                    disabled: x.disabled,
+                    disabled_reason: None,
+                    forced_down: false,
+                    last_seen_up: Some(if x.up { NOW - 1_000 } else { NOW - DOWN_AFTER - 1 }),
+                    report_count: 1,
+                    created_at: 0,
+                    updated_at: None,
+                },
+            );
+        }
+        (cands, hosts)
+    }
+
+    fn chosen(hs: &[H], spec: &RequestSpec, weigher: Weigher) -> Vec<String> {
+        let (cands, hosts) = world(hs);
+        filter_and_weigh(&cands, &hosts, spec, weigher, &mut rand::rng()).into_iter().map(|w| w.node.host).collect()
+    }
+
+    #[test]
+    fn filters_and_weighers() {
+        let any = RequestSpec::default();
+        let in_az = RequestSpec { availability_zone: Some("az2".into()), ..Default::default() };
+        let forced = RequestSpec { force_host: Some("b".into()), ..Default::default() };
+        let forced_node = RequestSpec { force_node: Some("c.node".into()), ..Default::default() };
+        let arm = RequestSpec { architecture: Some("aarch64".into()), ..Default::default() };
+        let x86 = RequestSpec { architecture: Some("X86_64".into()), ..Default::default() };
+        let kvm = RequestSpec { hypervisor_type: Some("kvm".into()), ..Default::default() };
+        let three = || vec![h("a", 1000), h("b", 3000), h("c", 2000)];
+        type Case<'a> = (&'a str, Vec<H>, &'a RequestSpec, Weigher, Vec<&'a str>);
+        let cases: Vec<Case> = vec![
+            ("spread: most free RAM first", three(), &any, Weigher::Spread, vec!["b", "c", "a"]),
+            ("pack: least free RAM first", three(), &any, Weigher::Pack, vec!["a", "c", "b"]),
+            (
+                "disabled service filtered",
+                vec![h("a", 1000), H { disabled: true, ..h("b", 3000) }],
+                &any,
+                Weigher::Spread,
+                vec!["a"],
+            ),
+            (
+                "down service filtered",
+                vec![h("a", 1000), H { up: false, ..h("b", 3000) }],
+                &any,
+                Weigher::Spread,
+                vec!["a"],
+            ),
+            (
+                "availability zone",
+                vec![h("a", 1000), H { az: "az2", ..h("b", 500) }, H { az: "az2", ..h("c", 900) }],
+                &in_az,
+                Weigher::Spread,
+                vec!["c", "b"],
+            ),
+            ("forced host", three(), &forced, Weigher::Spread, vec!["b"]),
+            ("forced node", three(), &forced_node, Weigher::Pack, vec!["c"]),
+            ("image architecture mismatch", three(), &arm, Weigher::Spread, vec![]),
+            ("image architecture, any case", three(), &x86, Weigher::Spread, vec!["b", "c", "a"]),
+            ("image hypervisor type mismatch", three(), &kvm, Weigher::Spread, vec![]),
+            ("no hosts", vec![], &any, Weigher::Spread, vec![]),
+        ];
+        for (name, hs, spec, weigher, want) in cases {
+            assert_eq!(chosen(&hs, spec, weigher), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn unknown_nodes_and_duplicate_roots_are_skipped() {
+        let (mut cands, mut hosts) = world(&[h("a", 1000), h("b", 2000)]);
+        // A second candidate on the same root counts once.
+        let dup = cands.allocation_requests[0].clone();
+        cands.allocation_requests.push(dup);
+        // A node without a compute service, and a provider that is no node.
+        hosts.services.remove("b");
+        let stray = Uuid::new_v4();
+        cands.allocation_requests.push(AllocationRequest {
+            allocations: [(stray, ResourcesOf { resources: Resources::new(), generation: None })].into_iter().collect(),
+            mappings: None,
+        });
+        let got: Vec<String> =
+            filter_and_weigh(&cands, &hosts, &RequestSpec::default(), Weigher::Spread, &mut rand::rng())
+                .into_iter()
+                .map(|w| w.node.host)
+                .collect();
+        assert_eq!(got, vec!["a"]);
+    }
+
+    #[test]
+    fn equal_weights_keep_every_host() {
+        let got = chosen(&[h("a", 1000), h("b", 1000), h("c", 1000)], &RequestSpec::default(), Weigher::Spread);
+        let mut sorted = got.clone();
+        sorted.sort();
+        assert_eq!(sorted, vec!["a", "b", "c"]);
     }
 }

@@ -549,3 +549,61 @@ async fn versions_and_bad_input(backend: Backend) {
     assert_eq!(v["servers"].as_array().unwrap().len(), 0);
 }
 both_backends!(versions_and_bad_input);
+
+/// `GET /limits` with a bad `tenant_id` or without a project answers 4xx in
+/// Nova's format, never a 500 from Placement's refusal.
+async fn limits_with_bad_projects(backend: Backend) {
+    let env = Env::new(backend).await;
+    let long = "x".repeat(256);
+    let cases: Vec<(String, bool, u16, &str)> = vec![
+        ("/limits?tenant_id=".into(), true, 400, "badRequest"),
+        ("/limits?tenant_id".into(), true, 400, "badRequest"),
+        (format!("/limits?tenant_id={long}"), true, 400, "badRequest"),
+        ("/limits?tenant_id=a%00b".into(), true, 400, "badRequest"),
+        ("/limits?tenant_id=".into(), false, 400, "badRequest"),
+        ("/limits?tenant_id=other".into(), false, 403, "forbidden"),
+        ("/limits?tenant_id=other".into(), true, 200, ""),
+        (format!("/limits?tenant_id={}", "y".repeat(255)), true, 200, ""),
+        ("/limits".into(), false, 200, ""),
+        ("/os-quota-sets/a%00b/detail".into(), true, 400, "badRequest"),
+        ("/os-quota-sets/a%00b".into(), true, 400, "badRequest"),
+    ];
+    for (path, admin, want, fault) in cases {
+        let (s, v) = if admin {
+            env.req(Method::GET, &path, None).await
+        } else {
+            env.req_as("proj", Method::GET, &path, None).await
+        };
+        assert_eq!(s.as_u16(), want, "{path} (admin: {admin}): {v}");
+        if !fault.is_empty() {
+            assert_eq!(v[fault]["code"], want, "{path}: {v}");
+        } else {
+            assert!(v["limits"]["absolute"]["maxTotalCores"].is_i64(), "{path}: {v}");
+        }
+    }
+    let (s, v) = env.req(Method::PUT, "/os-quota-sets/a%00b", Some(json!({"quota_set": {"cores": 1}}))).await;
+    assert_eq!((s.as_u16(), v["badRequest"]["code"].clone()), (400, json!(400)), "{v}");
+}
+both_backends!(limits_with_bad_projects);
+
+/// An unscoped token (no project) has no limits to show: 403, not a 500.
+async fn limits_with_an_unscoped_token(backend: Backend) {
+    for (roles, other_project) in [(vec!["admin".to_string()], 200), (vec!["reader".to_string()], 403)] {
+        let caller = berth_http::RequestContext {
+            user_id: Some("u".into()),
+            project_id: None,
+            domain_id: None,
+            roles,
+            system_scope: None,
+        };
+        let config =
+            berth_compute::ComputeConfig { auth: berth_http::AuthStrategy::Trusted(caller), ..Default::default() };
+        let env = Env::with_config(backend, config).await;
+        let (s, v) = env.req(Method::GET, "/limits", None).await;
+        assert_eq!((s.as_u16(), v["forbidden"]["code"].clone()), (403, json!(403)), "{v}");
+        // Naming a project works for whoever may see other projects' limits.
+        let (s, v) = env.req(Method::GET, "/limits?tenant_id=p1", None).await;
+        assert_eq!(s.as_u16(), other_project, "{v}");
+    }
+}
+both_backends!(limits_with_an_unscoped_token);

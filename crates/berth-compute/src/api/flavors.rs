@@ -31,18 +31,20 @@ fn flavor_view(ctx: &Ctx, f: &Flavor, detail: bool) -> Value {
     v
 }
 
-fn is_admin(ctx: &Ctx) -> bool {
-    ctx.caller.roles.iter().any(|r| r == "admin")
+/// Nova shows private flavors (and honours `is_public=false|none`) for
+/// `context.is_admin`, which is its `context_is_admin` rule.
+fn sees_private_flavors(ctx: &Ctx) -> bool {
+    ctx.can(crate::policy::SEE_PRIVATE_FLAVORS, None)
 }
 
 /// The flavor `id` as the caller may see it (private flavors need access).
 pub(crate) async fn visible_flavor(ctx: &Ctx, id: &str) -> Result<Flavor> {
     let nf = || ComputeError::not_found(format!("Flavor {} could not be found.", truncate(id, 255)));
-    let f = ctx.svc.db.get_flavor(id).await?.ok_or_else(nf)?;
-    if f.is_public || is_admin(ctx) {
+    let f = ctx.svc.flavor(id).await?.ok_or_else(nf)?;
+    if f.is_public || sees_private_flavors(ctx) {
         return Ok(f);
     }
-    if ctx.svc.db.flavor_projects(f.internal_id).await?.iter().any(|p| p == ctx.project()) {
+    if ctx.svc.flavor_projects(&f).await?.iter().any(|p| p == ctx.project()) {
         Ok(f)
     } else {
         Err(nf())
@@ -51,8 +53,8 @@ pub(crate) async fn visible_flavor(ctx: &Ctx, id: &str) -> Result<Flavor> {
 
 async fn listing(ctx: &Ctx, detail: bool) -> ApiResult {
     ctx.authorize("os_compute_api:flavors", None)?;
-    let mut flavors = ctx.svc.db.list_flavors().await?;
-    let admin = is_admin(ctx);
+    let mut flavors = ctx.svc.flavors().await?;
+    let admin = sees_private_flavors(ctx);
     // is_public: absent/true -> public (+ accessible private); false ->
     // private only (admin); none/all -> everything (admin).
     let is_public = match ctx.q("is_public").map(|s| s.to_ascii_lowercase()) {
@@ -63,7 +65,7 @@ async fn listing(ctx: &Ctx, detail: bool) -> ApiResult {
                 .ok_or_else(|| ComputeError::bad_request(format!("Invalid is_public filter [{}]", truncate(&s, 64))))?,
         ),
     };
-    let granted = ctx.svc.db.flavors_of_project(ctx.project()).await?;
+    let granted = ctx.svc.flavors_granted_to(ctx.project()).await?;
     flavors.retain(|f| {
         let accessible = f.is_public || admin || granted.contains(&f.internal_id);
         accessible
@@ -211,7 +213,7 @@ pub async fn create(ctx: Ctx, body: Bytes) -> ApiResult {
         description,
         extra_specs: BTreeMap::new(),
     };
-    let created = ctx.svc.db.insert_flavor(&flavor).await?;
+    let created = ctx.svc.create_flavor(&flavor).await?;
     ok(json!({"flavor": flavor_view(&ctx, &created, true)}))
 }
 
@@ -226,7 +228,7 @@ pub async fn update(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiResult 
     let desc = f.get("description").ok_or_else(|| invalid("description", "'description' is a required property"))?;
     let desc = description_value("description", desc, 65535)?;
     let flavor = visible_flavor(&ctx, &id).await?;
-    ctx.svc.db.update_flavor_description(flavor.internal_id, desc.as_deref()).await?;
+    ctx.svc.set_flavor_description(&flavor, desc.as_deref()).await?;
     let flavor = visible_flavor(&ctx, &id).await?;
     ok(json!({"flavor": flavor_view(&ctx, &flavor, true)}))
 }
@@ -234,12 +236,12 @@ pub async fn update(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiResult 
 pub async fn delete(ctx: Ctx, Path(id): Path<String>) -> ApiResult {
     ctx.authorize("os_compute_api:os-flavor-manage:delete", None)?;
     let flavor = visible_flavor(&ctx, &id).await?;
-    ctx.svc.db.delete_flavor(flavor.internal_id).await?;
+    ctx.svc.delete_flavor(&flavor).await?;
     status_only(StatusCode::ACCEPTED)
 }
 
 async fn access_body(ctx: &Ctx, f: &Flavor) -> Result<Value> {
-    let projects = ctx.svc.db.flavor_projects(f.internal_id).await?;
+    let projects = ctx.svc.flavor_projects(f).await?;
     Ok(
         json!({"flavor_access": projects.iter().map(|p| json!({"flavor_id": f.flavorid, "tenant_id": p})).collect::<Vec<_>>()}),
     )
@@ -280,7 +282,7 @@ pub async fn action(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiResult 
             if f.is_public {
                 return Err(ComputeError::conflict("Can not add access to a public flavor."));
             }
-            if !ctx.svc.db.add_flavor_project(f.internal_id, &tenant).await? {
+            if !ctx.svc.grant_flavor(&f, &tenant).await? {
                 return Err(ComputeError::conflict(format!(
                     "Flavor access already exists for flavor {} and project {tenant} combination.",
                     f.flavorid
@@ -292,7 +294,7 @@ pub async fn action(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiResult 
             ctx.authorize("os_compute_api:os-flavor-access:remove_tenant_access", None)?;
             let tenant = tenant_of(arg, name)?;
             let f = visible_flavor(&ctx, &id).await?;
-            if !ctx.svc.db.remove_flavor_project(f.internal_id, &tenant).await? {
+            if !ctx.svc.revoke_flavor(&f, &tenant).await? {
                 return Err(ComputeError::not_found(format!(
                     "Flavor access not found for {} / {tenant} combination.",
                     f.flavorid
@@ -365,7 +367,7 @@ pub async fn specs_create(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiR
     let specs = member(&body, "extra_specs")?;
     let specs = specs_of(specs)?;
     let f = visible_flavor(&ctx, &id).await?;
-    ctx.svc.db.set_extra_specs(f.internal_id, &specs).await?;
+    ctx.svc.set_extra_specs(&f, &specs).await?;
     ok(json!({"extra_specs": specs}))
 }
 
@@ -394,14 +396,14 @@ pub async fn spec_update(ctx: Ctx, Path((id, key)): Path<(String, String)>, body
     }
     let specs = specs_of(obj)?;
     let f = visible_flavor(&ctx, &id).await?;
-    ctx.svc.db.set_extra_specs(f.internal_id, &specs).await?;
+    ctx.svc.set_extra_specs(&f, &specs).await?;
     ok(json!(specs))
 }
 
 pub async fn spec_delete(ctx: Ctx, Path((id, key)): Path<(String, String)>) -> ApiResult {
     ctx.authorize("os_compute_api:os-flavor-extra-specs:delete", None)?;
     let f = visible_flavor(&ctx, &id).await?;
-    if !ctx.svc.db.delete_extra_spec(f.internal_id, &key).await? {
+    if !ctx.svc.delete_extra_spec(&f, &key).await? {
         return Err(ComputeError::not_found(format!(
             "Flavor {} has no extra specs with key {}.",
             f.flavorid,

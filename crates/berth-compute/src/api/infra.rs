@@ -9,10 +9,10 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::*;
-use crate::db::now_ms;
+use crate::clock::now_ms;
+use crate::model::InstanceQuery;
 use crate::model::{ComputeNode, Instance, Service};
 use crate::service::NOVA_COMPUTE;
-use crate::store::InstanceQuery;
 
 fn updated(s: &Service) -> Option<i64> {
     match (s.last_seen_up, s.updated_at) {
@@ -41,7 +41,7 @@ fn service_view(ctx: &Ctx, s: &Service) -> Value {
 
 pub async fn services_list(ctx: Ctx) -> ApiResult {
     ctx.authorize("os_compute_api:os-services:list", None)?;
-    let mut list = ctx.svc.db.list_services().await?;
+    let mut list = ctx.svc.services().await?;
     if let Some(h) = ctx.q("host") {
         list.retain(|s| s.host == h);
     }
@@ -53,7 +53,7 @@ pub async fn services_list(ctx: Ctx) -> ApiResult {
 
 /// A service by the id form of the request's microversion.
 async fn find_service(ctx: &Ctx, id: &str) -> Result<Service> {
-    let list = ctx.svc.db.list_services().await?;
+    let list = ctx.svc.services().await?;
     let found = if ctx.v(2, 53) {
         let u =
             Uuid::parse_str(id).map_err(|_| ComputeError::bad_request(format!("Invalid uuid {}", truncate(id, 64))))?;
@@ -114,10 +114,7 @@ pub async fn services_update(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> A
     if let Some(f) = forced {
         s.forced_down = f;
     }
-    ctx.svc.db.update_service(&s).await?;
-    if was_disabled != s.disabled {
-        ctx.svc.sync_disabled_trait(&s).await;
-    }
+    ctx.svc.update_service(&s, was_disabled).await?;
     let s = find_service(&ctx, &id).await?;
     ok(json!({"service": service_view(&ctx, &s)}))
 }
@@ -137,8 +134,7 @@ async fn legacy_update(ctx: &Ctx, action: &str, obj: &serde_json::Map<String, Va
         string_field(obj, "binary", 255)?.ok_or_else(|| invalid("binary", "'binary' is a required property"))?;
     let mut s = ctx
         .svc
-        .db
-        .service_by_host(&host, &binary)
+        .service(&host, &binary)
         .await?
         .ok_or_else(|| ComputeError::not_found(format!("Service {binary} on host {host} could not be found.")))?;
     let was_disabled = s.disabled;
@@ -170,35 +166,14 @@ async fn legacy_update(ctx: &Ctx, action: &str, obj: &serde_json::Map<String, Va
             out["forced_down"] = json!(f);
         }
     }
-    ctx.svc.db.update_service(&s).await?;
-    if was_disabled != s.disabled {
-        ctx.svc.sync_disabled_trait(&s).await;
-    }
+    ctx.svc.update_service(&s, was_disabled).await?;
     ok(json!({"service": out}))
 }
 
 pub async fn services_delete(ctx: Ctx, Path(id): Path<String>) -> ApiResult {
     ctx.authorize("os_compute_api:os-services:delete", None)?;
     let s = find_service(&ctx, &id).await?;
-    let hosted = ctx.svc.db.list_instances(&InstanceQuery { host: Some(s.host.clone()), ..Default::default() }).await?;
-    if !hosted.is_empty() {
-        return Err(ComputeError::conflict(
-            "Unable to delete compute service that is hosting instances. Migrate or delete the instances first.",
-        ));
-    }
-    for n in ctx.svc.db.nodes_on_host(&s.host).await? {
-        match ctx.svc.placement.delete_provider(n.uuid).await {
-            Ok(_) => {}
-            Err(e) if e.is_conflict() => {
-                return Err(ComputeError::conflict(format!(
-                    "Unable to delete compute service {}: its resource provider {} still has allocations.",
-                    s.host, n.uuid
-                )))
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    ctx.svc.db.delete_service(&s).await?;
+    ctx.svc.delete_service(&s).await?;
     status_only(StatusCode::NO_CONTENT)
 }
 
@@ -214,7 +189,7 @@ struct Usage {
 async fn usage_of(ctx: &Ctx, n: &ComputeNode, instances: &[Instance]) -> Usage {
     let mine: Vec<&Instance> = instances.iter().filter(|i| i.node_uuid == Some(n.uuid)).collect();
     let running = mine.len() as i64;
-    match ctx.svc.placement.provider_usages(n.uuid).await {
+    match ctx.svc.node_usages(n).await {
         Ok(u) => Usage {
             vcpus: u.get("VCPU").copied().unwrap_or(0) + u.get("PCPU").copied().unwrap_or(0),
             memory_mb: u.get("MEMORY_MB").copied().unwrap_or(0),
@@ -293,7 +268,7 @@ async fn hypervisor_listing(ctx: &Ctx, detail: bool) -> ApiResult {
         if detail { "os_compute_api:os-hypervisors:list-detail" } else { "os_compute_api:os-hypervisors:list" },
         None,
     )?;
-    let mut nodes = ctx.svc.db.list_nodes().await?;
+    let mut nodes = ctx.svc.nodes().await?;
     if ctx.v(2, 53) {
         if let Some(p) = ctx.q("hypervisor_hostname_pattern") {
             nodes.retain(|n| n.hypervisor_hostname.contains(p));
@@ -311,8 +286,8 @@ async fn hypervisor_listing(ctx: &Ctx, detail: bool) -> ApiResult {
         }
     }
     let services: BTreeMap<String, Service> =
-        ctx.svc.db.list_services().await?.into_iter().map(|s| (s.host.clone(), s)).collect();
-    let instances = ctx.svc.db.list_instances(&InstanceQuery::default()).await?;
+        ctx.svc.services().await?.into_iter().map(|s| (s.host.clone(), s)).collect();
+    let instances = ctx.svc.instances(&InstanceQuery::default()).await?;
     let mut out = Vec::new();
     for n in &nodes {
         out.push(hypervisor_view(ctx, n, &services, &instances, detail).await);
@@ -331,7 +306,7 @@ pub async fn hypervisors_detail(ctx: Ctx) -> ApiResult {
 pub async fn hypervisors_show(ctx: Ctx, Path(id): Path<String>) -> ApiResult {
     ctx.authorize("os_compute_api:os-hypervisors:show", None)?;
     let nf = || ComputeError::not_found(format!("Hypervisor with ID {} could not be found.", truncate(&id, 64)));
-    let nodes = ctx.svc.db.list_nodes().await?;
+    let nodes = ctx.svc.nodes().await?;
     let node = if ctx.v(2, 53) {
         let u = Uuid::parse_str(&id)
             .map_err(|_| ComputeError::bad_request(format!("Invalid uuid {}", truncate(&id, 64))))?;
@@ -341,8 +316,8 @@ pub async fn hypervisors_show(ctx: Ctx, Path(id): Path<String>) -> ApiResult {
     }
     .ok_or_else(nf)?;
     let services: BTreeMap<String, Service> =
-        ctx.svc.db.list_services().await?.into_iter().map(|s| (s.host.clone(), s)).collect();
-    let instances = ctx.svc.db.list_instances(&InstanceQuery::default()).await?;
+        ctx.svc.services().await?.into_iter().map(|s| (s.host.clone(), s)).collect();
+    let instances = ctx.svc.instances(&InstanceQuery::default()).await?;
     ok(json!({"hypervisor": hypervisor_view(&ctx, &node, &services, &instances, true).await}))
 }
 
@@ -351,8 +326,8 @@ pub async fn hypervisors_statistics(ctx: Ctx) -> ApiResult {
         return Err(ComputeError::not_found("The resource could not be found."));
     }
     ctx.authorize("os_compute_api:os-hypervisors:statistics", None)?;
-    let nodes = ctx.svc.db.list_nodes().await?;
-    let instances = ctx.svc.db.list_instances(&InstanceQuery::default()).await?;
+    let nodes = ctx.svc.nodes().await?;
+    let instances = ctx.svc.instances(&InstanceQuery::default()).await?;
     let mut t = BTreeMap::<&str, i64>::new();
     for n in &nodes {
         let u = usage_of(&ctx, n, &instances).await;
@@ -376,7 +351,7 @@ pub async fn hypervisors_statistics(ctx: Ctx) -> ApiResult {
 // ------------------------------------------------------------------ zones
 
 async fn zones(ctx: &Ctx, detail: bool) -> ApiResult {
-    let services = ctx.svc.db.list_services().await?;
+    let services = ctx.svc.services().await?;
     let now = now_ms();
     let mut names: BTreeSet<String> = BTreeSet::new();
     let mut available: BTreeSet<String> = BTreeSet::new();

@@ -32,7 +32,15 @@ fn shown(ctx: &Ctx, limits: &BTreeMap<String, i64>) -> serde_json::Map<String, V
 
 pub async fn limits(ctx: Ctx) -> ApiResult {
     ctx.authorize("os_compute_api:limits", None)?;
+    if let Some(p) = ctx.q("tenant_id") {
+        check_project(p)?;
+    }
     let project = match ctx.q("tenant_id") {
+        // Limits are a project's: a token without one (unscoped) has none
+        // to show.
+        None if ctx.project().is_empty() => {
+            return Err(ComputeError::forbidden("A project-scoped token is required to show limits."))
+        }
         Some(p) if p != ctx.project() => {
             ctx.authorize("os_compute_api:limits:other_project", Some(p))?;
             p.to_string()
@@ -74,7 +82,7 @@ pub async fn limits(ctx: Ctx) -> ApiResult {
 }
 
 fn check_project(id: &str) -> Result<()> {
-    if id.is_empty() || id.chars().count() > 255 {
+    if id.is_empty() || id.chars().count() > 255 || id.chars().any(char::is_control) {
         return Err(ComputeError::bad_request("Invalid project id"));
     }
     Ok(())
@@ -166,7 +174,7 @@ pub async fn quota_update(ctx: Ctx, Path(project): Path<String>, body: Bytes) ->
             new.insert(k.clone(), n);
         }
     }
-    ctx.svc.db.set_quotas(&project, &new).await?;
+    ctx.svc.set_quotas(&project, &new).await?;
     let limits = ctx.svc.quota_limits(&project).await?;
     ok(json!({"quota_set": shown(&ctx, &limits)}))
 }
@@ -174,7 +182,7 @@ pub async fn quota_update(ctx: Ctx, Path(project): Path<String>, body: Bytes) ->
 pub async fn quota_delete(ctx: Ctx, Path(project): Path<String>) -> ApiResult {
     check_project(&project)?;
     ctx.authorize("os_compute_api:os-quota-sets:delete", Some(&project))?;
-    ctx.svc.db.delete_quotas(&project).await?;
+    ctx.svc.delete_quotas(&project).await?;
     status_only(StatusCode::ACCEPTED)
 }
 

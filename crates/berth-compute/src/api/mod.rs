@@ -1,9 +1,11 @@
 //! The Nova-compatible HTTP API: the route table, authentication and
 //! microversion negotiation, and helpers every handler shares.
 
+mod fault;
 mod flavors;
 mod infra;
 mod limits;
+mod microversions;
 mod servers;
 mod versions;
 
@@ -21,8 +23,9 @@ use berth_http::{RequestContext, Version, VersionError};
 use berth_policy::{Credentials, Denied, Target};
 use serde_json::{Map, Value};
 
-use crate::error::{error_response, ComputeError, Result};
+use crate::error::{ComputeError, Result};
 use crate::service::ComputeService;
+use fault::error_response;
 
 pub(crate) type AppState = Arc<ComputeService>;
 pub(crate) type ApiResult = Result<Response>;
@@ -30,10 +33,10 @@ pub(crate) type ApiResult = Result<Response>;
 /// Where the binary mounts the router (links assume it unless a public
 /// base URL is configured).
 pub const MOUNT: &str = "/compute";
-pub const MIN_VERSION: Version = Version::new(2, 1);
-/// Nova 2024.2's maximum; python-openstackclient and openstacksdk
-/// negotiate down to it.
-pub const MAX_VERSION: Version = Version::new(2, 96);
+/// The microversion range, from the history in `microversions.rs` (2.96 is
+/// Nova 2024.2's maximum; python-openstackclient and openstacksdk negotiate
+/// down to it).
+pub use microversions::{MAX_VERSION, MIN_VERSION};
 
 /// The compute API with routes relative to its mount point: `/` (version
 /// list), `/v2.1` (version document) and `/v2.1/...`. Mount it with
@@ -191,12 +194,9 @@ pub(crate) fn negotiate(headers: &HeaderMap) -> Result<Version> {
             VersionError::Invalid(s) => ComputeError::bad_request(format!(
                 "API Version String {s} is of invalid format. Must be of format MajorNum.MinorNum."
             )),
-            VersionError::Unacceptable(s) => ComputeError::new(
-                StatusCode::NOT_ACCEPTABLE,
-                format!(
-                    "Version {s} is not supported by the API. Minimum is {MIN_VERSION} and maximum is {MAX_VERSION}."
-                ),
-            ),
+            VersionError::Unacceptable(s) => ComputeError::not_acceptable(format!(
+                "Version {s} is not supported by the API. Minimum is {MIN_VERSION} and maximum is {MAX_VERSION}."
+            )),
         },
     )
 }
@@ -530,8 +530,8 @@ mod tests {
         h.insert("openstack-api-version", "compute latest".parse().unwrap());
         assert_eq!(negotiate(&h).unwrap(), MAX_VERSION);
         h.insert("openstack-api-version", "compute 3.0".parse().unwrap());
-        assert_eq!(negotiate(&h).unwrap_err().status, 406);
+        assert_eq!(negotiate(&h).unwrap_err().kind, crate::error::ErrorKind::NotAcceptable);
         h.insert("openstack-api-version", "compute 2.x".parse().unwrap());
-        assert_eq!(negotiate(&h).unwrap_err().status, 400);
+        assert_eq!(negotiate(&h).unwrap_err().kind, crate::error::ErrorKind::BadRequest);
     }
 }

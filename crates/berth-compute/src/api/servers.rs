@@ -13,42 +13,20 @@ use uuid::Uuid;
 
 use super::flavors::visible_flavor;
 use super::*;
-use crate::db::now_ms;
+use crate::clock::now_ms;
+use crate::lifecycle;
 use crate::model::*;
 use crate::service::{split_az, NOVA_COMPUTE};
 
-/// Nova's API status of an instance.
-pub(crate) fn status_of(vm: &str, task: Option<&str>) -> &'static str {
-    match vm {
-        vm_state::ACTIVE => match task {
-            Some(task_state::REBOOTING) => "REBOOT",
-            Some(task_state::REBOOTING_HARD) => "HARD_REBOOT",
-            _ => "ACTIVE",
-        },
-        vm_state::BUILDING => "BUILD",
-        vm_state::STOPPED => "SHUTOFF",
-        vm_state::ERROR => "ERROR",
-        vm_state::DELETED => "DELETED",
-        "soft-delete" => "SOFT_DELETED",
-        _ => "UNKNOWN",
-    }
-}
-
-fn is_admin(ctx: &Ctx) -> bool {
-    ctx.caller.roles.iter().any(|r| r == "admin")
+/// Nova shows the details of a 500 fault for `context.is_admin`, which is
+/// its `context_is_admin` rule.
+fn sees_fault_details(ctx: &Ctx, i: &Instance) -> bool {
+    ctx.can(crate::policy::SEE_FAULT_DETAILS, Some(&i.project_id))
 }
 
 /// Services by host, for `host_status`.
 async fn services_by_host(ctx: &Ctx) -> Result<BTreeMap<String, Service>> {
-    Ok(ctx
-        .svc
-        .db
-        .list_services()
-        .await?
-        .into_iter()
-        .filter(|s| s.binary == NOVA_COMPUTE)
-        .map(|s| (s.host.clone(), s))
-        .collect())
+    ctx.svc.services_by_host(NOVA_COMPUTE).await
 }
 
 fn host_status(ctx: &Ctx, services: &BTreeMap<String, Service>, host: Option<&str>) -> &'static str {
@@ -78,7 +56,7 @@ fn brief(ctx: &Ctx, i: &Instance) -> Value {
 }
 
 async fn view(ctx: &Ctx, i: &Instance, services: &BTreeMap<String, Service>) -> Result<Value> {
-    let status = status_of(&i.vm_state, i.task_state.as_deref());
+    let status = lifecycle::status(i.vm_state, i.task_state).as_str();
     let mut v = brief(ctx, i);
     let o = v.as_object_mut().ok_or_else(|| ComputeError::internal("view"))?;
     let mut set = |k: &str, val: Value| {
@@ -166,9 +144,9 @@ async fn view(ctx: &Ctx, i: &Instance, services: &BTreeMap<String, Service>) -> 
         set("pinned_availability_zone", json!(i.requested_az.as_deref().and_then(|r| split_az(r).0)));
     }
     if matches!(status, "ERROR" | "DELETED") {
-        if let Some(fault) = ctx.svc.db.latest_fault(i.uuid).await? {
+        if let Some(fault) = ctx.svc.latest_fault(i.uuid).await? {
             let mut fv = json!({"code": fault.code, "created": iso_z(fault.created_at), "message": fault.message});
-            if fault.code != 500 || is_admin(ctx) {
+            if fault.code != 500 || sees_fault_details(ctx, i) {
                 fv["details"] = json!(fault.details);
             }
             set("fault", fv);
@@ -181,7 +159,7 @@ async fn view(ctx: &Ctx, i: &Instance, services: &BTreeMap<String, Service>) -> 
 async fn instance_for(ctx: &Ctx, id: &str, rule: &str) -> Result<Instance> {
     let nf = || ComputeError::not_found(format!("Instance {} could not be found.", truncate(id, 64)));
     let uuid = Uuid::parse_str(id).map_err(|_| nf())?;
-    let i = ctx.svc.db.get_instance(uuid).await?.filter(|i| !i.deleted).ok_or_else(nf)?;
+    let i = ctx.svc.instance(uuid).await?.filter(|i| !i.deleted).ok_or_else(nf)?;
     if i.project_id != ctx.project() && !ctx.can(rule, Some(&i.project_id)) {
         // Other projects' servers do not exist for the caller.
         return Err(nf());
@@ -244,12 +222,12 @@ async fn listing(ctx: &Ctx, detail: bool) -> ApiResult {
         _ => false,
     };
     let host = if admin_filters { ctx.q("host").map(str::to_string) } else { None };
-    let q = crate::store::InstanceQuery {
+    let q = crate::model::InstanceQuery {
         project_id: project,
         host,
         include_deleted: deleted || changes_since.is_some() || changes_before.is_some(),
     };
-    let mut list = ctx.svc.db.list_instances(&q).await?;
+    let mut list = ctx.svc.instances(&q).await?;
     if deleted {
         list.retain(|i| i.deleted);
     }
@@ -265,7 +243,7 @@ async fn listing(ctx: &Ctx, detail: bool) -> ApiResult {
     }
     if let Some(st) = ctx.q("status") {
         let st = st.to_ascii_uppercase();
-        list.retain(|i| status_of(&i.vm_state, i.task_state.as_deref()) == st);
+        list.retain(|i| lifecycle::status(i.vm_state, i.task_state).as_str() == st);
     }
     if let Some(f) = ctx.q("flavor") {
         list.retain(|i| i.flavor.flavorid == f);
@@ -297,7 +275,7 @@ async fn listing(ctx: &Ctx, detail: bool) -> ApiResult {
             "updated_at" => list.sort_by_key(|i| i.updated_at.unwrap_or(i.created_at)),
             "display_name" => list.sort_by(|a, b| a.display_name.cmp(&b.display_name)),
             "uuid" => list.sort_by_key(|i| i.uuid),
-            "vm_state" => list.sort_by(|a, b| a.vm_state.cmp(&b.vm_state)),
+            "vm_state" => list.sort_by(|a, b| a.vm_state.as_str().cmp(b.vm_state.as_str())),
             "host" | "node" if admin_filters => list.sort_by(|a, b| a.host.cmp(&b.host)),
             other => return Err(ComputeError::bad_request(format!("Invalid sort_key {}", truncate(other, 64)))),
         }
@@ -574,7 +552,7 @@ pub async fn create(ctx: Ctx, body: Bytes) -> ApiResult {
     }
     // Flavor and image.
     let flavor = visible_flavor(&ctx, &flavor_ref).await.map_err(|e| {
-        if e.status == 404 {
+        if e.kind == crate::error::ErrorKind::NotFound {
             ComputeError::bad_request(format!("Flavor {} could not be found.", truncate(&flavor_ref, 64)))
         } else {
             e
@@ -616,8 +594,8 @@ pub async fn create(ctx: Ctx, body: Bytes) -> ApiResult {
             user_id: ctx.user().to_string(),
             image_ref: image_ref.clone(),
             flavor: flavor.clone(),
-            vm_state: vm_state::BUILDING.into(),
-            task_state: Some(task_state::SCHEDULING.into()),
+            vm_state: VmState::Building,
+            task_state: Some(TaskState::Scheduling),
             power_state: power_state::NOSTATE,
             host: None,
             node: None,
@@ -638,7 +616,7 @@ pub async fn create(ctx: Ctx, body: Bytes) -> ApiResult {
             deleted_at: None,
             deleted: false,
         };
-        ctx.svc.db.insert_instance(&inst).await?;
+        ctx.svc.record_instance(&inst).await?;
         created.push(inst.uuid);
         ctx.svc.schedule_and_build(&inst, Some(&image)).await?;
         if first.is_none() {
@@ -723,7 +701,7 @@ pub async fn update(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiResult 
             };
         }
     }
-    ctx.svc.db.save_instance_fields(&i).await?;
+    ctx.svc.save_instance_fields(&i).await?;
     let i = instance_for(&ctx, &id, "os_compute_api:servers:show").await?;
     let services = services_by_host(&ctx).await?;
     ok(json!({"server": view(&ctx, &i, &services).await?}))
@@ -771,7 +749,6 @@ pub async fn action(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiResult 
     };
     let i = instance_for(&ctx, &id, rule).await?;
     check_locked(&ctx, &i)?;
-    let db = &ctx.svc.db;
     let accepted = || status_only(StatusCode::ACCEPTED);
     match action {
         "forceDelete" => {
@@ -782,24 +759,8 @@ pub async fn action(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiResult 
         }
         "restore" => Err(state_conflict("restore", &i)),
         "stop" | "start" => {
-            let (from, task, kind, to_vm) = if action == "stop" {
-                (&[vm_state::ACTIVE, vm_state::ERROR][..], task_state::POWERING_OFF, task_kind::STOP, vm_state::STOPPED)
-            } else {
-                (&[vm_state::STOPPED][..], task_state::POWERING_ON, task_kind::START, vm_state::ACTIVE)
-            };
-            if !from.contains(&i.vm_state.as_str()) || i.task_state.is_some() {
+            if !ctx.svc.start_or_stop(&i, action == "stop").await? {
                 return Err(state_conflict(action, &i));
-            }
-            match &i.host {
-                None => {
-                    let power = if action == "stop" { power_state::SHUTDOWN } else { power_state::RUNNING };
-                    db.set_instance_state(i.uuid, to_vm, None, Some(power), Some(&[None])).await?;
-                }
-                Some(h) => {
-                    if !db.transition_and_enqueue(i.uuid, &i.vm_state, Some(task), Some(&[None]), h, kind).await? {
-                        return Err(state_conflict(action, &i));
-                    }
-                }
             }
             accepted()
         }
@@ -811,30 +772,7 @@ pub async fn action(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiResult 
                 Some("HARD") => true,
                 _ => return Err(invalid("type", "must be one of SOFT, HARD")),
             };
-            let ok_state = if hard {
-                matches!(i.vm_state.as_str(), vm_state::ACTIVE | vm_state::STOPPED | vm_state::ERROR)
-            } else {
-                i.vm_state == vm_state::ACTIVE && i.task_state.is_none()
-            };
-            let Some(h) = i.host.clone().filter(|_| ok_state) else {
-                return Err(state_conflict("reboot", &i));
-            };
-            let task = if hard { task_state::REBOOTING_HARD } else { task_state::REBOOTING };
-            let expected: &[Option<&str>] = if hard {
-                &[
-                    None,
-                    Some(task_state::REBOOTING),
-                    Some(task_state::REBOOTING_HARD),
-                    Some(task_state::POWERING_ON),
-                    Some(task_state::POWERING_OFF),
-                ]
-            } else {
-                &[None]
-            };
-            if !db
-                .transition_and_enqueue(i.uuid, vm_state::ACTIVE, Some(task), Some(expected), &h, task_kind::REBOOT)
-                .await?
-            {
+            if !ctx.svc.reboot(&i, hard).await? {
                 return Err(state_conflict("reboot", &i));
             }
             accepted()
@@ -859,7 +797,7 @@ async fn save_meta(ctx: &Ctx, mut i: Instance, meta: BTreeMap<String, String>) -
         )));
     }
     i.metadata = meta;
-    ctx.svc.db.save_instance_fields(&i).await?;
+    ctx.svc.save_instance_fields(&i).await?;
     Ok(i.metadata)
 }
 

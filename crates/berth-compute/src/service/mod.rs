@@ -13,9 +13,15 @@ use berth_policy::{Enforcer, EnforcerConfig};
 use uuid::Uuid;
 
 use crate::db::{now_ms, Db};
-use crate::error::{ComputeError, Result};
+use crate::error::{ComputeError, ErrorKind, Result};
 use crate::images::{ImageInfo, ImageLookup};
 use crate::model::*;
+mod catalog;
+mod hosts;
+mod schedule;
+mod servers;
+
+use crate::lifecycle::{self, Event, Transition};
 use crate::scheduler::{RequestSpec, ScheduleError, Weigher, COMPUTE_STATUS_DISABLED};
 
 /// Quota limits applied to projects without their own (`[quota]`).
@@ -210,7 +216,7 @@ impl ComputeService {
             match self.db.insert_flavor(&f).await {
                 Ok(_) => created += 1,
                 // Another process created it first.
-                Err(e) if e.to_string().contains("already exists") => {}
+                Err(e) if e.kind == ErrorKind::Conflict => {}
                 Err(e) => return Err(e),
             }
         }
@@ -289,7 +295,8 @@ impl ComputeService {
     async fn fail_build(&self, instance: &Instance, message: &str) -> Result<()> {
         tracing::info!(instance = %instance.uuid, %message, "build failed");
         self.db.add_fault(instance.uuid, 500, message, "", None).await?;
-        self.db.set_instance_state(instance.uuid, vm_state::ERROR, None, Some(power_state::NOSTATE), None).await?;
+        let failed = Transition { power_state: Some(power_state::NOSTATE), ..lifecycle::effect(Event::Fail) };
+        self.db.set_instance_state(instance.uuid, &failed).await?;
         Ok(())
     }
 
@@ -303,17 +310,10 @@ impl ComputeService {
             Some(h) if self.host_is_up(h).await? => h.clone(),
             _ => return self.local_delete(instance.uuid).await,
         };
-        let queued = self
-            .db
-            .transition_and_enqueue(
-                instance.uuid,
-                &instance.vm_state,
-                Some(task_state::DELETING),
-                None,
-                &host,
-                task_kind::DELETE,
-            )
-            .await?;
+        let queued = match lifecycle::transition(Event::Delete, instance.vm_state, instance.task_state) {
+            Some(t) => self.db.transition_and_enqueue(instance.uuid, &t, &host, task_kind::DELETE).await?,
+            None => false,
+        };
         if !queued {
             // It changed under us (deleted already, or moved): decide again.
             if let Some(i) = self.db.get_instance(instance.uuid).await? {
@@ -382,7 +382,13 @@ impl ComputeService {
     /// Usage counted as Nova does with `count_usage_from_placement`:
     /// instances from the database, cores and ram from Placement.
     pub async fn quota_usage(&self, project: &str) -> Result<BTreeMap<String, i64>> {
-        let usages = self.placement.project_usages(project, None).await?;
+        if project.is_empty() || project.chars().count() > 255 || project.chars().any(char::is_control) {
+            return Err(ComputeError::bad_request("Invalid project id"));
+        }
+        // The project id is the caller's input: Placement refusing it is a
+        // bad request, not a server error.
+        let usages =
+            self.placement.project_usages(project, None).await.map_err(ComputeError::from_placement_for_input)?;
         let mut m = BTreeMap::new();
         m.insert("instances".to_string(), self.db.count_instances(project).await?);
         m.insert(
@@ -391,6 +397,16 @@ impl ComputeService {
         );
         m.insert("ram".to_string(), usages.get("MEMORY_MB").copied().unwrap_or(0));
         Ok(m)
+    }
+
+    /// Set some of a project's quota limits.
+    pub(crate) async fn set_quotas(&self, project: &str, limits: &BTreeMap<String, i64>) -> Result<()> {
+        self.db.set_quotas(project, limits).await
+    }
+
+    /// Revert a project's quota limits to the defaults.
+    pub(crate) async fn delete_quotas(&self, project: &str) -> Result<()> {
+        self.db.delete_quotas(project).await
     }
 
     /// Refuse a create that would exceed the project's quota.

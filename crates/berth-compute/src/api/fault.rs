@@ -1,0 +1,104 @@
+//! Where error kinds become HTTP: the status of each [`ErrorKind`] and
+//! Nova's fault body (`{"itemNotFound": {"code": 404, "message": "..."}}`).
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::error::{ComputeError, ErrorKind};
+
+/// The HTTP status of an error kind.
+pub(crate) fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+        ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// Nova's fault name for a status (`nova.api.openstack.wsgi.Fault`).
+pub(crate) fn fault_name(status: u16) -> &'static str {
+    match status {
+        400 => "badRequest",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "itemNotFound",
+        405 => "badMethod",
+        409 => "conflictingRequest",
+        413 | 429 => "overLimit",
+        415 => "badMediaType",
+        501 => "notImplemented",
+        503 => "serviceUnavailable",
+        _ => "computeFault",
+    }
+}
+
+/// A Nova-format error response.
+pub(crate) fn error_response(status: StatusCode, message: &str) -> Response {
+    let body = if status == StatusCode::UNAUTHORIZED {
+        // keystonemiddleware answers before Nova does, in Keystone's format.
+        serde_json::json!({"error": {"code": 401, "title": "Unauthorized", "message": message}})
+    } else {
+        serde_json::json!({ fault_name(status.as_u16()): {"code": status.as_u16(), "message": message} })
+    };
+    let mut resp = (status, axum::Json(body)).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Keystone uri=\"/identity\""));
+    }
+    resp
+}
+
+impl IntoResponse for ComputeError {
+    fn into_response(self) -> Response {
+        let status = status_of(self.kind);
+        if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
+            tracing::error!(error = %self.message, "compute internal error");
+            return error_response(
+                status,
+                "Unexpected API Error. Please report this at http://bugs.launchpad.net/nova/ and attach the Nova API log if possible.",
+            );
+        }
+        error_response(status, &self.message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    async fn body(e: ComputeError) -> (StatusCode, String) {
+        let r = e.into_response();
+        let s = r.status();
+        (s, String::from_utf8(r.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn kinds_render_as_nova_faults() {
+        let cases = [
+            (ComputeError::bad_request("x"), 400, r#"{"badRequest":{"code":400,"message":"x"}}"#),
+            (ComputeError::forbidden("x"), 403, r#"{"forbidden":{"code":403,"message":"x"}}"#),
+            (ComputeError::not_found("x"), 404, r#"{"itemNotFound":{"code":404,"message":"x"}}"#),
+            (ComputeError::conflict("x"), 409, r#"{"conflictingRequest":{"code":409,"message":"x"}}"#),
+            (ComputeError::not_acceptable("x"), 406, r#"{"computeFault":{"code":406,"message":"x"}}"#),
+            (ComputeError::unavailable("x"), 503, r#"{"serviceUnavailable":{"code":503,"message":"x"}}"#),
+            (
+                ComputeError::unauthorized(),
+                401,
+                r#"{"error":{"code":401,"title":"Unauthorized","message":"The request you have made requires authentication."}}"#,
+            ),
+        ];
+        for (e, status, want) in cases {
+            assert_eq!(body(e).await, (StatusCode::from_u16(status).unwrap(), want.to_string()));
+        }
+        // Internal errors never leak their message.
+        let (s, b) = body(ComputeError::internal("database error: secret")).await;
+        assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(b.starts_with(r#"{"computeFault":{"code":500,"message":"Unexpected API Error."#), "{b}");
+        assert!(!b.contains("secret"));
+    }
+}

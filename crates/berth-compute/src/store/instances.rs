@@ -1,0 +1,326 @@
+//! Instances, their state changes and their faults.
+
+use super::*;
+
+const INSTANCE_COLS: &str = "id, uuid, display_name, hostname, description, project_id, user_id, image_ref, flavor, vm_state, task_state, power_state, host, node, node_uuid, availability_zone, requested_az, metadata, key_name, access_ip_v4, access_ip_v6, locked, reservation_id, launch_index, launched_at, terminated_at, created_at, updated_at, deleted_at, deleted";
+
+fn instance_from_row(r: &AnyRow) -> Result<Instance> {
+    let vm = get_str(r, "vm_state");
+    let vm_state = VmState::parse(&vm)
+        .ok_or_else(|| ComputeError::internal(format!("instance row with unknown vm_state {vm:?}")))?;
+    let task_state = match get_opt_str(r, "task_state") {
+        None => None,
+        Some(t) => Some(
+            TaskState::parse(&t)
+                .ok_or_else(|| ComputeError::internal(format!("instance row with unknown task_state {t:?}")))?,
+        ),
+    };
+    Ok(Instance {
+        id: get_i64(r, "id"),
+        uuid: parse_uuid(&get_str(r, "uuid")),
+        display_name: get_str(r, "display_name"),
+        hostname: get_opt_str(r, "hostname"),
+        description: get_opt_str(r, "description"),
+        project_id: get_str(r, "project_id"),
+        user_id: get_str(r, "user_id"),
+        image_ref: get_str(r, "image_ref"),
+        flavor: serde_json::from_str(&get_str(r, "flavor")).unwrap_or_else(|_| Flavor {
+            internal_id: 0,
+            flavorid: String::new(),
+            name: String::new(),
+            vcpus: 0,
+            memory_mb: 0,
+            root_gb: 0,
+            ephemeral_gb: 0,
+            swap: 0,
+            rxtx_factor: 1.0,
+            is_public: true,
+            disabled: false,
+            description: None,
+            extra_specs: BTreeMap::new(),
+        }),
+        vm_state,
+        task_state,
+        power_state: get_i64(r, "power_state"),
+        host: get_opt_str(r, "host"),
+        node: get_opt_str(r, "node"),
+        node_uuid: opt_uuid(get_opt_str(r, "node_uuid")),
+        availability_zone: get_opt_str(r, "availability_zone"),
+        requested_az: get_opt_str(r, "requested_az"),
+        metadata: serde_json::from_str(&get_str(r, "metadata")).unwrap_or_default(),
+        key_name: get_opt_str(r, "key_name"),
+        access_ip_v4: get_opt_str(r, "access_ip_v4"),
+        access_ip_v6: get_opt_str(r, "access_ip_v6"),
+        locked: get_bool(r, "locked"),
+        reservation_id: get_str(r, "reservation_id"),
+        launch_index: get_i64(r, "launch_index"),
+        launched_at: get_opt_i64(r, "launched_at"),
+        terminated_at: get_opt_i64(r, "terminated_at"),
+        created_at: get_i64(r, "created_at"),
+        updated_at: get_opt_i64(r, "updated_at"),
+        deleted_at: get_opt_i64(r, "deleted_at"),
+        deleted: get_bool(r, "deleted"),
+    })
+}
+
+impl Db {
+    pub async fn insert_instance(&self, i: &Instance) -> Result<()> {
+        let mut w = self.write().await?;
+        sqlx::query(
+            "INSERT INTO compute_instances (uuid, display_name, hostname, description, project_id, user_id, image_ref, flavor, vm_state, task_state, power_state, \
+             host, node, node_uuid, availability_zone, requested_az, metadata, key_name, access_ip_v4, access_ip_v6, locked, reservation_id, launch_index, created_at, updated_at, deleted) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $24, 0)",
+        )
+        .bind(i.uuid.to_string())
+        .bind(&i.display_name)
+        .bind(i.hostname.clone())
+        .bind(i.description.clone())
+        .bind(&i.project_id)
+        .bind(&i.user_id)
+        .bind(&i.image_ref)
+        .bind(serde_json::to_string(&i.flavor).unwrap_or_default())
+        .bind(i.vm_state.as_str())
+        .bind(i.task_state.map(TaskState::as_str))
+        .bind(i.power_state)
+        .bind(i.host.clone())
+        .bind(i.node.clone())
+        .bind(i.node_uuid.map(|u| u.to_string()))
+        .bind(i.availability_zone.clone())
+        .bind(i.requested_az.clone())
+        .bind(serde_json::to_string(&i.metadata).unwrap_or_else(|_| "{}".into()))
+        .bind(i.key_name.clone())
+        .bind(i.access_ip_v4.clone())
+        .bind(i.access_ip_v6.clone())
+        .bind(b(i.locked))
+        .bind(&i.reservation_id)
+        .bind(i.launch_index)
+        .bind(i.created_at)
+        .execute(&mut *w.tx)
+        .await
+        .map_err(db_err)?;
+        w.commit().await
+    }
+
+    pub async fn get_instance(&self, uuid: Uuid) -> Result<Option<Instance>> {
+        let row = sqlx::query(&format!("SELECT {INSTANCE_COLS} FROM compute_instances WHERE uuid = $1"))
+            .bind(uuid.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(instance_from_row).transpose()
+    }
+
+    /// Instances, newest first.
+    pub async fn list_instances(&self, q: &InstanceQuery) -> Result<Vec<Instance>> {
+        let mut sql = format!("SELECT {INSTANCE_COLS} FROM compute_instances WHERE 1 = 1");
+        let mut binds: Vec<String> = Vec::new();
+        if let Some(p) = &q.project_id {
+            binds.push(p.clone());
+            sql.push_str(&format!(" AND project_id = ${}", binds.len()));
+        }
+        if let Some(h) = &q.host {
+            binds.push(h.clone());
+            sql.push_str(&format!(" AND host = ${}", binds.len()));
+        }
+        if !q.include_deleted {
+            sql.push_str(" AND deleted = 0");
+        }
+        sql.push_str(" ORDER BY created_at DESC, id DESC");
+        let mut query = sqlx::query(&sql);
+        for v in &binds {
+            query = query.bind(v);
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(db_err)?;
+        rows.iter().map(instance_from_row).collect()
+    }
+
+    pub async fn count_instances(&self, project: &str) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM compute_instances WHERE project_id = $1 AND deleted = 0")
+            .bind(project)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(get_i64(&row, "n"))
+    }
+
+    /// Save the user-editable fields (name, description, hostname,
+    /// metadata, access IPs).
+    pub async fn save_instance_fields(&self, i: &Instance) -> Result<()> {
+        let mut w = self.write().await?;
+        sqlx::query(
+            "UPDATE compute_instances SET display_name = $1, description = $2, hostname = $3, metadata = $4, access_ip_v4 = $5, access_ip_v6 = $6, updated_at = $7 WHERE uuid = $8",
+        )
+        .bind(&i.display_name)
+        .bind(i.description.clone())
+        .bind(i.hostname.clone())
+        .bind(serde_json::to_string(&i.metadata).unwrap_or_else(|_| "{}".into()))
+        .bind(i.access_ip_v4.clone())
+        .bind(i.access_ip_v6.clone())
+        .bind(now_ms())
+        .bind(i.uuid.to_string())
+        .execute(&mut *w.tx)
+        .await
+        .map_err(db_err)?;
+        w.commit().await
+    }
+
+    /// Move an instance to new states if (and only if) it is not deleted
+    /// and its task state is one of `expected` (when given). Returns
+    /// whether it moved.
+    pub async fn set_instance_state(&self, uuid: Uuid, t: &Transition) -> Result<bool> {
+        let mut w = self.write().await?;
+        let moved = set_state_tx(&mut w.tx, uuid, t).await?;
+        w.commit().await?;
+        Ok(moved)
+    }
+
+    /// Record the host chosen by the scheduler and queue the build, in one
+    /// transaction. `false` (and nothing queued) when the instance was
+    /// deleted meanwhile.
+    pub async fn set_scheduled(&self, uuid: Uuid, node: &ComputeNode, az: &str) -> Result<bool> {
+        let mut w = self.write().await?;
+        let n = sqlx::query(
+            "UPDATE compute_instances SET host = $1, node = $2, node_uuid = $3, availability_zone = $4, updated_at = $5 \
+             WHERE uuid = $6 AND deleted = 0 AND (task_state IS NULL OR task_state <> $7)",
+        )
+        .bind(&node.host)
+        .bind(&node.hypervisor_hostname)
+        .bind(node.uuid.to_string())
+        .bind(az)
+        .bind(now_ms())
+        .bind(uuid.to_string())
+        .bind(TaskState::Deleting.as_str())
+        .execute(&mut *w.tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        if n == 0 {
+            return Ok(false);
+        }
+        enqueue_tx(&mut w.tx, &node.host, task_kind::BUILD, Some(uuid), &Value::Null).await?;
+        w.commit().await?;
+        Ok(true)
+    }
+
+    pub async fn set_launched(&self, uuid: Uuid) -> Result<bool> {
+        let mut w = self.write().await?;
+        let n = sqlx::query(
+            "UPDATE compute_instances SET vm_state = $3, task_state = NULL, power_state = $4, launched_at = $1, updated_at = $1 \
+             WHERE uuid = $2 AND deleted = 0 AND task_state = $5",
+        )
+        .bind(now_ms())
+        .bind(uuid.to_string())
+        .bind(VmState::Active.as_str())
+        .bind(power_state::RUNNING)
+        .bind(TaskState::Spawning.as_str())
+        .execute(&mut *w.tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        w.commit().await?;
+        Ok(n > 0)
+    }
+
+    /// Mark an instance deleted and record, in the same transaction, that
+    /// its allocations must be removed from Placement. Returns the outbox
+    /// entry id, or `None` when it was already deleted.
+    pub async fn mark_deleted(&self, uuid: Uuid) -> Result<Option<i64>> {
+        let mut w = self.write().await?;
+        let now = now_ms();
+        let n = sqlx::query(
+            "UPDATE compute_instances SET vm_state = $3, task_state = NULL, power_state = $4, deleted = id, deleted_at = $1, terminated_at = $1, updated_at = $1 \
+             WHERE uuid = $2 AND deleted = 0",
+        )
+        .bind(now)
+        .bind(uuid.to_string())
+        .bind(VmState::Deleted.as_str())
+        .bind(power_state::NOSTATE)
+        .execute(&mut *w.tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        if n == 0 {
+            return Ok(None);
+        }
+        let id = insert_outbox_tx(&mut w.tx, self.engine, outbox_kind::DELETE_ALLOCATIONS, uuid).await?;
+        w.commit().await?;
+        Ok(Some(id))
+    }
+
+    pub async fn add_fault(
+        &self,
+        uuid: Uuid,
+        code: i64,
+        message: &str,
+        details: &str,
+        host: Option<&str>,
+    ) -> Result<()> {
+        let mut w = self.write().await?;
+        sqlx::query("INSERT INTO compute_instance_faults (instance_uuid, code, message, details, host, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(uuid.to_string())
+            .bind(code)
+            .bind(message)
+            .bind(details)
+            .bind(host.map(str::to_string))
+            .bind(now_ms())
+            .execute(&mut *w.tx)
+            .await
+            .map_err(db_err)?;
+        w.commit().await
+    }
+
+    pub async fn latest_fault(&self, uuid: Uuid) -> Result<Option<InstanceFault>> {
+        let row = sqlx::query(
+            "SELECT code, message, details, host, created_at FROM compute_instance_faults WHERE instance_uuid = $1 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(uuid.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(row.map(|r| InstanceFault {
+            code: get_i64(&r, "code"),
+            message: get_str(&r, "message"),
+            details: get_str(&r, "details"),
+            host: get_opt_str(&r, "host"),
+            created_at: get_i64(&r, "created_at"),
+        }))
+    }
+}
+
+pub(crate) async fn set_state_tx(tx: &mut Tx, uuid: Uuid, t: &Transition) -> Result<bool> {
+    let row = sqlx::query("SELECT task_state FROM compute_instances WHERE uuid = $1 AND deleted = 0")
+        .bind(uuid.to_string())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    let Some(row) = row else { return Ok(false) };
+    let current = get_opt_str(&row, "task_state");
+    if let Some(exp) = t.expected {
+        // A stored task state berth does not know never matches.
+        let known = current.as_deref().map(TaskState::parse);
+        let matches = |e: &Option<TaskState>| match (e, known) {
+            (None, None) => true,
+            (Some(want), Some(Some(have))) => *want == have,
+            _ => false,
+        };
+        if !exp.iter().any(matches) {
+            return Ok(false);
+        }
+    }
+    // Compare-and-set on the task state read above.
+    let mut sql = "UPDATE compute_instances SET vm_state = COALESCE($1, vm_state), task_state = $2, power_state = COALESCE($3, power_state), updated_at = $4 \
+                   WHERE uuid = $5 AND deleted = 0"
+        .to_string();
+    sql.push_str(if current.is_some() { " AND task_state = $6" } else { " AND task_state IS NULL" });
+    let mut q = sqlx::query(&sql)
+        .bind(t.vm_state.map(VmState::as_str))
+        .bind(t.task_state.map(TaskState::as_str))
+        .bind(t.power_state)
+        .bind(now_ms())
+        .bind(uuid.to_string());
+    if let Some(c) = current {
+        q = q.bind(c);
+    }
+    let n = q.execute(&mut **tx).await.map_err(db_err)?.rows_affected();
+    Ok(n > 0)
+}

@@ -1,0 +1,111 @@
+//! The work queue between the API and the agents (`compute_tasks`).
+
+use super::*;
+
+pub(crate) async fn enqueue_tx(
+    tx: &mut Tx,
+    host: &str,
+    kind: &str,
+    instance: Option<Uuid>,
+    payload: &Value,
+) -> Result<()> {
+    let now = now_ms();
+    sqlx::query("INSERT INTO compute_tasks (host, kind, instance_uuid, payload, state, created_at, updated_at) VALUES ($1, $2, $3, $4, $6, $5, $5)")
+        .bind(host)
+        .bind(kind)
+        .bind(instance.map(|u| u.to_string()))
+        .bind(payload.to_string())
+        .bind(now)
+        .bind(QueueState::Pending.as_str())
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+impl Db {
+    /// Move an instance to new states and queue a task for its host, in one
+    /// transaction; `false` (nothing queued) when the state check failed.
+    pub async fn transition_and_enqueue(&self, uuid: Uuid, t: &Transition, host: &str, kind: &str) -> Result<bool> {
+        let mut w = self.write().await?;
+        if !set_state_tx(&mut w.tx, uuid, t).await? {
+            return Ok(false);
+        }
+        enqueue_tx(&mut w.tx, host, kind, Some(uuid), &Value::Null).await?;
+        w.commit().await?;
+        Ok(true)
+    }
+
+    /// Claim the oldest runnable task of `host` for `lease_ms`: a pending
+    /// task whose retry time has come, or a running one whose lease expired
+    /// (its worker died). One conditional UPDATE; on PostgreSQL the row is
+    /// picked with `FOR UPDATE SKIP LOCKED` so concurrent workers never wait
+    /// on each other.
+    pub async fn claim_task(&self, host: &str, worker: &str, lease_ms: i64) -> Result<Option<Task>> {
+        let now = now_ms();
+        let lock = match self.engine {
+            Engine::Sqlite => "",
+            Engine::Postgres => " FOR UPDATE SKIP LOCKED",
+        };
+        let sql = format!(
+            "UPDATE compute_tasks SET state = $5, claimed_by = $1, claimed_until = $2, attempts = attempts + 1, updated_at = $3 \
+             WHERE id = (SELECT id FROM compute_tasks WHERE host = $4 AND ((state = $6 AND (claimed_until IS NULL OR claimed_until <= $3)) \
+             OR (state = $5 AND claimed_until < $3)) ORDER BY id LIMIT 1{lock}) \
+             RETURNING id, host, kind, instance_uuid, payload, attempts"
+        );
+        let mut w = self.write().await?;
+        let row = sqlx::query(&sql)
+            .bind(worker)
+            .bind(now + lease_ms)
+            .bind(now)
+            .bind(host)
+            .bind(QueueState::Running.as_str())
+            .bind(QueueState::Pending.as_str())
+            .fetch_optional(&mut *w.tx)
+            .await
+            .map_err(db_err)?;
+        w.commit().await?;
+        Ok(row.map(|r| Task {
+            id: get_i64(&r, "id"),
+            host: get_str(&r, "host"),
+            kind: get_str(&r, "kind"),
+            instance_uuid: opt_uuid(get_opt_str(&r, "instance_uuid")),
+            payload: serde_json::from_str(&get_str(&r, "payload")).unwrap_or(Value::Null),
+            attempts: get_i64(&r, "attempts"),
+        }))
+    }
+
+    pub async fn complete_task(&self, id: i64) -> Result<()> {
+        let mut w = self.write().await?;
+        sqlx::query("DELETE FROM compute_tasks WHERE id = $1").bind(id).execute(&mut *w.tx).await.map_err(db_err)?;
+        w.commit().await
+    }
+
+    /// Put a task back for a retry after `delay_ms`, or mark it failed.
+    pub async fn retry_task(&self, id: i64, error: &str, delay_ms: i64, give_up: bool) -> Result<()> {
+        let mut w = self.write().await?;
+        let now = now_ms();
+        sqlx::query("UPDATE compute_tasks SET state = $1, claimed_by = NULL, claimed_until = $2, last_error = $3, updated_at = $4 WHERE id = $5")
+            .bind(if give_up { QueueState::Failed } else { QueueState::Pending }.as_str())
+            .bind(now + delay_ms)
+            .bind(error)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *w.tx)
+            .await
+            .map_err(db_err)?;
+        w.commit().await
+    }
+
+    /// Tasks not yet done for a host (pending or running).
+    pub async fn open_tasks(&self, host: &str) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM compute_tasks WHERE host = $1 AND state IN ($2, $3)")
+            .bind(host)
+            .bind(QueueState::Pending.as_str())
+            .bind(QueueState::Running.as_str())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(get_i64(&row, "n"))
+    }
+}
