@@ -223,7 +223,7 @@ mod tests {
         let name = db.pg_name().unwrap().to_string();
         let exists = |name: String| async move {
             let mut c = sqlx::PgConnection::connect(&pg_admin_url()).await.unwrap();
-            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pg_database WHERE datname = $1")
+            let n: i64 = sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM pg_database WHERE datname = $1")
                 .bind(name)
                 .fetch_one(&mut c)
                 .await
