@@ -1,16 +1,30 @@
-//! What every berth service needs to reach its database the same way:
-//! engine detection from the URL, password redaction, and the pools.
+//! The storage core of every berth service: engine detection from the URL,
+//! password redaction, the pools, the shared migrator, one database handle
+//! ([`Db`]) with read and write transactions and after-commit hooks, one
+//! error mapping ([`DbError`]) and strict row decoding ([`RowExt`]).
 //!
-//! Architecture invariant: on SQLite every service opens a read pool and a
-//! single-connection write pool with the same pragmas (busy_timeout first,
-//! WAL, foreign keys); services share one database file in `berth up`, so
-//! they must agree on how they wait for each other. Transactions and error
-//! types stay in each service's own `db.rs`.
+//! Architecture invariants:
+//! - On SQLite every service opens a read pool and a single-connection write
+//!   pool with the same pragmas (busy_timeout first, WAL, foreign keys);
+//!   services share one database file in `berth up`, so they must agree on
+//!   how they wait for each other. Writes go through [`Db::write`]: the
+//!   handle's writer mutex, then `BEGIN IMMEDIATE`.
+//! - Database text stays in logs: a service turns a [`DbError`] into its own
+//!   error type by [`DbErrorKind`], never by showing the text to a client.
+//! - A column that fails to decode is an error, never a default.
 
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor};
+
+mod error;
+mod handle;
+mod row;
+
+pub use error::{DbError, DbErrorKind, DbResult};
+pub use handle::{CommitHook, Db, HookFuture, Tx, WriteTx};
+pub use row::{decode_all, from_row, RowExt};
 
 /// The database engines berth runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -168,13 +168,16 @@ fn percent_decode(s: &str) -> Vec<u8> {
     out
 }
 
-/// Seconds since the epoch as an HTTP date.
-pub fn http_date(ts: i64) -> String {
-    httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(ts.max(0) as u64))
+/// A stored time (microseconds since the epoch, `berth_time`) as an HTTP
+/// date, to the second (rounded down); times before the epoch render as
+/// the epoch.
+pub fn http_date(us: berth_time::Micros) -> String {
+    berth_time::http_date(us.max(0))
 }
 
-pub fn now_ts() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+/// Now, in the stored representation (microseconds since the epoch).
+pub fn now_ts() -> berth_time::Micros {
+    berth_time::now()
 }
 
 /// A JSON response; from 1.15 with `cache-control: no-cache` and
@@ -212,6 +215,16 @@ pub fn no_content() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_dates_from_stored_micros() {
+        assert_eq!(http_date(1_700_000_000_999_999), "Tue, 14 Nov 2023 22:13:20 GMT");
+        assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(http_date(-5), "Thu, 01 Jan 1970 00:00:00 GMT");
+        // The same text the httpdate crate gives for the whole second.
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        assert_eq!(http_date(1_700_000_000_500_000), httpdate::fmt_http_date(t));
+    }
 
     #[test]
     fn decodes_percent() {

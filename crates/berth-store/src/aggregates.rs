@@ -1,11 +1,10 @@
 //! Aggregate membership of providers (1.1 bare list, 1.19+ with generation).
 
 use berth_placement::Result;
-use sqlx::Row;
 use uuid::Uuid;
 
-use crate::db::{db_err, now, Store, Tx};
-use crate::providers::{bump_generation, no_such_provider, parse_uuid, provider_ids};
+use crate::db::{map_db, Cols, Store, Tx};
+use crate::providers::{bump_generation, no_such_provider, provider_ids};
 
 pub(crate) async fn provider_aggregates(tx: &mut Tx, provider_id: i64) -> Result<Vec<Uuid>> {
     let rows = sqlx::query(
@@ -15,8 +14,8 @@ pub(crate) async fn provider_aggregates(tx: &mut Tx, provider_id: i64) -> Result
     .bind(provider_id)
     .fetch_all(&mut **tx)
     .await
-    .map_err(db_err)?;
-    Ok(rows.iter().map(|r| parse_uuid(&r.get::<String, _>(0))).collect())
+    .map_err(map_db)?;
+    rows.iter().map(|r| r.uuid_at(0)).collect()
 }
 
 impl Store {
@@ -29,9 +28,9 @@ impl Store {
             .bind(ids.id)
             .fetch_one(&mut *tx)
             .await
-            .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
-        Ok(Some((ids.generation, aggs, crate::db::get_i64(&row, 0))))
+            .map_err(map_db)?;
+        tx.commit().await.map_err(map_db)?;
+        Ok(Some((ids.generation, aggs, row.int(0)?)))
     }
 
     /// Replace a provider's aggregates. With `generation` (1.19+) the write is
@@ -47,7 +46,7 @@ impl Store {
             .bind(ids.id)
             .execute(&mut *w.tx)
             .await
-            .map_err(db_err)?;
+            .map_err(map_db)?;
         let mut seen = std::collections::BTreeSet::new();
         for a in aggs {
             if seen.insert(*a) {
@@ -55,7 +54,7 @@ impl Store {
                     .bind(a.to_string())
                     .execute(&mut *w.tx)
                     .await
-                    .map_err(db_err)?;
+                    .map_err(map_db)?;
                 sqlx::query(
                     "INSERT INTO provider_aggregates (provider_id, aggregate_id) \
                      SELECT $1, id FROM aggregates WHERE uuid = $2",
@@ -64,16 +63,16 @@ impl Store {
                 .bind(a.to_string())
                 .execute(&mut *w.tx)
                 .await
-                .map_err(db_err)?;
+                .map_err(map_db)?;
             }
         }
         sqlx::query("UPDATE resource_providers SET updated_at = $1 WHERE id = $2")
-            .bind(now())
+            .bind(berth_time::now())
             .bind(ids.id)
             .execute(&mut *w.tx)
             .await
-            .map_err(db_err)?;
-        w.commit().await?;
+            .map_err(map_db)?;
+        w.commit().await.map_err(map_db)?;
         Ok(gen)
     }
 }

@@ -11,11 +11,10 @@ use std::collections::BTreeMap;
 
 use berth_placement::model::{AllocationMap, Consumer};
 use berth_placement::{Error, Result};
-use sqlx::Row;
 use uuid::Uuid;
 
-use crate::db::{db_err, get_i64, now, Store, Tx};
-use crate::providers::{lock_and_bump, parse_uuid, provider_ids};
+use crate::db::{map_db, Cols, Store, Tx};
+use crate::providers::{lock_and_bump, provider_ids};
 
 /// Replace one consumer's allocations.
 #[derive(Debug, Clone)]
@@ -52,14 +51,17 @@ async fn consumer_row(tx: &mut Tx, lock: Option<crate::Engine>, uuid: &Uuid) -> 
         "SELECT uuid, project_id, user_id, generation, consumer_type FROM consumers WHERE uuid = $1{}",
         lock.map(crate::Engine::for_update).unwrap_or("")
     );
-    let row = sqlx::query(&q).bind(uuid.to_string()).fetch_optional(&mut **tx).await.map_err(db_err)?;
-    Ok(row.map(|r| Consumer {
-        uuid: parse_uuid(&r.get::<String, _>(0)),
-        project_id: r.get(1),
-        user_id: r.get(2),
-        generation: get_i64(&r, 3),
-        consumer_type: r.try_get::<Option<String>, _>(4).ok().flatten(),
-    }))
+    let row = sqlx::query(&q).bind(uuid.to_string()).fetch_optional(&mut **tx).await.map_err(map_db)?;
+    row.map(|r| {
+        Ok(Consumer {
+            uuid: r.uuid_at(0)?,
+            project_id: r.text(1)?,
+            user_id: r.text(2)?,
+            generation: r.int(3)?,
+            consumer_type: r.opt_text(4)?,
+        })
+    })
+    .transpose()
 }
 
 fn generation_conflict(expected: Option<i64>, actual: Option<i64>) -> Error {
@@ -76,12 +78,12 @@ impl Store {
     pub async fn write_allocations(&self, writes: &[AllocationWrite]) -> Result<()> {
         let mut w = self.write().await?;
         self.write_allocations_tx(&mut w.tx, writes).await?;
-        w.commit().await
+        w.commit().await.map_err(map_db)
     }
 
     /// [`Store::write_allocations`] inside an open transaction.
     pub(crate) async fn write_allocations_tx(&self, tx: &mut Tx, writes: &[AllocationWrite]) -> Result<()> {
-        let ts = now();
+        let ts = berth_time::now();
         let mut writes: Vec<&AllocationWrite> = writes.iter().collect();
         writes.sort_by_key(|a| a.consumer);
 
@@ -108,7 +110,7 @@ impl Store {
         // Consumers: create missing ones, check and bump generations.
         for wr in &writes {
             let key = wr.consumer.to_string();
-            let existing = consumer_row(tx, Some(self.engine), &wr.consumer).await?;
+            let existing = consumer_row(tx, Some(self.engine()), &wr.consumer).await?;
             match (&existing, wr.consumer_generation) {
                 (None, Some(Some(g))) => return Err(generation_conflict(Some(g), None)),
                 (Some(c), Some(None)) => return Err(generation_conflict(None, Some(c.generation))),
@@ -130,7 +132,7 @@ impl Store {
                     .bind(ts)
                     .execute(&mut **tx)
                     .await
-                    .map_err(db_err)?;
+                    .map_err(map_db)?;
                     if res.rows_affected() != 1 {
                         // Another writer created it between our read and insert.
                         return Err(generation_conflict(None, Some(0)));
@@ -150,7 +152,7 @@ impl Store {
                     .bind(c.generation)
                     .execute(&mut **tx)
                     .await
-                    .map_err(db_err)?;
+                    .map_err(map_db)?;
                     if res.rows_affected() != 1 {
                         return Err(generation_conflict(Some(c.generation), None));
                     }
@@ -166,16 +168,16 @@ impl Store {
                 .bind(&key)
                 .fetch_all(&mut **tx)
                 .await
-                .map_err(db_err)?;
+                .map_err(map_db)?;
                 for r in held {
-                    providers.entry(parse_uuid(&r.get::<String, _>(1))).or_insert(get_i64(&r, 0));
+                    providers.entry(r.uuid_at(1)?).or_insert(r.int(0)?);
                 }
             }
             sqlx::query("DELETE FROM allocations WHERE consumer_uuid = $1")
                 .bind(&key)
                 .execute(&mut **tx)
                 .await
-                .map_err(db_err)?;
+                .map_err(map_db)?;
         }
 
         // Lock providers in id order, then check capacity with the locks held.
@@ -213,7 +215,7 @@ impl Store {
                     .bind(ts)
                     .execute(&mut **tx)
                     .await
-                    .map_err(db_err)?;
+                    .map_err(map_db)?;
                 }
             }
             if wr.allocations.values().all(|r| r.is_empty()) {
@@ -221,7 +223,7 @@ impl Store {
                     .bind(wr.consumer.to_string())
                     .execute(&mut **tx)
                     .await
-                    .map_err(db_err)?;
+                    .map_err(map_db)?;
             }
         }
         Ok(())
@@ -247,13 +249,13 @@ impl Store {
         .bind(rc)
         .fetch_optional(&mut **tx)
         .await
-        .map_err(db_err)?;
+        .map_err(map_db)?;
         let Some(inv) = inv else {
             let known = sqlx::query("SELECT 1 FROM resource_classes WHERE name = $1")
                 .bind(rc)
                 .fetch_optional(&mut **tx)
                 .await
-                .map_err(db_err)?;
+                .map_err(map_db)?;
             if known.is_none() {
                 return Err(Error::not_found(format!("No such resource class {rc}.")));
             }
@@ -261,7 +263,7 @@ impl Store {
                 "Unable to allocate inventory: Inventory for '{rc}' on resource provider '{rp}' invalid."
             )));
         };
-        let inv = crate::inventories::inventory_from_row(&inv, 0);
+        let inv = crate::inventories::inventory_from_row(&inv, 0)?;
         if !inv.amount_respects_units(amount) {
             return Err(Error::conflict(format!(
                 "Unable to allocate inventory: Unable to create allocation for '{rc}' on resource provider '{rp}'. \
@@ -275,8 +277,8 @@ impl Store {
         .bind(rc)
         .fetch_one(&mut **tx)
         .await
-        .map_err(db_err)?;
-        let used = get_i64(&used, 0);
+        .map_err(map_db)?;
+        let used = used.int(0)?;
         if used + total_new > inv.capacity() {
             return Err(Error::conflict(format!(
                 "Unable to allocate inventory: Unable to create allocation for '{rc}' on resource provider '{rp}'. \
@@ -298,22 +300,22 @@ impl Store {
         .bind(consumer.to_string())
         .fetch_all(&mut *tx)
         .await
-        .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        .map_err(map_db)?;
+        tx.commit().await.map_err(map_db)?;
         let mut allocations: Vec<ProviderAllocation> = Vec::new();
         let mut updated_at = 0;
         for r in rows {
-            let rp = parse_uuid(&r.get::<String, _>(0));
-            updated_at = updated_at.max(get_i64(&r, 4));
+            let rp = r.uuid_at(0)?;
+            updated_at = updated_at.max(r.int(4)?);
             if allocations.last().is_none_or(|a| a.provider != rp) {
                 allocations.push(ProviderAllocation {
                     provider: rp,
-                    provider_generation: get_i64(&r, 1),
+                    provider_generation: r.int(1)?,
                     resources: BTreeMap::new(),
                 });
             }
             if let Some(a) = allocations.last_mut() {
-                a.resources.insert(r.get::<String, _>(2), get_i64(&r, 3));
+                a.resources.insert(r.text(2)?, r.int(3)?);
             }
         }
         Ok(Some(ConsumerAllocations { consumer: c, allocations, updated_at }))
@@ -328,9 +330,9 @@ impl Store {
             .bind(&key)
             .execute(&mut *w.tx)
             .await
-            .map_err(db_err)?;
-        sqlx::query("DELETE FROM consumers WHERE uuid = $1").bind(&key).execute(&mut *w.tx).await.map_err(db_err)?;
-        w.commit().await?;
+            .map_err(map_db)?;
+        sqlx::query("DELETE FROM consumers WHERE uuid = $1").bind(&key).execute(&mut *w.tx).await.map_err(map_db)?;
+        w.commit().await.map_err(map_db)?;
         Ok(res.rows_affected() > 0)
     }
 
@@ -348,13 +350,13 @@ impl Store {
         .bind(ids.id)
         .fetch_all(&mut *tx)
         .await
-        .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        .map_err(map_db)?;
+        tx.commit().await.map_err(map_db)?;
         let mut out: BTreeMap<Uuid, BTreeMap<String, i64>> = BTreeMap::new();
         let mut last = 0;
         for r in rows {
-            last = last.max(get_i64(&r, 3));
-            *out.entry(parse_uuid(&r.get::<String, _>(0))).or_default().entry(r.get(1)).or_default() += get_i64(&r, 2);
+            last = last.max(r.int(3)?);
+            *out.entry(r.uuid_at(0)?).or_default().entry(r.text(1)?).or_default() += r.int(2)?;
         }
         Ok(Some((ids.generation, out, last)))
     }
@@ -398,6 +400,6 @@ impl Store {
                 crate::providers::lock_and_bump(&mut w.tx, pid.id).await?;
             }
         }
-        w.commit().await
+        w.commit().await.map_err(map_db)
     }
 }

@@ -1,9 +1,9 @@
 //! Resource classes: the standard ones (synced at start) and `CUSTOM_*`.
 
 use berth_placement::{codes, standard, Error, Result};
-use sqlx::Row;
 
-use crate::db::{db_err, get_i64, is_unique_violation, now, Store};
+use crate::db::{map_db, Cols, Store};
+use berth_db::{DbError, DbErrorKind};
 
 /// A resource class with its last change time.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,30 +15,30 @@ pub struct ResourceClassRow {
 impl Store {
     pub async fn list_resource_classes(&self) -> Result<Vec<ResourceClassRow>> {
         let rows = sqlx::query("SELECT name, updated_at FROM resource_classes ORDER BY id")
-            .fetch_all(&self.pool)
+            .fetch_all(self.db.pool())
             .await
-            .map_err(db_err)?;
-        Ok(rows.iter().map(|r| ResourceClassRow { name: r.get(0), updated_at: get_i64(r, 1) }).collect())
+            .map_err(map_db)?;
+        rows.iter().map(|r| Ok(ResourceClassRow { name: r.text(0)?, updated_at: r.int(1)? })).collect()
     }
 
     pub async fn get_resource_class(&self, name: &str) -> Result<Option<ResourceClassRow>> {
         let row = sqlx::query("SELECT name, updated_at FROM resource_classes WHERE name = $1")
             .bind(name)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db.pool())
             .await
-            .map_err(db_err)?;
-        Ok(row.map(|r| ResourceClassRow { name: r.get(0), updated_at: get_i64(&r, 1) }))
+            .map_err(map_db)?;
+        row.map(|r| Ok(ResourceClassRow { name: r.text(0)?, updated_at: r.int(1)? })).transpose()
     }
 
     /// Create a custom class. `Ok(false)` when it already existed.
     pub async fn create_resource_class(&self, name: &str) -> Result<bool> {
         let mut w = self.write().await?;
-        let ts = now();
+        let ts = berth_time::now();
         let exists = sqlx::query("SELECT 1 FROM resource_classes WHERE name = $1")
             .bind(name)
             .fetch_optional(&mut *w.tx)
             .await
-            .map_err(db_err)?;
+            .map_err(map_db)?;
         if exists.is_some() {
             return Ok(false);
         }
@@ -49,10 +49,15 @@ impl Store {
             .await
         {
             Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => return Ok(false),
-            Err(e) => return Err(db_err(e)),
+            Err(e) => {
+                let e = DbError::from(e);
+                if e.kind() == DbErrorKind::UniqueViolation {
+                    return Ok(false);
+                }
+                return Err(map_db(e));
+            }
         }
-        w.commit().await?;
+        w.commit().await.map_err(map_db)?;
         Ok(true)
     }
 
@@ -66,7 +71,7 @@ impl Store {
             .bind(old)
             .fetch_optional(&mut *w.tx)
             .await
-            .map_err(db_err)?;
+            .map_err(map_db)?;
         if exists.is_none() {
             return Err(Error::not_found(format!("No such resource class {old}.")));
         }
@@ -74,7 +79,7 @@ impl Store {
             .bind(new)
             .fetch_optional(&mut *w.tx)
             .await
-            .map_err(db_err)?;
+            .map_err(map_db)?;
         if clash.is_some() {
             return Err(
                 Error::conflict(format!("Resource class already exists: {new}")).with_code(codes::DUPLICATE_NAME)
@@ -85,9 +90,9 @@ impl Store {
             "UPDATE inventories SET resource_class = $1, updated_at = $3 WHERE resource_class = $2",
             "UPDATE allocations SET resource_class = $1, updated_at = $3 WHERE resource_class = $2",
         ] {
-            sqlx::query(sql).bind(new).bind(old).bind(now()).execute(&mut *w.tx).await.map_err(db_err)?;
+            sqlx::query(sql).bind(new).bind(old).bind(berth_time::now()).execute(&mut *w.tx).await.map_err(map_db)?;
         }
-        w.commit().await
+        w.commit().await.map_err(map_db)
     }
 
     pub async fn delete_resource_class(&self, name: &str) -> Result<()> {
@@ -96,7 +101,7 @@ impl Store {
             .bind(name)
             .fetch_optional(&mut *w.tx)
             .await
-            .map_err(db_err)?;
+            .map_err(map_db)?;
         if exists.is_none() {
             return Err(Error::not_found(format!("No such resource class {name}.")));
         }
@@ -110,7 +115,7 @@ impl Store {
         .bind(name)
         .fetch_optional(&mut *w.tx)
         .await
-        .map_err(db_err)?;
+        .map_err(map_db)?;
         if used.is_some() {
             return Err(Error::conflict(format!("Cannot delete resource class {name}. Class is in use in inventory.")));
         }
@@ -118,7 +123,7 @@ impl Store {
             .bind(name)
             .execute(&mut *w.tx)
             .await
-            .map_err(db_err)?;
-        w.commit().await
+            .map_err(map_db)?;
+        w.commit().await.map_err(map_db)
     }
 }

@@ -1,11 +1,9 @@
-use std::sync::Arc;
-
-use berth_placement::{standard, Error, Result};
+use berth_db::{Db, DbError, DbErrorKind, HookFuture, RowExt, WriteTx};
+use berth_placement::{codes, standard, Error, ErrorKind, Result};
 use sqlx::any::AnyRow;
-use sqlx::{AnyPool, Row};
-use tokio::sync::{Mutex, MutexGuard};
+use uuid::Uuid;
 
-pub use berth_db::Engine;
+pub use berth_db::{Engine, Tx};
 
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
@@ -22,66 +20,87 @@ impl StoreConfig {
 /// Handle on the Placement database. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    pub(crate) pool: AnyPool,
-    /// Where write transactions run: on SQLite a single connection (SQLite
-    /// has one writer anyway, and a rollback left pending by an aborted
-    /// transaction is then always flushed before the next write); on
-    /// PostgreSQL the main pool.
-    write_pool: AnyPool,
-    pub(crate) engine: Engine,
-    /// Serializes writers on SQLite (one writer at a time is all SQLite
-    /// allows; taking it here avoids busy-wait storms).
-    write_lock: Arc<Mutex<()>>,
+    pub(crate) db: Db,
 }
 
-pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Any>;
-
-/// A write transaction; on SQLite it also holds the process-wide writer lock.
-pub(crate) struct WriteTx<'a> {
-    pub tx: Tx,
-    pool: &'a AnyPool,
-    _guard: Option<MutexGuard<'a, ()>>,
+/// The one place a database failure becomes a Placement error. The
+/// database's text goes to the log, never into the error detail (which is
+/// the HTTP answer's).
+pub(crate) fn map_db(e: impl Into<DbError>) -> Error {
+    let e = e.into();
+    let kind = e.kind();
+    match kind {
+        DbErrorKind::InvalidText => {
+            tracing::debug!(error = %e, "database refused a text value");
+            Error::bad_request(kind.public_message())
+        }
+        DbErrorKind::UniqueViolation => {
+            tracing::info!(error = %e, "unique violation");
+            Error::conflict(kind.public_message())
+        }
+        DbErrorKind::SerializationFailure => {
+            tracing::info!(error = %e, "serialization failure");
+            Error::concurrent_update(kind.public_message())
+        }
+        DbErrorKind::Busy | DbErrorKind::Unavailable => {
+            tracing::warn!(error = %e, "database unavailable");
+            Error::new(ErrorKind::Unavailable, codes::DEFAULT, kind.public_message())
+        }
+        DbErrorKind::Decode | DbErrorKind::Other => {
+            tracing::error!(error = %e, "database error");
+            Error::internal(kind.public_message())
+        }
+    }
 }
 
-impl WriteTx<'_> {
-    /// Commit, then advance the data version. The bump comes after the
-    /// commit so a reader that sees version V also sees every write that
-    /// advanced it (a reader may label data with an older version than it
-    /// holds, which only costs it a reload).
-    pub async fn commit(self) -> Result<()> {
-        self.tx.commit().await.map_err(db_err)?;
+/// Strict column access for Placement's rows: a column that fails to decode
+/// is an error (through [`map_db`]), never a default.
+pub(crate) trait Cols {
+    fn int(&self, i: usize) -> Result<i64>;
+    fn opt_int(&self, i: usize) -> Result<Option<i64>>;
+    fn real(&self, i: usize) -> Result<f64>;
+    fn text(&self, i: usize) -> Result<String>;
+    fn opt_text(&self, i: usize) -> Result<Option<String>>;
+    fn uuid_at(&self, i: usize) -> Result<Uuid>;
+    fn opt_uuid_at(&self, i: usize) -> Result<Option<Uuid>>;
+}
+
+impl Cols for AnyRow {
+    fn int(&self, i: usize) -> Result<i64> {
+        self.col(i).map_err(map_db)
+    }
+    fn opt_int(&self, i: usize) -> Result<Option<i64>> {
+        self.col(i).map_err(map_db)
+    }
+    fn real(&self, i: usize) -> Result<f64> {
+        self.col(i).map_err(map_db)
+    }
+    fn text(&self, i: usize) -> Result<String> {
+        self.col(i).map_err(map_db)
+    }
+    fn opt_text(&self, i: usize) -> Result<Option<String>> {
+        self.col(i).map_err(map_db)
+    }
+    fn uuid_at(&self, i: usize) -> Result<Uuid> {
+        self.uuid(i).map_err(map_db)
+    }
+    fn opt_uuid_at(&self, i: usize) -> Result<Option<Uuid>> {
+        self.opt_uuid(i).map_err(map_db)
+    }
+}
+
+/// Advance the data version after every committed write. The bump comes
+/// after the commit so a reader that sees version V also sees every write
+/// that advanced it (a reader may label data with an older version than it
+/// holds, which only costs it a reload).
+fn bump_data_version(db: Db) -> HookFuture {
+    Box::pin(async move {
         if let Err(e) =
-            sqlx::query("UPDATE placement_state SET version = version + 1 WHERE id = 1").execute(self.pool).await
+            sqlx::query("UPDATE placement_state SET version = version + 1 WHERE id = 1").execute(db.write_pool()).await
         {
-            tracing::warn!(error = %e, "could not advance the placement data version");
+            tracing::warn!(error = %DbError::from(e), "could not advance the placement data version");
         }
-        Ok(())
-    }
-}
-
-pub(crate) fn db_err(e: sqlx::Error) -> Error {
-    match &e {
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => Error::new(
-            berth_placement::ErrorKind::Unavailable,
-            berth_placement::codes::DEFAULT,
-            format!("database unavailable: {e}"),
-        ),
-        _ => Error::internal(format!("database error: {e}")),
-    }
-}
-
-pub(crate) fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
-
-pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Database(d) => {
-            let msg = d.message().to_ascii_lowercase();
-            d.code().as_deref() == Some("23505") || msg.contains("unique constraint") || msg.contains("duplicate key")
-        }
-        _ => false,
-    }
+    })
 }
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -90,8 +109,8 @@ static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/p
 impl Store {
     /// Connect, without touching the schema.
     pub async fn connect(config: &StoreConfig) -> Result<Store> {
-        let p = berth_db::connect(&config.url, config.max_connections).await.map_err(Error::internal)?;
-        Ok(Store { pool: p.read, write_pool: p.write, engine: p.engine, write_lock: Arc::new(Mutex::new(())) })
+        let db = Db::connect(&config.url, config.max_connections).await.map_err(Error::internal)?;
+        Ok(Store { db: db.with_commit_hook(bump_data_version) })
     }
 
     /// Connect, apply pending migrations and make sure the standard resource
@@ -104,32 +123,29 @@ impl Store {
     }
 
     pub fn engine(&self) -> Engine {
-        self.engine
+        self.db.engine()
     }
 
-    /// Apply pending schema migrations (`berth db sync`).
+    /// Apply pending schema migrations (`berth db sync`). Other berth
+    /// services keep their own migrations in the same `_sqlx_migrations` table.
     pub async fn migrate(&self) -> Result<()> {
-        let base = match self.engine {
-            Engine::Sqlite => &SQLITE_MIGRATOR,
-            Engine::Postgres => &POSTGRES_MIGRATOR,
-        };
-        // Other berth services (identity, compute) keep their own migrations
-        // in the same database and `_sqlx_migrations` table.
-        let migrator = berth_db::shared_migrator(base);
-        migrator.run(&self.write_pool).await.map_err(|e| Error::internal(format!("database migration failed: {e}")))
+        self.db.migrate(&SQLITE_MIGRATOR, &POSTGRES_MIGRATOR).await.map_err(|e| {
+            tracing::error!(error = %e, "placement database migration failed");
+            Error::internal(format!("database migration failed: {}", e.log_text()))
+        })
     }
 
     /// Insert the standard resource classes and traits that are missing.
     pub async fn sync_standard(&self) -> Result<()> {
         let mut w = self.write().await?;
-        let ts = now();
+        let ts = berth_time::now();
         let existing: Vec<String> = sqlx::query("SELECT name FROM resource_classes")
             .fetch_all(&mut *w.tx)
             .await
-            .map_err(db_err)?
+            .map_err(map_db)?
             .iter()
-            .map(|r| r.get::<String, _>(0))
-            .collect();
+            .map(|r| r.text(0))
+            .collect::<Result<_>>()?;
         for name in standard::RESOURCE_CLASSES {
             if !existing.iter().any(|e| e == name) {
                 sqlx::query(
@@ -140,16 +156,16 @@ impl Store {
                 .bind(ts)
                 .execute(&mut *w.tx)
                 .await
-                .map_err(db_err)?;
+                .map_err(map_db)?;
             }
         }
         let existing: std::collections::HashSet<String> = sqlx::query("SELECT name FROM traits")
             .fetch_all(&mut *w.tx)
             .await
-            .map_err(db_err)?
+            .map_err(map_db)?
             .iter()
-            .map(|r| r.get::<String, _>(0))
-            .collect();
+            .map(|r| r.text(0))
+            .collect::<Result<_>>()?;
         for name in standard::traits() {
             if !existing.contains(name) {
                 sqlx::query(
@@ -159,55 +175,37 @@ impl Store {
                     .bind(ts)
                     .execute(&mut *w.tx)
                     .await
-                    .map_err(db_err)?;
+                    .map_err(map_db)?;
             }
         }
-        w.commit().await
+        w.commit().await.map_err(map_db)
     }
 
-    pub(crate) async fn write(&self) -> Result<WriteTx<'_>> {
-        let guard = match self.engine {
-            Engine::Sqlite => Some(self.write_lock.lock().await),
-            Engine::Postgres => None,
-        };
-        // IMMEDIATE takes SQLite's write lock up front (waiting up to
-        // busy_timeout), so a writer in another process never fails the
-        // read-to-write upgrade with "database is locked".
-        let tx = match self.engine {
-            Engine::Sqlite => self.write_pool.begin_with("BEGIN IMMEDIATE").await,
-            Engine::Postgres => self.write_pool.begin().await,
-        }
-        .map_err(db_err)?;
-        Ok(WriteTx { tx, pool: &self.write_pool, _guard: guard })
+    pub(crate) async fn write(&self) -> Result<WriteTx> {
+        self.db.write().await.map_err(map_db)
     }
 
     pub(crate) async fn read(&self) -> Result<Tx> {
-        self.pool.begin().await.map_err(db_err)
+        self.db.read().await.map_err(map_db)
     }
 
     /// A number that grows whenever committed Placement data changes; caches
     /// of derived data (the allocation-candidates graph) key on it.
     pub async fn data_version(&self) -> Result<i64> {
         let row = sqlx::query("SELECT version FROM placement_state WHERE id = 1")
-            .fetch_one(&self.pool)
+            .fetch_one(self.db.pool())
             .await
-            .map_err(db_err)?;
-        Ok(get_i64(&row, 0))
+            .map_err(map_db)?;
+        row.int(0)
     }
 
-    /// Close the pool (waits for connections to be returned).
+    /// Close the pools (waits for connections to be returned).
     pub async fn close(&self) {
-        self.pool.close().await;
-        self.write_pool.close().await;
+        self.db.close().await;
     }
 
     /// Run a trivial query, for health checks.
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db_err)?;
-        Ok(())
+        self.db.ping().await.map_err(map_db)
     }
-}
-
-pub(crate) fn get_i64(row: &AnyRow, idx: usize) -> i64 {
-    row.try_get::<i64, _>(idx).unwrap_or_default()
 }

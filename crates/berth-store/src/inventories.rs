@@ -4,22 +4,21 @@
 use berth_placement::model::Inventory;
 use berth_placement::{codes, Error, Result};
 use sqlx::any::AnyRow;
-use sqlx::Row;
 use uuid::Uuid;
 
-use crate::db::{db_err, get_i64, now, Store, Tx};
+use crate::db::{map_db, Cols, Store, Tx};
 use crate::providers::{bump_generation, no_such_provider, provider_ids, ProviderIds};
 
-pub(crate) fn inventory_from_row(r: &AnyRow, o: usize) -> Inventory {
-    Inventory {
-        resource_class: r.get::<String, _>(o),
-        total: get_i64(r, o + 1),
-        reserved: get_i64(r, o + 2),
-        min_unit: get_i64(r, o + 3),
-        max_unit: get_i64(r, o + 4),
-        step_size: get_i64(r, o + 5),
-        allocation_ratio: r.try_get::<f64, _>(o + 6).unwrap_or(1.0),
-    }
+pub(crate) fn inventory_from_row(r: &AnyRow, o: usize) -> Result<Inventory> {
+    Ok(Inventory {
+        resource_class: r.text(o)?,
+        total: r.int(o + 1)?,
+        reserved: r.int(o + 2)?,
+        min_unit: r.int(o + 3)?,
+        max_unit: r.int(o + 4)?,
+        step_size: r.int(o + 5)?,
+        allocation_ratio: r.real(o + 6)?,
+    })
 }
 
 const INV_COLUMNS: &str = "resource_class, total, reserved, min_unit, max_unit, step_size, allocation_ratio";
@@ -33,9 +32,14 @@ pub(crate) async fn provider_inventories(tx: &mut Tx, provider_id: i64) -> Resul
     .bind(provider_id)
     .fetch_all(&mut **tx)
     .await
-    .map_err(db_err)?;
-    let last = rows.iter().map(|r| get_i64(r, 7)).max().unwrap_or(0);
-    Ok((rows.iter().map(|r| inventory_from_row(r, 0)).collect(), last))
+    .map_err(map_db)?;
+    let mut last = 0;
+    let mut invs = Vec::with_capacity(rows.len());
+    for r in &rows {
+        last = last.max(r.int(7)?);
+        invs.push(inventory_from_row(r, 0)?);
+    }
+    Ok((invs, last))
 }
 
 async fn class_exists(tx: &mut Tx, name: &str) -> Result<bool> {
@@ -43,7 +47,7 @@ async fn class_exists(tx: &mut Tx, name: &str) -> Result<bool> {
         .bind(name)
         .fetch_optional(&mut **tx)
         .await
-        .map_err(db_err)?
+        .map_err(map_db)?
         .is_some())
 }
 
@@ -55,7 +59,7 @@ async fn classes_in_use(tx: &mut Tx, provider_id: i64, classes: &[String]) -> Re
             .bind(rc)
             .fetch_optional(&mut **tx)
             .await
-            .map_err(db_err)?;
+            .map_err(map_db)?;
         if row.is_some() {
             used.push(rc.clone());
         }
@@ -84,7 +88,7 @@ async fn insert_inventory(tx: &mut Tx, provider_id: i64, inv: &Inventory, ts: i6
     .bind(ts)
     .execute(&mut **tx)
     .await
-    .map_err(db_err)?;
+    .map_err(map_db)?;
     Ok(())
 }
 
@@ -104,7 +108,7 @@ async fn update_row(tx: &mut Tx, provider_id: i64, inv: &Inventory, ts: i64) -> 
     .bind(&inv.resource_class)
     .execute(&mut **tx)
     .await
-    .map_err(db_err)?;
+    .map_err(map_db)?;
     Ok(res.rows_affected())
 }
 
@@ -132,9 +136,9 @@ pub(crate) async fn replace_inventories(tx: &mut Tx, rp: &Uuid, ids: ProviderIds
             .bind(rc)
             .execute(&mut **tx)
             .await
-            .map_err(db_err)?;
+            .map_err(map_db)?;
     }
-    let ts = now();
+    let ts = berth_time::now();
     for inv in invs {
         if existing.iter().any(|e| e.resource_class == inv.resource_class) {
             update_row(tx, ids.id, inv, ts).await?;
@@ -151,7 +155,7 @@ impl Store {
         let mut tx = self.read().await?;
         let Some(ids) = provider_ids(&mut tx, rp).await? else { return Ok(None) };
         let (invs, last) = provider_inventories(&mut tx, ids.id).await?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await.map_err(map_db)?;
         Ok(Some((ids.generation, invs, last)))
     }
 
@@ -169,9 +173,9 @@ impl Store {
                 inv.resource_class
             )));
         }
-        insert_inventory(&mut w.tx, ids.id, inv, now()).await?;
+        insert_inventory(&mut w.tx, ids.id, inv, berth_time::now()).await?;
         let gen = bump_generation(&mut w.tx, ids.id, ids.generation).await?;
-        w.commit().await?;
+        w.commit().await.map_err(map_db)?;
         Ok(gen)
     }
 
@@ -181,7 +185,7 @@ impl Store {
         let ids = provider_ids(&mut w.tx, rp).await?.ok_or_else(|| no_such_provider(rp))?;
         let gen = bump_generation(&mut w.tx, ids.id, generation).await?;
         replace_inventories(&mut w.tx, rp, ids, invs).await?;
-        w.commit().await?;
+        w.commit().await.map_err(map_db)?;
         Ok(gen)
     }
 
@@ -190,10 +194,10 @@ impl Store {
         let mut w = self.write().await?;
         let ids = provider_ids(&mut w.tx, rp).await?.ok_or_else(|| no_such_provider(rp))?;
         let gen = bump_generation(&mut w.tx, ids.id, generation).await?;
-        if update_row(&mut w.tx, ids.id, inv, now()).await? == 0 {
+        if update_row(&mut w.tx, ids.id, inv, berth_time::now()).await? == 0 {
             return Err(Error::bad_request(format!("No inventory of class {} found.", inv.resource_class)));
         }
-        w.commit().await?;
+        w.commit().await.map_err(map_db)?;
         Ok(gen)
     }
 
@@ -211,11 +215,11 @@ impl Store {
             .bind(class)
             .execute(&mut *w.tx)
             .await
-            .map_err(db_err)?;
+            .map_err(map_db)?;
         if res.rows_affected() == 0 {
             return Err(Error::not_found(format!("No inventory of class {class} found for delete")));
         }
-        w.commit().await
+        w.commit().await.map_err(map_db)
     }
 
     /// Delete every inventory of a provider (1.5+).
@@ -224,6 +228,6 @@ impl Store {
         let ids = provider_ids(&mut w.tx, rp).await?.ok_or_else(|| no_such_provider(rp))?;
         bump_generation(&mut w.tx, ids.id, ids.generation).await?;
         replace_inventories(&mut w.tx, rp, ids, &[]).await?;
-        w.commit().await
+        w.commit().await.map_err(map_db)
     }
 }

@@ -5,36 +5,31 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use berth_placement::model::{Inventory, ResourceProvider};
 use berth_placement::{codes, Error, Result};
 use sqlx::any::AnyRow;
-use sqlx::Row;
 use uuid::Uuid;
 
-use crate::db::{db_err, get_i64, is_unique_violation, now, Store, Tx};
+use crate::db::{map_db, Cols, Store, Tx};
+use berth_db::{DbError, DbErrorKind};
 
 const SELECT_PROVIDER: &str = "SELECT rp.id, rp.uuid, rp.name, rp.generation, parent.uuid, root.uuid, \
      rp.created_at, rp.updated_at FROM resource_providers rp \
      LEFT JOIN resource_providers parent ON rp.parent_id = parent.id \
      LEFT JOIN resource_providers root ON rp.root_id = root.id";
 
-pub(crate) fn parse_uuid(s: &str) -> Uuid {
-    Uuid::parse_str(s).unwrap_or_default()
-}
-
-fn provider_from_row(row: &AnyRow) -> (i64, ResourceProvider) {
-    let uuid = parse_uuid(&row.get::<String, _>(1));
-    let parent: Option<String> = row.try_get(4).ok().flatten();
-    let root: Option<String> = row.try_get(5).ok().flatten();
-    (
-        get_i64(row, 0),
+fn provider_from_row(row: &AnyRow) -> Result<(i64, ResourceProvider)> {
+    let uuid = row.uuid_at(1)?;
+    Ok((
+        row.int(0)?,
         ResourceProvider {
             uuid,
-            name: row.get::<String, _>(2),
-            generation: get_i64(row, 3),
-            parent_uuid: parent.map(|p| parse_uuid(&p)),
-            root_uuid: root.map(|r| parse_uuid(&r)).unwrap_or(uuid),
-            created_at: get_i64(row, 6),
-            updated_at: get_i64(row, 7),
+            name: row.text(2)?,
+            generation: row.int(3)?,
+            parent_uuid: row.opt_uuid_at(4)?,
+            // A provider whose root_id is not set yet is its own root.
+            root_uuid: row.opt_uuid_at(5)?.unwrap_or(uuid),
+            created_at: row.int(6)?,
+            updated_at: row.int(7)?,
         },
-    )
+    ))
 }
 
 /// Internal ids of a provider, looked up inside a transaction.
@@ -51,16 +46,18 @@ pub(crate) async fn provider_ids(tx: &mut Tx, uuid: &Uuid) -> Result<Option<Prov
         .bind(uuid.to_string())
         .fetch_optional(&mut **tx)
         .await
-        .map_err(db_err)?;
-    Ok(row.map(|r| {
-        let id = get_i64(&r, 0);
-        ProviderIds {
+        .map_err(map_db)?;
+    row.map(|r| {
+        let id = r.int(0)?;
+        Ok(ProviderIds {
             id,
-            parent_id: r.try_get::<Option<i64>, _>(1).ok().flatten(),
-            root_id: r.try_get::<Option<i64>, _>(2).ok().flatten().unwrap_or(id),
-            generation: get_i64(&r, 3),
-        }
-    }))
+            parent_id: r.opt_int(1)?,
+            // A provider whose root_id is not set yet is its own root.
+            root_id: r.opt_int(2)?.unwrap_or(id),
+            generation: r.int(3)?,
+        })
+    })
+    .transpose()
 }
 
 pub(crate) fn no_such_provider(uuid: &Uuid) -> Error {
@@ -76,10 +73,10 @@ pub(crate) async fn bump_generation(tx: &mut Tx, id: i64, expected: i64) -> Resu
     )
     .bind(id)
     .bind(expected)
-    .bind(now())
+    .bind(berth_time::now())
     .execute(&mut **tx)
     .await
-    .map_err(db_err)?;
+    .map_err(map_db)?;
     if res.rows_affected() != 1 {
         return Err(Error::concurrent_update("resource provider generation conflict"));
     }
@@ -95,8 +92,8 @@ pub(crate) async fn lock_and_bump(tx: &mut Tx, id: i64) -> Result<i64> {
             .bind(id)
             .fetch_one(&mut **tx)
             .await
-            .map_err(db_err)?;
-    Ok(get_i64(&row, 0))
+            .map_err(map_db)?;
+    row.int(0)
 }
 
 /// Filters of `GET /resource_providers`.
@@ -149,17 +146,21 @@ impl Store {
             .bind(name)
             .fetch_all(&mut *w.tx)
             .await
-            .map_err(db_err)?;
-        if existing.iter().any(|r| r.get::<String, _>(0) == uuid.to_string()) {
+            .map_err(map_db)?;
+        let mut seen = Vec::with_capacity(existing.len());
+        for r in &existing {
+            seen.push((r.text(0)?, r.text(1)?));
+        }
+        if seen.iter().any(|(u, _)| *u == uuid.to_string()) {
             dups.push(format!("uuid: {uuid}"));
         }
-        if existing.iter().any(|r| r.get::<String, _>(1) == name) {
+        if seen.iter().any(|(_, n)| n == name) {
             dups.push(format!("name: {name}"));
         }
         if !dups.is_empty() {
             return Err(duplicate(&dups.join(", ")));
         }
-        let ts = now();
+        let ts = berth_time::now();
         let row = sqlx::query(
             "INSERT INTO resource_providers (uuid, name, generation, parent_id, root_id, created_at, updated_at) \
              VALUES ($1, $2, 0, $3, $4, $5, $5) RETURNING id",
@@ -171,38 +172,45 @@ impl Store {
         .bind(ts)
         .fetch_one(&mut *w.tx)
         .await
-        .map_err(|e| if is_unique_violation(&e) { duplicate(&format!("name: {name}")) } else { db_err(e) })?;
-        let id = get_i64(&row, 0);
+        .map_err(|e| {
+            let e = DbError::from(e);
+            if e.kind() == DbErrorKind::UniqueViolation {
+                duplicate(&format!("name: {name}"))
+            } else {
+                map_db(e)
+            }
+        })?;
+        let id = row.int(0)?;
         if root_id.is_none() {
             sqlx::query("UPDATE resource_providers SET root_id = $1 WHERE id = $1")
                 .bind(id)
                 .execute(&mut *w.tx)
                 .await
-                .map_err(db_err)?;
+                .map_err(map_db)?;
         }
         let rp = get_provider_tx(&mut w.tx, &uuid).await?.ok_or_else(|| no_such_provider(&uuid))?;
-        w.commit().await?;
+        w.commit().await.map_err(map_db)?;
         Ok(rp)
     }
 
     pub async fn get_provider(&self, uuid: &Uuid) -> Result<Option<ResourceProvider>> {
         let mut tx = self.read().await?;
         let rp = get_provider_tx(&mut tx, uuid).await?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await.map_err(map_db)?;
         Ok(rp)
     }
 
     pub async fn update_provider(&self, uuid: &Uuid, update: ProviderUpdate) -> Result<ResourceProvider> {
         let mut w = self.write().await?;
         let me = provider_ids(&mut w.tx, uuid).await?.ok_or_else(|| no_such_provider(uuid))?;
-        let ts = now();
+        let ts = berth_time::now();
         if let Some(name) = &update.name {
             let clash = sqlx::query("SELECT 1 FROM resource_providers WHERE name = $1 AND id <> $2")
                 .bind(name)
                 .bind(me.id)
                 .fetch_optional(&mut *w.tx)
                 .await
-                .map_err(db_err)?;
+                .map_err(map_db)?;
             if clash.is_some() {
                 return Err(Error::conflict(format!("Conflicting resource provider {name} already exists."))
                     .with_code(codes::DUPLICATE_NAME));
@@ -213,7 +221,7 @@ impl Store {
                 .bind(me.id)
                 .execute(&mut *w.tx)
                 .await
-                .map_err(db_err)?;
+                .map_err(map_db)?;
         }
         if let Some(new_parent) = update.parent {
             let fail = |reason: &str| Error::bad_request(format!("Object action update failed because: {reason}"));
@@ -245,7 +253,7 @@ impl Store {
                         .bind(id)
                         .execute(&mut *w.tx)
                         .await
-                        .map_err(db_err)?;
+                        .map_err(map_db)?;
                 }
                 sqlx::query("UPDATE resource_providers SET parent_id = $1, updated_at = $2 WHERE id = $3")
                     .bind(new_parent_id)
@@ -253,11 +261,11 @@ impl Store {
                     .bind(me.id)
                     .execute(&mut *w.tx)
                     .await
-                    .map_err(db_err)?;
+                    .map_err(map_db)?;
             }
         }
         let rp = get_provider_tx(&mut w.tx, uuid).await?.ok_or_else(|| no_such_provider(uuid))?;
-        w.commit().await?;
+        w.commit().await.map_err(map_db)?;
         Ok(rp)
     }
 
@@ -266,13 +274,13 @@ impl Store {
         let me = provider_ids(&mut w.tx, uuid)
             .await?
             .ok_or_else(|| Error::not_found(format!("No resource provider with uuid {uuid} found for delete")))?;
-        let q = format!("SELECT id FROM resource_providers WHERE id = $1{}", self.engine.for_update());
-        sqlx::query(&q).bind(me.id).fetch_optional(&mut *w.tx).await.map_err(db_err)?;
+        let q = format!("SELECT id FROM resource_providers WHERE id = $1{}", self.engine().for_update());
+        sqlx::query(&q).bind(me.id).fetch_optional(&mut *w.tx).await.map_err(map_db)?;
         let used = sqlx::query("SELECT 1 FROM allocations WHERE provider_id = $1 LIMIT 1")
             .bind(me.id)
             .fetch_optional(&mut *w.tx)
             .await
-            .map_err(db_err)?;
+            .map_err(map_db)?;
         if used.is_some() {
             return Err(Error::conflict(format!(
                 "Unable to delete resource provider {uuid}: Resource provider has allocations."
@@ -283,7 +291,7 @@ impl Store {
             .bind(me.id)
             .fetch_optional(&mut *w.tx)
             .await
-            .map_err(db_err)?;
+            .map_err(map_db)?;
         if child.is_some() {
             return Err(Error::conflict(format!(
                 "Unable to delete parent resource provider {uuid}: It has child resource providers."
@@ -295,14 +303,14 @@ impl Store {
                 .bind(me.id)
                 .execute(&mut *w.tx)
                 .await
-                .map_err(db_err)?;
+                .map_err(map_db)?;
         }
         sqlx::query("DELETE FROM resource_providers WHERE id = $1")
             .bind(me.id)
             .execute(&mut *w.tx)
             .await
-            .map_err(db_err)?;
-        w.commit().await
+            .map_err(map_db)?;
+        w.commit().await.map_err(map_db)
     }
 
     /// List providers matching every filter, ordered by internal id.
@@ -332,8 +340,8 @@ impl Store {
         for b in &binds {
             q = q.bind(b.clone());
         }
-        let rows = q.fetch_all(&mut *tx).await.map_err(db_err)?;
-        let mut out: Vec<(i64, ResourceProvider)> = rows.iter().map(provider_from_row).collect();
+        let rows = q.fetch_all(&mut *tx).await.map_err(map_db)?;
+        let mut out: Vec<(i64, ResourceProvider)> = rows.iter().map(provider_from_row).collect::<Result<_>>()?;
 
         if !f.member_of.is_empty() || !f.forbidden_aggregates.is_empty() {
             let aggs = load_aggregates(&mut tx).await?;
@@ -364,7 +372,7 @@ impl Store {
                 })
             });
         }
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await.map_err(map_db)?;
         Ok(out.into_iter().map(|(_, rp)| rp).collect())
     }
 }
@@ -375,8 +383,8 @@ fn duplicate(what: &str) -> Error {
 
 pub(crate) async fn get_provider_tx(tx: &mut Tx, uuid: &Uuid) -> Result<Option<ResourceProvider>> {
     let sql = format!("{SELECT_PROVIDER} WHERE rp.uuid = $1");
-    let row = sqlx::query(&sql).bind(uuid.to_string()).fetch_optional(&mut **tx).await.map_err(db_err)?;
-    Ok(row.map(|r| provider_from_row(&r).1))
+    let row = sqlx::query(&sql).bind(uuid.to_string()).fetch_optional(&mut **tx).await.map_err(map_db)?;
+    row.map(|r| provider_from_row(&r).map(|p| p.1)).transpose()
 }
 
 /// The provider and all its descendants.
@@ -385,17 +393,17 @@ async fn subtree_ids(tx: &mut Tx, id: i64) -> Result<HashSet<i64>> {
         .bind(id)
         .fetch_one(&mut **tx)
         .await
-        .map_err(db_err)?;
-    let root_id = root.try_get::<Option<i64>, _>(0).ok().flatten().unwrap_or(id);
+        .map_err(map_db)?;
+    let root_id = root.opt_int(0)?.unwrap_or(id);
     let rows = sqlx::query("SELECT id, parent_id FROM resource_providers WHERE root_id = $1")
         .bind(root_id)
         .fetch_all(&mut **tx)
         .await
-        .map_err(db_err)?;
+        .map_err(map_db)?;
     let mut children: HashMap<i64, Vec<i64>> = HashMap::new();
     for r in &rows {
-        if let Some(p) = r.try_get::<Option<i64>, _>(1).ok().flatten() {
-            children.entry(p).or_default().push(get_i64(r, 0));
+        if let Some(p) = r.opt_int(1)? {
+            children.entry(p).or_default().push(r.int(0)?);
         }
     }
     let mut out = HashSet::new();
@@ -414,10 +422,10 @@ pub(crate) async fn load_aggregates(tx: &mut Tx) -> Result<HashMap<i64, BTreeSet
     )
     .fetch_all(&mut **tx)
     .await
-    .map_err(db_err)?;
+    .map_err(map_db)?;
     let mut m: HashMap<i64, BTreeSet<Uuid>> = HashMap::new();
     for r in rows {
-        m.entry(get_i64(&r, 0)).or_default().insert(parse_uuid(&r.get::<String, _>(1)));
+        m.entry(r.int(0)?).or_default().insert(r.uuid_at(1)?);
     }
     Ok(m)
 }
@@ -429,10 +437,10 @@ pub(crate) async fn load_traits(tx: &mut Tx) -> Result<HashMap<i64, Vec<String>>
     )
     .fetch_all(&mut **tx)
     .await
-    .map_err(db_err)?;
+    .map_err(map_db)?;
     let mut m: HashMap<i64, Vec<String>> = HashMap::new();
     for r in rows {
-        m.entry(get_i64(&r, 0)).or_default().push(r.get::<String, _>(1));
+        m.entry(r.int(0)?).or_default().push(r.text(1)?);
     }
     Ok(m)
 }
@@ -443,14 +451,13 @@ pub(crate) async fn load_inventories(tx: &mut Tx) -> Result<HashMap<(i64, String
     )
     .fetch_all(&mut **tx)
     .await
-    .map_err(db_err)?;
-    Ok(rows
-        .iter()
+    .map_err(map_db)?;
+    rows.iter()
         .map(|r| {
-            let inv = crate::inventories::inventory_from_row(r, 1);
-            ((get_i64(r, 0), inv.resource_class.clone()), inv)
+            let inv = crate::inventories::inventory_from_row(r, 1)?;
+            Ok(((r.int(0)?, inv.resource_class.clone()), inv))
         })
-        .collect())
+        .collect()
 }
 
 pub(crate) async fn load_usages(tx: &mut Tx) -> Result<HashMap<(i64, String), i64>> {
@@ -459,8 +466,8 @@ pub(crate) async fn load_usages(tx: &mut Tx) -> Result<HashMap<(i64, String), i6
     )
     .fetch_all(&mut **tx)
     .await
-    .map_err(db_err)?;
-    Ok(rows.iter().map(|r| ((get_i64(r, 0), r.get::<String, _>(1)), get_i64(r, 2))).collect())
+    .map_err(map_db)?;
+    rows.iter().map(|r| Ok(((r.int(0)?, r.text(1)?), r.int(2)?))).collect()
 }
 
 /// Everything the allocation-candidates engine needs, read in one transaction:
@@ -477,7 +484,7 @@ impl Store {
         use berth_placement::candidates::{InventoryData, ProviderData};
         let mut tx = self.read().await?;
         let rows =
-            sqlx::query(&format!("{SELECT_PROVIDER} ORDER BY rp.id")).fetch_all(&mut *tx).await.map_err(db_err)?;
+            sqlx::query(&format!("{SELECT_PROVIDER} ORDER BY rp.id")).fetch_all(&mut *tx).await.map_err(map_db)?;
         let mut aggs = load_aggregates(&mut tx).await?;
         let mut traits = load_traits(&mut tx).await?;
         let invs = load_inventories(&mut tx).await?;
@@ -485,18 +492,18 @@ impl Store {
         let all_traits: Vec<String> = sqlx::query("SELECT name FROM traits")
             .fetch_all(&mut *tx)
             .await
-            .map_err(db_err)?
+            .map_err(map_db)?
             .iter()
-            .map(|r| r.get::<String, _>(0))
-            .collect();
+            .map(|r| r.text(0))
+            .collect::<Result<_>>()?;
         let classes: Vec<String> = sqlx::query("SELECT name FROM resource_classes ORDER BY id")
             .fetch_all(&mut *tx)
             .await
-            .map_err(db_err)?
+            .map_err(map_db)?
             .iter()
-            .map(|r| r.get::<String, _>(0))
-            .collect();
-        tx.commit().await.map_err(db_err)?;
+            .map(|r| r.text(0))
+            .collect::<Result<_>>()?;
+        tx.commit().await.map_err(map_db)?;
         let mut by_provider: HashMap<i64, Vec<InventoryData>> = HashMap::new();
         for ((pid, rc), inv) in invs {
             let used = usage.get(&(pid, rc.clone())).copied().unwrap_or(0);
@@ -515,10 +522,10 @@ impl Store {
         let providers = rows
             .iter()
             .map(|r| {
-                let (id, rp) = provider_from_row(r);
+                let (id, rp) = provider_from_row(r)?;
                 let mut inventories = by_provider.remove(&id).unwrap_or_default();
                 inventories.sort_by_key(|i| class_pos.get(i.resource_class.as_str()).copied().unwrap_or(usize::MAX));
-                ProviderData {
+                Ok(ProviderData {
                     uuid: rp.uuid,
                     name: rp.name,
                     generation: rp.generation,
@@ -526,9 +533,9 @@ impl Store {
                     traits: traits.remove(&id).unwrap_or_default(),
                     aggregates: aggs.remove(&id).map(|a| a.into_iter().collect()).unwrap_or_default(),
                     inventories,
-                }
+                })
             })
-            .collect();
+            .collect::<Result<_>>()?;
         Ok(CandidateData { providers, traits: all_traits, resource_classes: classes })
     }
 }

@@ -3,11 +3,11 @@
 use std::collections::BTreeSet;
 
 use berth_placement::{standard, Error, Result};
-use sqlx::Row;
 use uuid::Uuid;
 
-use crate::db::{db_err, get_i64, is_unique_violation, now, Store, Tx};
+use crate::db::{map_db, Cols, Store, Tx};
 use crate::providers::{bump_generation, no_such_provider, provider_ids};
+use berth_db::{DbError, DbErrorKind};
 
 /// Filters of `GET /traits`.
 #[derive(Debug, Default, Clone)]
@@ -26,9 +26,9 @@ pub(crate) async fn trait_ids(tx: &mut Tx, names: &[String]) -> Result<Vec<i64>>
             .bind(n)
             .fetch_optional(&mut **tx)
             .await
-            .map_err(db_err)?;
+            .map_err(map_db)?;
         match row {
-            Some(r) => ids.push(get_i64(&r, 0)),
+            Some(r) => ids.push(r.int(0)?),
             None => missing.push(n.clone()),
         }
     }
@@ -46,9 +46,14 @@ pub(crate) async fn provider_traits(tx: &mut Tx, provider_id: i64) -> Result<(Ve
     .bind(provider_id)
     .fetch_all(&mut **tx)
     .await
-    .map_err(db_err)?;
-    let last = rows.iter().map(|r| get_i64(r, 1)).max().unwrap_or(0);
-    Ok((rows.iter().map(|r| r.get::<String, _>(0)).collect(), last))
+    .map_err(map_db)?;
+    let mut last = 0;
+    let mut names = Vec::with_capacity(rows.len());
+    for r in &rows {
+        last = last.max(r.int(1)?);
+        names.push(r.text(0)?);
+    }
+    Ok((names, last))
 }
 
 /// Replace a provider's traits inside an open transaction.
@@ -58,7 +63,7 @@ pub(crate) async fn replace_provider_traits(tx: &mut Tx, provider_id: i64, names
         .bind(provider_id)
         .execute(&mut **tx)
         .await
-        .map_err(db_err)?;
+        .map_err(map_db)?;
     let unique: BTreeSet<i64> = ids.into_iter().collect();
     for id in unique {
         sqlx::query("INSERT INTO provider_traits (provider_id, trait_id) VALUES ($1, $2)")
@@ -66,7 +71,7 @@ pub(crate) async fn replace_provider_traits(tx: &mut Tx, provider_id: i64, names
             .bind(id)
             .execute(&mut **tx)
             .await
-            .map_err(db_err)?;
+            .map_err(map_db)?;
     }
     Ok(())
 }
@@ -83,31 +88,27 @@ impl Store {
             None => {}
         }
         sql.push_str(" ORDER BY t.name");
-        let rows = sqlx::query(&sql).fetch_all(&self.pool).await.map_err(db_err)?;
+        let rows = sqlx::query(&sql).fetch_all(self.db.pool()).await.map_err(map_db)?;
         let mut last = 0;
-        let names = rows
-            .iter()
-            .filter_map(|r| {
-                let name: String = r.get(0);
-                let keep = f.name_in.as_ref().is_none_or(|names| names.contains(&name))
-                    && f.prefix.as_ref().is_none_or(|p| name.starts_with(p.as_str()));
-                if keep {
-                    last = last.max(get_i64(r, 1));
-                    Some(name)
-                } else {
-                    None
-                }
-            })
-            .collect();
+        let mut names = Vec::new();
+        for r in &rows {
+            let name = r.text(0)?;
+            let keep = f.name_in.as_ref().is_none_or(|names| names.contains(&name))
+                && f.prefix.as_ref().is_none_or(|p| name.starts_with(p.as_str()));
+            if keep {
+                last = last.max(r.int(1)?);
+                names.push(name);
+            }
+        }
         Ok((names, last))
     }
 
     pub async fn trait_exists(&self, name: &str) -> Result<bool> {
         Ok(sqlx::query("SELECT 1 FROM traits WHERE name = $1")
             .bind(name)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db.pool())
             .await
-            .map_err(db_err)?
+            .map_err(map_db)?
             .is_some())
     }
 
@@ -118,21 +119,26 @@ impl Store {
             .bind(name)
             .fetch_optional(&mut *w.tx)
             .await
-            .map_err(db_err)?;
+            .map_err(map_db)?;
         if exists.is_some() {
             return Ok(false);
         }
         match sqlx::query("INSERT INTO traits (name, created_at, updated_at) VALUES ($1, $2, $2)")
             .bind(name)
-            .bind(now())
+            .bind(berth_time::now())
             .execute(&mut *w.tx)
             .await
         {
             Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => return Ok(false),
-            Err(e) => return Err(db_err(e)),
+            Err(e) => {
+                let e = DbError::from(e);
+                if e.kind() == DbErrorKind::UniqueViolation {
+                    return Ok(false);
+                }
+                return Err(map_db(e));
+            }
         }
-        w.commit().await?;
+        w.commit().await.map_err(map_db)?;
         Ok(true)
     }
 
@@ -142,24 +148,24 @@ impl Store {
             .bind(name)
             .fetch_optional(&mut *w.tx)
             .await
-            .map_err(db_err)?;
+            .map_err(map_db)?;
         let Some(row) = row else {
             return Err(Error::not_found(format!("No such trait(s): {name}.")));
         };
         if standard::is_standard_trait(name) {
             return Err(Error::bad_request(format!("Cannot delete standard trait {name}.")));
         }
-        let id = get_i64(&row, 0);
+        let id = row.int(0)?;
         let used = sqlx::query("SELECT 1 FROM provider_traits WHERE trait_id = $1 LIMIT 1")
             .bind(id)
             .fetch_optional(&mut *w.tx)
             .await
-            .map_err(db_err)?;
+            .map_err(map_db)?;
         if used.is_some() {
             return Err(Error::conflict(format!("The trait {name} is in use by a resource provider.")));
         }
-        sqlx::query("DELETE FROM traits WHERE id = $1").bind(id).execute(&mut *w.tx).await.map_err(db_err)?;
-        w.commit().await
+        sqlx::query("DELETE FROM traits WHERE id = $1").bind(id).execute(&mut *w.tx).await.map_err(map_db)?;
+        w.commit().await.map_err(map_db)
     }
 
     /// A provider's generation, trait names and the newest trait change time.
@@ -167,7 +173,7 @@ impl Store {
         let mut tx = self.read().await?;
         let Some(ids) = provider_ids(&mut tx, rp).await? else { return Ok(None) };
         let (names, last) = provider_traits(&mut tx, ids.id).await?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await.map_err(map_db)?;
         Ok(Some((ids.generation, names, last)))
     }
 
@@ -179,7 +185,7 @@ impl Store {
         trait_ids(&mut w.tx, names).await?;
         let gen = bump_generation(&mut w.tx, ids.id, generation).await?;
         replace_provider_traits(&mut w.tx, ids.id, names).await?;
-        w.commit().await?;
+        w.commit().await.map_err(map_db)?;
         Ok(gen)
     }
 
@@ -189,6 +195,6 @@ impl Store {
         let ids = provider_ids(&mut w.tx, rp).await?.ok_or_else(|| no_such_provider(rp))?;
         bump_generation(&mut w.tx, ids.id, ids.generation).await?;
         replace_provider_traits(&mut w.tx, ids.id, &[]).await?;
-        w.commit().await
+        w.commit().await.map_err(map_db)
     }
 }

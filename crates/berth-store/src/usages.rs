@@ -4,10 +4,9 @@
 use std::collections::BTreeMap;
 
 use berth_placement::Result;
-use sqlx::Row;
 use uuid::Uuid;
 
-use crate::db::{db_err, get_i64, Store};
+use crate::db::{map_db, Cols, Store};
 use crate::providers::provider_ids;
 
 /// Usage totals of one consumer type (`None`: consumers without a type).
@@ -34,9 +33,10 @@ impl Store {
         .bind(ids.id)
         .fetch_all(&mut *tx)
         .await
-        .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
-        Ok(Some((ids.generation, rows.iter().map(|r| (r.get::<String, _>(0), get_i64(r, 1))).collect())))
+        .map_err(map_db)?;
+        tx.commit().await.map_err(map_db)?;
+        let usages = rows.iter().map(|r| Ok((r.text(0)?, r.int(1)?))).collect::<Result<_>>()?;
+        Ok(Some((ids.generation, usages)))
     }
 
     /// Usages of a project (and optionally a user), grouped by consumer type.
@@ -59,10 +59,10 @@ impl Store {
         if let Some(u) = user_id {
             q = q.bind(u.to_string());
         }
-        let rows = q.fetch_all(&self.pool).await.map_err(db_err)?;
+        let rows = q.fetch_all(self.db.pool()).await.map_err(map_db)?;
         let mut groups: BTreeMap<Option<String>, Group> = BTreeMap::new();
         for r in rows {
-            let ct: Option<String> = r.try_get::<Option<String>, _>(0).ok().flatten();
+            let ct: Option<String> = r.opt_text(0)?;
             let keep = match consumer_type {
                 None | Some("all") => true,
                 Some("unknown") => ct.is_none(),
@@ -74,8 +74,8 @@ impl Store {
             // `all` reports every consumer type together under that name.
             let key = if consumer_type == Some("all") { Some("all".to_string()) } else { ct };
             let g = groups.entry(key).or_default();
-            g.0.insert(r.get::<String, _>(1));
-            *g.1.entry(r.get::<String, _>(2)).or_default() += get_i64(&r, 3);
+            g.0.insert(r.text(1)?);
+            *g.1.entry(r.text(2)?).or_default() += r.int(3)?;
         }
         Ok(groups
             .into_iter()

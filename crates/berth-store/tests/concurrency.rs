@@ -3,94 +3,21 @@
 //! tasks on SQLite. Capacity must never be exceeded, usage must equal the sum
 //! of the successful claims, and every refusal must be a conflict.
 //!
-//! PostgreSQL: `BERTH_TEST_POSTGRES_URL` (default
-//! `postgresql://postgres@127.0.0.1:5432/postgres`); set
-//! `BERTH_TEST_SKIP_POSTGRES=1` to skip those runs.
+//! Databases come from `berth-testkit`; `BERTH_TEST_SKIP_POSTGRES=1` skips
+//! the PostgreSQL runs.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 
 use berth_placement::model::Inventory;
 use berth_placement::{codes, ErrorKind};
 use berth_store::{AllocationWrite, Store, StoreConfig};
-use sqlx::Connection;
+use berth_testkit::TestDb;
 use uuid::Uuid;
 
 const CAPACITY: i64 = 20;
 const CLAIMS: usize = 200;
 
 // ---------------------------------------------------------------- harness --
-
-fn pg_admin_url() -> String {
-    std::env::var("BERTH_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/postgres".to_string())
-}
-
-fn skip_postgres() -> bool {
-    std::env::var("BERTH_TEST_SKIP_POSTGRES").is_ok_and(|v| !v.is_empty() && v != "0")
-}
-
-fn url_for_db(admin_url: &str, db: &str) -> String {
-    let (base, query) = match admin_url.split_once('?') {
-        Some((b, q)) => (b, format!("?{q}")),
-        None => (admin_url, String::new()),
-    };
-    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let base = match base[scheme_end..].rfind('/') {
-        Some(i) => &base[..scheme_end + i],
-        None => base,
-    };
-    format!("{base}/{db}{query}")
-}
-
-async fn pg_exec(sql: &str) {
-    let mut conn = sqlx::PgConnection::connect(&pg_admin_url()).await.unwrap_or_else(|e| {
-        panic!("cannot reach PostgreSQL at {} ({e}); set BERTH_TEST_SKIP_POSTGRES=1 to skip", pg_admin_url())
-    });
-    sqlx::query(sql).execute(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-    conn.close().await.ok();
-}
-
-/// A throw-away PostgreSQL database, dropped by [`PgDb::drop_db`].
-struct PgDb {
-    name: String,
-    url: String,
-}
-
-impl PgDb {
-    async fn create() -> Option<PgDb> {
-        if skip_postgres() {
-            eprintln!("BERTH_TEST_SKIP_POSTGRES set: skipping the PostgreSQL run");
-            return None;
-        }
-        let name = format!("berth_test_{}", Uuid::new_v4().simple());
-        pg_exec(&format!("CREATE DATABASE {name}")).await;
-        Some(PgDb { url: url_for_db(&pg_admin_url(), &name), name })
-    }
-
-    async fn drop_db(self) {
-        pg_exec(&format!("DROP DATABASE {} WITH (FORCE)", self.name)).await;
-    }
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        let p = std::env::temp_dir().join(format!("berth-store-conc-{}", Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&p).expect("create temp dir");
-        TempDir(p)
-    }
-    fn sqlite_url(&self) -> String {
-        format!("sqlite://{}/x.db", self.0.display())
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Run a test body, then always clean up, then re-raise a panic.
 async fn guarded<Fut>(body: Fut) -> Result<(), Box<dyn std::any::Any + Send>>
@@ -157,8 +84,8 @@ async fn setup_providers(s: &Store, n: usize) -> Vec<Uuid> {
 }
 
 /// Fire every claim at once, spread over `stores`, and check the outcome.
-/// With `tolerate_locked`, a claim may fail with SQLite's "database is
-/// locked"; such claims must leave nothing behind. Returns how many did.
+/// With `tolerate_locked`, a claim may fail as unavailable (SQLite busy);
+/// such claims must leave nothing behind. Returns how many did.
 async fn claim_storm(stores: Vec<Store>, n_providers: usize, tolerate_locked: bool) -> usize {
     let providers = setup_providers(&stores[0], n_providers).await;
     let claims = plan(n_providers);
@@ -182,9 +109,7 @@ async fn claim_storm(stores: Vec<Store>, n_providers: usize, tolerate_locked: bo
     for (claim, t) in claims.iter().zip(tasks) {
         match t.await.expect("claim task panicked") {
             Ok(()) => ok.push(claim.clone()),
-            Err(e) if tolerate_locked && e.kind == ErrorKind::Internal && e.detail.contains("database is locked") => {
-                locked.push(claim.clone())
-            }
+            Err(e) if tolerate_locked && e.kind == ErrorKind::Unavailable => locked.push(claim.clone()),
             Err(e) => {
                 assert_eq!(e.kind, ErrorKind::Conflict, "every refusal is a conflict, got {e:?}");
                 assert!(e.detail.contains("exceed the capacity"), "refused for capacity only, got {e:?}");
@@ -238,7 +163,7 @@ async fn claim_storm(stores: Vec<Store>, n_providers: usize, tolerate_locked: bo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn claims_postgres_three_processes() {
-    let Some(db) = PgDb::create().await else { return };
+    let Some(db) = TestDb::postgres().await else { return };
     let first = Store::open(&config(&db.url)).await.unwrap();
     let mut stores = vec![first];
     for _ in 0..2 {
@@ -252,7 +177,7 @@ async fn claims_postgres_three_processes() {
     for s in &stores {
         s.close().await;
     }
-    db.drop_db().await;
+    drop(db);
     if let Err(p) = outcome {
         std::panic::resume_unwind(p);
     }
@@ -260,8 +185,8 @@ async fn claims_postgres_three_processes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn claims_sqlite_one_process() {
-    let dir = TempDir::new();
-    let store = Store::open(&config(&dir.sqlite_url())).await.unwrap();
+    let dir = TestDb::sqlite();
+    let store = Store::open(&config(&dir.url)).await.unwrap();
     let s = store.clone();
     let outcome = guarded(async move {
         let locked = claim_storm(vec![s], 2, false).await;
@@ -317,11 +242,7 @@ async fn consumer_race(stores: Vec<Store>, tolerate_locked: bool) -> RaceOutcome
         for t in tasks {
             match t.await.expect("race task panicked") {
                 Ok(()) => wins += 1,
-                Err(e)
-                    if tolerate_locked && e.kind == ErrorKind::Internal && e.detail.contains("database is locked") =>
-                {
-                    locked += 1
-                }
+                Err(e) if tolerate_locked && e.kind == ErrorKind::Unavailable => locked += 1,
                 Err(e) => {
                     assert_eq!(e.kind, ErrorKind::Conflict, "round {round}: loser gets a conflict, got {e:?}");
                     assert_eq!(e.code, codes::CONCURRENT_UPDATE, "round {round}: {e:?}");
@@ -355,7 +276,7 @@ async fn consumer_race(stores: Vec<Store>, tolerate_locked: bool) -> RaceOutcome
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn consumer_race_postgres() {
-    let Some(db) = PgDb::create().await else { return };
+    let Some(db) = TestDb::postgres().await else { return };
     let mut stores = Vec::new();
     for _ in 0..3 {
         stores.push(Store::open(&config(&db.url)).await.unwrap());
@@ -368,7 +289,7 @@ async fn consumer_race_postgres() {
     for s in &stores {
         s.close().await;
     }
-    db.drop_db().await;
+    drop(db);
     if let Err(p) = outcome {
         std::panic::resume_unwind(p);
     }
@@ -376,10 +297,10 @@ async fn consumer_race_postgres() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn consumer_race_sqlite() {
-    let dir = TempDir::new();
+    let dir = TestDb::sqlite();
     let mut stores = Vec::new();
     for _ in 0..3 {
-        stores.push(Store::open(&config(&dir.sqlite_url())).await.unwrap());
+        stores.push(Store::open(&config(&dir.url)).await.unwrap());
     }
     // Separate stores on one file stand for separate processes: BEGIN
     // IMMEDIATE makes every loser wait and then see a conflict.
@@ -402,7 +323,7 @@ async fn consumer_race_sqlite() {
 /// Several processes starting at once on a fresh database.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn open_race_postgres() {
-    let Some(db) = PgDb::create().await else { return };
+    let Some(db) = TestDb::postgres().await else { return };
     let mut tasks = Vec::new();
     for _ in 0..3 {
         let url = db.url.clone();
@@ -426,7 +347,7 @@ async fn open_race_postgres() {
         }
         Err(_) => None,
     };
-    db.drop_db().await;
+    drop(db);
     assert!(failures.is_empty(), "every concurrent Store::open succeeds: {failures:?}");
     // Whatever happened, the database ends up complete and a restart works.
     assert_eq!(

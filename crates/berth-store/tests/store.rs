@@ -1,106 +1,14 @@
-//! The whole `Store` API as one story, run against SQLite (a temp file) and
-//! PostgreSQL (a throw-away database on `BERTH_TEST_POSTGRES_URL`, default
-//! `postgresql://postgres@127.0.0.1:5432/postgres`).
-//!
-//! Set `BERTH_TEST_SKIP_POSTGRES=1` to skip the PostgreSQL run on machines
-//! without a server; otherwise an unreachable server fails the test.
+//! The whole `Store` API as one story, run against SQLite and PostgreSQL
+//! (throw-away databases from `berth-testkit`; `BERTH_TEST_SKIP_POSTGRES=1`
+//! skips PostgreSQL, otherwise an unreachable server fails the test).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
-use std::path::PathBuf;
 
 use berth_placement::model::Inventory;
 use berth_placement::{codes, standard, ErrorKind};
 use berth_store::{AllocationWrite, ProviderFilter, ProviderUpdate, Store, StoreConfig, TraitFilter};
-use sqlx::Connection;
+use berth_testkit::{both_engines, Backend, TestDb};
 use uuid::Uuid;
-
-// ---------------------------------------------------------------- harness --
-
-fn pg_admin_url() -> String {
-    std::env::var("BERTH_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/postgres".to_string())
-}
-
-fn skip_postgres() -> bool {
-    std::env::var("BERTH_TEST_SKIP_POSTGRES").is_ok_and(|v| !v.is_empty() && v != "0")
-}
-
-/// `admin_url` with its database name replaced by `db`.
-fn url_for_db(admin_url: &str, db: &str) -> String {
-    let (base, query) = match admin_url.split_once('?') {
-        Some((b, q)) => (b, format!("?{q}")),
-        None => (admin_url, String::new()),
-    };
-    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let base = match base[scheme_end..].rfind('/') {
-        Some(i) => &base[..scheme_end + i],
-        None => base,
-    };
-    format!("{base}/{db}{query}")
-}
-
-async fn pg_exec(sql: &str) {
-    let mut conn = sqlx::PgConnection::connect(&pg_admin_url()).await.unwrap_or_else(|e| {
-        panic!("cannot reach PostgreSQL at {} ({e}); set BERTH_TEST_SKIP_POSTGRES=1 to skip", pg_admin_url())
-    });
-    sqlx::query(sql).execute(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-    conn.close().await.ok();
-}
-
-/// Run `body` against a fresh PostgreSQL database, dropping it afterwards
-/// (also when `body` panics).
-async fn with_postgres<F, Fut>(body: F)
-where
-    F: FnOnce(Store, String) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    if skip_postgres() {
-        eprintln!("BERTH_TEST_SKIP_POSTGRES set: skipping the PostgreSQL run");
-        return;
-    }
-    let db = format!("berth_test_{}", Uuid::new_v4().simple());
-    pg_exec(&format!("CREATE DATABASE {db}")).await;
-    let url = url_for_db(&pg_admin_url(), &db);
-    let store = Store::open(&StoreConfig { url: url.clone(), max_connections: 8 })
-        .await
-        .expect("open store on the test database");
-    let outcome = tokio::spawn(body(store.clone(), url)).await;
-    store.close().await;
-    pg_exec(&format!("DROP DATABASE {db} WITH (FORCE)")).await;
-    if let Err(e) = outcome {
-        std::panic::resume_unwind(e.into_panic());
-    }
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        let p = std::env::temp_dir().join(format!("berth-store-test-{}", Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&p).expect("create temp dir");
-        TempDir(p)
-    }
-    fn sqlite_url(&self) -> String {
-        format!("sqlite://{}/x.db", self.0.display())
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-#[test]
-fn url_for_db_replaces_the_database() {
-    assert_eq!(
-        url_for_db("postgresql://postgres@127.0.0.1:5432/postgres", "x"),
-        "postgresql://postgres@127.0.0.1:5432/x"
-    );
-    assert_eq!(url_for_db("postgres://u:p@h/db?sslmode=disable", "y"), "postgres://u:p@h/y?sslmode=disable");
-    assert_eq!(url_for_db("postgres://u@h", "z"), "postgres://u@h/z");
-}
 
 // ---------------------------------------------------------------- helpers --
 
@@ -909,21 +817,15 @@ async fn teardown(s: &Store, p: &Providers) {
 
 // ------------------------------------------------------------------ runs --
 
-#[tokio::test]
-async fn story_sqlite() {
-    let dir = TempDir::new();
-    let url = dir.sqlite_url();
-    let store = Store::open(&StoreConfig::new(url.clone())).await.expect("open sqlite store");
-    assert_eq!(store.engine(), berth_store::Engine::Sqlite);
-    story(store.clone(), url).await;
+async fn story_on(db: TestDb) {
+    let store = Store::open(&StoreConfig { url: db.url.clone(), max_connections: 8 }).await.expect("open store");
+    let engine = match db.backend {
+        Backend::Sqlite => berth_store::Engine::Sqlite,
+        Backend::Postgres => berth_store::Engine::Postgres,
+    };
+    assert_eq!(store.engine(), engine);
+    story(store.clone(), db.url.clone()).await;
     store.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn story_postgres() {
-    with_postgres(|store, url| async move {
-        assert_eq!(store.engine(), berth_store::Engine::Postgres);
-        story(store, url).await;
-    })
-    .await;
-}
+both_engines!(story_on);

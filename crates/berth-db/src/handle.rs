@@ -1,0 +1,178 @@
+//! The generic database handle every service uses: pools, migrations, read
+//! and write transactions, and after-commit hooks.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use sqlx::AnyPool;
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+use crate::{DbError, DbResult, Engine};
+
+/// A transaction (read or write) over sqlx's `Any` driver.
+pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+/// A boxed future that runs after a commit.
+pub type HookFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// A hook run after every committed write transaction of a [`Db`]. It gets a
+/// handle on the same database; on SQLite it still runs under the writer
+/// lock, so it may write without racing this process's next writer.
+pub type CommitHook = Arc<dyn Fn(Db) -> HookFuture + Send + Sync>;
+
+/// Handle on one service's database. Cheap to clone (clones share pools,
+/// writer lock and hooks).
+///
+/// On SQLite, reads use a small pool and every write runs on one dedicated
+/// connection behind this handle's writer mutex and begins with
+/// `BEGIN IMMEDIATE`, so writers of other processes or services sharing the
+/// file wait (busy_timeout) instead of failing a read-to-write upgrade with
+/// "database is locked". On PostgreSQL reads and writes share one pool.
+#[derive(Clone)]
+pub struct Db {
+    read: AnyPool,
+    write: AnyPool,
+    engine: Engine,
+    write_lock: Arc<Mutex<()>>,
+    hooks: Arc<Vec<CommitHook>>,
+}
+
+impl Db {
+    /// Open the pools for `url` (`max_connections` bounds the read pool,
+    /// capped at 8 on SQLite, and the PostgreSQL pool). The error is worded
+    /// for operators, with the password redacted.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Db, String> {
+        let p = crate::connect(url, max_connections).await?;
+        Ok(Db {
+            read: p.read,
+            write: p.write,
+            engine: p.engine,
+            write_lock: Arc::new(Mutex::new(())),
+            hooks: Arc::new(Vec::new()),
+        })
+    }
+
+    /// This handle with `hook` run after every committed write transaction
+    /// (in registration order, after the transaction's own
+    /// [`WriteTx::after_commit`] futures). Register hooks before cloning the
+    /// handle out: clones made earlier do not see them.
+    pub fn with_commit_hook<F>(mut self, hook: F) -> Db
+    where
+        F: Fn(Db) -> HookFuture + Send + Sync + 'static,
+    {
+        let mut hooks: Vec<CommitHook> = self.hooks.iter().cloned().collect();
+        hooks.push(Arc::new(hook));
+        self.hooks = Arc::new(hooks);
+        self
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// The read pool, for single statements outside a transaction.
+    pub fn pool(&self) -> &AnyPool {
+        &self.read
+    }
+
+    /// The pool write transactions run on (one connection on SQLite). For
+    /// hooks and migrations; ordinary writes use [`Db::write`].
+    pub fn write_pool(&self) -> &AnyPool {
+        &self.write
+    }
+
+    /// Apply the service's pending migrations, tolerating other services'
+    /// migrations in the shared `_sqlx_migrations` table.
+    pub async fn migrate(&self, sqlite: &sqlx::migrate::Migrator, postgres: &sqlx::migrate::Migrator) -> DbResult<()> {
+        let base = match self.engine {
+            Engine::Sqlite => sqlite,
+            Engine::Postgres => postgres,
+        };
+        crate::shared_migrator(base).run(&self.write).await.map_err(DbError::from)
+    }
+
+    /// A read transaction on the read pool (one consistent snapshot on
+    /// PostgreSQL; on SQLite, WAL gives the same).
+    pub async fn read(&self) -> DbResult<Tx> {
+        Ok(self.read.begin().await?)
+    }
+
+    /// A write transaction. On SQLite it holds this handle's writer mutex
+    /// until it is committed or dropped, and starts with `BEGIN IMMEDIATE`
+    /// on the single write connection.
+    pub async fn write(&self) -> DbResult<WriteTx> {
+        let guard = match self.engine {
+            Engine::Sqlite => Some(self.write_lock.clone().lock_owned().await),
+            Engine::Postgres => None,
+        };
+        // IMMEDIATE takes SQLite's write lock up front (waiting up to
+        // busy_timeout), so a writer in another process never fails the
+        // read-to-write upgrade with "database is locked".
+        let tx = match self.engine {
+            Engine::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
+            Engine::Postgres => self.write.begin().await?,
+        };
+        Ok(WriteTx { tx, db: self.clone(), after: Vec::new(), _guard: guard })
+    }
+
+    /// Run a trivial query, for health checks.
+    pub async fn ping(&self) -> DbResult<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    /// Close the pools (waits for connections to be returned).
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+}
+
+/// A write transaction. Dropping it without [`WriteTx::commit`] rolls it
+/// back and runs no hook.
+pub struct WriteTx {
+    pub tx: Tx,
+    db: Db,
+    after: Vec<HookFuture>,
+    _guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    /// Run `f` once this transaction has committed (never if it rolls
+    /// back). Runs before the handle's commit hooks, still under the SQLite
+    /// writer lock.
+    pub fn after_commit<F>(&mut self, f: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.after.push(Box::pin(f));
+    }
+
+    /// The handle this transaction belongs to.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Commit, then run this transaction's after-commit futures and the
+    /// handle's commit hooks. A hook's failure is the hook's to log: the
+    /// commit has happened and is reported as such.
+    pub async fn commit(self) -> DbResult<()> {
+        let WriteTx { tx, db, after, _guard } = self;
+        tx.commit().await?;
+        for f in after {
+            f.await;
+        }
+        for hook in db.hooks.iter() {
+            hook(db.clone()).await;
+        }
+        drop(_guard);
+        Ok(())
+    }
+
+    /// Roll back explicitly (dropping does the same, later).
+    pub async fn rollback(self) -> DbResult<()> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
+}
