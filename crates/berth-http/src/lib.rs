@@ -10,6 +10,7 @@
 pub mod context;
 pub mod edge;
 pub mod fault;
+pub mod input;
 pub mod microversion;
 pub mod public_url;
 pub mod request_id;
@@ -17,6 +18,7 @@ pub mod request_id;
 pub use context::{noauth2_context, AuthStrategy, RequestContext, TokenValidator};
 pub use edge::{Access, Edge, Microversions, RouteCheck, RouteSpec, RouteTable, X_REQUEST_ID_HEADER};
 pub use fault::{json_error, ErrorFormat, Fault, FaultContext};
+pub use input::json_has_nul;
 pub use microversion::{Version, VersionError};
 pub use public_url::{public_base, valid_host};
 pub use request_id::{request_id_layer, RequestId, REQUEST_ID_HEADER};

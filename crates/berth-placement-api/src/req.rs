@@ -69,6 +69,9 @@ impl Req {
         self.require_json_content()?;
         let v = self.parse_json()?;
         schema.validate_body(&v)?;
+        if berth_http::json_has_nul(&v) {
+            return Err(ApiError::bad_request("JSON strings must not contain NUL characters."));
+        }
         Ok(v)
     }
 
