@@ -263,7 +263,7 @@ impl Store {
                 "Unable to allocate inventory: Inventory for '{rc}' on resource provider '{rp}' invalid."
             )));
         };
-        let inv = crate::inventories::inventory_from_row(&inv, 0)?;
+        let inv = crate::rows::inventory_from_row(&inv, 0)?;
         if !inv.amount_respects_units(amount) {
             return Err(Error::conflict(format!(
                 "Unable to allocate inventory: Unable to create allocation for '{rc}' on resource provider '{rp}'. \

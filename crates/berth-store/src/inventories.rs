@@ -3,23 +3,11 @@
 
 use berth_placement::model::Inventory;
 use berth_placement::{codes, Error, Result};
-use sqlx::any::AnyRow;
 use uuid::Uuid;
 
 use crate::db::{map_db, Cols, Store, Tx};
 use crate::providers::{bump_generation, no_such_provider, provider_ids, ProviderIds};
-
-pub(crate) fn inventory_from_row(r: &AnyRow, o: usize) -> Result<Inventory> {
-    Ok(Inventory {
-        resource_class: r.text(o)?,
-        total: r.int(o + 1)?,
-        reserved: r.int(o + 2)?,
-        min_unit: r.int(o + 3)?,
-        max_unit: r.int(o + 4)?,
-        step_size: r.int(o + 5)?,
-        allocation_ratio: r.real(o + 6)?,
-    })
-}
+use crate::rows::inventory_from_row;
 
 const INV_COLUMNS: &str = "resource_class, total, reserved, min_unit, max_unit, step_size, allocation_ratio";
 

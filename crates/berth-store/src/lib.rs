@@ -22,6 +22,7 @@ mod classes;
 mod db;
 mod inventories;
 mod providers;
+mod rows;
 mod traits;
 mod usages;
 

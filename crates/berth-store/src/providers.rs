@@ -454,7 +454,7 @@ pub(crate) async fn load_inventories(tx: &mut Tx) -> Result<HashMap<(i64, String
     .map_err(map_db)?;
     rows.iter()
         .map(|r| {
-            let inv = crate::inventories::inventory_from_row(r, 1)?;
+            let inv = crate::rows::inventory_from_row(r, 1)?;
             Ok(((r.int(0)?, inv.resource_class.clone()), inv))
         })
         .collect()
