@@ -5,13 +5,16 @@
 //! PostgreSQL (127.0.0.1:5432, trust auth for `postgres`): three processes on
 //! one database. SQLite: one process, many concurrent clients.
 
+mod common;
+
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+
+use common::free_port;
 
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-const PG_ADMIN: &str = "postgresql://postgres@127.0.0.1:5432/postgres";
 const PROVIDERS: usize = 3;
 const CAPACITY: i64 = 20;
 const CLAIMS: usize = 300;
@@ -26,10 +29,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 async fn start(db: &str) -> Server {
@@ -188,34 +187,24 @@ async fn add_disk(base: &str, rp: Uuid) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_three_processes_never_overcommit() {
-    let name = format!("berth_cc_{}", Uuid::new_v4().simple());
-    {
-        use sqlx::Connection;
-        let mut admin = sqlx::PgConnection::connect(PG_ADMIN).await.expect("PostgreSQL at 127.0.0.1:5432");
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
-    }
-    let db = format!("postgresql://postgres@127.0.0.1:5432/{name}");
-    let first = start(&db).await;
-    let others = [start(&db).await, start(&db).await];
+    let Some(db) = berth_testkit::TestDb::postgres().await else { return };
+    let first = start(&db.url).await;
+    let others = [start(&db.url).await, start(&db.url).await];
     let urls: Vec<String> = std::iter::once(&first).chain(others.iter()).map(|s| s.url.clone()).collect();
     let providers = setup_providers(&first.url).await;
     let ok = claim_storm(&urls, &providers).await;
     check_usages(&urls[1], &providers, &ok).await;
     add_disk(&first.url, providers[0]).await;
     same_consumer_race(&urls, providers[0]).await;
+    // The servers stop before their database is dropped.
     drop(first);
     drop(others);
-    use sqlx::Connection;
-    let mut admin = sqlx::PgConnection::connect(PG_ADMIN).await.unwrap();
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_one_process_many_clients_never_overcommit() {
-    let dir = std::env::temp_dir().join(format!("berth-cc-{}", Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = format!("sqlite://{}/placement.db", dir.display());
-    let server = start(&db).await;
+    let db = berth_testkit::TestDb::sqlite();
+    let server = start(&db.url).await;
     let urls = vec![server.url.clone()];
     let providers = setup_providers(&server.url).await;
     let ok = claim_storm(&urls, &providers).await;
@@ -223,5 +212,4 @@ async fn sqlite_one_process_many_clients_never_overcommit() {
     add_disk(&server.url, providers[0]).await;
     same_consumer_race(&urls, providers[0]).await;
     drop(server);
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -5,73 +5,13 @@
 //! after the service returns. On SQLite (the embedded default) and on
 //! PostgreSQL (127.0.0.1:5432, trust auth for `postgres`).
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::{admin_token as token, start as start_cloud, Cloud};
+
 use serde_json::{json, Value};
-use uuid::Uuid;
-
-const PG_ADMIN: &str = "postgresql://postgres@127.0.0.1:5432/postgres";
-
-struct Cloud {
-    child: Child,
-    base: String,
-    dir: PathBuf,
-}
-
-impl Drop for Cloud {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-async fn start(db: Option<&str>) -> Cloud {
-    let dir = std::env::temp_dir().join(format!("berth-ld-{}", Uuid::new_v4().simple()));
-    let port = free_port();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
-    cmd.args(["up", "--data-dir"])
-        .arg(&dir)
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--computes", "2"])
-        .env("BERTH_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
-    if let Some(db) = db {
-        cmd.args(["--db", db]);
-    }
-    let child = cmd.spawn().expect("start berth up");
-    let cloud = Cloud { child, base: format!("http://127.0.0.1:{port}"), dir };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if cloud.dir.join("clouds.yaml").exists()
-            && reqwest::get(format!("{}/identity/v3", cloud.base)).await.is_ok_and(|r| r.status().is_success())
-        {
-            return cloud;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("berth up did not come up");
-}
-
-async fn token(base: &str, dir: &Path) -> String {
-    let password = std::fs::read_to_string(dir.join("admin-password")).unwrap().trim().to_string();
-    let r = reqwest::Client::new()
-        .post(format!("{base}/identity/v3/auth/tokens"))
-        .json(&json!({"auth": {
-            "identity": {"methods": ["password"], "password": {"user": {"name": "admin", "domain": {"id": "default"}, "password": password}}},
-            "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    r.headers()["x-subject-token"].to_str().unwrap().to_string()
-}
 
 struct Api {
     c: reqwest::Client,
@@ -195,22 +135,13 @@ async fn local_delete_never_leaks_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_delete_never_leaks_postgres() {
-    use sqlx::Connection;
-    let name = format!("berth_ld_{}", Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(PG_ADMIN).await.expect("PostgreSQL at 127.0.0.1:5432");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
-    let url = format!("postgresql://postgres@127.0.0.1:5432/{name}");
-    let outcome = {
-        let cloud = start(Some(&url)).await;
-        let r = tokio::spawn(async move {
-            scenario(&cloud).await;
-            drop(cloud);
-        })
-        .await;
-        r
-    };
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await.unwrap();
-    if let Err(e) = outcome {
-        std::panic::resume_unwind(e.into_panic());
-    }
+    let Some(db) = berth_testkit::TestDb::postgres().await else { return };
+    let cloud = start(Some(&db.url)).await;
+    scenario(&cloud).await;
+    // The cloud stops before its database is dropped.
+    drop(cloud);
+}
+
+async fn start(db: Option<&str>) -> Cloud {
+    start_cloud(db, 2).await
 }
