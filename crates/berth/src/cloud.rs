@@ -260,25 +260,6 @@ impl berth_http::TokenValidator for KeystoneHttpValidator {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn token_bodies_become_contexts() {
-        let t = serde_json::json!({"user": {"id": "u1"}, "project": {"id": "p1"},
-            "roles": [{"id": "r", "name": "reader"}, {"id": "m", "name": "member"}]});
-        let c = context_from_token(&t).unwrap();
-        assert_eq!(c.user_id.as_deref(), Some("u1"));
-        assert_eq!(c.project_id.as_deref(), Some("p1"));
-        assert_eq!(c.roles, vec!["reader", "member"]);
-        assert_eq!(c.system_scope, None);
-        let s = serde_json::json!({"user": {"id": "u"}, "system": {"all": true}, "roles": []});
-        assert_eq!(context_from_token(&s).unwrap().system_scope.as_deref(), Some("all"));
-        assert!(context_from_token(&serde_json::json!({})).is_none());
-    }
-}
-
 /// Validates tokens with berth's own identity service, in-process.
 pub struct IdentityValidator(pub Arc<Identity>);
 
@@ -303,5 +284,24 @@ impl TokenValidator for IdentityValidator {
                 system_scope: t.system_scope.then(|| "all".to_string()),
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_bodies_become_contexts() {
+        let t = serde_json::json!({"user": {"id": "u1"}, "project": {"id": "p1"},
+            "roles": [{"id": "r", "name": "reader"}, {"id": "m", "name": "member"}]});
+        let c = context_from_token(&t).unwrap();
+        assert_eq!(c.user_id.as_deref(), Some("u1"));
+        assert_eq!(c.project_id.as_deref(), Some("p1"));
+        assert_eq!(c.roles, vec!["reader", "member"]);
+        assert_eq!(c.system_scope, None);
+        let s = serde_json::json!({"user": {"id": "u"}, "system": {"all": true}, "roles": []});
+        assert_eq!(context_from_token(&s).unwrap().system_scope.as_deref(), Some("all"));
+        assert!(context_from_token(&serde_json::json!({})).is_none());
     }
 }
