@@ -4,6 +4,7 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use berth_db::{DbError, DbErrorKind};
 
 /// What went wrong, by HTTP meaning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,21 +124,59 @@ impl IntoResponse for IdentityError {
     }
 }
 
-pub(crate) fn db_err(e: sqlx::Error) -> IdentityError {
-    match &e {
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-            IdentityError::new(ErrorKind::Unavailable, format!("database unavailable: {e}"))
+/// The message of a 400 for text the database cannot store.
+pub(crate) const NUL_REFUSED: &str = "Invalid input: strings must not contain NUL characters.";
+
+/// The one mapping of database failures to identity errors, by kind; the
+/// database's text is kept for the log (500 and 503 messages are logged,
+/// never sent) and never put in a 4xx message.
+impl From<DbError> for IdentityError {
+    fn from(e: DbError) -> Self {
+        match e.kind() {
+            DbErrorKind::InvalidText => IdentityError::bad_request(NUL_REFUSED),
+            DbErrorKind::UniqueViolation => {
+                IdentityError::conflict("Conflict occurred attempting to store the resource. Duplicate entry.")
+            }
+            DbErrorKind::Unavailable | DbErrorKind::Busy => {
+                IdentityError::new(ErrorKind::Unavailable, format!("database unavailable: {e}"))
+            }
+            DbErrorKind::SerializationFailure | DbErrorKind::Decode | DbErrorKind::Other => {
+                IdentityError::internal(format!("database error: {e}"))
+            }
         }
-        _ => IdentityError::internal(format!("database error: {e}")),
     }
 }
 
-pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Database(d) => {
-            let msg = d.message().to_ascii_lowercase();
-            d.code().as_deref() == Some("23505") || msg.contains("unique constraint") || msg.contains("duplicate key")
+impl From<sqlx::Error> for IdentityError {
+    fn from(e: sqlx::Error) -> Self {
+        DbError::from(e).into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_errors_map_by_kind_without_their_text() {
+        let text = "ERROR: invalid byte sequence for encoding \"UTF8\": 0x00 (SQLSTATE 22021)";
+        let cases = [
+            (DbErrorKind::InvalidText, ErrorKind::BadRequest),
+            (DbErrorKind::UniqueViolation, ErrorKind::Conflict),
+            (DbErrorKind::Unavailable, ErrorKind::Unavailable),
+            (DbErrorKind::Busy, ErrorKind::Unavailable),
+            (DbErrorKind::SerializationFailure, ErrorKind::Internal),
+            (DbErrorKind::Decode, ErrorKind::Internal),
+            (DbErrorKind::Other, ErrorKind::Internal),
+        ];
+        for (db_kind, kind) in cases {
+            let e = IdentityError::from(DbError::new(db_kind, text));
+            assert_eq!(e.kind, kind, "{db_kind:?}");
+            if kind.status().is_client_error() {
+                assert!(!e.message.contains("SQLSTATE"), "{db_kind:?}: {}", e.message);
+            }
+            let resp = e.into_response();
+            assert_eq!(resp.status(), kind.status());
         }
-        _ => false,
     }
 }

@@ -15,7 +15,6 @@ use crate::error::{IdentityError, Result};
 use crate::repo::{self, Assignment, AssignmentFilter, Conn, Role, Target};
 use crate::service::Identity;
 use crate::token::ResolvedScope;
-use crate::util::now_micros;
 
 fn not_found(kind: &str, id: &str) -> IdentityError {
     IdentityError::not_found(format!("Could not find {kind}: {id}."))
@@ -122,7 +121,7 @@ async fn grant_op(id: &Identity, headers: &HeaderMap, target: Target, uid: Strin
     need_role(&mut w.tx, &a.role_id).await?;
     match op {
         Op::Put => {
-            repo::grant(&mut w.tx, &a, now_micros()).await?;
+            repo::grant(&mut w.tx, &a, berth_time::now()).await?;
         }
         Op::Delete => {
             if !repo::revoke(&mut w.tx, &a).await? {

@@ -17,7 +17,7 @@ use crate::repo::{
 };
 use crate::service::{Identity, DEFAULT_DOMAIN_ID};
 use crate::token::{self, ResolvedScope, TokenInfo};
-use crate::util::{new_id, now_micros};
+use crate::util::new_id;
 
 const DESCRIPTION_MAX: usize = 65_535;
 const PASSWORD_MAX: usize = 4096;
@@ -202,7 +202,7 @@ pub(crate) async fn create_domain(State(id): State<AppState>, headers: HeaderMap
         enabled: bool_field(m, "enabled")?.unwrap_or(true),
     };
     let mut w = id.db.write().await?;
-    repo::insert_domain(&mut w.tx, &d, now_micros()).await?;
+    repo::insert_domain(&mut w.tx, &d, berth_time::now()).await?;
     w.commit().await?;
     Ok(json_response(StatusCode::CREATED, json!({"domain": domain_json(&d, &v3_url(&id, &headers))})))
 }
@@ -342,7 +342,7 @@ pub(crate) async fn create_project(State(id): State<AppState>, headers: HeaderMa
         enabled: bool_field(m, "enabled")?.unwrap_or(true),
         tags: tags_field(m)?.unwrap_or_default(),
     };
-    repo::insert_project(&mut w.tx, &p, now_micros()).await?;
+    repo::insert_project(&mut w.tx, &p, berth_time::now()).await?;
     w.commit().await?;
     Ok(json_response(StatusCode::CREATED, json!({"project": project_json(&p, &v3_url(&id, &headers))})))
 }
@@ -501,7 +501,7 @@ pub(crate) async fn create_user(State(id): State<AppState>, headers: HeaderMap, 
         return Err(not_found("domain", &u.domain_id));
     }
     check_default_project(&mut w.tx, &u.default_project_id).await?;
-    repo::insert_user(&mut w.tx, &u, hash, now_micros()).await?;
+    repo::insert_user(&mut w.tx, &u, hash, berth_time::now()).await?;
     w.commit().await?;
     Ok(json_response(StatusCode::CREATED, json!({"user": user_json(&u, &v3_url(&id, &headers))})))
 }
@@ -549,7 +549,7 @@ pub(crate) async fn update_user(
         u.default_project_id = p;
     }
     repo::update_user(&mut w.tx, &u).await?;
-    let now = now_micros();
+    let now = berth_time::now();
     if let Some(h) = hash {
         repo::set_password_hash(&mut w.tx, &uid, h, now).await?;
     }
@@ -615,7 +615,7 @@ pub(crate) async fn change_password(
     }
     let hash = id.hash_password(&new).await?;
     let mut w = id.db.write().await?;
-    repo::set_password_hash(&mut w.tx, &uid, Some(hash), now_micros()).await?;
+    repo::set_password_hash(&mut w.tx, &uid, Some(hash), berth_time::now()).await?;
     token::revoke_user(&mut w.tx, &uid).await?;
     w.commit().await?;
     Ok(no_content())
@@ -713,7 +713,7 @@ pub(crate) async fn create_role(State(id): State<AppState>, headers: HeaderMap, 
         description: nullable_text(m, "description", 255)?.flatten(),
     };
     let mut w = id.db.write().await?;
-    repo::insert_role(&mut w.tx, &r, now_micros()).await?;
+    repo::insert_role(&mut w.tx, &r, berth_time::now()).await?;
     w.commit().await?;
     Ok(json_response(StatusCode::CREATED, json!({"role": role_json(&r, &v3_url(&id, &headers))})))
 }
