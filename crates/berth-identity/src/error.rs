@@ -2,9 +2,10 @@
 //! and renders in Keystone's error format:
 //! `{"error": {"code": 401, "title": "Unauthorized", "message": "..."}}`.
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use berth_db::{DbError, DbErrorKind};
+use berth_http::Fault;
 
 /// What went wrong, by HTTP meaning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,34 +94,18 @@ pub(crate) fn title_for(status: StatusCode) -> &'static str {
     }
 }
 
-/// Render a Keystone-format error response.
-pub(crate) fn error_response(status: StatusCode, message: &str) -> Response {
-    let body = serde_json::json!({
-        "error": {"code": status.as_u16(), "title": title_for(status), "message": message}
-    });
-    let mut resp = (status, axum::Json(body)).into_response();
-    if status == StatusCode::UNAUTHORIZED {
-        // keystoneauth does not need it, but Keystone always sends it.
-        resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Keystone"));
-    }
-    resp
-}
-
+/// An identity error is a [`Fault`]: the edge renders it in Keystone's
+/// format (`api::KeystoneErrors`) with the request id, and logs a 500's
+/// details instead of sending them.
 impl IntoResponse for IdentityError {
     fn into_response(self) -> Response {
-        if self.kind == ErrorKind::Internal {
-            tracing::error!(error = %self.message, "identity internal error");
-            return error_response(
-                self.status(),
-                "An unexpected error prevented the server from fulfilling your request.",
-            );
-        }
         if self.kind == ErrorKind::Unavailable {
             // The message may carry database error text: log it, never send it.
             tracing::warn!(error = %self.message, "identity service unavailable");
-            return error_response(self.status(), "The service is temporarily unavailable; try again later.");
+            return Fault::new(self.status(), "The service is temporarily unavailable; try again later.")
+                .into_response();
         }
-        error_response(self.status(), &self.message)
+        Fault::new(self.status(), self.message).into_response()
     }
 }
 
@@ -177,6 +162,13 @@ mod tests {
             }
             let resp = e.into_response();
             assert_eq!(resp.status(), kind.status());
+            let fault = resp.extensions().get::<Fault>().expect("an identity error is a fault");
+            if db_kind != DbErrorKind::Other
+                && db_kind != DbErrorKind::Decode
+                && db_kind != DbErrorKind::SerializationFailure
+            {
+                assert!(!fault.message.contains("SQLSTATE"), "{db_kind:?}: {}", fault.message);
+            }
         }
     }
 }

@@ -24,7 +24,7 @@ mod service;
 mod token;
 mod util;
 
-pub use api::router;
+pub use api::{route_specs, router};
 pub use db::{redact, Engine};
 pub use error::{ErrorKind, IdentityError, Result};
 pub use password::PasswordHashing;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use berth_policy::{Enforcer, EnforcerConfig};
 
-use axum::http::{header, HeaderMap};
+use axum::http::HeaderMap;
 
 use crate::db::Db;
 use crate::error::{IdentityError, Result};
@@ -246,26 +246,12 @@ impl Identity {
         Ok(n)
     }
 
-    /// Base URL (scheme://host[:port], no trailing slash) for links and the
-    /// catalog.
+    /// Base URL of the server (scheme://host[:port], no trailing slash):
+    /// the configured one, else from the validated `Host` header and
+    /// `X-Forwarded-Proto` (`berth_http::public_base`). Links add
+    /// `/identity`; the catalog adds each service's path.
     pub(crate) fn base_url(&self, headers: &HeaderMap) -> String {
-        if let Some(b) = &self.config.public_base_url {
-            return b.trim_end_matches('/').to_string();
-        }
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .filter(|h| {
-                !h.is_empty()
-                    && h.len() <= 255
-                    && h.bytes().all(|c| c.is_ascii_alphanumeric() || b".-:[]_".contains(&c))
-            })
-            .unwrap_or("localhost");
-        let https = headers
-            .get("x-forwarded-proto")
-            .and_then(|h| h.to_str().ok())
-            .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"));
-        format!("{}://{host}", if https { "https" } else { "http" })
+        berth_http::public_base(self.config.public_base_url.as_deref(), headers, "", "")
     }
 
     /// Resolve a token to everything it grants, or 401.
