@@ -171,4 +171,22 @@ mod tests {
             }
         }
     }
+
+    /// PostgreSQL refusing a NUL in text (past repo.rs's fast path) is the
+    /// client's 400, without the database's words; SQLite stores it.
+    #[tokio::test]
+    async fn postgres_refusing_nul_is_a_400() {
+        let Some(tdb) = berth_testkit::TestDb::postgres().await else { return };
+        let db = crate::db::open(&tdb.url, 2).await.expect("open the identity tables");
+        let err =
+            sqlx::query("INSERT INTO identity_roles (id, name, description, created_at) VALUES ($1, $2, NULL, 0)")
+                .bind("nul-role")
+                .bind("a\0b")
+                .execute(db.pool())
+                .await
+                .expect_err("PostgreSQL refuses NUL in text");
+        let e = IdentityError::from(err);
+        assert_eq!((e.kind, e.message.as_str()), (ErrorKind::BadRequest, NUL_REFUSED));
+        db.close().await;
+    }
 }
