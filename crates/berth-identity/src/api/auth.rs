@@ -12,7 +12,7 @@ use super::{
     json_response, list_response, no_content, parse_body, parse_query, query_get, v3_url, ApiResult, AppState, Caller,
 };
 use crate::catalog::catalog as build_catalog;
-use crate::error::{IdentityError, Result};
+use crate::error::{ErrorKind, IdentityError, Result};
 use crate::repo::{self, AssignmentFilter, ProjectFilter, Target};
 use crate::service::{AuthRequest, DomainRef, ProjectRef, ScopeRequest, UserRef};
 use crate::token::TokenInfo;
@@ -195,6 +195,16 @@ fn subject_token(headers: &HeaderMap) -> Result<&str> {
         .ok_or_else(|| bad("Invalid input: the X-Subject-Token header is required"))
 }
 
+/// A subject token that does not resolve is "not found"; a database
+/// failure while resolving it stays what it is (503/500).
+fn subject_not_found(e: IdentityError) -> IdentityError {
+    if e.kind == ErrorKind::Unauthorized {
+        IdentityError::not_found("Could not find token.")
+    } else {
+        e
+    }
+}
+
 /// Callers may see and revoke their own tokens; admins and services any.
 /// The target of a token operation: the user the subject token was issued to.
 fn token_target(subject: &TokenInfo) -> PolicyTarget {
@@ -210,7 +220,7 @@ pub(crate) async fn validate(
 ) -> ApiResult {
     let q = parse_query(raw)?;
     let subject = subject_token(&headers)?.to_string();
-    let info = id.resolve_token(&subject).await.map_err(|_| IdentityError::not_found("Could not find token."))?;
+    let info = id.resolve_token(&subject).await.map_err(subject_not_found)?;
     caller.authorize(&token_target(&info))?;
     let cat = catalog_for(&id, &headers, &info, &q);
     token_response(StatusCode::OK, &subject, info.render(cat))
@@ -219,7 +229,7 @@ pub(crate) async fn validate(
 /// `DELETE /v3/auth/tokens`
 pub(crate) async fn revoke(State(id): State<AppState>, caller: Caller, headers: HeaderMap) -> ApiResult {
     let subject = subject_token(&headers)?.to_string();
-    let info = id.resolve_token(&subject).await.map_err(|_| IdentityError::not_found("Could not find token."))?;
+    let info = id.resolve_token(&subject).await.map_err(subject_not_found)?;
     caller.authorize(&token_target(&info))?;
     id.revoke_token(&subject).await?;
     Ok(no_content())
