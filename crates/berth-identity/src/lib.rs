@@ -26,6 +26,7 @@ mod repo;
 mod service;
 mod token;
 mod util;
+mod validator;
 
 pub use api::{route_specs, router};
 pub use db::{redact, Engine};
@@ -35,3 +36,4 @@ pub use service::{
     bootstrap, bootstrap_with, BootstrapOptions, BootstrapReport, Identity, IdentityConfig, ValidatedToken,
     DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME,
 };
+pub use validator::IdentityValidator;
