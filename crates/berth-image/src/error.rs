@@ -5,6 +5,7 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use berth_db::{DbError, DbErrorKind};
 
 /// The crate's error: an HTTP status plus a human-readable message.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -94,24 +95,47 @@ impl IntoResponse for ImageError {
     }
 }
 
-pub(crate) fn db_err(e: sqlx::Error) -> ImageError {
-    match &e {
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-            // The detail goes to the log; an answer never carries it.
+/// The one place a database failure becomes an image error. The database's
+/// text goes to the log, never into the answer.
+pub(crate) fn map_db(e: impl Into<DbError>) -> ImageError {
+    let e = e.into();
+    let kind = e.kind();
+    match kind {
+        DbErrorKind::InvalidText => {
+            tracing::debug!(error = %e, "database refused a text value");
+            ImageError::bad_request(kind.public_message())
+        }
+        DbErrorKind::UniqueViolation => {
+            tracing::info!(error = %e, "unique violation");
+            ImageError::conflict(kind.public_message())
+        }
+        DbErrorKind::Busy | DbErrorKind::Unavailable | DbErrorKind::SerializationFailure => {
             tracing::warn!(error = %e, "image database unavailable");
             ImageError::unavailable("The image registry is temporarily unavailable; try again later.")
         }
-        _ => ImageError::internal(format!("database error: {e}")),
+        DbErrorKind::Decode | DbErrorKind::Other => {
+            tracing::error!(error = %e, "image database error");
+            ImageError::internal(kind.public_message())
+        }
     }
 }
 
-pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Database(d) => {
-            let msg = d.message().to_ascii_lowercase();
-            d.code().as_deref() == Some("23505") || msg.contains("unique constraint") || msg.contains("duplicate key")
+/// As [`map_db`], for a lookup by a client-given key: text the database
+/// refuses names nothing, so the lookup finds nothing (`Ok(None)`).
+pub(crate) fn lookup<T>(r: std::result::Result<Option<T>, impl Into<DbError>>) -> Result<Option<T>> {
+    match r.map_err(Into::into) {
+        Ok(v) => Ok(v),
+        Err(e) if e.kind() == DbErrorKind::InvalidText => {
+            tracing::debug!(error = %e, "lookup by a key the database refuses");
+            Ok(None)
         }
-        _ => false,
+        Err(e) => Err(map_db(e)),
+    }
+}
+
+impl From<DbError> for ImageError {
+    fn from(e: DbError) -> Self {
+        map_db(e)
     }
 }
 
@@ -119,19 +143,33 @@ pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn database_errors_never_reach_the_answer() {
-        use http_body_util::BodyExt;
-        let e = db_err(sqlx::Error::Io(std::io::Error::other("connection to 10.0.0.5:5432 refused")));
+    #[test]
+    fn database_errors_map_by_kind_and_never_carry_their_text() {
+        let text = "connection to 10.0.0.5:5432 refused: invalid byte sequence for encoding UTF8: 0x00";
+        for (kind, status) in [
+            (DbErrorKind::InvalidText, StatusCode::BAD_REQUEST),
+            (DbErrorKind::UniqueViolation, StatusCode::CONFLICT),
+            (DbErrorKind::Busy, StatusCode::SERVICE_UNAVAILABLE),
+            (DbErrorKind::Unavailable, StatusCode::SERVICE_UNAVAILABLE),
+            (DbErrorKind::SerializationFailure, StatusCode::SERVICE_UNAVAILABLE),
+            (DbErrorKind::Decode, StatusCode::INTERNAL_SERVER_ERROR),
+            (DbErrorKind::Other, StatusCode::INTERNAL_SERVER_ERROR),
+        ] {
+            let e = map_db(DbError::new(kind, text));
+            assert_eq!(e.status, status, "{kind:?}");
+            assert!(!e.message.contains("10.0.0.5") && !e.message.contains("UTF8"), "{kind:?}: {}", e.message);
+        }
+        let e = map_db(sqlx::Error::Io(std::io::Error::other(text)));
         assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(!e.message.contains("10.0.0.5"), "{}", e.message);
-        let e = db_err(sqlx::Error::Protocol("invalid byte sequence for encoding \"UTF8\": 0x00".into()));
-        assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
-        let resp = e.into_response();
-        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        let body = resp.into_body().collect().await.unwrap().to_bytes();
-        let text = String::from_utf8_lossy(&body);
-        assert!(text.contains("\"code\":\"500 Internal Server Error\""), "{text}");
-        assert!(!text.contains("UTF8") && !text.contains("0x00"), "{text}");
+    }
+
+    #[test]
+    fn lookups_by_refused_text_find_nothing() {
+        let refused: std::result::Result<Option<i32>, DbError> = Err(DbError::new(DbErrorKind::InvalidText, "22021"));
+        assert!(matches!(lookup(refused), Ok(None)));
+        let other: std::result::Result<Option<i32>, DbError> = Err(DbError::new(DbErrorKind::Other, "boom"));
+        assert_eq!(lookup(other).unwrap_err().status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(matches!(lookup(Ok::<_, DbError>(Some(3))), Ok(Some(3))));
     }
 }

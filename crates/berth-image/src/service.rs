@@ -130,15 +130,14 @@ impl Drop for SavingGuard {
 async fn reset_saving(db: &Db, id: &str) -> Result<()> {
     let mut w = db.write().await?;
     repo::set_status(&mut w.tx, id, "saving", "queued", berth_time::now()).await?;
-    w.commit().await
+    Ok(w.commit().await?)
 }
 
 impl ImageService {
     /// Open (and migrate) the database at `database_url` and the data
     /// directory.
     pub async fn open(config: ImageConfig, database_url: &str, auth: AuthStrategy) -> Result<ImageService> {
-        let db = Db::connect(database_url, config.max_connections).await?;
-        db.migrate().await?;
+        let db = crate::db::open(database_url, config.max_connections).await?;
         let store = DataStore::open(&config.data_dir, config.max_image_size).await?;
         let mut enforcer = Enforcer::new(policy_defaults(), EnforcerConfig::default());
         if let Some(yaml) = &config.policy_overrides_yaml {
@@ -170,7 +169,7 @@ impl ImageService {
             let ids = repo::find_by_name_owner(&mut c, name, owner_project).await?;
             let mut found = None;
             for id in ids {
-                if let Some(img) = repo::get_image(&mut c, self.db.engine, &id, false).await? {
+                if let Some(img) = repo::get_image(&mut c, self.db.engine(), &id, false).await? {
                     if found.is_none() || img.status == "active" {
                         let active = img.status == "active";
                         found = Some(img);
@@ -321,8 +320,9 @@ impl ImageService {
     /// 404 otherwise.
     pub(crate) async fn load_visible(&self, caller: &Caller, id: &str) -> Result<(Image, Option<Member>)> {
         let mut c = self.db.read().await?;
-        let img =
-            repo::get_image(&mut c, self.db.engine, id, false).await?.ok_or_else(|| ImageError::image_not_found(id))?;
+        let img = repo::get_image(&mut c, self.db.engine(), id, false)
+            .await?
+            .ok_or_else(|| ImageError::image_not_found(id))?;
         let member = match caller.project() {
             Some(p) => repo::get_member(&mut c, id, p).await?,
             None => None,
@@ -339,7 +339,7 @@ impl ImageService {
     pub(crate) async fn store_data(&self, id: &str, body: Body, declared: Option<u64>) -> Result<Image> {
         {
             let mut w = self.db.write().await?;
-            let Some(img) = repo::get_image(&mut w.tx, self.db.engine, id, true).await? else {
+            let Some(img) = repo::get_image(&mut w.tx, self.db.engine(), id, true).await? else {
                 return Err(ImageError::image_not_found(id));
             };
             if img.status != "queued" {
@@ -380,6 +380,6 @@ impl ImageService {
             )));
         }
         let mut c = self.db.read().await?;
-        repo::get_image(&mut c, self.db.engine, id, false).await?.ok_or_else(|| ImageError::image_not_found(id))
+        repo::get_image(&mut c, self.db.engine(), id, false).await?.ok_or_else(|| ImageError::image_not_found(id))
     }
 }

@@ -676,8 +676,9 @@ pub(crate) async fn update(
     }
 
     let mut w = svc.db.write().await?;
-    let mut img =
-        repo::get_image(&mut w.tx, svc.db.engine, &id, true).await?.ok_or_else(|| ImageError::image_not_found(&id))?;
+    let mut img = repo::get_image(&mut w.tx, svc.db.engine(), &id, true)
+        .await?
+        .ok_or_else(|| ImageError::image_not_found(&id))?;
     let member = match caller.project() {
         Some(p) => repo::get_member(&mut w.tx, &id, p).await?,
         None => None,
@@ -715,7 +716,7 @@ pub(crate) async fn delete(State(svc): State<AppState>, headers: HeaderMap, path
     let (img, member) = svc.load_visible(&caller, &id).await?;
     svc.enforce_image(&caller, "delete_image", &img, member.as_ref())?;
     let mut w = svc.db.write().await?;
-    let Some(current) = repo::get_image(&mut w.tx, svc.db.engine, &id, true).await? else {
+    let Some(current) = repo::get_image(&mut w.tx, svc.db.engine(), &id, true).await? else {
         return Err(ImageError::image_not_found(&id));
     };
     if current.protected {
@@ -733,7 +734,7 @@ async fn change_tags(svc: &ImageService, headers: &HeaderMap, id: &str, tag: &st
     let caller = svc.authenticate(headers).await?;
     let mut w = svc.db.write().await?;
     let mut img =
-        repo::get_image(&mut w.tx, svc.db.engine, id, true).await?.ok_or_else(|| ImageError::image_not_found(id))?;
+        repo::get_image(&mut w.tx, svc.db.engine(), id, true).await?.ok_or_else(|| ImageError::image_not_found(id))?;
     let member = match caller.project() {
         Some(p) => repo::get_member(&mut w.tx, id, p).await?,
         None => None,
