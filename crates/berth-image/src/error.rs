@@ -6,6 +6,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_db::{DbError, DbErrorKind};
+use berth_http::{json_error, ErrorFormat, Fault, FaultContext};
 
 /// The crate's error: an HTTP status plus a human-readable message.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -64,34 +65,49 @@ pub(crate) fn title_for(status: StatusCode) -> &'static str {
     }
 }
 
-/// Render a Glance-format error response.
-pub(crate) fn error_response(status: StatusCode, message: &str) -> Response {
-    if status == StatusCode::UNAUTHORIZED {
+/// Glance's error bodies, for the shared edge: webob's
+/// `{"code": "404 Not Found", "title": "Not Found", "message": "..."}`, and
+/// keystonemiddleware's `{"error": {...}}` with `WWW-Authenticate` for 401.
+#[derive(Debug, Clone, Copy)]
+pub struct GlanceErrors;
+
+impl ErrorFormat for GlanceErrors {
+    fn render(&self, fault: &Fault, _cx: &FaultContext) -> Response {
+        let status = fault.status;
+        if status == StatusCode::UNAUTHORIZED {
+            let body = serde_json::json!({
+                "error": {"code": 401, "title": "Unauthorized", "message": fault.message}
+            });
+            let mut resp = json_error(status, &body);
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Keystone"));
+            return resp;
+        }
         let body = serde_json::json!({
-            "error": {"code": 401, "title": "Unauthorized", "message": message}
+            "code": format!("{} {}", status.as_u16(), title_for(status)),
+            "title": title_for(status),
+            "message": fault.message,
         });
-        let mut resp = (status, axum::Json(body)).into_response();
-        resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Keystone"));
-        return resp;
+        json_error(status, &body)
     }
-    let body = serde_json::json!({
-        "code": format!("{} {}", status.as_u16(), title_for(status)),
-        "title": title_for(status),
-        "message": message,
-    });
-    (status, axum::Json(body)).into_response()
+
+    fn message_for(&self, status: StatusCode, text: &str) -> String {
+        match status.as_u16() {
+            401 => "The request you have made requires authentication.".into(),
+            404 => "The resource could not be found.".into(),
+            405 => "The method is not allowed for this resource.".into(),
+            413 => "The request body is too large.".into(),
+            500 => "The server has either erred or is incapable of performing the requested operation.".into(),
+            _ if !text.is_empty() => text.into(),
+            _ => status.canonical_reason().unwrap_or("Error").into(),
+        }
+    }
 }
 
+/// An error answers as a [`Fault`]; the edge renders it in Glance's format
+/// (and logs, rather than shows, the message of a 500).
 impl IntoResponse for ImageError {
     fn into_response(self) -> Response {
-        if self.status.is_server_error() && self.status != StatusCode::SERVICE_UNAVAILABLE {
-            tracing::error!(error = %self.message, "image service internal error");
-            return error_response(
-                self.status,
-                "The server has either erred or is incapable of performing the requested operation.",
-            );
-        }
-        error_response(self.status, &self.message)
+        Fault::new(self.status, self.message).into_response()
     }
 }
 

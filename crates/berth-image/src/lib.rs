@@ -24,9 +24,9 @@ mod repo;
 mod service;
 mod store;
 
-pub use api::router;
+pub use api::{route_specs, router, MAX_BODY};
 pub use db::{redact, Engine};
-pub use error::{ImageError, Result};
+pub use error::{GlanceErrors, ImageError, Result};
 pub use model::{DEFAULT_CONTAINER_FORMATS, DEFAULT_DISK_FORMATS};
 pub use policy::policy_defaults;
 pub use service::{ImageConfig, ImageService, ImageSummary};
