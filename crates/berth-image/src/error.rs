@@ -1,7 +1,9 @@
-//! One error type for the crate. Every error maps to an HTTP status and
-//! renders the way Glance's webob exceptions do for JSON clients:
+//! One error type for the crate. Every error maps to an HTTP status; it
+//! answers as a [`Fault`] that berth-http's edge renders through
+//! [`GlanceErrors`] the way Glance's webob exceptions do for JSON clients:
 //! `{"code": "404 Not Found", "title": "Not Found", "message": "..."}`.
 //! A missing or invalid token answers keystonemiddleware's 401 body.
+//! [`map_db`] is the one place a database error becomes an image error.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

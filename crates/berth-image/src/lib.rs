@@ -3,12 +3,13 @@
 //! show, update, share, upload, download and delete images.
 //!
 //! Layout:
-//! - `db` / `repo`: storage over sqlx's `Any` driver (SQLite and
-//!   PostgreSQL, same SQL), migrations in `migrations/{sqlite,postgres}`.
+//! - `db` / `repo`: storage on berth-db's `Db` (SQLite and PostgreSQL, same
+//!   SQL), migrations in `migrations/{sqlite,postgres}`.
 //! - `store`: image data files (streamed, hashed, renamed into place).
-//! - `service`: [`ImageService`] and [`ImageConfig`]; authentication,
-//!   visibility and policy checks.
-//! - `api`: the axum [`router`], mounted by the binary at `/image`.
+//! - `service`: [`ImageService`] and [`ImageConfig`]; the caller, visibility
+//!   and policy checks.
+//! - `api`: the route table behind berth-http's edge ([`router`], mounted
+//!   by the binary at `/image`; [`route_specs`] for tests).
 //!
 //! Visibility follows Glance: a caller sees public and community images,
 //! its project's images, and shared images its project is a member of;
