@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::*;
-use crate::clock::now_ms;
+use crate::clock::now_us;
 use crate::model::InstanceQuery;
 use crate::model::{ComputeNode, Instance, Service};
 use crate::service::NOVA_COMPUTE;
@@ -22,7 +22,7 @@ fn updated(s: &Service) -> Option<i64> {
 }
 
 fn service_view(ctx: &Ctx, s: &Service) -> Value {
-    let up = s.is_up(now_ms(), ctx.svc.down_after_ms());
+    let up = s.is_up(now_us(), ctx.svc.down_after_ms());
     let mut v = json!({
         "id": if ctx.v(2, 53) { json!(s.uuid) } else { json!(s.id) },
         "binary": s.binary,
@@ -30,7 +30,7 @@ fn service_view(ctx: &Ctx, s: &Service) -> Value {
         "zone": s.availability_zone,
         "status": if s.disabled { "disabled" } else { "enabled" },
         "state": if up { "up" } else { "down" },
-        "updated_at": updated(s).map(iso_micro),
+        "updated_at": updated(s).map(berth_time::iso_micros),
         "disabled_reason": s.disabled_reason,
     });
     if ctx.v(2, 11) {
@@ -216,7 +216,7 @@ async fn hypervisor_view(
     detail: bool,
 ) -> Value {
     let svc = services.get(&n.host);
-    let up = svc.is_some_and(|s| s.is_up(now_ms(), ctx.svc.down_after_ms()));
+    let up = svc.is_some_and(|s| s.is_up(now_us(), ctx.svc.down_after_ms()));
     let disabled = svc.is_some_and(|s| s.disabled);
     let mut v = json!({
         "id": if ctx.v(2, 53) { json!(n.uuid) } else { json!(n.id) },
@@ -352,7 +352,7 @@ pub async fn hypervisors_statistics(ctx: Ctx) -> ApiResult {
 
 async fn zones(ctx: &Ctx, detail: bool) -> ApiResult {
     let services = ctx.svc.services().await?;
-    let now = now_ms();
+    let now = now_us();
     let mut names: BTreeSet<String> = BTreeSet::new();
     let mut available: BTreeSet<String> = BTreeSet::new();
     for s in &services {
@@ -372,7 +372,7 @@ async fn zones(ctx: &Ctx, detail: bool) -> ApiResult {
                         json!({ s.binary.clone(): {
                             "available": s.is_up(now, ctx.svc.down_after_ms()),
                             "active": !s.disabled,
-                            "updated_at": updated(s).map(iso_micro),
+                            "updated_at": updated(s).map(berth_time::iso_micros),
                         }}),
                     );
                 }

@@ -448,76 +448,9 @@ pub(crate) fn query_bool(v: &str) -> Option<bool> {
     }
 }
 
-/// Epoch milliseconds → `2024-01-02T03:04:05Z`.
-pub(crate) fn iso_z(ms: i64) -> String {
-    let (y, mo, d, h, mi, s, _) = civil(ms);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
-}
-
-/// Epoch milliseconds → `2024-01-02T03:04:05.000000`.
-pub(crate) fn iso_micro(ms: i64) -> String {
-    let (y, mo, d, h, mi, s, milli) = civil(ms);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:06}", milli * 1000)
-}
-
-fn civil(ms: i64) -> (i64, i64, i64, i64, i64, i64, i64) {
-    let secs = ms.div_euclid(1000);
-    let milli = ms.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d, rem / 3600, (rem % 3600) / 60, rem % 60, milli)
-}
-
-/// Parse `2024-01-02T03:04:05[.ffffff][Z|+00:00]` (for `changes-since`).
-pub(crate) fn parse_iso(s: &str) -> Option<i64> {
-    let s = s.trim();
-    let (date, time) = s.split_once(['T', ' '])?;
-    let mut dp = date.split('-').map(|x| x.parse::<i64>().ok());
-    let (y, mo, d) = (dp.next()??, dp.next()??, dp.next()??);
-    let time = time.trim_end_matches('Z');
-    let time = time.split(['+']).next()?;
-    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
-    let mut tp = hms.split(':').map(|x| x.parse::<i64>().ok());
-    let (h, mi) = (tp.next()??, tp.next()??);
-    let sec = tp.next().flatten().unwrap_or(0);
-    let milli = format!("{frac:0<3}")[..3].parse::<i64>().ok()?;
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
-        return None;
-    }
-    // days_from_civil.
-    let y2 = if mo <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = if mo > 2 { mo - 3 } else { mo + 9 };
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(((days * 86_400 + h * 3600 + mi * 60 + sec) * 1000) + milli)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn times() {
-        assert_eq!(iso_z(0), "1970-01-01T00:00:00Z");
-        assert_eq!(iso_z(1_700_000_000_000), "2023-11-14T22:13:20Z");
-        assert_eq!(iso_micro(1_700_000_000_123), "2023-11-14T22:13:20.123000");
-        assert_eq!(parse_iso("2023-11-14T22:13:20Z"), Some(1_700_000_000_000));
-        assert_eq!(parse_iso("2023-11-14T22:13:20.123000"), Some(1_700_000_000_123));
-        assert_eq!(parse_iso("garbage"), None);
-    }
 
     #[test]
     fn microversions() {

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::flavors::visible_flavor;
 use super::*;
-use crate::clock::now_ms;
+use crate::clock::now_us;
 use crate::lifecycle;
 use crate::model::*;
 use crate::service::{split_az, NOVA_COMPUTE};
@@ -33,7 +33,7 @@ fn host_status(ctx: &Ctx, services: &BTreeMap<String, Service>, host: Option<&st
     let Some(h) = host else { return "" };
     match services.get(h) {
         None => "UNKNOWN",
-        Some(s) if !s.is_up(now_ms(), ctx.svc.down_after_ms()) => "DOWN",
+        Some(s) if !s.is_up(now_us(), ctx.svc.down_after_ms()) => "DOWN",
         Some(s) if s.disabled => "MAINTENANCE",
         Some(_) => "UP",
     }
@@ -88,8 +88,8 @@ async fn view(ctx: &Ctx, i: &Instance, services: &BTreeMap<String, Service>) -> 
             json!({"id": f.flavorid, "links": [{"rel": "bookmark", "href": ctx.bookmark(&format!("flavors/{}", f.flavorid))}]})
         },
     );
-    set("created", json!(iso_z(i.created_at)));
-    set("updated", json!(iso_z(i.updated_at.unwrap_or(i.created_at))));
+    set("created", json!(berth_time::iso_seconds_z(i.created_at)));
+    set("updated", json!(berth_time::iso_seconds_z(i.updated_at.unwrap_or(i.created_at))));
     set("addresses", json!({}));
     set("accessIPv4", json!(i.access_ip_v4.clone().unwrap_or_default()));
     set("accessIPv6", json!(i.access_ip_v6.clone().unwrap_or_default()));
@@ -100,8 +100,8 @@ async fn view(ctx: &Ctx, i: &Instance, services: &BTreeMap<String, Service>) -> 
     set("OS-EXT-AZ:availability_zone", json!(i.availability_zone.clone().unwrap_or_default()));
     set("config_drive", json!(""));
     set("key_name", json!(i.key_name));
-    set("OS-SRV-USG:launched_at", json!(i.launched_at.map(iso_micro)));
-    set("OS-SRV-USG:terminated_at", json!(i.terminated_at.map(iso_micro)));
+    set("OS-SRV-USG:launched_at", json!(i.launched_at.map(berth_time::iso_micros)));
+    set("OS-SRV-USG:terminated_at", json!(i.terminated_at.map(berth_time::iso_micros)));
     set("OS-EXT-STS:task_state", json!(i.task_state));
     set("OS-EXT-STS:vm_state", json!(i.vm_state));
     set("OS-EXT-STS:power_state", json!(i.power_state));
@@ -145,7 +145,7 @@ async fn view(ctx: &Ctx, i: &Instance, services: &BTreeMap<String, Service>) -> 
     }
     if matches!(status, "ERROR" | "DELETED") {
         if let Some(fault) = ctx.svc.latest_fault(i.uuid).await? {
-            let mut fv = json!({"code": fault.code, "created": iso_z(fault.created_at), "message": fault.message});
+            let mut fv = json!({"code": fault.code, "created": berth_time::iso_seconds_z(fault.created_at), "message": fault.message});
             if fault.code != 500 || sees_fault_details(ctx, i) {
                 fv["details"] = json!(fault.details);
             }
@@ -202,14 +202,14 @@ async fn listing(ctx: &Ctx, detail: bool) -> ApiResult {
     let changes_since = ctx
         .q("changes-since")
         .map(|s| {
-            parse_iso(s)
-                .ok_or_else(|| ComputeError::bad_request(format!("Invalid changes-since value: {}", truncate(s, 64))))
+            berth_time::parse_iso8601(s)
+                .map_err(|_| ComputeError::bad_request(format!("Invalid changes-since value: {}", truncate(s, 64))))
         })
         .transpose()?;
     let changes_before = if ctx.v(2, 66) {
         ctx.q("changes-before")
             .map(|s| {
-                parse_iso(s).ok_or_else(|| {
+                berth_time::parse_iso8601(s).map_err(|_| {
                     ComputeError::bad_request(format!("Invalid changes-before value: {}", truncate(s, 64)))
                 })
             })
@@ -582,7 +582,7 @@ pub async fn create(ctx: Ctx, body: Bytes) -> ApiResult {
     let mut first = None;
     let mut created = Vec::new();
     for idx in 0..max_count {
-        let now = now_ms();
+        let now = now_us();
         let display_name = if max_count > 1 { format!("{name}-{}", idx + 1) } else { name.clone() };
         let inst = Instance {
             id: 0,

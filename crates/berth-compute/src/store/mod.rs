@@ -23,18 +23,17 @@ use sqlx::any::AnyRow;
 use uuid::Uuid;
 
 use crate::db::{
-    db_err, get_bool, get_f64, get_i64, get_opt_i64, get_opt_str, get_str, is_unique_violation, now_ms, Db, Engine, Tx,
+    get_bool, get_f64, get_i64, get_opt_i64, get_opt_str, get_opt_uuid, get_str, get_uuid, ms_to_us, now_us, Db,
+    Engine, Tx,
 };
-use crate::error::{ComputeError, Result};
+use crate::error::{ComputeError, ErrorKind, Result};
 use crate::lifecycle::{QueueState, Transition, FINISHED_MIGRATION_STATUSES};
 use crate::model::*;
 
-fn parse_uuid(s: &str) -> Uuid {
-    Uuid::parse_str(s).unwrap_or_default()
-}
-
-fn opt_uuid(s: Option<String>) -> Option<Uuid> {
-    s.and_then(|s| Uuid::parse_str(&s).ok())
+/// A TEXT column holding JSON (strict: malformed JSON is an error).
+fn get_json<T: serde::de::DeserializeOwned>(r: &AnyRow, col: &str) -> Result<T> {
+    let s = get_str(r, col)?;
+    serde_json::from_str(&s).map_err(|e| ComputeError::internal(format!("column {col}: stored JSON is malformed: {e}")))
 }
 
 fn b(v: bool) -> i64 {
