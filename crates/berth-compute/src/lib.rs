@@ -45,7 +45,7 @@ mod service;
 mod store;
 
 pub use agent::{run_agent, AgentConfig, ComputeAgent, DriverSpec, FakeDriver, ReconcileReport};
-pub use api::{router, MAX_VERSION, MIN_VERSION, MOUNT};
+pub use api::{route_specs, router, MAX_VERSION, MIN_VERSION, MOUNT};
 pub use audit::{AuditReport, MissingAllocation, OrphanedAllocation, WrongProvider};
 pub use db::{redact, Engine};
 pub use error::{ComputeError, ErrorKind, Result};

@@ -40,7 +40,7 @@ fn service_view(ctx: &Ctx, s: &Service) -> Value {
 }
 
 pub async fn services_list(ctx: Ctx) -> ApiResult {
-    ctx.authorize("os_compute_api:os-services:list", None)?;
+    ctx.authorize_route(None)?;
     let mut list = ctx.svc.services().await?;
     if let Some(h) = ctx.q("host") {
         list.retain(|s| s.host == h);
@@ -75,7 +75,7 @@ fn string_field(obj: &serde_json::Map<String, Value>, key: &str, max: usize) -> 
 }
 
 pub async fn services_update(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiResult {
-    ctx.authorize("os_compute_api:os-services:update", None)?;
+    ctx.authorize_route(None)?;
     let body = parse_body(&body)?;
     let obj = body.as_object().ok_or_else(|| ComputeError::bad_request("Malformed request body"))?;
     if !ctx.v(2, 53) {
@@ -171,7 +171,7 @@ async fn legacy_update(ctx: &Ctx, action: &str, obj: &serde_json::Map<String, Va
 }
 
 pub async fn services_delete(ctx: Ctx, Path(id): Path<String>) -> ApiResult {
-    ctx.authorize("os_compute_api:os-services:delete", None)?;
+    ctx.authorize_route(None)?;
     let s = find_service(&ctx, &id).await?;
     ctx.svc.delete_service(&s).await?;
     status_only(StatusCode::NO_CONTENT)
@@ -264,10 +264,7 @@ async fn hypervisor_view(
 }
 
 async fn hypervisor_listing(ctx: &Ctx, detail: bool) -> ApiResult {
-    ctx.authorize(
-        if detail { "os_compute_api:os-hypervisors:list-detail" } else { "os_compute_api:os-hypervisors:list" },
-        None,
-    )?;
+    ctx.authorize_route(None)?;
     let mut nodes = ctx.svc.nodes().await?;
     if ctx.v(2, 53) {
         if let Some(p) = ctx.q("hypervisor_hostname_pattern") {
@@ -304,7 +301,7 @@ pub async fn hypervisors_detail(ctx: Ctx) -> ApiResult {
 }
 
 pub async fn hypervisors_show(ctx: Ctx, Path(id): Path<String>) -> ApiResult {
-    ctx.authorize("os_compute_api:os-hypervisors:show", None)?;
+    ctx.authorize_route(None)?;
     let nf = || ComputeError::not_found(format!("Hypervisor with ID {} could not be found.", truncate(&id, 64)));
     let nodes = ctx.svc.nodes().await?;
     let node = if ctx.v(2, 53) {
@@ -325,7 +322,7 @@ pub async fn hypervisors_statistics(ctx: Ctx) -> ApiResult {
     if ctx.v(2, 88) {
         return Err(ComputeError::not_found("The resource could not be found."));
     }
-    ctx.authorize("os_compute_api:os-hypervisors:statistics", None)?;
+    ctx.authorize_route(None)?;
     let nodes = ctx.svc.nodes().await?;
     let instances = ctx.svc.instances(&InstanceQuery::default()).await?;
     let mut t = BTreeMap::<&str, i64>::new();
@@ -387,11 +384,11 @@ async fn zones(ctx: &Ctx, detail: bool) -> ApiResult {
 }
 
 pub async fn az_list(ctx: Ctx) -> ApiResult {
-    ctx.authorize("os_compute_api:os-availability-zone:list", None)?;
+    ctx.authorize_route(None)?;
     zones(&ctx, false).await
 }
 
 pub async fn az_detail(ctx: Ctx) -> ApiResult {
-    ctx.authorize("os_compute_api:os-availability-zone:detail", None)?;
+    ctx.authorize_route(None)?;
     zones(&ctx, true).await
 }

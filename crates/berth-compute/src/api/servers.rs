@@ -164,7 +164,7 @@ async fn instance_for(ctx: &Ctx, id: &str, rule: &str) -> Result<Instance> {
         // Other projects' servers do not exist for the caller.
         return Err(nf());
     }
-    ctx.authorize(rule, Some(&i.project_id))?;
+    ctx.authorize_named(rule, Some(&i.project_id))?;
     Ok(i)
 }
 
@@ -176,7 +176,7 @@ async fn listing(ctx: &Ctx, detail: bool) -> ApiResult {
     } else {
         ("os_compute_api:servers:index", "os_compute_api:servers:index:get_all_tenants")
     };
-    ctx.authorize(rule, None)?;
+    ctx.authorize_named(rule, None)?;
     let admin_filters = ctx.can("os_compute_api:servers:allow_all_filters", None);
     let all_tenants = match ctx.q("all_tenants") {
         None => false,
@@ -372,7 +372,7 @@ pub async fn create(ctx: Ctx, body: Bytes) -> ApiResult {
     let top = body.as_object().ok_or_else(|| ComputeError::bad_request("Malformed request body"))?;
     only_keys(top, &["server", "os:scheduler_hints", "OS-SCH-HNT:scheduler_hints"])?;
     let s = member(&body, "server")?;
-    ctx.authorize("os_compute_api:servers:create", None)?;
+    ctx.authorize_route(None)?;
     let mut allowed = vec![
         "name",
         "imageRef",
@@ -702,7 +702,12 @@ pub async fn update(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiResult 
         }
     }
     ctx.svc.save_instance_fields(&i).await?;
-    let i = instance_for(&ctx, &id, "os_compute_api:servers:show").await?;
+    // Read back what was saved (already authorized by the update rule).
+    let i = ctx
+        .svc
+        .instance(i.uuid)
+        .await?
+        .ok_or_else(|| ComputeError::not_found(format!("Instance {} could not be found.", truncate(&id, 64))))?;
     let services = services_by_host(&ctx).await?;
     ok(json!({"server": view(&ctx, &i, &services).await?}))
 }
