@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use axum::body::Bytes;
 use axum::extract::Path;
 use axum::http::StatusCode;
 use serde_json::{json, Map, Value};
@@ -110,7 +109,11 @@ async fn listing(ctx: &Ctx, detail: bool) -> ApiResult {
     }
     let mut links = None;
     if let Some(l) = ctx.q("limit") {
-        let l: usize = l.parse().map_err(|_| ComputeError::bad_request("limit param must be an integer"))?;
+        let l: usize = l
+            .parse::<i64>()
+            .ok()
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| ComputeError::bad_request("limit param must be an integer"))?;
         if flavors.len() > l {
             flavors.truncate(l);
             if let Some(last) = flavors.last() {
@@ -157,7 +160,7 @@ fn flavor_id_value(v: &Value) -> Result<Option<String>> {
     }
 }
 
-pub async fn create(ctx: Ctx, body: Bytes) -> ApiResult {
+pub async fn create(ctx: Ctx, JsonBody(body): JsonBody) -> ApiResult {
     ctx.authorize_route(None)?;
     let body = parse_body(&body)?;
     let f = member(&body, "flavor")?;
@@ -217,7 +220,7 @@ pub async fn create(ctx: Ctx, body: Bytes) -> ApiResult {
     ok(json!({"flavor": flavor_view(&ctx, &created, true)}))
 }
 
-pub async fn update(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiResult {
+pub async fn update(ctx: Ctx, Path(id): Path<String>, JsonBody(body): JsonBody) -> ApiResult {
     if !ctx.v(2, 55) {
         return Err(ComputeError::not_found("The resource could not be found."));
     }
@@ -267,7 +270,7 @@ fn tenant_of(v: &Value, action: &str) -> Result<String> {
     Ok(s.to_string())
 }
 
-pub async fn action(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiResult {
+pub async fn action(ctx: Ctx, Path(id): Path<String>, JsonBody(body): JsonBody) -> ApiResult {
     let body = parse_body(&body)?;
     let obj = body.as_object().ok_or_else(|| ComputeError::bad_request("Malformed request body"))?;
     if obj.len() != 1 {
@@ -361,7 +364,7 @@ pub async fn specs_index(ctx: Ctx, Path(id): Path<String>) -> ApiResult {
     ok(json!({"extra_specs": f.extra_specs}))
 }
 
-pub async fn specs_create(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiResult {
+pub async fn specs_create(ctx: Ctx, Path(id): Path<String>, JsonBody(body): JsonBody) -> ApiResult {
     ctx.authorize_route(None)?;
     let body = parse_body(&body)?;
     let specs = member(&body, "extra_specs")?;
@@ -384,7 +387,7 @@ pub async fn spec_show(ctx: Ctx, Path((id, key)): Path<(String, String)>) -> Api
     }
 }
 
-pub async fn spec_update(ctx: Ctx, Path((id, key)): Path<(String, String)>, body: Bytes) -> ApiResult {
+pub async fn spec_update(ctx: Ctx, Path((id, key)): Path<(String, String)>, JsonBody(body): JsonBody) -> ApiResult {
     ctx.authorize_route(None)?;
     let body = parse_body(&body)?;
     let obj = body.as_object().ok_or_else(|| ComputeError::bad_request("Malformed request body"))?;

@@ -2,7 +2,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use axum::body::Bytes;
 use axum::extract::Path;
 use axum::http::StatusCode;
 use serde_json::{json, Value};
@@ -74,7 +73,7 @@ fn string_field(obj: &serde_json::Map<String, Value>, key: &str, max: usize) -> 
     }
 }
 
-pub async fn services_update(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiResult {
+pub async fn services_update(ctx: Ctx, Path(id): Path<String>, JsonBody(body): JsonBody) -> ApiResult {
     ctx.authorize_route(None)?;
     let body = parse_body(&body)?;
     let obj = body.as_object().ok_or_else(|| ComputeError::bad_request("Malformed request body"))?;
@@ -278,7 +277,11 @@ async fn hypervisor_listing(ctx: &Ctx, detail: bool) -> ApiResult {
             nodes.drain(..=pos);
         }
         if let Some(l) = ctx.q("limit") {
-            let l: usize = l.parse().map_err(|_| ComputeError::bad_request("limit param must be an integer"))?;
+            let l: usize = l
+                .parse::<i64>()
+                .ok()
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or_else(|| ComputeError::bad_request("limit param must be an integer"))?;
             nodes.truncate(l);
         }
     }

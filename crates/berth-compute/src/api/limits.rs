@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use axum::body::Bytes;
 use axum::extract::Path;
 use axum::http::StatusCode;
 use serde_json::{json, Value};
@@ -131,7 +130,7 @@ pub async fn quota_detail(ctx: Ctx, Path(project): Path<String>) -> ApiResult {
     ok(json!({"quota_set": m}))
 }
 
-pub async fn quota_update(ctx: Ctx, Path(project): Path<String>, body: Bytes) -> ApiResult {
+pub async fn quota_update(ctx: Ctx, Path(project): Path<String>, JsonBody(body): JsonBody) -> ApiResult {
     check_project(&project)?;
     ctx.authorize_route(Some(&project))?;
     let body = parse_body(&body)?;

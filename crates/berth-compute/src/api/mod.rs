@@ -14,12 +14,12 @@ mod versions;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, OriginalUri};
+use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Request};
 use axum::http::request::Parts;
-use axum::http::{Method, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use berth_http::{Access, Edge, Microversions, RequestContext, RouteCheck, RouteSpec, RouteTable, Version};
+use berth_http::{Access, Edge, Fault, Microversions, RequestContext, RouteCheck, RouteSpec, RouteTable, Version};
 use berth_policy::{Credentials, Denied, Target};
 use serde_json::{Map, Value};
 
@@ -394,7 +394,44 @@ pub(crate) fn parse_body(body: &Bytes) -> Result<Value> {
     }
     let text =
         std::str::from_utf8(body).map_err(|_| ComputeError::bad_request("Malformed request body: not UTF-8."))?;
-    serde_json::from_str(text).map_err(|e| ComputeError::bad_request(format!("Malformed request body: {e}")))
+    let v: Value =
+        serde_json::from_str(text).map_err(|e| ComputeError::bad_request(format!("Malformed request body: {e}")))?;
+    if has_nul(&v) {
+        // No engine stores it the same way (PostgreSQL refuses it): refused
+        // here, on every engine alike.
+        return Err(ComputeError::bad_request("Malformed request body: strings may not contain the NUL character."));
+    }
+    Ok(v)
+}
+
+fn has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(a) => a.iter().any(has_nul),
+        Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
+/// A request body that is JSON (or declares no type): Nova answers any
+/// other `Content-Type` with 415.
+pub(crate) struct JsonBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> std::result::Result<Self, Response> {
+        if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+            let json = ct
+                .to_str()
+                .ok()
+                .is_some_and(|s| s.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json"));
+            if !json {
+                return Err(Fault::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported Content-Type").into_response());
+            }
+        }
+        Bytes::from_request(req, state).await.map(JsonBody).map_err(IntoResponse::into_response)
+    }
 }
 
 pub(crate) fn type_name(v: &Value) -> &'static str {

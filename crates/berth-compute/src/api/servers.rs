@@ -294,7 +294,11 @@ async fn listing(ctx: &Ctx, detail: bool) -> ApiResult {
     }
     let mut next = None;
     if let Some(l) = ctx.q("limit") {
-        let l: usize = l.parse().map_err(|_| ComputeError::bad_request("limit param must be an integer"))?;
+        let l: usize = l
+            .parse::<i64>()
+            .ok()
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| ComputeError::bad_request("limit param must be an integer"))?;
         if list.len() > l {
             list.truncate(l);
         }
@@ -367,7 +371,7 @@ fn admin_password() -> String {
     (0..12).map(|_| CHARS[rng.random_range(0..CHARS.len())] as char).collect()
 }
 
-pub async fn create(ctx: Ctx, body: Bytes) -> ApiResult {
+pub async fn create(ctx: Ctx, JsonBody(body): JsonBody) -> ApiResult {
     let body = parse_body(&body)?;
     let top = body.as_object().ok_or_else(|| ComputeError::bad_request("Malformed request body"))?;
     only_keys(top, &["server", "os:scheduler_hints", "OS-SCH-HNT:scheduler_hints"])?;
@@ -668,7 +672,7 @@ fn sanitize_hostname(name: &str) -> String {
 
 // ------------------------------------------------------------------ update/delete
 
-pub async fn update(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiResult {
+pub async fn update(ctx: Ctx, Path(id): Path<String>, JsonBody(body): JsonBody) -> ApiResult {
     let body = parse_body(&body)?;
     let s = member(&body, "server")?;
     let mut allowed = vec!["name", "accessIPv4", "accessIPv6", "OS-DCF:diskConfig"];
@@ -737,7 +741,7 @@ fn state_conflict(action: &str, i: &Instance) -> ComputeError {
     ))
 }
 
-pub async fn action(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiResult {
+pub async fn action(ctx: Ctx, Path(id): Path<String>, JsonBody(body): JsonBody) -> ApiResult {
     let body = parse_body(&body)?;
     let obj = body.as_object().ok_or_else(|| ComputeError::bad_request("Malformed request body"))?;
     if obj.len() != 1 {
@@ -814,7 +818,7 @@ fn meta_body(body: &Bytes, key: &str) -> Result<BTreeMap<String, String>> {
     metadata_value(key, inner, i64::MAX)
 }
 
-pub async fn meta_create(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiResult {
+pub async fn meta_create(ctx: Ctx, Path(id): Path<String>, JsonBody(body): JsonBody) -> ApiResult {
     let add = meta_body(&body, "metadata")?;
     let i = instance_for(&ctx, &id, "os_compute_api:server-metadata:create").await?;
     let mut meta = i.metadata.clone();
@@ -823,7 +827,7 @@ pub async fn meta_create(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiRe
     ok(json!({"metadata": meta}))
 }
 
-pub async fn meta_replace(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiResult {
+pub async fn meta_replace(ctx: Ctx, Path(id): Path<String>, JsonBody(body): JsonBody) -> ApiResult {
     let meta = meta_body(&body, "metadata")?;
     let i = instance_for(&ctx, &id, "os_compute_api:server-metadata:update_all").await?;
     let meta = save_meta(&ctx, i, meta).await?;
@@ -838,7 +842,7 @@ pub async fn meta_show(ctx: Ctx, Path((id, key)): Path<(String, String)>) -> Api
     }
 }
 
-pub async fn meta_update(ctx: Ctx, Path((id, key)): Path<(String, String)>, body: Bytes) -> ApiResult {
+pub async fn meta_update(ctx: Ctx, Path((id, key)): Path<(String, String)>, JsonBody(body): JsonBody) -> ApiResult {
     let item = meta_body(&body, "meta")?;
     if item.len() != 1 {
         return Err(ComputeError::bad_request("Request body contains too many items"));
