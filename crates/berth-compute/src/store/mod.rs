@@ -97,9 +97,8 @@ mod tests {
         .execute(&t.db.pool)
         .await
         .unwrap();
-        for stmt in
-            sqlite_sql.split(';').filter(|s| s.lines().any(|l| !l.trim().is_empty() && !l.trim().starts_with("--")))
-        {
+        let code: Vec<&str> = sqlite_sql.lines().filter(|l| !l.trim_start().starts_with("--")).collect();
+        for stmt in code.join("\n").split(';').filter(|s| !s.trim().is_empty()) {
             sqlx::query(stmt).execute(&t.db.pool).await.unwrap();
         }
         let s = t.db.service_by_host("old", "nova-compute").await.unwrap().unwrap();
