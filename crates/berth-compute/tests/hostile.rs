@@ -369,3 +369,41 @@ async fn unusual_text_round_trips(backend: Backend) {
     }
 }
 both_backends!(unusual_text_round_trips);
+
+/// Ordinary answers carry the negotiated version (new and legacy headers),
+/// `Vary`, and both request-id headers with the same value; version
+/// documents need no token and no version.
+async fn version_and_request_id_headers(backend: Backend) {
+    let env = Env::new(backend).await;
+    for (header, value, want) in [
+        ("openstack-api-version", "compute 2.60", "2.60"),
+        ("x-openstack-nova-api-version", "2.53", "2.53"),
+        ("openstack-api-version", "compute latest", "2.96"),
+        ("openstack-api-version", "placement 1.10", "2.1"),
+    ] {
+        let (s, h, body) = env
+            .exchange(
+                Method::GET,
+                "/compute/v2.1/flavors",
+                Vec::new(),
+                &[("x-auth-token", TOKEN), (header, value.as_bytes())],
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{header}: {value}: {}", String::from_utf8_lossy(&body));
+        assert_eq!(h["openstack-api-version"], format!("compute {want}").as_str(), "{value}");
+        assert_eq!(h["x-openstack-nova-api-version"], want, "{value}");
+        assert_eq!(h["vary"], "OpenStack-API-Version, X-OpenStack-Nova-API-Version");
+        let rid = h["x-openstack-request-id"].to_str().unwrap();
+        assert!(rid.starts_with("req-"), "{rid}");
+        assert_eq!(h["x-compute-request-id"], rid);
+    }
+    for uri in ["/compute", "/compute/v2.1", "/compute/v2.1/"] {
+        let (s, h, body) =
+            env.exchange(Method::GET, uri, Vec::new(), &[("openstack-api-version", b"compute 9.9")]).await;
+        assert_eq!(s, StatusCode::OK, "{uri}: {}", String::from_utf8_lossy(&body));
+        assert!(h.contains_key("x-openstack-request-id"), "{uri}");
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert!(v.get("version").or(v.get("versions")).is_some(), "{uri}: {v}");
+    }
+}
+both_backends!(version_and_request_id_headers);

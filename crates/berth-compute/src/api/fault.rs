@@ -57,21 +57,11 @@ impl ErrorFormat for NovaErrors {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Keystone uri=\"/identity\""));
             return resp;
         }
-        let body =
-            serde_json::json!({ fault_name(status.as_u16()): {"code": status.as_u16(), "message": fault.message} });
+        // A 500's details are for the log (the edge logged them): Nova's
+        // own wording instead.
+        let message = if status == StatusCode::INTERNAL_SERVER_ERROR { UNEXPECTED } else { fault.message.as_str() };
+        let body = serde_json::json!({ fault_name(status.as_u16()): {"code": status.as_u16(), "message": message} });
         json_error(status, &body)
-    }
-
-    fn message_for(&self, status: StatusCode, text: &str) -> String {
-        match status.as_u16() {
-            401 => "The request you have made requires authentication.".into(),
-            404 => "The resource could not be found.".into(),
-            405 => "The method is not allowed for the requested URL.".into(),
-            413 => "Request is too large.".into(),
-            500 => UNEXPECTED.into(),
-            _ if !text.is_empty() => text.into(),
-            _ => status.canonical_reason().unwrap_or("Error").into(),
-        }
     }
 }
 
@@ -89,11 +79,7 @@ mod tests {
 
     async fn body(e: ComputeError) -> (StatusCode, String) {
         let r = e.into_response();
-        let mut fault = r.extensions().get::<Fault>().cloned().expect("a fault");
-        if fault.status == StatusCode::INTERNAL_SERVER_ERROR {
-            // The edge replaces a 500's message before rendering.
-            fault.message = NovaErrors.message_for(fault.status, "");
-        }
+        let fault = r.extensions().get::<Fault>().cloned().expect("a fault");
         let cx = FaultContext { request_id: "req-1".into(), version: None, accept: None };
         let r = NovaErrors.render(&fault, &cx);
         let s = r.status();
