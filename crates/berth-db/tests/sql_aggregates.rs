@@ -11,7 +11,8 @@
 use std::path::{Path, PathBuf};
 
 /// Crates whose `src/` must cast every aggregate.
-const SCANNED_CRATES: &[&str] = &["berth-store", "berth-placement-api", "berth-identity", "berth-image"];
+const SCANNED_CRATES: &[&str] =
+    &["berth-store", "berth-placement-api", "berth-identity", "berth-image", "berth-compute"];
 
 const AGGREGATES: &[&str] = &["SUM(", "COUNT(", "MAX(", "MIN(", "TOTAL(", "AVG("];
 
