@@ -88,6 +88,10 @@ async fn hostile_requests(db: Option<&str>) {
         if let Some(b) = &body {
             r = r.json(b);
         }
+        if path.starts_with("/compute/") {
+            // changes-before exists from 2.66; older versions ignore it.
+            r = r.header("openstack-api-version", "compute 2.66");
+        }
         let resp = r.send().await.unwrap_or_else(|e| panic!("{method} {path}: no answer ({e})"));
         let status = resp.status().as_u16();
         let rid = resp.headers().get("x-openstack-request-id").map(|v| v.to_str().unwrap().to_string());
