@@ -123,8 +123,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             legacy_header: None,
             vary: "openstack-api-version",
             exempt: |_| false,
-            invalid_message: |s| format!("invalid version string: {s}"),
-            unacceptable_message: |s, _, _| format!("Unacceptable version header: {s}"),
+            invalid_message: versions::invalid_version_message,
+            unacceptable_message: |s, _, _| format!("Invalid microversion: Unacceptable version header: {s}"),
         })
         .wrap_router(r, &[("/", http::Method::GET)])
 }

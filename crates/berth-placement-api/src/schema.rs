@@ -59,13 +59,7 @@ pub fn pyrepr(v: &Value) -> String {
         Value::Bool(true) => "True".into(),
         Value::Bool(false) => "False".into(),
         Value::Number(n) => n.to_string(),
-        Value::String(s) => {
-            if s.contains('\'') && !s.contains('"') {
-                format!("\"{s}\"")
-            } else {
-                format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
-            }
-        }
+        Value::String(s) => pystr(s),
         Value::Array(a) => format!("[{}]", a.iter().map(pyrepr).collect::<Vec<_>>().join(", ")),
         Value::Object(o) => format!(
             "{{{}}}",
@@ -75,6 +69,174 @@ pub fn pyrepr(v: &Value) -> String {
                 .join(", ")
         ),
     }
+}
+
+/// Python `repr()` of a string: single quotes unless the text has a single
+/// quote and no double quote; backslashes and control characters escaped.
+fn pystr(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+/// Python's `pprint.pformat(v, width=72, sort_dicts=False)`, as jsonschema
+/// prints the schema and the instance of an error: whatever fits in the
+/// width on one line stays `repr()`, longer dicts and lists get one item a
+/// line, longer strings are cut at whitespace into adjacent literals.
+pub fn pformat(v: &Value) -> String {
+    let mut out = String::new();
+    pp_format(v, &mut out, 0, 0, 0);
+    out
+}
+
+const PP_WIDTH: i64 = 72;
+
+fn char_len(s: &str) -> i64 {
+    s.chars().count() as i64
+}
+
+fn pp_format(v: &Value, out: &mut String, indent: i64, allowance: i64, level: u32) {
+    let rep = pyrepr(v);
+    if char_len(&rep) > PP_WIDTH - indent - allowance {
+        match v {
+            Value::Object(o) => {
+                out.push('{');
+                let indent = indent + 1;
+                let last = o.len().saturating_sub(1);
+                for (i, (k, ent)) in o.iter().enumerate() {
+                    let krep = pystr(k);
+                    out.push_str(&krep);
+                    out.push_str(": ");
+                    let allow = if i == last { allowance + 1 } else { 1 };
+                    pp_format(ent, out, indent + char_len(&krep) + 2, allow, level + 1);
+                    if i != last {
+                        out.push_str(",\n");
+                        out.push_str(&" ".repeat(indent as usize));
+                    }
+                }
+                out.push('}');
+                return;
+            }
+            Value::Array(a) => {
+                out.push('[');
+                let indent = indent + 1;
+                let last = a.len().saturating_sub(1);
+                for (i, ent) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(",\n");
+                        out.push_str(&" ".repeat(indent as usize));
+                    }
+                    let allow = if i == last { allowance + 1 } else { 1 };
+                    pp_format(ent, out, indent, allow, level + 1);
+                }
+                out.push(']');
+                return;
+            }
+            Value::String(s) if !s.is_empty() => {
+                pp_str(s, out, indent, allowance, level + 1);
+                return;
+            }
+            _ => {}
+        }
+    }
+    out.push_str(&rep);
+}
+
+/// pprint's `_pprint_str`.
+fn pp_str(s: &str, out: &mut String, mut indent: i64, mut allowance: i64, level: u32) {
+    let lines: Vec<&str> = s.split_inclusive('\n').collect();
+    if level == 1 {
+        indent += 1;
+        allowance += 1;
+    }
+    let max_width = PP_WIDTH - indent;
+    let mut max_width1 = max_width;
+    let mut chunks: Vec<String> = Vec::new();
+    let mut rep = String::new();
+    for (i, line) in lines.iter().enumerate() {
+        rep = pystr(line);
+        if i == lines.len() - 1 {
+            max_width1 -= allowance;
+        }
+        if char_len(&rep) <= max_width1 {
+            chunks.push(rep.clone());
+            continue;
+        }
+        // Alternating runs: non-space then space.
+        let mut parts: Vec<String> = Vec::new();
+        let mut cur = String::new();
+        let mut in_space = false;
+        for c in line.chars() {
+            if !c.is_whitespace() && in_space {
+                parts.push(std::mem::take(&mut cur));
+                in_space = false;
+            }
+            if c.is_whitespace() {
+                in_space = true;
+            }
+            cur.push(c);
+        }
+        if !cur.is_empty() {
+            parts.push(cur);
+        }
+        let mut max_width2 = max_width;
+        let mut current = String::new();
+        for (j, part) in parts.iter().enumerate() {
+            let candidate = format!("{current}{part}");
+            if j == parts.len() - 1 && i == lines.len() - 1 {
+                max_width2 -= allowance;
+            }
+            if char_len(&pystr(&candidate)) > max_width2 {
+                if !current.is_empty() {
+                    chunks.push(pystr(&current));
+                }
+                current = part.clone();
+            } else {
+                current = candidate;
+            }
+        }
+        if !current.is_empty() {
+            chunks.push(pystr(&current));
+        }
+    }
+    if chunks.len() == 1 {
+        out.push_str(&rep);
+        return;
+    }
+    if level == 1 {
+        out.push('(');
+    }
+    for (i, c) in chunks.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+            out.push_str(&" ".repeat(indent as usize));
+        }
+        out.push_str(c);
+    }
+    if level == 1 {
+        out.push(')');
+    }
+}
+
+/// jsonschema's `_pretty`: `pformat`, continuation lines indented by four.
+fn pretty(v: &Value) -> String {
+    pformat(v).split('\n').collect::<Vec<_>>().join("\n    ")
 }
 
 fn type_name(t: &jsonschema::JsonType) -> String {
@@ -185,9 +347,9 @@ fn python_message(raw: &Value, e: &jsonschema::ValidationError<'_>) -> String {
         "{head}\n\nFailed validating {} in schema{}:\n    {}\n\nOn instance{}:\n    {}",
         pyrepr(&Value::String(keyword)),
         python_path(&schema_segs),
-        sub.map(pyrepr).unwrap_or_default(),
+        sub.map(pretty).unwrap_or_default(),
         python_path(&inst_segs),
-        pyrepr(&e.instance)
+        pretty(&e.instance)
     )
 }
 

@@ -65,7 +65,7 @@ async fn consumer_row(tx: &mut Tx, lock: Option<crate::Engine>, uuid: &Uuid) -> 
 }
 
 fn generation_conflict(expected: Option<i64>, actual: Option<i64>) -> Error {
-    let show = |g: Option<i64>| g.map(|g| g.to_string()).unwrap_or_else(|| "null".to_string());
+    let show = |g: Option<i64>| g.map(|g| g.to_string()).unwrap_or_else(|| "None".to_string());
     Error::concurrent_update(format!(
         "consumer generation conflict - expected {} but got {}",
         show(actual),

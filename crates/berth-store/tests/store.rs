@@ -540,7 +540,7 @@ async fn allocations(s: &Store, p: &Providers) {
         write(alloc(c1, &NEW, &[(a, &[("VCPU", 1)])])).await,
         ErrorKind::Conflict,
         codes::CONCURRENT_UPDATE,
-        "expected 1 but got null",
+        "expected 1 but got None",
     );
     assert_err(
         write(alloc(c1, &Claim { generation: Some(Some(5)), ..NEW }, &[(a, &[("VCPU", 1)])])).await,
