@@ -11,6 +11,7 @@
 
 pub mod error;
 mod handlers;
+mod pyjson;
 mod req;
 mod routes;
 pub mod schema;

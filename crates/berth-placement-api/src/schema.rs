@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use berth_placement::pyfmt::{self, Py};
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use jsonschema::Validator;
 use serde_json::Value;
@@ -34,11 +35,35 @@ impl Schema {
     }
 
     /// Validate, returning the first error as Python's jsonschema words it.
+    /// Validate, returning the error Python's jsonschema `best_match` picks
+    /// (the shallowest; `anyOf`/`oneOf` last; one whose instance is not of
+    /// the schema's type first; the earliest among equals) as it words it.
     pub fn check(&self, instance: &Value) -> Result<(), String> {
-        match self.validator.iter_errors(instance).next() {
-            None => Ok(()),
-            Some(e) => Err(python_message(&self.raw, &e)),
+        let mut best: Option<(jsonschema::ValidationError<'_>, (i64, bool, bool))> = None;
+        for e in self.validator.iter_errors(instance) {
+            let key = self.relevance(&e);
+            if best.as_ref().is_none_or(|(_, k)| key > *k) {
+                best = Some((e, key));
+            }
         }
+        match best {
+            None => Ok(()),
+            Some((e, _)) => Err(python_message(&self.raw, &e)),
+        }
+    }
+
+    fn relevance(&self, e: &jsonschema::ValidationError<'_>) -> (i64, bool, bool) {
+        let depth = e.instance_path.as_str().split('/').skip(1).count() as i64;
+        let weak = matches!(e.kind, ValidationErrorKind::AnyOf | ValidationErrorKind::OneOfNotValid);
+        let mut segs = pointer_segments(e.schema_path.as_str());
+        segs.pop();
+        let ptr: String = segs.iter().map(|s| format!("/{}", s.replace('~', "~0").replace('/', "~1"))).collect();
+        let matches_type = self.raw.pointer(&ptr).and_then(|sub| sub.get("type")).is_some_and(|t| match t {
+            Value::String(t) => is_type(&e.instance, t),
+            Value::Array(ts) => ts.iter().filter_map(Value::as_str).any(|t| is_type(&e.instance, t)),
+            _ => false,
+        });
+        (-depth, !weak, !matches_type)
     }
 
     /// Validate a request body: 400 `JSON does not validate: ...`.
@@ -52,191 +77,41 @@ impl Schema {
     }
 }
 
+/// jsonschema's type check of `v` against one JSON Schema type name.
+fn is_type(v: &Value, t: &str) -> bool {
+    match t {
+        "object" => v.is_object(),
+        "array" => v.is_array(),
+        "string" => v.is_string(),
+        "boolean" => v.is_boolean(),
+        "null" => v.is_null(),
+        "number" => v.is_number(),
+        "integer" => v.is_i64() || v.is_u64() || v.as_f64().is_some_and(|f| f.fract() == 0.0),
+        _ => false,
+    }
+}
+
 /// Python `repr()` of a JSON value, as jsonschema prints instances.
 pub fn pyrepr(v: &Value) -> String {
+    pyfmt::repr(&to_py(v))
+}
+
+/// A JSON value as the Python value jsonschema prints.
+fn to_py(v: &Value) -> Py {
     match v {
-        Value::Null => "None".into(),
-        Value::Bool(true) => "True".into(),
-        Value::Bool(false) => "False".into(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => pystr(s),
-        Value::Array(a) => format!("[{}]", a.iter().map(pyrepr).collect::<Vec<_>>().join(", ")),
-        Value::Object(o) => format!(
-            "{{{}}}",
-            o.iter()
-                .map(|(k, v)| format!("{}: {}", pyrepr(&Value::String(k.clone())), pyrepr(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
-}
-
-/// Python `repr()` of a string: single quotes unless the text has a single
-/// quote and no double quote; backslashes and control characters escaped.
-fn pystr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
-}
-
-/// Python's `pprint.pformat(v, width=72, sort_dicts=False)`, as jsonschema
-/// prints the schema and the instance of an error: whatever fits in the
-/// width on one line stays `repr()`, longer dicts and lists get one item a
-/// line, longer strings are cut at whitespace into adjacent literals.
-pub fn pformat(v: &Value) -> String {
-    let mut out = String::new();
-    pp_format(v, &mut out, 0, 0, 0);
-    out
-}
-
-const PP_WIDTH: i64 = 72;
-
-fn char_len(s: &str) -> i64 {
-    s.chars().count() as i64
-}
-
-fn pp_format(v: &Value, out: &mut String, indent: i64, allowance: i64, level: u32) {
-    let rep = pyrepr(v);
-    if char_len(&rep) > PP_WIDTH - indent - allowance {
-        match v {
-            Value::Object(o) => {
-                out.push('{');
-                let indent = indent + 1;
-                let last = o.len().saturating_sub(1);
-                for (i, (k, ent)) in o.iter().enumerate() {
-                    let krep = pystr(k);
-                    out.push_str(&krep);
-                    out.push_str(": ");
-                    let allow = if i == last { allowance + 1 } else { 1 };
-                    pp_format(ent, out, indent + char_len(&krep) + 2, allow, level + 1);
-                    if i != last {
-                        out.push_str(",\n");
-                        out.push_str(&" ".repeat(indent as usize));
-                    }
-                }
-                out.push('}');
-                return;
-            }
-            Value::Array(a) => {
-                out.push('[');
-                let indent = indent + 1;
-                let last = a.len().saturating_sub(1);
-                for (i, ent) in a.iter().enumerate() {
-                    if i > 0 {
-                        out.push_str(",\n");
-                        out.push_str(&" ".repeat(indent as usize));
-                    }
-                    let allow = if i == last { allowance + 1 } else { 1 };
-                    pp_format(ent, out, indent, allow, level + 1);
-                }
-                out.push(']');
-                return;
-            }
-            Value::String(s) if !s.is_empty() => {
-                pp_str(s, out, indent, allowance, level + 1);
-                return;
-            }
-            _ => {}
-        }
-    }
-    out.push_str(&rep);
-}
-
-/// pprint's `_pprint_str`.
-fn pp_str(s: &str, out: &mut String, mut indent: i64, mut allowance: i64, level: u32) {
-    let lines: Vec<&str> = s.split_inclusive('\n').collect();
-    if level == 1 {
-        indent += 1;
-        allowance += 1;
-    }
-    let max_width = PP_WIDTH - indent;
-    let mut max_width1 = max_width;
-    let mut chunks: Vec<String> = Vec::new();
-    let mut rep = String::new();
-    for (i, line) in lines.iter().enumerate() {
-        rep = pystr(line);
-        if i == lines.len() - 1 {
-            max_width1 -= allowance;
-        }
-        if char_len(&rep) <= max_width1 {
-            chunks.push(rep.clone());
-            continue;
-        }
-        // Alternating runs: non-space then space.
-        let mut parts: Vec<String> = Vec::new();
-        let mut cur = String::new();
-        let mut in_space = false;
-        for c in line.chars() {
-            if !c.is_whitespace() && in_space {
-                parts.push(std::mem::take(&mut cur));
-                in_space = false;
-            }
-            if c.is_whitespace() {
-                in_space = true;
-            }
-            cur.push(c);
-        }
-        if !cur.is_empty() {
-            parts.push(cur);
-        }
-        let mut max_width2 = max_width;
-        let mut current = String::new();
-        for (j, part) in parts.iter().enumerate() {
-            let candidate = format!("{current}{part}");
-            if j == parts.len() - 1 && i == lines.len() - 1 {
-                max_width2 -= allowance;
-            }
-            if char_len(&pystr(&candidate)) > max_width2 {
-                if !current.is_empty() {
-                    chunks.push(pystr(&current));
-                }
-                current = part.clone();
-            } else {
-                current = candidate;
-            }
-        }
-        if !current.is_empty() {
-            chunks.push(pystr(&current));
-        }
-    }
-    if chunks.len() == 1 {
-        out.push_str(&rep);
-        return;
-    }
-    if level == 1 {
-        out.push('(');
-    }
-    for (i, c) in chunks.iter().enumerate() {
-        if i > 0 {
-            out.push('\n');
-            out.push_str(&" ".repeat(indent as usize));
-        }
-        out.push_str(c);
-    }
-    if level == 1 {
-        out.push(')');
+        Value::Null => Py::raw("None"),
+        Value::Bool(true) => Py::raw("True"),
+        Value::Bool(false) => Py::raw("False"),
+        Value::Number(n) => Py::raw(n.to_string()),
+        Value::String(s) => Py::str(s.clone()),
+        Value::Array(a) => Py::list(a.iter().map(to_py)),
+        Value::Object(o) => Py::dict(o.iter().map(|(k, v)| (k.clone(), to_py(v)))),
     }
 }
 
 /// jsonschema's `_pretty`: `pformat`, continuation lines indented by four.
 fn pretty(v: &Value) -> String {
-    pformat(v).split('\n').collect::<Vec<_>>().join("\n    ")
+    pyfmt::pretty(&to_py(v))
 }
 
 fn type_name(t: &jsonschema::JsonType) -> String {

@@ -28,10 +28,16 @@ const PROVIDERS: [(&str, &str); 2] =
 
 /// Steps whose text berth does not copy, with the reason. The status must
 /// still match.
-const DIFFERENT_ON_PURPOSE: &[(&str, &str)] = &[(
-    "inv create exists",
-    "upstream's detail is the database driver's error text with the SQL; berth never shows database text",
-)];
+const DIFFERENT_ON_PURPOSE: &[(&str, &str)] = &[
+    (
+        "inv create exists",
+        "upstream's detail is the database driver's error text with the SQL; berth never shows database text",
+    ),
+    (
+        "trait show non-ascii, html",
+        "upstream decodes the UTF-8 path as Latin-1 and names a trait nobody sent (CUSTOM_\u{c3}\u{a9})",
+    ),
+];
 
 struct Answer {
     status: u16,
