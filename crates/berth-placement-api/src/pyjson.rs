@@ -2,7 +2,9 @@
 //! document, in its words: upstream answers a malformed body with
 //! `Malformed JSON: <that message>`.
 
-/// Python's error for `text`, or `None` when Python would accept it.
+/// Python's error for `text`, or `None` when Python would accept it (or
+/// nests deeper than [`MAX_DEPTH`], where Python gives up with a
+/// `RecursionError` instead).
 pub fn python_json_error(text: &str) -> Option<String> {
     let s: Vec<char> = text.chars().collect();
     let err = |msg: &str, pos: usize| -> Option<String> {
@@ -15,7 +17,8 @@ pub fn python_json_error(text: &str) -> Option<String> {
         Some(format!("{msg}: line {line} column {col} (char {pos})"))
     };
     let start = skip_ws(&s, 0);
-    match scan(&s, start) {
+    match scan(&s, start, 0) {
+        Err(Fail::TooDeep) => None,
         Err(Fail::Stop(pos)) => err("Expecting value", pos),
         Err(Fail::Msg(msg, pos)) => err(msg, pos),
         Ok(end) => {
@@ -33,7 +36,11 @@ enum Fail {
     /// No value starts here (Python's `StopIteration`).
     Stop(usize),
     Msg(&'static str, usize),
+    TooDeep,
 }
+
+/// Deepest nesting examined.
+pub const MAX_DEPTH: usize = 512;
 
 fn is_ws(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\n' | '\r')
@@ -51,12 +58,15 @@ fn starts(s: &[char], i: usize, word: &str) -> bool {
 }
 
 /// One value at `i`; the index after it.
-fn scan(s: &[char], i: usize) -> Result<usize, Fail> {
+fn scan(s: &[char], i: usize, depth: usize) -> Result<usize, Fail> {
+    if depth > MAX_DEPTH {
+        return Err(Fail::TooDeep);
+    }
     let Some(&c) = s.get(i) else { return Err(Fail::Stop(i)) };
     match c {
         '"' => string(s, i + 1),
-        '{' => object(s, i + 1),
-        '[' => array(s, i + 1),
+        '{' => object(s, i + 1, depth + 1),
+        '[' => array(s, i + 1, depth + 1),
         'n' if starts(s, i, "null") => Ok(i + 4),
         't' if starts(s, i, "true") => Ok(i + 4),
         'f' if starts(s, i, "false") => Ok(i + 5),
@@ -133,7 +143,7 @@ fn string(s: &[char], i: usize) -> Result<usize, Fail> {
     }
 }
 
-fn object(s: &[char], i: usize) -> Result<usize, Fail> {
+fn object(s: &[char], i: usize, depth: usize) -> Result<usize, Fail> {
     let mut i = skip_ws(s, i);
     if s.get(i) == Some(&'}') {
         return Ok(i + 1);
@@ -146,7 +156,7 @@ fn object(s: &[char], i: usize) -> Result<usize, Fail> {
         if s.get(i) != Some(&':') {
             return Err(Fail::Msg("Expecting ':' delimiter", i));
         }
-        i = skip_ws(s, scan(s, skip_ws(s, i + 1))?);
+        i = skip_ws(s, scan(s, skip_ws(s, i + 1), depth)?);
         match s.get(i) {
             Some('}') => return Ok(i + 1),
             Some(',') => i = skip_ws(s, i + 1),
@@ -155,13 +165,13 @@ fn object(s: &[char], i: usize) -> Result<usize, Fail> {
     }
 }
 
-fn array(s: &[char], i: usize) -> Result<usize, Fail> {
+fn array(s: &[char], i: usize, depth: usize) -> Result<usize, Fail> {
     let mut i = skip_ws(s, i);
     if s.get(i) == Some(&']') {
         return Ok(i + 1);
     }
     loop {
-        i = skip_ws(s, scan(s, i)?);
+        i = skip_ws(s, scan(s, i, depth)?);
         match s.get(i) {
             Some(']') => return Ok(i + 1),
             Some(',') => i = skip_ws(s, i + 1),
@@ -187,5 +197,7 @@ mod tests {
         assert_eq!(e("\"a\\qb\"").unwrap(), "Invalid \\escape: line 1 column 3 (char 2)");
         assert_eq!(e("{\"a\": tru}").unwrap(), "Expecting value: line 1 column 7 (char 6)");
         assert_eq!(e(" {\"a\": [1, 2.5e3, null, \"\\u00e9\"]} "), None);
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(99_999));
+        assert_eq!(e(&deep), None, "too deep to examine: no stack overflow");
     }
 }
