@@ -501,7 +501,7 @@ async fn aggregates(s: &Store, p: &Providers) {
 
     // Emptying.
     let gb = gen_of(s, p.b).await;
-    assert_eq!(s.set_provider_aggregates(&p.b, Some(gb), &[]).await.unwrap(), gb + 1);
+    assert_eq!(s.set_provider_aggregates(&p.b, Some(gb), &[] as &[Uuid]).await.unwrap(), gb + 1);
     assert!(s.get_provider_aggregates(&p.b).await.unwrap().unwrap().1.is_empty());
     assert_eq!(names(s, member(&[&[agg1]])).await, ["rp-a"]);
 }
