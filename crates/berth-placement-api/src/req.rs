@@ -219,6 +219,9 @@ pub fn no_content() -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 
+/// What every handler returns.
+pub type HandlerResult = Result<axum::response::Response, crate::error::ApiError>;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,6 +244,3 @@ mod tests {
         assert_eq!(percent_decode("%FF"), vec![0xFF]);
     }
 }
-
-/// What every handler returns.
-pub type HandlerResult = Result<axum::response::Response, crate::error::ApiError>;
