@@ -1,6 +1,6 @@
-//! The service's clock.
+//! The service's clock: microseconds since the Unix epoch (berth-time's
+//! one representation, as every time column stores it).
 
-/// Milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+pub(crate) fn now_us() -> i64 {
+    berth_time::now()
 }

@@ -2,6 +2,7 @@
 //! wrong, in domain terms) and a message. No HTTP here: `api/fault.rs`
 //! decides the status and renders Nova's fault body.
 
+use berth_db::{DbError, DbErrorKind};
 use berth_placement_client::PlacementError;
 
 /// What went wrong, independent of any transport.
@@ -80,6 +81,30 @@ impl ComputeError {
     }
 }
 
+/// The one mapping of database failures to error kinds. The database's
+/// text goes to the log (and into `Internal` messages, which are never
+/// shown); clients see only generic wording.
+impl From<DbError> for ComputeError {
+    fn from(e: DbError) -> Self {
+        match e.kind() {
+            // PostgreSQL refusing a NUL in text: the caller's input.
+            DbErrorKind::InvalidText => ComputeError::bad_request(e.kind().public_message()),
+            DbErrorKind::Unavailable | DbErrorKind::Busy => {
+                tracing::warn!(error = %e, "compute database unavailable");
+                ComputeError::unavailable("The compute database is unavailable. Please retry later.")
+            }
+            DbErrorKind::UniqueViolation => ComputeError::conflict(e.kind().public_message()),
+            _ => ComputeError::internal(format!("database error: {e}")),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ComputeError {
+    fn from(e: sqlx::Error) -> Self {
+        DbError::from(e).into()
+    }
+}
+
 impl From<PlacementError> for ComputeError {
     fn from(e: PlacementError) -> Self {
         match e {
@@ -94,6 +119,30 @@ impl From<PlacementError> for ComputeError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn database_errors_map_by_kind_and_keep_their_text_out_of_client_messages() {
+        let cases = [
+            (DbErrorKind::InvalidText, ErrorKind::BadRequest),
+            (DbErrorKind::Unavailable, ErrorKind::Unavailable),
+            (DbErrorKind::Busy, ErrorKind::Unavailable),
+            (DbErrorKind::UniqueViolation, ErrorKind::Conflict),
+            (DbErrorKind::SerializationFailure, ErrorKind::Internal),
+            (DbErrorKind::Decode, ErrorKind::Internal),
+            (DbErrorKind::Other, ErrorKind::Internal),
+        ];
+        for (db, want) in cases {
+            let e = ComputeError::from(DbError::new(db, "SQLSTATE 22021 at 10.0.0.5:5432"));
+            assert_eq!(e.kind, want, "{db:?}");
+            if want != ErrorKind::Internal {
+                assert!(!e.message.contains("10.0.0.5") && !e.message.contains("SQLSTATE"), "{}", e.message);
+            }
+        }
+        let e = ComputeError::from(sqlx::Error::Io(std::io::Error::other("connection to 10.0.0.5:5432 refused")));
+        assert_eq!(e.kind, ErrorKind::Unavailable);
+        assert!(!e.message.contains("10.0.0.5"), "{}", e.message);
+        assert_eq!(ComputeError::from(sqlx::Error::RowNotFound).kind, ErrorKind::Internal);
+    }
 
     #[test]
     fn placement_refusals_of_caller_input_keep_their_kind() {

@@ -4,7 +4,9 @@
 //! Placement allocations.
 //!
 //! Layout (each layer calls only the ones below it):
-//! - `api`: the axum [`router`], mounted by the binary at `/compute`;
+//! - `api`: the axum [`router`], mounted by the binary at `/compute`: the
+//!   shared edge (`berth_http::Edge`), then one route table naming every
+//!   route's policy rule ([`route_specs`]), then the handler;
 //!   handlers call [`ComputeService`] only, and `api/fault.rs` alone turns
 //!   error kinds into HTTP statuses.
 //! - [`ComputeService`] (`service/`): shared state and operations;
@@ -12,7 +14,8 @@
 //!   `scheduler::filter_and_weigh` chose.
 //! - `lifecycle`: vm states, task states, API statuses and the allowed
 //!   transitions.
-//! - `store/` over `db`: all SQL, one module per aggregate (SQLite and
+//! - `store/` over `db` (`berth_db::Db`, strict decoding, times in
+//!   microseconds): all SQL, one module per aggregate (SQLite and
 //!   PostgreSQL, same SQL); migrations in `migrations/{sqlite,postgres}`.
 //! - `outbox` (durable Placement operations); `audit` (allocation audit
 //!   and healing); `agent`: [`ComputeAgent`] / [`run_agent`], the per-host
@@ -45,7 +48,7 @@ mod service;
 mod store;
 
 pub use agent::{run_agent, AgentConfig, ComputeAgent, DriverSpec, FakeDriver, ReconcileReport};
-pub use api::{router, MAX_VERSION, MIN_VERSION, MOUNT};
+pub use api::{route_specs, router, MAX_VERSION, MIN_VERSION, MOUNT};
 pub use audit::{AuditReport, MissingAllocation, OrphanedAllocation, WrongProvider};
 pub use db::{redact, Engine};
 pub use error::{ComputeError, ErrorKind, Result};

@@ -88,8 +88,10 @@ pub struct Service {
 
 impl Service {
     /// Up: not forced down, and heard from within `down_after_ms`.
-    pub fn is_up(&self, now_ms: i64, down_after_ms: i64) -> bool {
-        !self.forced_down && self.last_seen_up.is_some_and(|t| now_ms - t <= down_after_ms)
+    /// Up: not forced down, and seen within `down_after_ms` of `now_us`
+    /// (times in microseconds since the epoch).
+    pub fn is_up(&self, now_us: i64, down_after_ms: i64) -> bool {
+        !self.forced_down && self.last_seen_up.is_some_and(|t| now_us - t <= down_after_ms.saturating_mul(1000))
     }
 }
 

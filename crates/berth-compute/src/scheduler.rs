@@ -142,7 +142,7 @@ impl RequestSpec {
 pub(crate) struct Hosts {
     pub nodes: BTreeMap<Uuid, ComputeNode>,
     pub services: BTreeMap<String, Service>,
-    pub now_ms: i64,
+    pub now_us: i64,
     pub down_after_ms: i64,
 }
 
@@ -230,7 +230,7 @@ pub(crate) fn filter_and_weigh<R: Rng + ?Sized>(
 /// The host filters.
 fn passes(spec: &RequestSpec, hosts: &Hosts, node: &ComputeNode, service: &Service) -> bool {
     // ComputeFilter: the service is enabled and up.
-    if service.disabled || !service.is_up(hosts.now_ms, hosts.down_after_ms) {
+    if service.disabled || !service.is_up(hosts.now_us, hosts.down_after_ms) {
         return false;
     }
     // AvailabilityZoneFilter.
@@ -307,7 +307,7 @@ mod tests {
 
     use berth_placement_client::{CapacityUsed, ProviderSummary, ResourcesOf};
 
-    const NOW: i64 = 1_000_000;
+    const NOW: i64 = 1_000_000_000_000;
     const DOWN_AFTER: i64 = 60_000;
 
     struct H {
@@ -333,7 +333,7 @@ mod tests {
     /// Hosts and one allocation candidate per host.
     fn world(hs: &[H]) -> (AllocationCandidates, Hosts) {
         let mut cands = AllocationCandidates { allocation_requests: vec![], provider_summaries: BTreeMap::new() };
-        let mut hosts = Hosts { now_ms: NOW, down_after_ms: DOWN_AFTER, ..Default::default() };
+        let mut hosts = Hosts { now_us: NOW, down_after_ms: DOWN_AFTER, ..Default::default() };
         for x in hs {
             let u = node_uuid(x.name);
             let resources: Resources = [("MEMORY_MB".to_string(), 64)].into_iter().collect();
@@ -386,7 +386,7 @@ mod tests {
                     disabled: x.disabled,
                     disabled_reason: None,
                     forced_down: false,
-                    last_seen_up: Some(if x.up { NOW - 1_000 } else { NOW - DOWN_AFTER - 1 }),
+                    last_seen_up: Some(if x.up { NOW - 1_000_000 } else { NOW - DOWN_AFTER * 1000 - 1 }),
                     report_count: 1,
                     created_at: 0,
                     updated_at: None,

@@ -5,13 +5,13 @@
 //! the values' affinity. An aggregate that stops decoding must not be read
 //! as 0 — and with strict decoding it would be an error instead.
 //!
-//! Extend [`SCANNED_CRATES`] as crates move onto `berth-db`. Set
-//! `BERTH_SCAN_ALL_CRATES=1` to scan every crate (lists all offenders).
+//! Every crate under `crates/` is scanned (a new crate cannot slip past);
+//! the services with SQL must be among them.
 
 use std::path::{Path, PathBuf};
 
-/// Crates whose `src/` must cast every aggregate.
-const SCANNED_CRATES: &[&str] = &["berth-store", "berth-placement-api"];
+/// Crates with SQL: they must exist and be scanned.
+const SQL_CRATES: &[&str] = &["berth-store", "berth-identity", "berth-image", "berth-compute"];
 
 const AGGREGATES: &[&str] = &["SUM(", "COUNT(", "MAX(", "MIN(", "TOTAL(", "AVG("];
 
@@ -120,16 +120,15 @@ fn offenders_in(file: &Path) -> Vec<String> {
 
 #[test]
 fn aggregates_are_cast_in_scanned_crates() {
-    let all = std::env::var("BERTH_SCAN_ALL_CRATES").is_ok_and(|v| v == "1");
-    let mut crates: Vec<String> = SCANNED_CRATES.iter().map(|c| c.to_string()).collect();
-    if all {
-        crates = std::fs::read_dir(crates_dir())
-            .unwrap()
-            .flatten()
-            .filter(|e| e.path().join("src").is_dir())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        crates.sort();
+    let mut crates: Vec<String> = std::fs::read_dir(crates_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().join("src").is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    crates.sort();
+    for c in SQL_CRATES {
+        assert!(crates.iter().any(|x| x == c), "{c} is not under crates/");
     }
     let mut offenders = Vec::new();
     let mut scanned_files = 0;

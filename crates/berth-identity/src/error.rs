@@ -2,8 +2,10 @@
 //! and renders in Keystone's error format:
 //! `{"error": {"code": 401, "title": "Unauthorized", "message": "..."}}`.
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use berth_db::{DbError, DbErrorKind};
+use berth_http::Fault;
 
 /// What went wrong, by HTTP meaning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,52 +94,99 @@ pub(crate) fn title_for(status: StatusCode) -> &'static str {
     }
 }
 
-/// Render a Keystone-format error response.
-pub(crate) fn error_response(status: StatusCode, message: &str) -> Response {
-    let body = serde_json::json!({
-        "error": {"code": status.as_u16(), "title": title_for(status), "message": message}
-    });
-    let mut resp = (status, axum::Json(body)).into_response();
-    if status == StatusCode::UNAUTHORIZED {
-        // keystoneauth does not need it, but Keystone always sends it.
-        resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Keystone"));
-    }
-    resp
-}
-
+/// An identity error is a [`Fault`]: the edge renders it in Keystone's
+/// format (`api::KeystoneErrors`) with the request id, and logs a 500's
+/// details instead of sending them.
 impl IntoResponse for IdentityError {
     fn into_response(self) -> Response {
-        if self.kind == ErrorKind::Internal {
-            tracing::error!(error = %self.message, "identity internal error");
-            return error_response(
-                self.status(),
-                "An unexpected error prevented the server from fulfilling your request.",
-            );
-        }
         if self.kind == ErrorKind::Unavailable {
             // The message may carry database error text: log it, never send it.
             tracing::warn!(error = %self.message, "identity service unavailable");
-            return error_response(self.status(), "The service is temporarily unavailable; try again later.");
+            return Fault::new(self.status(), "The service is temporarily unavailable; try again later.")
+                .into_response();
         }
-        error_response(self.status(), &self.message)
+        Fault::new(self.status(), self.message).into_response()
     }
 }
 
-pub(crate) fn db_err(e: sqlx::Error) -> IdentityError {
-    match &e {
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-            IdentityError::new(ErrorKind::Unavailable, format!("database unavailable: {e}"))
+/// The message of a 400 for text the database cannot store.
+pub(crate) const NUL_REFUSED: &str = "Invalid input: strings must not contain NUL characters.";
+
+/// The one mapping of database failures to identity errors, by kind; the
+/// database's text is kept for the log (500 and 503 messages are logged,
+/// never sent) and never put in a 4xx message.
+impl From<DbError> for IdentityError {
+    fn from(e: DbError) -> Self {
+        match e.kind() {
+            DbErrorKind::InvalidText => IdentityError::bad_request(NUL_REFUSED),
+            DbErrorKind::UniqueViolation => {
+                IdentityError::conflict("Conflict occurred attempting to store the resource. Duplicate entry.")
+            }
+            DbErrorKind::Unavailable | DbErrorKind::Busy => {
+                IdentityError::new(ErrorKind::Unavailable, format!("database unavailable: {e}"))
+            }
+            DbErrorKind::SerializationFailure | DbErrorKind::Decode | DbErrorKind::Other => {
+                IdentityError::internal(format!("database error: {e}"))
+            }
         }
-        _ => IdentityError::internal(format!("database error: {e}")),
     }
 }
 
-pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Database(d) => {
-            let msg = d.message().to_ascii_lowercase();
-            d.code().as_deref() == Some("23505") || msg.contains("unique constraint") || msg.contains("duplicate key")
+impl From<sqlx::Error> for IdentityError {
+    fn from(e: sqlx::Error) -> Self {
+        DbError::from(e).into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_errors_map_by_kind_without_their_text() {
+        let text = "ERROR: invalid byte sequence for encoding \"UTF8\": 0x00 (SQLSTATE 22021)";
+        let cases = [
+            (DbErrorKind::InvalidText, ErrorKind::BadRequest),
+            (DbErrorKind::UniqueViolation, ErrorKind::Conflict),
+            (DbErrorKind::Unavailable, ErrorKind::Unavailable),
+            (DbErrorKind::Busy, ErrorKind::Unavailable),
+            (DbErrorKind::SerializationFailure, ErrorKind::Internal),
+            (DbErrorKind::Decode, ErrorKind::Internal),
+            (DbErrorKind::Other, ErrorKind::Internal),
+        ];
+        for (db_kind, kind) in cases {
+            let e = IdentityError::from(DbError::new(db_kind, text));
+            assert_eq!(e.kind, kind, "{db_kind:?}");
+            if kind.status().is_client_error() {
+                assert!(!e.message.contains("SQLSTATE"), "{db_kind:?}: {}", e.message);
+            }
+            let resp = e.into_response();
+            assert_eq!(resp.status(), kind.status());
+            let fault = resp.extensions().get::<Fault>().expect("an identity error is a fault");
+            if db_kind != DbErrorKind::Other
+                && db_kind != DbErrorKind::Decode
+                && db_kind != DbErrorKind::SerializationFailure
+            {
+                assert!(!fault.message.contains("SQLSTATE"), "{db_kind:?}: {}", fault.message);
+            }
         }
-        _ => false,
+    }
+
+    /// PostgreSQL refusing a NUL in text (past repo.rs's fast path) is the
+    /// client's 400, without the database's words; SQLite stores it.
+    #[tokio::test]
+    async fn postgres_refusing_nul_is_a_400() {
+        let Some(tdb) = berth_testkit::TestDb::postgres().await else { return };
+        let db = crate::db::open(&tdb.url, 2).await.expect("open the identity tables");
+        let err =
+            sqlx::query("INSERT INTO identity_roles (id, name, description, created_at) VALUES ($1, $2, NULL, 0)")
+                .bind("nul-role")
+                .bind("a\0b")
+                .execute(db.pool())
+                .await
+                .expect_err("PostgreSQL refuses NUL in text");
+        let e = IdentityError::from(err);
+        assert_eq!((e.kind, e.message.as_str()), (ErrorKind::BadRequest, NUL_REFUSED));
+        db.close().await;
     }
 }

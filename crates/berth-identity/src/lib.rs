@@ -4,11 +4,14 @@
 //! manage projects, users, roles and role assignments.
 //!
 //! Layout:
-//! - `db` / `repo` / `token`: storage over sqlx's `Any` driver (SQLite and
-//!   PostgreSQL, same SQL), migrations in `migrations/{sqlite,postgres}`.
+//! - `db` / `repo` / `token`: storage on `berth_db::Db` (SQLite and
+//!   PostgreSQL, same SQL), migrations in `migrations/{sqlite,postgres}`;
+//!   database errors become [`IdentityError`]s by kind in `error`.
 //! - `service`: [`Identity`] (authentication, token validation) and
 //!   [`bootstrap`].
-//! - `api`: the axum [`router`], mounted by the binary at `/identity`.
+//! - `api`: the axum [`router`] (one route table naming each route's access
+//!   and Keystone rule, [`route_specs`], behind `berth_http::Edge`), mounted
+//!   by the binary at `/identity`.
 //!
 //! Security invariants: tokens are 32 random bytes, stored only as SHA-256
 //! digests, never logged; passwords are Argon2id hashes; a token's roles are
@@ -23,8 +26,9 @@ mod repo;
 mod service;
 mod token;
 mod util;
+mod validator;
 
-pub use api::router;
+pub use api::{route_specs, router};
 pub use db::{redact, Engine};
 pub use error::{ErrorKind, IdentityError, Result};
 pub use password::PasswordHashing;
@@ -32,3 +36,4 @@ pub use service::{
     bootstrap, bootstrap_with, BootstrapOptions, BootstrapReport, Identity, IdentityConfig, ValidatedToken,
     DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME,
 };
+pub use validator::IdentityValidator;

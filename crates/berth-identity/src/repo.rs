@@ -5,15 +5,19 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
-use crate::error::{db_err, is_unique_violation, IdentityError, Result};
+use berth_db::RowExt;
+
+use crate::error::{ErrorKind, IdentityError, Result, NUL_REFUSED};
 
 pub(crate) type Conn = AnyConnection;
 
 /// A string with a NUL character can name nothing: PostgreSQL refuses it
 /// in text and SQLite would store it, so lookups by such a string find
-/// nothing without asking the database and writes of one are refused.
+/// nothing without asking the database and writes of one are refused. This
+/// is a fast path: should a NUL reach PostgreSQL anyway, its refusal
+/// (`DbErrorKind::InvalidText`) is a 400 too (see `error.rs`).
 fn has_nul(values: &[&str]) -> bool {
     values.iter().any(|v| v.contains('\0'))
 }
@@ -21,7 +25,7 @@ fn has_nul(values: &[&str]) -> bool {
 /// The 400 for a write of text with a NUL character.
 fn refuse_nul(values: &[&str]) -> Result<()> {
     if has_nul(values) {
-        return Err(IdentityError::bad_request("Invalid input: strings must not contain NUL characters."));
+        return Err(IdentityError::bad_request(NUL_REFUSED));
     }
     Ok(())
 }
@@ -104,14 +108,19 @@ fn b(v: bool) -> i64 {
     i64::from(v)
 }
 
-fn s(row: &AnyRow, i: usize) -> String {
-    row.try_get::<String, _>(i).unwrap_or_default()
+fn s(row: &AnyRow, i: usize) -> Result<String> {
+    Ok(row.col::<String, _>(i)?)
 }
-fn os(row: &AnyRow, i: usize) -> Option<String> {
-    row.try_get::<Option<String>, _>(i).ok().flatten()
+fn os(row: &AnyRow, i: usize) -> Result<Option<String>> {
+    Ok(row.col::<Option<String>, _>(i)?)
 }
-fn flag(row: &AnyRow, i: usize) -> bool {
-    row.try_get::<i64, _>(i).unwrap_or(0) != 0
+fn flag(row: &AnyRow, i: usize) -> Result<bool> {
+    Ok(row.flag(i)?)
+}
+
+/// Decode every row with `f`; the first failure is the answer.
+fn rows<T>(rows: &[AnyRow], f: impl Fn(&AnyRow) -> Result<T>) -> Result<Vec<T>> {
+    rows.iter().map(f).collect()
 }
 
 /// A dynamically built `WHERE` clause with `$N` placeholders.
@@ -163,15 +172,18 @@ impl Filter {
                 Bind::I(v) => q.bind(*v),
             };
         }
-        q.fetch_all(c).await.map_err(db_err)
+        Ok(q.fetch_all(c).await?)
     }
 }
 
+/// A database error on storing a `what`: the one mapping (`error.rs`),
+/// with Keystone's wording for a duplicate.
 fn conflict_or(e: sqlx::Error, what: &str) -> IdentityError {
-    if is_unique_violation(&e) {
+    let err = IdentityError::from(e);
+    if err.kind == ErrorKind::Conflict {
         IdentityError::conflict(format!("Conflict occurred attempting to store {what}. Duplicate entry."))
     } else {
-        db_err(e)
+        err
     }
 }
 
@@ -179,8 +191,8 @@ fn conflict_or(e: sqlx::Error, what: &str) -> IdentityError {
 
 const DOMAIN_COLS: &str = "SELECT id, name, description, enabled FROM identity_domains";
 
-fn domain_row(r: &AnyRow) -> Domain {
-    Domain { id: s(r, 0), name: s(r, 1), description: s(r, 2), enabled: flag(r, 3) }
+fn domain_row(r: &AnyRow) -> Result<Domain> {
+    Ok(Domain { id: s(r, 0)?, name: s(r, 1)?, description: s(r, 2)?, enabled: flag(r, 3)? })
 }
 
 #[derive(Default)]
@@ -197,19 +209,15 @@ pub(crate) async fn list_domains(c: &mut Conn, f: &DomainFilter) -> Result<Vec<D
     if let Some(e) = f.enabled {
         w.eq_i("enabled", b(e));
     }
-    Ok(w.fetch(c, DOMAIN_COLS, "ORDER BY name, id").await?.iter().map(domain_row).collect())
+    rows(&w.fetch(c, DOMAIN_COLS, "ORDER BY name, id").await?, domain_row)
 }
 
 pub(crate) async fn get_domain(c: &mut Conn, id: &str) -> Result<Option<Domain>> {
     if has_nul(&[id]) {
         return Ok(None);
     }
-    let row = sqlx::query(&format!("{DOMAIN_COLS} WHERE id = $1"))
-        .bind(id.to_string())
-        .fetch_optional(c)
-        .await
-        .map_err(db_err)?;
-    Ok(row.as_ref().map(domain_row))
+    let row = sqlx::query(&format!("{DOMAIN_COLS} WHERE id = $1")).bind(id.to_string()).fetch_optional(c).await?;
+    row.as_ref().map(domain_row).transpose()
 }
 
 /// Exact match first; else a unique case-insensitive match (Keystone on
@@ -218,20 +226,20 @@ pub(crate) async fn get_domain_by_name(c: &mut Conn, name: &str) -> Result<Optio
     if has_nul(&[name]) {
         return Ok(None);
     }
-    let row = sqlx::query(&format!("{DOMAIN_COLS} WHERE name = $1"))
-        .bind(name.to_string())
-        .fetch_optional(&mut *c)
-        .await
-        .map_err(db_err)?;
+    let row =
+        sqlx::query(&format!("{DOMAIN_COLS} WHERE name = $1")).bind(name.to_string()).fetch_optional(&mut *c).await?;
     if let Some(r) = row {
-        return Ok(Some(domain_row(&r)));
+        return domain_row(&r).map(Some);
     }
     let rows = sqlx::query(&format!("{DOMAIN_COLS} WHERE LOWER(name) = LOWER($1)"))
         .bind(name.to_string())
         .fetch_all(&mut *c)
-        .await
-        .map_err(db_err)?;
-    Ok(if rows.len() == 1 { Some(domain_row(&rows[0])) } else { None })
+        .await?;
+    if rows.len() == 1 {
+        domain_row(&rows[0]).map(Some)
+    } else {
+        Ok(None)
+    }
 }
 
 pub(crate) async fn insert_domain(c: &mut Conn, d: &Domain, now: i64) -> Result<()> {
@@ -281,7 +289,7 @@ pub(crate) async fn delete_domain_cascade(c: &mut Conn, id: &str) -> Result<()> 
         "DELETE FROM identity_domains WHERE id = $1",
     ];
     for sql in stmts {
-        sqlx::query(sql).bind(id.to_string()).execute(&mut *c).await.map_err(db_err)?;
+        sqlx::query(sql).bind(id.to_string()).execute(&mut *c).await?;
     }
     Ok(())
 }
@@ -290,16 +298,18 @@ pub(crate) async fn delete_domain_cascade(c: &mut Conn, id: &str) -> Result<()> 
 
 const PROJECT_COLS: &str = "SELECT id, name, domain_id, parent_id, description, enabled, tags FROM identity_projects";
 
-fn project_row(r: &AnyRow) -> Project {
-    Project {
-        id: s(r, 0),
-        name: s(r, 1),
-        domain_id: s(r, 2),
-        parent_id: os(r, 3),
-        description: s(r, 4),
-        enabled: flag(r, 5),
-        tags: serde_json::from_str(&s(r, 6)).unwrap_or_default(),
-    }
+fn project_row(r: &AnyRow) -> Result<Project> {
+    let tags = s(r, 6)?;
+    Ok(Project {
+        id: s(r, 0)?,
+        name: s(r, 1)?,
+        domain_id: s(r, 2)?,
+        parent_id: os(r, 3)?,
+        description: s(r, 4)?,
+        enabled: flag(r, 5)?,
+        tags: serde_json::from_str(&tags)
+            .map_err(|e| IdentityError::internal(format!("project tags {tags:?} are not a JSON list: {e}")))?,
+    })
 }
 
 #[derive(Default)]
@@ -325,7 +335,7 @@ pub(crate) async fn list_projects(c: &mut Conn, f: &ProjectFilter) -> Result<Vec
     if let Some(v) = f.enabled {
         w.eq_i("enabled", b(v));
     }
-    let mut out: Vec<Project> = w.fetch(c, PROJECT_COLS, "ORDER BY name, id").await?.iter().map(project_row).collect();
+    let mut out = rows(&w.fetch(c, PROJECT_COLS, "ORDER BY name, id").await?, project_row)?;
     if let Some(ids) = &f.ids {
         out.retain(|p| ids.contains(&p.id));
     }
@@ -336,12 +346,8 @@ pub(crate) async fn get_project(c: &mut Conn, id: &str) -> Result<Option<Project
     if has_nul(&[id]) {
         return Ok(None);
     }
-    let row = sqlx::query(&format!("{PROJECT_COLS} WHERE id = $1"))
-        .bind(id.to_string())
-        .fetch_optional(c)
-        .await
-        .map_err(db_err)?;
-    Ok(row.as_ref().map(project_row))
+    let row = sqlx::query(&format!("{PROJECT_COLS} WHERE id = $1")).bind(id.to_string()).fetch_optional(c).await?;
+    row.as_ref().map(project_row).transpose()
 }
 
 pub(crate) async fn get_project_by_name(c: &mut Conn, domain_id: &str, name: &str) -> Result<Option<Project>> {
@@ -352,9 +358,8 @@ pub(crate) async fn get_project_by_name(c: &mut Conn, domain_id: &str, name: &st
         .bind(domain_id.to_string())
         .bind(name.to_string())
         .fetch_optional(c)
-        .await
-        .map_err(db_err)?;
-    Ok(row.as_ref().map(project_row))
+        .await?;
+    row.as_ref().map(project_row).transpose()
 }
 
 fn tags_json(tags: &[String]) -> String {
@@ -399,13 +404,11 @@ pub(crate) async fn project_has_children(c: &mut Conn, id: &str) -> Result<bool>
     if has_nul(&[id]) {
         return Ok(false);
     }
-    let n: i64 = sqlx::query("SELECT COUNT(*) FROM identity_projects WHERE parent_id = $1")
+    let n: i64 = sqlx::query("SELECT CAST(COUNT(*) AS BIGINT) FROM identity_projects WHERE parent_id = $1")
         .bind(id.to_string())
         .fetch_one(c)
-        .await
-        .map_err(db_err)?
-        .try_get(0)
-        .unwrap_or(0);
+        .await?
+        .col(0)?;
     Ok(n > 0)
 }
 
@@ -417,13 +420,9 @@ pub(crate) async fn delete_project_cascade(c: &mut Conn, id: &str) -> Result<boo
         "DELETE FROM identity_tokens WHERE scope_type = 'project' AND scope_id = $1",
         "DELETE FROM identity_assignments WHERE target_type = 'project' AND target_id = $1",
     ] {
-        sqlx::query(sql).bind(id.to_string()).execute(&mut *c).await.map_err(db_err)?;
+        sqlx::query(sql).bind(id.to_string()).execute(&mut *c).await?;
     }
-    let done = sqlx::query("DELETE FROM identity_projects WHERE id = $1")
-        .bind(id.to_string())
-        .execute(&mut *c)
-        .await
-        .map_err(db_err)?;
+    let done = sqlx::query("DELETE FROM identity_projects WHERE id = $1").bind(id.to_string()).execute(&mut *c).await?;
     Ok(done.rows_affected() > 0)
 }
 
@@ -432,16 +431,16 @@ pub(crate) async fn delete_project_cascade(c: &mut Conn, id: &str) -> Result<boo
 const USER_COLS: &str =
     "SELECT id, name, domain_id, enabled, description, email, default_project_id FROM identity_users";
 
-fn user_row(r: &AnyRow) -> User {
-    User {
-        id: s(r, 0),
-        name: s(r, 1),
-        domain_id: s(r, 2),
-        enabled: flag(r, 3),
-        description: os(r, 4),
-        email: os(r, 5),
-        default_project_id: os(r, 6),
-    }
+fn user_row(r: &AnyRow) -> Result<User> {
+    Ok(User {
+        id: s(r, 0)?,
+        name: s(r, 1)?,
+        domain_id: s(r, 2)?,
+        enabled: flag(r, 3)?,
+        description: os(r, 4)?,
+        email: os(r, 5)?,
+        default_project_id: os(r, 6)?,
+    })
 }
 
 #[derive(Default)]
@@ -462,19 +461,15 @@ pub(crate) async fn list_users(c: &mut Conn, f: &UserFilter) -> Result<Vec<User>
     if let Some(v) = f.enabled {
         w.eq_i("enabled", b(v));
     }
-    Ok(w.fetch(c, USER_COLS, "ORDER BY name, id").await?.iter().map(user_row).collect())
+    rows(&w.fetch(c, USER_COLS, "ORDER BY name, id").await?, user_row)
 }
 
 pub(crate) async fn get_user(c: &mut Conn, id: &str) -> Result<Option<User>> {
     if has_nul(&[id]) {
         return Ok(None);
     }
-    let row = sqlx::query(&format!("{USER_COLS} WHERE id = $1"))
-        .bind(id.to_string())
-        .fetch_optional(c)
-        .await
-        .map_err(db_err)?;
-    Ok(row.as_ref().map(user_row))
+    let row = sqlx::query(&format!("{USER_COLS} WHERE id = $1")).bind(id.to_string()).fetch_optional(c).await?;
+    row.as_ref().map(user_row).transpose()
 }
 
 pub(crate) async fn get_user_by_name(c: &mut Conn, domain_id: &str, name: &str) -> Result<Option<User>> {
@@ -485,9 +480,8 @@ pub(crate) async fn get_user_by_name(c: &mut Conn, domain_id: &str, name: &str) 
         .bind(domain_id.to_string())
         .bind(name.to_string())
         .fetch_optional(c)
-        .await
-        .map_err(db_err)?;
-    Ok(row.as_ref().map(user_row))
+        .await?;
+    row.as_ref().map(user_row).transpose()
 }
 
 pub(crate) async fn get_password_hash(c: &mut Conn, user_id: &str) -> Result<Option<String>> {
@@ -497,9 +491,11 @@ pub(crate) async fn get_password_hash(c: &mut Conn, user_id: &str) -> Result<Opt
     let row = sqlx::query("SELECT password_hash FROM identity_users WHERE id = $1")
         .bind(user_id.to_string())
         .fetch_optional(c)
-        .await
-        .map_err(db_err)?;
-    Ok(row.and_then(|r| os(&r, 0)))
+        .await?;
+    Ok(match row {
+        Some(r) => os(&r, 0)?,
+        None => None,
+    })
 }
 
 pub(crate) async fn insert_user(c: &mut Conn, u: &User, password_hash: Option<String>, now: i64) -> Result<()> {
@@ -549,8 +545,7 @@ pub(crate) async fn set_password_hash(c: &mut Conn, user_id: &str, hash: Option<
         .bind(hash)
         .bind(now)
         .execute(c)
-        .await
-        .map_err(db_err)?;
+        .await?;
     Ok(())
 }
 
@@ -560,13 +555,9 @@ pub(crate) async fn delete_user_cascade(c: &mut Conn, id: &str) -> Result<bool> 
     }
     for sql in ["DELETE FROM identity_tokens WHERE user_id = $1", "DELETE FROM identity_assignments WHERE user_id = $1"]
     {
-        sqlx::query(sql).bind(id.to_string()).execute(&mut *c).await.map_err(db_err)?;
+        sqlx::query(sql).bind(id.to_string()).execute(&mut *c).await?;
     }
-    let done = sqlx::query("DELETE FROM identity_users WHERE id = $1")
-        .bind(id.to_string())
-        .execute(&mut *c)
-        .await
-        .map_err(db_err)?;
+    let done = sqlx::query("DELETE FROM identity_users WHERE id = $1").bind(id.to_string()).execute(&mut *c).await?;
     Ok(done.rows_affected() > 0)
 }
 
@@ -574,8 +565,8 @@ pub(crate) async fn delete_user_cascade(c: &mut Conn, id: &str) -> Result<bool> 
 
 const ROLE_COLS: &str = "SELECT id, name, description FROM identity_roles";
 
-fn role_row(r: &AnyRow) -> Role {
-    Role { id: s(r, 0), name: s(r, 1), description: os(r, 2) }
+fn role_row(r: &AnyRow) -> Result<Role> {
+    Ok(Role { id: s(r, 0)?, name: s(r, 1)?, description: os(r, 2)? })
 }
 
 pub(crate) async fn list_roles(c: &mut Conn, name: Option<&str>) -> Result<Vec<Role>> {
@@ -583,31 +574,23 @@ pub(crate) async fn list_roles(c: &mut Conn, name: Option<&str>) -> Result<Vec<R
     if let Some(n) = name {
         w.eq_s("name", n);
     }
-    Ok(w.fetch(c, ROLE_COLS, "ORDER BY name, id").await?.iter().map(role_row).collect())
+    rows(&w.fetch(c, ROLE_COLS, "ORDER BY name, id").await?, role_row)
 }
 
 pub(crate) async fn get_role(c: &mut Conn, id: &str) -> Result<Option<Role>> {
     if has_nul(&[id]) {
         return Ok(None);
     }
-    let row = sqlx::query(&format!("{ROLE_COLS} WHERE id = $1"))
-        .bind(id.to_string())
-        .fetch_optional(c)
-        .await
-        .map_err(db_err)?;
-    Ok(row.as_ref().map(role_row))
+    let row = sqlx::query(&format!("{ROLE_COLS} WHERE id = $1")).bind(id.to_string()).fetch_optional(c).await?;
+    row.as_ref().map(role_row).transpose()
 }
 
 pub(crate) async fn get_role_by_name(c: &mut Conn, name: &str) -> Result<Option<Role>> {
     if has_nul(&[name]) {
         return Ok(None);
     }
-    let row = sqlx::query(&format!("{ROLE_COLS} WHERE name = $1"))
-        .bind(name.to_string())
-        .fetch_optional(c)
-        .await
-        .map_err(db_err)?;
-    Ok(row.as_ref().map(role_row))
+    let row = sqlx::query(&format!("{ROLE_COLS} WHERE name = $1")).bind(name.to_string()).fetch_optional(c).await?;
+    row.as_ref().map(role_row).transpose()
 }
 
 pub(crate) async fn insert_role(c: &mut Conn, r: &Role, now: i64) -> Result<()> {
@@ -643,26 +626,21 @@ pub(crate) async fn delete_role_cascade(c: &mut Conn, id: &str) -> Result<bool> 
         "DELETE FROM identity_assignments WHERE role_id = $1",
         "DELETE FROM identity_implied_roles WHERE prior_role_id = $1 OR implied_role_id = $1",
     ] {
-        sqlx::query(sql).bind(id.to_string()).execute(&mut *c).await.map_err(db_err)?;
+        sqlx::query(sql).bind(id.to_string()).execute(&mut *c).await?;
     }
-    let done = sqlx::query("DELETE FROM identity_roles WHERE id = $1")
-        .bind(id.to_string())
-        .execute(&mut *c)
-        .await
-        .map_err(db_err)?;
+    let done = sqlx::query("DELETE FROM identity_roles WHERE id = $1").bind(id.to_string()).execute(&mut *c).await?;
     Ok(done.rows_affected() > 0)
 }
 
 // ---------------------------------------------------------------- implied roles
 
 pub(crate) async fn list_implications(c: &mut Conn) -> Result<Vec<(String, String)>> {
-    let rows = sqlx::query(
+    let rows_found = sqlx::query(
         "SELECT prior_role_id, implied_role_id FROM identity_implied_roles ORDER BY prior_role_id, implied_role_id",
     )
     .fetch_all(c)
-    .await
-    .map_err(db_err)?;
-    Ok(rows.iter().map(|r| (s(r, 0), s(r, 1))).collect())
+    .await?;
+    rows(&rows_found, |r| Ok((s(r, 0)?, s(r, 1)?)))
 }
 
 /// Add an implication; false when it already existed (also when a
@@ -675,8 +653,7 @@ pub(crate) async fn insert_implication(c: &mut Conn, prior: &str, implied: &str)
     .bind(prior.to_string())
     .bind(implied.to_string())
     .execute(c)
-    .await
-    .map_err(db_err)?;
+    .await?;
     Ok(done.rows_affected() > 0)
 }
 
@@ -688,8 +665,7 @@ pub(crate) async fn delete_implication(c: &mut Conn, prior: &str, implied: &str)
         .bind(prior.to_string())
         .bind(implied.to_string())
         .execute(c)
-        .await
-        .map_err(db_err)?;
+        .await?;
     Ok(done.rows_affected() > 0)
 }
 
@@ -745,19 +721,19 @@ pub(crate) async fn list_assignments(c: &mut Conn, f: &AssignmentFilter) -> Resu
     if let Some(kind) = f.target_type {
         w.raw(&format!("target_type = '{kind}'"));
     }
-    let rows = w
+    let found = w
         .fetch(
             c,
             "SELECT target_type, target_id, user_id, role_id FROM identity_assignments",
             "ORDER BY target_type, target_id, user_id, role_id",
         )
         .await?;
-    Ok(rows
-        .iter()
-        .filter_map(|r| {
-            Some(Assignment { target: Target::from_parts(&s(r, 0), s(r, 1))?, user_id: s(r, 2), role_id: s(r, 3) })
-        })
-        .collect())
+    rows(&found, |r| {
+        let kind = s(r, 0)?;
+        let target = Target::from_parts(&kind, s(r, 1)?)
+            .ok_or_else(|| IdentityError::internal(format!("assignment target type {kind:?} is not known")))?;
+        Ok(Assignment { target, user_id: s(r, 2)?, role_id: s(r, 3)? })
+    })
 }
 
 /// Grant a role; false when it was already granted (also when a
@@ -775,8 +751,7 @@ pub(crate) async fn grant(c: &mut Conn, a: &Assignment, now: i64) -> Result<bool
     .bind(a.role_id.clone())
     .bind(now)
     .execute(c)
-    .await
-    .map_err(db_err)?;
+    .await?;
     Ok(done.rows_affected() > 0)
 }
 
@@ -793,8 +768,7 @@ pub(crate) async fn revoke(c: &mut Conn, a: &Assignment) -> Result<bool> {
     .bind(a.user_id.clone())
     .bind(a.role_id.clone())
     .execute(c)
-    .await
-    .map_err(db_err)?;
+    .await?;
     Ok(done.rows_affected() > 0)
 }
 

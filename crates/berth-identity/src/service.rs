@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use berth_policy::{Enforcer, EnforcerConfig};
 
-use axum::http::{header, HeaderMap};
+use axum::http::HeaderMap;
 
 use crate::db::Db;
 use crate::error::{IdentityError, Result};
 use crate::password::{self, PasswordHashing};
 use crate::repo::{self, Assignment, Conn, Domain, Project, Role, Target, User};
 use crate::token::{self, ResolvedScope, ScopeError, StoredToken, TokenInfo, TokenScope};
-use crate::util::{new_audit_id, new_id, new_token, now_micros, sha256_hex};
+use crate::util::{new_audit_id, new_id, new_token, sha256_hex};
 
 /// The id of the domain every bootstrap creates.
 pub const DEFAULT_DOMAIN_ID: &str = "default";
@@ -178,7 +178,7 @@ const PURGE_EVERY: u64 = 256;
 
 impl std::fmt::Debug for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Identity").field("engine", &self.db.engine).finish_non_exhaustive()
+        f.debug_struct("Identity").field("engine", &self.db.engine()).finish_non_exhaustive()
     }
 }
 
@@ -201,8 +201,7 @@ impl Identity {
     /// Connect to the database and apply the identity migrations.
     pub async fn open(config: IdentityConfig) -> Result<Identity> {
         let policy = build_policy(&config)?;
-        let db = Db::connect(&config.database_url, config.max_connections).await?;
-        db.migrate().await?;
+        let db = crate::db::open(&config.database_url, config.max_connections).await?;
         let hashing = config.password_hashing;
         let dummy_hash = tokio::task::spawn_blocking(move || hashing.hash("berth-dummy-password"))
             .await
@@ -242,31 +241,17 @@ impl Identity {
     /// Delete tokens that have expired; returns how many.
     pub async fn purge_expired_tokens(&self) -> Result<u64> {
         let mut w = self.db.write().await?;
-        let n = token::purge_expired(&mut w.tx, now_micros()).await?;
+        let n = token::purge_expired(&mut w.tx, berth_time::now()).await?;
         w.commit().await?;
         Ok(n)
     }
 
-    /// Base URL (scheme://host[:port], no trailing slash) for links and the
-    /// catalog.
+    /// Base URL of the server (scheme://host[:port], no trailing slash):
+    /// the configured one, else from the validated `Host` header and
+    /// `X-Forwarded-Proto` (`berth_http::public_base`). Links add
+    /// `/identity`; the catalog adds each service's path.
     pub(crate) fn base_url(&self, headers: &HeaderMap) -> String {
-        if let Some(b) = &self.config.public_base_url {
-            return b.trim_end_matches('/').to_string();
-        }
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .filter(|h| {
-                !h.is_empty()
-                    && h.len() <= 255
-                    && h.bytes().all(|c| c.is_ascii_alphanumeric() || b".-:[]_".contains(&c))
-            })
-            .unwrap_or("localhost");
-        let https = headers
-            .get("x-forwarded-proto")
-            .and_then(|h| h.to_str().ok())
-            .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"));
-        format!("{}://{host}", if https { "https" } else { "http" })
+        berth_http::public_base(self.config.public_base_url.as_deref(), headers, "", "")
     }
 
     /// Resolve a token to everything it grants, or 401.
@@ -277,7 +262,7 @@ impl Identity {
         let hash = sha256_hex(token);
         let mut tx = self.db.read().await?;
         let stored = token::load(&mut tx, &hash).await?.ok_or_else(unauthorized)?;
-        if stored.revoked || stored.expires_at <= now_micros() {
+        if stored.revoked || stored.expires_at <= berth_time::now() {
             return Err(unauthorized());
         }
         let (user, user_domain) = self.usable_user(&mut tx, &stored.user_id).await?.ok_or_else(unauthorized)?;
@@ -422,7 +407,7 @@ impl Identity {
         };
         drop(tx);
 
-        let now = now_micros();
+        let now = berth_time::now();
         let ttl = i64::try_from(self.config.token_ttl.as_micros()).unwrap_or(i64::MAX / 2);
         let mut expires_at = now.saturating_add(ttl);
         let mut parent_audit_id = None;
@@ -513,7 +498,7 @@ pub async fn bootstrap_with(
     opts: &BootstrapOptions,
 ) -> Result<BootstrapReport> {
     let hash = identity.hash_password(admin_password).await?;
-    let now = now_micros();
+    let now = berth_time::now();
     let mut w = identity.db.write().await?;
     let c = &mut *w.tx;
 

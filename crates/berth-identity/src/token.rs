@@ -3,12 +3,12 @@
 //! revoking a role, disabling a user or deleting a project takes effect
 //! immediately.
 
+use berth_db::RowExt;
 use serde_json::{json, Value};
-use sqlx::Row;
 
-use crate::error::{db_err, IdentityError, Result};
+use crate::error::{IdentityError, Result};
 use crate::repo::{self, Conn, Domain, Project, Role, Target, User};
-use crate::util::isotime;
+use berth_time::iso_micros_z as isotime;
 
 /// What a token is scoped to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,8 +86,7 @@ pub(crate) async fn insert(c: &mut Conn, hash: &str, t: &StoredToken) -> Result<
     .bind(t.issued_at)
     .bind(t.expires_at)
     .execute(c)
-    .await
-    .map_err(db_err)?;
+    .await?;
     Ok(())
 }
 
@@ -98,22 +97,22 @@ pub(crate) async fn load(c: &mut Conn, hash: &str) -> Result<Option<StoredToken>
     )
     .bind(hash.to_string())
     .fetch_optional(c)
-    .await
-    .map_err(db_err)?;
+    .await?;
     let Some(r) = row else { return Ok(None) };
-    let kind: String = r.try_get(1).unwrap_or_default();
-    let scope_id: Option<String> = r.try_get(2).ok().flatten();
-    let Some(scope) = TokenScope::from_parts(&kind, scope_id) else { return Ok(None) };
-    let methods: String = r.try_get(3).unwrap_or_default();
+    let kind: String = r.col(1)?;
+    let scope_id: Option<String> = r.col(2)?;
+    let scope = TokenScope::from_parts(&kind, scope_id)
+        .ok_or_else(|| IdentityError::internal(format!("token scope type {kind:?} is not known")))?;
+    let methods: String = r.col(3)?;
     Ok(Some(StoredToken {
-        user_id: r.try_get(0).unwrap_or_default(),
+        user_id: r.col(0)?,
         scope,
         methods: methods.split(',').filter(|m| !m.is_empty()).map(str::to_string).collect(),
-        audit_id: r.try_get(4).unwrap_or_default(),
-        parent_audit_id: r.try_get(5).ok().flatten(),
-        issued_at: r.try_get(6).unwrap_or(0),
-        expires_at: r.try_get(7).unwrap_or(0),
-        revoked: r.try_get::<i64, _>(8).unwrap_or(1) != 0,
+        audit_id: r.col(4)?,
+        parent_audit_id: r.col(5)?,
+        issued_at: r.col(6)?,
+        expires_at: r.col(7)?,
+        revoked: r.flag(8)?,
     }))
 }
 
@@ -121,8 +120,7 @@ pub(crate) async fn revoke(c: &mut Conn, hash: &str) -> Result<bool> {
     let done = sqlx::query("UPDATE identity_tokens SET revoked = 1 WHERE token_hash = $1 AND revoked = 0")
         .bind(hash.to_string())
         .execute(c)
-        .await
-        .map_err(db_err)?;
+        .await?;
     Ok(done.rows_affected() > 0)
 }
 
@@ -130,14 +128,12 @@ pub(crate) async fn revoke_user(c: &mut Conn, user_id: &str) -> Result<()> {
     sqlx::query("UPDATE identity_tokens SET revoked = 1 WHERE user_id = $1")
         .bind(user_id.to_string())
         .execute(c)
-        .await
-        .map_err(db_err)?;
+        .await?;
     Ok(())
 }
 
 pub(crate) async fn purge_expired(c: &mut Conn, now: i64) -> Result<u64> {
-    let done =
-        sqlx::query("DELETE FROM identity_tokens WHERE expires_at <= $1").bind(now).execute(c).await.map_err(db_err)?;
+    let done = sqlx::query("DELETE FROM identity_tokens WHERE expires_at <= $1").bind(now).execute(c).await?;
     Ok(done.rows_affected())
 }
 

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
 use berth_identity::{bootstrap, bootstrap_with, BootstrapOptions};
-use common::{Backend, Env, ADMIN_PW, HOST};
+use berth_testkit::{both_engines, TestDb};
+use common::{Env, ADMIN_PW, HOST};
 use serde_json::{json, Value};
 
 fn ids(v: &Value, key: &str, field: &str) -> Vec<String> {
@@ -15,7 +16,7 @@ fn ids(v: &Value, key: &str, field: &str) -> Vec<String> {
 
 // ---------------------------------------------------------------- discovery
 
-async fn discovery(b: Backend) {
+async fn discovery(b: TestDb) {
     let env = Env::new(b).await;
     let (s, _, v) = env.req(Method::GET, "/identity", None, &[], None).await;
     assert_eq!(s, StatusCode::MULTIPLE_CHOICES);
@@ -41,7 +42,7 @@ both_engines!(discovery);
 
 // ---------------------------------------------------------------- tokens
 
-async fn scoped_password_token(b: Backend) {
+async fn scoped_password_token(b: TestDb) {
     let env = Env::new(b).await;
     let (s, tok, v) = env.password_token("admin", ADMIN_PW, Some("admin")).await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
@@ -130,7 +131,7 @@ async fn scoped_password_token(b: Backend) {
 }
 both_engines!(scoped_password_token);
 
-async fn bad_credentials_are_401(b: Backend) {
+async fn bad_credentials_are_401(b: TestDb) {
     let env = Env::new(b).await;
     let (s, tok, v) = env.password_token("admin", "wrong", Some("admin")).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
@@ -169,7 +170,7 @@ async fn bad_credentials_are_401(b: Backend) {
 }
 both_engines!(bad_credentials_are_401);
 
-async fn unscoped_and_rescope(b: Backend) {
+async fn unscoped_and_rescope(b: TestDb) {
     let env = Env::new(b).await;
     let (s, tok, v) = env.password_token("admin", ADMIN_PW, None).await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
@@ -217,7 +218,7 @@ async fn unscoped_and_rescope(b: Backend) {
 }
 both_engines!(unscoped_and_rescope);
 
-async fn project_without_role_is_403(b: Backend) {
+async fn project_without_role_is_403(b: TestDb) {
     let env = Env::new(b).await;
     let admin = env.admin_token().await;
     let (demo, alice) = env.user_with_role(&admin, "alice", "alicepw", "demo", "member").await;
@@ -275,7 +276,7 @@ async fn project_without_role_is_403(b: Backend) {
 }
 both_engines!(project_without_role_is_403);
 
-async fn validate_and_revoke(b: Backend) {
+async fn validate_and_revoke(b: TestDb) {
     let env = Env::new(b).await;
     let admin = env.admin_token().await;
     env.user_with_role(&admin, "bob", "bobpw", "demo", "member").await;
@@ -326,7 +327,7 @@ async fn validate_and_revoke(b: Backend) {
 }
 both_engines!(validate_and_revoke);
 
-async fn expired_token_is_401(b: Backend) {
+async fn expired_token_is_401(b: TestDb) {
     let env = Env::with_ttl(b, Duration::from_secs(1)).await;
     let tok = env.admin_token().await;
     assert!(env.identity.validate_token(&tok).await.is_some());
@@ -344,7 +345,7 @@ both_engines!(expired_token_is_401);
 
 // ---------------------------------------------------------------- CRUD
 
-async fn project_crud(b: Backend) {
+async fn project_crud(b: TestDb) {
     let env = Env::new(b).await;
     let admin = env.admin_token().await;
     let (s, v) = env
@@ -424,7 +425,7 @@ async fn project_crud(b: Backend) {
 }
 both_engines!(project_crud);
 
-async fn user_crud_and_passwords(b: Backend) {
+async fn user_crud_and_passwords(b: TestDb) {
     let env = Env::new(b).await;
     let admin = env.admin_token().await;
     let (s, v) = env
@@ -514,7 +515,7 @@ async fn user_crud_and_passwords(b: Backend) {
 }
 both_engines!(user_crud_and_passwords);
 
-async fn roles_grants_and_assignments(b: Backend) {
+async fn roles_grants_and_assignments(b: TestDb) {
     let env = Env::new(b).await;
     let admin = env.admin_token().await;
     let (s, v) = env.get("/identity/v3/roles", &admin).await;
@@ -670,7 +671,7 @@ async fn roles_grants_and_assignments(b: Backend) {
 }
 both_engines!(roles_grants_and_assignments);
 
-async fn domains(b: Backend) {
+async fn domains(b: TestDb) {
     let env = Env::new(b).await;
     let admin = env.admin_token().await;
     let (s, v) = env.get("/identity/v3/domains/default", &admin).await;
@@ -722,7 +723,7 @@ async fn domains(b: Backend) {
 }
 both_engines!(domains);
 
-async fn catalog_endpoints(b: Backend) {
+async fn catalog_endpoints(b: TestDb) {
     let env = Env::new(b).await;
     let admin = env.admin_token().await;
     let (s, v) = env.get("/identity/v3/auth/catalog", &admin).await;
@@ -748,7 +749,7 @@ both_engines!(catalog_endpoints);
 
 // ---------------------------------------------------------------- bad input
 
-async fn malformed_requests_are_400(b: Backend) {
+async fn malformed_requests_are_400(b: TestDb) {
     let env = Env::new(b).await;
     let admin = env.admin_token().await;
     let bad_auth = [
@@ -844,7 +845,7 @@ both_engines!(malformed_requests_are_400);
 
 // ---------------------------------------------------------------- bootstrap
 
-async fn bootstrap_is_idempotent(b: Backend) {
+async fn bootstrap_is_idempotent(b: TestDb) {
     let env = Env::new(b).await;
     assert!(env.boot.created_admin_user);
     let again = bootstrap(&env.identity, "a different password").await.unwrap();
@@ -882,7 +883,7 @@ both_engines!(bootstrap_is_idempotent);
 
 // ---------------------------------------------------------------- misc
 
-async fn tokens_stored_hashed_and_names_lenient(b: Backend) {
+async fn tokens_stored_hashed_and_names_lenient(b: TestDb) {
     use sqlx::{Connection, Row};
     let env = Env::new(b).await;
     let tok = env.admin_token().await;

@@ -1,4 +1,6 @@
-//! Walk identity's route table: every route names its Keystone policy rule;
+//! Walk identity's route table (`berth_identity::route_specs`, the table the
+//! router is built from): every route names its Keystone policy rule or is
+//! public;
 //! a caller with a valid token but no roles is refused (403, with the rule
 //! named) on exactly the routes whose rule needs a role, as the enforcer
 //! itself decides; and readers, members, domain readers and managers get
@@ -10,78 +12,41 @@ mod common;
 use std::collections::BTreeSet;
 
 use axum::http::{Method, StatusCode};
+use berth_http::Access;
+use berth_identity::route_specs;
 use berth_policy::{keystone, Credentials, Enforcer, Target};
 use serde_json::{json, Value};
 
-use common::{Backend, Env};
+use berth_testkit::{both_engines, TestDb};
+use common::Env;
 
-/// Every route and method identity serves, with the rule that guards it
-/// (`None`: public, or authenticated by the request itself).
-const ROUTES: &[(&str, &str, Option<&str>)] = &[
-    ("GET", "/", None),
-    ("GET", "/v3", None),
-    ("GET", "/v3/", None),
-    ("POST", "/v3/auth/tokens", None),
-    ("GET", "/v3/auth/tokens", Some("identity:validate_token")),
-    ("HEAD", "/v3/auth/tokens", Some("identity:check_token")),
-    ("DELETE", "/v3/auth/tokens", Some("identity:revoke_token")),
-    ("GET", "/v3/auth/catalog", Some("identity:get_auth_catalog")),
-    ("GET", "/v3/auth/projects", Some("identity:get_auth_projects")),
-    ("GET", "/v3/auth/domains", Some("identity:get_auth_domains")),
-    ("GET", "/v3/auth/system", Some("identity:get_auth_system")),
-    ("GET", "/v3/domains", Some("identity:list_domains")),
-    ("POST", "/v3/domains", Some("identity:create_domain")),
-    ("GET", "/v3/domains/{domain}", Some("identity:get_domain")),
-    ("PATCH", "/v3/domains/{domain}", Some("identity:update_domain")),
-    ("DELETE", "/v3/domains/{domain}", Some("identity:delete_domain")),
-    ("GET", "/v3/projects", Some("identity:list_projects")),
-    ("POST", "/v3/projects", Some("identity:create_project")),
-    ("GET", "/v3/projects/{project}", Some("identity:get_project")),
-    ("PATCH", "/v3/projects/{project}", Some("identity:update_project")),
-    ("DELETE", "/v3/projects/{project}", Some("identity:delete_project")),
-    ("GET", "/v3/users", Some("identity:list_users")),
-    ("POST", "/v3/users", Some("identity:create_user")),
-    ("GET", "/v3/users/{user}", Some("identity:get_user")),
-    ("PATCH", "/v3/users/{user}", Some("identity:update_user")),
-    ("DELETE", "/v3/users/{user}", Some("identity:delete_user")),
-    // Authenticated by the original password, like Keystone.
-    ("POST", "/v3/users/{user}/password", None),
-    ("GET", "/v3/users/{user}/projects", Some("identity:list_user_projects")),
-    ("GET", "/v3/users/{user}/groups", Some("identity:list_groups_for_user")),
-    ("GET", "/v3/roles", Some("identity:list_roles")),
-    ("POST", "/v3/roles", Some("identity:create_role")),
-    ("GET", "/v3/roles/{role}", Some("identity:get_role")),
-    ("PATCH", "/v3/roles/{role}", Some("identity:update_role")),
-    ("DELETE", "/v3/roles/{role}", Some("identity:delete_role")),
-    ("GET", "/v3/roles/{role}/implies", Some("identity:list_implied_roles")),
-    ("PUT", "/v3/roles/{role}/implies/{implied}", Some("identity:create_implied_role")),
-    ("GET", "/v3/roles/{role}/implies/{implied}", Some("identity:get_implied_role")),
-    ("HEAD", "/v3/roles/{role}/implies/{implied}", Some("identity:check_implied_role")),
-    ("DELETE", "/v3/roles/{role}/implies/{implied}", Some("identity:delete_implied_role")),
-    ("GET", "/v3/role_inferences", Some("identity:list_role_inference_rules")),
-    ("GET", "/v3/role_assignments", Some("identity:list_role_assignments")),
-    ("GET", "/v3/projects/{project}/users/{user}/roles", Some("identity:list_grants")),
-    ("PUT", "/v3/projects/{project}/users/{user}/roles/{role}", Some("identity:create_grant")),
-    ("GET", "/v3/projects/{project}/users/{user}/roles/{role}", Some("identity:check_grant")),
-    ("HEAD", "/v3/projects/{project}/users/{user}/roles/{role}", Some("identity:check_grant")),
-    ("DELETE", "/v3/projects/{project}/users/{user}/roles/{role}", Some("identity:revoke_grant")),
-    ("GET", "/v3/domains/{domain}/users/{user}/roles", Some("identity:list_grants")),
-    ("PUT", "/v3/domains/{domain}/users/{user}/roles/{role}", Some("identity:create_grant")),
-    ("GET", "/v3/domains/{domain}/users/{user}/roles/{role}", Some("identity:check_grant")),
-    ("HEAD", "/v3/domains/{domain}/users/{user}/roles/{role}", Some("identity:check_grant")),
-    ("DELETE", "/v3/domains/{domain}/users/{user}/roles/{role}", Some("identity:revoke_grant")),
-    ("GET", "/v3/system/users/{user}/roles", Some("identity:list_system_grants_for_user")),
-    ("PUT", "/v3/system/users/{user}/roles/{role}", Some("identity:create_system_grant_for_user")),
-    ("GET", "/v3/system/users/{user}/roles/{role}", Some("identity:check_system_grant_for_user")),
-    ("HEAD", "/v3/system/users/{user}/roles/{role}", Some("identity:check_system_grant_for_user")),
-    ("DELETE", "/v3/system/users/{user}/roles/{role}", Some("identity:revoke_system_grant_for_user")),
-    ("GET", "/v3/services", Some("identity:list_services")),
-    ("GET", "/v3/services/{service}", Some("identity:get_service")),
-    ("GET", "/v3/endpoints", Some("identity:list_endpoints")),
-    ("GET", "/v3/endpoints/{endpoint}", Some("identity:get_endpoint")),
-    ("GET", "/v3/regions", Some("identity:list_regions")),
-    ("GET", "/v3/regions/{region}", Some("identity:get_region")),
-];
+/// A concrete path for a route template of the table: each `{param}` is
+/// an existing object of the collection named before it (`/v3/users/{id}`:
+/// a user; `/v3/roles/{id}/implies/{implied}`: a role and the role it
+/// implies).
+fn concrete(template: &str, objects: &[(&str, &str)]) -> String {
+    if template == "/" {
+        // The mount point itself (`/identity/` is not routed by `nest`).
+        return "/identity".to_string();
+    }
+    let mut out = String::from("/identity");
+    let mut collection = "";
+    for seg in template.split('/').skip(1) {
+        out.push('/');
+        if seg.starts_with('{') && seg.ends_with('}') {
+            let key = if seg == "{implied}" { "implies" } else { collection };
+            let (_, v) = objects
+                .iter()
+                .find(|(k, _)| *k == key)
+                .unwrap_or_else(|| panic!("{template}: no object for {seg} after {collection:?}"));
+            out.push_str(v);
+        } else {
+            collection = seg;
+            out.push_str(seg);
+        }
+    }
+    out
+}
 
 fn id_of(v: &Value, key: &str) -> String {
     v[key]["id"].as_str().unwrap_or_else(|| panic!("{key} in {v}")).to_string()
@@ -135,7 +100,7 @@ async fn new_user(env: &Env, admin: &str, name: &str) -> String {
     id_of(&v, "user")
 }
 
-async fn walk(b: Backend, enforce_new_defaults: bool) {
+async fn walk(b: TestDb, enforce_new_defaults: bool) {
     let env = Env::with_config(b, |c| c.policy.enforce_new_defaults = enforce_new_defaults).await;
     let enforcer = env.identity.policy().clone();
     let admin = env.admin_token().await;
@@ -157,17 +122,25 @@ async fn walk(b: Backend, enforce_new_defaults: bool) {
 
     let mut refused = BTreeSet::new();
     let mut allowed = BTreeSet::new();
-    for (method, path, rule) in ROUTES {
-        let uri = format!("/identity{path}")
-            .replace("{domain}", "default")
-            .replace("{project}", &project)
-            .replace("{user}", &victim)
-            .replace("{role}", &member)
-            .replace("{implied}", &reader)
-            .replace("{service}", &service)
-            .replace("{endpoint}", &endpoint)
-            .replace("{region}", "RegionOne");
-        let method = Method::from_bytes(method.as_bytes()).unwrap();
+    let objects = [
+        ("domains", "default"),
+        ("projects", project.as_str()),
+        ("users", victim.as_str()),
+        ("roles", member.as_str()),
+        ("implies", reader.as_str()),
+        ("services", service.as_str()),
+        ("endpoints", endpoint.as_str()),
+        ("regions", "RegionOne"),
+    ];
+    let specs = route_specs();
+    for spec in &specs {
+        let (method, path) = (spec.method.clone(), spec.path);
+        let uri = concrete(path, &objects);
+        let rule = match spec.access {
+            Access::Rule(r) => Some(r),
+            Access::Public => None,
+            other => panic!("{method} {path}: identity names a rule or is public, not {other:?}"),
+        };
         let body = match method {
             Method::POST | Method::PATCH => Some(
                 r#"{"user": {"name": "x"}, "project": {"name": "x"}, "domain": {"name": "x"}, "role": {"name": "x"}}"#,
@@ -175,6 +148,8 @@ async fn walk(b: Backend, enforce_new_defaults: bool) {
             _ => None,
         };
         let (status, _, v) = env.req(method.clone(), &uri, Some(&caller), &[("x-subject-token", &admin)], body).await;
+        assert_ne!(status, StatusCode::NOT_FOUND, "{method} {path}: every route is served: {v}");
+        assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}: {v}");
         let Some(rule) = rule else {
             assert_ne!(status, StatusCode::FORBIDDEN, "{method} {path}: {v}");
             continue;
@@ -185,9 +160,9 @@ async fn walk(b: Backend, enforce_new_defaults: bool) {
                     == format!("You are not authorized to perform the requested action: {rule}.").as_str());
         assert!(status != StatusCode::UNAUTHORIZED, "{method} {path}: the caller's token is valid: {v}");
         if policy_refusal {
-            refused.insert(*rule);
+            refused.insert(rule);
         } else {
-            allowed.insert(*rule);
+            allowed.insert(rule);
         }
         assert_eq!(
             policy_refusal,
@@ -199,8 +174,18 @@ async fn walk(b: Backend, enforce_new_defaults: bool) {
     // The table names every identity rule registered, and only those.
     let registered: BTreeSet<&str> =
         keystone::defaults().iter().filter(|d| d.name.starts_with("identity:")).map(|d| d.name).collect();
-    let named: BTreeSet<&str> = ROUTES.iter().filter_map(|r| r.2).collect();
+    let named: BTreeSet<&str> = specs.iter().flat_map(|s| s.access.rules().iter().copied()).collect();
     assert_eq!(named, registered);
+    // Public: the version documents, issuing a token, and the password
+    // change (authenticated by the original password, as in Keystone).
+    let public: BTreeSet<String> =
+        specs.iter().filter(|s| s.access == Access::Public).map(|s| format!("{} {}", s.method, s.path)).collect();
+    let expected_public: BTreeSet<String> =
+        ["GET /", "GET /v3", "GET /v3/", "POST /v3/auth/tokens", "POST /v3/users/{id}/password"]
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+    assert_eq!(public, expected_public);
     // The rules that need a role: all but the caller's own views and regions.
     let need: BTreeSet<&str> = registered.iter().copied().filter(|r| needs_role(&enforcer, r)).collect();
     assert_eq!(refused, need);
@@ -218,11 +203,11 @@ async fn walk(b: Backend, enforce_new_defaults: bool) {
     assert_eq!(free, expected_free);
 }
 
-async fn walk_new_defaults(b: Backend) {
+async fn walk_new_defaults(b: TestDb) {
     walk(b, true).await
 }
 
-async fn walk_legacy_defaults(b: Backend) {
+async fn walk_legacy_defaults(b: TestDb) {
     walk(b, false).await
 }
 
@@ -230,7 +215,7 @@ both_engines!(walk_new_defaults);
 both_engines!(walk_legacy_defaults);
 
 /// Where Keystone's defaults tell roles apart.
-async fn readers_members_and_admins(b: Backend) {
+async fn readers_members_and_admins(b: TestDb) {
     let env = Env::new(b).await;
     let admin = env.admin_token().await;
     let reader = env.role_id(&admin, "reader").await;
@@ -381,8 +366,8 @@ async fn readers_members_and_admins(b: Backend) {
 }
 
 /// A policy file overrides the defaults, as Placement's does.
-async fn policy_file_overrides(b: Backend) {
-    let path = std::env::temp_dir().join(format!("berth-identity-policy-{}-{b:?}.yaml", std::process::id()));
+async fn policy_file_overrides(b: TestDb) {
+    let path = std::env::temp_dir().join(format!("berth-identity-policy-{}-{:?}.yaml", std::process::id(), b.backend));
     std::fs::write(&path, "\"identity:list_users\": \"role:member\"\n").unwrap();
     let p = path.clone();
     let env = Env::with_config(b, move |c| c.policy_file = Some(p)).await;

@@ -10,30 +10,9 @@
 
 use std::sync::Arc;
 
-use berth_http::{AuthStrategy, RequestContext, TokenValidator};
-use berth_identity::{bootstrap, Identity, IdentityConfig};
+use berth_http::AuthStrategy;
+use berth_identity::{bootstrap, Identity, IdentityConfig, IdentityValidator};
 use berth_image::{ImageConfig, ImageService};
-
-#[derive(Debug)]
-struct Validator(Arc<Identity>);
-
-impl TokenValidator for Validator {
-    fn validate<'a>(
-        &'a self,
-        token: &'a str,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<RequestContext>> + Send + 'a>> {
-        Box::pin(async move {
-            let t = self.0.validate_token(token).await?;
-            Some(RequestContext {
-                user_id: Some(t.user_id),
-                project_id: t.project_id,
-                domain_id: t.domain_id,
-                roles: t.roles,
-                system_scope: t.system_scope.then(|| "all".to_string()),
-            })
-        })
-    }
-}
 
 #[tokio::main]
 async fn main() {
@@ -44,7 +23,7 @@ async fn main() {
     let data = args.next().unwrap_or_else(|| "/tmp/berth-image-dev-data".into());
     let identity = Arc::new(Identity::open(IdentityConfig::new(url.clone())).await.expect("open identity"));
     let report = bootstrap(&identity, &password).await.expect("bootstrap");
-    let auth = AuthStrategy::Keystone(Arc::new(Validator(identity.clone())));
+    let auth = AuthStrategy::Keystone(Arc::new(IdentityValidator(identity.clone())));
     let images = Arc::new(ImageService::open(ImageConfig::new(data), &url, auth).await.expect("open images"));
     let id = images
         .ensure_default_image("berth-default", b"berth default image\n", &report.admin_project_id)

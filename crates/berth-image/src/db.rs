@@ -1,83 +1,19 @@
-//! Connection pool, engine detection, migrations and transactions, following
-//! the pattern of `berth-store`: sqlx's `Any` driver, `$N` placeholders, and
-//! only BIGINT/TEXT columns so one code path serves SQLite and PostgreSQL.
+//! The image tables on berth's storage core ([`berth_db::Db`]): opening and
+//! migrating. Transactions, the SQLite writer lock and error kinds are
+//! `berth-db`'s; [`crate::error::map_db`] turns a database error into an
+//! [`ImageError`](crate::error::ImageError).
 
-use std::sync::Arc;
-
-use sqlx::AnyPool;
-use tokio::sync::{Mutex, MutexGuard};
-
-use crate::error::{db_err, ImageError, Result};
-
+pub(crate) use berth_db::Db;
 pub use berth_db::{redact, Engine};
 
-/// Handle on the image tables. Cheap to clone. On SQLite, reads use a
-/// small pool and every write goes through one dedicated connection behind
-/// a process-wide mutex (the pattern of `berth-store`).
-#[derive(Clone)]
-pub(crate) struct Db {
-    pub pool: AnyPool,
-    write_pool: AnyPool,
-    pub engine: Engine,
-    write_lock: Arc<Mutex<()>>,
-}
-
-pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Any>;
-
-/// A write transaction; on SQLite it also holds the process-wide writer lock.
-pub(crate) struct WriteTx<'a> {
-    pub tx: Tx,
-    _guard: Option<MutexGuard<'a, ()>>,
-}
-
-impl WriteTx<'_> {
-    pub async fn commit(self) -> Result<()> {
-        self.tx.commit().await.map_err(db_err)
-    }
-}
+use crate::error::{map_db, ImageError, Result};
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
-impl Db {
-    pub async fn connect(url: &str, max_connections: u32) -> Result<Db> {
-        let p = berth_db::connect(url, max_connections).await.map_err(ImageError::internal)?;
-        Ok(Db { pool: p.read, write_pool: p.write, engine: p.engine, write_lock: Arc::new(Mutex::new(())) })
-    }
-
-    pub async fn migrate(&self) -> Result<()> {
-        let migrator = berth_db::shared_migrator(match self.engine {
-            Engine::Sqlite => &SQLITE_MIGRATOR,
-            Engine::Postgres => &POSTGRES_MIGRATOR,
-        });
-        migrator
-            .run(&self.write_pool)
-            .await
-            .map_err(|e| ImageError::internal(format!("image database migration failed: {e}")))
-    }
-
-    pub async fn write(&self) -> Result<WriteTx<'_>> {
-        let guard = match self.engine {
-            Engine::Sqlite => Some(self.write_lock.lock().await),
-            Engine::Postgres => None,
-        };
-        // IMMEDIATE takes SQLite's write lock up front (waiting up to
-        // busy_timeout), so a writer in another process never fails the
-        // read-to-write upgrade with "database is locked".
-        let tx = match self.engine {
-            Engine::Sqlite => self.write_pool.begin_with("BEGIN IMMEDIATE").await,
-            Engine::Postgres => self.write_pool.begin().await,
-        }
-        .map_err(db_err)?;
-        Ok(WriteTx { tx, _guard: guard })
-    }
-
-    pub async fn read(&self) -> Result<Tx> {
-        self.pool.begin().await.map_err(db_err)
-    }
-
-    pub async fn close(&self) {
-        self.pool.close().await;
-        self.write_pool.close().await;
-    }
+/// Open the database at `url` and apply the image migrations.
+pub(crate) async fn open(url: &str, max_connections: u32) -> Result<Db> {
+    let db = Db::connect(url, max_connections).await.map_err(ImageError::internal)?;
+    db.migrate(&SQLITE_MIGRATOR, &POSTGRES_MIGRATOR).await.map_err(map_db)?;
+    Ok(db)
 }

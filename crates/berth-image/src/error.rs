@@ -1,10 +1,14 @@
-//! One error type for the crate. Every error maps to an HTTP status and
-//! renders the way Glance's webob exceptions do for JSON clients:
+//! One error type for the crate. Every error maps to an HTTP status; it
+//! answers as a [`Fault`] that berth-http's edge renders through
+//! [`GlanceErrors`] the way Glance's webob exceptions do for JSON clients:
 //! `{"code": "404 Not Found", "title": "Not Found", "message": "..."}`.
 //! A missing or invalid token answers keystonemiddleware's 401 body.
+//! [`map_db`] is the one place a database error becomes an image error.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use berth_db::{DbError, DbErrorKind};
+use berth_http::{json_error, ErrorFormat, Fault, FaultContext};
 
 /// The crate's error: an HTTP status plus a human-readable message.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -63,55 +67,93 @@ pub(crate) fn title_for(status: StatusCode) -> &'static str {
     }
 }
 
-/// Render a Glance-format error response.
-pub(crate) fn error_response(status: StatusCode, message: &str) -> Response {
-    if status == StatusCode::UNAUTHORIZED {
+/// Glance's error bodies, for the shared edge: webob's
+/// `{"code": "404 Not Found", "title": "Not Found", "message": "..."}`, and
+/// keystonemiddleware's `{"error": {...}}` with `WWW-Authenticate` for 401.
+#[derive(Debug, Clone, Copy)]
+pub struct GlanceErrors;
+
+impl ErrorFormat for GlanceErrors {
+    fn render(&self, fault: &Fault, _cx: &FaultContext) -> Response {
+        let status = fault.status;
+        if status == StatusCode::UNAUTHORIZED {
+            let body = serde_json::json!({
+                "error": {"code": 401, "title": "Unauthorized", "message": fault.message}
+            });
+            let mut resp = json_error(status, &body);
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Keystone"));
+            return resp;
+        }
         let body = serde_json::json!({
-            "error": {"code": 401, "title": "Unauthorized", "message": message}
+            "code": format!("{} {}", status.as_u16(), title_for(status)),
+            "title": title_for(status),
+            "message": fault.message,
         });
-        let mut resp = (status, axum::Json(body)).into_response();
-        resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Keystone"));
-        return resp;
+        json_error(status, &body)
     }
-    let body = serde_json::json!({
-        "code": format!("{} {}", status.as_u16(), title_for(status)),
-        "title": title_for(status),
-        "message": message,
-    });
-    (status, axum::Json(body)).into_response()
+
+    fn message_for(&self, status: StatusCode, text: &str) -> String {
+        match status.as_u16() {
+            401 => "The request you have made requires authentication.".into(),
+            404 => "The resource could not be found.".into(),
+            405 => "The method is not allowed for this resource.".into(),
+            413 => "The request body is too large.".into(),
+            500 => "The server has either erred or is incapable of performing the requested operation.".into(),
+            _ if !text.is_empty() => text.into(),
+            _ => status.canonical_reason().unwrap_or("Error").into(),
+        }
+    }
 }
 
+/// An error answers as a [`Fault`]; the edge renders it in Glance's format
+/// (and logs, rather than shows, the message of a 500).
 impl IntoResponse for ImageError {
     fn into_response(self) -> Response {
-        if self.status.is_server_error() && self.status != StatusCode::SERVICE_UNAVAILABLE {
-            tracing::error!(error = %self.message, "image service internal error");
-            return error_response(
-                self.status,
-                "The server has either erred or is incapable of performing the requested operation.",
-            );
-        }
-        error_response(self.status, &self.message)
+        Fault::new(self.status, self.message).into_response()
     }
 }
 
-pub(crate) fn db_err(e: sqlx::Error) -> ImageError {
-    match &e {
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-            // The detail goes to the log; an answer never carries it.
+/// The one place a database failure becomes an image error. The database's
+/// text goes to the log, never into the answer.
+pub(crate) fn map_db(e: impl Into<DbError>) -> ImageError {
+    let e = e.into();
+    let kind = e.kind();
+    match kind {
+        DbErrorKind::InvalidText => {
+            tracing::debug!(error = %e, "database refused a text value");
+            ImageError::bad_request(kind.public_message())
+        }
+        DbErrorKind::UniqueViolation => {
+            tracing::info!(error = %e, "unique violation");
+            ImageError::conflict(kind.public_message())
+        }
+        DbErrorKind::Busy | DbErrorKind::Unavailable | DbErrorKind::SerializationFailure => {
             tracing::warn!(error = %e, "image database unavailable");
             ImageError::unavailable("The image registry is temporarily unavailable; try again later.")
         }
-        _ => ImageError::internal(format!("database error: {e}")),
+        DbErrorKind::Decode | DbErrorKind::Other => {
+            tracing::error!(error = %e, "image database error");
+            ImageError::internal(kind.public_message())
+        }
     }
 }
 
-pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Database(d) => {
-            let msg = d.message().to_ascii_lowercase();
-            d.code().as_deref() == Some("23505") || msg.contains("unique constraint") || msg.contains("duplicate key")
+/// As [`map_db`], for a lookup by a client-given key: text the database
+/// refuses names nothing, so the lookup finds nothing (`Ok(None)`).
+pub(crate) fn lookup<T>(r: std::result::Result<Option<T>, impl Into<DbError>>) -> Result<Option<T>> {
+    match r.map_err(Into::into) {
+        Ok(v) => Ok(v),
+        Err(e) if e.kind() == DbErrorKind::InvalidText => {
+            tracing::debug!(error = %e, "lookup by a key the database refuses");
+            Ok(None)
         }
-        _ => false,
+        Err(e) => Err(map_db(e)),
+    }
+}
+
+impl From<DbError> for ImageError {
+    fn from(e: DbError) -> Self {
+        map_db(e)
     }
 }
 
@@ -119,19 +161,33 @@ pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn database_errors_never_reach_the_answer() {
-        use http_body_util::BodyExt;
-        let e = db_err(sqlx::Error::Io(std::io::Error::other("connection to 10.0.0.5:5432 refused")));
+    #[test]
+    fn database_errors_map_by_kind_and_never_carry_their_text() {
+        let text = "connection to 10.0.0.5:5432 refused: invalid byte sequence for encoding UTF8: 0x00";
+        for (kind, status) in [
+            (DbErrorKind::InvalidText, StatusCode::BAD_REQUEST),
+            (DbErrorKind::UniqueViolation, StatusCode::CONFLICT),
+            (DbErrorKind::Busy, StatusCode::SERVICE_UNAVAILABLE),
+            (DbErrorKind::Unavailable, StatusCode::SERVICE_UNAVAILABLE),
+            (DbErrorKind::SerializationFailure, StatusCode::SERVICE_UNAVAILABLE),
+            (DbErrorKind::Decode, StatusCode::INTERNAL_SERVER_ERROR),
+            (DbErrorKind::Other, StatusCode::INTERNAL_SERVER_ERROR),
+        ] {
+            let e = map_db(DbError::new(kind, text));
+            assert_eq!(e.status, status, "{kind:?}");
+            assert!(!e.message.contains("10.0.0.5") && !e.message.contains("UTF8"), "{kind:?}: {}", e.message);
+        }
+        let e = map_db(sqlx::Error::Io(std::io::Error::other(text)));
         assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(!e.message.contains("10.0.0.5"), "{}", e.message);
-        let e = db_err(sqlx::Error::Protocol("invalid byte sequence for encoding \"UTF8\": 0x00".into()));
-        assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
-        let resp = e.into_response();
-        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        let body = resp.into_body().collect().await.unwrap().to_bytes();
-        let text = String::from_utf8_lossy(&body);
-        assert!(text.contains("\"code\":\"500 Internal Server Error\""), "{text}");
-        assert!(!text.contains("UTF8") && !text.contains("0x00"), "{text}");
+    }
+
+    #[test]
+    fn lookups_by_refused_text_find_nothing() {
+        let refused: std::result::Result<Option<i32>, DbError> = Err(DbError::new(DbErrorKind::InvalidText, "22021"));
+        assert!(matches!(lookup(refused), Ok(None)));
+        let other: std::result::Result<Option<i32>, DbError> = Err(DbError::new(DbErrorKind::Other, "boom"));
+        assert_eq!(lookup(other).unwrap_err().status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(matches!(lookup(Ok::<_, DbError>(Some(3))), Ok(Some(3))));
     }
 }

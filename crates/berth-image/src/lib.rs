@@ -3,12 +3,13 @@
 //! show, update, share, upload, download and delete images.
 //!
 //! Layout:
-//! - `db` / `repo`: storage over sqlx's `Any` driver (SQLite and
-//!   PostgreSQL, same SQL), migrations in `migrations/{sqlite,postgres}`.
+//! - `db` / `repo`: storage on berth-db's `Db` (SQLite and PostgreSQL, same
+//!   SQL), migrations in `migrations/{sqlite,postgres}`.
 //! - `store`: image data files (streamed, hashed, renamed into place).
-//! - `service`: [`ImageService`] and [`ImageConfig`]; authentication,
-//!   visibility and policy checks.
-//! - `api`: the axum [`router`], mounted by the binary at `/image`.
+//! - `service`: [`ImageService`] and [`ImageConfig`]; the caller, visibility
+//!   and policy checks.
+//! - `api`: the route table behind berth-http's edge ([`router`], mounted
+//!   by the binary at `/image`; [`route_specs`] for tests).
 //!
 //! Visibility follows Glance: a caller sees public and community images,
 //! its project's images, and shared images its project is a member of;
@@ -24,9 +25,9 @@ mod repo;
 mod service;
 mod store;
 
-pub use api::router;
+pub use api::{route_specs, router, MAX_BODY};
 pub use db::{redact, Engine};
-pub use error::{ImageError, Result};
+pub use error::{GlanceErrors, ImageError, Result};
 pub use model::{DEFAULT_CONTAINER_FORMATS, DEFAULT_DISK_FORMATS};
 pub use policy::policy_defaults;
 pub use service::{ImageConfig, ImageService, ImageSummary};

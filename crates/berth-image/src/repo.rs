@@ -3,18 +3,22 @@
 
 use std::collections::HashMap;
 
+use berth_db::{DbError, DbErrorKind, RowExt};
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
 use crate::db::Engine;
-use crate::error::{db_err, is_unique_violation, ImageError, Result};
+use crate::error::{lookup, map_db, ImageError, Result};
 use crate::model::{Image, Member};
 
 pub(crate) type Conn = AnyConnection;
 
 /// Whether a key can name a stored row. Neither engine stores a NUL
 /// character in text (PostgreSQL refuses it outright), so a key holding one
-/// names nothing: lookups find nothing without asking the database.
+/// names nothing: lookups find nothing without asking the database. This is
+/// a fast path; should the database refuse a text value anyway
+/// ([`DbErrorKind::InvalidText`]), lookups still find nothing
+/// ([`lookup`]) and writes answer 400 ([`map_db`]).
 fn nameable(key: &str) -> bool {
     !key.contains('\0')
 }
@@ -54,31 +58,31 @@ const IMAGE_COLS: &str = "i.id, i.name, i.status, i.visibility, i.protected, i.o
      i.min_ram, i.created_at, i.updated_at";
 
 fn row_to_image(r: &AnyRow) -> Result<Image> {
-    let g = || -> std::result::Result<Image, sqlx::Error> {
+    let g = || -> berth_db::DbResult<Image> {
         Ok(Image {
-            id: r.try_get("id")?,
-            name: r.try_get("name")?,
-            status: r.try_get("status")?,
-            visibility: r.try_get("visibility")?,
-            protected: r.try_get::<i64, _>("protected")? != 0,
-            os_hidden: r.try_get::<i64, _>("os_hidden")? != 0,
-            owner: r.try_get("owner")?,
-            disk_format: r.try_get("disk_format")?,
-            container_format: r.try_get("container_format")?,
-            size: r.try_get("size")?,
-            virtual_size: r.try_get("virtual_size")?,
-            checksum: r.try_get("checksum")?,
-            os_hash_algo: r.try_get("os_hash_algo")?,
-            os_hash_value: r.try_get("os_hash_value")?,
-            min_disk: r.try_get("min_disk")?,
-            min_ram: r.try_get("min_ram")?,
-            created_at: r.try_get("created_at")?,
-            updated_at: r.try_get("updated_at")?,
+            id: r.col("id")?,
+            name: r.col("name")?,
+            status: r.col("status")?,
+            visibility: r.col("visibility")?,
+            protected: r.flag("protected")?,
+            os_hidden: r.flag("os_hidden")?,
+            owner: r.col("owner")?,
+            disk_format: r.col("disk_format")?,
+            container_format: r.col("container_format")?,
+            size: r.col("size")?,
+            virtual_size: r.col("virtual_size")?,
+            checksum: r.col("checksum")?,
+            os_hash_algo: r.col("os_hash_algo")?,
+            os_hash_value: r.col("os_hash_value")?,
+            min_disk: r.col("min_disk")?,
+            min_ram: r.col("min_ram")?,
+            created_at: r.col("created_at")?,
+            updated_at: r.col("updated_at")?,
             properties: Default::default(),
             tags: Vec::new(),
         })
     };
-    g().map_err(db_err)
+    g().map_err(map_db)
 }
 
 async fn load_children(c: &mut Conn, img: &mut Image) -> Result<()> {
@@ -86,16 +90,16 @@ async fn load_children(c: &mut Conn, img: &mut Image) -> Result<()> {
         .bind(img.id.clone())
         .fetch_all(&mut *c)
         .await
-        .map_err(db_err)?;
+        .map_err(map_db)?;
     for r in rows {
-        img.properties.insert(r.try_get("name").map_err(db_err)?, r.try_get("value").map_err(db_err)?);
+        img.properties.insert(r.col("name").map_err(map_db)?, r.col("value").map_err(map_db)?);
     }
     let rows = sqlx::query("SELECT value FROM image_tags WHERE image_id = $1 ORDER BY value")
         .bind(img.id.clone())
         .fetch_all(&mut *c)
         .await
-        .map_err(db_err)?;
-    img.tags = rows.iter().map(|r| r.try_get("value")).collect::<std::result::Result<_, _>>().map_err(db_err)?;
+        .map_err(map_db)?;
+    img.tags = rows.iter().map(|r| r.col("value")).collect::<berth_db::DbResult<_>>().map_err(map_db)?;
     // Byte order, as `Image::set_tags` keeps them, whatever the collation.
     img.tags.sort();
     Ok(())
@@ -109,7 +113,7 @@ pub(crate) async fn get_image(c: &mut Conn, engine: Engine, id: &str, lock: bool
     }
     let suffix = if lock && engine == Engine::Postgres { " FOR UPDATE" } else { "" };
     let sql = format!("SELECT {IMAGE_COLS} FROM image_images i WHERE i.id = $1{suffix}");
-    let row = sqlx::query(&sql).bind(id.to_string()).fetch_optional(&mut *c).await.map_err(db_err)?;
+    let row = lookup(sqlx::query(&sql).bind(id.to_string()).fetch_optional(&mut *c).await)?;
     let Some(row) = row else { return Ok(None) };
     let mut img = row_to_image(&row)?;
     load_children(c, &mut img).await?;
@@ -121,12 +125,12 @@ async fn write_children(c: &mut Conn, img: &Image) -> Result<()> {
         .bind(img.id.clone())
         .execute(&mut *c)
         .await
-        .map_err(db_err)?;
+        .map_err(map_db)?;
     sqlx::query("DELETE FROM image_tags WHERE image_id = $1")
         .bind(img.id.clone())
         .execute(&mut *c)
         .await
-        .map_err(db_err)?;
+        .map_err(map_db)?;
     for (k, v) in &img.properties {
         sqlx::query("INSERT INTO image_properties (image_id, name, value) VALUES ($1, $2, $3)")
             .bind(img.id.clone())
@@ -134,7 +138,7 @@ async fn write_children(c: &mut Conn, img: &Image) -> Result<()> {
             .bind(v.clone())
             .execute(&mut *c)
             .await
-            .map_err(db_err)?;
+            .map_err(map_db)?;
     }
     for t in &img.tags {
         sqlx::query("INSERT INTO image_tags (image_id, value) VALUES ($1, $2) ON CONFLICT DO NOTHING")
@@ -142,7 +146,7 @@ async fn write_children(c: &mut Conn, img: &Image) -> Result<()> {
             .bind(t.clone())
             .execute(&mut *c)
             .await
-            .map_err(db_err)?;
+            .map_err(map_db)?;
     }
     Ok(())
 }
@@ -176,10 +180,13 @@ pub(crate) async fn insert_image(c: &mut Conn, img: &Image) -> Result<()> {
     .await;
     match r {
         Ok(_) => {}
-        Err(e) if is_unique_violation(&e) => {
-            return Err(ImageError::conflict(format!("An image with identifier {} already exists", img.id)))
+        Err(e) => {
+            let e = DbError::from(e);
+            if e.kind() == DbErrorKind::UniqueViolation {
+                return Err(ImageError::conflict(format!("An image with identifier {} already exists", img.id)));
+            }
+            return Err(map_db(e));
         }
-        Err(e) => return Err(db_err(e)),
     }
     write_children(c, img).await
 }
@@ -206,7 +213,7 @@ pub(crate) async fn save_image(c: &mut Conn, img: &Image) -> Result<()> {
     .bind(img.status.clone())
     .execute(&mut *c)
     .await
-    .map_err(db_err)?;
+    .map_err(map_db)?;
     write_children(c, img).await
 }
 
@@ -222,7 +229,7 @@ pub(crate) async fn set_status(c: &mut Conn, id: &str, from: &str, to: &str, now
         .bind(now)
         .execute(&mut *c)
         .await
-        .map_err(db_err)?;
+        .map_err(map_db)?;
     Ok(done.rows_affected() > 0)
 }
 
@@ -253,7 +260,7 @@ pub(crate) async fn finish_upload(c: &mut Conn, id: &str, d: &DataInfo, now: i64
     .bind(now)
     .execute(&mut *c)
     .await
-    .map_err(db_err)?;
+    .map_err(map_db)?;
     Ok(done.rows_affected() > 0)
 }
 
@@ -266,13 +273,13 @@ pub(crate) async fn delete_image(c: &mut Conn, id: &str) -> Result<bool> {
         "DELETE FROM image_tags WHERE image_id = $1",
         "DELETE FROM image_members WHERE image_id = $1",
     ] {
-        sqlx::query(sql).bind(id.to_string()).execute(&mut *c).await.map_err(db_err)?;
+        sqlx::query(sql).bind(id.to_string()).execute(&mut *c).await.map_err(map_db)?;
     }
     let done = sqlx::query("DELETE FROM image_images WHERE id = $1")
         .bind(id.to_string())
         .execute(&mut *c)
         .await
-        .map_err(db_err)?;
+        .map_err(map_db)?;
     Ok(done.rows_affected() > 0)
 }
 
@@ -324,7 +331,7 @@ pub(crate) async fn list_images(c: &mut Conn, scope: &ListScope) -> Result<Vec<I
         }
     };
     let sql = format!("SELECT {IMAGE_COLS} FROM image_images i WHERE {pred}");
-    let rows = bound(&sql, &binds).fetch_all(&mut *c).await.map_err(db_err)?;
+    let rows = lookup(bound(&sql, &binds).fetch_all(&mut *c).await.map(Some))?.unwrap_or_default();
     let mut images = Vec::with_capacity(rows.len());
     let mut index = HashMap::new();
     for r in &rows {
@@ -338,19 +345,19 @@ pub(crate) async fn list_images(c: &mut Conn, scope: &ListScope) -> Result<Vec<I
     let sql = format!(
         "SELECT p.image_id, p.name, p.value FROM image_properties p JOIN image_images i ON i.id = p.image_id WHERE {pred}"
     );
-    for r in bound(&sql, &binds).fetch_all(&mut *c).await.map_err(db_err)? {
-        let id: String = r.try_get("image_id").map_err(db_err)?;
+    for r in bound(&sql, &binds).fetch_all(&mut *c).await.map_err(map_db)? {
+        let id: String = r.col("image_id").map_err(map_db)?;
         if let Some(&ix) = index.get(&id) {
-            images[ix].properties.insert(r.try_get("name").map_err(db_err)?, r.try_get("value").map_err(db_err)?);
+            images[ix].properties.insert(r.col("name").map_err(map_db)?, r.col("value").map_err(map_db)?);
         }
     }
     let sql = format!(
         "SELECT t.image_id, t.value FROM image_tags t JOIN image_images i ON i.id = t.image_id WHERE {pred} ORDER BY t.value"
     );
-    for r in bound(&sql, &binds).fetch_all(&mut *c).await.map_err(db_err)? {
-        let id: String = r.try_get("image_id").map_err(db_err)?;
+    for r in bound(&sql, &binds).fetch_all(&mut *c).await.map_err(map_db)? {
+        let id: String = r.col("image_id").map_err(map_db)?;
         if let Some(&ix) = index.get(&id) {
-            images[ix].tags.push(r.try_get("value").map_err(db_err)?);
+            images[ix].tags.push(r.col("value").map_err(map_db)?);
         }
     }
     for img in &mut images {
@@ -368,24 +375,24 @@ pub(crate) async fn find_by_name_owner(c: &mut Conn, name: &str, owner: &str) ->
         .bind(name.to_string())
         .bind(owner.to_string())
         .fetch_all(&mut *c)
-        .await
-        .map_err(db_err)?;
-    rows.iter().map(|r| r.try_get("id")).collect::<std::result::Result<_, _>>().map_err(db_err)
+        .await;
+    let rows = lookup(rows.map(Some))?.unwrap_or_default();
+    rows.iter().map(|r| r.col("id")).collect::<berth_db::DbResult<_>>().map_err(map_db)
 }
 
 // ---------------------------------------------------------------- members
 
 fn row_to_member(r: &AnyRow) -> Result<Member> {
-    let g = || -> std::result::Result<Member, sqlx::Error> {
+    let g = || -> berth_db::DbResult<Member> {
         Ok(Member {
-            image_id: r.try_get("image_id")?,
-            member: r.try_get("member")?,
-            status: r.try_get("status")?,
-            created_at: r.try_get("created_at")?,
-            updated_at: r.try_get("updated_at")?,
+            image_id: r.col("image_id")?,
+            member: r.col("member")?,
+            status: r.col("status")?,
+            created_at: r.col("created_at")?,
+            updated_at: r.col("updated_at")?,
         })
     };
-    g().map_err(db_err)
+    g().map_err(map_db)
 }
 
 pub(crate) async fn get_member(c: &mut Conn, image_id: &str, member: &str) -> Result<Option<Member>> {
@@ -398,9 +405,8 @@ pub(crate) async fn get_member(c: &mut Conn, image_id: &str, member: &str) -> Re
     .bind(image_id.to_string())
     .bind(member.to_string())
     .fetch_optional(&mut *c)
-    .await
-    .map_err(db_err)?;
-    row.as_ref().map(row_to_member).transpose()
+    .await;
+    lookup(row)?.as_ref().map(row_to_member).transpose()
 }
 
 pub(crate) async fn list_members(c: &mut Conn, image_id: &str) -> Result<Vec<Member>> {
@@ -413,9 +419,8 @@ pub(crate) async fn list_members(c: &mut Conn, image_id: &str) -> Result<Vec<Mem
     )
     .bind(image_id.to_string())
     .fetch_all(&mut *c)
-    .await
-    .map_err(db_err)?;
-    rows.iter().map(row_to_member).collect()
+    .await;
+    lookup(rows.map(Some))?.unwrap_or_default().iter().map(row_to_member).collect()
 }
 
 pub(crate) async fn insert_member(c: &mut Conn, m: &Member) -> Result<bool> {
@@ -432,8 +437,10 @@ pub(crate) async fn insert_member(c: &mut Conn, m: &Member) -> Result<bool> {
     .await;
     match r {
         Ok(_) => Ok(true),
-        Err(e) if is_unique_violation(&e) => Ok(false),
-        Err(e) => Err(db_err(e)),
+        Err(e) => match DbError::from(e) {
+            e if e.kind() == DbErrorKind::UniqueViolation => Ok(false),
+            e => Err(map_db(e)),
+        },
     }
 }
 
@@ -449,7 +456,7 @@ pub(crate) async fn update_member(c: &mut Conn, image_id: &str, member: &str, st
         .bind(now)
         .execute(&mut *c)
         .await
-        .map_err(db_err)?;
+        .map_err(map_db)?;
     Ok(done.rows_affected() > 0)
 }
 
@@ -462,6 +469,6 @@ pub(crate) async fn delete_member(c: &mut Conn, image_id: &str, member: &str) ->
         .bind(member.to_string())
         .execute(&mut *c)
         .await
-        .map_err(db_err)?;
+        .map_err(map_db)?;
     Ok(done.rows_affected() > 0)
 }

@@ -3,9 +3,12 @@
 
 use std::path::PathBuf;
 
+use std::sync::Arc;
+
 use axum::body::Body;
-use axum::http::HeaderMap;
-use berth_http::{AuthStrategy, RequestContext};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use berth_http::{AuthStrategy, RequestContext, RouteCheck};
 use berth_policy::{Credentials, Denied, Enforcer, EnforcerConfig, Target};
 
 use crate::db::Db;
@@ -89,11 +92,27 @@ pub struct ImageSummary {
     pub properties: std::collections::BTreeMap<String, String>,
 }
 
+/// The authenticated caller of a request (the edge authenticated it), with
+/// the route table's rule for the route it called.
 #[derive(Debug, Clone)]
 pub(crate) struct Caller {
     pub ctx: RequestContext,
     pub creds: Credentials,
     pub is_admin: bool,
+    /// The route's policy rule; `None` outside HTTP (other services).
+    pub check: Option<RouteCheck>,
+}
+
+impl FromRequestParts<Arc<ImageService>> for Caller {
+    type Rejection = ImageError;
+
+    async fn from_request_parts(parts: &mut Parts, svc: &Arc<ImageService>) -> Result<Self> {
+        let ctx = parts.extensions.get::<RequestContext>().cloned().ok_or_else(ImageError::unauthorized)?;
+        let check = RouteCheck::from_request_parts(parts, svc).await.map_err(|f| ImageError::internal(f.message))?;
+        let mut caller = svc.caller_of(ctx);
+        caller.check = Some(check);
+        Ok(caller)
+    }
 }
 
 impl Caller {
@@ -130,15 +149,14 @@ impl Drop for SavingGuard {
 async fn reset_saving(db: &Db, id: &str) -> Result<()> {
     let mut w = db.write().await?;
     repo::set_status(&mut w.tx, id, "saving", "queued", berth_time::now()).await?;
-    w.commit().await
+    Ok(w.commit().await?)
 }
 
 impl ImageService {
     /// Open (and migrate) the database at `database_url` and the data
     /// directory.
     pub async fn open(config: ImageConfig, database_url: &str, auth: AuthStrategy) -> Result<ImageService> {
-        let db = Db::connect(database_url, config.max_connections).await?;
-        db.migrate().await?;
+        let db = crate::db::open(database_url, config.max_connections).await?;
         let store = DataStore::open(&config.data_dir, config.max_image_size).await?;
         let mut enforcer = Enforcer::new(policy_defaults(), EnforcerConfig::default());
         if let Some(yaml) = &config.policy_overrides_yaml {
@@ -170,7 +188,7 @@ impl ImageService {
             let ids = repo::find_by_name_owner(&mut c, name, owner_project).await?;
             let mut found = None;
             for id in ids {
-                if let Some(img) = repo::get_image(&mut c, self.db.engine, &id, false).await? {
+                if let Some(img) = repo::get_image(&mut c, self.db.engine(), &id, false).await? {
                     if found.is_none() || img.status == "active" {
                         let active = img.status == "active";
                         found = Some(img);
@@ -225,11 +243,6 @@ impl ImageService {
 
     // ------------------------------------------------------------ auth
 
-    pub(crate) async fn authenticate(&self, headers: &HeaderMap) -> Result<Caller> {
-        let ctx = self.auth.authenticate(headers).await.ok_or_else(ImageError::unauthorized)?;
-        Ok(self.caller_of(ctx))
-    }
-
     fn caller_of(&self, ctx: RequestContext) -> Caller {
         let creds = Credentials {
             user_id: ctx.user_id.clone(),
@@ -240,7 +253,37 @@ impl ImageService {
             extra: Default::default(),
         };
         let is_admin = self.enforcer.enforce("context_is_admin", &Target::new(), &creds);
-        Caller { ctx, creds, is_admin }
+        Caller { ctx, creds, is_admin, check: None }
+    }
+
+    /// The rule the route table names for the caller's route, recorded as
+    /// consulted.
+    fn route_rule(&self, caller: &Caller) -> Result<&'static str> {
+        let check = caller.check.as_ref().ok_or_else(|| ImageError::internal("policy check outside a route"))?;
+        let rule = check.rule().ok_or_else(|| ImageError::internal("the route table names no rule for this route"))?;
+        check.mark_checked();
+        Ok(rule)
+    }
+
+    /// Record that this request needs not the route's rule: the handler
+    /// answers it as a read it has already authorized with another rule.
+    pub(crate) fn waive_route_rule(&self, caller: &Caller) {
+        if let Some(check) = &caller.check {
+            check.mark_checked();
+        }
+    }
+
+    /// Check the route's rule against `target`; 403 when refused.
+    pub(crate) fn authorize_route(&self, caller: &Caller, target: &Target) -> Result<()> {
+        let rule = self.route_rule(caller)?;
+        self.authorize(caller, rule, target)
+    }
+
+    /// Check the route's rule against an image (404 when the caller may not
+    /// even see it, as [`Self::enforce_image`]).
+    pub(crate) fn enforce_route(&self, caller: &Caller, img: &Image, member: Option<&Member>) -> Result<()> {
+        let rule = self.route_rule(caller)?;
+        self.enforce_image(caller, rule, img, member)
     }
 
     /// Check a rule; 403 when refused.
@@ -321,8 +364,9 @@ impl ImageService {
     /// 404 otherwise.
     pub(crate) async fn load_visible(&self, caller: &Caller, id: &str) -> Result<(Image, Option<Member>)> {
         let mut c = self.db.read().await?;
-        let img =
-            repo::get_image(&mut c, self.db.engine, id, false).await?.ok_or_else(|| ImageError::image_not_found(id))?;
+        let img = repo::get_image(&mut c, self.db.engine(), id, false)
+            .await?
+            .ok_or_else(|| ImageError::image_not_found(id))?;
         let member = match caller.project() {
             Some(p) => repo::get_member(&mut c, id, p).await?,
             None => None,
@@ -339,7 +383,7 @@ impl ImageService {
     pub(crate) async fn store_data(&self, id: &str, body: Body, declared: Option<u64>) -> Result<Image> {
         {
             let mut w = self.db.write().await?;
-            let Some(img) = repo::get_image(&mut w.tx, self.db.engine, id, true).await? else {
+            let Some(img) = repo::get_image(&mut w.tx, self.db.engine(), id, true).await? else {
                 return Err(ImageError::image_not_found(id));
             };
             if img.status != "queued" {
@@ -380,6 +424,6 @@ impl ImageService {
             )));
         }
         let mut c = self.db.read().await?;
-        repo::get_image(&mut c, self.db.engine, id, false).await?.ok_or_else(|| ImageError::image_not_found(id))
+        repo::get_image(&mut c, self.db.engine(), id, false).await?.ok_or_else(|| ImageError::image_not_found(id))
     }
 }

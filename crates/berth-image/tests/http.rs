@@ -223,6 +223,52 @@ async fn size_limit(backend: Backend) {
 }
 both_engines!(size_limit);
 
+/// What the shared edge adds: a request id on every answer, Glance's body
+/// for the body limit's 413, and image data uploads exempt from that limit.
+async fn edge_behaviour(backend: Backend) {
+    let env = Env::new(backend).await;
+    let r = env.raw(Method::GET, "/image/versions", None, &[], vec![]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let ok_id = r.header("x-openstack-request-id").expect("request id on a success");
+    assert!(ok_id.starts_with("req-"), "{ok_id}");
+    let r = env.raw(Method::GET, "/image/v2/images/nope", Some(&env.alice), &[], vec![]).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let err_id = r.header("x-openstack-request-id").expect("request id on an error");
+    assert!(err_id.starts_with("req-") && err_id != ok_id, "{err_id}");
+
+    // A JSON body over the limit: 413 in Glance's body.
+    let big = format!(r#"{{"name": "{}"}}"#, "x".repeat(berth_image::MAX_BODY));
+    let r = env
+        .raw(Method::POST, "/image/v2/images", Some(&env.alice), &[("content-type", "application/json")], big.into())
+        .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(r.json()["title"], "Request Entity Too Large");
+    // Without a declared length the limit holds while reading.
+    let body = vec![b' '; berth_image::MAX_BODY + 1];
+    let req = axum::http::Request::builder()
+        .method(Method::POST)
+        .uri("/image/v2/images")
+        .header("host", common::HOST)
+        .header("x-auth-token", env.alice.token.as_str())
+        .header("x-roles", env.alice.roles.as_deref().unwrap())
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from_stream(futures_util::stream::iter([Ok::<_, std::io::Error>(
+            axum::body::Bytes::from(body),
+        )])))
+        .unwrap();
+    let resp = tower::ServiceExt::oneshot(env.app.clone(), req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    // Image data is not bound by the body limit.
+    let img = env.create(&env.alice, json!({"name": "large", "disk_format": "raw", "container_format": "bare"})).await;
+    let id = img["id"].as_str().unwrap();
+    let data = vec![5u8; berth_image::MAX_BODY * 2 + 17];
+    assert_eq!(env.upload(id, &env.alice, &data).await.status, StatusCode::NO_CONTENT);
+    let (_, v) = env.show(id, &env.alice).await;
+    assert_eq!(v["size"], json!(data.len()));
+}
+both_engines!(edge_behaviour);
+
 async fn list_filters_and_pagination(backend: Backend) {
     let env = Env::new(backend).await;
     let mut ids = Vec::new();

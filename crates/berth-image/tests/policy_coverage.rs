@@ -19,6 +19,7 @@
 mod common;
 
 use axum::http::{Method, StatusCode};
+use berth_http::Access;
 use common::{Backend, Env, Who};
 use serde_json::json;
 
@@ -75,7 +76,7 @@ fn table() -> Vec<Row> {
     let patch_public = Patch(r#"[{"op": "replace", "path": "/visibility", "value": "public"}]"#);
     let patch_community = Patch(r#"[{"op": "replace", "path": "/visibility", "value": "community"}]"#);
     vec![
-        // Discovery and schemas: no authentication, no policy.
+        // Discovery (public) and schemas (any valid token): no policy.
         row(Method::GET, "/image", Empty, None, "(none)", [300; 5]),
         row(Method::GET, "/image/versions", Empty, None, "(none)", [200; 5]),
         row(Method::GET, "/image/v2", Empty, None, "(none)", [300; 5]),
@@ -106,13 +107,20 @@ fn table() -> Vec<Row> {
         // One image.
         row(Method::GET, "/image/v2/images/{id}", Empty, Active, "get_image", [404, 200, 200, 200, 200]),
         row(Method::PATCH, "/image/v2/images/{id}", patch_name, Queued, "modify_image", [404, 403, 200, 403, 200]),
-        row(Method::PATCH, "/image/v2/images/{id}", patch_public, Queued, "publicize_image", [404, 403, 403, 403, 200]),
+        row(
+            Method::PATCH,
+            "/image/v2/images/{id}",
+            patch_public,
+            Queued,
+            "modify_image + publicize_image",
+            [404, 403, 403, 403, 200],
+        ),
         row(
             Method::PATCH,
             "/image/v2/images/{id}",
             patch_community,
             Queued,
-            "communitize_image",
+            "modify_image + communitize_image",
             [404, 403, 200, 403, 200],
         ),
         row(Method::DELETE, "/image/v2/images/{id}", Empty, Active, "delete_image", [404, 403, 204, 403, 204]),
@@ -250,20 +258,72 @@ async fn every_route_follows_glance_defaults(backend: Backend) {
         );
     }
 
-    // The table is complete: any other method on its paths answers 405.
+    // The walk covers the route table: every route of `route_specs()` has a
+    // row, and each row's rules include the rule the route table names
+    // (the rule the handler checks); public and token-only routes are the
+    // rows without a rule.
+    let specs = berth_image::route_specs();
+    let template = |path: &str| -> Vec<String> {
+        path.trim_end_matches('/').split('/').skip(1).map(str::to_string).collect::<Vec<_>>()
+    };
+    let concrete = |spec_path: &str| -> String {
+        // The API's `/` is its mount point itself.
+        let p = if spec_path == "/" { "" } else { spec_path };
+        format!("/image{}", p.replace("{tag}", "t1").replace("{member}", "pb"))
+    };
+    for spec in &specs {
+        let want = concrete(spec.path);
+        let covering: Vec<&Row> =
+            rows.iter().filter(|r| r.method == spec.method && template(r.path) == template(&want)).collect();
+        assert!(!covering.is_empty(), "route {} {} has no row in the walk", spec.method, spec.path);
+        for r in covering {
+            match spec.access {
+                Access::Rule(rule) => assert!(
+                    r.rule.split(" + ").any(|n| n == rule),
+                    "{} {}: the route table names {rule}, the walk expects {}",
+                    spec.method,
+                    spec.path,
+                    r.rule
+                ),
+                Access::Public | Access::Authenticated => {
+                    assert_eq!(r.rule, "(none)", "{} {}: the route table names no rule", spec.method, spec.path)
+                }
+                Access::AnyOf(_) => panic!("{} {}: the image API picks no rule by body", spec.method, spec.path),
+            }
+        }
+    }
+
+    // Without a token: every route but the public ones answers 401 (before
+    // routing, whatever the path names); the public ones answer.
     let id = fixture(&env, Fixture::Active).await;
-    let mut paths: Vec<&str> = rows.iter().map(|r| r.path).collect();
+    for spec in &specs {
+        let p = concrete(spec.path).replace("{id}", &id);
+        let resp = env.raw(spec.method.clone(), &p, None, &[], vec![]).await;
+        if spec.access == Access::Public {
+            assert!(resp.status.as_u16() < 400, "{} {p}: public route answers {}", spec.method, resp.status);
+        } else {
+            assert_eq!(resp.status, StatusCode::UNAUTHORIZED, "{} {p} without a token", spec.method);
+        }
+    }
+
+    // The table is complete: any other method on its paths answers 405
+    // with `Allow` naming the methods it has.
+    let mut paths: Vec<&str> = specs.iter().map(|s| s.path).collect();
     paths.sort_unstable();
     paths.dedup();
     for path in paths {
-        let listed: Vec<&Method> = rows.iter().filter(|r| r.path == path).map(|r| &r.method).collect();
+        let listed: Vec<&Method> = specs.iter().filter(|s| s.path == path).map(|s| &s.method).collect();
+        let p = concrete(path).replace("{id}", &id);
         for m in [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
             if listed.contains(&&m) {
                 continue;
             }
-            let p = path.replace("{id}", &id);
             let resp = env.raw(m.clone(), &p, Some(&env.admin), &[], vec![]).await;
             assert_eq!(resp.status, StatusCode::METHOD_NOT_ALLOWED, "{m} {path} is not in the table but answers");
+            let allow = resp.header("allow").unwrap_or_else(|| panic!("{m} {path}: 405 without Allow"));
+            for l in &listed {
+                assert!(allow.contains(l.as_str()), "{m} {path}: Allow {allow:?} lacks {l}");
+            }
         }
     }
 }

@@ -7,8 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use berth_compute::{ImageInfo, ImageLookup};
-use berth_http::{RequestContext, TokenValidator};
-use berth_identity::Identity;
+use berth_http::RequestContext;
 use berth_placement_client::{BoxFuture, TokenProvider};
 use tokio::sync::{watch, Mutex};
 
@@ -276,32 +275,5 @@ mod tests {
         let s = serde_json::json!({"user": {"id": "u"}, "system": {"all": true}, "roles": []});
         assert_eq!(context_from_token(&s).unwrap().system_scope.as_deref(), Some("all"));
         assert!(context_from_token(&serde_json::json!({})).is_none());
-    }
-}
-
-/// Validates tokens with berth's own identity service, in-process.
-pub struct IdentityValidator(pub Arc<Identity>);
-
-impl std::fmt::Debug for IdentityValidator {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("IdentityValidator")
-    }
-}
-
-impl TokenValidator for IdentityValidator {
-    fn validate<'a>(
-        &'a self,
-        token: &'a str,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<RequestContext>> + Send + 'a>> {
-        Box::pin(async move {
-            let t = self.0.validate_token(token).await?;
-            Some(RequestContext {
-                user_id: Some(t.user_id),
-                project_id: t.project_id,
-                domain_id: t.domain_id,
-                roles: t.roles,
-                system_scope: t.system_scope.then(|| "all".to_string()),
-            })
-        })
     }
 }

@@ -94,7 +94,7 @@ pub async fn build_state(
             let identity = berth_identity::Identity::open(berth_identity::IdentityConfig::new(db.clone()))
                 .await
                 .map_err(|e| anyhow::anyhow!("identity: {}", e.message))?;
-            AuthStrategy::Keystone(Arc::new(crate::cloud::IdentityValidator(Arc::new(identity))))
+            AuthStrategy::Keystone(Arc::new(berth_identity::IdentityValidator(Arc::new(identity))))
         }
         (None, Some(other)) => anyhow::bail!("unknown auth strategy {other:?}: use noauth2 or keystone"),
     };

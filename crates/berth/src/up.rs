@@ -99,7 +99,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let boot = berth_identity::bootstrap(&identity, &password)
         .await
         .map_err(|e| anyhow::anyhow!("identity bootstrap: {}", e.message))?;
-    let auth = AuthStrategy::Keystone(Arc::new(crate::cloud::IdentityValidator(identity.clone())));
+    let auth = AuthStrategy::Keystone(Arc::new(berth_identity::IdentityValidator(identity.clone())));
     let (placement, _) = build_state(&pargs, None, Some(auth.clone())).await?;
 
     let mut image_cfg = berth_image::ImageConfig::new(data_dir.join("images"));

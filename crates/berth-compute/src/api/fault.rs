@@ -1,8 +1,10 @@
-//! Where error kinds become HTTP: the status of each [`ErrorKind`] and
-//! Nova's fault body (`{"itemNotFound": {"code": 404, "message": "..."}}`).
+//! Where error kinds become HTTP: the status of each [`ErrorKind`], and
+//! Nova's fault body (`{"itemNotFound": {"code": 404, "message": "..."}}`)
+//! as the edge's [`ErrorFormat`].
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use berth_http::{json_error, ErrorFormat, Fault, FaultContext};
 
 use crate::error::{ComputeError, ErrorKind};
 
@@ -37,32 +39,36 @@ pub(crate) fn fault_name(status: u16) -> &'static str {
     }
 }
 
-/// A Nova-format error response.
-pub(crate) fn error_response(status: StatusCode, message: &str) -> Response {
-    let body = if status == StatusCode::UNAUTHORIZED {
-        // keystonemiddleware answers before Nova does, in Keystone's format.
-        serde_json::json!({"error": {"code": 401, "title": "Unauthorized", "message": message}})
-    } else {
-        serde_json::json!({ fault_name(status.as_u16()): {"code": status.as_u16(), "message": message} })
-    };
-    let mut resp = (status, axum::Json(body)).into_response();
-    if status == StatusCode::UNAUTHORIZED {
-        resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Keystone uri=\"/identity\""));
+/// Nova's message for a 500 (the details go to the log only).
+const UNEXPECTED: &str =
+    "Unexpected API Error. Please report this at http://bugs.launchpad.net/nova/ and attach the Nova API log if possible.";
+
+/// Nova's error bodies, for the edge: `{"<faultName>": {"code", "message"}}`,
+/// and for 401 keystonemiddleware's (Keystone's) body with
+/// `WWW-Authenticate`, since it answers before Nova does.
+pub(crate) struct NovaErrors;
+
+impl ErrorFormat for NovaErrors {
+    fn render(&self, fault: &Fault, _cx: &FaultContext) -> Response {
+        let status = fault.status;
+        if status == StatusCode::UNAUTHORIZED {
+            let body = serde_json::json!({"error": {"code": 401, "title": "Unauthorized", "message": fault.message}});
+            let mut resp = json_error(status, &body);
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Keystone uri=\"/identity\""));
+            return resp;
+        }
+        // A 500's details are for the log (the edge logged them): Nova's
+        // own wording instead.
+        let message = if status == StatusCode::INTERNAL_SERVER_ERROR { UNEXPECTED } else { fault.message.as_str() };
+        let body = serde_json::json!({ fault_name(status.as_u16()): {"code": status.as_u16(), "message": message} });
+        json_error(status, &body)
     }
-    resp
 }
 
+/// A handler's error: its status and message, rendered by the edge.
 impl IntoResponse for ComputeError {
     fn into_response(self) -> Response {
-        let status = status_of(self.kind);
-        if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
-            tracing::error!(error = %self.message, "compute internal error");
-            return error_response(
-                status,
-                "Unexpected API Error. Please report this at http://bugs.launchpad.net/nova/ and attach the Nova API log if possible.",
-            );
-        }
-        error_response(status, &self.message)
+        Fault::new(status_of(self.kind), self.message).into_response()
     }
 }
 
@@ -73,6 +79,9 @@ mod tests {
 
     async fn body(e: ComputeError) -> (StatusCode, String) {
         let r = e.into_response();
+        let fault = r.extensions().get::<Fault>().cloned().expect("a fault");
+        let cx = FaultContext { request_id: "req-1".into(), version: None, accept: None };
+        let r = NovaErrors.render(&fault, &cx);
         let s = r.status();
         (s, String::from_utf8(r.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap())
     }

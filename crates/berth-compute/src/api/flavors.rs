@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use axum::body::Bytes;
 use axum::extract::Path;
 use axum::http::StatusCode;
 use serde_json::{json, Map, Value};
@@ -52,7 +51,7 @@ pub(crate) async fn visible_flavor(ctx: &Ctx, id: &str) -> Result<Flavor> {
 }
 
 async fn listing(ctx: &Ctx, detail: bool) -> ApiResult {
-    ctx.authorize("os_compute_api:flavors", None)?;
+    ctx.authorize_route(None)?;
     let mut flavors = ctx.svc.flavors().await?;
     let admin = sees_private_flavors(ctx);
     // is_public: absent/true -> public (+ accessible private); false ->
@@ -110,7 +109,11 @@ async fn listing(ctx: &Ctx, detail: bool) -> ApiResult {
     }
     let mut links = None;
     if let Some(l) = ctx.q("limit") {
-        let l: usize = l.parse().map_err(|_| ComputeError::bad_request("limit param must be an integer"))?;
+        let l: usize = l
+            .parse::<i64>()
+            .ok()
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| ComputeError::bad_request("limit param must be an integer"))?;
         if flavors.len() > l {
             flavors.truncate(l);
             if let Some(last) = flavors.last() {
@@ -137,7 +140,7 @@ pub async fn detail(ctx: Ctx) -> ApiResult {
 }
 
 pub async fn show(ctx: Ctx, Path(id): Path<String>) -> ApiResult {
-    ctx.authorize("os_compute_api:flavors", None)?;
+    ctx.authorize_route(None)?;
     let f = visible_flavor(&ctx, &id).await?;
     ok(json!({"flavor": flavor_view(&ctx, &f, true)}))
 }
@@ -157,8 +160,8 @@ fn flavor_id_value(v: &Value) -> Result<Option<String>> {
     }
 }
 
-pub async fn create(ctx: Ctx, body: Bytes) -> ApiResult {
-    ctx.authorize("os_compute_api:os-flavor-manage:create", None)?;
+pub async fn create(ctx: Ctx, JsonBody(body): JsonBody) -> ApiResult {
+    ctx.authorize_route(None)?;
     let body = parse_body(&body)?;
     let f = member(&body, "flavor")?;
     let mut allowed = vec![
@@ -217,11 +220,11 @@ pub async fn create(ctx: Ctx, body: Bytes) -> ApiResult {
     ok(json!({"flavor": flavor_view(&ctx, &created, true)}))
 }
 
-pub async fn update(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiResult {
+pub async fn update(ctx: Ctx, Path(id): Path<String>, JsonBody(body): JsonBody) -> ApiResult {
     if !ctx.v(2, 55) {
         return Err(ComputeError::not_found("The resource could not be found."));
     }
-    ctx.authorize("os_compute_api:os-flavor-manage:update", None)?;
+    ctx.authorize_route(None)?;
     let body = parse_body(&body)?;
     let f = member(&body, "flavor")?;
     only_keys(f, &["description"])?;
@@ -234,7 +237,7 @@ pub async fn update(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiResult 
 }
 
 pub async fn delete(ctx: Ctx, Path(id): Path<String>) -> ApiResult {
-    ctx.authorize("os_compute_api:os-flavor-manage:delete", None)?;
+    ctx.authorize_route(None)?;
     let flavor = visible_flavor(&ctx, &id).await?;
     ctx.svc.delete_flavor(&flavor).await?;
     status_only(StatusCode::ACCEPTED)
@@ -248,7 +251,7 @@ async fn access_body(ctx: &Ctx, f: &Flavor) -> Result<Value> {
 }
 
 pub async fn access_list(ctx: Ctx, Path(id): Path<String>) -> ApiResult {
-    ctx.authorize("os_compute_api:os-flavor-access", None)?;
+    ctx.authorize_route(None)?;
     let f = visible_flavor(&ctx, &id).await?;
     if f.is_public {
         return Err(ComputeError::not_found("Access list not available for public flavors."));
@@ -267,7 +270,7 @@ fn tenant_of(v: &Value, action: &str) -> Result<String> {
     Ok(s.to_string())
 }
 
-pub async fn action(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiResult {
+pub async fn action(ctx: Ctx, Path(id): Path<String>, JsonBody(body): JsonBody) -> ApiResult {
     let body = parse_body(&body)?;
     let obj = body.as_object().ok_or_else(|| ComputeError::bad_request("Malformed request body"))?;
     if obj.len() != 1 {
@@ -276,7 +279,7 @@ pub async fn action(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiResult 
     let (name, arg) = obj.iter().next().map(|(k, v)| (k.as_str(), v)).unwrap_or(("", &Value::Null));
     match name {
         "addTenantAccess" => {
-            ctx.authorize("os_compute_api:os-flavor-access:add_tenant_access", None)?;
+            ctx.authorize_named("os_compute_api:os-flavor-access:add_tenant_access", None)?;
             let tenant = tenant_of(arg, name)?;
             let f = visible_flavor(&ctx, &id).await?;
             if f.is_public {
@@ -291,7 +294,7 @@ pub async fn action(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiResult 
             ok(access_body(&ctx, &f).await?)
         }
         "removeTenantAccess" => {
-            ctx.authorize("os_compute_api:os-flavor-access:remove_tenant_access", None)?;
+            ctx.authorize_named("os_compute_api:os-flavor-access:remove_tenant_access", None)?;
             let tenant = tenant_of(arg, name)?;
             let f = visible_flavor(&ctx, &id).await?;
             if !ctx.svc.revoke_flavor(&f, &tenant).await? {
@@ -357,12 +360,12 @@ fn specs_of(obj: &Map<String, Value>) -> Result<BTreeMap<String, String>> {
 
 pub async fn specs_index(ctx: Ctx, Path(id): Path<String>) -> ApiResult {
     let f = visible_flavor(&ctx, &id).await?;
-    ctx.authorize("os_compute_api:os-flavor-extra-specs:index", None)?;
+    ctx.authorize_route(None)?;
     ok(json!({"extra_specs": f.extra_specs}))
 }
 
-pub async fn specs_create(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiResult {
-    ctx.authorize("os_compute_api:os-flavor-extra-specs:create", None)?;
+pub async fn specs_create(ctx: Ctx, Path(id): Path<String>, JsonBody(body): JsonBody) -> ApiResult {
+    ctx.authorize_route(None)?;
     let body = parse_body(&body)?;
     let specs = member(&body, "extra_specs")?;
     let specs = specs_of(specs)?;
@@ -373,7 +376,7 @@ pub async fn specs_create(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiR
 
 pub async fn spec_show(ctx: Ctx, Path((id, key)): Path<(String, String)>) -> ApiResult {
     let f = visible_flavor(&ctx, &id).await?;
-    ctx.authorize("os_compute_api:os-flavor-extra-specs:show", None)?;
+    ctx.authorize_route(None)?;
     match f.extra_specs.get(&key) {
         Some(v) => ok(json!({ key: v })),
         None => Err(ComputeError::not_found(format!(
@@ -384,8 +387,8 @@ pub async fn spec_show(ctx: Ctx, Path((id, key)): Path<(String, String)>) -> Api
     }
 }
 
-pub async fn spec_update(ctx: Ctx, Path((id, key)): Path<(String, String)>, body: Bytes) -> ApiResult {
-    ctx.authorize("os_compute_api:os-flavor-extra-specs:update", None)?;
+pub async fn spec_update(ctx: Ctx, Path((id, key)): Path<(String, String)>, JsonBody(body): JsonBody) -> ApiResult {
+    ctx.authorize_route(None)?;
     let body = parse_body(&body)?;
     let obj = body.as_object().ok_or_else(|| ComputeError::bad_request("Malformed request body"))?;
     if obj.len() != 1 {
@@ -401,7 +404,7 @@ pub async fn spec_update(ctx: Ctx, Path((id, key)): Path<(String, String)>, body
 }
 
 pub async fn spec_delete(ctx: Ctx, Path((id, key)): Path<(String, String)>) -> ApiResult {
-    ctx.authorize("os_compute_api:os-flavor-extra-specs:delete", None)?;
+    ctx.authorize_route(None)?;
     let f = visible_flavor(&ctx, &id).await?;
     if !ctx.svc.delete_extra_spec(&f, &key).await? {
         return Err(ComputeError::not_found(format!(

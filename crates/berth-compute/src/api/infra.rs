@@ -2,14 +2,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use axum::body::Bytes;
 use axum::extract::Path;
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::*;
-use crate::clock::now_ms;
+use crate::clock::now_us;
 use crate::model::InstanceQuery;
 use crate::model::{ComputeNode, Instance, Service};
 use crate::service::NOVA_COMPUTE;
@@ -22,7 +21,7 @@ fn updated(s: &Service) -> Option<i64> {
 }
 
 fn service_view(ctx: &Ctx, s: &Service) -> Value {
-    let up = s.is_up(now_ms(), ctx.svc.down_after_ms());
+    let up = s.is_up(now_us(), ctx.svc.down_after_ms());
     let mut v = json!({
         "id": if ctx.v(2, 53) { json!(s.uuid) } else { json!(s.id) },
         "binary": s.binary,
@@ -30,7 +29,7 @@ fn service_view(ctx: &Ctx, s: &Service) -> Value {
         "zone": s.availability_zone,
         "status": if s.disabled { "disabled" } else { "enabled" },
         "state": if up { "up" } else { "down" },
-        "updated_at": updated(s).map(iso_micro),
+        "updated_at": updated(s).map(berth_time::iso_micros),
         "disabled_reason": s.disabled_reason,
     });
     if ctx.v(2, 11) {
@@ -40,7 +39,7 @@ fn service_view(ctx: &Ctx, s: &Service) -> Value {
 }
 
 pub async fn services_list(ctx: Ctx) -> ApiResult {
-    ctx.authorize("os_compute_api:os-services:list", None)?;
+    ctx.authorize_route(None)?;
     let mut list = ctx.svc.services().await?;
     if let Some(h) = ctx.q("host") {
         list.retain(|s| s.host == h);
@@ -74,8 +73,8 @@ fn string_field(obj: &serde_json::Map<String, Value>, key: &str, max: usize) -> 
     }
 }
 
-pub async fn services_update(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiResult {
-    ctx.authorize("os_compute_api:os-services:update", None)?;
+pub async fn services_update(ctx: Ctx, Path(id): Path<String>, JsonBody(body): JsonBody) -> ApiResult {
+    ctx.authorize_route(None)?;
     let body = parse_body(&body)?;
     let obj = body.as_object().ok_or_else(|| ComputeError::bad_request("Malformed request body"))?;
     if !ctx.v(2, 53) {
@@ -171,7 +170,7 @@ async fn legacy_update(ctx: &Ctx, action: &str, obj: &serde_json::Map<String, Va
 }
 
 pub async fn services_delete(ctx: Ctx, Path(id): Path<String>) -> ApiResult {
-    ctx.authorize("os_compute_api:os-services:delete", None)?;
+    ctx.authorize_route(None)?;
     let s = find_service(&ctx, &id).await?;
     ctx.svc.delete_service(&s).await?;
     status_only(StatusCode::NO_CONTENT)
@@ -216,7 +215,7 @@ async fn hypervisor_view(
     detail: bool,
 ) -> Value {
     let svc = services.get(&n.host);
-    let up = svc.is_some_and(|s| s.is_up(now_ms(), ctx.svc.down_after_ms()));
+    let up = svc.is_some_and(|s| s.is_up(now_us(), ctx.svc.down_after_ms()));
     let disabled = svc.is_some_and(|s| s.disabled);
     let mut v = json!({
         "id": if ctx.v(2, 53) { json!(n.uuid) } else { json!(n.id) },
@@ -264,10 +263,7 @@ async fn hypervisor_view(
 }
 
 async fn hypervisor_listing(ctx: &Ctx, detail: bool) -> ApiResult {
-    ctx.authorize(
-        if detail { "os_compute_api:os-hypervisors:list-detail" } else { "os_compute_api:os-hypervisors:list" },
-        None,
-    )?;
+    ctx.authorize_route(None)?;
     let mut nodes = ctx.svc.nodes().await?;
     if ctx.v(2, 53) {
         if let Some(p) = ctx.q("hypervisor_hostname_pattern") {
@@ -281,7 +277,11 @@ async fn hypervisor_listing(ctx: &Ctx, detail: bool) -> ApiResult {
             nodes.drain(..=pos);
         }
         if let Some(l) = ctx.q("limit") {
-            let l: usize = l.parse().map_err(|_| ComputeError::bad_request("limit param must be an integer"))?;
+            let l: usize = l
+                .parse::<i64>()
+                .ok()
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or_else(|| ComputeError::bad_request("limit param must be an integer"))?;
             nodes.truncate(l);
         }
     }
@@ -304,7 +304,7 @@ pub async fn hypervisors_detail(ctx: Ctx) -> ApiResult {
 }
 
 pub async fn hypervisors_show(ctx: Ctx, Path(id): Path<String>) -> ApiResult {
-    ctx.authorize("os_compute_api:os-hypervisors:show", None)?;
+    ctx.authorize_route(None)?;
     let nf = || ComputeError::not_found(format!("Hypervisor with ID {} could not be found.", truncate(&id, 64)));
     let nodes = ctx.svc.nodes().await?;
     let node = if ctx.v(2, 53) {
@@ -325,7 +325,7 @@ pub async fn hypervisors_statistics(ctx: Ctx) -> ApiResult {
     if ctx.v(2, 88) {
         return Err(ComputeError::not_found("The resource could not be found."));
     }
-    ctx.authorize("os_compute_api:os-hypervisors:statistics", None)?;
+    ctx.authorize_route(None)?;
     let nodes = ctx.svc.nodes().await?;
     let instances = ctx.svc.instances(&InstanceQuery::default()).await?;
     let mut t = BTreeMap::<&str, i64>::new();
@@ -352,7 +352,7 @@ pub async fn hypervisors_statistics(ctx: Ctx) -> ApiResult {
 
 async fn zones(ctx: &Ctx, detail: bool) -> ApiResult {
     let services = ctx.svc.services().await?;
-    let now = now_ms();
+    let now = now_us();
     let mut names: BTreeSet<String> = BTreeSet::new();
     let mut available: BTreeSet<String> = BTreeSet::new();
     for s in &services {
@@ -372,7 +372,7 @@ async fn zones(ctx: &Ctx, detail: bool) -> ApiResult {
                         json!({ s.binary.clone(): {
                             "available": s.is_up(now, ctx.svc.down_after_ms()),
                             "active": !s.disabled,
-                            "updated_at": updated(s).map(iso_micro),
+                            "updated_at": updated(s).map(berth_time::iso_micros),
                         }}),
                     );
                 }
@@ -387,11 +387,11 @@ async fn zones(ctx: &Ctx, detail: bool) -> ApiResult {
 }
 
 pub async fn az_list(ctx: Ctx) -> ApiResult {
-    ctx.authorize("os_compute_api:os-availability-zone:list", None)?;
+    ctx.authorize_route(None)?;
     zones(&ctx, false).await
 }
 
 pub async fn az_detail(ctx: Ctx) -> ApiResult {
-    ctx.authorize("os_compute_api:os-availability-zone:detail", None)?;
+    ctx.authorize_route(None)?;
     zones(&ctx, true).await
 }

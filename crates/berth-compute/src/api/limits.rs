@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use axum::body::Bytes;
 use axum::extract::Path;
 use axum::http::StatusCode;
 use serde_json::{json, Value};
@@ -31,7 +30,7 @@ fn shown(ctx: &Ctx, limits: &BTreeMap<String, i64>) -> serde_json::Map<String, V
 }
 
 pub async fn limits(ctx: Ctx) -> ApiResult {
-    ctx.authorize("os_compute_api:limits", None)?;
+    ctx.authorize_route(None)?;
     if let Some(p) = ctx.q("tenant_id") {
         check_project(p)?;
     }
@@ -90,7 +89,7 @@ fn check_project(id: &str) -> Result<()> {
 
 pub async fn quota_defaults(ctx: Ctx, Path(project): Path<String>) -> ApiResult {
     check_project(&project)?;
-    ctx.authorize("os_compute_api:os-quota-sets:defaults", None)?;
+    ctx.authorize_route(None)?;
     let d = ctx.svc.config.quota_defaults;
     let limits: BTreeMap<String, i64> = [
         ("instances", d.instances),
@@ -111,7 +110,7 @@ pub async fn quota_defaults(ctx: Ctx, Path(project): Path<String>) -> ApiResult 
 
 pub async fn quota_show(ctx: Ctx, Path(project): Path<String>) -> ApiResult {
     check_project(&project)?;
-    ctx.authorize("os_compute_api:os-quota-sets:show", Some(&project))?;
+    ctx.authorize_route(Some(&project))?;
     let limits = ctx.svc.quota_limits(&project).await?;
     let mut m = shown(&ctx, &limits);
     m.insert("id".into(), json!(project));
@@ -120,7 +119,7 @@ pub async fn quota_show(ctx: Ctx, Path(project): Path<String>) -> ApiResult {
 
 pub async fn quota_detail(ctx: Ctx, Path(project): Path<String>) -> ApiResult {
     check_project(&project)?;
-    ctx.authorize("os_compute_api:os-quota-sets:detail", Some(&project))?;
+    ctx.authorize_route(Some(&project))?;
     let limits = ctx.svc.quota_limits(&project).await?;
     let usage = ctx.svc.quota_usage(&project).await?;
     let mut m = serde_json::Map::new();
@@ -131,9 +130,9 @@ pub async fn quota_detail(ctx: Ctx, Path(project): Path<String>) -> ApiResult {
     ok(json!({"quota_set": m}))
 }
 
-pub async fn quota_update(ctx: Ctx, Path(project): Path<String>, body: Bytes) -> ApiResult {
+pub async fn quota_update(ctx: Ctx, Path(project): Path<String>, JsonBody(body): JsonBody) -> ApiResult {
     check_project(&project)?;
-    ctx.authorize("os_compute_api:os-quota-sets:update", Some(&project))?;
+    ctx.authorize_route(Some(&project))?;
     let body = parse_body(&body)?;
     let q = member(&body, "quota_set")?;
     let mut allowed = vec![
@@ -181,12 +180,12 @@ pub async fn quota_update(ctx: Ctx, Path(project): Path<String>, body: Bytes) ->
 
 pub async fn quota_delete(ctx: Ctx, Path(project): Path<String>) -> ApiResult {
     check_project(&project)?;
-    ctx.authorize("os_compute_api:os-quota-sets:delete", Some(&project))?;
+    ctx.authorize_route(Some(&project))?;
     ctx.svc.delete_quotas(&project).await?;
     status_only(StatusCode::ACCEPTED)
 }
 
 pub async fn keypairs(ctx: Ctx) -> ApiResult {
-    ctx.authorize("os_compute_api:os-keypairs:index", None)?;
+    ctx.authorize_route(None)?;
     ok(json!({"keypairs": []}))
 }

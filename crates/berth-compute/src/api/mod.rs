@@ -1,5 +1,7 @@
-//! The Nova-compatible HTTP API: the route table, authentication and
-//! microversion negotiation, and helpers every handler shares.
+//! The Nova-compatible HTTP API: the route table (every route names its
+//! policy rule) behind the shared edge (`berth_http::Edge`: request ids,
+//! Nova's fault bodies, body limit, authentication, microversions), and
+//! helpers every handler shares.
 
 mod fault;
 mod flavors;
@@ -12,20 +14,18 @@ mod versions;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, OriginalUri, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::{self, Next};
+use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::Router;
-use berth_http::{RequestContext, Version, VersionError};
+use berth_http::{Access, Edge, Fault, Microversions, RequestContext, RouteCheck, RouteSpec, RouteTable, Version};
 use berth_policy::{Credentials, Denied, Target};
 use serde_json::{Map, Value};
 
 use crate::error::{ComputeError, Result};
 use crate::service::ComputeService;
-use fault::error_response;
+pub(crate) use fault::NovaErrors;
 
 pub(crate) type AppState = Arc<ComputeService>;
 pub(crate) type ApiResult = Result<Response>;
@@ -38,167 +38,209 @@ pub const MOUNT: &str = "/compute";
 /// down to it).
 pub use microversions::{MAX_VERSION, MIN_VERSION};
 
-/// The compute API with routes relative to its mount point: `/` (version
-/// list), `/v2.1` (version document) and `/v2.1/...`. Mount it with
-/// `Router::nest("/compute", router(svc))`.
-pub fn router(svc: Arc<ComputeService>) -> Router {
-    let limit = svc.config.max_request_body;
-    Router::new()
-        .route("/", get(versions::root))
-        .route("/v2.1", get(versions::v21))
-        .route("/v2.1/", get(versions::v21))
+/// Every rule `POST /v2.1/servers/{id}/action` may check, by action.
+const SERVER_ACTION_RULES: &[&str] = &[
+    "os_compute_api:servers:start",
+    "os_compute_api:servers:stop",
+    "os_compute_api:servers:reboot",
+    "os_compute_api:os-deferred-delete:force",
+    "os_compute_api:os-deferred-delete:restore",
+];
+
+/// Every rule `POST /v2.1/flavors/{id}/action` may check, by action.
+const FLAVOR_ACTION_RULES: &[&str] =
+    &["os_compute_api:os-flavor-access:add_tenant_access", "os_compute_api:os-flavor-access:remove_tenant_access"];
+
+fn rule(name: &'static str) -> Access {
+    Access::Rule(name)
+}
+
+/// The route table: every route of the compute API with the policy rule
+/// (Nova's rule names) its handler checks.
+fn table() -> RouteTable<AppState> {
+    use Method as M;
+    RouteTable::new()
+        // Version documents.
+        .route("/", M::GET, Access::Public, versions::root)
+        .route("/v2.1", M::GET, Access::Public, versions::v21)
+        .route("/v2.1/", M::GET, Access::Public, versions::v21)
         // Flavors.
-        .route("/v2.1/flavors", get(flavors::list).post(flavors::create))
-        .route("/v2.1/flavors/detail", get(flavors::detail))
-        .route("/v2.1/flavors/{id}", get(flavors::show).put(flavors::update).delete(flavors::delete))
-        .route("/v2.1/flavors/{id}/action", post(flavors::action))
-        .route("/v2.1/flavors/{id}/os-flavor-access", get(flavors::access_list))
-        .route("/v2.1/flavors/{id}/os-extra_specs", get(flavors::specs_index).post(flavors::specs_create))
+        .route("/v2.1/flavors", M::GET, rule("os_compute_api:flavors"), flavors::list)
+        .route("/v2.1/flavors", M::POST, rule("os_compute_api:os-flavor-manage:create"), flavors::create)
+        .route("/v2.1/flavors/detail", M::GET, rule("os_compute_api:flavors"), flavors::detail)
+        .route("/v2.1/flavors/{id}", M::GET, rule("os_compute_api:flavors"), flavors::show)
+        .route("/v2.1/flavors/{id}", M::PUT, rule("os_compute_api:os-flavor-manage:update"), flavors::update)
+        .route("/v2.1/flavors/{id}", M::DELETE, rule("os_compute_api:os-flavor-manage:delete"), flavors::delete)
+        .route("/v2.1/flavors/{id}/action", M::POST, Access::AnyOf(FLAVOR_ACTION_RULES), flavors::action)
+        .route(
+            "/v2.1/flavors/{id}/os-flavor-access",
+            M::GET,
+            rule("os_compute_api:os-flavor-access"),
+            flavors::access_list,
+        )
+        .route(
+            "/v2.1/flavors/{id}/os-extra_specs",
+            M::GET,
+            rule("os_compute_api:os-flavor-extra-specs:index"),
+            flavors::specs_index,
+        )
+        .route(
+            "/v2.1/flavors/{id}/os-extra_specs",
+            M::POST,
+            rule("os_compute_api:os-flavor-extra-specs:create"),
+            flavors::specs_create,
+        )
         .route(
             "/v2.1/flavors/{id}/os-extra_specs/{key}",
-            get(flavors::spec_show).put(flavors::spec_update).delete(flavors::spec_delete),
+            M::GET,
+            rule("os_compute_api:os-flavor-extra-specs:show"),
+            flavors::spec_show,
+        )
+        .route(
+            "/v2.1/flavors/{id}/os-extra_specs/{key}",
+            M::PUT,
+            rule("os_compute_api:os-flavor-extra-specs:update"),
+            flavors::spec_update,
+        )
+        .route(
+            "/v2.1/flavors/{id}/os-extra_specs/{key}",
+            M::DELETE,
+            rule("os_compute_api:os-flavor-extra-specs:delete"),
+            flavors::spec_delete,
         )
         // Servers.
-        .route("/v2.1/servers", get(servers::list).post(servers::create))
-        .route("/v2.1/servers/detail", get(servers::detail))
-        .route("/v2.1/servers/{id}", get(servers::show).put(servers::update).delete(servers::delete))
-        .route("/v2.1/servers/{id}/action", post(servers::action))
+        .route("/v2.1/servers", M::GET, rule("os_compute_api:servers:index"), servers::list)
+        .route("/v2.1/servers", M::POST, rule("os_compute_api:servers:create"), servers::create)
+        .route("/v2.1/servers/detail", M::GET, rule("os_compute_api:servers:detail"), servers::detail)
+        .route("/v2.1/servers/{id}", M::GET, rule("os_compute_api:servers:show"), servers::show)
+        .route("/v2.1/servers/{id}", M::PUT, rule("os_compute_api:servers:update"), servers::update)
+        .route("/v2.1/servers/{id}", M::DELETE, rule("os_compute_api:servers:delete"), servers::delete)
+        .route("/v2.1/servers/{id}/action", M::POST, Access::AnyOf(SERVER_ACTION_RULES), servers::action)
+        .route("/v2.1/servers/{id}/metadata", M::GET, rule("os_compute_api:server-metadata:index"), servers::meta_index)
         .route(
             "/v2.1/servers/{id}/metadata",
-            get(servers::meta_index).post(servers::meta_create).put(servers::meta_replace),
+            M::POST,
+            rule("os_compute_api:server-metadata:create"),
+            servers::meta_create,
+        )
+        .route(
+            "/v2.1/servers/{id}/metadata",
+            M::PUT,
+            rule("os_compute_api:server-metadata:update_all"),
+            servers::meta_replace,
         )
         .route(
             "/v2.1/servers/{id}/metadata/{key}",
-            get(servers::meta_show).put(servers::meta_update).delete(servers::meta_delete),
+            M::GET,
+            rule("os_compute_api:server-metadata:show"),
+            servers::meta_show,
+        )
+        .route(
+            "/v2.1/servers/{id}/metadata/{key}",
+            M::PUT,
+            rule("os_compute_api:server-metadata:update"),
+            servers::meta_update,
+        )
+        .route(
+            "/v2.1/servers/{id}/metadata/{key}",
+            M::DELETE,
+            rule("os_compute_api:server-metadata:delete"),
+            servers::meta_delete,
         )
         // Services, hypervisors, zones.
-        .route("/v2.1/os-services", get(infra::services_list))
-        .route("/v2.1/os-services/{id}", axum::routing::put(infra::services_update).delete(infra::services_delete))
-        .route("/v2.1/os-hypervisors", get(infra::hypervisors_list))
-        .route("/v2.1/os-hypervisors/detail", get(infra::hypervisors_detail))
-        .route("/v2.1/os-hypervisors/statistics", get(infra::hypervisors_statistics))
-        .route("/v2.1/os-hypervisors/{id}", get(infra::hypervisors_show))
-        .route("/v2.1/os-availability-zone", get(infra::az_list))
-        .route("/v2.1/os-availability-zone/detail", get(infra::az_detail))
+        .route("/v2.1/os-services", M::GET, rule("os_compute_api:os-services:list"), infra::services_list)
+        .route("/v2.1/os-services/{id}", M::PUT, rule("os_compute_api:os-services:update"), infra::services_update)
+        .route("/v2.1/os-services/{id}", M::DELETE, rule("os_compute_api:os-services:delete"), infra::services_delete)
+        .route("/v2.1/os-hypervisors", M::GET, rule("os_compute_api:os-hypervisors:list"), infra::hypervisors_list)
+        .route(
+            "/v2.1/os-hypervisors/detail",
+            M::GET,
+            rule("os_compute_api:os-hypervisors:list-detail"),
+            infra::hypervisors_detail,
+        )
+        .route(
+            "/v2.1/os-hypervisors/statistics",
+            M::GET,
+            rule("os_compute_api:os-hypervisors:statistics"),
+            infra::hypervisors_statistics,
+        )
+        .route("/v2.1/os-hypervisors/{id}", M::GET, rule("os_compute_api:os-hypervisors:show"), infra::hypervisors_show)
+        .route("/v2.1/os-availability-zone", M::GET, rule("os_compute_api:os-availability-zone:list"), infra::az_list)
+        .route(
+            "/v2.1/os-availability-zone/detail",
+            M::GET,
+            rule("os_compute_api:os-availability-zone:detail"),
+            infra::az_detail,
+        )
         // Limits, quotas, keypairs.
-        .route("/v2.1/limits", get(limits::limits))
+        .route("/v2.1/limits", M::GET, rule("os_compute_api:limits"), limits::limits)
+        .route("/v2.1/os-quota-sets/{project}", M::GET, rule("os_compute_api:os-quota-sets:show"), limits::quota_show)
         .route(
             "/v2.1/os-quota-sets/{project}",
-            get(limits::quota_show).put(limits::quota_update).delete(limits::quota_delete),
+            M::PUT,
+            rule("os_compute_api:os-quota-sets:update"),
+            limits::quota_update,
         )
-        .route("/v2.1/os-quota-sets/{project}/defaults", get(limits::quota_defaults))
-        .route("/v2.1/os-quota-sets/{project}/detail", get(limits::quota_detail))
-        .route("/v2.1/os-keypairs", get(limits::keypairs))
-        .fallback(not_found)
-        .layer(middleware::from_fn_with_state(svc.clone(), auth_and_version))
-        .layer(axum::extract::DefaultBodyLimit::max(limit))
-        .layer(middleware::map_response(nova_errors))
-        .layer(middleware::from_fn(berth_http::request_id_layer))
-        .with_state(svc)
+        .route(
+            "/v2.1/os-quota-sets/{project}",
+            M::DELETE,
+            rule("os_compute_api:os-quota-sets:delete"),
+            limits::quota_delete,
+        )
+        .route(
+            "/v2.1/os-quota-sets/{project}/defaults",
+            M::GET,
+            rule("os_compute_api:os-quota-sets:defaults"),
+            limits::quota_defaults,
+        )
+        .route(
+            "/v2.1/os-quota-sets/{project}/detail",
+            M::GET,
+            rule("os_compute_api:os-quota-sets:detail"),
+            limits::quota_detail,
+        )
+        .route("/v2.1/os-keypairs", M::GET, rule("os_compute_api:os-keypairs:index"), limits::keypairs)
 }
 
-async fn not_found() -> Response {
-    error_response(StatusCode::NOT_FOUND, "The resource could not be found.")
-}
-
-/// Render errors that did not come from a handler (extractor rejections,
-/// 405, 413) in Nova's format.
-async fn nova_errors(resp: Response) -> Response {
-    let status = resp.status();
-    if !(status.is_client_error() || status.is_server_error()) {
-        return resp;
-    }
-    let is_json = resp
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if is_json {
-        return resp;
-    }
-    let allow = resp.headers().get(header::ALLOW).cloned();
-    let message = match status.as_u16() {
-        404 => "The resource could not be found.".to_string(),
-        405 => "The method is not allowed for the requested URL.".to_string(),
-        413 => "Request is too large.".to_string(),
-        _ => {
-            let body = axum::body::to_bytes(resp.into_body(), 4096).await.unwrap_or_default();
-            let text = String::from_utf8_lossy(&body).trim().to_string();
-            if text.is_empty() {
-                status.canonical_reason().unwrap_or("Error").to_string()
-            } else {
-                text
-            }
-        }
-    };
-    let mut out = error_response(status, &message);
-    if let Some(a) = allow {
-        out.headers_mut().insert(header::ALLOW, a);
-    }
-    out
+/// Every route of the compute API (path relative to the mount point,
+/// method, access), for tests that walk them.
+pub fn route_specs() -> Vec<RouteSpec> {
+    table().specs().to_vec()
 }
 
 fn is_version_doc(path: &str) -> bool {
     matches!(path, "" | "/" | "/v2.1" | "/v2.1/")
 }
 
-/// Authenticate (version documents are public), negotiate the
-/// microversion, and stamp it on the response.
-async fn auth_and_version(State(svc): State<AppState>, mut req: Request, next: Next) -> Response {
-    if is_version_doc(req.uri().path()) {
-        return next.run(req).await;
+/// How compute negotiates microversions (Nova's headers and messages).
+fn microversions() -> Microversions {
+    Microversions {
+        service: "compute",
+        min: MIN_VERSION,
+        max: MAX_VERSION,
+        legacy_header: Some("x-openstack-nova-api-version"),
+        vary: "OpenStack-API-Version, X-OpenStack-Nova-API-Version",
+        exempt: is_version_doc,
+        invalid_message: |s| {
+            format!("API Version String {s} is of invalid format. Must be of format MajorNum.MinorNum.")
+        },
+        unacceptable_message: |s, min, max| {
+            format!("Version {s} is not supported by the API. Minimum is {min} and maximum is {max}.")
+        },
     }
-    let Some(ctx) = svc.config.auth.authenticate(req.headers()).await else {
-        return ComputeError::unauthorized().into_response();
-    };
-    let version = match negotiate(req.headers()) {
-        Ok(v) => v,
-        Err(e) => return e.into_response(),
-    };
-    req.extensions_mut().insert(ctx);
-    req.extensions_mut().insert(version);
-    let mut resp = next.run(req).await;
-    let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&format!("compute {version}")) {
-        h.insert("openstack-api-version", v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&version.to_string()) {
-        h.insert("x-openstack-nova-api-version", v);
-    }
-    h.append(header::VARY, HeaderValue::from_static("OpenStack-API-Version, X-OpenStack-Nova-API-Version"));
-    resp
 }
 
-/// The requested microversion: `OpenStack-API-Version: compute X.Y`, else
-/// `X-OpenStack-Nova-API-Version: X.Y`, else 2.1.
-pub(crate) fn negotiate(headers: &HeaderMap) -> Result<Version> {
-    let mut values: Vec<String> = Vec::new();
-    for v in headers.get_all("openstack-api-version") {
-        values.push(
-            v.to_str().map_err(|_| ComputeError::bad_request("Invalid OpenStack-API-Version header."))?.to_string(),
-        );
-    }
-    let has_compute = values.iter().any(|v| {
-        v.split(',').any(|item| item.split_whitespace().next().is_some_and(|s| s.eq_ignore_ascii_case("compute")))
-    });
-    if !has_compute {
-        if let Some(legacy) = headers.get("x-openstack-nova-api-version") {
-            let s = legacy
-                .to_str()
-                .map_err(|_| ComputeError::bad_request("Invalid X-OpenStack-Nova-API-Version header."))?;
-            values = vec![format!("compute {s}")];
-        }
-    }
-    berth_http::microversion::negotiate(values.iter().map(String::as_str), "compute", MIN_VERSION, MAX_VERSION).map_err(
-        |e| match e {
-            VersionError::Invalid(s) => ComputeError::bad_request(format!(
-                "API Version String {s} is of invalid format. Must be of format MajorNum.MinorNum."
-            )),
-            VersionError::Unacceptable(s) => ComputeError::not_acceptable(format!(
-                "Version {s} is not supported by the API. Minimum is {MIN_VERSION} and maximum is {MAX_VERSION}."
-            )),
-        },
-    )
+/// The compute API with routes relative to its mount point: `/` (version
+/// list), `/v2.1` (version document) and `/v2.1/...`, behind the edge.
+/// Mount it with `Router::nest("/compute", router(svc))`.
+pub fn router(svc: Arc<ComputeService>) -> Router {
+    Edge::new("compute", NovaErrors)
+        .auth(svc.config.auth.clone())
+        .microversions(microversions())
+        .body_limit(svc.config.max_request_body, |_, _| false)
+        .request_id_header("x-compute-request-id")
+        .wrap(table())
+        .with_state(svc)
 }
 
 /// Everything a handler needs about its request.
@@ -209,41 +251,42 @@ pub(crate) struct Ctx {
     /// `http://host/compute` (no trailing slash).
     pub base: String,
     pub query: Vec<(String, String)>,
+    /// The route's access, from the route table.
+    check: RouteCheck,
 }
 
 impl FromRequestParts<AppState> for Ctx {
-    type Rejection = ComputeError;
+    type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, svc: &AppState) -> Result<Ctx> {
-        let caller = parts.extensions.get::<RequestContext>().cloned().ok_or_else(ComputeError::unauthorized)?;
+    async fn from_request_parts(parts: &mut Parts, svc: &AppState) -> std::result::Result<Ctx, Response> {
+        let check = RouteCheck::from_request_parts(parts, svc).await.map_err(IntoResponse::into_response)?;
+        let caller = parts
+            .extensions
+            .get::<RequestContext>()
+            .cloned()
+            .ok_or_else(|| ComputeError::unauthorized().into_response())?;
         let version = parts.extensions.get::<Version>().copied().unwrap_or(MIN_VERSION);
         let base = base_url(svc, parts);
         let query = match parts.uri.query() {
             None => Vec::new(),
             Some(q) => serde_urlencoded::from_str::<Vec<(String, String)>>(q)
-                .map_err(|e| ComputeError::bad_request(format!("Invalid query string: {e}")))?,
+                .map_err(|e| ComputeError::bad_request(format!("Invalid query string: {e}")).into_response())?,
         };
-        Ok(Ctx { svc: svc.clone(), caller, version, base, query })
+        Ok(Ctx { svc: svc.clone(), caller, version, base, query, check })
     }
 }
 
+/// `scheme://host/compute`: the configured public URL, else built from the
+/// request (`Host` validated by `berth_http::public_base`).
 pub(crate) fn base_url(svc: &ComputeService, parts: &Parts) -> String {
-    if let Some(b) = &svc.config.public_base_url {
-        return b.trim_end_matches('/').to_string();
-    }
-    let host = parts.headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost");
-    let proto = parts.headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).unwrap_or("http");
-    // The mount point: the original path minus the path this router saw.
-    let inner = parts.uri.path();
-    let mount = parts
-        .extensions
-        .get::<OriginalUri>()
-        .map(|o| o.0.path().to_string())
-        .and_then(|orig| {
-            orig.strip_suffix(inner).or_else(|| orig.strip_suffix(inner.trim_end_matches('/'))).map(str::to_string)
-        })
-        .unwrap_or_default();
-    format!("{proto}://{host}{}", mount.trim_end_matches('/'))
+    let routed = parts.uri.path();
+    let original = parts.extensions.get::<OriginalUri>().map(|o| o.0.path().to_string());
+    berth_http::public_base(
+        svc.config.public_base_url.as_deref(),
+        &parts.headers,
+        original.as_deref().unwrap_or(routed),
+        routed,
+    )
 }
 
 impl Ctx {
@@ -270,8 +313,28 @@ impl Ctx {
         }
     }
 
-    /// Check `rule` against a target owned by `project` (default: the
-    /// caller's project).
+    /// Check the route's rule (from the route table) against a target owned
+    /// by `project` (default: the caller's project), and record that the
+    /// route's rule was consulted.
+    pub fn authorize_route(&self, project: Option<&str>) -> Result<()> {
+        let rule = self.check.rule().ok_or_else(|| ComputeError::internal("route names no single policy rule"))?;
+        self.authorize_named(rule, project)
+    }
+
+    /// Check `rule`, which the route table must name for this route (a
+    /// route of `Access::AnyOf` picks it by the request's body), and record
+    /// that the route's rule was consulted.
+    pub fn authorize_named(&self, rule: &str, project: Option<&str>) -> Result<()> {
+        if !self.check.names(rule) {
+            return Err(ComputeError::internal(format!("the route table does not name the rule {rule}")));
+        }
+        self.authorize(rule, project)?;
+        self.check.mark_checked();
+        Ok(())
+    }
+
+    /// Check a further `rule` (a sub-rule such as `get_all_tenants`, not
+    /// the route's own) against a target owned by `project`.
     pub fn authorize(&self, rule: &str, project: Option<&str>) -> Result<()> {
         let mut target = Target::new();
         target.insert("project_id".into(), project.unwrap_or(self.project()).to_string());
@@ -331,7 +394,44 @@ pub(crate) fn parse_body(body: &Bytes) -> Result<Value> {
     }
     let text =
         std::str::from_utf8(body).map_err(|_| ComputeError::bad_request("Malformed request body: not UTF-8."))?;
-    serde_json::from_str(text).map_err(|e| ComputeError::bad_request(format!("Malformed request body: {e}")))
+    let v: Value =
+        serde_json::from_str(text).map_err(|e| ComputeError::bad_request(format!("Malformed request body: {e}")))?;
+    if has_nul(&v) {
+        // No engine stores it the same way (PostgreSQL refuses it): refused
+        // here, on every engine alike.
+        return Err(ComputeError::bad_request("Malformed request body: strings may not contain the NUL character."));
+    }
+    Ok(v)
+}
+
+fn has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(a) => a.iter().any(has_nul),
+        Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
+/// A request body that is JSON (or declares no type): Nova answers any
+/// other `Content-Type` with 415.
+pub(crate) struct JsonBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> std::result::Result<Self, Response> {
+        if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+            let json = ct
+                .to_str()
+                .ok()
+                .is_some_and(|s| s.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json"));
+            if !json {
+                return Err(Fault::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported Content-Type").into_response());
+            }
+        }
+        Bytes::from_request(req, state).await.map(JsonBody).map_err(IntoResponse::into_response)
+    }
 }
 
 pub(crate) fn type_name(v: &Value) -> &'static str {
@@ -445,93 +545,5 @@ pub(crate) fn query_bool(v: &str) -> Option<bool> {
         "true" | "1" | "yes" | "on" | "t" | "y" => Some(true),
         "false" | "0" | "no" | "off" | "f" | "n" => Some(false),
         _ => None,
-    }
-}
-
-/// Epoch milliseconds → `2024-01-02T03:04:05Z`.
-pub(crate) fn iso_z(ms: i64) -> String {
-    let (y, mo, d, h, mi, s, _) = civil(ms);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
-}
-
-/// Epoch milliseconds → `2024-01-02T03:04:05.000000`.
-pub(crate) fn iso_micro(ms: i64) -> String {
-    let (y, mo, d, h, mi, s, milli) = civil(ms);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:06}", milli * 1000)
-}
-
-fn civil(ms: i64) -> (i64, i64, i64, i64, i64, i64, i64) {
-    let secs = ms.div_euclid(1000);
-    let milli = ms.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d, rem / 3600, (rem % 3600) / 60, rem % 60, milli)
-}
-
-/// Parse `2024-01-02T03:04:05[.ffffff][Z|+00:00]` (for `changes-since`).
-pub(crate) fn parse_iso(s: &str) -> Option<i64> {
-    let s = s.trim();
-    let (date, time) = s.split_once(['T', ' '])?;
-    let mut dp = date.split('-').map(|x| x.parse::<i64>().ok());
-    let (y, mo, d) = (dp.next()??, dp.next()??, dp.next()??);
-    let time = time.trim_end_matches('Z');
-    let time = time.split(['+']).next()?;
-    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
-    let mut tp = hms.split(':').map(|x| x.parse::<i64>().ok());
-    let (h, mi) = (tp.next()??, tp.next()??);
-    let sec = tp.next().flatten().unwrap_or(0);
-    let milli = format!("{frac:0<3}")[..3].parse::<i64>().ok()?;
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
-        return None;
-    }
-    // days_from_civil.
-    let y2 = if mo <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = if mo > 2 { mo - 3 } else { mo + 9 };
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(((days * 86_400 + h * 3600 + mi * 60 + sec) * 1000) + milli)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times() {
-        assert_eq!(iso_z(0), "1970-01-01T00:00:00Z");
-        assert_eq!(iso_z(1_700_000_000_000), "2023-11-14T22:13:20Z");
-        assert_eq!(iso_micro(1_700_000_000_123), "2023-11-14T22:13:20.123000");
-        assert_eq!(parse_iso("2023-11-14T22:13:20Z"), Some(1_700_000_000_000));
-        assert_eq!(parse_iso("2023-11-14T22:13:20.123000"), Some(1_700_000_000_123));
-        assert_eq!(parse_iso("garbage"), None);
-    }
-
-    #[test]
-    fn microversions() {
-        let mut h = HeaderMap::new();
-        assert_eq!(negotiate(&h).unwrap(), MIN_VERSION);
-        h.insert("x-openstack-nova-api-version", "2.53".parse().unwrap());
-        assert_eq!(negotiate(&h).unwrap(), Version::new(2, 53));
-        h.insert("openstack-api-version", "compute 2.60".parse().unwrap());
-        assert_eq!(negotiate(&h).unwrap(), Version::new(2, 60));
-        h.insert("openstack-api-version", "compute latest".parse().unwrap());
-        assert_eq!(negotiate(&h).unwrap(), MAX_VERSION);
-        h.insert("openstack-api-version", "compute 3.0".parse().unwrap());
-        assert_eq!(negotiate(&h).unwrap_err().kind, crate::error::ErrorKind::NotAcceptable);
-        h.insert("openstack-api-version", "compute 2.x".parse().unwrap());
-        assert_eq!(negotiate(&h).unwrap_err().kind, crate::error::ErrorKind::BadRequest);
     }
 }

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::flavors::visible_flavor;
 use super::*;
-use crate::clock::now_ms;
+use crate::clock::now_us;
 use crate::lifecycle;
 use crate::model::*;
 use crate::service::{split_az, NOVA_COMPUTE};
@@ -33,7 +33,7 @@ fn host_status(ctx: &Ctx, services: &BTreeMap<String, Service>, host: Option<&st
     let Some(h) = host else { return "" };
     match services.get(h) {
         None => "UNKNOWN",
-        Some(s) if !s.is_up(now_ms(), ctx.svc.down_after_ms()) => "DOWN",
+        Some(s) if !s.is_up(now_us(), ctx.svc.down_after_ms()) => "DOWN",
         Some(s) if s.disabled => "MAINTENANCE",
         Some(_) => "UP",
     }
@@ -88,8 +88,8 @@ async fn view(ctx: &Ctx, i: &Instance, services: &BTreeMap<String, Service>) -> 
             json!({"id": f.flavorid, "links": [{"rel": "bookmark", "href": ctx.bookmark(&format!("flavors/{}", f.flavorid))}]})
         },
     );
-    set("created", json!(iso_z(i.created_at)));
-    set("updated", json!(iso_z(i.updated_at.unwrap_or(i.created_at))));
+    set("created", json!(berth_time::iso_seconds_z(i.created_at)));
+    set("updated", json!(berth_time::iso_seconds_z(i.updated_at.unwrap_or(i.created_at))));
     set("addresses", json!({}));
     set("accessIPv4", json!(i.access_ip_v4.clone().unwrap_or_default()));
     set("accessIPv6", json!(i.access_ip_v6.clone().unwrap_or_default()));
@@ -100,8 +100,8 @@ async fn view(ctx: &Ctx, i: &Instance, services: &BTreeMap<String, Service>) -> 
     set("OS-EXT-AZ:availability_zone", json!(i.availability_zone.clone().unwrap_or_default()));
     set("config_drive", json!(""));
     set("key_name", json!(i.key_name));
-    set("OS-SRV-USG:launched_at", json!(i.launched_at.map(iso_micro)));
-    set("OS-SRV-USG:terminated_at", json!(i.terminated_at.map(iso_micro)));
+    set("OS-SRV-USG:launched_at", json!(i.launched_at.map(berth_time::iso_micros)));
+    set("OS-SRV-USG:terminated_at", json!(i.terminated_at.map(berth_time::iso_micros)));
     set("OS-EXT-STS:task_state", json!(i.task_state));
     set("OS-EXT-STS:vm_state", json!(i.vm_state));
     set("OS-EXT-STS:power_state", json!(i.power_state));
@@ -145,7 +145,7 @@ async fn view(ctx: &Ctx, i: &Instance, services: &BTreeMap<String, Service>) -> 
     }
     if matches!(status, "ERROR" | "DELETED") {
         if let Some(fault) = ctx.svc.latest_fault(i.uuid).await? {
-            let mut fv = json!({"code": fault.code, "created": iso_z(fault.created_at), "message": fault.message});
+            let mut fv = json!({"code": fault.code, "created": berth_time::iso_seconds_z(fault.created_at), "message": fault.message});
             if fault.code != 500 || sees_fault_details(ctx, i) {
                 fv["details"] = json!(fault.details);
             }
@@ -164,7 +164,7 @@ async fn instance_for(ctx: &Ctx, id: &str, rule: &str) -> Result<Instance> {
         // Other projects' servers do not exist for the caller.
         return Err(nf());
     }
-    ctx.authorize(rule, Some(&i.project_id))?;
+    ctx.authorize_named(rule, Some(&i.project_id))?;
     Ok(i)
 }
 
@@ -176,7 +176,7 @@ async fn listing(ctx: &Ctx, detail: bool) -> ApiResult {
     } else {
         ("os_compute_api:servers:index", "os_compute_api:servers:index:get_all_tenants")
     };
-    ctx.authorize(rule, None)?;
+    ctx.authorize_named(rule, None)?;
     let admin_filters = ctx.can("os_compute_api:servers:allow_all_filters", None);
     let all_tenants = match ctx.q("all_tenants") {
         None => false,
@@ -202,14 +202,14 @@ async fn listing(ctx: &Ctx, detail: bool) -> ApiResult {
     let changes_since = ctx
         .q("changes-since")
         .map(|s| {
-            parse_iso(s)
-                .ok_or_else(|| ComputeError::bad_request(format!("Invalid changes-since value: {}", truncate(s, 64))))
+            berth_time::parse_iso8601(s)
+                .map_err(|_| ComputeError::bad_request(format!("Invalid changes-since value: {}", truncate(s, 64))))
         })
         .transpose()?;
     let changes_before = if ctx.v(2, 66) {
         ctx.q("changes-before")
             .map(|s| {
-                parse_iso(s).ok_or_else(|| {
+                berth_time::parse_iso8601(s).map_err(|_| {
                     ComputeError::bad_request(format!("Invalid changes-before value: {}", truncate(s, 64)))
                 })
             })
@@ -294,7 +294,11 @@ async fn listing(ctx: &Ctx, detail: bool) -> ApiResult {
     }
     let mut next = None;
     if let Some(l) = ctx.q("limit") {
-        let l: usize = l.parse().map_err(|_| ComputeError::bad_request("limit param must be an integer"))?;
+        let l: usize = l
+            .parse::<i64>()
+            .ok()
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| ComputeError::bad_request("limit param must be an integer"))?;
         if list.len() > l {
             list.truncate(l);
         }
@@ -367,12 +371,12 @@ fn admin_password() -> String {
     (0..12).map(|_| CHARS[rng.random_range(0..CHARS.len())] as char).collect()
 }
 
-pub async fn create(ctx: Ctx, body: Bytes) -> ApiResult {
+pub async fn create(ctx: Ctx, JsonBody(body): JsonBody) -> ApiResult {
     let body = parse_body(&body)?;
     let top = body.as_object().ok_or_else(|| ComputeError::bad_request("Malformed request body"))?;
     only_keys(top, &["server", "os:scheduler_hints", "OS-SCH-HNT:scheduler_hints"])?;
     let s = member(&body, "server")?;
-    ctx.authorize("os_compute_api:servers:create", None)?;
+    ctx.authorize_route(None)?;
     let mut allowed = vec![
         "name",
         "imageRef",
@@ -582,7 +586,7 @@ pub async fn create(ctx: Ctx, body: Bytes) -> ApiResult {
     let mut first = None;
     let mut created = Vec::new();
     for idx in 0..max_count {
-        let now = now_ms();
+        let now = now_us();
         let display_name = if max_count > 1 { format!("{name}-{}", idx + 1) } else { name.clone() };
         let inst = Instance {
             id: 0,
@@ -668,7 +672,7 @@ fn sanitize_hostname(name: &str) -> String {
 
 // ------------------------------------------------------------------ update/delete
 
-pub async fn update(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiResult {
+pub async fn update(ctx: Ctx, Path(id): Path<String>, JsonBody(body): JsonBody) -> ApiResult {
     let body = parse_body(&body)?;
     let s = member(&body, "server")?;
     let mut allowed = vec!["name", "accessIPv4", "accessIPv6", "OS-DCF:diskConfig"];
@@ -702,7 +706,12 @@ pub async fn update(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiResult 
         }
     }
     ctx.svc.save_instance_fields(&i).await?;
-    let i = instance_for(&ctx, &id, "os_compute_api:servers:show").await?;
+    // Read back what was saved (already authorized by the update rule).
+    let i = ctx
+        .svc
+        .instance(i.uuid)
+        .await?
+        .ok_or_else(|| ComputeError::not_found(format!("Instance {} could not be found.", truncate(&id, 64))))?;
     let services = services_by_host(&ctx).await?;
     ok(json!({"server": view(&ctx, &i, &services).await?}))
 }
@@ -732,7 +741,7 @@ fn state_conflict(action: &str, i: &Instance) -> ComputeError {
     ))
 }
 
-pub async fn action(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiResult {
+pub async fn action(ctx: Ctx, Path(id): Path<String>, JsonBody(body): JsonBody) -> ApiResult {
     let body = parse_body(&body)?;
     let obj = body.as_object().ok_or_else(|| ComputeError::bad_request("Malformed request body"))?;
     if obj.len() != 1 {
@@ -809,7 +818,7 @@ fn meta_body(body: &Bytes, key: &str) -> Result<BTreeMap<String, String>> {
     metadata_value(key, inner, i64::MAX)
 }
 
-pub async fn meta_create(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiResult {
+pub async fn meta_create(ctx: Ctx, Path(id): Path<String>, JsonBody(body): JsonBody) -> ApiResult {
     let add = meta_body(&body, "metadata")?;
     let i = instance_for(&ctx, &id, "os_compute_api:server-metadata:create").await?;
     let mut meta = i.metadata.clone();
@@ -818,7 +827,7 @@ pub async fn meta_create(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiRe
     ok(json!({"metadata": meta}))
 }
 
-pub async fn meta_replace(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiResult {
+pub async fn meta_replace(ctx: Ctx, Path(id): Path<String>, JsonBody(body): JsonBody) -> ApiResult {
     let meta = meta_body(&body, "metadata")?;
     let i = instance_for(&ctx, &id, "os_compute_api:server-metadata:update_all").await?;
     let meta = save_meta(&ctx, i, meta).await?;
@@ -833,7 +842,7 @@ pub async fn meta_show(ctx: Ctx, Path((id, key)): Path<(String, String)>) -> Api
     }
 }
 
-pub async fn meta_update(ctx: Ctx, Path((id, key)): Path<(String, String)>, body: Bytes) -> ApiResult {
+pub async fn meta_update(ctx: Ctx, Path((id, key)): Path<(String, String)>, JsonBody(body): JsonBody) -> ApiResult {
     let item = meta_body(&body, "meta")?;
     if item.len() != 1 {
         return Err(ComputeError::bad_request("Request body contains too many items"));

@@ -12,7 +12,7 @@ use berth_placement_client::PlacementClient;
 use berth_policy::{Enforcer, EnforcerConfig};
 use uuid::Uuid;
 
-use crate::db::{now_ms, Db};
+use crate::db::{now_us, Db};
 use crate::error::{ComputeError, ErrorKind, Result};
 use crate::images::{ImageInfo, ImageLookup};
 use crate::model::*;
@@ -245,7 +245,7 @@ impl ComputeService {
     /// forced down)?
     pub async fn host_is_up(&self, host: &str) -> Result<bool> {
         Ok(match self.db.service_by_host(host, NOVA_COMPUTE).await? {
-            Some(s) => s.is_up(now_ms(), self.down_after_ms()),
+            Some(s) => s.is_up(now_us(), self.down_after_ms()),
             None => false,
         })
     }

@@ -7,7 +7,7 @@ use berth_placement_client::{AllocationWrite, PlacementError};
 use uuid::Uuid;
 
 use super::{ComputeService, NOVA_COMPUTE};
-use crate::clock::now_ms;
+use crate::clock::now_us;
 use crate::model::Instance;
 use crate::scheduler::{filter_and_weigh, Hosts, Placed, RequestSpec, ScheduleError};
 
@@ -64,7 +64,7 @@ impl ComputeService {
                 .filter(|s| s.binary == NOVA_COMPUTE)
                 .map(|s| (s.host.clone(), s))
                 .collect(),
-            now_ms: now_ms(),
+            now_us: now_us(),
             down_after_ms: self.down_after_ms(),
         })
     }

@@ -15,13 +15,16 @@ impl Db {
         )
         .bind(name)
         .bind(Uuid::new_v4().to_string())
-        .bind(now_ms())
+        .bind(now_us())
         .execute(&mut *w.tx)
         .await;
         match res {
             Ok(_) => w.commit().await?,
-            Err(e) if is_unique_violation(&e) => drop(w),
-            Err(e) => return Err(db_err(e)),
+            Err(e) => match ComputeError::from(e) {
+                // Another request created it first.
+                e if e.kind == ErrorKind::Conflict => drop(w),
+                e => return Err(e),
+            },
         }
         self.find_az_aggregate(name).await?.ok_or_else(|| ComputeError::internal("availability zone vanished"))
     }
@@ -30,17 +33,15 @@ impl Db {
     pub async fn list_azs(&self) -> Result<Vec<(String, Uuid)>> {
         let rows = sqlx::query("SELECT name, aggregate_uuid FROM compute_availability_zones ORDER BY name")
             .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(rows.iter().map(|r| (get_str(r, "name"), parse_uuid(&get_str(r, "aggregate_uuid")))).collect())
+            .await?;
+        rows.iter().map(|r| Ok((get_str(r, "name")?, get_uuid(r, "aggregate_uuid")?))).collect()
     }
 
     pub async fn find_az_aggregate(&self, name: &str) -> Result<Option<Uuid>> {
         let row = sqlx::query("SELECT aggregate_uuid FROM compute_availability_zones WHERE name = $1")
             .bind(name)
             .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(row.map(|r| parse_uuid(&get_str(&r, "aggregate_uuid"))))
+            .await?;
+        row.map(|r| get_uuid(&r, "aggregate_uuid")).transpose()
     }
 }

@@ -5,38 +5,32 @@ use super::*;
 const FLAVOR_COLS: &str =
     "id, flavorid, name, vcpus, memory_mb, root_gb, ephemeral_gb, swap, rxtx_factor, is_public, disabled, description";
 
-fn flavor_from_row(r: &AnyRow) -> Flavor {
-    Flavor {
-        internal_id: get_i64(r, "id"),
-        flavorid: get_str(r, "flavorid"),
-        name: get_str(r, "name"),
-        vcpus: get_i64(r, "vcpus"),
-        memory_mb: get_i64(r, "memory_mb"),
-        root_gb: get_i64(r, "root_gb"),
-        ephemeral_gb: get_i64(r, "ephemeral_gb"),
-        swap: get_i64(r, "swap"),
-        rxtx_factor: get_f64(r, "rxtx_factor"),
-        is_public: get_bool(r, "is_public"),
-        disabled: get_bool(r, "disabled"),
-        description: get_opt_str(r, "description"),
+fn flavor_from_row(r: &AnyRow) -> Result<Flavor> {
+    Ok(Flavor {
+        internal_id: get_i64(r, "id")?,
+        flavorid: get_str(r, "flavorid")?,
+        name: get_str(r, "name")?,
+        vcpus: get_i64(r, "vcpus")?,
+        memory_mb: get_i64(r, "memory_mb")?,
+        root_gb: get_i64(r, "root_gb")?,
+        ephemeral_gb: get_i64(r, "ephemeral_gb")?,
+        swap: get_i64(r, "swap")?,
+        rxtx_factor: get_f64(r, "rxtx_factor")?,
+        is_public: get_bool(r, "is_public")?,
+        disabled: get_bool(r, "disabled")?,
+        description: get_opt_str(r, "description")?,
         extra_specs: BTreeMap::new(),
-    }
+    })
 }
 
 impl Db {
     pub async fn insert_flavor(&self, f: &Flavor) -> Result<Flavor> {
         let mut w = self.write().await?;
         let exists = |col: &str| format!("SELECT 1 FROM compute_flavors WHERE {col} = $1");
-        if sqlx::query(&exists("flavorid"))
-            .bind(&f.flavorid)
-            .fetch_optional(&mut *w.tx)
-            .await
-            .map_err(db_err)?
-            .is_some()
-        {
+        if sqlx::query(&exists("flavorid")).bind(&f.flavorid).fetch_optional(&mut *w.tx).await?.is_some() {
             return Err(ComputeError::conflict(format!("Flavor with ID {} already exists.", f.flavorid)));
         }
-        if sqlx::query(&exists("name")).bind(&f.name).fetch_optional(&mut *w.tx).await.map_err(db_err)?.is_some() {
+        if sqlx::query(&exists("name")).bind(&f.name).fetch_optional(&mut *w.tx).await?.is_some() {
             return Err(ComputeError::conflict(format!("Flavor with name {} already exists.", f.name)));
         }
         let res = sqlx::query(
@@ -54,30 +48,29 @@ impl Db {
         .bind(b(f.is_public))
         .bind(b(f.disabled))
         .bind(f.description.clone())
-        .bind(now_ms())
+        .bind(now_us())
         .execute(&mut *w.tx)
         .await;
         if let Err(e) = res {
-            return Err(if is_unique_violation(&e) {
-                ComputeError::conflict(format!("Flavor with name {} already exists.", f.name))
-            } else {
-                db_err(e)
+            return Err(match ComputeError::from(e) {
+                e if e.kind == ErrorKind::Conflict => {
+                    ComputeError::conflict(format!("Flavor with name {} already exists.", f.name))
+                }
+                e => e,
             });
         }
         let row = sqlx::query(&format!("SELECT {FLAVOR_COLS} FROM compute_flavors WHERE flavorid = $1"))
             .bind(&f.flavorid)
             .fetch_one(&mut *w.tx)
-            .await
-            .map_err(db_err)?;
-        let mut out = flavor_from_row(&row);
+            .await?;
+        let mut out = flavor_from_row(&row)?;
         for (k, v) in &f.extra_specs {
             sqlx::query("INSERT INTO compute_flavor_extra_specs (flavor_id, spec_key, spec_value) VALUES ($1, $2, $3)")
                 .bind(out.internal_id)
                 .bind(k)
                 .bind(v)
                 .execute(&mut *w.tx)
-                .await
-                .map_err(db_err)?;
+                .await?;
         }
         out.extra_specs = f.extra_specs.clone();
         w.commit().await?;
@@ -88,10 +81,9 @@ impl Db {
         let row = sqlx::query(&format!("SELECT {FLAVOR_COLS} FROM compute_flavors WHERE flavorid = $1"))
             .bind(flavorid)
             .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
+            .await?;
         let Some(row) = row else { return Ok(None) };
-        let mut f = flavor_from_row(&row);
+        let mut f = flavor_from_row(&row)?;
         f.extra_specs = self.extra_specs(f.internal_id).await?;
         Ok(Some(f))
     }
@@ -100,25 +92,25 @@ impl Db {
         let rows = sqlx::query("SELECT spec_key, spec_value FROM compute_flavor_extra_specs WHERE flavor_id = $1")
             .bind(internal_id)
             .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(rows.iter().map(|r| (get_str(r, "spec_key"), get_str(r, "spec_value"))).collect())
+            .await?;
+        rows.iter().map(|r| Ok((get_str(r, "spec_key")?, get_str(r, "spec_value")?))).collect()
     }
 
     /// Every flavor with its extra specs, ordered by internal id.
     pub async fn list_flavors(&self) -> Result<Vec<Flavor>> {
         let rows = sqlx::query(&format!("SELECT {FLAVOR_COLS} FROM compute_flavors ORDER BY id"))
             .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
-        let mut flavors: Vec<Flavor> = rows.iter().map(flavor_from_row).collect();
+            .await?;
+        let mut flavors: Vec<Flavor> = rows.iter().map(flavor_from_row).collect::<Result<_>>()?;
         let specs = sqlx::query("SELECT flavor_id, spec_key, spec_value FROM compute_flavor_extra_specs")
             .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
+            .await?;
         let mut by_id: BTreeMap<i64, BTreeMap<String, String>> = BTreeMap::new();
         for r in &specs {
-            by_id.entry(get_i64(r, "flavor_id")).or_default().insert(get_str(r, "spec_key"), get_str(r, "spec_value"));
+            by_id
+                .entry(get_i64(r, "flavor_id")?)
+                .or_default()
+                .insert(get_str(r, "spec_key")?, get_str(r, "spec_value")?);
         }
         for f in &mut flavors {
             if let Some(s) = by_id.remove(&f.internal_id) {
@@ -132,28 +124,22 @@ impl Db {
         let mut w = self.write().await?;
         sqlx::query("UPDATE compute_flavors SET description = $1, updated_at = $2 WHERE id = $3")
             .bind(description.map(str::to_string))
-            .bind(now_ms())
+            .bind(now_us())
             .bind(internal_id)
             .execute(&mut *w.tx)
-            .await
-            .map_err(db_err)?;
-        w.commit().await
+            .await?;
+        Ok(w.commit().await?)
     }
 
     pub async fn delete_flavor(&self, internal_id: i64) -> Result<bool> {
         let mut w = self.write().await?;
         for t in ["compute_flavor_extra_specs", "compute_flavor_projects"] {
-            sqlx::query(&format!("DELETE FROM {t} WHERE flavor_id = $1"))
-                .bind(internal_id)
-                .execute(&mut *w.tx)
-                .await
-                .map_err(db_err)?;
+            sqlx::query(&format!("DELETE FROM {t} WHERE flavor_id = $1")).bind(internal_id).execute(&mut *w.tx).await?;
         }
         let n = sqlx::query("DELETE FROM compute_flavors WHERE id = $1")
             .bind(internal_id)
             .execute(&mut *w.tx)
-            .await
-            .map_err(db_err)?
+            .await?
             .rows_affected();
         w.commit().await?;
         Ok(n > 0)
@@ -167,17 +153,15 @@ impl Db {
                 .bind(internal_id)
                 .bind(k)
                 .execute(&mut *w.tx)
-                .await
-                .map_err(db_err)?;
+                .await?;
             sqlx::query("INSERT INTO compute_flavor_extra_specs (flavor_id, spec_key, spec_value) VALUES ($1, $2, $3)")
                 .bind(internal_id)
                 .bind(k)
                 .bind(v)
                 .execute(&mut *w.tx)
-                .await
-                .map_err(db_err)?;
+                .await?;
         }
-        w.commit().await
+        Ok(w.commit().await?)
     }
 
     pub async fn delete_extra_spec(&self, internal_id: i64, key: &str) -> Result<bool> {
@@ -186,8 +170,7 @@ impl Db {
             .bind(internal_id)
             .bind(key)
             .execute(&mut *w.tx)
-            .await
-            .map_err(db_err)?
+            .await?
             .rows_affected();
         w.commit().await?;
         Ok(n > 0)
@@ -198,9 +181,8 @@ impl Db {
             sqlx::query("SELECT project_id FROM compute_flavor_projects WHERE flavor_id = $1 ORDER BY project_id")
                 .bind(internal_id)
                 .fetch_all(&self.pool)
-                .await
-                .map_err(db_err)?;
-        Ok(rows.iter().map(|r| get_str(r, "project_id")).collect())
+                .await?;
+        rows.iter().map(|r| get_str(r, "project_id")).collect()
     }
 
     /// `false` when the project already had access.
@@ -210,8 +192,7 @@ impl Db {
             .bind(internal_id)
             .bind(project)
             .fetch_optional(&mut *w.tx)
-            .await
-            .map_err(db_err)?
+            .await?
             .is_some();
         if exists {
             return Ok(false);
@@ -220,8 +201,7 @@ impl Db {
             .bind(internal_id)
             .bind(project)
             .execute(&mut *w.tx)
-            .await
-            .map_err(db_err)?;
+            .await?;
         w.commit().await?;
         Ok(true)
     }
@@ -232,8 +212,7 @@ impl Db {
             .bind(internal_id)
             .bind(project)
             .execute(&mut *w.tx)
-            .await
-            .map_err(db_err)?
+            .await?
             .rows_affected();
         w.commit().await?;
         Ok(n > 0)
@@ -244,8 +223,7 @@ impl Db {
         let rows = sqlx::query("SELECT flavor_id FROM compute_flavor_projects WHERE project_id = $1")
             .bind(project)
             .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(rows.iter().map(|r| get_i64(r, "flavor_id")).collect())
+            .await?;
+        rows.iter().map(|r| get_i64(r, "flavor_id")).collect()
     }
 }

@@ -5,10 +5,10 @@ use super::*;
 const INSTANCE_COLS: &str = "id, uuid, display_name, hostname, description, project_id, user_id, image_ref, flavor, vm_state, task_state, power_state, host, node, node_uuid, availability_zone, requested_az, metadata, key_name, access_ip_v4, access_ip_v6, locked, reservation_id, launch_index, launched_at, terminated_at, created_at, updated_at, deleted_at, deleted";
 
 fn instance_from_row(r: &AnyRow) -> Result<Instance> {
-    let vm = get_str(r, "vm_state");
+    let vm = get_str(r, "vm_state")?;
     let vm_state = VmState::parse(&vm)
         .ok_or_else(|| ComputeError::internal(format!("instance row with unknown vm_state {vm:?}")))?;
-    let task_state = match get_opt_str(r, "task_state") {
+    let task_state = match get_opt_str(r, "task_state")? {
         None => None,
         Some(t) => Some(
             TaskState::parse(&t)
@@ -16,15 +16,15 @@ fn instance_from_row(r: &AnyRow) -> Result<Instance> {
         ),
     };
     Ok(Instance {
-        id: get_i64(r, "id"),
-        uuid: parse_uuid(&get_str(r, "uuid")),
-        display_name: get_str(r, "display_name"),
-        hostname: get_opt_str(r, "hostname"),
-        description: get_opt_str(r, "description"),
-        project_id: get_str(r, "project_id"),
-        user_id: get_str(r, "user_id"),
-        image_ref: get_str(r, "image_ref"),
-        flavor: serde_json::from_str(&get_str(r, "flavor")).unwrap_or_else(|_| Flavor {
+        id: get_i64(r, "id")?,
+        uuid: get_uuid(r, "uuid")?,
+        display_name: get_str(r, "display_name")?,
+        hostname: get_opt_str(r, "hostname")?,
+        description: get_opt_str(r, "description")?,
+        project_id: get_str(r, "project_id")?,
+        user_id: get_str(r, "user_id")?,
+        image_ref: get_str(r, "image_ref")?,
+        flavor: serde_json::from_str(&get_str(r, "flavor")?).unwrap_or_else(|_| Flavor {
             internal_id: 0,
             flavorid: String::new(),
             name: String::new(),
@@ -41,25 +41,26 @@ fn instance_from_row(r: &AnyRow) -> Result<Instance> {
         }),
         vm_state,
         task_state,
-        power_state: get_i64(r, "power_state"),
-        host: get_opt_str(r, "host"),
-        node: get_opt_str(r, "node"),
-        node_uuid: opt_uuid(get_opt_str(r, "node_uuid")),
-        availability_zone: get_opt_str(r, "availability_zone"),
-        requested_az: get_opt_str(r, "requested_az"),
-        metadata: serde_json::from_str(&get_str(r, "metadata")).unwrap_or_default(),
-        key_name: get_opt_str(r, "key_name"),
-        access_ip_v4: get_opt_str(r, "access_ip_v4"),
-        access_ip_v6: get_opt_str(r, "access_ip_v6"),
-        locked: get_bool(r, "locked"),
-        reservation_id: get_str(r, "reservation_id"),
-        launch_index: get_i64(r, "launch_index"),
-        launched_at: get_opt_i64(r, "launched_at"),
-        terminated_at: get_opt_i64(r, "terminated_at"),
-        created_at: get_i64(r, "created_at"),
-        updated_at: get_opt_i64(r, "updated_at"),
-        deleted_at: get_opt_i64(r, "deleted_at"),
-        deleted: get_bool(r, "deleted"),
+        power_state: get_i64(r, "power_state")?,
+        host: get_opt_str(r, "host")?,
+        node: get_opt_str(r, "node")?,
+        node_uuid: get_opt_uuid(r, "node_uuid")?,
+        availability_zone: get_opt_str(r, "availability_zone")?,
+        requested_az: get_opt_str(r, "requested_az")?,
+        metadata: get_json(r, "metadata")?,
+        key_name: get_opt_str(r, "key_name")?,
+        access_ip_v4: get_opt_str(r, "access_ip_v4")?,
+        access_ip_v6: get_opt_str(r, "access_ip_v6")?,
+        locked: get_bool(r, "locked")?,
+        reservation_id: get_str(r, "reservation_id")?,
+        launch_index: get_i64(r, "launch_index")?,
+        launched_at: get_opt_i64(r, "launched_at")?,
+        terminated_at: get_opt_i64(r, "terminated_at")?,
+        created_at: get_i64(r, "created_at")?,
+        updated_at: get_opt_i64(r, "updated_at")?,
+        deleted_at: get_opt_i64(r, "deleted_at")?,
+        // Soft-deleted rows hold their own id in `deleted` (0: live).
+        deleted: get_i64(r, "deleted")? != 0,
     })
 }
 
@@ -96,17 +97,15 @@ impl Db {
         .bind(i.launch_index)
         .bind(i.created_at)
         .execute(&mut *w.tx)
-        .await
-        .map_err(db_err)?;
-        w.commit().await
+        .await?;
+        Ok(w.commit().await?)
     }
 
     pub async fn get_instance(&self, uuid: Uuid) -> Result<Option<Instance>> {
         let row = sqlx::query(&format!("SELECT {INSTANCE_COLS} FROM compute_instances WHERE uuid = $1"))
             .bind(uuid.to_string())
             .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
+            .await?;
         row.as_ref().map(instance_from_row).transpose()
     }
 
@@ -130,17 +129,18 @@ impl Db {
         for v in &binds {
             query = query.bind(v);
         }
-        let rows = query.fetch_all(&self.pool).await.map_err(db_err)?;
+        let rows = query.fetch_all(&self.pool).await?;
         rows.iter().map(instance_from_row).collect()
     }
 
     pub async fn count_instances(&self, project: &str) -> Result<i64> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM compute_instances WHERE project_id = $1 AND deleted = 0")
-            .bind(project)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(get_i64(&row, "n"))
+        let row = sqlx::query(
+            "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM compute_instances WHERE project_id = $1 AND deleted = 0",
+        )
+        .bind(project)
+        .fetch_one(&self.pool)
+        .await?;
+        get_i64(&row, "n")
     }
 
     /// Save the user-editable fields (name, description, hostname,
@@ -156,12 +156,11 @@ impl Db {
         .bind(serde_json::to_string(&i.metadata).unwrap_or_else(|_| "{}".into()))
         .bind(i.access_ip_v4.clone())
         .bind(i.access_ip_v6.clone())
-        .bind(now_ms())
+        .bind(now_us())
         .bind(i.uuid.to_string())
         .execute(&mut *w.tx)
-        .await
-        .map_err(db_err)?;
-        w.commit().await
+        .await?;
+        Ok(w.commit().await?)
     }
 
     /// Move an instance to new states if (and only if) it is not deleted
@@ -187,12 +186,11 @@ impl Db {
         .bind(&node.hypervisor_hostname)
         .bind(node.uuid.to_string())
         .bind(az)
-        .bind(now_ms())
+        .bind(now_us())
         .bind(uuid.to_string())
         .bind(TaskState::Deleting.as_str())
         .execute(&mut *w.tx)
-        .await
-        .map_err(db_err)?
+        .await?
         .rows_affected();
         if n == 0 {
             return Ok(false);
@@ -208,14 +206,13 @@ impl Db {
             "UPDATE compute_instances SET vm_state = $3, task_state = NULL, power_state = $4, launched_at = $1, updated_at = $1 \
              WHERE uuid = $2 AND deleted = 0 AND task_state = $5",
         )
-        .bind(now_ms())
+        .bind(now_us())
         .bind(uuid.to_string())
         .bind(VmState::Active.as_str())
         .bind(power_state::RUNNING)
         .bind(TaskState::Spawning.as_str())
         .execute(&mut *w.tx)
-        .await
-        .map_err(db_err)?
+        .await?
         .rows_affected();
         w.commit().await?;
         Ok(n > 0)
@@ -226,7 +223,7 @@ impl Db {
     /// entry id, or `None` when it was already deleted.
     pub async fn mark_deleted(&self, uuid: Uuid) -> Result<Option<i64>> {
         let mut w = self.write().await?;
-        let now = now_ms();
+        let now = now_us();
         let n = sqlx::query(
             "UPDATE compute_instances SET vm_state = $3, task_state = NULL, power_state = $4, deleted = id, deleted_at = $1, terminated_at = $1, updated_at = $1 \
              WHERE uuid = $2 AND deleted = 0",
@@ -236,8 +233,7 @@ impl Db {
         .bind(VmState::Deleted.as_str())
         .bind(power_state::NOSTATE)
         .execute(&mut *w.tx)
-        .await
-        .map_err(db_err)?
+        .await?
         .rows_affected();
         if n == 0 {
             return Ok(None);
@@ -262,11 +258,10 @@ impl Db {
             .bind(message)
             .bind(details)
             .bind(host.map(str::to_string))
-            .bind(now_ms())
+            .bind(now_us())
             .execute(&mut *w.tx)
-            .await
-            .map_err(db_err)?;
-        w.commit().await
+            .await?;
+        Ok(w.commit().await?)
     }
 
     pub async fn latest_fault(&self, uuid: Uuid) -> Result<Option<InstanceFault>> {
@@ -275,15 +270,17 @@ impl Db {
         )
         .bind(uuid.to_string())
         .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?;
-        Ok(row.map(|r| InstanceFault {
-            code: get_i64(&r, "code"),
-            message: get_str(&r, "message"),
-            details: get_str(&r, "details"),
-            host: get_opt_str(&r, "host"),
-            created_at: get_i64(&r, "created_at"),
-        }))
+        .await?;
+        row.map(|r| {
+            Ok(InstanceFault {
+                code: get_i64(&r, "code")?,
+                message: get_str(&r, "message")?,
+                details: get_str(&r, "details")?,
+                host: get_opt_str(&r, "host")?,
+                created_at: get_i64(&r, "created_at")?,
+            })
+        })
+        .transpose()
     }
 }
 
@@ -291,10 +288,9 @@ pub(crate) async fn set_state_tx(tx: &mut Tx, uuid: Uuid, t: &Transition) -> Res
     let row = sqlx::query("SELECT task_state FROM compute_instances WHERE uuid = $1 AND deleted = 0")
         .bind(uuid.to_string())
         .fetch_optional(&mut **tx)
-        .await
-        .map_err(db_err)?;
+        .await?;
     let Some(row) = row else { return Ok(false) };
-    let current = get_opt_str(&row, "task_state");
+    let current = get_opt_str(&row, "task_state")?;
     if let Some(exp) = t.expected {
         // A stored task state berth does not know never matches.
         let known = current.as_deref().map(TaskState::parse);
@@ -316,11 +312,11 @@ pub(crate) async fn set_state_tx(tx: &mut Tx, uuid: Uuid, t: &Transition) -> Res
         .bind(t.vm_state.map(VmState::as_str))
         .bind(t.task_state.map(TaskState::as_str))
         .bind(t.power_state)
-        .bind(now_ms())
+        .bind(now_us())
         .bind(uuid.to_string());
     if let Some(c) = current {
         q = q.bind(c);
     }
-    let n = q.execute(&mut **tx).await.map_err(db_err)?.rows_affected();
+    let n = q.execute(&mut **tx).await?.rows_affected();
     Ok(n > 0)
 }

@@ -16,16 +16,17 @@ impl Db {
         for s in FINISHED_MIGRATION_STATUSES {
             q = q.bind(*s);
         }
-        let rows = q.fetch_all(&self.pool).await.map_err(db_err)?;
-        Ok(rows
-            .iter()
-            .map(|r| Migration {
-                uuid: parse_uuid(&get_str(r, "uuid")),
-                instance_uuid: parse_uuid(&get_str(r, "instance_uuid")),
-                source_node_uuid: opt_uuid(get_opt_str(r, "source_node_uuid")),
-                dest_node_uuid: opt_uuid(get_opt_str(r, "dest_node_uuid")),
-                status: get_str(r, "status"),
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Migration {
+                    uuid: get_uuid(r, "uuid")?,
+                    instance_uuid: get_uuid(r, "instance_uuid")?,
+                    source_node_uuid: get_opt_uuid(r, "source_node_uuid")?,
+                    dest_node_uuid: get_opt_uuid(r, "dest_node_uuid")?,
+                    status: get_str(r, "status")?,
+                })
             })
-            .collect())
+            .collect()
     }
 }

@@ -23,20 +23,88 @@ use sqlx::any::AnyRow;
 use uuid::Uuid;
 
 use crate::db::{
-    db_err, get_bool, get_f64, get_i64, get_opt_i64, get_opt_str, get_str, is_unique_violation, now_ms, Db, Engine, Tx,
+    get_bool, get_f64, get_i64, get_opt_i64, get_opt_str, get_opt_uuid, get_str, get_uuid, ms_to_us, now_us, Db,
+    Engine, Tx,
 };
-use crate::error::{ComputeError, Result};
+use crate::error::{ComputeError, ErrorKind, Result};
 use crate::lifecycle::{QueueState, Transition, FINISHED_MIGRATION_STATUSES};
 use crate::model::*;
 
-fn parse_uuid(s: &str) -> Uuid {
-    Uuid::parse_str(s).unwrap_or_default()
-}
-
-fn opt_uuid(s: Option<String>) -> Option<Uuid> {
-    s.and_then(|s| Uuid::parse_str(&s).ok())
+/// A TEXT column holding JSON (strict: malformed JSON is an error).
+fn get_json<T: serde::de::DeserializeOwned>(r: &AnyRow, col: &str) -> Result<T> {
+    let s = get_str(r, col)?;
+    serde_json::from_str(&s).map_err(|e| ComputeError::internal(format!("column {col}: stored JSON is malformed: {e}")))
 }
 
 fn b(v: bool) -> i64 {
     v as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct TempDb {
+        db: Db,
+        dir: std::path::PathBuf,
+    }
+
+    impl Drop for TempDb {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    async fn sqlite() -> TempDb {
+        let dir = std::env::temp_dir().join(format!("berth-compute-store-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = Db::connect(&format!("sqlite://{}/c.db", dir.display()), 2).await.unwrap();
+        db.migrate().await.unwrap();
+        TempDb { db, dir }
+    }
+
+    #[tokio::test]
+    async fn a_column_that_does_not_decode_is_an_error_not_a_default() {
+        let t = sqlite().await;
+        let s = t.db.register_service("h1", "nova-compute", "nova").await.unwrap();
+        assert!(s.created_at > 1_000_000_000_000_000, "created_at in microseconds: {}", s.created_at);
+        assert_eq!(t.db.list_services().await.unwrap().len(), 1);
+        for (sql, what) in [
+            ("UPDATE compute_services SET uuid = 'not-a-uuid'", "a malformed UUID"),
+            ("UPDATE compute_services SET disabled = 7", "a flag that is not 0 or 1"),
+            ("UPDATE compute_services SET report_count = 'many'", "text in an integer column"),
+        ] {
+            let s2 = t.db.register_service("h2", "nova-compute", "nova").await.unwrap();
+            sqlx::query(&format!("{sql} WHERE id = $1")).bind(s2.id).execute(&t.db.pool).await.unwrap();
+            let e = t.db.list_services().await.expect_err(what);
+            assert_eq!(e.kind, ErrorKind::Internal, "{what}: {e}");
+            sqlx::query("DELETE FROM compute_services WHERE id = $1").bind(s2.id).execute(&t.db.pool).await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn the_micros_migration_converts_milliseconds() {
+        let sqlite_sql = include_str!("../../migrations/sqlite/20261202300001_compute_micros.sql");
+        let pg_sql = include_str!("../../migrations/postgres/20261202300001_compute_micros.sql");
+        assert_eq!(sqlite_sql, pg_sql, "the paired migrations differ");
+        let t = sqlite().await;
+        // A row as the millisecond schema wrote it.
+        sqlx::query(
+            "INSERT INTO compute_services (uuid, host, service_binary, availability_zone, last_seen_up, created_at, updated_at) \
+             VALUES ($1, 'old', 'nova-compute', 'nova', 1700000000123, 1700000000000, NULL)",
+        )
+        .bind(Uuid::new_v4().to_string())
+        .execute(&t.db.pool)
+        .await
+        .unwrap();
+        let code: Vec<&str> = sqlite_sql.lines().filter(|l| !l.trim_start().starts_with("--")).collect();
+        for stmt in code.join("\n").split(';').filter(|s| !s.trim().is_empty()) {
+            sqlx::query(stmt).execute(&t.db.pool).await.unwrap();
+        }
+        let s = t.db.service_by_host("old", "nova-compute").await.unwrap().unwrap();
+        assert_eq!(s.last_seen_up, Some(1_700_000_000_123_000));
+        assert_eq!(s.created_at, 1_700_000_000_000_000);
+        assert_eq!(s.updated_at, None);
+        assert_eq!(berth_time::iso_micros(s.last_seen_up.unwrap()), "2023-11-14T22:13:20.123000");
+    }
 }

@@ -4,27 +4,27 @@ use super::*;
 
 const NODE_COLS: &str = "id, uuid, host, hypervisor_hostname, hypervisor_type, hypervisor_version, host_ip, vcpus, memory_mb, local_gb, cpu_allocation_ratio, ram_allocation_ratio, disk_allocation_ratio, reserved_host_cpus, reserved_host_memory_mb, reserved_host_disk_gb, created_at, updated_at";
 
-fn node_from_row(r: &AnyRow) -> ComputeNode {
-    ComputeNode {
-        id: get_i64(r, "id"),
-        uuid: parse_uuid(&get_str(r, "uuid")),
-        host: get_str(r, "host"),
-        hypervisor_hostname: get_str(r, "hypervisor_hostname"),
-        hypervisor_type: get_str(r, "hypervisor_type"),
-        hypervisor_version: get_i64(r, "hypervisor_version"),
-        host_ip: get_str(r, "host_ip"),
-        vcpus: get_i64(r, "vcpus"),
-        memory_mb: get_i64(r, "memory_mb"),
-        local_gb: get_i64(r, "local_gb"),
-        cpu_allocation_ratio: get_f64(r, "cpu_allocation_ratio"),
-        ram_allocation_ratio: get_f64(r, "ram_allocation_ratio"),
-        disk_allocation_ratio: get_f64(r, "disk_allocation_ratio"),
-        reserved_host_cpus: get_i64(r, "reserved_host_cpus"),
-        reserved_host_memory_mb: get_i64(r, "reserved_host_memory_mb"),
-        reserved_host_disk_gb: get_i64(r, "reserved_host_disk_gb"),
-        created_at: get_i64(r, "created_at"),
-        updated_at: get_opt_i64(r, "updated_at"),
-    }
+fn node_from_row(r: &AnyRow) -> Result<ComputeNode> {
+    Ok(ComputeNode {
+        id: get_i64(r, "id")?,
+        uuid: get_uuid(r, "uuid")?,
+        host: get_str(r, "host")?,
+        hypervisor_hostname: get_str(r, "hypervisor_hostname")?,
+        hypervisor_type: get_str(r, "hypervisor_type")?,
+        hypervisor_version: get_i64(r, "hypervisor_version")?,
+        host_ip: get_str(r, "host_ip")?,
+        vcpus: get_i64(r, "vcpus")?,
+        memory_mb: get_i64(r, "memory_mb")?,
+        local_gb: get_i64(r, "local_gb")?,
+        cpu_allocation_ratio: get_f64(r, "cpu_allocation_ratio")?,
+        ram_allocation_ratio: get_f64(r, "ram_allocation_ratio")?,
+        disk_allocation_ratio: get_f64(r, "disk_allocation_ratio")?,
+        reserved_host_cpus: get_i64(r, "reserved_host_cpus")?,
+        reserved_host_memory_mb: get_i64(r, "reserved_host_memory_mb")?,
+        reserved_host_disk_gb: get_i64(r, "reserved_host_disk_gb")?,
+        created_at: get_i64(r, "created_at")?,
+        updated_at: get_opt_i64(r, "updated_at")?,
+    })
 }
 
 impl Db {
@@ -32,12 +32,11 @@ impl Db {
     /// kept once assigned (`n.uuid` is used only on creation).
     pub async fn upsert_node(&self, n: &ComputeNode) -> Result<ComputeNode> {
         let mut w = self.write().await?;
-        let now = now_ms();
+        let now = now_us();
         let existing = sqlx::query("SELECT id FROM compute_nodes WHERE hypervisor_hostname = $1")
             .bind(&n.hypervisor_hostname)
             .fetch_optional(&mut *w.tx)
-            .await
-            .map_err(db_err)?;
+            .await?;
         if existing.is_some() {
             sqlx::query(
                 "UPDATE compute_nodes SET host = $1, hypervisor_type = $2, hypervisor_version = $3, host_ip = $4, vcpus = $5, memory_mb = $6, local_gb = $7, \
@@ -60,8 +59,7 @@ impl Db {
             .bind(now)
             .bind(&n.hypervisor_hostname)
             .execute(&mut *w.tx)
-            .await
-            .map_err(db_err)?;
+            .await?;
         } else {
             sqlx::query(
                 "INSERT INTO compute_nodes (uuid, host, hypervisor_hostname, hypervisor_type, hypervisor_version, host_ip, vcpus, memory_mb, local_gb, \
@@ -85,24 +83,20 @@ impl Db {
             .bind(n.reserved_host_disk_gb)
             .bind(now)
             .execute(&mut *w.tx)
-            .await
-            .map_err(db_err)?;
+            .await?;
         }
         let row = sqlx::query(&format!("SELECT {NODE_COLS} FROM compute_nodes WHERE hypervisor_hostname = $1"))
             .bind(&n.hypervisor_hostname)
             .fetch_one(&mut *w.tx)
-            .await
-            .map_err(db_err)?;
+            .await?;
         w.commit().await?;
-        Ok(node_from_row(&row))
+        node_from_row(&row)
     }
 
     pub async fn list_nodes(&self) -> Result<Vec<ComputeNode>> {
-        let rows = sqlx::query(&format!("SELECT {NODE_COLS} FROM compute_nodes ORDER BY id"))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(rows.iter().map(node_from_row).collect())
+        let rows =
+            sqlx::query(&format!("SELECT {NODE_COLS} FROM compute_nodes ORDER BY id")).fetch_all(&self.pool).await?;
+        rows.iter().map(node_from_row).collect()
     }
 
     pub async fn nodes_on_host(&self, host: &str) -> Result<Vec<ComputeNode>> {

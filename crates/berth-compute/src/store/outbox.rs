@@ -3,7 +3,7 @@
 use super::*;
 
 pub(crate) async fn insert_outbox_tx(tx: &mut Tx, engine: Engine, kind: &str, consumer: Uuid) -> Result<i64> {
-    let now = now_ms();
+    let now = now_us();
     let _ = engine;
     let row = sqlx::query(
         "INSERT INTO compute_outbox (kind, consumer_uuid, payload, attempts, next_attempt_at, created_at) VALUES ($1, $2, '{}', 0, $3, $3) RETURNING id",
@@ -12,20 +12,19 @@ pub(crate) async fn insert_outbox_tx(tx: &mut Tx, engine: Engine, kind: &str, co
     .bind(consumer.to_string())
     .bind(now)
     .fetch_one(&mut **tx)
-    .await
-    .map_err(db_err)?;
-    Ok(get_i64(&row, "id"))
+    .await?;
+    get_i64(&row, "id")
 }
 
-fn outbox_from_row(r: &AnyRow) -> OutboxEntry {
-    OutboxEntry {
-        id: get_i64(r, "id"),
-        kind: get_str(r, "kind"),
-        consumer_uuid: parse_uuid(&get_str(r, "consumer_uuid")),
-        attempts: get_i64(r, "attempts"),
-        last_error: get_opt_str(r, "last_error"),
-        created_at: get_i64(r, "created_at"),
-    }
+fn outbox_from_row(r: &AnyRow) -> Result<OutboxEntry> {
+    Ok(OutboxEntry {
+        id: get_i64(r, "id")?,
+        kind: get_str(r, "kind")?,
+        consumer_uuid: get_uuid(r, "consumer_uuid")?,
+        attempts: get_i64(r, "attempts")?,
+        last_error: get_opt_str(r, "last_error")?,
+        created_at: get_i64(r, "created_at")?,
+    })
 }
 
 impl Db {
@@ -40,31 +39,30 @@ impl Db {
     /// drainers never run the same entry at once). `None` when it is gone,
     /// not due, or leased by someone else.
     pub async fn lease_outbox(&self, id: i64, lease_ms: i64, only_if_due: bool) -> Result<Option<OutboxEntry>> {
-        let now = now_ms();
+        let now = now_us();
         let mut w = self.write().await?;
         let cond = if only_if_due { " AND next_attempt_at <= $3" } else { "" };
         let sql = format!(
             "UPDATE compute_outbox SET next_attempt_at = $1 WHERE id = $2{cond} \
              RETURNING id, kind, consumer_uuid, attempts, last_error, created_at"
         );
-        let mut q = sqlx::query(&sql).bind(now + lease_ms).bind(id);
+        let mut q = sqlx::query(&sql).bind(now + ms_to_us(lease_ms)).bind(id);
         if only_if_due {
             q = q.bind(now);
         }
-        let row = q.fetch_optional(&mut *w.tx).await.map_err(db_err)?;
+        let row = q.fetch_optional(&mut *w.tx).await?;
         w.commit().await?;
-        Ok(row.as_ref().map(outbox_from_row))
+        row.as_ref().map(outbox_from_row).transpose()
     }
 
     /// Ids of entries due now (oldest first).
     pub async fn due_outbox(&self, limit: i64) -> Result<Vec<i64>> {
         let rows = sqlx::query("SELECT id FROM compute_outbox WHERE next_attempt_at <= $1 ORDER BY id LIMIT $2")
-            .bind(now_ms())
+            .bind(now_us())
             .bind(limit)
             .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(rows.iter().map(|r| get_i64(r, "id")).collect())
+            .await?;
+        rows.iter().map(|r| get_i64(r, "id")).collect()
     }
 
     pub async fn list_outbox(&self) -> Result<Vec<OutboxEntry>> {
@@ -72,15 +70,14 @@ impl Db {
             "SELECT id, kind, consumer_uuid, attempts, last_error, created_at FROM compute_outbox ORDER BY id",
         )
         .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?;
-        Ok(rows.iter().map(outbox_from_row).collect())
+        .await?;
+        rows.iter().map(outbox_from_row).collect()
     }
 
     pub async fn delete_outbox(&self, id: i64) -> Result<()> {
         let mut w = self.write().await?;
-        sqlx::query("DELETE FROM compute_outbox WHERE id = $1").bind(id).execute(&mut *w.tx).await.map_err(db_err)?;
-        w.commit().await
+        sqlx::query("DELETE FROM compute_outbox WHERE id = $1").bind(id).execute(&mut *w.tx).await?;
+        Ok(w.commit().await?)
     }
 
     pub async fn outbox_failed(&self, id: i64, error: &str, retry_in_ms: i64) -> Result<()> {
@@ -89,11 +86,10 @@ impl Db {
             "UPDATE compute_outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2 WHERE id = $3",
         )
         .bind(error)
-        .bind(now_ms() + retry_in_ms)
+        .bind(now_us() + ms_to_us(retry_in_ms))
         .bind(id)
         .execute(&mut *w.tx)
-        .await
-        .map_err(db_err)?;
-        w.commit().await
+        .await?;
+        Ok(w.commit().await?)
     }
 }

@@ -7,9 +7,8 @@ impl Db {
         let rows = sqlx::query("SELECT resource, hard_limit FROM compute_quotas WHERE project_id = $1")
             .bind(project)
             .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(rows.iter().map(|r| (get_str(r, "resource"), get_i64(r, "hard_limit"))).collect())
+            .await?;
+        rows.iter().map(|r| Ok((get_str(r, "resource")?, get_i64(r, "hard_limit")?))).collect()
     }
 
     pub async fn set_quotas(&self, project: &str, limits: &BTreeMap<String, i64>) -> Result<()> {
@@ -19,26 +18,20 @@ impl Db {
                 .bind(project)
                 .bind(k)
                 .execute(&mut *w.tx)
-                .await
-                .map_err(db_err)?;
+                .await?;
             sqlx::query("INSERT INTO compute_quotas (project_id, resource, hard_limit) VALUES ($1, $2, $3)")
                 .bind(project)
                 .bind(k)
                 .bind(v)
                 .execute(&mut *w.tx)
-                .await
-                .map_err(db_err)?;
+                .await?;
         }
-        w.commit().await
+        Ok(w.commit().await?)
     }
 
     pub async fn delete_quotas(&self, project: &str) -> Result<()> {
         let mut w = self.write().await?;
-        sqlx::query("DELETE FROM compute_quotas WHERE project_id = $1")
-            .bind(project)
-            .execute(&mut *w.tx)
-            .await
-            .map_err(db_err)?;
-        w.commit().await
+        sqlx::query("DELETE FROM compute_quotas WHERE project_id = $1").bind(project).execute(&mut *w.tx).await?;
+        Ok(w.commit().await?)
     }
 }

@@ -4,21 +4,21 @@ use super::*;
 
 const SERVICE_COLS: &str = "id, uuid, host, service_binary, availability_zone, disabled, disabled_reason, forced_down, last_seen_up, report_count, created_at, updated_at";
 
-fn service_from_row(r: &AnyRow) -> Service {
-    Service {
-        id: get_i64(r, "id"),
-        uuid: parse_uuid(&get_str(r, "uuid")),
-        host: get_str(r, "host"),
-        binary: get_str(r, "service_binary"),
-        availability_zone: get_str(r, "availability_zone"),
-        disabled: get_bool(r, "disabled"),
-        disabled_reason: get_opt_str(r, "disabled_reason"),
-        forced_down: get_bool(r, "forced_down"),
-        last_seen_up: get_opt_i64(r, "last_seen_up"),
-        report_count: get_i64(r, "report_count"),
-        created_at: get_i64(r, "created_at"),
-        updated_at: get_opt_i64(r, "updated_at"),
-    }
+fn service_from_row(r: &AnyRow) -> Result<Service> {
+    Ok(Service {
+        id: get_i64(r, "id")?,
+        uuid: get_uuid(r, "uuid")?,
+        host: get_str(r, "host")?,
+        binary: get_str(r, "service_binary")?,
+        availability_zone: get_str(r, "availability_zone")?,
+        disabled: get_bool(r, "disabled")?,
+        disabled_reason: get_opt_str(r, "disabled_reason")?,
+        forced_down: get_bool(r, "forced_down")?,
+        last_seen_up: get_opt_i64(r, "last_seen_up")?,
+        report_count: get_i64(r, "report_count")?,
+        created_at: get_i64(r, "created_at")?,
+        updated_at: get_opt_i64(r, "updated_at")?,
+    })
 }
 
 impl Db {
@@ -26,15 +26,14 @@ impl Db {
     /// the disabled/forced-down flags are kept.
     pub async fn register_service(&self, host: &str, binary: &str, az: &str) -> Result<Service> {
         let mut w = self.write().await?;
-        let now = now_ms();
+        let now = now_us();
         let existing = sqlx::query(&format!(
             "SELECT {SERVICE_COLS} FROM compute_services WHERE host = $1 AND service_binary = $2"
         ))
         .bind(host)
         .bind(binary)
         .fetch_optional(&mut *w.tx)
-        .await
-        .map_err(db_err)?;
+        .await?;
         if existing.is_some() {
             sqlx::query("UPDATE compute_services SET availability_zone = $1, updated_at = $2 WHERE host = $3 AND service_binary = $4")
                 .bind(az)
@@ -42,8 +41,7 @@ impl Db {
                 .bind(host)
                 .bind(binary)
                 .execute(&mut *w.tx)
-                .await
-                .map_err(db_err)?;
+                .await?;
         } else {
             sqlx::query(
                 "INSERT INTO compute_services (uuid, host, service_binary, availability_zone, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)",
@@ -54,8 +52,7 @@ impl Db {
             .bind(az)
             .bind(now)
             .execute(&mut *w.tx)
-            .await
-            .map_err(db_err)?;
+            .await?;
         }
         let row = sqlx::query(&format!(
             "SELECT {SERVICE_COLS} FROM compute_services WHERE host = $1 AND service_binary = $2"
@@ -63,18 +60,16 @@ impl Db {
         .bind(host)
         .bind(binary)
         .fetch_one(&mut *w.tx)
-        .await
-        .map_err(db_err)?;
+        .await?;
         w.commit().await?;
-        Ok(service_from_row(&row))
+        service_from_row(&row)
     }
 
     pub async fn list_services(&self) -> Result<Vec<Service>> {
         let rows = sqlx::query(&format!("SELECT {SERVICE_COLS} FROM compute_services ORDER BY id"))
             .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(rows.iter().map(service_from_row).collect())
+            .await?;
+        rows.iter().map(service_from_row).collect()
     }
 
     pub async fn service_by_host(&self, host: &str, binary: &str) -> Result<Option<Service>> {
@@ -84,28 +79,25 @@ impl Db {
         .bind(host)
         .bind(binary)
         .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?;
-        Ok(row.as_ref().map(service_from_row))
+        .await?;
+        row.as_ref().map(service_from_row).transpose()
     }
 
     /// Record a heartbeat; `None` when the service row is gone.
     pub async fn heartbeat(&self, id: i64) -> Result<Option<Service>> {
         let mut w = self.write().await?;
-        let now = now_ms();
+        let now = now_us();
         sqlx::query("UPDATE compute_services SET last_seen_up = $1, report_count = report_count + 1 WHERE id = $2")
             .bind(now)
             .bind(id)
             .execute(&mut *w.tx)
-            .await
-            .map_err(db_err)?;
+            .await?;
         let row = sqlx::query(&format!("SELECT {SERVICE_COLS} FROM compute_services WHERE id = $1"))
             .bind(id)
             .fetch_optional(&mut *w.tx)
-            .await
-            .map_err(db_err)?;
+            .await?;
         w.commit().await?;
-        Ok(row.as_ref().map(service_from_row))
+        row.as_ref().map(service_from_row).transpose()
     }
 
     pub async fn update_service(&self, s: &Service) -> Result<()> {
@@ -114,27 +106,18 @@ impl Db {
             .bind(b(s.disabled))
             .bind(s.disabled_reason.clone())
             .bind(b(s.forced_down))
-            .bind(now_ms())
+            .bind(now_us())
             .bind(s.id)
             .execute(&mut *w.tx)
-            .await
-            .map_err(db_err)?;
-        w.commit().await
+            .await?;
+        Ok(w.commit().await?)
     }
 
     /// Delete a service and its compute nodes.
     pub async fn delete_service(&self, s: &Service) -> Result<()> {
         let mut w = self.write().await?;
-        sqlx::query("DELETE FROM compute_nodes WHERE host = $1")
-            .bind(&s.host)
-            .execute(&mut *w.tx)
-            .await
-            .map_err(db_err)?;
-        sqlx::query("DELETE FROM compute_services WHERE id = $1")
-            .bind(s.id)
-            .execute(&mut *w.tx)
-            .await
-            .map_err(db_err)?;
-        w.commit().await
+        sqlx::query("DELETE FROM compute_nodes WHERE host = $1").bind(&s.host).execute(&mut *w.tx).await?;
+        sqlx::query("DELETE FROM compute_services WHERE id = $1").bind(s.id).execute(&mut *w.tx).await?;
+        Ok(w.commit().await?)
     }
 }

@@ -9,7 +9,7 @@ pub(crate) async fn enqueue_tx(
     instance: Option<Uuid>,
     payload: &Value,
 ) -> Result<()> {
-    let now = now_ms();
+    let now = now_us();
     sqlx::query("INSERT INTO compute_tasks (host, kind, instance_uuid, payload, state, created_at, updated_at) VALUES ($1, $2, $3, $4, $6, $5, $5)")
         .bind(host)
         .bind(kind)
@@ -18,8 +18,7 @@ pub(crate) async fn enqueue_tx(
         .bind(now)
         .bind(QueueState::Pending.as_str())
         .execute(&mut **tx)
-        .await
-        .map_err(db_err)?;
+        .await?;
     Ok(())
 }
 
@@ -42,7 +41,7 @@ impl Db {
     /// picked with `FOR UPDATE SKIP LOCKED` so concurrent workers never wait
     /// on each other.
     pub async fn claim_task(&self, host: &str, worker: &str, lease_ms: i64) -> Result<Option<Task>> {
-        let now = now_ms();
+        let now = now_us();
         let lock = match self.engine {
             Engine::Sqlite => "",
             Engine::Postgres => " FOR UPDATE SKIP LOCKED",
@@ -56,56 +55,58 @@ impl Db {
         let mut w = self.write().await?;
         let row = sqlx::query(&sql)
             .bind(worker)
-            .bind(now + lease_ms)
+            .bind(now + ms_to_us(lease_ms))
             .bind(now)
             .bind(host)
             .bind(QueueState::Running.as_str())
             .bind(QueueState::Pending.as_str())
             .fetch_optional(&mut *w.tx)
-            .await
-            .map_err(db_err)?;
+            .await?;
         w.commit().await?;
-        Ok(row.map(|r| Task {
-            id: get_i64(&r, "id"),
-            host: get_str(&r, "host"),
-            kind: get_str(&r, "kind"),
-            instance_uuid: opt_uuid(get_opt_str(&r, "instance_uuid")),
-            payload: serde_json::from_str(&get_str(&r, "payload")).unwrap_or(Value::Null),
-            attempts: get_i64(&r, "attempts"),
-        }))
+        row.map(|r| {
+            Ok(Task {
+                id: get_i64(&r, "id")?,
+                host: get_str(&r, "host")?,
+                kind: get_str(&r, "kind")?,
+                instance_uuid: get_opt_uuid(&r, "instance_uuid")?,
+                payload: get_json(&r, "payload")?,
+                attempts: get_i64(&r, "attempts")?,
+            })
+        })
+        .transpose()
     }
 
     pub async fn complete_task(&self, id: i64) -> Result<()> {
         let mut w = self.write().await?;
-        sqlx::query("DELETE FROM compute_tasks WHERE id = $1").bind(id).execute(&mut *w.tx).await.map_err(db_err)?;
-        w.commit().await
+        sqlx::query("DELETE FROM compute_tasks WHERE id = $1").bind(id).execute(&mut *w.tx).await?;
+        Ok(w.commit().await?)
     }
 
     /// Put a task back for a retry after `delay_ms`, or mark it failed.
     pub async fn retry_task(&self, id: i64, error: &str, delay_ms: i64, give_up: bool) -> Result<()> {
         let mut w = self.write().await?;
-        let now = now_ms();
+        let now = now_us();
         sqlx::query("UPDATE compute_tasks SET state = $1, claimed_by = NULL, claimed_until = $2, last_error = $3, updated_at = $4 WHERE id = $5")
             .bind(if give_up { QueueState::Failed } else { QueueState::Pending }.as_str())
-            .bind(now + delay_ms)
+            .bind(now + ms_to_us(delay_ms))
             .bind(error)
             .bind(now)
             .bind(id)
             .execute(&mut *w.tx)
-            .await
-            .map_err(db_err)?;
-        w.commit().await
+            .await?;
+        Ok(w.commit().await?)
     }
 
     /// Tasks not yet done for a host (pending or running).
     pub async fn open_tasks(&self, host: &str) -> Result<i64> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM compute_tasks WHERE host = $1 AND state IN ($2, $3)")
-            .bind(host)
-            .bind(QueueState::Pending.as_str())
-            .bind(QueueState::Running.as_str())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(get_i64(&row, "n"))
+        let row = sqlx::query(
+            "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM compute_tasks WHERE host = $1 AND state IN ($2, $3)",
+        )
+        .bind(host)
+        .bind(QueueState::Pending.as_str())
+        .bind(QueueState::Running.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        get_i64(&row, "n")
     }
 }

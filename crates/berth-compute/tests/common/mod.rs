@@ -2,14 +2,15 @@
 //! API over a fresh SQLite file or PostgreSQL database, compute agents on
 //! simulated hosts, and helpers to drive the API with `oneshot`.
 //!
-//! PostgreSQL tests use `BERTH_TEST_POSTGRES_URL` (default
+//! Databases come from berth-testkit: PostgreSQL runs use
+//! `BERTH_TEST_POSTGRES_URL` (default
 //! `postgresql://postgres@127.0.0.1:5432/postgres`); set
-//! `BERTH_TEST_POSTGRES=skip` to skip them.
+//! `BERTH_TEST_SKIP_POSTGRES=1` to skip them.
 
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -27,92 +28,20 @@ use berth_policy::EnforcerConfig;
 use berth_store::{Store, StoreConfig};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
-use sqlx::Connection;
 use tower::ServiceExt;
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
+pub use berth_testkit::{Backend, TestDb};
 
 pub const IMAGE: &str = "155d900f-4e14-4e4c-a73d-069cbf4541e6";
 pub const ARM_IMAGE: &str = "2b7c1f3e-9a51-4c1e-8f0e-3f7d2c8a9b10";
 pub const BIG_IMAGE: &str = "7e0d5c3a-1b2c-4d5e-8f90-a1b2c3d4e5f6";
 pub const MV: &str = "compute 2.96";
 
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-fn unique(prefix: &str) -> String {
-    let nanos =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    format!("{prefix}_{}_{}_{nanos}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
-}
-
-fn pg_admin_url() -> String {
-    std::env::var("BERTH_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/postgres".to_string())
-}
-
+/// Whether the PostgreSQL runs are switched off (berth-testkit's one
+/// switch, `BERTH_TEST_SKIP_POSTGRES`).
 pub fn skip(backend: Backend) -> bool {
-    backend == Backend::Postgres && std::env::var("BERTH_TEST_POSTGRES").as_deref() == Ok("skip")
-}
-
-enum Cleanup {
-    File(std::path::PathBuf),
-    PgDb(String),
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        match self {
-            Cleanup::File(p) => {
-                for suffix in ["", "-wal", "-shm"] {
-                    let mut s = p.clone().into_os_string();
-                    s.push(suffix);
-                    let _ = std::fs::remove_file(s);
-                }
-            }
-            Cleanup::PgDb(name) => {
-                let name = name.clone();
-                let _ = std::thread::spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-                    rt.block_on(async {
-                        sqlx::any::install_default_drivers();
-                        if let Ok(mut c) = sqlx::AnyConnection::connect(&pg_admin_url()).await {
-                            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                                .execute(&mut c)
-                                .await;
-                            let _ = c.close().await;
-                        }
-                    });
-                })
-                .join();
-            }
-        }
-    }
-}
-
-async fn fresh_url(backend: Backend) -> (String, Cleanup) {
-    match backend {
-        Backend::Sqlite => {
-            let path = std::env::temp_dir().join(format!("{}.db", unique("berth_compute_test")));
-            (format!("sqlite://{}", path.display()), Cleanup::File(path))
-        }
-        Backend::Postgres => {
-            sqlx::any::install_default_drivers();
-            let name = unique("berth_compute_test");
-            let mut c = sqlx::AnyConnection::connect(&pg_admin_url())
-                .await
-                .expect("PostgreSQL at BERTH_TEST_POSTGRES_URL (set BERTH_TEST_POSTGRES=skip to skip)");
-            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await.expect("create database");
-            c.close().await.ok();
-            let base = pg_admin_url();
-            let cut = base.rfind('/').expect("database URL has a path");
-            (format!("{}/{name}", &base[..cut]), Cleanup::PgDb(name))
-        }
-    }
+    backend == Backend::Postgres && berth_testkit::skip_postgres()
 }
 
 /// A Placement client that can be switched off (every call: unavailable)
@@ -163,7 +92,8 @@ pub struct Env {
     pub api_placement: Faulty,
     pub images: Arc<StaticImages>,
     pub url: String,
-    _cleanup: Cleanup,
+    /// The throw-away database (removed on drop).
+    _db: TestDb,
 }
 
 pub fn images() -> StaticImages {
@@ -181,7 +111,8 @@ impl Env {
     }
 
     pub async fn with_config(backend: Backend, config: ComputeConfig) -> Env {
-        let (url, cleanup) = fresh_url(backend).await;
+        let db = TestDb::new(backend).await.expect("PostgreSQL runs are skipped: check common::skip first");
+        let url = db.url.clone();
         let store = Store::open(&StoreConfig::new(url.clone())).await.expect("placement store");
         let policy = berth_policy::Enforcer::new(berth_policy::placement::defaults(), EnforcerConfig::default());
         let pstate = Arc::new(AppState::new(store, policy, PlacementConfig::default()));
@@ -200,7 +131,7 @@ impl Env {
         .await
         .expect("compute service");
         let app = Router::new().nest("/compute", berth_compute::router(svc.clone()));
-        Env { backend, app, svc, placement, api_placement, images, url, _cleanup: cleanup }
+        Env { backend, app, svc, placement, api_placement, images, url, _db: db }
     }
 
     /// Start an agent for `host` that talks to the always-up Placement.
@@ -250,6 +181,26 @@ impl Env {
             serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({"raw": String::from_utf8_lossy(&bytes)}))
         };
         (status, v)
+    }
+
+    /// Send `method uri` with exactly these headers and body; the status,
+    /// the answer's headers and its raw body.
+    pub async fn exchange(
+        &self,
+        method: Method,
+        uri: &str,
+        body: Vec<u8>,
+        headers: &[(&str, &[u8])],
+    ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        let mut b = Request::builder().method(method).uri(uri).header("host", "berth.test");
+        for (k, v) in headers {
+            b = b.header(*k, axum::http::HeaderValue::from_bytes(v).expect("header value"));
+        }
+        let resp = self.app.clone().oneshot(b.body(Body::from(body)).unwrap()).await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes().to_vec();
+        (status, headers, bytes)
     }
 
     /// A request as admin at microversion 2.96.

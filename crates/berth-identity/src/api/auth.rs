@@ -3,16 +3,16 @@
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 
-use super::policy::{authorize, PolicyTarget};
+use super::policy::PolicyTarget;
 use super::{
-    authn, json_response, list_response, no_content, parse_body, parse_query, query_get, v3_url, ApiResult, AppState,
+    json_response, list_response, no_content, parse_body, parse_query, query_get, v3_url, ApiResult, AppState, Caller,
 };
 use crate::catalog::catalog as build_catalog;
-use crate::error::{IdentityError, Result};
+use crate::error::{ErrorKind, IdentityError, Result};
 use crate::repo::{self, AssignmentFilter, ProjectFilter, Target};
 use crate::service::{AuthRequest, DomainRef, ProjectRef, ScopeRequest, UserRef};
 use crate::token::TokenInfo;
@@ -195,6 +195,16 @@ fn subject_token(headers: &HeaderMap) -> Result<&str> {
         .ok_or_else(|| bad("Invalid input: the X-Subject-Token header is required"))
 }
 
+/// A subject token that does not resolve is "not found"; a database
+/// failure while resolving it stays what it is (503/500).
+fn subject_not_found(e: IdentityError) -> IdentityError {
+    if e.kind == ErrorKind::Unauthorized {
+        IdentityError::not_found("Could not find token.")
+    } else {
+        e
+    }
+}
+
 /// Callers may see and revoke their own tokens; admins and services any.
 /// The target of a token operation: the user the subject token was issued to.
 fn token_target(subject: &TokenInfo) -> PolicyTarget {
@@ -204,34 +214,31 @@ fn token_target(subject: &TokenInfo) -> PolicyTarget {
 /// `GET`/`HEAD /v3/auth/tokens`
 pub(crate) async fn validate(
     State(id): State<AppState>,
-    method: Method,
+    caller: Caller,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> ApiResult {
     let q = parse_query(raw)?;
-    let ctx = authn(&id, &headers).await?;
     let subject = subject_token(&headers)?.to_string();
-    let info = id.resolve_token(&subject).await.map_err(|_| IdentityError::not_found("Could not find token."))?;
-    let rule = if method == Method::HEAD { "identity:check_token" } else { "identity:validate_token" };
-    authorize(&id, &ctx, rule, &token_target(&info))?;
+    let info = id.resolve_token(&subject).await.map_err(subject_not_found)?;
+    caller.authorize(&token_target(&info))?;
     let cat = catalog_for(&id, &headers, &info, &q);
     token_response(StatusCode::OK, &subject, info.render(cat))
 }
 
 /// `DELETE /v3/auth/tokens`
-pub(crate) async fn revoke(State(id): State<AppState>, headers: HeaderMap) -> ApiResult {
-    let ctx = authn(&id, &headers).await?;
+pub(crate) async fn revoke(State(id): State<AppState>, caller: Caller, headers: HeaderMap) -> ApiResult {
     let subject = subject_token(&headers)?.to_string();
-    let info = id.resolve_token(&subject).await.map_err(|_| IdentityError::not_found("Could not find token."))?;
-    authorize(&id, &ctx, "identity:revoke_token", &token_target(&info))?;
+    let info = id.resolve_token(&subject).await.map_err(subject_not_found)?;
+    caller.authorize(&token_target(&info))?;
     id.revoke_token(&subject).await?;
     Ok(no_content())
 }
 
 /// `GET /v3/auth/catalog`
-pub(crate) async fn catalog(State(id): State<AppState>, headers: HeaderMap) -> ApiResult {
-    let ctx = authn(&id, &headers).await?;
-    authorize(&id, &ctx, "identity:get_auth_catalog", &PolicyTarget::new())?;
+pub(crate) async fn catalog(State(id): State<AppState>, caller: Caller, headers: HeaderMap) -> ApiResult {
+    let ctx = &caller.token;
+    caller.authorize(&PolicyTarget::new())?;
     if !ctx.is_scoped() {
         return Err(IdentityError::forbidden("The service catalog requires a scoped token."));
     }
@@ -246,9 +253,9 @@ pub(crate) async fn catalog(State(id): State<AppState>, headers: HeaderMap) -> A
 }
 
 /// `GET /v3/auth/projects`: enabled projects the caller has a role on.
-pub(crate) async fn projects(State(id): State<AppState>, headers: HeaderMap) -> ApiResult {
-    let ctx = authn(&id, &headers).await?;
-    authorize(&id, &ctx, "identity:get_auth_projects", &PolicyTarget::new())?;
+pub(crate) async fn projects(State(id): State<AppState>, caller: Caller, headers: HeaderMap) -> ApiResult {
+    let ctx = &caller.token;
+    caller.authorize(&PolicyTarget::new())?;
     let v3 = v3_url(&id, &headers);
     let mut tx = id.db.read().await?;
     let assignments = repo::list_assignments(
@@ -271,9 +278,9 @@ pub(crate) async fn projects(State(id): State<AppState>, headers: HeaderMap) -> 
 }
 
 /// `GET /v3/auth/domains`: enabled domains the caller has a role on.
-pub(crate) async fn domains(State(id): State<AppState>, headers: HeaderMap) -> ApiResult {
-    let ctx = authn(&id, &headers).await?;
-    authorize(&id, &ctx, "identity:get_auth_domains", &PolicyTarget::new())?;
+pub(crate) async fn domains(State(id): State<AppState>, caller: Caller, headers: HeaderMap) -> ApiResult {
+    let ctx = &caller.token;
+    caller.authorize(&PolicyTarget::new())?;
     let v3 = v3_url(&id, &headers);
     let mut tx = id.db.read().await?;
     let assignments = repo::list_assignments(
@@ -296,9 +303,9 @@ pub(crate) async fn domains(State(id): State<AppState>, headers: HeaderMap) -> A
 }
 
 /// `GET /v3/auth/system`
-pub(crate) async fn system(State(id): State<AppState>, headers: HeaderMap) -> ApiResult {
-    let ctx = authn(&id, &headers).await?;
-    authorize(&id, &ctx, "identity:get_auth_system", &PolicyTarget::new())?;
+pub(crate) async fn system(State(id): State<AppState>, caller: Caller, headers: HeaderMap) -> ApiResult {
+    let ctx = &caller.token;
+    caller.authorize(&PolicyTarget::new())?;
     let v3 = v3_url(&id, &headers);
     let mut tx = id.db.read().await?;
     let any = !repo::list_assignments(

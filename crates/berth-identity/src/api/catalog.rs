@@ -5,8 +5,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{json, Value};
 
-use super::policy::{authorize, PolicyTarget};
-use super::{authn, json_response, list_response, parse_query, query_get, v3_url, ApiResult, AppState};
+use super::policy::PolicyTarget;
+use super::{json_response, list_response, parse_query, query_get, v3_url, ApiResult, AppState, Caller};
 use crate::catalog::{endpoints as all_endpoints, service_id, Endpoint, SERVICES};
 use crate::error::IdentityError;
 
@@ -32,9 +32,13 @@ fn region_json(region: &str, v3: &str) -> Value {
     json!({"id": region, "description": "", "parent_region_id": null, "links": {"self": format!("{v3}/regions/{region}")}})
 }
 
-pub(crate) async fn services(State(id): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> ApiResult {
-    let ctx = authn(&id, &headers).await?;
-    authorize(&id, &ctx, "identity:list_services", &PolicyTarget::new())?;
+pub(crate) async fn services(
+    State(id): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    caller.authorize(&PolicyTarget::new())?;
     let q = parse_query(raw)?;
     let v3 = v3_url(&id, &headers);
     let items = SERVICES
@@ -47,9 +51,13 @@ pub(crate) async fn services(State(id): State<AppState>, headers: HeaderMap, Raw
     Ok(list_response("services", items, format!("{v3}/services")))
 }
 
-pub(crate) async fn service(State(id): State<AppState>, headers: HeaderMap, Path(sid): Path<String>) -> ApiResult {
-    let ctx = authn(&id, &headers).await?;
-    authorize(&id, &ctx, "identity:get_service", &PolicyTarget::new())?;
+pub(crate) async fn service(
+    State(id): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(sid): Path<String>,
+) -> ApiResult {
+    caller.authorize(&PolicyTarget::new())?;
     let v3 = v3_url(&id, &headers);
     let (kind, name, _) = SERVICES
         .iter()
@@ -58,9 +66,13 @@ pub(crate) async fn service(State(id): State<AppState>, headers: HeaderMap, Path
     Ok(json_response(StatusCode::OK, json!({"service": service_json(kind, name, &v3)})))
 }
 
-pub(crate) async fn endpoints(State(id): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> ApiResult {
-    let ctx = authn(&id, &headers).await?;
-    authorize(&id, &ctx, "identity:list_endpoints", &PolicyTarget::new())?;
+pub(crate) async fn endpoints(
+    State(id): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    caller.authorize(&PolicyTarget::new())?;
     let q = parse_query(raw)?;
     let v3 = v3_url(&id, &headers);
     let region = &id.config.region;
@@ -76,9 +88,13 @@ pub(crate) async fn endpoints(State(id): State<AppState>, headers: HeaderMap, Ra
     Ok(list_response("endpoints", items, format!("{v3}/endpoints")))
 }
 
-pub(crate) async fn endpoint(State(id): State<AppState>, headers: HeaderMap, Path(eid): Path<String>) -> ApiResult {
-    let ctx = authn(&id, &headers).await?;
-    authorize(&id, &ctx, "identity:get_endpoint", &PolicyTarget::new())?;
+pub(crate) async fn endpoint(
+    State(id): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(eid): Path<String>,
+) -> ApiResult {
+    caller.authorize(&PolicyTarget::new())?;
     let v3 = v3_url(&id, &headers);
     let e = all_endpoints(&id.base_url(&headers))
         .into_iter()
@@ -87,16 +103,19 @@ pub(crate) async fn endpoint(State(id): State<AppState>, headers: HeaderMap, Pat
     Ok(json_response(StatusCode::OK, json!({"endpoint": endpoint_json(&e, &id.config.region, &v3)})))
 }
 
-pub(crate) async fn regions(State(id): State<AppState>, headers: HeaderMap) -> ApiResult {
-    let ctx = authn(&id, &headers).await?;
-    authorize(&id, &ctx, "identity:list_regions", &PolicyTarget::new())?;
+pub(crate) async fn regions(State(id): State<AppState>, caller: Caller, headers: HeaderMap) -> ApiResult {
+    caller.authorize(&PolicyTarget::new())?;
     let v3 = v3_url(&id, &headers);
     Ok(list_response("regions", vec![region_json(&id.config.region, &v3)], format!("{v3}/regions")))
 }
 
-pub(crate) async fn region(State(id): State<AppState>, headers: HeaderMap, Path(rid): Path<String>) -> ApiResult {
-    let ctx = authn(&id, &headers).await?;
-    authorize(&id, &ctx, "identity:get_region", &PolicyTarget::new().set("target.region.id", rid.as_str()))?;
+pub(crate) async fn region(
+    State(id): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(rid): Path<String>,
+) -> ApiResult {
+    caller.authorize(&PolicyTarget::new().set("target.region.id", rid.as_str()))?;
     if rid != id.config.region {
         return Err(IdentityError::not_found(format!("Could not find region: {rid}.")));
     }

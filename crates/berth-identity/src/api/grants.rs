@@ -4,18 +4,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use serde_json::{json, Map, Value};
 
-use super::policy::{authorize, PolicyTarget};
+use super::policy::PolicyTarget;
 use super::{
-    authn, json_response, list_response, no_content, parse_query, query_flag, query_get, v3_url, ApiResult, AppState,
+    json_response, list_response, no_content, parse_query, query_flag, query_get, v3_url, ApiResult, AppState, Caller,
 };
 use crate::error::{IdentityError, Result};
 use crate::repo::{self, Assignment, AssignmentFilter, Conn, Role, Target};
 use crate::service::Identity;
 use crate::token::ResolvedScope;
-use crate::util::now_micros;
 
 fn not_found(kind: &str, id: &str) -> IdentityError {
     IdentityError::not_found(format!("Could not find {kind}: {id}."))
@@ -83,18 +82,11 @@ enum Op {
     Delete,
 }
 
-async fn grant_op(id: &Identity, headers: &HeaderMap, target: Target, uid: String, rid: String, op: Op) -> ApiResult {
-    let ctx = authn(id, headers).await?;
-    let system = target == Target::System;
-    let rule = match (op, system) {
-        (Op::Put, false) => "identity:create_grant",
-        (Op::Delete, false) => "identity:revoke_grant",
-        (Op::Check, false) => "identity:check_grant",
-        (Op::Put, true) => "identity:create_system_grant_for_user",
-        (Op::Delete, true) => "identity:revoke_system_grant_for_user",
-        (Op::Check, true) => "identity:check_system_grant_for_user",
-    };
-    authorize(id, &ctx, rule, &grant_target(id, &target, &uid, Some(&rid)).await?)?;
+/// A grant operation; the route's rule (`identity:create_grant`,
+/// `identity:check_system_grant_for_user`, ...) is checked on the user,
+/// target and role.
+async fn grant_op(id: &Identity, caller: &Caller, target: Target, uid: String, rid: String, op: Op) -> ApiResult {
+    caller.authorize(&grant_target(id, &target, &uid, Some(&rid)).await?)?;
     let a = Assignment { target, user_id: uid, role_id: rid };
     if let Op::Check = op {
         let mut tx = id.db.read().await?;
@@ -122,7 +114,7 @@ async fn grant_op(id: &Identity, headers: &HeaderMap, target: Target, uid: Strin
     need_role(&mut w.tx, &a.role_id).await?;
     match op {
         Op::Put => {
-            repo::grant(&mut w.tx, &a, now_micros()).await?;
+            repo::grant(&mut w.tx, &a, berth_time::now()).await?;
         }
         Op::Delete => {
             if !repo::revoke(&mut w.tx, &a).await? {
@@ -135,10 +127,8 @@ async fn grant_op(id: &Identity, headers: &HeaderMap, target: Target, uid: Strin
     Ok(no_content())
 }
 
-async fn list_grants(id: &Identity, headers: &HeaderMap, target: Target, uid: String) -> ApiResult {
-    let ctx = authn(id, headers).await?;
-    let rule = if target == Target::System { "identity:list_system_grants_for_user" } else { "identity:list_grants" };
-    authorize(id, &ctx, rule, &grant_target(id, &target, &uid, None).await?)?;
+async fn list_grants(id: &Identity, caller: &Caller, headers: &HeaderMap, target: Target, uid: String) -> ApiResult {
+    caller.authorize(&grant_target(id, &target, &uid, None).await?)?;
     let v3 = v3_url(id, headers);
     let mut tx = id.db.read().await?;
     need_target(&mut tx, &target).await?;
@@ -162,87 +152,90 @@ async fn list_grants(id: &Identity, headers: &HeaderMap, target: Target, uid: St
 
 pub(crate) async fn put_project_grant(
     State(id): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path((p, u, r)): Path<(String, String, String)>,
 ) -> ApiResult {
-    grant_op(&id, &headers, Target::Project(p), u, r, Op::Put).await
+    grant_op(&id, &caller, Target::Project(p), u, r, Op::Put).await
 }
 pub(crate) async fn check_project_grant(
     State(id): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path((p, u, r)): Path<(String, String, String)>,
 ) -> ApiResult {
-    grant_op(&id, &headers, Target::Project(p), u, r, Op::Check).await
+    grant_op(&id, &caller, Target::Project(p), u, r, Op::Check).await
 }
 pub(crate) async fn delete_project_grant(
     State(id): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path((p, u, r)): Path<(String, String, String)>,
 ) -> ApiResult {
-    grant_op(&id, &headers, Target::Project(p), u, r, Op::Delete).await
+    grant_op(&id, &caller, Target::Project(p), u, r, Op::Delete).await
 }
 pub(crate) async fn list_project_grants(
     State(id): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     Path((p, u)): Path<(String, String)>,
 ) -> ApiResult {
-    list_grants(&id, &headers, Target::Project(p), u).await
+    list_grants(&id, &caller, &headers, Target::Project(p), u).await
 }
 pub(crate) async fn put_domain_grant(
     State(id): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path((d, u, r)): Path<(String, String, String)>,
 ) -> ApiResult {
-    grant_op(&id, &headers, Target::Domain(d), u, r, Op::Put).await
+    grant_op(&id, &caller, Target::Domain(d), u, r, Op::Put).await
 }
 pub(crate) async fn check_domain_grant(
     State(id): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path((d, u, r)): Path<(String, String, String)>,
 ) -> ApiResult {
-    grant_op(&id, &headers, Target::Domain(d), u, r, Op::Check).await
+    grant_op(&id, &caller, Target::Domain(d), u, r, Op::Check).await
 }
 pub(crate) async fn delete_domain_grant(
     State(id): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path((d, u, r)): Path<(String, String, String)>,
 ) -> ApiResult {
-    grant_op(&id, &headers, Target::Domain(d), u, r, Op::Delete).await
+    grant_op(&id, &caller, Target::Domain(d), u, r, Op::Delete).await
 }
 pub(crate) async fn list_domain_grants(
     State(id): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     Path((d, u)): Path<(String, String)>,
 ) -> ApiResult {
-    list_grants(&id, &headers, Target::Domain(d), u).await
+    list_grants(&id, &caller, &headers, Target::Domain(d), u).await
 }
 pub(crate) async fn put_system_grant(
     State(id): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path((u, r)): Path<(String, String)>,
 ) -> ApiResult {
-    grant_op(&id, &headers, Target::System, u, r, Op::Put).await
+    grant_op(&id, &caller, Target::System, u, r, Op::Put).await
 }
 pub(crate) async fn check_system_grant(
     State(id): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path((u, r)): Path<(String, String)>,
 ) -> ApiResult {
-    grant_op(&id, &headers, Target::System, u, r, Op::Check).await
+    grant_op(&id, &caller, Target::System, u, r, Op::Check).await
 }
 pub(crate) async fn delete_system_grant(
     State(id): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path((u, r)): Path<(String, String)>,
 ) -> ApiResult {
-    grant_op(&id, &headers, Target::System, u, r, Op::Delete).await
+    grant_op(&id, &caller, Target::System, u, r, Op::Delete).await
 }
 pub(crate) async fn list_system_grants(
     State(id): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     Path(u): Path<String>,
 ) -> ApiResult {
-    list_grants(&id, &headers, Target::System, u).await
+    list_grants(&id, &caller, &headers, Target::System, u).await
 }
 
 // ---------------------------------------------------------------- role assignments
@@ -250,10 +243,11 @@ pub(crate) async fn list_system_grants(
 /// `GET /v3/role_assignments`
 pub(crate) async fn role_assignments(
     State(id): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> ApiResult {
-    let ctx = authn(&id, &headers).await?;
+    let ctx = &caller.token;
     let q = parse_query(raw)?;
     let user_filter = query_get(&q, "user.id").map(str::to_string);
     // berth lets anyone list their own assignments (openstackclient's
@@ -261,13 +255,15 @@ pub(crate) async fn role_assignments(
     // in Keystone, a domain-scoped caller is checked against its own domain
     // and sees only the assignments on that domain and its projects.
     let mut only_domain = None;
-    if user_filter.as_deref() != Some(ctx.user.id.as_str()) {
+    if user_filter.as_deref() == Some(ctx.user.id.as_str()) {
+        caller.own_assignments();
+    } else {
         let mut target = PolicyTarget::new();
         if let ResolvedScope::Domain(d) = &ctx.scope {
             target = target.set("target.domain_id", d.id.as_str());
             only_domain = Some(d.id.clone());
         }
-        authorize(&id, &ctx, "identity:list_role_assignments", &target)?;
+        caller.authorize(&target)?;
     }
     let v3 = v3_url(&id, &headers);
     let self_url = format!("{v3}/role_assignments");
@@ -435,11 +431,11 @@ fn inference_json(prior: &Role, implied: &Role, v3: &str) -> Value {
 
 pub(crate) async fn create_implied(
     State(id): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     Path((prior, implied)): Path<(String, String)>,
 ) -> ApiResult {
-    let ctx = authn(&id, &headers).await?;
-    authorize(&id, &ctx, "identity:create_implied_role", &PolicyTarget::new())?;
+    caller.authorize(&PolicyTarget::new())?;
     let v3 = v3_url(&id, &headers);
     let mut w = id.db.write().await?;
     let p = need_role(&mut w.tx, &prior).await?;
@@ -457,13 +453,11 @@ pub(crate) async fn create_implied(
 
 pub(crate) async fn check_implied(
     State(id): State<AppState>,
-    method: Method,
+    caller: Caller,
     headers: HeaderMap,
     Path((prior, implied)): Path<(String, String)>,
 ) -> ApiResult {
-    let ctx = authn(&id, &headers).await?;
-    let rule = if method == Method::HEAD { "identity:check_implied_role" } else { "identity:get_implied_role" };
-    authorize(&id, &ctx, rule, &PolicyTarget::new())?;
+    caller.authorize(&PolicyTarget::new())?;
     let v3 = v3_url(&id, &headers);
     let mut tx = id.db.read().await?;
     let p = need_role(&mut tx, &prior).await?;
@@ -477,11 +471,11 @@ pub(crate) async fn check_implied(
 
 pub(crate) async fn delete_implied(
     State(id): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
+
     Path((prior, implied)): Path<(String, String)>,
 ) -> ApiResult {
-    let ctx = authn(&id, &headers).await?;
-    authorize(&id, &ctx, "identity:delete_implied_role", &PolicyTarget::new())?;
+    caller.authorize(&PolicyTarget::new())?;
     let mut w = id.db.write().await?;
     if !repo::delete_implication(&mut w.tx, &prior, &implied).await? {
         return Err(IdentityError::not_found(format!("{prior} does not imply {implied}.")));
@@ -510,11 +504,11 @@ async fn inferences(c: &mut Conn, v3: &str, only: Option<&str>) -> Result<Vec<Va
 
 pub(crate) async fn list_implied(
     State(id): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     Path(prior): Path<String>,
 ) -> ApiResult {
-    let ctx = authn(&id, &headers).await?;
-    authorize(&id, &ctx, "identity:list_implied_roles", &PolicyTarget::new())?;
+    caller.authorize(&PolicyTarget::new())?;
     let v3 = v3_url(&id, &headers);
     let mut tx = id.db.read().await?;
     let p = need_role(&mut tx, &prior).await?;
@@ -526,9 +520,8 @@ pub(crate) async fn list_implied(
     ))
 }
 
-pub(crate) async fn role_inferences(State(id): State<AppState>, headers: HeaderMap) -> ApiResult {
-    let ctx = authn(&id, &headers).await?;
-    authorize(&id, &ctx, "identity:list_role_inference_rules", &PolicyTarget::new())?;
+pub(crate) async fn role_inferences(State(id): State<AppState>, caller: Caller, headers: HeaderMap) -> ApiResult {
+    caller.authorize(&PolicyTarget::new())?;
     let v3 = v3_url(&id, &headers);
     let mut tx = id.db.read().await?;
     let list = inferences(&mut tx, &v3, None).await?;

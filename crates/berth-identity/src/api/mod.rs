@@ -1,5 +1,15 @@
-//! HTTP layer: the router and the helpers every handler shares (body and
-//! query parsing, authentication, links); authorization is in `policy`.
+//! HTTP layer: identity behind the shared edge (`berth_http::Edge`), one
+//! route table naming each route's access and Keystone policy rule, and the
+//! helpers every handler shares (the caller extractor, body and query
+//! parsing, links); authorization is in `policy`.
+//!
+//! Request path: edge (request id, Keystone error bodies, panic containment,
+//! body limit, path and query sanity) -> route table (404/405 with `Allow`;
+//! the route's rule) -> handler. Authentication is the [`Caller`]
+//! extractor's, not the edge's: identity validates its own tokens with one
+//! lookup that yields the whole [`TokenInfo`] (scope records, roles, the
+//! token's subject) its handlers and policy targets need, and tells a
+//! database failure (503) from a bad token (401).
 
 mod auth;
 mod catalog;
@@ -11,13 +21,15 @@ mod versions;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 use axum::Router;
+use berth_http::{json_error, Access, Edge, ErrorFormat, Fault, FaultContext, RouteCheck, RouteSpec, RouteTable};
 use serde_json::{json, Map, Value};
 
-use crate::error::{error_response, IdentityError, Result};
+use crate::error::{title_for, IdentityError, Result};
 use crate::service::Identity;
 use crate::token::TokenInfo;
 
@@ -27,102 +39,229 @@ pub(crate) type ApiResult = Result<Response>;
 /// Mount point the catalog and discovery links assume.
 pub(crate) const MOUNT: &str = "/identity";
 
-/// The identity API, with routes relative to its mount point (`/`, `/v3`,
-/// `/v3/auth/tokens`, ...). Mount it with `Router::nest("/identity", ...)`.
-pub fn router(identity: Arc<Identity>) -> Router {
-    Router::new()
-        .route("/", get(versions::root))
-        .route("/v3", get(versions::v3))
-        .route("/v3/", get(versions::v3))
-        .route("/v3/auth/tokens", post(auth::issue).get(auth::validate).delete(auth::revoke))
-        .route("/v3/auth/catalog", get(auth::catalog))
-        .route("/v3/auth/projects", get(auth::projects))
-        .route("/v3/auth/domains", get(auth::domains))
-        .route("/v3/auth/system", get(auth::system))
-        .route("/v3/domains", get(resources::list_domains).post(resources::create_domain))
-        .route(
-            "/v3/domains/{id}",
-            get(resources::get_domain).patch(resources::update_domain).delete(resources::delete_domain),
-        )
-        .route("/v3/projects", get(resources::list_projects).post(resources::create_project))
-        .route(
-            "/v3/projects/{id}",
-            get(resources::get_project).patch(resources::update_project).delete(resources::delete_project),
-        )
-        .route("/v3/users", get(resources::list_users).post(resources::create_user))
-        .route("/v3/users/{id}", get(resources::get_user).patch(resources::update_user).delete(resources::delete_user))
-        .route("/v3/users/{id}/password", post(resources::change_password))
-        .route("/v3/users/{id}/projects", get(resources::user_projects))
-        .route("/v3/users/{id}/groups", get(resources::user_groups))
-        .route("/v3/roles", get(resources::list_roles).post(resources::create_role))
-        .route("/v3/roles/{id}", get(resources::get_role).patch(resources::update_role).delete(resources::delete_role))
-        .route("/v3/roles/{id}/implies", get(grants::list_implied))
+/// Largest request body (413 beyond): what identity took before the edge
+/// (axum's default).
+const BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+/// Keystone's error body, `{"error": {"code", "title", "message"}}`, with
+/// `WWW-Authenticate: Keystone` on a 401.
+pub(crate) struct KeystoneErrors;
+
+impl ErrorFormat for KeystoneErrors {
+    fn render(&self, f: &Fault, _cx: &FaultContext) -> Response {
+        let body = json!({"error": {"code": f.status.as_u16(), "title": title_for(f.status), "message": f.message}});
+        let mut resp = json_error(f.status, &body);
+        if f.status == StatusCode::UNAUTHORIZED {
+            // keystoneauth does not need it, but Keystone always sends it.
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Keystone"));
+        }
+        resp
+    }
+}
+
+/// Every route identity serves, with its access: the version documents,
+/// issuing a token and the password change (authenticated by the original
+/// password, as in Keystone) are public; every other route names the
+/// Keystone rule its handler checks (through [`Caller::authorize`]). GET
+/// routes also answer HEAD; a HEAD with a rule of its own is listed.
+fn table() -> RouteTable<AppState> {
+    use auth as a;
+    use catalog as c;
+    use grants as g;
+    use resources as r;
+    use Access::{Public, Rule};
+    let (get, head, post, put, patch, delete) =
+        (Method::GET, Method::HEAD, Method::POST, Method::PUT, Method::PATCH, Method::DELETE);
+    RouteTable::new()
+        .route("/", get.clone(), Public, versions::root)
+        .route("/v3", get.clone(), Public, versions::v3)
+        .route("/v3/", get.clone(), Public, versions::v3)
+        .route("/v3/auth/tokens", post.clone(), Public, a::issue)
+        .route("/v3/auth/tokens", get.clone(), Rule("identity:validate_token"), a::validate)
+        .route("/v3/auth/tokens", head.clone(), Rule("identity:check_token"), a::validate)
+        .route("/v3/auth/tokens", delete.clone(), Rule("identity:revoke_token"), a::revoke)
+        .route("/v3/auth/catalog", get.clone(), Rule("identity:get_auth_catalog"), a::catalog)
+        .route("/v3/auth/projects", get.clone(), Rule("identity:get_auth_projects"), a::projects)
+        .route("/v3/auth/domains", get.clone(), Rule("identity:get_auth_domains"), a::domains)
+        .route("/v3/auth/system", get.clone(), Rule("identity:get_auth_system"), a::system)
+        .route("/v3/domains", get.clone(), Rule("identity:list_domains"), r::list_domains)
+        .route("/v3/domains", post.clone(), Rule("identity:create_domain"), r::create_domain)
+        .route("/v3/domains/{id}", get.clone(), Rule("identity:get_domain"), r::get_domain)
+        .route("/v3/domains/{id}", patch.clone(), Rule("identity:update_domain"), r::update_domain)
+        .route("/v3/domains/{id}", delete.clone(), Rule("identity:delete_domain"), r::delete_domain)
+        .route("/v3/projects", get.clone(), Rule("identity:list_projects"), r::list_projects)
+        .route("/v3/projects", post.clone(), Rule("identity:create_project"), r::create_project)
+        .route("/v3/projects/{id}", get.clone(), Rule("identity:get_project"), r::get_project)
+        .route("/v3/projects/{id}", patch.clone(), Rule("identity:update_project"), r::update_project)
+        .route("/v3/projects/{id}", delete.clone(), Rule("identity:delete_project"), r::delete_project)
+        .route("/v3/users", get.clone(), Rule("identity:list_users"), r::list_users)
+        .route("/v3/users", post.clone(), Rule("identity:create_user"), r::create_user)
+        .route("/v3/users/{id}", get.clone(), Rule("identity:get_user"), r::get_user)
+        .route("/v3/users/{id}", patch.clone(), Rule("identity:update_user"), r::update_user)
+        .route("/v3/users/{id}", delete.clone(), Rule("identity:delete_user"), r::delete_user)
+        .route("/v3/users/{id}/password", post.clone(), Public, r::change_password)
+        .route("/v3/users/{id}/projects", get.clone(), Rule("identity:list_user_projects"), r::user_projects)
+        .route("/v3/users/{id}/groups", get.clone(), Rule("identity:list_groups_for_user"), r::user_groups)
+        .route("/v3/roles", get.clone(), Rule("identity:list_roles"), r::list_roles)
+        .route("/v3/roles", post.clone(), Rule("identity:create_role"), r::create_role)
+        .route("/v3/roles/{id}", get.clone(), Rule("identity:get_role"), r::get_role)
+        .route("/v3/roles/{id}", patch.clone(), Rule("identity:update_role"), r::update_role)
+        .route("/v3/roles/{id}", delete.clone(), Rule("identity:delete_role"), r::delete_role)
+        .route("/v3/roles/{id}/implies", get.clone(), Rule("identity:list_implied_roles"), g::list_implied)
+        .route("/v3/roles/{id}/implies/{implied}", put.clone(), Rule("identity:create_implied_role"), g::create_implied)
+        .route("/v3/roles/{id}/implies/{implied}", get.clone(), Rule("identity:get_implied_role"), g::check_implied)
+        .route("/v3/roles/{id}/implies/{implied}", head.clone(), Rule("identity:check_implied_role"), g::check_implied)
         .route(
             "/v3/roles/{id}/implies/{implied}",
-            put(grants::create_implied).get(grants::check_implied).delete(grants::delete_implied),
+            delete.clone(),
+            Rule("identity:delete_implied_role"),
+            g::delete_implied,
         )
-        .route("/v3/role_inferences", get(grants::role_inferences))
-        .route("/v3/role_assignments", get(grants::role_assignments))
-        .route("/v3/projects/{id}/users/{user}/roles", get(grants::list_project_grants))
+        .route("/v3/role_inferences", get.clone(), Rule("identity:list_role_inference_rules"), g::role_inferences)
+        .route("/v3/role_assignments", get.clone(), Rule("identity:list_role_assignments"), g::role_assignments)
+        .route(
+            "/v3/projects/{id}/users/{user}/roles",
+            get.clone(),
+            Rule("identity:list_grants"),
+            g::list_project_grants,
+        )
         .route(
             "/v3/projects/{id}/users/{user}/roles/{role}",
-            put(grants::put_project_grant).get(grants::check_project_grant).delete(grants::delete_project_grant),
+            put.clone(),
+            Rule("identity:create_grant"),
+            g::put_project_grant,
         )
-        .route("/v3/domains/{id}/users/{user}/roles", get(grants::list_domain_grants))
+        .route(
+            "/v3/projects/{id}/users/{user}/roles/{role}",
+            get.clone(),
+            Rule("identity:check_grant"),
+            g::check_project_grant,
+        )
+        .route(
+            "/v3/projects/{id}/users/{user}/roles/{role}",
+            head.clone(),
+            Rule("identity:check_grant"),
+            g::check_project_grant,
+        )
+        .route(
+            "/v3/projects/{id}/users/{user}/roles/{role}",
+            delete.clone(),
+            Rule("identity:revoke_grant"),
+            g::delete_project_grant,
+        )
+        .route("/v3/domains/{id}/users/{user}/roles", get.clone(), Rule("identity:list_grants"), g::list_domain_grants)
         .route(
             "/v3/domains/{id}/users/{user}/roles/{role}",
-            put(grants::put_domain_grant).get(grants::check_domain_grant).delete(grants::delete_domain_grant),
+            put.clone(),
+            Rule("identity:create_grant"),
+            g::put_domain_grant,
         )
-        .route("/v3/system/users/{user}/roles", get(grants::list_system_grants))
+        .route(
+            "/v3/domains/{id}/users/{user}/roles/{role}",
+            get.clone(),
+            Rule("identity:check_grant"),
+            g::check_domain_grant,
+        )
+        .route(
+            "/v3/domains/{id}/users/{user}/roles/{role}",
+            head.clone(),
+            Rule("identity:check_grant"),
+            g::check_domain_grant,
+        )
+        .route(
+            "/v3/domains/{id}/users/{user}/roles/{role}",
+            delete.clone(),
+            Rule("identity:revoke_grant"),
+            g::delete_domain_grant,
+        )
+        .route(
+            "/v3/system/users/{user}/roles",
+            get.clone(),
+            Rule("identity:list_system_grants_for_user"),
+            g::list_system_grants,
+        )
         .route(
             "/v3/system/users/{user}/roles/{role}",
-            put(grants::put_system_grant).get(grants::check_system_grant).delete(grants::delete_system_grant),
+            put.clone(),
+            Rule("identity:create_system_grant_for_user"),
+            g::put_system_grant,
         )
-        .route("/v3/services", get(catalog::services))
-        .route("/v3/services/{id}", get(catalog::service))
-        .route("/v3/endpoints", get(catalog::endpoints))
-        .route("/v3/endpoints/{id}", get(catalog::endpoint))
-        .route("/v3/regions", get(catalog::regions))
-        .route("/v3/regions/{id}", get(catalog::region))
-        .fallback(not_found)
-        .layer(axum::middleware::map_response(keystone_errors))
-        .with_state(identity)
+        .route(
+            "/v3/system/users/{user}/roles/{role}",
+            get.clone(),
+            Rule("identity:check_system_grant_for_user"),
+            g::check_system_grant,
+        )
+        .route(
+            "/v3/system/users/{user}/roles/{role}",
+            head,
+            Rule("identity:check_system_grant_for_user"),
+            g::check_system_grant,
+        )
+        .route(
+            "/v3/system/users/{user}/roles/{role}",
+            delete,
+            Rule("identity:revoke_system_grant_for_user"),
+            g::delete_system_grant,
+        )
+        .route("/v3/services", get.clone(), Rule("identity:list_services"), c::services)
+        .route("/v3/services/{id}", get.clone(), Rule("identity:get_service"), c::service)
+        .route("/v3/endpoints", get.clone(), Rule("identity:list_endpoints"), c::endpoints)
+        .route("/v3/endpoints/{id}", get.clone(), Rule("identity:get_endpoint"), c::endpoint)
+        .route("/v3/regions", get.clone(), Rule("identity:list_regions"), c::regions)
+        .route("/v3/regions/{id}", get, Rule("identity:get_region"), c::region)
 }
 
-async fn not_found() -> Response {
-    error_response(StatusCode::NOT_FOUND, "The resource could not be found.")
+/// Every route of the identity API (path relative to the mount point,
+/// method, access), for tests that walk them.
+pub fn route_specs() -> Vec<RouteSpec> {
+    table().specs().to_vec()
 }
 
-/// Turn any non-JSON error (extractor rejections, 405, 413...) into
-/// Keystone's error format.
-async fn keystone_errors(resp: Response) -> Response {
-    let status = resp.status();
-    if !(status.is_client_error() || status.is_server_error()) {
-        return resp;
+/// The identity API, with routes relative to its mount point (`/`, `/v3`,
+/// `/v3/auth/tokens`, ...), behind the shared edge. Mount it with
+/// `Router::nest("/identity", ...)`.
+pub fn router(identity: Arc<Identity>) -> Router {
+    Edge::new("identity", KeystoneErrors).body_limit(BODY_LIMIT, |_, _| false).wrap(table()).with_state(identity)
+}
+
+/// The authenticated caller of a route with a rule: its token (validated
+/// from `X-Auth-Token`, 401 otherwise) and the route's rule from the table.
+pub(crate) struct Caller {
+    pub id: AppState,
+    pub token: TokenInfo,
+    check: RouteCheck,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = IdentityError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let check =
+            RouteCheck::from_request_parts(parts, state).await.map_err(|f| IdentityError::internal(f.message))?;
+        let token = authn(state, &parts.headers).await?;
+        Ok(Caller { id: state.clone(), token, check })
     }
-    let is_json = resp
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if is_json {
-        return resp;
+}
+
+impl Caller {
+    /// Authorize the route's rule (from the route table) for the caller on
+    /// `target`: 403 in Keystone's words when refused.
+    pub fn authorize(&self, target: &policy::PolicyTarget) -> Result<()> {
+        let rule = self
+            .check
+            .rule()
+            .ok_or_else(|| IdentityError::internal(format!("route names no rule: {:?}", self.check.access())))?;
+        self.check.mark_checked();
+        policy::authorize(&self.id, &self.token, rule, target)
     }
-    let allow = resp.headers().get(header::ALLOW).cloned();
-    let body = axum::body::to_bytes(resp.into_body(), 4096).await.unwrap_or_default();
-    let text = String::from_utf8_lossy(&body).trim().to_string();
-    let message = match status.as_u16() {
-        404 => "The resource could not be found.".to_string(),
-        405 => "The method is not allowed for the requested URL.".to_string(),
-        413 => "Request is too large.".to_string(),
-        _ if !text.is_empty() => text,
-        _ => status.canonical_reason().unwrap_or("Error").to_string(),
-    };
-    let mut out = error_response(status, &message);
-    if let Some(a) = allow {
-        out.headers_mut().insert(header::ALLOW, a);
+
+    /// berth's one exception to the route's rule: a caller listing its own
+    /// role assignments (openstackclient's `role assignment list --user
+    /// <self>`) needs no rule. Records that the route's rule was decided.
+    pub fn own_assignments(&self) {
+        self.check.mark_checked();
     }
-    out
 }
 
 // ---------------------------------------------------------------- helpers
@@ -273,44 +412,14 @@ pub(crate) fn options_field(obj: &Map<String, Value>) -> Result<()> {
     }
 }
 
-/// Query string pairs, in order.
+/// Query string pairs, in order. The edge has already refused a query
+/// with a NUL or bytes that are not UTF-8 (400).
 pub(crate) fn parse_query(raw: Option<String>) -> Result<Vec<(String, String)>> {
     match raw {
         None => Ok(Vec::new()),
-        Some(q) => {
-            if std::str::from_utf8(&percent_decoded(&q)).is_err() {
-                return Err(IdentityError::bad_request("Invalid query string: it is not UTF-8 once decoded."));
-            }
-            let pairs = serde_urlencoded::from_str::<Vec<(String, String)>>(&q)
-                .map_err(|e| IdentityError::bad_request(format!("Invalid query string: {e}")))?;
-            if pairs.iter().any(|(k, v)| k.contains('\0') || v.contains('\0')) {
-                return Err(IdentityError::bad_request("Invalid query string: NUL characters are not allowed."));
-            }
-            Ok(pairs)
-        }
+        Some(q) => serde_urlencoded::from_str::<Vec<(String, String)>>(&q)
+            .map_err(|e| IdentityError::bad_request(format!("Invalid query string: {e}"))),
     }
-}
-
-/// The bytes a query string stands for (`%XX` decoded; other bytes as
-/// they are), to check they are UTF-8 before a lenient decoder replaces
-/// invalid sequences with U+FFFD.
-fn percent_decoded(q: &str) -> Vec<u8> {
-    let b = q.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    out
 }
 
 pub(crate) fn query_get<'a>(q: &'a [(String, String)], key: &str) -> Option<&'a str> {

@@ -1,7 +1,7 @@
-//! Authorization: every handler asks [`authorize`] with the Keystone rule
-//! name of its operation and a target built from the objects involved
-//! (`target.user.id`, `target.project.domain_id`, ...), the way Keystone's
-//! `enforce_call` does.
+//! Authorization: the route table names each route's Keystone rule; every
+//! handler asks `Caller::authorize` (which calls [`authorize`] with that
+//! rule) with a target built from the objects involved (`target.user.id`,
+//! `target.project.domain_id`, ...), the way Keystone's `enforce_call` does.
 
 use berth_policy::{Credentials, Denied};
 use serde_json::{json, Map, Value};

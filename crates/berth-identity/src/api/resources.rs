@@ -5,10 +5,10 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{json, Map, Value};
 
-use super::policy::{authorize, PolicyTarget};
+use super::policy::PolicyTarget;
 use super::{
-    authn, bool_field, json_response, list_response, member, name_field, no_content, nullable_text, options_field,
-    parse_body, parse_query, query_enabled, query_get, required_name, tags_field, v3_url, ApiResult, AppState,
+    bool_field, json_response, list_response, member, name_field, no_content, nullable_text, options_field, parse_body,
+    parse_query, query_enabled, query_get, required_name, tags_field, v3_url, ApiResult, AppState, Caller,
 };
 use crate::error::{IdentityError, Result};
 use crate::password;
@@ -17,7 +17,7 @@ use crate::repo::{
 };
 use crate::service::{Identity, DEFAULT_DOMAIN_ID};
 use crate::token::{self, ResolvedScope, TokenInfo};
-use crate::util::{new_id, now_micros};
+use crate::util::new_id;
 
 const DESCRIPTION_MAX: usize = 65_535;
 const PASSWORD_MAX: usize = 4096;
@@ -171,9 +171,13 @@ async fn need_domain(id: &Identity, domain_id: &str) -> Result<Domain> {
 
 // ---------------------------------------------------------------- domains
 
-pub(crate) async fn list_domains(State(id): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> ApiResult {
-    let ctx = authn(&id, &headers).await?;
-    authorize(&id, &ctx, "identity:list_domains", &PolicyTarget::new())?;
+pub(crate) async fn list_domains(
+    State(id): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    caller.authorize(&PolicyTarget::new())?;
     let q = parse_query(raw)?;
     let filter = DomainFilter { name: query_get(&q, "name").map(str::to_string), enabled: query_enabled(&q) };
     let v3 = v3_url(&id, &headers);
@@ -182,16 +186,24 @@ pub(crate) async fn list_domains(State(id): State<AppState>, headers: HeaderMap,
     Ok(list_response("domains", items, format!("{v3}/domains")))
 }
 
-pub(crate) async fn get_domain(State(id): State<AppState>, headers: HeaderMap, Path(did): Path<String>) -> ApiResult {
-    let ctx = authn(&id, &headers).await?;
-    authorize(&id, &ctx, "identity:get_domain", &PolicyTarget::new().set("target.domain.id", did.as_str()))?;
+pub(crate) async fn get_domain(
+    State(id): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(did): Path<String>,
+) -> ApiResult {
+    caller.authorize(&PolicyTarget::new().set("target.domain.id", did.as_str()))?;
     let d = need_domain(&id, &did).await?;
     Ok(json_response(StatusCode::OK, json!({"domain": domain_json(&d, &v3_url(&id, &headers))})))
 }
 
-pub(crate) async fn create_domain(State(id): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult {
-    let ctx = authn(&id, &headers).await?;
-    authorize(&id, &ctx, "identity:create_domain", &PolicyTarget::new())?;
+pub(crate) async fn create_domain(
+    State(id): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    caller.authorize(&PolicyTarget::new())?;
     let body = parse_body(&headers, &body)?;
     let m = member(&body, "domain")?;
     options_field(m)?;
@@ -202,19 +214,19 @@ pub(crate) async fn create_domain(State(id): State<AppState>, headers: HeaderMap
         enabled: bool_field(m, "enabled")?.unwrap_or(true),
     };
     let mut w = id.db.write().await?;
-    repo::insert_domain(&mut w.tx, &d, now_micros()).await?;
+    repo::insert_domain(&mut w.tx, &d, berth_time::now()).await?;
     w.commit().await?;
     Ok(json_response(StatusCode::CREATED, json!({"domain": domain_json(&d, &v3_url(&id, &headers))})))
 }
 
 pub(crate) async fn update_domain(
     State(id): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     Path(did): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let ctx = authn(&id, &headers).await?;
-    authorize(&id, &ctx, "identity:update_domain", &PolicyTarget::new().set("target.domain.id", did.as_str()))?;
+    caller.authorize(&PolicyTarget::new().set("target.domain.id", did.as_str()))?;
     let body = parse_body(&headers, &body)?;
     let m = member(&body, "domain")?;
     reject_id_change(m, &did)?;
@@ -238,13 +250,8 @@ pub(crate) async fn update_domain(
     Ok(json_response(StatusCode::OK, json!({"domain": domain_json(&d, &v3_url(&id, &headers))})))
 }
 
-pub(crate) async fn delete_domain(
-    State(id): State<AppState>,
-    headers: HeaderMap,
-    Path(did): Path<String>,
-) -> ApiResult {
-    let ctx = authn(&id, &headers).await?;
-    authorize(&id, &ctx, "identity:delete_domain", &PolicyTarget::new().set("target.domain.id", did.as_str()))?;
+pub(crate) async fn delete_domain(State(id): State<AppState>, caller: Caller, Path(did): Path<String>) -> ApiResult {
+    caller.authorize(&PolicyTarget::new().set("target.domain.id", did.as_str()))?;
     if did == DEFAULT_DOMAIN_ID {
         return Err(IdentityError::forbidden("The default domain cannot be deleted."));
     }
@@ -262,14 +269,15 @@ pub(crate) async fn delete_domain(
 
 pub(crate) async fn list_projects(
     State(id): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> ApiResult {
-    let ctx = authn(&id, &headers).await?;
+    let ctx = &caller.token;
     let q = parse_query(raw)?;
-    authorize(&id, &ctx, "identity:list_projects", &list_target(&ctx))?;
+    caller.authorize(&list_target(ctx))?;
     let v3 = v3_url(&id, &headers);
-    let Ok(domain_id) = list_domain(&ctx, &q) else {
+    let Ok(domain_id) = list_domain(ctx, &q) else {
         return Ok(list_response("projects", Vec::new(), format!("{v3}/projects")));
     };
     if query_get(&q, "is_domain").is_some_and(super::truthy) {
@@ -291,19 +299,28 @@ pub(crate) async fn list_projects(
     Ok(list_response("projects", items, format!("{v3}/projects")))
 }
 
-pub(crate) async fn get_project(State(id): State<AppState>, headers: HeaderMap, Path(pid): Path<String>) -> ApiResult {
-    let ctx = authn(&id, &headers).await?;
-    authorize(&id, &ctx, "identity:get_project", &project_target(&id, &pid).await?)?;
+pub(crate) async fn get_project(
+    State(id): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(pid): Path<String>,
+) -> ApiResult {
+    caller.authorize(&project_target(&id, &pid).await?)?;
     let mut tx = id.db.read().await?;
     let p = repo::get_project(&mut tx, &pid).await?.ok_or_else(|| not_found("project", &pid))?;
     Ok(json_response(StatusCode::OK, json!({"project": project_json(&p, &v3_url(&id, &headers))})))
 }
 
-pub(crate) async fn create_project(State(id): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult {
-    let ctx = authn(&id, &headers).await?;
+pub(crate) async fn create_project(
+    State(id): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let ctx = &caller.token;
     let body = parse_body(&headers, &body);
-    let domain = body_str(&body, "project", "domain_id").map(str::to_string).unwrap_or_else(|| caller_domain(&ctx));
-    authorize(&id, &ctx, "identity:create_project", &PolicyTarget::new().set("target.project.domain_id", domain))?;
+    let domain = body_str(&body, "project", "domain_id").map(str::to_string).unwrap_or_else(|| caller_domain(ctx));
+    caller.authorize(&PolicyTarget::new().set("target.project.domain_id", domain))?;
     let body = body?;
     let m = member(&body, "project")?;
     options_field(m)?;
@@ -313,7 +330,7 @@ pub(crate) async fn create_project(State(id): State<AppState>, headers: HeaderMa
     let name = required_name(m, "name", 64)?;
     let domain_id = match nullable_text(m, "domain_id", 64)? {
         Some(Some(d)) => d,
-        _ => caller_domain(&ctx),
+        _ => caller_domain(ctx),
     };
     let parent = nullable_text(m, "parent_id", 64)?.flatten();
     let mut w = id.db.write().await?;
@@ -342,19 +359,19 @@ pub(crate) async fn create_project(State(id): State<AppState>, headers: HeaderMa
         enabled: bool_field(m, "enabled")?.unwrap_or(true),
         tags: tags_field(m)?.unwrap_or_default(),
     };
-    repo::insert_project(&mut w.tx, &p, now_micros()).await?;
+    repo::insert_project(&mut w.tx, &p, berth_time::now()).await?;
     w.commit().await?;
     Ok(json_response(StatusCode::CREATED, json!({"project": project_json(&p, &v3_url(&id, &headers))})))
 }
 
 pub(crate) async fn update_project(
     State(id): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     Path(pid): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let ctx = authn(&id, &headers).await?;
-    authorize(&id, &ctx, "identity:update_project", &project_target(&id, &pid).await?)?;
+    caller.authorize(&project_target(&id, &pid).await?)?;
     let body = parse_body(&headers, &body)?;
     let m = member(&body, "project")?;
     reject_id_change(m, &pid)?;
@@ -391,13 +408,8 @@ pub(crate) async fn update_project(
     Ok(json_response(StatusCode::OK, json!({"project": project_json(&p, &v3_url(&id, &headers))})))
 }
 
-pub(crate) async fn delete_project(
-    State(id): State<AppState>,
-    headers: HeaderMap,
-    Path(pid): Path<String>,
-) -> ApiResult {
-    let ctx = authn(&id, &headers).await?;
-    authorize(&id, &ctx, "identity:delete_project", &project_target(&id, &pid).await?)?;
+pub(crate) async fn delete_project(State(id): State<AppState>, caller: Caller, Path(pid): Path<String>) -> ApiResult {
+    caller.authorize(&project_target(&id, &pid).await?)?;
     let mut w = id.db.write().await?;
     if repo::get_project(&mut w.tx, &pid).await?.is_none() {
         return Err(not_found("project", &pid));
@@ -412,12 +424,17 @@ pub(crate) async fn delete_project(
 
 // ---------------------------------------------------------------- users
 
-pub(crate) async fn list_users(State(id): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> ApiResult {
-    let ctx = authn(&id, &headers).await?;
+pub(crate) async fn list_users(
+    State(id): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    let ctx = &caller.token;
     let q = parse_query(raw)?;
-    authorize(&id, &ctx, "identity:list_users", &list_target(&ctx))?;
+    caller.authorize(&list_target(ctx))?;
     let v3 = v3_url(&id, &headers);
-    let Ok(domain_id) = list_domain(&ctx, &q) else {
+    let Ok(domain_id) = list_domain(ctx, &q) else {
         return Ok(list_response("users", Vec::new(), format!("{v3}/users")));
     };
     if let Some(f) = query_get(&q, "password_expires_at") {
@@ -446,9 +463,13 @@ fn password_expiry_filter(f: &str) -> Result<()> {
     })
 }
 
-pub(crate) async fn get_user(State(id): State<AppState>, headers: HeaderMap, Path(uid): Path<String>) -> ApiResult {
-    let ctx = authn(&id, &headers).await?;
-    authorize(&id, &ctx, "identity:get_user", &user_target(&id, &uid).await?)?;
+pub(crate) async fn get_user(
+    State(id): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(uid): Path<String>,
+) -> ApiResult {
+    caller.authorize(&user_target(&id, &uid).await?)?;
     let u = load_user(&id, &uid).await?.ok_or_else(|| not_found("user", &uid))?;
     Ok(json_response(StatusCode::OK, json!({"user": user_json(&u, &v3_url(&id, &headers))})))
 }
@@ -471,17 +492,22 @@ async fn check_default_project(c: &mut repo::Conn, p: &Option<String>) -> Result
     Ok(())
 }
 
-pub(crate) async fn create_user(State(id): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult {
-    let ctx = authn(&id, &headers).await?;
+pub(crate) async fn create_user(
+    State(id): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let ctx = &caller.token;
     let body = parse_body(&headers, &body);
-    let domain = body_str(&body, "user", "domain_id").map(str::to_string).unwrap_or_else(|| caller_domain(&ctx));
-    authorize(&id, &ctx, "identity:create_user", &PolicyTarget::new().set("target.user.domain_id", domain))?;
+    let domain = body_str(&body, "user", "domain_id").map(str::to_string).unwrap_or_else(|| caller_domain(ctx));
+    caller.authorize(&PolicyTarget::new().set("target.user.domain_id", domain))?;
     let body = body?;
     let m = member(&body, "user")?;
     options_field(m)?;
     let domain_id = match nullable_text(m, "domain_id", 64)? {
         Some(Some(d)) => d,
-        _ => caller_domain(&ctx),
+        _ => caller_domain(ctx),
     };
     let u = User {
         id: new_id(),
@@ -501,19 +527,19 @@ pub(crate) async fn create_user(State(id): State<AppState>, headers: HeaderMap, 
         return Err(not_found("domain", &u.domain_id));
     }
     check_default_project(&mut w.tx, &u.default_project_id).await?;
-    repo::insert_user(&mut w.tx, &u, hash, now_micros()).await?;
+    repo::insert_user(&mut w.tx, &u, hash, berth_time::now()).await?;
     w.commit().await?;
     Ok(json_response(StatusCode::CREATED, json!({"user": user_json(&u, &v3_url(&id, &headers))})))
 }
 
 pub(crate) async fn update_user(
     State(id): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     Path(uid): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let ctx = authn(&id, &headers).await?;
-    authorize(&id, &ctx, "identity:update_user", &user_target(&id, &uid).await?)?;
+    caller.authorize(&user_target(&id, &uid).await?)?;
     let body = parse_body(&headers, &body)?;
     let m = member(&body, "user")?;
     reject_id_change(m, &uid)?;
@@ -549,7 +575,7 @@ pub(crate) async fn update_user(
         u.default_project_id = p;
     }
     repo::update_user(&mut w.tx, &u).await?;
-    let now = now_micros();
+    let now = berth_time::now();
     if let Some(h) = hash {
         repo::set_password_hash(&mut w.tx, &uid, h, now).await?;
     }
@@ -561,9 +587,8 @@ pub(crate) async fn update_user(
     Ok(json_response(StatusCode::OK, json!({"user": user_json(&u, &v3_url(&id, &headers))})))
 }
 
-pub(crate) async fn delete_user(State(id): State<AppState>, headers: HeaderMap, Path(uid): Path<String>) -> ApiResult {
-    let ctx = authn(&id, &headers).await?;
-    authorize(&id, &ctx, "identity:delete_user", &user_target(&id, &uid).await?)?;
+pub(crate) async fn delete_user(State(id): State<AppState>, caller: Caller, Path(uid): Path<String>) -> ApiResult {
+    caller.authorize(&user_target(&id, &uid).await?)?;
     let mut w = id.db.write().await?;
     if !repo::delete_user_cascade(&mut w.tx, &uid).await? {
         return Err(not_found("user", &uid));
@@ -615,7 +640,7 @@ pub(crate) async fn change_password(
     }
     let hash = id.hash_password(&new).await?;
     let mut w = id.db.write().await?;
-    repo::set_password_hash(&mut w.tx, &uid, Some(hash), now_micros()).await?;
+    repo::set_password_hash(&mut w.tx, &uid, Some(hash), berth_time::now()).await?;
     token::revoke_user(&mut w.tx, &uid).await?;
     w.commit().await?;
     Ok(no_content())
@@ -624,11 +649,11 @@ pub(crate) async fn change_password(
 /// `GET /v3/users/{id}/projects`
 pub(crate) async fn user_projects(
     State(id): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     Path(uid): Path<String>,
 ) -> ApiResult {
-    let ctx = authn(&id, &headers).await?;
-    authorize(&id, &ctx, "identity:list_user_projects", &user_target(&id, &uid).await?)?;
+    caller.authorize(&user_target(&id, &uid).await?)?;
     let v3 = v3_url(&id, &headers);
     let mut tx = id.db.read().await?;
     if repo::get_user(&mut tx, &uid).await?.is_none() {
@@ -651,9 +676,13 @@ pub(crate) async fn user_projects(
 }
 
 /// `GET /v3/users/{id}/groups`: groups are not implemented, so always empty.
-pub(crate) async fn user_groups(State(id): State<AppState>, headers: HeaderMap, Path(uid): Path<String>) -> ApiResult {
-    let ctx = authn(&id, &headers).await?;
-    authorize(&id, &ctx, "identity:list_groups_for_user", &user_target(&id, &uid).await?)?;
+pub(crate) async fn user_groups(
+    State(id): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(uid): Path<String>,
+) -> ApiResult {
+    caller.authorize(&user_target(&id, &uid).await?)?;
     let v3 = v3_url(&id, &headers);
     let mut tx = id.db.read().await?;
     if repo::get_user(&mut tx, &uid).await?.is_none() {
@@ -664,9 +693,13 @@ pub(crate) async fn user_groups(State(id): State<AppState>, headers: HeaderMap, 
 
 // ---------------------------------------------------------------- roles
 
-pub(crate) async fn list_roles(State(id): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> ApiResult {
-    let ctx = authn(&id, &headers).await?;
-    authorize(&id, &ctx, "identity:list_roles", &PolicyTarget::new())?;
+pub(crate) async fn list_roles(
+    State(id): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    caller.authorize(&PolicyTarget::new())?;
     let q = parse_query(raw)?;
     let v3 = v3_url(&id, &headers);
     if query_get(&q, "domain_id").is_some() {
@@ -678,8 +711,12 @@ pub(crate) async fn list_roles(State(id): State<AppState>, headers: HeaderMap, R
     Ok(list_response("roles", items, format!("{v3}/roles")))
 }
 
-pub(crate) async fn get_role(State(id): State<AppState>, headers: HeaderMap, Path(rid): Path<String>) -> ApiResult {
-    let ctx = authn(&id, &headers).await?;
+pub(crate) async fn get_role(
+    State(id): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(rid): Path<String>,
+) -> ApiResult {
     let role = {
         let mut tx = id.db.read().await?;
         repo::get_role(&mut tx, &rid).await?
@@ -688,7 +725,7 @@ pub(crate) async fn get_role(State(id): State<AppState>, headers: HeaderMap, Pat
         Some(r) => PolicyTarget::new().role(r),
         None => PolicyTarget::new().set("target.role.id", rid.as_str()),
     };
-    authorize(&id, &ctx, "identity:get_role", &target)?;
+    caller.authorize(&target)?;
     let r = role.ok_or_else(|| not_found("role", &rid))?;
     Ok(json_response(StatusCode::OK, json!({"role": role_json(&r, &v3_url(&id, &headers))})))
 }
@@ -700,9 +737,13 @@ fn reject_domain_role(m: &Map<String, Value>) -> Result<()> {
     }
 }
 
-pub(crate) async fn create_role(State(id): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult {
-    let ctx = authn(&id, &headers).await?;
-    authorize(&id, &ctx, "identity:create_role", &PolicyTarget::new())?;
+pub(crate) async fn create_role(
+    State(id): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    caller.authorize(&PolicyTarget::new())?;
     let body = parse_body(&headers, &body)?;
     let m = member(&body, "role")?;
     options_field(m)?;
@@ -713,19 +754,19 @@ pub(crate) async fn create_role(State(id): State<AppState>, headers: HeaderMap, 
         description: nullable_text(m, "description", 255)?.flatten(),
     };
     let mut w = id.db.write().await?;
-    repo::insert_role(&mut w.tx, &r, now_micros()).await?;
+    repo::insert_role(&mut w.tx, &r, berth_time::now()).await?;
     w.commit().await?;
     Ok(json_response(StatusCode::CREATED, json!({"role": role_json(&r, &v3_url(&id, &headers))})))
 }
 
 pub(crate) async fn update_role(
     State(id): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     Path(rid): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let ctx = authn(&id, &headers).await?;
-    authorize(&id, &ctx, "identity:update_role", &PolicyTarget::new().set("target.role.id", rid.as_str()))?;
+    caller.authorize(&PolicyTarget::new().set("target.role.id", rid.as_str()))?;
     let body = parse_body(&headers, &body)?;
     let m = member(&body, "role")?;
     reject_id_change(m, &rid)?;
@@ -744,9 +785,8 @@ pub(crate) async fn update_role(
     Ok(json_response(StatusCode::OK, json!({"role": role_json(&r, &v3_url(&id, &headers))})))
 }
 
-pub(crate) async fn delete_role(State(id): State<AppState>, headers: HeaderMap, Path(rid): Path<String>) -> ApiResult {
-    let ctx = authn(&id, &headers).await?;
-    authorize(&id, &ctx, "identity:delete_role", &PolicyTarget::new().set("target.role.id", rid.as_str()))?;
+pub(crate) async fn delete_role(State(id): State<AppState>, caller: Caller, Path(rid): Path<String>) -> ApiResult {
+    caller.authorize(&PolicyTarget::new().set("target.role.id", rid.as_str()))?;
     let mut w = id.db.write().await?;
     if !repo::delete_role_cascade(&mut w.tx, &rid).await? {
         return Err(not_found("role", &rid));

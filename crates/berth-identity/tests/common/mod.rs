@@ -1,15 +1,12 @@
-//! Test harness: an identity service over a fresh SQLite file or a fresh
-//! PostgreSQL database, bootstrapped, behind the router mounted at
-//! `/identity`, driven with `tower::ServiceExt::oneshot`.
-//!
-//! PostgreSQL tests use `BERTH_TEST_POSTGRES_URL` (default
-//! `postgresql://postgres@127.0.0.1:5432/postgres`) to create and drop a
-//! uniquely named database per test. Set `BERTH_TEST_POSTGRES=skip` to skip
-//! them on machines without PostgreSQL.
+//! Test harness: an identity service over a fresh database from
+//! `berth-testkit` (a SQLite file, or a PostgreSQL database created and
+//! dropped per test; `BERTH_TEST_SKIP_POSTGRES=1` skips those), bootstrapped,
+//! behind the router mounted at `/identity`, driven with
+//! `tower::ServiceExt::oneshot`. Tests run on both engines with
+//! `berth_testkit::both_engines!`.
 
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,120 +14,52 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use axum::Router;
 use berth_identity::{bootstrap, router, BootstrapReport, Identity, IdentityConfig, PasswordHashing};
+use berth_testkit::TestDb;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
-use sqlx::Connection;
 use tower::ServiceExt;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
 
 pub const ADMIN_PW: &str = "correct horse battery staple";
 pub const HOST: &str = "berth.test:8778";
-
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-fn unique(prefix: &str) -> String {
-    let nanos =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    format!("{prefix}_{}_{}_{nanos}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
-}
-
-fn pg_admin_url() -> String {
-    std::env::var("BERTH_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/postgres".to_string())
-}
-
-pub fn skip(backend: Backend) -> bool {
-    backend == Backend::Postgres && std::env::var("BERTH_TEST_POSTGRES").as_deref() == Ok("skip")
-}
-
-/// Cleanup that runs even when a test panics.
-enum Cleanup {
-    File(std::path::PathBuf),
-    PgDb(String),
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        match self {
-            Cleanup::File(p) => {
-                for suffix in ["", "-wal", "-shm"] {
-                    let mut s = p.clone().into_os_string();
-                    s.push(suffix);
-                    let _ = std::fs::remove_file(s);
-                }
-            }
-            Cleanup::PgDb(name) => {
-                let name = name.clone();
-                let _ = std::thread::spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-                    rt.block_on(async {
-                        sqlx::any::install_default_drivers();
-                        if let Ok(mut c) = sqlx::AnyConnection::connect(&pg_admin_url()).await {
-                            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                                .execute(&mut c)
-                                .await;
-                            let _ = c.close().await;
-                        }
-                    });
-                })
-                .join();
-            }
-        }
-    }
-}
 
 pub struct Env {
     pub app: Router,
     pub identity: Arc<Identity>,
     pub boot: BootstrapReport,
     pub url: String,
-    _cleanup: Cleanup,
+    /// Dropped last: removes the database.
+    _db: TestDb,
 }
 
 pub fn fast_hashing() -> PasswordHashing {
     PasswordHashing { memory_kib: 1024, iterations: 1, parallelism: 1 }
 }
 
-/// A fresh database URL for `backend`, with its cleanup guard.
-async fn fresh_url(backend: Backend) -> (String, Cleanup) {
-    match backend {
-        Backend::Sqlite => {
-            let path = std::env::temp_dir().join(format!("{}.db", unique("berth_identity_test")));
-            (format!("sqlite://{}", path.display()), Cleanup::File(path))
-        }
-        Backend::Postgres => {
-            sqlx::any::install_default_drivers();
-            let name = unique("berth_identity_test");
-            let mut c = sqlx::AnyConnection::connect(&pg_admin_url())
-                .await
-                .expect("PostgreSQL at BERTH_TEST_POSTGRES_URL (set BERTH_TEST_POSTGRES=skip to skip)");
-            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await.expect("create database");
-            c.close().await.ok();
-            let base = pg_admin_url();
-            let cut = base.rfind('/').expect("database URL has a path");
-            (format!("{}/{name}", &base[..cut]), Cleanup::PgDb(name))
-        }
-    }
+/// The request id every answer of the edge carries.
+pub fn request_id(h: &HeaderMap) -> String {
+    let id = h
+        .get("x-openstack-request-id")
+        .unwrap_or_else(|| panic!("no x-openstack-request-id in {h:?}"))
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(id.starts_with("req-"), "{id}");
+    id
 }
 
 impl Env {
-    pub async fn new(backend: Backend) -> Env {
-        Env::with_ttl(backend, Duration::from_secs(3600)).await
+    pub async fn new(db: TestDb) -> Env {
+        Env::with_ttl(db, Duration::from_secs(3600)).await
     }
 
-    pub async fn with_ttl(backend: Backend, ttl: Duration) -> Env {
-        Env::with_config(backend, |c| c.token_ttl = ttl).await
+    pub async fn with_ttl(db: TestDb, ttl: Duration) -> Env {
+        Env::with_config(db, |c| c.token_ttl = ttl).await
     }
 
     /// A fresh environment whose configuration `adjust` may change (policy
     /// options, token lifetime...).
-    pub async fn with_config(backend: Backend, adjust: impl FnOnce(&mut IdentityConfig)) -> Env {
-        let (url, cleanup) = fresh_url(backend).await;
+    pub async fn with_config(db: TestDb, adjust: impl FnOnce(&mut IdentityConfig)) -> Env {
+        let url = db.url.clone();
         let mut config = IdentityConfig::new(url.clone());
         adjust(&mut config);
         config.password_hashing = fast_hashing();
@@ -138,7 +67,7 @@ impl Env {
         let identity = Arc::new(Identity::open(config).await.expect("open identity"));
         let boot = bootstrap(&identity, ADMIN_PW).await.expect("bootstrap");
         let app = Router::new().nest("/identity", router(identity.clone()));
-        Env { app, identity, boot, url, _cleanup: cleanup }
+        Env { app, identity, boot, url, _db: db }
     }
 
     /// Send a request; returns status, headers and the JSON body (Null when empty).
@@ -150,7 +79,7 @@ impl Env {
         headers: &[(&str, &str)],
         body: Option<&str>,
     ) -> (StatusCode, HeaderMap, Value) {
-        let mut b = Request::builder().method(method).uri(path).header("host", HOST);
+        let mut b = Request::builder().method(method.clone()).uri(path).header("host", HOST);
         if let Some(t) = token {
             b = b.header("x-auth-token", t);
         }
@@ -172,6 +101,7 @@ impl Env {
                 .unwrap_or_else(|_| panic!("{path}: body is not JSON: {}", String::from_utf8_lossy(&bytes)))
         };
         assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR, "{path}: 500 with body {value}");
+        assert!(headers.contains_key("x-openstack-request-id"), "{method} {path}: {status} without a request id");
         if status.is_client_error() || status.is_server_error() {
             assert_keystone_error(&value, status);
         }
@@ -281,25 +211,4 @@ pub fn assert_keystone_error(v: &Value, status: StatusCode) {
     assert_eq!(e["code"].as_u64(), Some(u64::from(status.as_u16())), "error code in {v}");
     assert!(e["title"].is_string(), "error title in {v}");
     assert!(e["message"].is_string(), "error message in {v}");
-}
-
-/// Run one test body against both engines.
-#[macro_export]
-macro_rules! both_engines {
-    ($name:ident) => {
-        mod $name {
-            use super::common::{skip, Backend};
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(Backend::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if skip(Backend::Postgres) {
-                    return;
-                }
-                super::$name(Backend::Postgres).await
-            }
-        }
-    };
 }

@@ -1,23 +1,23 @@
 //! `/v2/images/{id}/file`: upload and download of image data.
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::{header_str, path_params, ApiResult, AppState, PathParams};
+use super::{header_str, ApiResult, AppState};
 use crate::error::ImageError;
+use crate::service::Caller;
 
 /// `PUT /v2/images/{id}/file` (application/octet-stream): 204 when the
 /// image is active with its data.
 pub(crate) async fn upload(
     State(svc): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
-    path: PathParams<String>,
+    Path(id): Path<String>,
     body: Body,
 ) -> ApiResult {
-    let id = path_params(&svc, &headers, path).await?;
-    let caller = svc.authenticate(&headers).await?;
     let ct = header_str(&headers, "content-type").unwrap_or("");
     let base = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     if base != "application/octet-stream" {
@@ -46,23 +46,21 @@ pub(crate) async fn upload(
         }
     }
     let (img, member) = svc.load_visible(&caller, &id).await?;
-    svc.enforce_image(&caller, "upload_image", &img, member.as_ref())?;
+    svc.enforce_route(&caller, &img, member.as_ref())?;
     svc.store_data(&id, body, declared).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `GET /v2/images/{id}/file`: the data with `Content-MD5`, or 204 when the
 /// image has none.
-pub(crate) async fn download(State(svc): State<AppState>, headers: HeaderMap, path: PathParams<String>) -> ApiResult {
-    let id = path_params(&svc, &headers, path).await?;
-    let caller = svc.authenticate(&headers).await?;
+pub(crate) async fn download(State(svc): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult {
     let (img, member) = svc.load_visible(&caller, &id).await?;
     if img.status == "deactivated" && !caller.is_admin {
         return Err(ImageError::forbidden(
             "The requested image has been deactivated. Image data download is forbidden.",
         ));
     }
-    svc.enforce_image(&caller, "download_image", &img, member.as_ref())?;
+    svc.enforce_route(&caller, &img, member.as_ref())?;
     if img.status != "active" && img.status != "deactivated" {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }

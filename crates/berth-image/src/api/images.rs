@@ -4,7 +4,7 @@
 use std::cmp::Ordering;
 
 use axum::body::Bytes;
-use axum::extract::{OriginalUri, State};
+use axum::extract::{OriginalUri, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::IntoResponse;
 
@@ -12,9 +12,7 @@ use super::ACCEPT_PATCH;
 use berth_policy::Target;
 use serde_json::{json, Value};
 
-use super::{
-    endpoint_url, header_str, json_response, parse_json, parse_query, path_params, ApiResult, AppState, PathParams,
-};
+use super::{endpoint_url, header_str, json_response, parse_json, parse_query, ApiResult, AppState};
 use crate::error::{ImageError, Result};
 use crate::model::{self, set_attribute, Image};
 use crate::patch::{self, Change, Op};
@@ -58,12 +56,12 @@ fn enforce_visibility(svc: &ImageService, caller: &Caller, visibility: &str, tar
 
 pub(crate) async fn create(
     State(svc): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     original: OriginalUri,
     uri: Uri,
     body: Bytes,
 ) -> ApiResult {
-    let caller = svc.authenticate(&headers).await?;
     let body = parse_json(&body)?;
     let Value::Object(obj) = body else {
         return Err(ImageError::bad_request(format!(
@@ -103,7 +101,7 @@ pub(crate) async fn create(
         target.insert("owner".into(), o.clone());
     }
     target.insert("visibility".into(), img.visibility.clone());
-    if let Err(e) = svc.authorize(&caller, "add_image", &target) {
+    if let Err(e) = svc.authorize_route(&caller, &target) {
         if img.owner.as_deref() != caller.project() {
             return Err(ImageError::forbidden(format!(
                 "You are not permitted to create images owned by '{}'",
@@ -381,13 +379,12 @@ fn parse_bool_filter(key: &str, v: &str) -> Result<bool> {
     }
 }
 
-pub(crate) async fn list(State(svc): State<AppState>, headers: HeaderMap, uri: Uri) -> ApiResult {
-    let caller = svc.authenticate(&headers).await?;
+pub(crate) async fn list(State(svc): State<AppState>, caller: Caller, uri: Uri) -> ApiResult {
     let mut target = Target::new();
     if let Some(p) = caller.project() {
         target.insert("project_id".into(), p.to_string());
     }
-    svc.authorize(&caller, "get_images", &target)?;
+    svc.authorize_route(&caller, &target)?;
 
     let q = parse_query(uri.query())?;
     // A NUL names nothing and can be compared with nothing stored.
@@ -548,11 +545,9 @@ pub(crate) async fn list(State(svc): State<AppState>, headers: HeaderMap, uri: U
 
 // ---------------------------------------------------------------- show
 
-pub(crate) async fn show(State(svc): State<AppState>, headers: HeaderMap, path: PathParams<String>) -> ApiResult {
-    let id = path_params(&svc, &headers, path).await?;
-    let caller = svc.authenticate(&headers).await?;
+pub(crate) async fn show(State(svc): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult {
     let (img, member) = svc.load_visible(&caller, &id).await?;
-    svc.enforce_image(&caller, "get_image", &img, member.as_ref())?;
+    svc.enforce_route(&caller, &img, member.as_ref())?;
     Ok(json_response(StatusCode::OK, img.to_json()))
 }
 
@@ -646,12 +641,11 @@ fn apply_change(svc: &ImageService, caller: &Caller, img: &mut Image, c: &Change
 
 pub(crate) async fn update(
     State(svc): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
-    path: PathParams<String>,
+    Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let id = path_params(&svc, &headers, path).await?;
-    let caller = svc.authenticate(&headers).await?;
     let content_type = header_str(&headers, "content-type").unwrap_or("");
     let Some(draft) = patch::draft_for(content_type) else {
         let allowed = format!("{}, {}", patch::PATCH_V20, patch::PATCH_V21);
@@ -676,8 +670,9 @@ pub(crate) async fn update(
     }
 
     let mut w = svc.db.write().await?;
-    let mut img =
-        repo::get_image(&mut w.tx, svc.db.engine, &id, true).await?.ok_or_else(|| ImageError::image_not_found(&id))?;
+    let mut img = repo::get_image(&mut w.tx, svc.db.engine(), &id, true)
+        .await?
+        .ok_or_else(|| ImageError::image_not_found(&id))?;
     let member = match caller.project() {
         Some(p) => repo::get_member(&mut w.tx, &id, p).await?,
         None => None,
@@ -695,8 +690,14 @@ pub(crate) async fn update(
                 enforce_visibility(&svc, &caller, v, &target)?;
             }
         }
-        svc.enforce_image(&caller, "modify_image", &img, member.as_ref())?;
+        // The route's rule (`modify_image`).
+        svc.enforce_route(&caller, &img, member.as_ref())?;
         apply_change(&svc, &caller, &mut img, c)?;
+    }
+    if changes.is_empty() {
+        // An empty patch changes nothing: it is a read, answered after
+        // `get_image` above (as Glance does).
+        svc.waive_route_rule(&caller);
     }
     check_quotas(&img)?;
     if img != before {
@@ -709,13 +710,11 @@ pub(crate) async fn update(
 
 // ---------------------------------------------------------------- delete
 
-pub(crate) async fn delete(State(svc): State<AppState>, headers: HeaderMap, path: PathParams<String>) -> ApiResult {
-    let id = path_params(&svc, &headers, path).await?;
-    let caller = svc.authenticate(&headers).await?;
+pub(crate) async fn delete(State(svc): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult {
     let (img, member) = svc.load_visible(&caller, &id).await?;
-    svc.enforce_image(&caller, "delete_image", &img, member.as_ref())?;
+    svc.enforce_route(&caller, &img, member.as_ref())?;
     let mut w = svc.db.write().await?;
-    let Some(current) = repo::get_image(&mut w.tx, svc.db.engine, &id, true).await? else {
+    let Some(current) = repo::get_image(&mut w.tx, svc.db.engine(), &id, true).await? else {
         return Err(ImageError::image_not_found(&id));
     };
     if current.protected {
@@ -729,11 +728,10 @@ pub(crate) async fn delete(State(svc): State<AppState>, headers: HeaderMap, path
 
 // ---------------------------------------------------------------- tags
 
-async fn change_tags(svc: &ImageService, headers: &HeaderMap, id: &str, tag: &str, add: bool) -> ApiResult {
-    let caller = svc.authenticate(headers).await?;
+async fn change_tags(svc: &ImageService, caller: Caller, id: &str, tag: &str, add: bool) -> ApiResult {
     let mut w = svc.db.write().await?;
     let mut img =
-        repo::get_image(&mut w.tx, svc.db.engine, id, true).await?.ok_or_else(|| ImageError::image_not_found(id))?;
+        repo::get_image(&mut w.tx, svc.db.engine(), id, true).await?.ok_or_else(|| ImageError::image_not_found(id))?;
     let member = match caller.project() {
         Some(p) => repo::get_member(&mut w.tx, id, p).await?,
         None => None,
@@ -741,7 +739,7 @@ async fn change_tags(svc: &ImageService, headers: &HeaderMap, id: &str, tag: &st
     if !svc.visible(&caller, &img, member.as_ref()) {
         return Err(ImageError::image_not_found(id));
     }
-    svc.enforce_image(&caller, "modify_image", &img, member.as_ref())?;
+    svc.enforce_route(&caller, &img, member.as_ref())?;
     if add {
         let t = model::tag_value(&Value::String(tag.to_string()))?;
         if !img.tags.contains(&t) {
@@ -765,33 +763,27 @@ async fn change_tags(svc: &ImageService, headers: &HeaderMap, id: &str, tag: &st
 
 pub(crate) async fn add_tag(
     State(svc): State<AppState>,
-    headers: HeaderMap,
-    path: PathParams<(String, String)>,
+    caller: Caller,
+    Path((id, tag)): Path<(String, String)>,
 ) -> ApiResult {
-    let (id, tag) = path_params(&svc, &headers, path).await?;
-    change_tags(&svc, &headers, &id, &tag, true).await
+    change_tags(&svc, caller, &id, &tag, true).await
 }
 
 pub(crate) async fn delete_tag(
     State(svc): State<AppState>,
-    headers: HeaderMap,
-    path: PathParams<(String, String)>,
+    caller: Caller,
+    Path((id, tag)): Path<(String, String)>,
 ) -> ApiResult {
-    let (id, tag) = path_params(&svc, &headers, path).await?;
-    change_tags(&svc, &headers, &id, &tag, false).await
+    change_tags(&svc, caller, &id, &tag, false).await
 }
 
 // ---------------------------------------------------------------- actions
 
-async fn transition(svc: &ImageService, headers: &HeaderMap, id: &str, deactivate: bool) -> ApiResult {
-    let caller = svc.authenticate(headers).await?;
+async fn transition(svc: &ImageService, caller: Caller, id: &str, deactivate: bool) -> ApiResult {
     let (img, member) = svc.load_visible(&caller, id).await?;
-    let (rule, from, to, verb) = if deactivate {
-        ("deactivate", "active", "deactivated", "deactivate")
-    } else {
-        ("reactivate", "deactivated", "active", "reactivate")
-    };
-    svc.enforce_image(&caller, rule, &img, member.as_ref())?;
+    let (from, to, verb) =
+        if deactivate { ("active", "deactivated", "deactivate") } else { ("deactivated", "active", "reactivate") };
+    svc.enforce_route(&caller, &img, member.as_ref())?;
     if img.status == to {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
@@ -806,14 +798,12 @@ async fn transition(svc: &ImageService, headers: &HeaderMap, id: &str, deactivat
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub(crate) async fn deactivate(State(svc): State<AppState>, headers: HeaderMap, path: PathParams<String>) -> ApiResult {
-    let id = path_params(&svc, &headers, path).await?;
-    transition(&svc, &headers, &id, true).await
+pub(crate) async fn deactivate(State(svc): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult {
+    transition(&svc, caller, &id, true).await
 }
 
-pub(crate) async fn reactivate(State(svc): State<AppState>, headers: HeaderMap, path: PathParams<String>) -> ApiResult {
-    let id = path_params(&svc, &headers, path).await?;
-    transition(&svc, &headers, &id, false).await
+pub(crate) async fn reactivate(State(svc): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult {
+    transition(&svc, caller, &id, false).await
 }
 
 #[cfg(test)]

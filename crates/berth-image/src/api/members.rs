@@ -1,12 +1,12 @@
 //! `/v2/images/{id}/members`: sharing images with other projects.
 
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde_json::{json, Value};
 
-use super::{json_response, parse_json, path_params, ApiResult, AppState, PathParams};
+use super::{json_response, parse_json, ApiResult, AppState};
 use crate::error::{ImageError, Result};
 use crate::model::{self, Image, Member, MEMBER_STATUSES};
 use crate::repo;
@@ -48,12 +48,10 @@ fn string_field(body: &Value, key: &str) -> Result<String> {
 
 pub(crate) async fn create(
     State(svc): State<AppState>,
-    headers: HeaderMap,
-    path: PathParams<String>,
+    caller: Caller,
+    Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let id = path_params(&svc, &headers, path).await?;
-    let caller = svc.authenticate(&headers).await?;
     let body = parse_json(&body)?;
     if !body.is_object() {
         return Err(ImageError::bad_request("Member to be added not specified"));
@@ -61,7 +59,7 @@ pub(crate) async fn create(
     let member_id = string_field(&body, "member")?;
     let (img, member) = svc.load_visible(&caller, &id).await?;
     only_shared(&img)?;
-    svc.enforce_image(&caller, "add_member", &img, member.as_ref())?;
+    svc.enforce_route(&caller, &img, member.as_ref())?;
     let now = berth_time::now();
     let m = Member {
         image_id: id.clone(),
@@ -78,12 +76,10 @@ pub(crate) async fn create(
     Ok(json_response(StatusCode::OK, m.to_json()))
 }
 
-pub(crate) async fn list(State(svc): State<AppState>, headers: HeaderMap, path: PathParams<String>) -> ApiResult {
-    let id = path_params(&svc, &headers, path).await?;
-    let caller = svc.authenticate(&headers).await?;
+pub(crate) async fn list(State(svc): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult {
     let (img, member) = svc.load_visible(&caller, &id).await?;
     only_shared(&img)?;
-    svc.enforce_image(&caller, "get_members", &img, member.as_ref())?;
+    svc.enforce_route(&caller, &img, member.as_ref())?;
     let all = {
         let mut c = svc.db.read().await?;
         repo::list_members(&mut c, &id).await?
@@ -96,27 +92,23 @@ pub(crate) async fn list(State(svc): State<AppState>, headers: HeaderMap, path: 
 
 pub(crate) async fn show(
     State(svc): State<AppState>,
-    headers: HeaderMap,
-    path: PathParams<(String, String)>,
+    caller: Caller,
+    Path((id, member_id)): Path<(String, String)>,
 ) -> ApiResult {
-    let (id, member_id) = path_params(&svc, &headers, path).await?;
-    let caller = svc.authenticate(&headers).await?;
     let (img, member) = svc.load_visible(&caller, &id).await?;
     let hide = |e: ImageError| if e.status == StatusCode::FORBIDDEN { ImageError::not_found(e.message) } else { e };
     only_shared(&img).map_err(hide)?;
-    svc.enforce_image(&caller, "get_member", &img, member.as_ref()).map_err(hide)?;
+    svc.enforce_route(&caller, &img, member.as_ref()).map_err(hide)?;
     let m = lookup_member(&svc, &caller, &img, &member_id).await?;
     Ok(json_response(StatusCode::OK, m.to_json()))
 }
 
 pub(crate) async fn update(
     State(svc): State<AppState>,
-    headers: HeaderMap,
-    path: PathParams<(String, String)>,
+    caller: Caller,
+    Path((id, member_id)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult {
-    let (id, member_id) = path_params(&svc, &headers, path).await?;
-    let caller = svc.authenticate(&headers).await?;
     let body = parse_json(&body)?;
     let status = string_field(&body, "status")?;
     if !MEMBER_STATUSES.contains(&status.as_str()) {
@@ -130,7 +122,7 @@ pub(crate) async fn update(
     let m = lookup_member(&svc, &caller, &img, &member_id).await?;
     let mut target = svc.image_target(&caller, &img, member.as_ref());
     target.insert("member_id".into(), m.member.clone());
-    svc.authorize(&caller, "modify_member", &target)?;
+    svc.authorize_route(&caller, &target)?;
     let now = berth_time::now();
     let mut w = svc.db.write().await?;
     if !repo::update_member(&mut w.tx, &id, &member_id, &status, now).await? {
@@ -143,15 +135,13 @@ pub(crate) async fn update(
 
 pub(crate) async fn delete(
     State(svc): State<AppState>,
-    headers: HeaderMap,
-    path: PathParams<(String, String)>,
+    caller: Caller,
+    Path((id, member_id)): Path<(String, String)>,
 ) -> ApiResult {
-    let (id, member_id) = path_params(&svc, &headers, path).await?;
-    let caller = svc.authenticate(&headers).await?;
     let (img, member) = svc.load_visible(&caller, &id).await?;
     only_shared(&img)?;
     lookup_member(&svc, &caller, &img, &member_id).await?;
-    svc.enforce_image(&caller, "delete_member", &img, member.as_ref())?;
+    svc.enforce_route(&caller, &img, member.as_ref())?;
     let mut w = svc.db.write().await?;
     repo::delete_member(&mut w.tx, &id, &member_id).await?;
     w.commit().await?;

@@ -10,83 +10,81 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::OriginalUri;
-use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 use axum::Router;
+use berth_http::{Access, Edge, RouteSpec, RouteTable};
 use serde_json::Value;
 
-use crate::error::{error_response, ImageError, Result};
+use crate::error::{GlanceErrors, ImageError, Result};
 use crate::service::ImageService;
 
 pub(crate) const ACCEPT_PATCH: &str = "accept-patch";
 
+/// Largest request body outside image data uploads (axum's former default).
+pub const MAX_BODY: usize = 2 << 20;
+
 pub(crate) type AppState = Arc<ImageService>;
 pub(crate) type ApiResult = Result<Response>;
 
-/// The image API, with routes relative to its mount point (`/`,
-/// `/versions`, `/v2/images`, ...). Mount it with
+/// Every route of the image API with the policy rule it names (Glance's
+/// rule names, see [`crate::policy_defaults`]). The handler checks that rule
+/// against the image it loads (owner, visibility, membership).
+fn table() -> RouteTable<AppState> {
+    use Method as M;
+    let rule = Access::Rule;
+    RouteTable::new()
+        .route("/", M::GET, Access::Public, versions::root)
+        .route("/versions", M::GET, Access::Public, versions::explicit)
+        .route("/v2", M::GET, Access::Public, versions::root)
+        .route("/v2/", M::GET, Access::Public, versions::root)
+        .route("/v2/images", M::GET, rule("get_images"), images::list)
+        .route("/v2/images", M::POST, rule("add_image"), images::create)
+        .route("/v2/images/{id}", M::GET, rule("get_image"), images::show)
+        .route("/v2/images/{id}", M::PATCH, rule("modify_image"), images::update)
+        .route("/v2/images/{id}", M::DELETE, rule("delete_image"), images::delete)
+        .route("/v2/images/{id}/file", M::GET, rule("download_image"), data::download)
+        .route("/v2/images/{id}/file", M::PUT, rule("upload_image"), data::upload)
+        .route("/v2/images/{id}/tags/{tag}", M::PUT, rule("modify_image"), images::add_tag)
+        .route("/v2/images/{id}/tags/{tag}", M::DELETE, rule("modify_image"), images::delete_tag)
+        .route("/v2/images/{id}/actions/deactivate", M::POST, rule("deactivate"), images::deactivate)
+        .route("/v2/images/{id}/actions/reactivate", M::POST, rule("reactivate"), images::reactivate)
+        .route("/v2/images/{id}/members", M::GET, rule("get_members"), members::list)
+        .route("/v2/images/{id}/members", M::POST, rule("add_member"), members::create)
+        .route("/v2/images/{id}/members/{member}", M::GET, rule("get_member"), members::show)
+        .route("/v2/images/{id}/members/{member}", M::PUT, rule("modify_member"), members::update)
+        .route("/v2/images/{id}/members/{member}", M::DELETE, rule("delete_member"), members::delete)
+        .route("/v2/schemas/image", M::GET, Access::Authenticated, schemas::image)
+        .route("/v2/schemas/images", M::GET, Access::Authenticated, schemas::images)
+        .route("/v2/schemas/member", M::GET, Access::Authenticated, schemas::member)
+        .route("/v2/schemas/members", M::GET, Access::Authenticated, schemas::members)
+}
+
+/// The route table's rows (for tests that walk every route).
+pub fn route_specs() -> Vec<RouteSpec> {
+    table().specs().to_vec()
+}
+
+/// Image data uploads stream to disk, bounded by `max_image_size` rather
+/// than by the edge's body limit.
+fn is_upload(method: &Method, path: &str) -> bool {
+    method == Method::PUT && berth_http::edge::template_matches(&["v2", "images", "{id}", "file"], path)
+}
+
+/// The image API behind berth's HTTP edge (request ids, Glance's error
+/// bodies, body limit, authentication), with routes relative to its mount
+/// point (`/`, `/versions`, `/v2/images`, ...). Mount it with
 /// `Router::nest("/image", ...)`.
 pub fn router(service: Arc<ImageService>) -> Router {
-    Router::new()
-        .route("/", get(versions::root))
-        .route("/versions", get(versions::explicit))
-        .route("/v2", get(versions::root))
-        .route("/v2/", get(versions::root))
-        .route("/v2/images", get(images::list).post(images::create))
-        .route("/v2/images/{id}", get(images::show).patch(images::update).delete(images::delete))
-        .route("/v2/images/{id}/file", get(data::download).put(data::upload))
-        .route("/v2/images/{id}/tags/{tag}", put(images::add_tag).delete(images::delete_tag))
-        .route("/v2/images/{id}/actions/deactivate", post(images::deactivate))
-        .route("/v2/images/{id}/actions/reactivate", post(images::reactivate))
-        .route("/v2/images/{id}/members", get(members::list).post(members::create))
-        .route("/v2/images/{id}/members/{member}", get(members::show).put(members::update).delete(members::delete))
-        .route("/v2/schemas/image", get(schemas::image))
-        .route("/v2/schemas/images", get(schemas::images))
-        .route("/v2/schemas/member", get(schemas::member))
-        .route("/v2/schemas/members", get(schemas::members))
-        .fallback(not_found)
-        .layer(axum::middleware::map_response(glance_errors))
+    Edge::new("image", GlanceErrors)
+        .auth(service.auth.clone())
+        .body_limit(MAX_BODY, is_upload)
+        // Glance reads undecodable query bytes as replacement characters
+        // (`?name=%FF` is a filter that matches nothing); the handlers
+        // refuse or ignore a NUL themselves.
+        .unchecked_queries()
+        .wrap(table())
         .with_state(service)
-}
-
-async fn not_found() -> Response {
-    error_response(StatusCode::NOT_FOUND, "The resource could not be found.")
-}
-
-/// Turn any non-JSON error (extractor rejections, 405, 413...) into
-/// Glance's error format.
-async fn glance_errors(resp: Response) -> Response {
-    let status = resp.status();
-    if !(status.is_client_error() || status.is_server_error()) {
-        return resp;
-    }
-    let is_json = resp
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if is_json {
-        return resp;
-    }
-    let keep: Vec<_> = [header::ALLOW, header::HeaderName::from_static(ACCEPT_PATCH)]
-        .into_iter()
-        .filter_map(|h| resp.headers().get(&h).cloned().map(|v| (h, v)))
-        .collect();
-    let body = axum::body::to_bytes(resp.into_body(), 4096).await.unwrap_or_default();
-    let text = String::from_utf8_lossy(&body).trim().to_string();
-    let message = match status.as_u16() {
-        404 => "The resource could not be found.".to_string(),
-        405 => "The method is not allowed for this resource.".to_string(),
-        413 => "The request body is too large.".to_string(),
-        _ if !text.is_empty() => text,
-        _ => status.canonical_reason().unwrap_or("Error").to_string(),
-    };
-    let mut out = error_response(status, &message);
-    for (h, v) in keep {
-        out.headers_mut().insert(h, v);
-    }
-    out
 }
 
 // ---------------------------------------------------------------- helpers
@@ -96,28 +94,9 @@ pub(crate) fn json_response(status: StatusCode, body: Value) -> Response {
 }
 
 /// The URL of the image endpoint as the client reached it (for example
-/// `http://host:8778/image`): the configured public URL, or the `Host`
-/// header plus the mount path (the original path minus the routed path).
+/// `http://host:8778/image`).
 pub(crate) fn endpoint_url(svc: &ImageService, headers: &HeaderMap, original: &OriginalUri, uri: &Uri) -> String {
-    if let Some(u) = &svc.config.public_url {
-        return u.trim_end_matches('/').to_string();
-    }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| {
-            !h.is_empty() && h.len() <= 255 && h.bytes().all(|c| c.is_ascii_alphanumeric() || b".-:[]_".contains(&c))
-        })
-        .unwrap_or("localhost");
-    let https = headers
-        .get("x-forwarded-proto")
-        .and_then(|h| h.to_str().ok())
-        .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"));
-    let full = original.0.path();
-    let inner = uri.path();
-    let prefix = if inner == "/" { full.trim_end_matches('/') } else { full.strip_suffix(inner).unwrap_or("") };
-    let prefix = prefix.trim_end_matches('/');
-    format!("{}://{host}{prefix}", if https { "https" } else { "http" })
+    berth_http::public_base(svc.config.public_url.as_deref(), headers, original.0.path(), uri.path())
 }
 
 /// Parse a JSON request body (400 when absent or malformed).
@@ -126,24 +105,6 @@ pub(crate) fn parse_json(body: &Bytes) -> Result<Value> {
         return Err(ImageError::bad_request("Body expected in request."));
     }
     serde_json::from_slice(body).map_err(|_| ImageError::bad_request("Malformed JSON in request body."))
-}
-
-/// A handler's path parameters, extracted without rejecting the request
-/// early: a parameter that does not decode (bytes that are not UTF-8) is
-/// reported only after authentication, so an unauthenticated caller gets
-/// 401 whatever the path holds.
-pub(crate) type PathParams<T> = std::result::Result<axum::extract::Path<T>, axum::extract::rejection::PathRejection>;
-
-/// The decoded path parameters, or (after authenticating the caller) the
-/// extractor's 400 in Glance's format.
-pub(crate) async fn path_params<T>(svc: &ImageService, headers: &HeaderMap, path: PathParams<T>) -> Result<T> {
-    match path {
-        Ok(axum::extract::Path(t)) => Ok(t),
-        Err(e) => {
-            svc.authenticate(headers).await?;
-            Err(ImageError::new(e.status(), e.body_text()))
-        }
-    }
 }
 
 /// Query string pairs, in order.

@@ -1,11 +1,10 @@
-//! Test harness: an image service over a fresh SQLite file or a fresh
-//! PostgreSQL database and a temporary data directory, behind the router
-//! mounted at `/image`, driven with `tower::ServiceExt::oneshot`.
+//! Test harness: an image service over a fresh database from
+//! `berth-testkit` (SQLite file or PostgreSQL database, removed afterwards)
+//! and a temporary data directory, behind the router mounted at `/image`,
+//! driven with `tower::ServiceExt::oneshot`.
 //!
-//! PostgreSQL tests use `BERTH_TEST_POSTGRES_URL` (default
-//! `postgresql://postgres@127.0.0.1:5432/postgres`) to create and drop a
-//! uniquely named database per test. Set `BERTH_TEST_POSTGRES=skip` to skip
-//! them on machines without PostgreSQL.
+//! PostgreSQL runs follow berth-testkit: `BERTH_TEST_POSTGRES_URL` names the
+//! server, `BERTH_TEST_SKIP_POSTGRES=1` skips them.
 
 #![allow(dead_code)]
 
@@ -21,14 +20,10 @@ use berth_http::{AuthStrategy, RequestContext, TokenValidator};
 use berth_image::{router, ImageConfig, ImageService};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
-use sqlx::Connection;
 use tower::ServiceExt;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
+pub use berth_testkit::Backend;
+use berth_testkit::TestDb;
 
 pub const HOST: &str = "berth.test:8778";
 pub const PATCH: &str = "application/openstack-images-v2.1-json-patch";
@@ -41,49 +36,9 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}_{}_{}_{nanos}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
 }
 
-fn pg_admin_url() -> String {
-    std::env::var("BERTH_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/postgres".to_string())
-}
-
+/// Whether this engine's run is switched off (berth-testkit's switch).
 pub fn skip(backend: Backend) -> bool {
-    backend == Backend::Postgres && std::env::var("BERTH_TEST_POSTGRES").as_deref() == Ok("skip")
-}
-
-/// Cleanup that runs even when a test panics.
-enum Cleanup {
-    File(PathBuf),
-    PgDb(String),
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        match self {
-            Cleanup::File(p) => {
-                for suffix in ["", "-wal", "-shm"] {
-                    let mut s = p.clone().into_os_string();
-                    s.push(suffix);
-                    let _ = std::fs::remove_file(s);
-                }
-            }
-            Cleanup::PgDb(name) => {
-                let name = name.clone();
-                let _ = std::thread::spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-                    rt.block_on(async {
-                        sqlx::any::install_default_drivers();
-                        if let Ok(mut c) = sqlx::AnyConnection::connect(&pg_admin_url()).await {
-                            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                                .execute(&mut c)
-                                .await;
-                            let _ = c.close().await;
-                        }
-                    });
-                })
-                .join();
-            }
-        }
-    }
+    backend == Backend::Postgres && berth_testkit::skip_postgres()
 }
 
 struct DirCleanup(PathBuf);
@@ -91,27 +46,6 @@ struct DirCleanup(PathBuf);
 impl Drop for DirCleanup {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-async fn fresh_url(backend: Backend) -> (String, Cleanup) {
-    match backend {
-        Backend::Sqlite => {
-            let path = std::env::temp_dir().join(format!("{}.db", unique("berth_image_test")));
-            (format!("sqlite://{}", path.display()), Cleanup::File(path))
-        }
-        Backend::Postgres => {
-            sqlx::any::install_default_drivers();
-            let name = unique("berth_image_test");
-            let mut c = sqlx::AnyConnection::connect(&pg_admin_url())
-                .await
-                .expect("PostgreSQL at BERTH_TEST_POSTGRES_URL (set BERTH_TEST_POSTGRES=skip to skip)");
-            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await.expect("create database");
-            c.close().await.ok();
-            let base = pg_admin_url();
-            let cut = base.rfind('/').expect("database URL has a path");
-            (format!("{}/{name}", &base[..cut]), Cleanup::PgDb(name))
-        }
     }
 }
 
@@ -178,7 +112,7 @@ pub struct Env {
     pub rita: Who,
     /// Administrator (project `admin`).
     pub admin: Who,
-    _cleanup: Cleanup,
+    _db: TestDb,
     _dir: DirCleanup,
 }
 
@@ -193,7 +127,8 @@ impl Env {
     }
 
     pub async fn build(backend: Backend, auth: Auth, tweak: impl FnOnce(&mut ImageConfig)) -> Env {
-        let (url, cleanup) = fresh_url(backend).await;
+        let db = TestDb::new(backend).await.expect("the PostgreSQL run is skipped before an Env is built");
+        let url = db.url.clone();
         let data_dir = std::env::temp_dir().join(unique("berth_image_data"));
         let mut config = ImageConfig::new(&data_dir);
         config.max_connections = 4;
@@ -223,17 +158,7 @@ impl Env {
         };
         let service = Arc::new(ImageService::open(config, &url, strategy).await.expect("open image service"));
         let app = Router::new().nest("/image", router(service.clone()));
-        Env {
-            app,
-            service,
-            data_dir: data_dir.clone(),
-            alice,
-            bob,
-            rita,
-            admin,
-            _cleanup: cleanup,
-            _dir: DirCleanup(data_dir),
-        }
+        Env { app, service, data_dir: data_dir.clone(), alice, bob, rita, admin, _db: db, _dir: DirCleanup(data_dir) }
     }
 
     /// Send a request with a raw body.
@@ -254,6 +179,10 @@ impl Env {
         }
         for (k, v) in headers {
             b = b.header(*k, *v);
+        }
+        // As an HTTP client does: a body declares its length.
+        if !body.is_empty() && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-length")) {
+            b = b.header("content-length", body.len());
         }
         let resp = self.app.clone().oneshot(b.body(Body::from(body)).unwrap()).await.unwrap();
         let status = resp.status();
@@ -402,12 +331,24 @@ impl Case {
 }
 
 /// What a hostile case must never see in an answer.
-const LEAKS: &[&str] = &["sqlx", "database", "sqlite", "postgres", "invalid byte sequence", "panicked"];
+/// (Compared with the lower-cased body.)
+const LEAKS: &[&str] = &[
+    "sqlx",
+    "sqlstate",
+    "database",
+    "syntax error",
+    "constraint",
+    "sqlite",
+    "postgres",
+    "invalid byte sequence",
+    "panicked",
+];
 
 impl Env {
     /// Send every case as `who`; return a line for each case whose status
-    /// differs, whose error body is not Glance's, is larger than 64 KiB or
-    /// mentions the database. (`raw` already refuses any 500.)
+    /// differs, whose answer has no `x-openstack-request-id` or mentions the
+    /// database, or whose error body is larger than 64 KiB. (`raw` already
+    /// refuses any 500 and any error body that is not Glance's.)
     pub async fn check_cases(&self, who: &Who, id: &str, cases: &[Case]) -> Vec<String> {
         self.check_cases_as(Some(who), None, id, cases).await
     }
@@ -415,6 +356,11 @@ impl Env {
     /// The same cases without a token: every one answers 401.
     pub async fn check_cases_unauthenticated(&self, id: &str, cases: &[Case]) -> Vec<String> {
         self.check_cases_as(None, Some(StatusCode::UNAUTHORIZED), id, cases).await
+    }
+
+    /// The cases without a token, each answering `status`.
+    pub async fn check_cases_as_nobody(&self, id: &str, cases: &[Case], status: StatusCode) -> Vec<String> {
+        self.check_cases_as(None, Some(status), id, cases).await
     }
 
     async fn check_cases_as(
@@ -431,19 +377,22 @@ impl Env {
             let headers: Vec<(&str, &str)> = c.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
             let shown: String = path.chars().take(120).collect();
             let r = self.raw(c.method.clone(), &path, who, &headers, c.body.clone()).await;
+            let rid = r.header(berth_http::X_REQUEST_ID_HEADER).unwrap_or_default();
+            if !rid.starts_with("req-") {
+                failures.push(format!("{} {shown}: no request id in the answer ({rid:?})", c.method));
+            }
+            let text = String::from_utf8_lossy(&r.bytes).to_ascii_lowercase();
+            if let Some(leak) = LEAKS.iter().find(|l| text.contains(*l)) {
+                let body: String = text.chars().take(300).collect();
+                failures.push(format!("{} {shown}: answer mentions {leak:?}: {body}", c.method));
+            }
             if r.status != want {
                 let body: String = String::from_utf8_lossy(&r.bytes).chars().take(300).collect();
                 failures.push(format!("{} {shown}: want {want}, got {} {body}", c.method, r.status));
                 continue;
             }
-            if r.status.is_client_error() {
-                let text = String::from_utf8_lossy(&r.bytes).to_ascii_lowercase();
-                if r.bytes.len() > 64 * 1024 {
-                    failures.push(format!("{} {shown}: error body of {} bytes", c.method, r.bytes.len()));
-                }
-                if let Some(leak) = LEAKS.iter().find(|l| text.contains(*l)) {
-                    failures.push(format!("{} {shown}: error mentions {leak:?}: {text}", c.method));
-                }
+            if r.status.is_client_error() && r.bytes.len() > 64 * 1024 {
+                failures.push(format!("{} {shown}: error body of {} bytes", c.method, r.bytes.len()));
             }
         }
         failures

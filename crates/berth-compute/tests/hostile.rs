@@ -1,0 +1,409 @@
+//! Hostile input against the compute API, on SQLite and PostgreSQL: every
+//! case answers Nova's documented 4xx in Nova's fault body (Keystone's for
+//! 401), carries a request id, and shows no database text.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::*;
+use serde_json::{json, Value};
+
+const TOKEN: &[u8] = b"admin";
+
+/// The fault name Nova uses for a status.
+fn fault_name(status: u16) -> &'static str {
+    match status {
+        400 => "badRequest",
+        403 => "forbidden",
+        404 => "itemNotFound",
+        405 => "badMethod",
+        406 => "computeFault",
+        409 => "conflictingRequest",
+        413 => "overLimit",
+        415 => "badMediaType",
+        other => panic!("no fault name for {other} in this table"),
+    }
+}
+
+struct Case {
+    what: String,
+    method: Method,
+    uri: String,
+    body: Vec<u8>,
+    headers: Vec<(&'static str, Vec<u8>)>,
+    want: u16,
+}
+
+fn case(what: impl Into<String>, method: Method, path: &str, body: Option<Vec<u8>>, want: u16) -> Case {
+    let mut headers = vec![("x-auth-token", TOKEN.to_vec()), ("openstack-api-version", MV.as_bytes().to_vec())];
+    if body.is_some() {
+        headers.push(("content-type", b"application/json".to_vec()));
+    }
+    Case {
+        what: what.into(),
+        method,
+        uri: format!("/compute/v2.1{path}"),
+        body: body.unwrap_or_default(),
+        headers,
+        want,
+    }
+}
+
+fn json_body(v: Value) -> Option<Vec<u8>> {
+    Some(v.to_string().into_bytes())
+}
+
+fn with_header(mut c: Case, name: &'static str, value: &[u8]) -> Case {
+    c.headers.retain(|(k, _)| *k != name);
+    c.headers.push((name, value.to_vec()));
+    c
+}
+
+/// `{"a": {"a": ... }}` nested `depth` deep.
+fn deep(depth: usize) -> Vec<u8> {
+    let mut s = String::with_capacity(depth * 6 + 2);
+    for _ in 0..depth {
+        s.push_str("{\"a\":");
+    }
+    s.push('1');
+    for _ in 0..depth {
+        s.push('}');
+    }
+    s.into_bytes()
+}
+
+async fn hostile_inputs(backend: Backend) {
+    let env = Env::new(backend).await;
+    let _agent = env.agent("h1", "fake:8,8192,100", &[]).await;
+    let flavor = env.create_flavor("small", 1, 256, 1).await;
+    let server = env.create_server("victim", &flavor).await;
+    let flavors_before = flavor_count(&env).await;
+    let big = "9223372036854775808"; // 2^63
+    let huge = "99999999999999999999999";
+    let bad_time = "2023-11-14T22:13:20.%C3%A9%C3%A9";
+    let server_body = |name: Value| {
+        json_body(json!({"server": {"name": name, "flavorRef": flavor, "imageRef": IMAGE, "networks": "none"}}))
+    };
+    let flavor_body = |f: Value| json_body(json!({ "flavor": f }));
+    let mut cases = vec![
+        // Non-ASCII and malformed dates and times.
+        case("changes-since non-ASCII", Method::GET, &format!("/servers?changes-since={bad_time}"), None, 400),
+        case(
+            "changes-since non-ASCII (detail)",
+            Method::GET,
+            &format!("/servers/detail?changes-since={bad_time}"),
+            None,
+            400,
+        ),
+        case("changes-before non-ASCII", Method::GET, &format!("/servers?changes-before={bad_time}"), None, 400),
+        case(
+            "changes-before non-ASCII (detail)",
+            Method::GET,
+            &format!("/servers/detail?changes-before={bad_time}"),
+            None,
+            400,
+        ),
+        case("changes-since garbage", Method::GET, "/servers?changes-since=yesterday", None, 400),
+        case("changes-since out of range", Method::GET, "/servers?changes-since=2023-13-45T25:61:61Z", None, 400),
+        case("changes-since empty", Method::GET, "/servers/detail?changes-since=", None, 400),
+        case("changes-before bidi", Method::GET, "/servers?changes-before=2023-11-14%E2%80%AE", None, 400),
+        // NUL and %FF in paths: they name nothing.
+        case("flavor %00", Method::GET, "/flavors/%00", None, 404),
+        case("flavor %FF", Method::GET, "/flavors/%FF", None, 404),
+        case("server %00", Method::GET, "/servers/%00", None, 404),
+        case("server %FF", Method::GET, "/servers/%FF", None, 404),
+        case("quota set %00", Method::GET, "/os-quota-sets/%00", None, 404),
+        case(
+            "quota set %00 update",
+            Method::PUT,
+            "/os-quota-sets/%00",
+            json_body(json!({"quota_set": {"cores": 1}})),
+            404,
+        ),
+        case("service %00", Method::PUT, "/os-services/%00", json_body(json!({"status": "disabled"})), 404),
+        case("service %FF", Method::DELETE, "/os-services/%FF", None, 404),
+        case("hypervisor %00", Method::GET, "/os-hypervisors/%00", None, 404),
+        case("hypervisor %FF", Method::GET, "/os-hypervisors/%FF", None, 404),
+        case("metadata key %00", Method::GET, &format!("/servers/{server}/metadata/%00"), None, 404),
+        case(
+            "metadata key %FF",
+            Method::PUT,
+            &format!("/servers/{server}/metadata/%FF"),
+            json_body(json!({"meta": {"a": "b"}})),
+            404,
+        ),
+        case("extra spec key %00", Method::GET, &format!("/flavors/{flavor}/os-extra_specs/%00"), None, 404),
+        case("lone surrogate in a path", Method::GET, "/servers/%ED%A0%80", None, 404),
+    ];
+    // NUL and %FF in queries.
+    for q in ["name", "host", "flavor", "image", "status", "marker", "limit"] {
+        for bad in ["a%00b", "%FF"] {
+            cases.push(case(format!("query {q}={bad}"), Method::GET, &format!("/servers/detail?{q}={bad}"), None, 400));
+        }
+    }
+    cases.push(case("flavor marker %00", Method::GET, "/flavors?marker=%00", None, 400));
+    cases.push(case("query lone surrogate", Method::GET, "/servers?name=%ED%A0%80", None, 400));
+    // Integers at and beyond 2^63.
+    for l in [big, huge, "-1", "1.5"] {
+        cases.push(case(format!("servers limit={l}"), Method::GET, &format!("/servers?limit={l}"), None, 400));
+        cases.push(case(format!("flavors limit={l}"), Method::GET, &format!("/flavors?limit={l}"), None, 400));
+        cases.push(case(
+            format!("hypervisors limit={l}"),
+            Method::GET,
+            &format!("/os-hypervisors?limit={l}"),
+            None,
+            400,
+        ));
+    }
+    for n in [big, huge] {
+        let raw = |field: &str| {
+            Some(
+                format!(r#"{{"flavor": {{"name": "f{field}", "vcpus": 1, "ram": 64, "disk": 1, "{field}": {n}}}}}"#)
+                    .into_bytes(),
+            )
+        };
+        for field in ["ram", "vcpus", "disk"] {
+            cases.push(case(format!("flavor {field}={n}"), Method::POST, "/flavors", raw(field), 400));
+        }
+        cases.push(case(
+            format!("quota cores={n}"),
+            Method::PUT,
+            "/os-quota-sets/proj",
+            Some(format!(r#"{{"quota_set": {{"cores": {n}}}}}"#).into_bytes()),
+            400,
+        ));
+        cases.push(case(
+            format!("quota instances=\"{n}\""),
+            Method::PUT,
+            "/os-quota-sets/proj",
+            json_body(json!({"quota_set": {"instances": n}})),
+            400,
+        ));
+    }
+    // NUL inside JSON strings.
+    cases.extend([
+        case("server name NUL", Method::POST, "/servers", server_body(json!("a\u{0}b")), 400),
+        case(
+            "server metadata NUL",
+            Method::POST,
+            "/servers",
+            json_body(json!({"server": {"name": "m", "flavorRef": flavor, "imageRef": IMAGE, "networks": "none", "metadata": {"k": "v\u{0}"}}})),
+            400,
+        ),
+        case("metadata value NUL", Method::POST, &format!("/servers/{server}/metadata"), json_body(json!({"metadata": {"k": "a\u{0}"}})), 400),
+        case("metadata key NUL", Method::PUT, &format!("/servers/{server}/metadata"), json_body(json!({"metadata": {"k\u{0}": "a"}})), 400),
+        case("server rename NUL", Method::PUT, &format!("/servers/{server}"), json_body(json!({"server": {"name": "x\u{0}"}})), 400),
+        case("flavor name NUL", Method::POST, "/flavors", flavor_body(json!({"name": "f\u{0}", "vcpus": 1, "ram": 64, "disk": 1})), 400),
+        case("flavor id NUL", Method::POST, "/flavors", flavor_body(json!({"name": "fid", "id": "a\u{0}", "vcpus": 1, "ram": 64, "disk": 1})), 400),
+        case("flavor description NUL", Method::PUT, &format!("/flavors/{flavor}"), flavor_body(json!({"description": "d\u{0}"})), 400),
+        case("extra spec key NUL", Method::POST, &format!("/flavors/{flavor}/os-extra_specs"), json_body(json!({"extra_specs": {"hw:\u{0}": "1"}})), 400),
+        case("extra spec value NUL", Method::POST, &format!("/flavors/{flavor}/os-extra_specs"), json_body(json!({"extra_specs": {"hw:cpu_policy": "a\u{0}"}})), 400),
+        case("quota value NUL", Method::PUT, "/os-quota-sets/proj", json_body(json!({"quota_set": {"cores": "1\u{0}"}})), 400),
+        case("flavor access tenant NUL", Method::POST, &format!("/flavors/{flavor}/action"), json_body(json!({"addTenantAccess": {"tenant": "p\u{0}"}})), 400),
+    ]);
+    // Deep nesting, lone surrogates, huge names.
+    cases.push(case("10,000-deep JSON", Method::POST, "/servers", Some(deep(10_000)), 400));
+    cases.push(case("10,000-deep JSON (flavor)", Method::POST, "/flavors", Some(deep(10_000)), 400));
+    cases.push(case(
+        "lone surrogate in a server name",
+        Method::POST,
+        "/servers",
+        Some(format!(r#"{{"server": {{"name": "a\ud800b", "flavorRef": "{flavor}", "imageRef": "{IMAGE}", "networks": "none"}}}}"#).into_bytes()),
+        400,
+    ));
+    cases.push(case(
+        "lone low surrogate in metadata",
+        Method::POST,
+        &format!("/servers/{server}/metadata"),
+        Some(br#"{"metadata": {"k": "\udc00"}}"#.to_vec()),
+        400,
+    ));
+    cases.push(case(
+        "invalid UTF-8 body",
+        Method::POST,
+        "/servers",
+        Some(b"{\"server\": {\"name\": \"\xff\"}}".to_vec()),
+        400,
+    ));
+    let ten_mb = "n".repeat(10 * 1024 * 1024);
+    cases.push(case("10 MB server name", Method::POST, "/servers", server_body(json!(ten_mb)), 413));
+    cases.push(case(
+        "10 MB flavor name",
+        Method::POST,
+        "/flavors",
+        flavor_body(json!({"name": ten_mb, "vcpus": 1, "ram": 64, "disk": 1})),
+        413,
+    ));
+    let long = "n".repeat(256);
+    cases.push(case("256-character server name", Method::POST, "/servers", server_body(json!(long)), 400));
+    // Wrong content types.
+    for ct in ["text/plain", "application/xml", "multipart/form-data; boundary=x", "application/jsonx"] {
+        cases.push(with_header(
+            case(format!("content type {ct}"), Method::POST, "/servers", server_body(json!("ct")), 415),
+            "content-type",
+            ct.as_bytes(),
+        ));
+    }
+    cases.push(with_header(
+        case(
+            "content type not text",
+            Method::PUT,
+            &format!("/servers/{server}"),
+            json_body(json!({"server": {"name": "x"}})),
+            415,
+        ),
+        "content-type",
+        b"application/\xffjson",
+    ));
+    // Microversion headers: unknown, malformed, duplicate, legacy.
+    let mv = |what: &str, value: &[u8], want: u16| {
+        with_header(
+            case(format!("microversion {what}"), Method::GET, "/servers", None, want),
+            "openstack-api-version",
+            value,
+        )
+    };
+    cases.extend([
+        mv("3.0", b"compute 3.0", 406),
+        mv("2.97 (above the maximum)", b"compute 2.97", 406),
+        mv("1.1 (below the minimum)", b"compute 1.1", 406),
+        mv("2.x", b"compute 2.x", 400),
+        mv("empty version", b"compute ", 400),
+        mv("non-ASCII", "compute 2.\u{e9}".as_bytes(), 400),
+        mv("not text", b"compute 2.\xff", 400),
+        mv("duplicate, first unacceptable", b"compute 2.999, compute 2.1", 406),
+        mv("duplicate, first malformed", b"compute 2.1.1, compute 2.1", 400),
+    ]);
+    let mut dup = case("duplicate headers, first unacceptable", Method::GET, "/servers", None, 406);
+    dup.headers.retain(|(k, _)| *k != "openstack-api-version");
+    dup.headers.push(("openstack-api-version", b"compute 9.9".to_vec()));
+    dup.headers.push(("openstack-api-version", b"compute 2.1".to_vec()));
+    cases.push(dup);
+    let mut legacy = case("legacy header malformed", Method::GET, "/servers", None, 400);
+    legacy.headers.retain(|(k, _)| *k != "openstack-api-version");
+    legacy.headers.push(("x-openstack-nova-api-version", b"two".to_vec()));
+    cases.push(legacy);
+    let mut legacy = case("legacy header unknown", Method::GET, "/servers", None, 406);
+    legacy.headers.retain(|(k, _)| *k != "openstack-api-version");
+    legacy.headers.push(("x-openstack-nova-api-version", b"2.1000".to_vec()));
+    cases.push(legacy);
+    // Unknown and invalid body fields.
+    cases.extend([
+        case("unknown server field", Method::POST, "/servers", json_body(json!({"server": {"name": "u", "flavorRef": flavor, "imageRef": IMAGE, "networks": "none", "bogus": 1}})), 400),
+        case("unknown top-level key", Method::POST, "/servers", json_body(json!({"servers": {}})), 400),
+        case("server name a number", Method::POST, "/servers", server_body(json!(5)), 400),
+        case("body not an object", Method::POST, "/servers", json_body(json!([1, 2])), 400),
+        case("body not JSON", Method::POST, "/flavors", Some(b"{not json".to_vec()), 400),
+        case("empty body", Method::POST, "/flavors", Some(Vec::new()), 400),
+        case("flavor ram a string", Method::POST, "/flavors", flavor_body(json!({"name": "s", "vcpus": 1, "ram": "lots", "disk": 1})), 400),
+        case("flavor negative vcpus", Method::POST, "/flavors", flavor_body(json!({"name": "s", "vcpus": -1, "ram": 64, "disk": 1})), 400),
+        case("unknown flavor field", Method::POST, "/flavors", flavor_body(json!({"name": "s", "vcpus": 1, "ram": 64, "disk": 1, "color": "red"})), 400),
+        case("unknown quota", Method::PUT, "/os-quota-sets/proj", json_body(json!({"quota_set": {"unicorns": 1}})), 400),
+        case("unknown action", Method::POST, &format!("/servers/{server}/action"), json_body(json!({"os-explode": null})), 400),
+        case("two actions", Method::POST, &format!("/servers/{server}/action"), json_body(json!({"os-start": null, "os-stop": null})), 400),
+        case("service status invalid", Method::PUT, "/os-services/1", json_body(json!({"status": "sideways"})), 400),
+    ]);
+    // Unauthenticated: Keystone's 401 (checked separately below).
+    let total = cases.len();
+    for c in cases {
+        let headers: Vec<(&str, &[u8])> = c.headers.iter().map(|(k, v)| (*k, v.as_slice())).collect();
+        let (status, h, body) = env.exchange(c.method.clone(), &c.uri, c.body, &headers).await;
+        let text = String::from_utf8_lossy(&body);
+        let what = &c.what;
+        assert_eq!(
+            status.as_u16(),
+            c.want,
+            "{what}: {} {}: {text}",
+            c.method,
+            c.uri.chars().take(200).collect::<String>()
+        );
+        assert!(h.contains_key("x-openstack-request-id"), "{what}: no x-openstack-request-id");
+        assert!(h.contains_key("x-compute-request-id"), "{what}: no x-compute-request-id");
+        let v: Value =
+            serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{what}: body is not JSON ({e}): {text}"));
+        let name = fault_name(c.want);
+        assert_eq!(v[name]["code"], json!(c.want), "{what}: not Nova's {name} body: {text}");
+        assert!(v[name]["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}: no message: {text}");
+        let lower = text.to_ascii_lowercase();
+        for leak in ["sqlx", "sqlstate", "database", "syntax error", "constraint"] {
+            assert!(!lower.contains(leak), "{what}: database text ({leak}) in {text}");
+        }
+    }
+    assert!(total > 100, "the table shrank: {total} cases");
+    // Without a token: Keystone's 401, also for hostile paths.
+    for uri in ["/compute/v2.1/servers", "/compute/v2.1/flavors/%00", "/compute/v2.1/servers?changes-since=%C3%A9"] {
+        let (status, h, body) = env.exchange(Method::GET, uri, Vec::new(), &[]).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}");
+        assert!(h.contains_key("x-openstack-request-id"), "{uri}");
+        assert!(h.contains_key("www-authenticate"), "{uri}");
+        let v: Value = serde_json::from_slice(&body).expect("JSON");
+        assert_eq!(v["error"]["code"], 401, "{uri}: {v}");
+    }
+    // Nothing hostile was stored: the victim is unchanged, no stray flavor.
+    let (s, v) = env.server(&server).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["name"], "victim");
+    assert_eq!(v["metadata"], json!({}));
+    assert_eq!(flavor_count(&env).await, flavors_before);
+}
+both_backends!(hostile_inputs);
+
+async fn flavor_count(env: &Env) -> usize {
+    let (s, v) = env.req(Method::GET, "/flavors/detail?is_public=none", None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v["flavors"].as_array().map(Vec::len).expect("a flavor list")
+}
+
+/// Valid but unusual text still round-trips on both engines (the NUL rule
+/// refuses only NUL).
+async fn unusual_text_round_trips(backend: Backend) {
+    let env = Env::new(backend).await;
+    let flavor = env.create_flavor("small", 1, 256, 1).await;
+    let server = env.create_server("s", &flavor).await;
+    for value in ["\u{1F600}\u{10FFFF}", "\u{202E}bidi", "tab\there", "\u{FFFE}"] {
+        let (s, v) =
+            env.req(Method::PUT, &format!("/servers/{server}/metadata/k"), Some(json!({"meta": {"k": value}}))).await;
+        assert_eq!(s, StatusCode::OK, "{value:?}: {v}");
+        let (_, v) = env.req(Method::GET, &format!("/servers/{server}/metadata/k"), None).await;
+        assert_eq!(v["meta"]["k"], value, "{value:?}");
+    }
+}
+both_backends!(unusual_text_round_trips);
+
+/// Ordinary answers carry the negotiated version (new and legacy headers),
+/// `Vary`, and both request-id headers with the same value; version
+/// documents need no token and no version.
+async fn version_and_request_id_headers(backend: Backend) {
+    let env = Env::new(backend).await;
+    for (header, value, want) in [
+        ("openstack-api-version", "compute 2.60", "2.60"),
+        ("x-openstack-nova-api-version", "2.53", "2.53"),
+        ("openstack-api-version", "compute latest", "2.96"),
+        ("openstack-api-version", "placement 1.10", "2.1"),
+    ] {
+        let (s, h, body) = env
+            .exchange(
+                Method::GET,
+                "/compute/v2.1/flavors",
+                Vec::new(),
+                &[("x-auth-token", TOKEN), (header, value.as_bytes())],
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{header}: {value}: {}", String::from_utf8_lossy(&body));
+        assert_eq!(h["openstack-api-version"], format!("compute {want}").as_str(), "{value}");
+        assert_eq!(h["x-openstack-nova-api-version"], want, "{value}");
+        assert_eq!(h["vary"], "OpenStack-API-Version, X-OpenStack-Nova-API-Version");
+        let rid = h["x-openstack-request-id"].to_str().unwrap();
+        assert!(rid.starts_with("req-"), "{rid}");
+        assert_eq!(h["x-compute-request-id"], rid);
+    }
+    for uri in ["/compute", "/compute/v2.1", "/compute/v2.1/"] {
+        let (s, h, body) =
+            env.exchange(Method::GET, uri, Vec::new(), &[("openstack-api-version", b"compute 9.9")]).await;
+        assert_eq!(s, StatusCode::OK, "{uri}: {}", String::from_utf8_lossy(&body));
+        assert!(h.contains_key("x-openstack-request-id"), "{uri}");
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert!(v.get("version").or(v.get("versions")).is_some(), "{uri}: {v}");
+    }
+}
+both_backends!(version_and_request_id_headers);
