@@ -346,6 +346,8 @@ async fn edge_layer(State(st): State<Arc<EdgeState>>, mut req: Request, next: Ne
     let span = tracing::info_span!("request", service = st.edge.service, request_id = %rid.0, method = %req.method(), path = %req.uri().path());
     async move {
         let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let req_method = req.method().clone();
         let (req, pending) = track_body(req);
         let audit = Arc::new(RouteAudit::default());
         let mut req = req;
@@ -372,7 +374,7 @@ async fn edge_layer(State(st): State<Arc<EdgeState>>, mut req: Request, next: Ne
             }
         }
         let version = resp.extensions().get::<Version>().copied();
-        let cx = FaultContext { request_id: rid.0.clone(), version, accept };
+        let cx = FaultContext { request_id: rid.0.clone(), version, accept, method: req_method, content_type };
         let mut resp = render(&*st.edge.format, resp, &cx).await;
         if resp.status().is_client_error() || resp.status().is_server_error() {
             pending.drain().await;

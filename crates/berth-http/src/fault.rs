@@ -57,6 +57,10 @@ pub struct FaultContext {
     pub version: Option<Version>,
     /// The request's `Accept` header (Placement answers HTML on request).
     pub accept: Option<String>,
+    /// The request's method and `Content-Type` header (webob's 405 and 415
+    /// texts name them).
+    pub method: http::Method,
+    pub content_type: Option<String>,
 }
 
 /// How one API family writes its error bodies: Nova's

@@ -11,6 +11,7 @@
 
 pub mod error;
 mod handlers;
+mod pyjson;
 mod req;
 mod routes;
 pub mod schema;
@@ -123,8 +124,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             legacy_header: None,
             vary: "openstack-api-version",
             exempt: |_| false,
-            invalid_message: |s| format!("invalid version string: {s}"),
-            unacceptable_message: |s, _, _| format!("Unacceptable version header: {s}"),
+            invalid_message: versions::invalid_version_message,
+            unacceptable_message: |s, _, _| format!("Invalid microversion: Unacceptable version header: {s}"),
         })
         .wrap_router(r, &[("/", http::Method::GET)])
 }

@@ -91,7 +91,11 @@ impl Req {
     pub fn parse_json(&self) -> Result<Value, ApiError> {
         let text =
             std::str::from_utf8(&self.body).map_err(|e| ApiError::bad_request(format!("Malformed JSON: {e}")))?;
-        serde_json::from_str(text).map_err(|e| ApiError::bad_request(format!("Malformed JSON: {e}")))
+        serde_json::from_str(text).map_err(|e| {
+            // Python's words where it refuses the text too.
+            let why = crate::pyjson::python_json_error(text).unwrap_or_else(|| e.to_string());
+            ApiError::bad_request(format!("Malformed JSON: {why}"))
+        })
     }
 
     /// Enforce a policy rule against the caller (target: the caller's own

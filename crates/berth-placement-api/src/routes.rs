@@ -125,13 +125,13 @@ pub fn router(state: Arc<AppState>) -> Router {
                 match params {
                     Ok(p) => dispatch(st, &methods, p.0, req).await,
                     // A path segment that is not UTF-8 names nothing here.
-                    Err(_) => ApiError::not_found("The resource could not be found.").into_response(),
+                    Err(_) => ApiError::not_found("").into_response(),
                 }
             }
         });
         r = r.route(path, route);
     }
-    r.fallback(|| async { ApiError::not_found("The resource could not be found.").into_response() })
+    r.fallback(|| async { ApiError::not_found("").into_response() })
 }
 
 async fn dispatch(
@@ -143,12 +143,9 @@ async fn dispatch(
     let method = req.method().clone();
     let Some((_, handler)) = methods.iter().find(|(m, _)| *m == method) else {
         let allow: Vec<&str> = methods.iter().map(|(m, _)| m.as_str()).collect();
-        return ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            format!("The method {method} is not allowed for this resource."),
-        )
-        .with_header(header::ALLOW, &allow.join(", "))
-        .into_response();
+        return ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "The method specified is not allowed for this resource.")
+            .with_header(header::ALLOW, &allow.join(", "))
+            .into_response();
     };
     let (parts, body) = req.into_parts();
     let clen = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).map(str::to_string);

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use berth_placement::pyfmt::{self, Py};
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use jsonschema::Validator;
 use serde_json::Value;
@@ -34,11 +35,35 @@ impl Schema {
     }
 
     /// Validate, returning the first error as Python's jsonschema words it.
+    /// Validate, returning the error Python's jsonschema `best_match` picks
+    /// (the shallowest; `anyOf`/`oneOf` last; one whose instance is not of
+    /// the schema's type first; the earliest among equals) as it words it.
     pub fn check(&self, instance: &Value) -> Result<(), String> {
-        match self.validator.iter_errors(instance).next() {
-            None => Ok(()),
-            Some(e) => Err(python_message(&self.raw, &e)),
+        let mut best: Option<(jsonschema::ValidationError<'_>, (i64, bool, bool))> = None;
+        for e in self.validator.iter_errors(instance) {
+            let key = self.relevance(&e);
+            if best.as_ref().is_none_or(|(_, k)| key > *k) {
+                best = Some((e, key));
+            }
         }
+        match best {
+            None => Ok(()),
+            Some((e, _)) => Err(python_message(&self.raw, &e)),
+        }
+    }
+
+    fn relevance(&self, e: &jsonschema::ValidationError<'_>) -> (i64, bool, bool) {
+        let depth = e.instance_path.as_str().split('/').skip(1).count() as i64;
+        let weak = matches!(e.kind, ValidationErrorKind::AnyOf | ValidationErrorKind::OneOfNotValid);
+        let mut segs = pointer_segments(e.schema_path.as_str());
+        segs.pop();
+        let ptr: String = segs.iter().map(|s| format!("/{}", s.replace('~', "~0").replace('/', "~1"))).collect();
+        let matches_type = self.raw.pointer(&ptr).and_then(|sub| sub.get("type")).is_some_and(|t| match t {
+            Value::String(t) => is_type(&e.instance, t),
+            Value::Array(ts) => ts.iter().filter_map(Value::as_str).any(|t| is_type(&e.instance, t)),
+            _ => false,
+        });
+        (-depth, !weak, !matches_type)
     }
 
     /// Validate a request body: 400 `JSON does not validate: ...`.
@@ -52,29 +77,41 @@ impl Schema {
     }
 }
 
+/// jsonschema's type check of `v` against one JSON Schema type name.
+fn is_type(v: &Value, t: &str) -> bool {
+    match t {
+        "object" => v.is_object(),
+        "array" => v.is_array(),
+        "string" => v.is_string(),
+        "boolean" => v.is_boolean(),
+        "null" => v.is_null(),
+        "number" => v.is_number(),
+        "integer" => v.is_i64() || v.is_u64() || v.as_f64().is_some_and(|f| f.fract() == 0.0),
+        _ => false,
+    }
+}
+
 /// Python `repr()` of a JSON value, as jsonschema prints instances.
 pub fn pyrepr(v: &Value) -> String {
+    pyfmt::repr(&to_py(v))
+}
+
+/// A JSON value as the Python value jsonschema prints.
+fn to_py(v: &Value) -> Py {
     match v {
-        Value::Null => "None".into(),
-        Value::Bool(true) => "True".into(),
-        Value::Bool(false) => "False".into(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => {
-            if s.contains('\'') && !s.contains('"') {
-                format!("\"{s}\"")
-            } else {
-                format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
-            }
-        }
-        Value::Array(a) => format!("[{}]", a.iter().map(pyrepr).collect::<Vec<_>>().join(", ")),
-        Value::Object(o) => format!(
-            "{{{}}}",
-            o.iter()
-                .map(|(k, v)| format!("{}: {}", pyrepr(&Value::String(k.clone())), pyrepr(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        Value::Null => Py::raw("None"),
+        Value::Bool(true) => Py::raw("True"),
+        Value::Bool(false) => Py::raw("False"),
+        Value::Number(n) => Py::raw(n.to_string()),
+        Value::String(s) => Py::str(s.clone()),
+        Value::Array(a) => Py::list(a.iter().map(to_py)),
+        Value::Object(o) => Py::dict(o.iter().map(|(k, v)| (k.clone(), to_py(v)))),
     }
+}
+
+/// jsonschema's `_pretty`: `pformat`, continuation lines indented by four.
+fn pretty(v: &Value) -> String {
+    pyfmt::pretty(&to_py(v))
 }
 
 fn type_name(t: &jsonschema::JsonType) -> String {
@@ -185,9 +222,9 @@ fn python_message(raw: &Value, e: &jsonschema::ValidationError<'_>) -> String {
         "{head}\n\nFailed validating {} in schema{}:\n    {}\n\nOn instance{}:\n    {}",
         pyrepr(&Value::String(keyword)),
         python_path(&schema_segs),
-        sub.map(pyrepr).unwrap_or_default(),
+        sub.map(pretty).unwrap_or_default(),
         python_path(&inst_segs),
-        pyrepr(&e.instance)
+        pretty(&e.instance)
     )
 }
 

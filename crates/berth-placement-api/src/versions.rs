@@ -52,6 +52,47 @@ pub const HISTORY: &[(u16, &str)] = &[
     (39, "any-of traits with in:"),
 ];
 
+/// The message of a malformed version (400), as microversion-parse words
+/// it: Python's `int()` error for the first part of `X.Y` that is not an
+/// integer, or the complaint about a missing minor version.
+pub fn invalid_version_message(s: &str) -> String {
+    let why = match s.split_once('.') {
+        None => match python_int(s) {
+            Some(_) => "Version.__new__() missing 1 required positional argument: 'minor'".to_string(),
+            None => int_error(s),
+        },
+        Some((a, b)) => match (python_int(a), python_int(b)) {
+            (None, _) => int_error(a),
+            (_, None) => int_error(b),
+            _ => "not a version".to_string(),
+        },
+    };
+    format!("Invalid microversion: invalid version string: {s}; {why}")
+}
+
+/// Python's `int(text)` (surrounding whitespace, a sign and `_` between
+/// digits allowed), or `None` where it raises.
+fn python_int(text: &str) -> Option<i64> {
+    let t = text.trim_matches(|c: char| c.is_whitespace());
+    let digits = t.strip_prefix(['+', '-']).unwrap_or(t);
+    if digits.is_empty()
+        || digits.starts_with('_')
+        || digits.ends_with('_')
+        || digits.contains("__")
+        || !digits.chars().all(|c| c.is_ascii_digit() || c == '_')
+    {
+        return None;
+    }
+    t.replace('_', "").parse().ok()
+}
+
+fn int_error(text: &str) -> String {
+    format!(
+        "invalid literal for int() with base 10: {}",
+        crate::schema::pyrepr(&serde_json::Value::String(text.to_string()))
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

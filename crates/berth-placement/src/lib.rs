@@ -10,6 +10,7 @@ pub mod candidates;
 pub mod error;
 pub mod model;
 pub mod names;
+pub mod pyfmt;
 pub mod standard;
 
 pub use error::{codes, Error, ErrorKind, Result};

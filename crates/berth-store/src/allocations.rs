@@ -65,11 +65,13 @@ async fn consumer_row(tx: &mut Tx, lock: Option<crate::Engine>, uuid: &Uuid) -> 
 }
 
 fn generation_conflict(expected: Option<i64>, actual: Option<i64>) -> Error {
-    let show = |g: Option<i64>| g.map(|g| g.to_string()).unwrap_or_else(|| "null".to_string());
+    // Upstream's words: a consumer that does not exist yet is "expected
+    // null"; a missing generation in the request is Python's None.
+    let show = |g: Option<i64>, none: &str| g.map(|g| g.to_string()).unwrap_or_else(|| none.to_string());
     Error::concurrent_update(format!(
         "consumer generation conflict - expected {} but got {}",
-        show(actual),
-        show(expected)
+        show(actual, "null"),
+        show(expected, "None")
     ))
 }
 

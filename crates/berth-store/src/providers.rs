@@ -276,17 +276,7 @@ impl Store {
             .ok_or_else(|| Error::not_found(format!("No resource provider with uuid {uuid} found for delete")))?;
         let q = format!("SELECT id FROM resource_providers WHERE id = $1{}", self.engine().for_update());
         sqlx::query(&q).bind(me.id).fetch_optional(&mut *w.tx).await.map_err(map_db)?;
-        let used = sqlx::query("SELECT 1 FROM allocations WHERE provider_id = $1 LIMIT 1")
-            .bind(me.id)
-            .fetch_optional(&mut *w.tx)
-            .await
-            .map_err(map_db)?;
-        if used.is_some() {
-            return Err(Error::conflict(format!(
-                "Unable to delete resource provider {uuid}: Resource provider has allocations."
-            ))
-            .with_code(codes::PROVIDER_IN_USE));
-        }
+        // Children first, then allocations (upstream's order).
         let child = sqlx::query("SELECT 1 FROM resource_providers WHERE parent_id = $1 LIMIT 1")
             .bind(me.id)
             .fetch_optional(&mut *w.tx)
@@ -297,6 +287,17 @@ impl Store {
                 "Unable to delete parent resource provider {uuid}: It has child resource providers."
             ))
             .with_code(codes::PROVIDER_CANNOT_DELETE_PARENT));
+        }
+        let used = sqlx::query("SELECT 1 FROM allocations WHERE provider_id = $1 LIMIT 1")
+            .bind(me.id)
+            .fetch_optional(&mut *w.tx)
+            .await
+            .map_err(map_db)?;
+        if used.is_some() {
+            return Err(Error::conflict(format!(
+                "Unable to delete resource provider {uuid}: Resource provider has allocations."
+            ))
+            .with_code(codes::PROVIDER_IN_USE));
         }
         for table in ["inventories", "provider_traits", "provider_aggregates"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE provider_id = $1"))

@@ -501,7 +501,7 @@ async fn aggregates(s: &Store, p: &Providers) {
 
     // Emptying.
     let gb = gen_of(s, p.b).await;
-    assert_eq!(s.set_provider_aggregates(&p.b, Some(gb), &[]).await.unwrap(), gb + 1);
+    assert_eq!(s.set_provider_aggregates(&p.b, Some(gb), &[] as &[Uuid]).await.unwrap(), gb + 1);
     assert!(s.get_provider_aggregates(&p.b).await.unwrap().unwrap().1.is_empty());
     assert_eq!(names(s, member(&[&[agg1]])).await, ["rp-a"]);
 }
@@ -540,7 +540,7 @@ async fn allocations(s: &Store, p: &Providers) {
         write(alloc(c1, &NEW, &[(a, &[("VCPU", 1)])])).await,
         ErrorKind::Conflict,
         codes::CONCURRENT_UPDATE,
-        "expected 1 but got null",
+        "expected 1 but got None",
     );
     assert_err(
         write(alloc(c1, &Claim { generation: Some(Some(5)), ..NEW }, &[(a, &[("VCPU", 1)])])).await,

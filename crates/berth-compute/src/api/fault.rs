@@ -80,7 +80,13 @@ mod tests {
     async fn body(e: ComputeError) -> (StatusCode, String) {
         let r = e.into_response();
         let fault = r.extensions().get::<Fault>().cloned().expect("a fault");
-        let cx = FaultContext { request_id: "req-1".into(), version: None, accept: None };
+        let cx = FaultContext {
+            request_id: "req-1".into(),
+            version: None,
+            accept: None,
+            method: http::Method::GET,
+            content_type: None,
+        };
         let r = NovaErrors.render(&fault, &cx);
         let s = r.status();
         (s, String::from_utf8(r.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap())

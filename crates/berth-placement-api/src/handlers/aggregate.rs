@@ -5,7 +5,6 @@ use std::sync::LazyLock;
 use berth_placement::codes;
 use http::StatusCode;
 use serde_json::{json, Value};
-use uuid::Uuid;
 
 use super::{path_uuid, require_version};
 use crate::error::ApiError;
@@ -26,7 +25,7 @@ static PUT_1_19: LazyLock<Schema> = LazyLock::new(|| {
     }))
 });
 
-fn body(req: &Req, aggs: &[Uuid], gen: i64) -> Value {
+fn body(req: &Req, aggs: &[String], gen: i64) -> Value {
     let mut v = json!({"aggregates": aggs});
     if req.want(19) {
         v["resource_provider_generation"] = json!(gen);
@@ -42,7 +41,7 @@ pub async fn show(req: Req) -> HandlerResult {
     let (gen, aggs, last) = req
         .state
         .store
-        .get_provider_aggregates(&uuid)
+        .get_provider_aggregate_texts(&uuid)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("No resource provider with uuid {uuid} found")))?;
     Ok(json_response(&req, StatusCode::OK, &body(&req, &aggs, gen), Some(last)))
@@ -62,13 +61,9 @@ pub async fn set(req: Req) -> HandlerResult {
     } else {
         (req.json(&PUT_1_1)?, None)
     };
-    let aggs: Vec<Uuid> = list
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .filter_map(|s| Uuid::parse_str(s).ok())
-        .collect();
+    // Kept as sent: upstream stores and echoes the text (dashes or not).
+    let aggs: Vec<String> =
+        list.as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect();
     let new_gen = req.state.store.set_provider_aggregates(&uuid, gen, &aggs).await.map_err(|e| {
         if e.kind == berth_placement::ErrorKind::Conflict {
             ApiError::conflict(
@@ -79,6 +74,6 @@ pub async fn set(req: Req) -> HandlerResult {
             e.into()
         }
     })?;
-    let (_, stored, last) = req.state.store.get_provider_aggregates(&uuid).await?.unwrap_or((new_gen, aggs, 0));
+    let (_, stored, last) = req.state.store.get_provider_aggregate_texts(&uuid).await?.unwrap_or((new_gen, aggs, 0));
     Ok(json_response(&req, StatusCode::OK, &body(&req, &stored, new_gen), Some(last)))
 }

@@ -22,7 +22,7 @@ const UUID_PATTERN: &str = "^[0-9a-fA-F-]{36}$";
 
 fn resources_schema() -> Value {
     json!({"type": "object", "minProperties": 1,
-           "patternProperties": {RC_PATTERN: {"type": "integer", "minimum": 1, "maximum": MAX_INT}},
+           "patternProperties": {RC_PATTERN: {"type": "integer", "minimum": 1}},
            "additionalProperties": false})
 }
 fn id_schema() -> Value {
@@ -70,7 +70,7 @@ pub(crate) fn dict_form(min_props: u32, generation: bool, mappings: bool, consum
         "required": ["allocations", "project_id", "user_id"]
     });
     if generation {
-        s["properties"]["consumer_generation"] = json!({"type": ["integer", "null"]});
+        s["properties"]["consumer_generation"] = json!({"type": ["integer", "null"], "additionalProperties": false});
         s["required"].as_array_mut().unwrap().push(json!("consumer_generation"));
     }
     if mappings {
@@ -84,6 +84,33 @@ pub(crate) fn dict_form(min_props: u32, generation: bool, mappings: bool, consum
         s["required"].as_array_mut().unwrap().push(json!("consumer_type"));
     }
     s
+}
+
+/// Upstream's schemas put no upper bound on an amount (the database column
+/// does); here an amount above the largest inventory total is refused
+/// after validation, with jsonschema's words for a maximum.
+pub(crate) fn check_amounts(v: &Value) -> Result<(), ApiError> {
+    match v {
+        Value::Object(o) => {
+            for (k, x) in o {
+                if k == "resources" {
+                    if let Some(r) = x.as_object() {
+                        for amount in r.values() {
+                            if amount.as_i64().is_none_or(|n| n > MAX_INT) {
+                                return Err(ApiError::bad_request(format!(
+                                    "JSON does not validate: {amount} is greater than the maximum of {MAX_INT}"
+                                )));
+                            }
+                        }
+                    }
+                }
+                check_amounts(x)?;
+            }
+            Ok(())
+        }
+        Value::Array(a) => a.iter().try_for_each(check_amounts),
+        _ => Ok(()),
+    }
 }
 
 pub(crate) fn post_form(one: Value) -> Value {
@@ -177,6 +204,7 @@ pub async fn put(req: Req) -> HandlerResult {
     req.require_json_content()?;
     req.can("placement:allocations:update")?;
     let data = req.json(put_schema(&req))?;
+    check_amounts(&data)?;
     let write = allocation_write(&req, consumer, &data)?;
     req.state.store.write_allocations(&[write]).await.map_err(|e| map_write_error(e, Some(&consumer)))?;
     Ok(no_content())
@@ -196,6 +224,7 @@ pub async fn post(req: Req) -> HandlerResult {
         &POST_1_13
     };
     let data = req.json(schema)?;
+    check_amounts(&data)?;
     let mut writes = Vec::new();
     for (c, body) in data.as_object().into_iter().flatten() {
         let consumer =

@@ -112,6 +112,13 @@ fn no_provider(uuid: &Uuid) -> ApiError {
     ApiError::not_found(format!("No resource provider with uuid {uuid} found"))
 }
 
+/// Upstream's 404 for a provider's inventory list repeats the message.
+fn no_provider_list(uuid: &Uuid) -> ApiError {
+    ApiError::not_found(format!(
+        "No resource provider with uuid {uuid} found : No resource provider with uuid {uuid} found"
+    ))
+}
+
 async fn current_generation(req: &Req, uuid: &Uuid) -> Result<i64, ApiError> {
     Ok(req.state.store.get_provider(uuid).await?.ok_or_else(|| no_provider(uuid))?.generation)
 }
@@ -120,7 +127,7 @@ pub async fn list(req: Req) -> HandlerResult {
     req.check_accept_json()?;
     let uuid = path_uuid(&req, "uuid")?;
     req.can("placement:resource_providers:inventories:list")?;
-    let (gen, invs, last) = req.state.store.get_inventories(&uuid).await?.ok_or_else(|| no_provider(&uuid))?;
+    let (gen, invs, last) = req.state.store.get_inventories(&uuid).await?.ok_or_else(|| no_provider_list(&uuid))?;
     let mut m = Map::new();
     for inv in &invs {
         m.insert(inv.resource_class.clone(), serialize_one(inv));
@@ -197,7 +204,7 @@ pub async fn set_all(req: Req) -> HandlerResult {
         }
         _ => e.into(),
     })?;
-    let (_, stored, last) = req.state.store.get_inventories(&uuid).await?.ok_or_else(|| no_provider(&uuid))?;
+    let (_, stored, last) = req.state.store.get_inventories(&uuid).await?.ok_or_else(|| no_provider_list(&uuid))?;
     let mut m = Map::new();
     for inv in &stored {
         m.insert(inv.resource_class.clone(), serialize_one(inv));
@@ -251,8 +258,7 @@ pub async fn delete(req: Req) -> HandlerResult {
 
 pub async fn delete_all(req: Req) -> HandlerResult {
     if !req.want(5) {
-        return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
-            .with_header(header::ALLOW, "GET, POST, PUT"));
+        return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "").with_header(header::ALLOW, "GET, POST, PUT"));
     }
     let uuid = path_uuid(&req, "uuid")?;
     req.can("placement:resource_providers:inventories:delete")?;

@@ -22,7 +22,7 @@ pub fn require_version(req: &Req, minor: u16) -> Result<(), ApiError> {
     if req.want(minor) {
         Ok(())
     } else {
-        Err(ApiError::not_found("The resource could not be found."))
+        Err(ApiError::not_found(""))
     }
 }
 

@@ -44,6 +44,7 @@ pub async fn reshape(req: Req) -> HandlerResult {
         &V1_30
     };
     let data = req.json(schema)?;
+    super::allocation::check_amounts(&data["allocations"])?;
     let mut inventories = Vec::new();
     for (rp, body) in data["inventories"].as_object().into_iter().flatten() {
         let uuid = Uuid::parse_str(rp).map_err(|_| ApiError::bad_request(format!("Malformed uuid {rp}")))?;

@@ -83,7 +83,9 @@ pub async fn list(req: Req) -> HandlerResult {
         match v.split_once(':') {
             Some(("in", names)) => f.name_in = Some(names.split(',').map(str::to_string).collect()),
             Some(("startswith", prefix)) => f.prefix = Some(prefix.to_string()),
-            _ => {
+            // Any other operator filters nothing, as upstream.
+            Some(_) => {}
+            None => {
                 return Err(ApiError::bad_request(format!(
                     "Badly formatted name parameter. Expected name query string parameter in form: \
                      ?name=[in|startswith]:[name1,name2|prefix]. Got: \"{v}\""
@@ -111,12 +113,11 @@ pub async fn list_for_provider(req: Req) -> HandlerResult {
     req.check_accept_json()?;
     let uuid = path_uuid(&req, "uuid")?;
     req.can("placement:resource_providers:traits:list")?;
-    let (gen, names, last) = req
-        .state
-        .store
-        .get_provider_traits(&uuid)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("No resource provider with uuid {uuid} found")))?;
+    let (gen, names, last) = req.state.store.get_provider_traits(&uuid).await?.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "No resource provider with uuid {uuid} found: No resource provider with uuid {uuid} found"
+        ))
+    })?;
     let body = json!({"resource_provider_generation": gen, "traits": names});
     Ok(json_response(&req, StatusCode::OK, &body, Some(last)))
 }
@@ -139,6 +140,9 @@ pub async fn set_for_provider(req: Req) -> HandlerResult {
                 "Resource provider's generation already changed. Please update the generation and try again.",
             )
             .with_code(e.code)
+        } else if let Some(missing) = e.detail.strip_prefix("No such trait(s): ") {
+            // Upstream's words for this request.
+            ApiError::bad_request(format!("No such trait {}", missing.trim_end_matches('.')))
         } else {
             e.into()
         }

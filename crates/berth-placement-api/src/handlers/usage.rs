@@ -29,12 +29,11 @@ pub async fn provider_usages(req: Req) -> HandlerResult {
     req.check_accept_json()?;
     let uuid = path_uuid(&req, "uuid")?;
     req.can("placement:resource_providers:usages")?;
-    let (gen, usages) = req
-        .state
-        .store
-        .get_provider_usages(&uuid)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("No resource provider with uuid {uuid} found")))?;
+    let (gen, usages) = req.state.store.get_provider_usages(&uuid).await?.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "No resource provider with uuid {uuid} found: No resource provider with uuid {uuid} found"
+        ))
+    })?;
     let body = json!({"resource_provider_generation": gen, "usages": usages});
     Ok(json_response(&req, StatusCode::OK, &body, None))
 }

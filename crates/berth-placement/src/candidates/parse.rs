@@ -5,6 +5,8 @@
 
 use uuid::Uuid;
 
+use crate::pyfmt::{self, Py};
+
 use super::request::{CandidatesRequest, GroupPolicy, RequestGroup};
 
 /// Error codes upstream attaches to some 400s (`placement/errors.py`).
@@ -142,71 +144,68 @@ fn pattern_of(prefix: &str, mv: (u16, u16)) -> String {
 
 /// Python `repr()` of a string.
 pub(crate) fn py_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
+    pyfmt::repr_str(s)
 }
 
 fn py_list<S: AsRef<str>>(items: &[S]) -> String {
     format!("[{}]", items.iter().map(|s| py_repr(s.as_ref())).collect::<Vec<_>>().join(", "))
 }
 
-fn schema_repr(mv: (u16, u16)) -> String {
-    let limit = "{'type': ['integer', 'string'], 'pattern': '^[1-9][0-9]*$', 'minimum': 1, 'minLength': 1}";
-    let mut props: Vec<String> = Vec::new();
-    for p in schema_properties(mv) {
-        let v = match p {
-            "limit" => limit.to_string(),
-            "group_policy" => "{'type': 'string', 'enum': ['none', 'isolate']}".to_string(),
-            "resources" => "{'type': 'string'}".to_string(),
-            _ => "{'type': ['string']}".to_string(),
-        };
-        props.push(format!("'{p}': {v}"));
-    }
-    let mut s = format!("{{'type': 'object', 'properties': {{{}}}", props.join(", "));
+fn limit_schema() -> Py {
+    Py::dict([
+        ("type", Py::list([Py::str("integer"), Py::str("string")])),
+        ("pattern", Py::str("^[1-9][0-9]*$")),
+        ("minimum", Py::raw("1")),
+        ("minLength", Py::raw("1")),
+    ])
+}
+
+fn group_policy_schema() -> Py {
+    Py::dict([("type", Py::str("string")), ("enum", Py::list([Py::str("none"), Py::str("isolate")]))])
+}
+
+/// The query schema of microversion `mv`, as jsonschema prints it.
+fn schema_value(mv: (u16, u16)) -> Py {
+    let props: Vec<(&str, Py)> = schema_properties(mv)
+        .into_iter()
+        .map(|p| {
+            let v = match p {
+                "limit" => limit_schema(),
+                "group_policy" => group_policy_schema(),
+                "resources" => Py::dict([("type", Py::str("string"))]),
+                _ => Py::dict([("type", Py::list([Py::str("string")]))]),
+            };
+            (p, v)
+        })
+        .collect();
+    let mut top: Vec<(String, Py)> = vec![("type".into(), Py::str("object")), ("properties".into(), Py::dict(props))];
     if mv < (1, 25) {
-        s.push_str(", 'required': ['resources']");
+        top.push(("required".into(), Py::list([Py::str("resources")])));
     }
-    s.push_str(", 'additionalProperties': False");
+    top.push(("additionalProperties".into(), Py::raw("False")));
     let pats = schema_pattern_prefixes(mv);
     if !pats.is_empty() {
-        let pp: Vec<String> =
-            pats.iter().map(|p| format!("{}: {{'type': 'string'}}", py_repr(&pattern_of(p, mv)))).collect();
-        s.push_str(&format!(", 'patternProperties': {{{}}}", pp.join(", ")));
+        let pp: Vec<(String, Py)> =
+            pats.iter().map(|p| (pattern_of(p, mv), Py::dict([("type", Py::str("string"))]))).collect();
+        top.push(("patternProperties".into(), Py::Dict(pp)));
     }
-    s.push('}');
-    s
+    Py::Dict(top)
 }
 
-fn instance_repr(keys: &[(&str, &str)]) -> String {
-    let items: Vec<String> = keys.iter().map(|(k, v)| format!("{}: {}", py_repr(k), py_repr(v))).collect();
-    format!("{{{}}}", items.join(", "))
+fn instance_value(keys: &[(&str, &str)]) -> Py {
+    Py::dict(keys.iter().map(|(k, v)| (*k, Py::str(*v))))
 }
 
-fn schema_error(message: String, validator: &str, path: Option<&str>, schema: &str, instance: &str) -> BadRequest {
+fn schema_error(message: String, validator: &str, path: Option<&str>, schema: &Py, instance: &Py) -> BadRequest {
     let (schema_path, instance_path) = match path {
         None => ("schema".to_string(), "instance".to_string()),
         Some(p) => (format!("schema['properties'][{}]", py_repr(p)), format!("instance[{}]", py_repr(p))),
     };
     BadRequest::new(format!(
-        "Invalid query string parameters: {message}\n\nFailed validating {} in {schema_path}:\n    {schema}\n\nOn {instance_path}:\n    {instance}",
-        py_repr(validator)
+        "Invalid query string parameters: {message}\n\nFailed validating {} in {schema_path}:\n    {}\n\nOn {instance_path}:\n    {}",
+        py_repr(validator),
+        pyfmt::pretty(schema),
+        pyfmt::pretty(instance)
     ))
 }
 
@@ -229,8 +228,8 @@ fn validate_schema(pairs: &[(String, String)], mv: (u16, u16)) -> Result<(), Bad
             "'resources' is a required property".to_string(),
             "required",
             None,
-            &schema_repr(mv),
-            &instance_repr(&keys),
+            &schema_value(mv),
+            &instance_value(&keys),
         ));
     }
     let mut extras: Vec<&str> = keys
@@ -251,7 +250,7 @@ fn validate_schema(pairs: &[(String, String)], mv: (u16, u16)) -> Result<(), Bad
             let pats = pats.iter().map(|p| py_repr(p)).collect::<Vec<_>>().join(", ");
             format!("{joined} {verb} not match any of the regexes: {pats}")
         };
-        return Err(schema_error(message, "additionalProperties", None, &schema_repr(mv), &instance_repr(&keys)));
+        return Err(schema_error(message, "additionalProperties", None, &schema_value(mv), &instance_value(&keys)));
     }
     // Property errors: jsonschema prefers the lexically greatest path, so a
     // bad `limit` is reported before a bad `group_policy`.
@@ -264,11 +263,8 @@ fn validate_schema(pairs: &[(String, String)], mv: (u16, u16)) -> Result<(), Bad
                 format!("{} does not match {}", py_repr(v), py_repr(pattern)),
                 "pattern",
                 Some("limit"),
-                &format!(
-                    "{{'type': ['integer', 'string'], 'pattern': {}, 'minimum': 1, 'minLength': 1}}",
-                    py_repr(pattern)
-                ),
-                &py_repr(v),
+                &limit_schema(),
+                &Py::str(*v),
             ));
         }
     }
@@ -279,8 +275,8 @@ fn validate_schema(pairs: &[(String, String)], mv: (u16, u16)) -> Result<(), Bad
                     format!("{} is not one of ['none', 'isolate']", py_repr(v)),
                     "enum",
                     Some("group_policy"),
-                    "{'type': 'string', 'enum': ['none', 'isolate']}",
-                    &py_repr(v),
+                    &group_policy_schema(),
+                    &Py::str(*v),
                 ));
             }
         }
