@@ -42,11 +42,7 @@ const BOB: &str = "bob:p1";
 const MEMBER: &str = "member,reader";
 
 fn message(v: &Value) -> String {
-    v.as_object()
-        .and_then(|o| o.values().next())
-        .and_then(|f| f["message"].as_str())
-        .unwrap_or_default()
-        .to_string()
+    v.as_object().and_then(|o| o.values().next()).and_then(|f| f["message"].as_str()).unwrap_or_default().to_string()
 }
 
 /// The MD5 colon-hex of the decoded key of an OpenSSH public key line.
@@ -58,8 +54,8 @@ fn md5_of(public_key: &str) -> String {
 async fn generated_keys_and_views_per_microversion(backend: Backend) {
     let env = Env::new(backend).await;
     // 2.1: generated, 200, no `type`.
-    let (s, v) = call(&env, ALICE, MEMBER, "2.1", Method::POST, "/os-keypairs", Some(json!({"keypair": {"name": "k1"}})))
-        .await;
+    let (s, v) =
+        call(&env, ALICE, MEMBER, "2.1", Method::POST, "/os-keypairs", Some(json!({"keypair": {"name": "k1"}}))).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let kp = &v["keypair"];
     assert_eq!(kp["name"], "k1");
@@ -76,8 +72,8 @@ async fn generated_keys_and_views_per_microversion(backend: Backend) {
     let n = private.n().to_bytes_be();
     assert!(blob.ends_with(&n), "the public key's modulus is the private key's");
     // 2.2: 201 and `type`.
-    let (s, v) = call(&env, ALICE, MEMBER, "2.2", Method::POST, "/os-keypairs", Some(json!({"keypair": {"name": "k2"}})))
-        .await;
+    let (s, v) =
+        call(&env, ALICE, MEMBER, "2.2", Method::POST, "/os-keypairs", Some(json!({"keypair": {"name": "k2"}}))).await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     assert_eq!(v["keypair"]["type"], "ssh");
     assert!(v["keypair"]["private_key"].as_str().unwrap().starts_with("-----BEGIN RSA PRIVATE KEY-----"));
@@ -115,8 +111,8 @@ async fn generated_keys_and_views_per_microversion(backend: Backend) {
     assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
     assert_eq!(message(&v), "Keypair k1 not found for user bob");
     // Duplicate names: 409.
-    let (s, v) = call(&env, ALICE, MEMBER, "2.2", Method::POST, "/os-keypairs", Some(json!({"keypair": {"name": "k1"}})))
-        .await;
+    let (s, v) =
+        call(&env, ALICE, MEMBER, "2.2", Method::POST, "/os-keypairs", Some(json!({"keypair": {"name": "k1"}}))).await;
     assert_eq!(s, StatusCode::CONFLICT, "{v}");
     assert_eq!(message(&v), "Key pair 'k1' already exists.");
     // Delete: 202 at 2.1, 204 from 2.2; then gone.
@@ -343,7 +339,10 @@ async fn key_pairs_quota(backend: Backend) {
     .await;
     assert_eq!(s, StatusCode::CREATED);
     // Freeing one makes room again.
-    assert_eq!(call(&env, ALICE, MEMBER, "2.91", Method::DELETE, "/os-keypairs/q1", None).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(
+        call(&env, ALICE, MEMBER, "2.91", Method::DELETE, "/os-keypairs/q1", None).await.0,
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(post("q3").await.0, StatusCode::CREATED);
 }
 both_backends!(key_pairs_quota);

@@ -74,11 +74,10 @@ pub async fn list(ctx: Ctx) -> ApiResult {
     let (limit, marker) = if ctx.v(2, 35) {
         let limit = match ctx.q("limit") {
             Some(l) => {
-                let n = l
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|n| *n >= 0 && l.bytes().all(|b| b.is_ascii_digit()))
-                    .ok_or_else(|| invalid("limit", format!("'{}' is not a non-negative integer", truncate(l, 64))))?;
+                let n =
+                    l.parse::<i64>().ok().filter(|n| *n >= 0 && l.bytes().all(|b| b.is_ascii_digit())).ok_or_else(
+                        || invalid("limit", format!("'{}' is not a non-negative integer", truncate(l, 64))),
+                    )?;
                 n.min(MAX_LIMIT)
             }
             None => MAX_LIMIT,
@@ -150,7 +149,9 @@ pub async fn create(ctx: Ctx, JsonBody(body): JsonBody) -> ApiResult {
         None => "ssh".to_string(),
         Some(v) => match v.as_str() {
             Some(t @ ("ssh" | "x509")) => t.to_string(),
-            _ => return Err(invalid("type", format!("{} is not one of ['ssh', 'x509']", truncate(&v.to_string(), 64)))),
+            _ => {
+                return Err(invalid("type", format!("{} is not one of ['ssh', 'x509']", truncate(&v.to_string(), 64))))
+            }
         },
     };
     let user = match kp.get("user_id") {
@@ -162,18 +163,17 @@ pub async fn create(ctx: Ctx, JsonBody(body): JsonBody) -> ApiResult {
         None => ctx.user().to_string(),
     };
     ctx.authorize_route_for_user(&user)?;
-    let (stored, private_key) = match public_key {
-        Some(pk) => (ctx.svc.import_key_pair(ctx.project(), &user, &name, &key_type, &pk).await?, None),
-        None if key_type == "x509" => {
-            return Err(ComputeError::bad_request(
+    let (stored, private_key) =
+        match public_key {
+            Some(pk) => (ctx.svc.import_key_pair(ctx.project(), &user, &name, &key_type, &pk).await?, None),
+            None if key_type == "x509" => return Err(ComputeError::bad_request(
                 "Keypair data is invalid: berth does not generate x509 key pairs; import a certificate with public_key",
-            ))
-        }
-        None => {
-            let (kp, private) = ctx.svc.generate_key_pair(ctx.project(), &user, &name).await?;
-            (kp, Some(private))
-        }
-    };
+            )),
+            None => {
+                let (kp, private) = ctx.svc.generate_key_pair(ctx.project(), &user, &name).await?;
+                (kp, Some(private))
+            }
+        };
     let mut view = base_view(&ctx, &stored);
     view.insert("user_id".into(), json!(stored.user_id));
     if let Some(p) = private_key {

@@ -160,7 +160,12 @@ impl ComputeService {
 
     /// Generate an `ssh` key pair for `user_id`: the stored key pair and
     /// the private key (never stored).
-    pub(crate) async fn generate_key_pair(&self, project: &str, user_id: &str, name: &str) -> Result<(KeyPair, String)> {
+    pub(crate) async fn generate_key_pair(
+        &self,
+        project: &str,
+        user_id: &str,
+        name: &str,
+    ) -> Result<(KeyPair, String)> {
         let limit = self.quota_limits(project).await?.get("key_pairs").copied().unwrap_or(-1);
         // Fail fast on a duplicate or a full quota before spending the
         // key generation (the insert checks again).
@@ -183,10 +188,17 @@ impl ComputeService {
             .ok_or_else(|| ComputeError::not_found(format!("Keypair {name} not found for user {user_id}")))
     }
 
-    pub(crate) async fn key_pairs(&self, user_id: &str, marker: Option<&str>, limit: Option<i64>) -> Result<Vec<KeyPair>> {
+    pub(crate) async fn key_pairs(
+        &self,
+        user_id: &str,
+        marker: Option<&str>,
+        limit: Option<i64>,
+    ) -> Result<Vec<KeyPair>> {
         if let Some(m) = marker {
-            if self.db.key_pair(user_id, m).await?.is_none() {
-                return Err(ComputeError::bad_request(format!("marker [{m}] not found")));
+            // A marker no key pair could have (NUL, too long) names none.
+            let storable = m.chars().count() <= 255 && !m.contains('\0');
+            if !storable || self.db.key_pair(user_id, m).await?.is_none() {
+                return Err(ComputeError::bad_request(format!("marker [{}] not found", m.escape_debug())));
             }
         }
         self.db.list_key_pairs(user_id, marker, limit).await

@@ -89,7 +89,7 @@ impl Db {
                         ComputeError::conflict(format!("Key pair '{}' already exists.", new.name))
                     }
                     e => e,
-                })
+                });
             }
         };
         w.commit().await?;

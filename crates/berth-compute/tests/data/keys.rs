@@ -2,7 +2,8 @@
 //! tests, with the fingerprints those tools print (`ssh-keygen -l -E md5`,
 //! `openssl x509 -noout -fingerprint -sha1`).
 
-pub const ED25519_PUB: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIM4AE4lkNqwolTzCM8RK/D0EWZ6Gcdzd2Vb+Gn0sboZX test@berth";
+pub const ED25519_PUB: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIM4AE4lkNqwolTzCM8RK/D0EWZ6Gcdzd2Vb+Gn0sboZX test@berth";
 pub const ED25519_MD5: &str = "02:23:3b:b3:5b:39:78:77:2c:f6:41:d2:28:22:65:86";
 pub const RSA_PUB: &str = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQDA6GBZYXE3PoDDt72p7QdnlbiI+Nl+Qmb54axRXnLKbgpMZTqKuLwREo99grO/6KOgrsmaUbC/DKM24fEWXU6fdYBU+3VzkOmT2ySiiHWgjJjwz+6ih+pTD2VuMwZEBLrwxarsk19egczCO2fOLIYzj7sEXbEbmSsUX8DhVVsBb2w5LmOwP/dEbaM1HKAKsu+z6tskeEJCGzt+RKzKNDr3HKKkABY9fHEQm5qPyBBDiDCpM3ugEFU+VFsLGHHjj/xfDwl9hLTD6ylkEl1mCHUI3vOlaKBEqhjJuGuc8J76Ea65qUdKcDy306W7pFhz99NpnLa9iMhnj274AZ013j4R rsa@berth";
 pub const RSA_MD5: &str = "ee:e4:6c:a4:24:16:47:a0:72:4d:f0:e4:8a:63:bb:ff";
