@@ -346,3 +346,39 @@ async fn key_pairs_quota(backend: Backend) {
     assert_eq!(post("q3").await.0, StatusCode::CREATED);
 }
 both_backends!(key_pairs_quota);
+
+async fn servers_take_the_callers_key_name(backend: Backend) {
+    let env = Env::new(backend).await;
+    let _agent = env.agent("h1", "fake:8,8192,100", &[]).await;
+    let flavor = env.create_flavor("f", 1, 64, 1).await;
+    let (s, _) = call(
+        &env,
+        ALICE,
+        MEMBER,
+        "2.92",
+        Method::POST,
+        "/os-keypairs",
+        Some(json!({"keypair": {"name": "k1", "public_key": ED25519_PUB}})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let server = |key: Value| json!({"server": {"name": "s", "flavorRef": flavor, "imageRef": IMAGE, "networks": "none", "key_name": key}});
+    let (s, v) = call(&env, ALICE, MEMBER, "2.96", Method::POST, "/servers", Some(server(json!("k1")))).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let id = v["server"]["id"].as_str().unwrap().to_string();
+    let (_, v) = call(&env, ALICE, MEMBER, "2.96", Method::GET, &format!("/servers/{id}"), None).await;
+    assert_eq!(v["server"]["key_name"], "k1", "{v}");
+    // Another user's key pair, or none of that name: 400.
+    for (who, key) in [(BOB, "k1"), (ALICE, "nope")] {
+        let (s, v) = call(&env, who, MEMBER, "2.96", Method::POST, "/servers", Some(server(json!(key)))).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{who} {key}: {v}");
+        assert_eq!(message(&v), "Invalid key_name provided.");
+    }
+    // Without a key pair: key_name null.
+    let (s, v) = call(&env, ALICE, MEMBER, "2.96", Method::POST, "/servers", Some(server(Value::Null))).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let id = v["server"]["id"].as_str().unwrap().to_string();
+    let (_, v) = call(&env, ALICE, MEMBER, "2.96", Method::GET, &format!("/servers/{id}"), None).await;
+    assert_eq!(v["server"]["key_name"], Value::Null, "{v}");
+}
+both_backends!(servers_take_the_callers_key_name);

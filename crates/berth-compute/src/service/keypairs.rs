@@ -188,6 +188,11 @@ impl ComputeService {
             .ok_or_else(|| ComputeError::not_found(format!("Keypair {name} not found for user {user_id}")))
     }
 
+    /// A user's key pair by name, if any (server create's `key_name`).
+    pub(crate) async fn find_key_pair(&self, user_id: &str, name: &str) -> Result<Option<KeyPair>> {
+        self.db.key_pair(user_id, name).await
+    }
+
     pub(crate) async fn key_pairs(
         &self,
         user_id: &str,
