@@ -60,7 +60,7 @@ impl Db {
             return Err(ComputeError::conflict(format!("Key pair '{}' already exists.", new.name)));
         }
         if limit >= 0 {
-            let row = sqlx::query("SELECT COUNT(*) AS n FROM compute_key_pairs WHERE user_id = $1")
+            let row = sqlx::query("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM compute_key_pairs WHERE user_id = $1")
                 .bind(new.user_id)
                 .fetch_one(&mut *w.tx)
                 .await?;
