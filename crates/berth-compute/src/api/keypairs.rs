@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use serde_json::{json, Map, Value};
 
 use super::*;
-use crate::store::KeyPair;
+use crate::model::KeyPair;
 
 /// Nova's `max_limit` for paged lists.
 const MAX_LIMIT: i64 = 1000;

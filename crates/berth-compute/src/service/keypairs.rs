@@ -12,7 +12,8 @@ use sha1::Sha1;
 
 use super::ComputeService;
 use crate::error::{ComputeError, Result};
-use crate::store::{KeyPair, NewKeyPair};
+use crate::model::KeyPair;
+use crate::store::NewKeyPair;
 
 /// Nova's comment on the public keys it generates.
 const GENERATED_COMMENT: &str = "Generated-by-Nova";

@@ -3,20 +3,6 @@
 
 use super::*;
 
-/// A stored key pair.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyPair {
-    pub id: i64,
-    pub user_id: String,
-    pub name: String,
-    /// `ssh` or `x509`.
-    pub key_type: String,
-    pub public_key: String,
-    pub fingerprint: String,
-    /// Microseconds since the epoch.
-    pub created_at: i64,
-}
-
 /// What a new key pair holds.
 pub struct NewKeyPair<'a> {
     pub user_id: &'a str,

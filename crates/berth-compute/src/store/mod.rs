@@ -14,7 +14,7 @@ mod services;
 mod tasks;
 
 pub(crate) use instances::set_state_tx;
-pub(crate) use keypairs::{KeyPair, NewKeyPair};
+pub(crate) use keypairs::NewKeyPair;
 pub(crate) use outbox::insert_outbox_tx;
 pub(crate) use tasks::enqueue_tx;
 
