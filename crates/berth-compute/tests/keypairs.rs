@@ -149,6 +149,13 @@ async fn imports_and_fingerprints(backend: Backend) {
     let (_, v) = call(&env, ALICE, MEMBER, "2.2", Method::GET, "/os-keypairs/cert", None).await;
     assert_eq!(v["keypair"]["type"], "x509");
     assert_eq!(v["keypair"]["public_key"], CERT_PEM);
+    // berth does not generate certificates (Nova does): an x509 key pair
+    // without a certificate is refused, and nothing is stored.
+    let (s, v) = post("2.2", json!({"name": "gen-cert", "type": "x509"})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(message(&v).starts_with("Keypair data is invalid"), "{v}");
+    let (s, _) = call(&env, ALICE, MEMBER, "2.2", Method::GET, "/os-keypairs/gen-cert", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
     // `type` before 2.2 is an unknown property.
     let (s, v) = post("2.1", json!({"name": "t", "public_key": RSA_PUB, "type": "ssh"})).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
