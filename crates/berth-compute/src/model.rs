@@ -170,3 +170,17 @@ pub struct InstanceQuery {
     pub host: Option<String>,
     pub include_deleted: bool,
 }
+
+/// A stored key pair (`os-keypairs`), one name per user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyPair {
+    pub id: i64,
+    pub user_id: String,
+    pub name: String,
+    /// `ssh` or `x509`.
+    pub key_type: String,
+    pub public_key: String,
+    pub fingerprint: String,
+    /// Microseconds since the epoch.
+    pub created_at: i64,
+}

@@ -18,6 +18,8 @@ const ADMIN: &str = "rule:context_is_admin";
 const MEMBER: &str = "rule:project_member_or_admin";
 const READER: &str = "rule:project_reader_or_admin";
 const ANY: &str = "@";
+/// Key pairs are a user's: the user or an admin (Nova's default).
+const OWNER: &str = "(rule:context_is_admin) or user_id:%(user_id)s";
 
 const fn rule(name: &'static str, check_str: &'static str, description: &'static str) -> RuleDefault {
     RuleDefault { name, check_str, description, operations: &[], scope_types: PROJECT, deprecated_rule: None }
@@ -108,7 +110,10 @@ static DEFAULTS: &[RuleDefault] = &[
     rule("os_compute_api:os-quota-sets:update", ADMIN, "Update a project's quotas."),
     rule("os_compute_api:os-quota-sets:delete", ADMIN, "Revert a project's quotas to the defaults."),
     // Keypairs.
-    rule("os_compute_api:os-keypairs:index", "(rule:context_is_admin) or user_id:%(user_id)s", "List keypairs."),
+    rule("os_compute_api:os-keypairs:index", OWNER, "List a user's key pairs."),
+    rule("os_compute_api:os-keypairs:create", OWNER, "Create or import a key pair for a user."),
+    rule("os_compute_api:os-keypairs:show", OWNER, "Show a user's key pair."),
+    rule("os_compute_api:os-keypairs:delete", OWNER, "Delete a user's key pair."),
 ];
 
 /// Compute's default rules.

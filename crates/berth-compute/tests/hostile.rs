@@ -303,6 +303,109 @@ async fn hostile_inputs(backend: Backend) {
         case("two actions", Method::POST, &format!("/servers/{server}/action"), json_body(json!({"os-start": null, "os-stop": null})), 400),
         case("service status invalid", Method::PUT, "/os-services/1", json_body(json!({"status": "sideways"})), 400),
     ]);
+    // Key pairs: names, users, markers and limits no key pair can have.
+    let kp_body = |kp: Value| json_body(json!({ "keypair": kp }));
+    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIM4AE4lkNqwolTzCM8RK/D0EWZ6Gcdzd2Vb+Gn0sboZX h";
+    cases.extend([
+        case("keypair %00", Method::GET, "/os-keypairs/%00", None, 404),
+        case("keypair %FF", Method::GET, "/os-keypairs/%FF", None, 404),
+        case("keypair %00 delete", Method::DELETE, "/os-keypairs/%00", None, 404),
+        case("keypair lone surrogate", Method::DELETE, "/os-keypairs/%ED%A0%80", None, 404),
+        case("keypair 256-character path", Method::GET, &format!("/os-keypairs/{long}"), None, 404),
+        case("keypair user_id %00", Method::GET, "/os-keypairs?user_id=%00", None, 400),
+        case("keypair user_id %FF", Method::GET, "/os-keypairs/k?user_id=%FF", None, 400),
+        case("keypair marker %00", Method::GET, "/os-keypairs?marker=a%00b", None, 400),
+        case("keypair marker %FF", Method::GET, "/os-keypairs?marker=%FF", None, 400),
+        case("keypair marker 10 kB", Method::GET, &format!("/os-keypairs?marker={}", "m".repeat(10_000)), None, 400),
+        case("keypair unknown query (2.96)", Method::GET, "/os-keypairs?sort_key=name", None, 400),
+        case(
+            "keypair name NUL",
+            Method::POST,
+            "/os-keypairs",
+            kp_body(json!({"name": "a\u{0}", "public_key": key})),
+            400,
+        ),
+        case(
+            "keypair public key NUL",
+            Method::POST,
+            "/os-keypairs",
+            kp_body(json!({"name": "a", "public_key": "ssh-rsa \u{0}"})),
+            400,
+        ),
+        case(
+            "keypair user_id empty",
+            Method::POST,
+            "/os-keypairs",
+            kp_body(json!({"name": "a", "public_key": key, "user_id": ""})),
+            400,
+        ),
+        case(
+            "keypair user_id a number",
+            Method::POST,
+            "/os-keypairs",
+            kp_body(json!({"name": "a", "public_key": key, "user_id": 1})),
+            400,
+        ),
+        case(
+            "keypair name 256 characters",
+            Method::POST,
+            "/os-keypairs",
+            kp_body(json!({"name": long, "public_key": key})),
+            400,
+        ),
+        case("keypair name null", Method::POST, "/os-keypairs", kp_body(json!({"name": null, "public_key": key})), 400),
+        case("keypair name missing", Method::POST, "/os-keypairs", kp_body(json!({"public_key": key})), 400),
+        case(
+            "keypair name non-ASCII",
+            Method::POST,
+            "/os-keypairs",
+            kp_body(json!({"name": "cl\u{e9}", "public_key": key})),
+            400,
+        ),
+        case("keypair not an object", Method::POST, "/os-keypairs", json_body(json!({"keypair": []})), 400),
+        case(
+            "keypair unknown top-level key",
+            Method::POST,
+            "/os-keypairs",
+            json_body(json!({"keypair": {"name": "a", "public_key": key}, "x": 1})),
+            400,
+        ),
+        case(
+            "keypair unknown field",
+            Method::POST,
+            "/os-keypairs",
+            kp_body(json!({"name": "a", "public_key": key, "color": "red"})),
+            400,
+        ),
+        case(
+            "keypair type unknown",
+            Method::POST,
+            "/os-keypairs",
+            kp_body(json!({"name": "a", "public_key": key, "type": "pgp"})),
+            400,
+        ),
+        case(
+            "keypair public key garbage",
+            Method::POST,
+            "/os-keypairs",
+            kp_body(json!({"name": "a", "public_key": "ssh-rsa !!!"})),
+            400,
+        ),
+        case(
+            "keypair 10 MB public key",
+            Method::POST,
+            "/os-keypairs",
+            kp_body(json!({"name": "a", "public_key": ten_mb})),
+            413,
+        ),
+        case("keypair body empty", Method::POST, "/os-keypairs", Some(Vec::new()), 400),
+        case("keypair body not JSON", Method::POST, "/os-keypairs", Some(b"{not json".to_vec()), 400),
+        case("keypair 10,000-deep JSON", Method::POST, "/os-keypairs", Some(deep(10_000)), 400),
+        case("keypair method", Method::PUT, "/os-keypairs/a", kp_body(json!({"name": "a"})), 405),
+    ]);
+    for l in [big, huge, "-1", "1.5", "%00"] {
+        cases.push(case(format!("keypairs limit={l}"), Method::GET, &format!("/os-keypairs?limit={l}"), None, 400));
+    }
     // Unauthenticated: Keystone's 401 (checked separately below).
     let total = cases.len();
     for c in cases {
@@ -345,6 +448,8 @@ async fn hostile_inputs(backend: Backend) {
     assert_eq!(v["name"], "victim");
     assert_eq!(v["metadata"], json!({}));
     assert_eq!(flavor_count(&env).await, flavors_before);
+    let (_, v) = env.req(Method::GET, "/os-keypairs", None).await;
+    assert_eq!(v, json!({"keypairs": []}), "no hostile key pair was stored");
 }
 both_backends!(hostile_inputs);
 

@@ -45,6 +45,7 @@ impl Fixture {
                 ("{project}", _) => PROJECT.to_string(),
                 ("{key}", "os-extra_specs") => "hw:cpu_policy".to_string(),
                 ("{key}", "metadata") => "k".to_string(),
+                ("{name}", "os-keypairs") => "walk".to_string(),
                 (s, _) if s.starts_with('{') => panic!("route walk: no value for {s} in {template}"),
                 (s, _) => s.to_string(),
             });
@@ -74,12 +75,16 @@ impl Fixture {
             ("PUT", "/v2.1/servers/{id}/metadata/{key}") => json!({"meta": {"k": "w"}}),
             ("PUT", "/v2.1/os-services/{id}") => json!({"status": "enabled"}),
             ("PUT", "/v2.1/os-quota-sets/{project}") => json!({"quota_set": {"cores": 40}}),
+            ("POST", "/v2.1/os-keypairs") => json!({"keypair": {"name": "walk", "public_key": WALK_KEY}}),
             (m, _) if m == "POST" || m == "PUT" => panic!("route walk: no body for {m} {template}"),
             _ => return None,
         };
         Some(b)
     }
 }
+
+/// An OpenSSH public key for the walk's key pair.
+const WALK_KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIM4AE4lkNqwolTzCM8RK/D0EWZ6Gcdzd2Vb+Gn0sboZX walk";
 
 /// The rule a route checks for the walk's request (for `AnyOf`, the one
 /// its body picks).
@@ -252,6 +257,38 @@ async fn reader_member_admin_differences() {
         (&[], Method::GET, "/limits".into(), None, 200),
         (member, Method::GET, "/limits?tenant_id=other".into(), None, 403),
         (admin, Method::GET, "/limits?tenant_id=other".into(), None, 200),
+        // Key pairs: a user's own, whatever the roles; another user's for
+        // admins only.
+        (&[], Method::GET, "/os-keypairs".into(), None, 200),
+        (
+            &[],
+            Method::POST,
+            "/os-keypairs".into(),
+            Some(json!({"keypair": {"name": "mine", "public_key": WALK_KEY}})),
+            201,
+        ),
+        (&[], Method::GET, "/os-keypairs/mine".into(), None, 200),
+        (member, Method::GET, "/os-keypairs?user_id=other".into(), None, 403),
+        (admin, Method::GET, "/os-keypairs?user_id=other".into(), None, 200),
+        (
+            member,
+            Method::POST,
+            "/os-keypairs".into(),
+            Some(json!({"keypair": {"name": "theirs", "public_key": WALK_KEY, "user_id": "other"}})),
+            403,
+        ),
+        (
+            admin,
+            Method::POST,
+            "/os-keypairs".into(),
+            Some(json!({"keypair": {"name": "theirs", "public_key": WALK_KEY, "user_id": "other"}})),
+            201,
+        ),
+        (member, Method::GET, "/os-keypairs/theirs?user_id=other".into(), None, 403),
+        (admin, Method::GET, "/os-keypairs/theirs?user_id=other".into(), None, 200),
+        (member, Method::DELETE, "/os-keypairs/theirs?user_id=other".into(), None, 403),
+        (admin, Method::DELETE, "/os-keypairs/theirs?user_id=other".into(), None, 204),
+        (&[], Method::DELETE, "/os-keypairs/mine".into(), None, 204),
     ];
     for (roles, method, path, body, want) in cases {
         let (s, v) = call(&env, method.clone(), &format!("/compute/v2.1{path}"), body, roles).await;

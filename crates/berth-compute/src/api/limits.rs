@@ -1,4 +1,4 @@
-//! Limits, quota sets (usage counted from Placement) and keypairs.
+//! Limits and quota sets (usage counted from Placement).
 
 use std::collections::BTreeMap;
 
@@ -183,9 +183,4 @@ pub async fn quota_delete(ctx: Ctx, Path(project): Path<String>) -> ApiResult {
     ctx.authorize_route(Some(&project))?;
     ctx.svc.delete_quotas(&project).await?;
     status_only(StatusCode::ACCEPTED)
-}
-
-pub async fn keypairs(ctx: Ctx) -> ApiResult {
-    ctx.authorize_route(None)?;
-    ok(json!({"keypairs": []}))
 }

@@ -6,6 +6,7 @@
 mod fault;
 mod flavors;
 mod infra;
+mod keypairs;
 mod limits;
 mod microversions;
 mod servers;
@@ -199,7 +200,10 @@ fn table() -> RouteTable<AppState> {
             rule("os_compute_api:os-quota-sets:detail"),
             limits::quota_detail,
         )
-        .route("/v2.1/os-keypairs", M::GET, rule("os_compute_api:os-keypairs:index"), limits::keypairs)
+        .route("/v2.1/os-keypairs", M::GET, rule("os_compute_api:os-keypairs:index"), keypairs::list)
+        .route("/v2.1/os-keypairs", M::POST, rule("os_compute_api:os-keypairs:create"), keypairs::create)
+        .route("/v2.1/os-keypairs/{name}", M::GET, rule("os_compute_api:os-keypairs:show"), keypairs::show)
+        .route("/v2.1/os-keypairs/{name}", M::DELETE, rule("os_compute_api:os-keypairs:delete"), keypairs::delete)
 }
 
 /// Every route of the compute API (path relative to the mount point,
@@ -336,9 +340,23 @@ impl Ctx {
     /// Check a further `rule` (a sub-rule such as `get_all_tenants`, not
     /// the route's own) against a target owned by `project`.
     pub fn authorize(&self, rule: &str, project: Option<&str>) -> Result<()> {
+        self.authorize_target(rule, project.unwrap_or(self.project()), self.user())
+    }
+
+    /// Check the route's rule against a target owned by `user` in the
+    /// caller's project (key pairs belong to users), and record that the
+    /// route's rule was consulted.
+    pub fn authorize_route_for_user(&self, user: &str) -> Result<()> {
+        let rule = self.check.rule().ok_or_else(|| ComputeError::internal("route names no single policy rule"))?;
+        self.authorize_target(rule, self.project(), user)?;
+        self.check.mark_checked();
+        Ok(())
+    }
+
+    fn authorize_target(&self, rule: &str, project: &str, user: &str) -> Result<()> {
         let mut target = Target::new();
-        target.insert("project_id".into(), project.unwrap_or(self.project()).to_string());
-        target.insert("user_id".into(), self.user().to_string());
+        target.insert("project_id".into(), project.to_string());
+        target.insert("user_id".into(), user.to_string());
         match self.svc.policy.authorize(rule, &target, &self.creds()) {
             Ok(()) => Ok(()),
             Err(Denied::NotRegistered { rule }) => {

@@ -481,12 +481,18 @@ pub async fn create(ctx: Ctx, JsonBody(body): JsonBody) -> ApiResult {
     if Uuid::parse_str(&image_ref).is_err() {
         return Err(ComputeError::bad_request("Invalid imageRef provided."));
     }
-    if let Some(k) = s.get("key_name").filter(|v| !v.is_null()) {
-        return Err(ComputeError::bad_request(format!(
-            "Invalid key_name provided: keypair {} not found.",
-            truncate(&k.to_string(), 64)
-        )));
-    }
+    // The caller's own key pair, by name (Nova looks it up for the
+    // requesting user).
+    let key_name = match s.get("key_name").filter(|v| !v.is_null()) {
+        Some(v) => {
+            let name = name_value("key_name", v)?;
+            if ctx.svc.find_key_pair(ctx.user(), &name).await?.is_none() {
+                return Err(ComputeError::bad_request("Invalid key_name provided."));
+            }
+            Some(name)
+        }
+        None => None,
+    };
     let limits = ctx.svc.quota_limits(ctx.project()).await?;
     let meta = match s.get("metadata") {
         Some(v) => metadata_value("metadata", v, limits.get("metadata_items").copied().unwrap_or(128))?,
@@ -607,7 +613,7 @@ pub async fn create(ctx: Ctx, JsonBody(body): JsonBody) -> ApiResult {
             availability_zone: None,
             requested_az: requested_az.clone(),
             metadata: meta.clone(),
-            key_name: None,
+            key_name: key_name.clone(),
             access_ip_v4: ip4.clone(),
             access_ip_v6: ip6.clone(),
             locked: false,

@@ -18,6 +18,7 @@ use crate::images::{ImageInfo, ImageLookup};
 use crate::model::*;
 mod catalog;
 mod hosts;
+mod keypairs;
 mod schedule;
 mod servers;
 

@@ -5,6 +5,7 @@
 mod azs;
 mod flavors;
 mod instances;
+mod keypairs;
 mod migrations;
 mod nodes;
 mod outbox;
@@ -13,6 +14,7 @@ mod services;
 mod tasks;
 
 pub(crate) use instances::set_state_tx;
+pub(crate) use keypairs::NewKeyPair;
 pub(crate) use outbox::insert_outbox_tx;
 pub(crate) use tasks::enqueue_tx;
 

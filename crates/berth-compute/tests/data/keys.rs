@@ -1,0 +1,30 @@
+//! Key material made with OpenSSH's ssh-keygen and OpenSSL for the key pair
+//! tests, with the fingerprints those tools print (`ssh-keygen -l -E md5`,
+//! `openssl x509 -noout -fingerprint -sha1`).
+
+pub const ED25519_PUB: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIM4AE4lkNqwolTzCM8RK/D0EWZ6Gcdzd2Vb+Gn0sboZX test@berth";
+pub const ED25519_MD5: &str = "02:23:3b:b3:5b:39:78:77:2c:f6:41:d2:28:22:65:86";
+pub const RSA_PUB: &str = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQDA6GBZYXE3PoDDt72p7QdnlbiI+Nl+Qmb54axRXnLKbgpMZTqKuLwREo99grO/6KOgrsmaUbC/DKM24fEWXU6fdYBU+3VzkOmT2ySiiHWgjJjwz+6ih+pTD2VuMwZEBLrwxarsk19egczCO2fOLIYzj7sEXbEbmSsUX8DhVVsBb2w5LmOwP/dEbaM1HKAKsu+z6tskeEJCGzt+RKzKNDr3HKKkABY9fHEQm5qPyBBDiDCpM3ugEFU+VFsLGHHjj/xfDwl9hLTD6ylkEl1mCHUI3vOlaKBEqhjJuGuc8J76Ea65qUdKcDy306W7pFhz99NpnLa9iMhnj274AZ013j4R rsa@berth";
+pub const RSA_MD5: &str = "ee:e4:6c:a4:24:16:47:a0:72:4d:f0:e4:8a:63:bb:ff";
+pub const CERT_PEM: &str = "-----BEGIN CERTIFICATE-----
+MIIDCzCCAfOgAwIBAgIUaOjLv0jQJEYuoxHgWddXJ0E6QIkwDQYJKoZIhvcNAQEL
+BQAwFTETMBEGA1UEAwwKYmVydGgtdGVzdDAeFw0yNjEyMDIxMDE5MzZaFw0zNjEx
+MjkxMDE5MzZaMBUxEzARBgNVBAMMCmJlcnRoLXRlc3QwggEiMA0GCSqGSIb3DQEB
+AQUAA4IBDwAwggEKAoIBAQDFIm+OMTsMQhxm+abm9cHOMOodJne1dhdGUzBVrM6w
+YzO4m5VObBk4YHSvIoov3atJnsSXs76LmMnP0w2uEoCOVXjz2WAC6ctYUCkuiLUk
+AO1FqISCbiPC9V7AiSjKm0y3FGliqdGCo2rMCXp2KDAUwzmN1wgE9zMBBPvuRst4
++woewvNlh2L4yk9x4zax+SoXS9cinSX8GPE6GuNKkcbQi8pbb+72UfL6Gr59v+91
+Fy4t6tcbLoSeoi53g9sW7g2Lq4kXBEKpdtj36ARFkmxZh68xvbY4ZjN4gykt6rjv
+TdwXKfi+CAetdU+vQmHjCFlEVv/kiji0SQdSiA8qJQYHAgMBAAGjUzBRMB0GA1Ud
+DgQWBBS/shb6HuIPrKnwwBTOr5YUVZCHDDAfBgNVHSMEGDAWgBS/shb6HuIPrKnw
+wBTOr5YUVZCHDDAPBgNVHRMBAf8EBTADAQH/MA0GCSqGSIb3DQEBCwUAA4IBAQBZ
+d6kIyN+PezId7f/5jboekCBbEDDuXtylPpHXX9VKveQJk+EYax87xdD54q9KLiDX
+0nXHH6aUt6tbPklC8WcA2muNhvmGY3IhBVfIuv070d88uCfBWURSA+DvOqxzFiqN
+wEpFyyuC05iufE4JV7XhCH/Kr/PJ9SpL1f76PHIftEbgiPi9/LNQuk2lkqN2qXNl
+iNjc5dOPxRk+I5Ur/ZBLBXEtm9U1ooevo56jr1ojqJ5MX6w9H8DN0Set7671At3X
+b8l/GS4HZhntGwzS90f7IFXk/66Aow6XQe89PXqKBM4fOOw03acYNKWT2CI4X5OB
+s0MXZKm2QETKuw9UYZ4U
+-----END CERTIFICATE-----
+";
+pub const CERT_SHA1: &str = "34:b3:27:1a:f5:d8:2b:05:78:00:e2:72:8c:11:88:0f:4a:50:d4:64";
