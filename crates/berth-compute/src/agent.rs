@@ -394,13 +394,26 @@ impl ComputeAgent {
         let mut report = ReconcileReport::default();
         let db = &self.svc.db;
         let placement = &self.svc.placement;
+        let host = self.config.host.as_str();
+        let node = match self.node.lock().ok().and_then(|n| n.clone()) {
+            Some(n) => Some(n),
+            None => db.nodes_on_host(host).await?.into_iter().next(),
+        };
+        // Placement first, then the database (see `audit`): a consumer
+        // claimed after this read is not judged on a database read that
+        // predates it.
+        let placement_read_at = crate::clock::now_us();
+        let allocs = match &node {
+            Some(n) => Some(placement.provider_allocations(n.uuid).await?),
+            None => None,
+        };
+        self.svc.at_reconcile_seam().await;
         let all: BTreeMap<Uuid, Instance> = db
             .list_instances(&InstanceQuery { include_deleted: true, ..Default::default() })
             .await?
             .into_iter()
             .map(|i| (i.uuid, i))
             .collect();
-        let host = self.config.host.as_str();
         let mine: BTreeMap<Uuid, &Instance> =
             all.values().filter(|i| !i.deleted && i.host.as_deref() == Some(host)).map(|i| (i.uuid, i)).collect();
         // Guests.
@@ -422,16 +435,9 @@ impl ComputeAgent {
             }
         }
         // Allocations.
-        let node = match self.node.lock().ok().and_then(|n| n.clone()) {
-            Some(n) => n,
-            None => match db.nodes_on_host(host).await?.into_iter().next() {
-                Some(n) => n,
-                None => return Ok(report),
-            },
-        };
+        let (Some(node), Some(allocs)) = (node, allocs) else { return Ok(report) };
         let migrations = db.in_progress_migrations().await?;
         let migrating: BTreeSet<Uuid> = migrations.iter().flat_map(|m| [m.uuid, m.instance_uuid]).collect();
-        let allocs = placement.provider_allocations(node.uuid).await?;
         for consumer in allocs.allocations.keys() {
             if migrating.contains(consumer) {
                 continue;
@@ -446,14 +452,22 @@ impl ComputeAgent {
                     }
                 }
                 _ => {
-                    if placement.delete_allocations(*consumer).await? {
+                    // Re-check just before deleting: never remove the
+                    // allocations of an instance that is live now.
+                    let live = db.get_instance(*consumer).await?.is_some_and(|i| {
+                        !i.deleted && (i.node_uuid.is_some() || i.task_state == Some(TaskState::Scheduling))
+                    });
+                    if !live && placement.delete_allocations(*consumer).await? {
                         report.allocations_removed += 1;
                     }
                 }
             }
         }
         for i in mine.values() {
-            if i.node_uuid == Some(node.uuid) && !allocs.allocations.contains_key(&i.uuid) {
+            if i.node_uuid == Some(node.uuid)
+                && i.created_at < placement_read_at
+                && !allocs.allocations.contains_key(&i.uuid)
+            {
                 self.svc.rewrite_allocations(i).await?;
                 report.allocations_healed += 1;
             }

@@ -90,6 +90,21 @@ impl ComputeService {
             }
         }
         let nodes = self.db.list_nodes().await?;
+        // Placement first, then the database: an instance is recorded
+        // before its claim is made, so every consumer seen in Placement
+        // that belongs to a live instance is in the database read that
+        // follows. (The other order lets a server created and claimed
+        // between the two reads look like an unknown consumer.)
+        let placement_read_at = crate::clock::now_us();
+        let mut by_node = Vec::new();
+        for node in &nodes {
+            match self.placement.provider_allocations(node.uuid).await {
+                Ok(a) => by_node.push((node.uuid, a)),
+                Err(e) if e.is_not_found() => report.missing_providers.push(node.uuid),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.at_reconcile_seam().await;
         let instances: BTreeMap<Uuid, Instance> = self
             .db
             .list_instances(&crate::model::InstanceQuery { include_deleted: true, ..Default::default() })
@@ -101,37 +116,29 @@ impl ComputeService {
         let migrating: BTreeSet<Uuid> = migrations.iter().flat_map(|m| [m.uuid, m.instance_uuid]).collect();
         // consumer -> providers it holds (among compute providers).
         let mut held: BTreeMap<Uuid, BTreeSet<Uuid>> = BTreeMap::new();
-        for node in &nodes {
-            let allocs = match self.placement.provider_allocations(node.uuid).await {
-                Ok(a) => a,
-                Err(e) if e.is_not_found() => {
-                    report.missing_providers.push(node.uuid);
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            };
+        for (node_uuid, allocs) in by_node {
             for (consumer, res) in allocs.allocations {
-                held.entry(consumer).or_default().insert(node.uuid);
+                held.entry(consumer).or_default().insert(node_uuid);
                 if migrating.contains(&consumer) {
                     continue;
                 }
                 let orphan = |reason: &str| OrphanedAllocation {
                     consumer,
-                    provider: node.uuid,
+                    provider: node_uuid,
                     resources: res.resources.clone(),
                     reason: reason.to_string(),
                 };
                 match instances.get(&consumer) {
                     None => report.orphaned_allocations.push(orphan("unknown_consumer")),
                     Some(i) if i.deleted => report.orphaned_allocations.push(orphan("deleted_instance")),
-                    Some(i) if i.node_uuid == Some(node.uuid) => {}
+                    Some(i) if i.node_uuid == Some(node_uuid) => {}
                     Some(i) if in_flight(i) => {}
                     Some(i) if i.node_uuid.is_none() => {
                         report.orphaned_allocations.push(orphan("instance_without_host"))
                     }
                     Some(i) => report.allocations_on_wrong_provider.push(WrongProvider {
                         instance: i.uuid,
-                        provider: node.uuid,
+                        provider: node_uuid,
                         expected_provider: i.node_uuid,
                         resources: res.resources.clone(),
                     }),
@@ -141,7 +148,10 @@ impl ComputeService {
         let known_nodes: BTreeSet<Uuid> = nodes.iter().map(|n| n.uuid).collect();
         for i in instances.values() {
             let Some(node) = i.node_uuid else { continue };
+            // Created after Placement was read: its claim may be newer
+            // than what we saw.
             if i.deleted
+                || i.created_at >= placement_read_at
                 || migrating.contains(&i.uuid)
                 || !known_nodes.contains(&node)
                 || report.missing_providers.contains(&node)
@@ -168,6 +178,16 @@ impl ComputeService {
     async fn heal(&self, report: &mut AuditReport, instances: &BTreeMap<Uuid, Instance>) {
         let orphans: BTreeSet<Uuid> = report.orphaned_allocations.iter().map(|o| o.consumer).collect();
         for consumer in orphans {
+            // Re-check just before deleting: never remove the allocations
+            // of an instance that is live now.
+            match self.db.get_instance(consumer).await {
+                Ok(Some(i)) if !i.deleted && (i.node_uuid.is_some() || in_flight(&i)) => continue,
+                Ok(_) => {}
+                Err(e) => {
+                    report.errors.push(format!("re-check {consumer}: {e}"));
+                    continue;
+                }
+            }
             match self.placement.delete_allocations(consumer).await {
                 Ok(_) => report.fixed += 1,
                 Err(e) => report.errors.push(format!("delete allocations of {consumer}: {e}")),

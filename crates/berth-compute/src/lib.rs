@@ -57,7 +57,7 @@ pub use lifecycle::{QueueState, Status, TaskState, VmState};
 pub use model::{ComputeNode, Flavor, Instance, InstanceFault, OutboxEntry, Service};
 pub use outbox::DrainReport;
 pub use scheduler::{flavor_resources, RequestSpec, Weigher, COMPUTE_STATUS_DISABLED};
-pub use service::{ComputeConfig, ComputeService, QuotaDefaults, NOVA_COMPUTE};
+pub use service::{ComputeConfig, ComputeService, QuotaDefaults, ReconcileSeam, NOVA_COMPUTE};
 
 /// Compute's default policy rules (Nova's defaults in spirit).
 pub fn policy_defaults() -> &'static [berth_policy::RuleDefault] {

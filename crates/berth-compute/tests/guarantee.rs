@@ -234,3 +234,59 @@ async fn agent_restart_restores_guests(backend: Backend) {
     assert!(agent.driver().guests().contains_key(&Uuid::parse_str(&id).unwrap()));
 }
 both_backends!(agent_restart_restores_guests);
+
+/// Pause the next reconciliation between its two reads; returns "it is
+/// paused" and "go on" signals.
+fn pause_reconcile(env: &Env) -> (tokio::sync::oneshot::Receiver<()>, tokio::sync::oneshot::Sender<()>) {
+    let (at_tx, at_rx) = tokio::sync::oneshot::channel();
+    let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+    env.svc.set_reconcile_seam(Box::new(move || {
+        Box::pin(async move {
+            let _ = at_tx.send(());
+            let _ = go_rx.await;
+        })
+    }));
+    (at_rx, go_tx)
+}
+
+/// The reconciler race: a server created and claimed between a
+/// reconciliation's two reads is a live instance, and neither the audit
+/// (with fix, as the background reconciler runs it) nor the agent's
+/// reconcile removes its fresh allocation.
+async fn reconcile_race_keeps_fresh_claims(backend: Backend) {
+    let env = Env::new(backend).await;
+    let agent = env.agent("host1", "fake:8,8192,100", &[]).await;
+    let rp = agent.node_uuid().unwrap();
+    let flavor = env.create_flavor("m1.small", 2, 1024, 10).await;
+
+    // The audit that heals.
+    let (at, go) = pause_reconcile(&env);
+    let svc = env.svc.clone();
+    let audit = tokio::spawn(async move { svc.audit(true).await });
+    at.await.expect("the audit reached the seam");
+    let first = env.create_server("raced-audit", &flavor).await;
+    assert_eq!(env.usages(rp).await, usage(2, 1024, 10), "claimed while the audit was between its reads");
+    go.send(()).unwrap();
+    let report = audit.await.unwrap().unwrap();
+    assert!(report.orphaned_allocations.is_empty(), "{report:?}");
+    assert_eq!(env.usages(rp).await, usage(2, 1024, 10), "the audit kept the fresh claim");
+
+    // The agent's reconcile.
+    let (at, go) = pause_reconcile(&env);
+    let a = agent.clone();
+    let reconcile = tokio::spawn(async move { a.reconcile().await });
+    at.await.expect("the agent's reconcile reached the seam");
+    let second = env.create_server("raced-agent", &flavor).await;
+    assert_eq!(env.usages(rp).await, usage(4, 2048, 20));
+    go.send(()).unwrap();
+    let report = reconcile.await.unwrap().unwrap();
+    assert_eq!(report.allocations_removed, 0, "{report:?}");
+    assert_eq!(env.usages(rp).await, usage(4, 2048, 20), "the agent kept the fresh claim");
+
+    drain(&[&agent]).await;
+    assert_eq!(env.status(&first).await, "ACTIVE");
+    assert_eq!(env.status(&second).await, "ACTIVE");
+    assert_eq!(env.usages(rp).await, usage(4, 2048, 20));
+    assert!(env.svc.audit(false).await.unwrap().is_clean());
+}
+both_backends!(reconcile_race_keeps_fresh_claims);

@@ -106,7 +106,15 @@ pub struct ComputeService {
     pub(crate) config: ComputeConfig,
     pub(crate) reconciler_findings: AtomicU64,
     pub(crate) reconciler_runs: AtomicU64,
+    /// Test seam: run once between a reconciliation's two reads (see
+    /// [`ComputeService::set_reconcile_seam`]); shared by every handle made
+    /// with [`ComputeService::with_placement`].
+    pub(crate) reconcile_seam: Arc<std::sync::Mutex<Option<ReconcileSeam>>>,
 }
+
+/// Work a test injects between the two reads of a reconciliation (the
+/// audit, the background reconciler, an agent's reconcile).
+pub type ReconcileSeam = Box<dyn FnOnce() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send>;
 
 impl std::fmt::Debug for ComputeService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -137,6 +145,7 @@ impl ComputeService {
             config,
             reconciler_findings: AtomicU64::new(0),
             reconciler_runs: AtomicU64::new(0),
+            reconcile_seam: Arc::default(),
         }))
     }
 
@@ -152,7 +161,25 @@ impl ComputeService {
             config: self.config.clone(),
             reconciler_findings: AtomicU64::new(0),
             reconciler_runs: AtomicU64::new(0),
+            reconcile_seam: self.reconcile_seam.clone(),
         })
+    }
+
+    /// Test seam: the next reconciliation (audit, background reconciler or
+    /// an agent's reconcile, through this handle or any sharing its
+    /// database) runs `seam` between its Placement read and its database
+    /// read, once. Lets a test land a claim exactly there.
+    pub fn set_reconcile_seam(&self, seam: ReconcileSeam) {
+        if let Ok(mut g) = self.reconcile_seam.lock() {
+            *g = Some(seam);
+        }
+    }
+
+    pub(crate) async fn at_reconcile_seam(&self) {
+        let seam = self.reconcile_seam.lock().ok().and_then(|mut g| g.take());
+        if let Some(seam) = seam {
+            seam().await;
+        }
     }
 
     /// An enforcer with compute's default rules
