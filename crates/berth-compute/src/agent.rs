@@ -505,28 +505,47 @@ impl ComputeAgent {
         Ok(false)
     }
 
-    /// Run until `shutdown` resolves: start (retrying while Placement is
-    /// unreachable), then heartbeat, work the queue and reconcile
-    /// periodically. Errors are logged, never fatal.
-    pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()> + Send) {
-        tokio::pin!(shutdown);
-        let mut started = false;
+    /// Heartbeat every `report_interval` until the task is aborted. Runs
+    /// on its own task so that no amount of queued or slow task work can
+    /// make a healthy host look down.
+    async fn heartbeat_loop(self: Arc<Self>) {
         let mut beat = tokio::time::interval(self.config.report_interval.max(Duration::from_millis(10)));
-        let mut periodic = tokio::time::interval(self.config.reconcile_interval.max(Duration::from_millis(10)));
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            beat.tick().await;
+            if let Err(e) = self.heartbeat().await {
+                tracing::warn!(host = %self.config.host, error = %e, "heartbeat failed");
+            }
+        }
+    }
+
+    /// Run until `shutdown` resolves: heartbeat on a task of its own, start
+    /// (retrying while Placement is unreachable), work the queue and
+    /// reconcile periodically. Errors are logged, never fatal. Shutdown
+    /// does not wait for the task at hand: it stops where it is, as a
+    /// crash would, and the next start recovers it.
+    pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()> + Send) {
+        let _beats = AbortOnDrop(tokio::spawn(self.clone().heartbeat_loop()));
+        tokio::select! {
+            _ = shutdown => {}
+            _ = self.work_loop() => {}
+        }
+    }
+
+    /// Start (retrying), work the queue, and every `reconcile_interval`
+    /// update resources and reconcile.
+    async fn work_loop(&self) {
+        let mut started = false;
+        let mut retry = tokio::time::interval(self.config.report_interval.max(Duration::from_millis(10)));
+        let mut periodic = tokio::time::interval(self.config.reconcile_interval.max(Duration::from_millis(10)));
+        retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         periodic.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = &mut shutdown => break,
-                _ = beat.tick() => {
-                    if let Err(e) = self.heartbeat().await {
-                        tracing::warn!(host = %self.config.host, error = %e, "heartbeat failed");
-                    }
-                    if !started {
-                        match self.start().await {
-                            Ok(_) => started = true,
-                            Err(e) => tracing::warn!(host = %self.config.host, error = %e, "agent start incomplete; retrying"),
-                        }
+                _ = retry.tick(), if !started => {
+                    match self.start().await {
+                        Ok(_) => started = true,
+                        Err(e) => tracing::warn!(host = %self.config.host, error = %e, "agent start incomplete; retrying"),
                     }
                 }
                 _ = periodic.tick() => {
@@ -544,6 +563,16 @@ impl ComputeAgent {
                 }
             }
         }
+    }
+}
+
+/// Aborts a spawned task when dropped (the agent's heartbeat stops with
+/// its run loop, however that ends).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -290,3 +290,58 @@ async fn reconcile_race_keeps_fresh_claims(backend: Backend) {
     assert!(env.svc.audit(false).await.unwrap().is_clean());
 }
 both_backends!(reconcile_race_keeps_fresh_claims);
+
+/// Poll `cond` until it holds; a generous bound only so a broken build
+/// fails instead of hanging (never a timing assertion).
+async fn eventually<F, Fut>(what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..6000 {
+        if cond().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("never happened: {what}");
+}
+
+/// Heartbeats never wait behind task work: while the agent's run loop is
+/// inside a task that does not finish (a spawn that takes an hour), its
+/// service keeps reporting.
+async fn heartbeats_while_tasks_run(backend: Backend) {
+    let env = Env::new(backend).await;
+    let mut cfg = berth_compute::AgentConfig::new("host1", "fake:8,8192,100".parse().unwrap());
+    cfg.report_interval = std::time::Duration::from_millis(20);
+    cfg.poll_interval = std::time::Duration::from_millis(10);
+    cfg.spawn_time = std::time::Duration::from_secs(3600);
+    let agent = std::sync::Arc::new(berth_compute::ComputeAgent::new(
+        env.svc.with_placement(env.placement.clone()),
+        cfg,
+        FakeDriver::new(),
+    ));
+    agent.start().await.unwrap();
+    let flavor = env.create_flavor("m1.small", 2, 1024, 10).await;
+    let id = env.create_server("slow", &flavor).await;
+    let uuid = Uuid::parse_str(&id).unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(agent.clone().run(async move {
+        let _ = stop_rx.await;
+    }));
+    let spawning = || async {
+        env.svc.instance(uuid).await.unwrap().unwrap().task_state == Some(berth_compute::TaskState::Spawning)
+    };
+    eventually("the agent picked up the build", spawning).await;
+    let before = env.svc.compute_service("host1").await.unwrap().unwrap();
+    eventually("heartbeats while the build runs", || async {
+        let now = env.svc.compute_service("host1").await.unwrap().unwrap();
+        now.report_count >= before.report_count + 3 && now.last_seen_up > before.last_seen_up
+    })
+    .await;
+    assert!(spawning().await, "the build was still running while the host reported");
+    assert!(env.svc.host_is_up("host1").await.unwrap());
+    stop_tx.send(()).unwrap();
+    run.await.unwrap();
+}
+both_backends!(heartbeats_while_tasks_run);

@@ -250,6 +250,12 @@ impl ComputeService {
         Ok(created)
     }
 
+    /// The compute service record of `host` (its heartbeat: `last_seen_up`,
+    /// `report_count`).
+    pub async fn compute_service(&self, host: &str) -> Result<Option<Service>> {
+        self.db.service_by_host(host, NOVA_COMPUTE).await
+    }
+
     pub async fn open_tasks(&self, host: &str) -> Result<i64> {
         self.db.open_tasks(host).await
     }
