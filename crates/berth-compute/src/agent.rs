@@ -156,6 +156,19 @@ pub struct ReconcileReport {
     pub allocations_healed: usize,
 }
 
+/// What an agent's start-up recovery did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RecoveryReport {
+    /// Tasks a previous incarnation had leased, offered again at once.
+    pub tasks_reoffered: u64,
+    /// Builds finished (guest found, or spawned again).
+    pub builds_finished: usize,
+    /// Deletes finished.
+    pub deletes_finished: usize,
+    /// Power actions and reboots completed.
+    pub power_actions_completed: usize,
+}
+
 /// One compute host's agent.
 pub struct ComputeAgent {
     svc: Arc<ComputeService>,
@@ -164,6 +177,7 @@ pub struct ComputeAgent {
     service: Mutex<Option<Service>>,
     node: Mutex<Option<ComputeNode>>,
     worker_id: String,
+    recovered: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for ComputeAgent {
@@ -177,7 +191,15 @@ impl ComputeAgent {
     /// [`ComputeService::with_placement`] for a different client).
     pub fn new(svc: Arc<ComputeService>, config: AgentConfig, driver: Arc<FakeDriver>) -> ComputeAgent {
         let worker_id = format!("{}:{}", config.host, Uuid::new_v4());
-        ComputeAgent { svc, config, driver, service: Mutex::new(None), node: Mutex::new(None), worker_id }
+        ComputeAgent {
+            svc,
+            config,
+            driver,
+            service: Mutex::new(None),
+            node: Mutex::new(None),
+            worker_id,
+            recovered: Default::default(),
+        }
     }
 
     pub fn host(&self) -> &str {
@@ -310,8 +332,68 @@ impl ComputeAgent {
     /// either way.
     pub async fn start(&self) -> Result<ReconcileReport> {
         self.register().await?;
+        if !self.recovered.load(std::sync::atomic::Ordering::Acquire) {
+            let r = self.recover().await?;
+            self.recovered.store(true, std::sync::atomic::Ordering::Release);
+            if r != RecoveryReport::default() {
+                tracing::info!(host = %self.config.host, report = ?r, "recovered work of a previous incarnation");
+            }
+        }
         self.update_resources().await?;
         self.reconcile().await
+    }
+
+    /// Start-up recovery (database and hypervisor only), as nova-compute's
+    /// start-up does: tasks leased by an earlier incarnation of this host's
+    /// agent are offered again at once, and this host's instances caught in
+    /// a task state are finished: a build whose guest exists becomes
+    /// ACTIVE, one whose guest is missing is spawned again; a delete is
+    /// completed (guest destroyed, instance deleted, allocations removed
+    /// through the outbox); power actions and reboots are completed.
+    pub async fn recover(&self) -> Result<RecoveryReport> {
+        let db = &self.svc.db;
+        let host = self.config.host.as_str();
+        let mut report = RecoveryReport {
+            tasks_reoffered: db.release_stale_leases(host, &self.worker_id).await?,
+            ..Default::default()
+        };
+        let mine = db.list_instances(&InstanceQuery { host: Some(host.to_string()), ..Default::default() }).await?;
+        let guests = self.driver.guests();
+        for i in mine.iter().filter(|i| !i.deleted && i.host.as_deref() == Some(host)) {
+            let u = i.uuid;
+            match i.task_state {
+                Some(TaskState::Spawning) => {
+                    if !guests.contains_key(&u) {
+                        self.driver.spawn(u);
+                    }
+                    if db.set_launched(u).await? {
+                        report.builds_finished += 1;
+                    }
+                }
+                Some(TaskState::Deleting) => {
+                    self.driver.destroy(u);
+                    self.svc.local_delete(u).await?;
+                    report.deletes_finished += 1;
+                }
+                Some(TaskState::PoweringOff) => {
+                    self.driver.set_power(u, power_state::SHUTDOWN);
+                    report.power_actions_completed +=
+                        usize::from(db.set_instance_state(u, &lifecycle::effect(Event::PoweredOff)).await?);
+                }
+                Some(TaskState::PoweringOn) => {
+                    self.driver.set_power(u, power_state::RUNNING);
+                    report.power_actions_completed +=
+                        usize::from(db.set_instance_state(u, &lifecycle::effect(Event::PoweredOn)).await?);
+                }
+                Some(TaskState::Rebooting | TaskState::RebootingHard) => {
+                    self.driver.set_power(u, power_state::RUNNING);
+                    report.power_actions_completed +=
+                        usize::from(db.set_instance_state(u, &lifecycle::effect(Event::Rebooted)).await?);
+                }
+                _ => {}
+            }
+        }
+        Ok(report)
     }
 
     /// Run queued tasks of this host until the queue is empty; returns how
@@ -357,7 +439,10 @@ impl ComputeAgent {
                 if i.host.as_deref() != Some(self.config.host.as_str()) {
                     return Ok(());
                 }
-                if !db.set_instance_state(uuid, &lifecycle::effect(Event::Spawn)).await? {
+                // A spawn an earlier attempt began (its worker died after
+                // the `spawning` commit) is carried on, not dropped.
+                let resumed = i.vm_state == VmState::Building && i.task_state == Some(TaskState::Spawning);
+                if !resumed && !db.set_instance_state(uuid, &lifecycle::effect(Event::Spawn)).await? {
                     return Ok(());
                 }
                 if !self.config.spawn_time.is_zero() {

@@ -47,7 +47,7 @@ mod scheduler;
 mod service;
 mod store;
 
-pub use agent::{run_agent, AgentConfig, ComputeAgent, DriverSpec, FakeDriver, ReconcileReport};
+pub use agent::{run_agent, AgentConfig, ComputeAgent, DriverSpec, FakeDriver, ReconcileReport, RecoveryReport};
 pub use api::{route_specs, router, MAX_VERSION, MIN_VERSION, MOUNT};
 pub use audit::{AuditReport, MissingAllocation, OrphanedAllocation, WrongProvider};
 pub use db::{redact, Engine};

@@ -345,3 +345,103 @@ async fn heartbeats_while_tasks_run(backend: Backend) {
     run.await.unwrap();
 }
 both_backends!(heartbeats_while_tasks_run);
+
+/// Work owned by a process that died is recovered at start-up, not after
+/// the task lease: a build whose worker died after its `spawning` commit
+/// (task still leased for 120 s) is finished and its task re-offered at
+/// once; a queued delete and a reboot left in their task states are
+/// completed by the restarted agent's start.
+async fn restart_recovers_dead_work(backend: Backend) {
+    let env = Env::new(backend).await;
+    let fake = FakeDriver::new();
+    let mut cfg = berth_compute::AgentConfig::new("host1", "fake:8,8192,100".parse().unwrap());
+    cfg.spawn_time = std::time::Duration::from_secs(3600);
+    let old = std::sync::Arc::new(berth_compute::ComputeAgent::new(
+        env.svc.with_placement(env.placement.clone()),
+        cfg,
+        fake.clone(),
+    ));
+    old.start().await.unwrap();
+    let rp = old.node_uuid().unwrap();
+    let flavor = env.create_flavor("m1.small", 2, 1024, 10).await;
+    // Two servers that are ACTIVE (their builds run without the slow spawn).
+    let quick = env.agent_with("host1", "fake:8,8192,100", &[], fake.clone()).await;
+    let doomed = env.create_server("doomed", &flavor).await;
+    let rebooted = env.create_server("rebooted", &flavor).await;
+    drain(&[&quick]).await;
+    drop(quick);
+    assert_eq!(env.status(&doomed).await, "ACTIVE");
+    assert_eq!(env.status(&rebooted).await, "ACTIVE");
+    // A build the old agent takes and dies in, after `spawning`.
+    let built = env.create_server("built", &flavor).await;
+    let built_uuid = Uuid::parse_str(&built).unwrap();
+    let o = old.clone();
+    let work = tokio::spawn(async move { o.process_tasks().await });
+    eventually("the old agent is spawning", || async {
+        env.svc.instance(built_uuid).await.unwrap().unwrap().task_state == Some(berth_compute::TaskState::Spawning)
+    })
+    .await;
+    work.abort();
+    let _ = work.await;
+    drop(old);
+    // A delete and a reboot queued for the host, never run.
+    let (s, v) = env.req(Method::DELETE, &format!("/servers/{doomed}"), None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    let (s, v) =
+        env.req(Method::POST, &format!("/servers/{rebooted}/action"), Some(json!({"reboot": {"type": "SOFT"}}))).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(env.status(&rebooted).await, "REBOOT");
+    assert_eq!(env.svc.open_tasks("host1").await.unwrap(), 3);
+
+    // The restart: start() alone resolves the instances.
+    let new = env.agent_with("host1", "fake:8,8192,100", &[], fake.clone()).await;
+    assert_eq!(env.status(&built).await, "ACTIVE", "the interrupted build was finished at start-up");
+    assert!(fake.guests().contains_key(&built_uuid));
+    assert_eq!(env.status(&doomed).await, "GONE", "the pending delete was finished at start-up");
+    assert!(!fake.guests().contains_key(&Uuid::parse_str(&doomed).unwrap()));
+    assert_eq!(env.status(&rebooted).await, "ACTIVE", "the pending reboot was completed at start-up");
+    // The leased build task is runnable now, not in two minutes.
+    assert_eq!(new.process_tasks().await.unwrap(), 3, "every task ran at once, the dead worker's lease included");
+    assert_eq!(env.svc.open_tasks("host1").await.unwrap(), 0);
+    assert_eq!(env.status(&built).await, "ACTIVE");
+    assert_eq!(env.status(&rebooted).await, "ACTIVE");
+    assert_eq!(env.usages(rp).await, usage(4, 2048, 20));
+    assert!(env.svc.audit(false).await.unwrap().is_clean());
+}
+both_backends!(restart_recovers_dead_work);
+
+/// A build task re-offered after its worker died mid-spawn (the same agent
+/// instance, lease expired) carries the spawn on instead of dropping it.
+async fn reoffered_build_resumes_spawn(backend: Backend) {
+    let env = Env::new(backend).await;
+    let fake = FakeDriver::new();
+    let mut cfg = berth_compute::AgentConfig::new("host1", "fake:8,8192,100".parse().unwrap());
+    cfg.spawn_time = std::time::Duration::from_secs(3600);
+    cfg.task_lease = std::time::Duration::ZERO;
+    let slow = std::sync::Arc::new(berth_compute::ComputeAgent::new(
+        env.svc.with_placement(env.placement.clone()),
+        cfg,
+        fake.clone(),
+    ));
+    slow.start().await.unwrap();
+    let flavor = env.create_flavor("m1.small", 2, 1024, 10).await;
+    let id = env.create_server("resumed", &flavor).await;
+    let uuid = Uuid::parse_str(&id).unwrap();
+    let o = slow.clone();
+    let work = tokio::spawn(async move { o.process_tasks().await });
+    eventually("spawning", || async {
+        env.svc.instance(uuid).await.unwrap().unwrap().task_state == Some(berth_compute::TaskState::Spawning)
+    })
+    .await;
+    work.abort();
+    let _ = work.await;
+    // Another worker for the host (no start-up recovery) takes the
+    // expired lease and must finish the build.
+    let mut cfg = berth_compute::AgentConfig::new("host1", "fake:8,8192,100".parse().unwrap());
+    cfg.task_lease = std::time::Duration::from_secs(120);
+    let other = berth_compute::ComputeAgent::new(env.svc.with_placement(env.placement.clone()), cfg, fake.clone());
+    assert_eq!(other.process_tasks().await.unwrap(), 1);
+    assert_eq!(env.status(&id).await, "ACTIVE");
+    assert!(fake.guests().contains_key(&uuid));
+}
+both_backends!(reoffered_build_resumes_spawn);
