@@ -42,12 +42,25 @@ pub struct WrongProvider {
     pub resources: Resources,
 }
 
+/// A build whose claim was made but whose host was never recorded (its
+/// scheduler died in between), older than `scheduling_timeout`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AbandonedClaim {
+    pub instance: Uuid,
+    /// Compute providers its allocations are on (may be empty: it died
+    /// before claiming).
+    pub providers: Vec<Uuid>,
+}
+
 /// What an audit found (and fixed).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct AuditReport {
     pub orphaned_allocations: Vec<OrphanedAllocation>,
     pub instances_without_allocations: Vec<MissingAllocation>,
     pub allocations_on_wrong_provider: Vec<WrongProvider>,
+    /// Builds stuck scheduling with no host past `scheduling_timeout`
+    /// (with `fix`: set to ERROR with a fault, allocations removed).
+    pub abandoned_claims: Vec<AbandonedClaim>,
     /// Placement operations still queued (deleted instances whose
     /// allocations could not be removed yet).
     pub pending_outbox: Vec<OutboxEntry>,
@@ -65,6 +78,7 @@ impl AuditReport {
         self.orphaned_allocations.len()
             + self.instances_without_allocations.len()
             + self.allocations_on_wrong_provider.len()
+            + self.abandoned_claims.len()
             + self.pending_outbox.len()
     }
 
@@ -145,6 +159,15 @@ impl ComputeService {
                 }
             }
         }
+        let cutoff = placement_read_at - self.config.scheduling_timeout.as_micros() as i64;
+        for i in instances.values() {
+            if !i.deleted && in_flight(i) && i.updated_at.unwrap_or(i.created_at) <= cutoff {
+                report.abandoned_claims.push(AbandonedClaim {
+                    instance: i.uuid,
+                    providers: held.get(&i.uuid).map(|p| p.iter().copied().collect()).unwrap_or_default(),
+                });
+            }
+        }
         let known_nodes: BTreeSet<Uuid> = nodes.iter().map(|n| n.uuid).collect();
         for i in instances.values() {
             let Some(node) = i.node_uuid else { continue };
@@ -170,9 +193,34 @@ impl ComputeService {
         }
         report.pending_outbox = self.db.list_outbox().await?;
         if fix {
+            self.give_back_abandoned(&mut report, cutoff).await;
             self.heal(&mut report, &instances).await;
         }
         Ok(report)
+    }
+
+    /// Set abandoned builds to ERROR and remove their allocations (the
+    /// database update is conditional, so a scheduler that recorded its
+    /// host meanwhile keeps its build).
+    async fn give_back_abandoned(&self, report: &mut AuditReport, cutoff: i64) {
+        const MESSAGE: &str =
+            "No valid host was found. The build was abandoned by its scheduler before a host was recorded.";
+        for a in &report.abandoned_claims {
+            match self.db.abandon_claim(a.instance, cutoff).await {
+                Ok(Some(entry)) => {
+                    if let Err(e) = self.db.add_fault(a.instance, 500, MESSAGE, "", None).await {
+                        report.errors.push(format!("fault of {}: {e}", a.instance));
+                    }
+                    if let Err(e) = self.run_outbox_entry(entry, false).await {
+                        report.errors.push(format!("allocations of {}: {e}", a.instance));
+                    }
+                    tracing::warn!(instance = %a.instance, "abandoned build set to ERROR and its claim given back");
+                    report.fixed += 1;
+                }
+                Ok(None) => {}
+                Err(e) => report.errors.push(format!("abandon {}: {e}", a.instance)),
+            }
+        }
     }
 
     async fn heal(&self, report: &mut AuditReport, instances: &BTreeMap<Uuid, Instance>) {

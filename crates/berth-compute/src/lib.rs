@@ -49,7 +49,7 @@ mod store;
 
 pub use agent::{run_agent, AgentConfig, ComputeAgent, DriverSpec, FakeDriver, ReconcileReport, RecoveryReport};
 pub use api::{route_specs, router, MAX_VERSION, MIN_VERSION, MOUNT};
-pub use audit::{AuditReport, MissingAllocation, OrphanedAllocation, WrongProvider};
+pub use audit::{AbandonedClaim, AuditReport, MissingAllocation, OrphanedAllocation, WrongProvider};
 pub use db::{redact, Engine};
 pub use error::{ComputeError, ErrorKind, Result};
 pub use images::{ImageInfo, ImageLookup, StaticImages};

@@ -445,3 +445,100 @@ async fn reoffered_build_resumes_spawn(backend: Backend) {
     assert!(fake.guests().contains_key(&uuid));
 }
 both_backends!(reoffered_build_resumes_spawn);
+
+/// Start `POST /servers` on a task that stops after the claim, before the
+/// host is recorded; returns the task and the server's uuid once there.
+async fn build_stopped_after_claim(
+    env: &Env,
+    name: &str,
+    flavor: &str,
+) -> (tokio::task::JoinHandle<()>, Uuid, tokio::sync::oneshot::Sender<()>) {
+    let (at_tx, at_rx) = tokio::sync::oneshot::channel();
+    let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+    env.svc.set_claim_seam(Box::new(move || {
+        Box::pin(async move {
+            let _ = at_tx.send(());
+            let _ = go_rx.await;
+        })
+    }));
+    let app = env.app.clone();
+    let body = json!({"server": {"name": name, "flavorRef": flavor, "imageRef": IMAGE, "networks": "none"}});
+    let task = tokio::spawn(async move {
+        use tower::ServiceExt;
+        let req = axum::http::Request::builder()
+            .method(Method::POST)
+            .uri("/compute/v2.1/servers")
+            .header("host", "berth.test")
+            .header("x-auth-token", "admin")
+            .header("openstack-api-version", MV)
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(body.to_string()))
+            .unwrap();
+        let _ = app.oneshot(req).await;
+    });
+    at_rx.await.expect("the build claimed");
+    let (s, v) = env.req(Method::GET, &format!("/servers?name={name}"), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let id = v["servers"][0]["id"].as_str().expect("the server is listed").to_string();
+    (task, Uuid::parse_str(&id).unwrap(), go_tx)
+}
+
+/// A claim whose host was never recorded: within the grace period it is a
+/// build in progress (nobody touches it); after it, `berth audit` reports
+/// it and the fix sets the build to ERROR with a fault and gives the
+/// allocation back.
+async fn abandoned_claim_given_back(backend: Backend) {
+    // Default grace (minutes): a paused scheduler's claim is in progress.
+    let env = Env::new(backend).await;
+    let agent = env.agent("host1", "fake:8,8192,100", &[]).await;
+    let rp = agent.node_uuid().unwrap();
+    let flavor = env.create_flavor("m1.small", 2, 1024, 10).await;
+    let (task, uuid, go) = build_stopped_after_claim(&env, "paused", &flavor).await;
+    assert_eq!(env.usages(rp).await, usage(2, 1024, 10));
+    let report = env.svc.audit(true).await.unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(agent.reconcile().await.unwrap().allocations_removed, 0);
+    go.send(()).unwrap();
+    task.await.unwrap();
+    drain(&[&agent]).await;
+    assert_eq!(env.status(&uuid.to_string()).await, "ACTIVE");
+    drop(env);
+
+    // No grace: the scheduler is killed after its claim.
+    let cfg = berth_compute::ComputeConfig { scheduling_timeout: std::time::Duration::ZERO, ..Default::default() };
+    let env = Env::with_config(backend, cfg).await;
+    let agent = env.agent("host1", "fake:8,8192,100", &[]).await;
+    let rp = agent.node_uuid().unwrap();
+    let flavor = env.create_flavor("m1.small", 2, 1024, 10).await;
+    let (task, uuid, _go) = build_stopped_after_claim(&env, "killed", &flavor).await;
+    task.abort();
+    let _ = task.await;
+    let id = uuid.to_string();
+    assert_eq!(env.status(&id).await, "BUILD");
+    assert_eq!(env.usages(rp).await, usage(2, 1024, 10));
+    let report = env.svc.audit(false).await.unwrap();
+    assert_eq!(report.abandoned_claims.len(), 1, "{report:?}");
+    assert_eq!(report.abandoned_claims[0].instance, uuid);
+    assert_eq!(report.abandoned_claims[0].providers, vec![rp]);
+    let report = env.svc.audit(true).await.unwrap();
+    assert_eq!(report.fixed, 1, "{report:?}");
+    assert_eq!(env.status(&id).await, "ERROR");
+    let (_, v) = env.server(&id).await;
+    assert!(v["fault"]["message"].as_str().unwrap_or_default().contains("No valid host"), "{v}");
+    assert_eq!(env.usages(rp).await, usage(0, 0, 0));
+    assert!(env.svc.audit(false).await.unwrap().is_clean());
+
+    // No grace and a live (paused) scheduler: whichever writes first
+    // wins; the build ends in ERROR and nothing leaks.
+    let (task, uuid, go) = build_stopped_after_claim(&env, "raced", &flavor).await;
+    let report = env.svc.audit(true).await.unwrap();
+    assert_eq!(report.abandoned_claims.len(), 1, "{report:?}");
+    assert_eq!(env.usages(rp).await, usage(0, 0, 0));
+    go.send(()).unwrap();
+    task.await.unwrap();
+    assert_eq!(env.status(&uuid.to_string()).await, "ERROR");
+    assert_eq!(env.svc.open_tasks("host1").await.unwrap(), 0, "the losing scheduler queued no build");
+    assert_eq!(env.usages(rp).await, usage(0, 0, 0), "the losing scheduler gave its claim back");
+    assert!(env.svc.audit(false).await.unwrap().is_clean());
+}
+both_backends!(abandoned_claim_given_back);

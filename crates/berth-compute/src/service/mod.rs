@@ -77,6 +77,11 @@ pub struct ComputeConfig {
     /// Whether the background reconciler heals what it finds (`false`:
     /// only count it).
     pub reconcile_fix: bool,
+    /// How long an instance may stay scheduling without a recorded host
+    /// before the reconciler and `berth audit --fix` give its claim back
+    /// and set it to ERROR (its scheduler died between the claim and
+    /// recording the host). Exclusive with a live scheduler either way.
+    pub scheduling_timeout: Duration,
 }
 
 impl Default for ComputeConfig {
@@ -93,6 +98,7 @@ impl Default for ComputeConfig {
             outbox_interval: Duration::from_secs(2),
             reconcile_interval: Duration::from_secs(60),
             reconcile_fix: true,
+            scheduling_timeout: Duration::from_secs(300),
         }
     }
 }
@@ -110,6 +116,8 @@ pub struct ComputeService {
     /// [`ComputeService::set_reconcile_seam`]); shared by every handle made
     /// with [`ComputeService::with_placement`].
     pub(crate) reconcile_seam: Arc<std::sync::Mutex<Option<ReconcileSeam>>>,
+    /// Test seam: run once between a build's claim and recording its host.
+    pub(crate) claim_seam: Arc<std::sync::Mutex<Option<ReconcileSeam>>>,
 }
 
 /// Work a test injects between the two reads of a reconciliation (the
@@ -146,6 +154,7 @@ impl ComputeService {
             reconciler_findings: AtomicU64::new(0),
             reconciler_runs: AtomicU64::new(0),
             reconcile_seam: Arc::default(),
+            claim_seam: Arc::default(),
         }))
     }
 
@@ -162,6 +171,7 @@ impl ComputeService {
             reconciler_findings: AtomicU64::new(0),
             reconciler_runs: AtomicU64::new(0),
             reconcile_seam: self.reconcile_seam.clone(),
+            claim_seam: self.claim_seam.clone(),
         })
     }
 
@@ -171,6 +181,15 @@ impl ComputeService {
     /// read, once. Lets a test land a claim exactly there.
     pub fn set_reconcile_seam(&self, seam: ReconcileSeam) {
         if let Ok(mut g) = self.reconcile_seam.lock() {
+            *g = Some(seam);
+        }
+    }
+
+    /// Test seam: the next build runs `seam` after its claim in Placement
+    /// and before recording its host, once (a test can pause or kill the
+    /// scheduler there).
+    pub fn set_claim_seam(&self, seam: ReconcileSeam) {
+        if let Ok(mut g) = self.claim_seam.lock() {
             *g = Some(seam);
         }
     }
@@ -308,9 +327,14 @@ impl ComputeService {
         }
         match self.schedule(instance, &spec).await {
             Ok(placed) => {
+                let seam = self.claim_seam.lock().ok().and_then(|mut g| g.take());
+                if let Some(seam) = seam {
+                    seam().await;
+                }
                 let az = placed.service.availability_zone.clone();
                 if !self.db.set_scheduled(instance.uuid, &placed.node, &az).await? {
-                    // Deleted while we were scheduling: give the claim back.
+                    // Deleted while we were scheduling, or our claim was
+                    // given back as abandoned: give the claim back.
                     self.remove_allocations_durably(instance.uuid).await?;
                 }
                 Ok(())
