@@ -156,6 +156,19 @@ pub struct ReconcileReport {
     pub allocations_healed: usize,
 }
 
+/// What an agent's start-up recovery did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RecoveryReport {
+    /// Tasks a previous incarnation had leased, offered again at once.
+    pub tasks_reoffered: u64,
+    /// Builds finished (guest found, or spawned again).
+    pub builds_finished: usize,
+    /// Deletes finished.
+    pub deletes_finished: usize,
+    /// Power actions and reboots completed.
+    pub power_actions_completed: usize,
+}
+
 /// One compute host's agent.
 pub struct ComputeAgent {
     svc: Arc<ComputeService>,
@@ -164,6 +177,7 @@ pub struct ComputeAgent {
     service: Mutex<Option<Service>>,
     node: Mutex<Option<ComputeNode>>,
     worker_id: String,
+    recovered: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for ComputeAgent {
@@ -177,7 +191,15 @@ impl ComputeAgent {
     /// [`ComputeService::with_placement`] for a different client).
     pub fn new(svc: Arc<ComputeService>, config: AgentConfig, driver: Arc<FakeDriver>) -> ComputeAgent {
         let worker_id = format!("{}:{}", config.host, Uuid::new_v4());
-        ComputeAgent { svc, config, driver, service: Mutex::new(None), node: Mutex::new(None), worker_id }
+        ComputeAgent {
+            svc,
+            config,
+            driver,
+            service: Mutex::new(None),
+            node: Mutex::new(None),
+            worker_id,
+            recovered: Default::default(),
+        }
     }
 
     pub fn host(&self) -> &str {
@@ -310,8 +332,68 @@ impl ComputeAgent {
     /// either way.
     pub async fn start(&self) -> Result<ReconcileReport> {
         self.register().await?;
+        if !self.recovered.load(std::sync::atomic::Ordering::Acquire) {
+            let r = self.recover().await?;
+            self.recovered.store(true, std::sync::atomic::Ordering::Release);
+            if r != RecoveryReport::default() {
+                tracing::info!(host = %self.config.host, report = ?r, "recovered work of a previous incarnation");
+            }
+        }
         self.update_resources().await?;
         self.reconcile().await
+    }
+
+    /// Start-up recovery (database and hypervisor only), as nova-compute's
+    /// start-up does: tasks leased by an earlier incarnation of this host's
+    /// agent are offered again at once, and this host's instances caught in
+    /// a task state are finished: a build whose guest exists becomes
+    /// ACTIVE, one whose guest is missing is spawned again; a delete is
+    /// completed (guest destroyed, instance deleted, allocations removed
+    /// through the outbox); power actions and reboots are completed.
+    pub async fn recover(&self) -> Result<RecoveryReport> {
+        let db = &self.svc.db;
+        let host = self.config.host.as_str();
+        let mut report = RecoveryReport {
+            tasks_reoffered: db.release_stale_leases(host, &self.worker_id).await?,
+            ..Default::default()
+        };
+        let mine = db.list_instances(&InstanceQuery { host: Some(host.to_string()), ..Default::default() }).await?;
+        let guests = self.driver.guests();
+        for i in mine.iter().filter(|i| !i.deleted && i.host.as_deref() == Some(host)) {
+            let u = i.uuid;
+            match i.task_state {
+                Some(TaskState::Spawning) => {
+                    if !guests.contains_key(&u) {
+                        self.driver.spawn(u);
+                    }
+                    if db.set_launched(u).await? {
+                        report.builds_finished += 1;
+                    }
+                }
+                Some(TaskState::Deleting) => {
+                    self.driver.destroy(u);
+                    self.svc.local_delete(u).await?;
+                    report.deletes_finished += 1;
+                }
+                Some(TaskState::PoweringOff) => {
+                    self.driver.set_power(u, power_state::SHUTDOWN);
+                    report.power_actions_completed +=
+                        usize::from(db.set_instance_state(u, &lifecycle::effect(Event::PoweredOff)).await?);
+                }
+                Some(TaskState::PoweringOn) => {
+                    self.driver.set_power(u, power_state::RUNNING);
+                    report.power_actions_completed +=
+                        usize::from(db.set_instance_state(u, &lifecycle::effect(Event::PoweredOn)).await?);
+                }
+                Some(TaskState::Rebooting | TaskState::RebootingHard) => {
+                    self.driver.set_power(u, power_state::RUNNING);
+                    report.power_actions_completed +=
+                        usize::from(db.set_instance_state(u, &lifecycle::effect(Event::Rebooted)).await?);
+                }
+                _ => {}
+            }
+        }
+        Ok(report)
     }
 
     /// Run queued tasks of this host until the queue is empty; returns how
@@ -357,7 +439,10 @@ impl ComputeAgent {
                 if i.host.as_deref() != Some(self.config.host.as_str()) {
                     return Ok(());
                 }
-                if !db.set_instance_state(uuid, &lifecycle::effect(Event::Spawn)).await? {
+                // A spawn an earlier attempt began (its worker died after
+                // the `spawning` commit) is carried on, not dropped.
+                let resumed = i.vm_state == VmState::Building && i.task_state == Some(TaskState::Spawning);
+                if !resumed && !db.set_instance_state(uuid, &lifecycle::effect(Event::Spawn)).await? {
                     return Ok(());
                 }
                 if !self.config.spawn_time.is_zero() {
@@ -394,13 +479,26 @@ impl ComputeAgent {
         let mut report = ReconcileReport::default();
         let db = &self.svc.db;
         let placement = &self.svc.placement;
+        let host = self.config.host.as_str();
+        let node = match self.node.lock().ok().and_then(|n| n.clone()) {
+            Some(n) => Some(n),
+            None => db.nodes_on_host(host).await?.into_iter().next(),
+        };
+        // Placement first, then the database (see `audit`): a consumer
+        // claimed after this read is not judged on a database read that
+        // predates it.
+        let placement_read_at = crate::clock::now_us();
+        let allocs = match &node {
+            Some(n) => Some(placement.provider_allocations(n.uuid).await?),
+            None => None,
+        };
+        self.svc.at_reconcile_seam().await;
         let all: BTreeMap<Uuid, Instance> = db
             .list_instances(&InstanceQuery { include_deleted: true, ..Default::default() })
             .await?
             .into_iter()
             .map(|i| (i.uuid, i))
             .collect();
-        let host = self.config.host.as_str();
         let mine: BTreeMap<Uuid, &Instance> =
             all.values().filter(|i| !i.deleted && i.host.as_deref() == Some(host)).map(|i| (i.uuid, i)).collect();
         // Guests.
@@ -422,16 +520,9 @@ impl ComputeAgent {
             }
         }
         // Allocations.
-        let node = match self.node.lock().ok().and_then(|n| n.clone()) {
-            Some(n) => n,
-            None => match db.nodes_on_host(host).await?.into_iter().next() {
-                Some(n) => n,
-                None => return Ok(report),
-            },
-        };
+        let (Some(node), Some(allocs)) = (node, allocs) else { return Ok(report) };
         let migrations = db.in_progress_migrations().await?;
         let migrating: BTreeSet<Uuid> = migrations.iter().flat_map(|m| [m.uuid, m.instance_uuid]).collect();
-        let allocs = placement.provider_allocations(node.uuid).await?;
         for consumer in allocs.allocations.keys() {
             if migrating.contains(consumer) {
                 continue;
@@ -446,14 +537,22 @@ impl ComputeAgent {
                     }
                 }
                 _ => {
-                    if placement.delete_allocations(*consumer).await? {
+                    // Re-check just before deleting: never remove the
+                    // allocations of an instance that is live now.
+                    let live = db.get_instance(*consumer).await?.is_some_and(|i| {
+                        !i.deleted && (i.node_uuid.is_some() || i.task_state == Some(TaskState::Scheduling))
+                    });
+                    if !live && placement.delete_allocations(*consumer).await? {
                         report.allocations_removed += 1;
                     }
                 }
             }
         }
         for i in mine.values() {
-            if i.node_uuid == Some(node.uuid) && !allocs.allocations.contains_key(&i.uuid) {
+            if i.node_uuid == Some(node.uuid)
+                && i.created_at < placement_read_at
+                && !allocs.allocations.contains_key(&i.uuid)
+            {
                 self.svc.rewrite_allocations(i).await?;
                 report.allocations_healed += 1;
             }
@@ -491,28 +590,47 @@ impl ComputeAgent {
         Ok(false)
     }
 
-    /// Run until `shutdown` resolves: start (retrying while Placement is
-    /// unreachable), then heartbeat, work the queue and reconcile
-    /// periodically. Errors are logged, never fatal.
-    pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()> + Send) {
-        tokio::pin!(shutdown);
-        let mut started = false;
+    /// Heartbeat every `report_interval` until the task is aborted. Runs
+    /// on its own task so that no amount of queued or slow task work can
+    /// make a healthy host look down.
+    async fn heartbeat_loop(self: Arc<Self>) {
         let mut beat = tokio::time::interval(self.config.report_interval.max(Duration::from_millis(10)));
-        let mut periodic = tokio::time::interval(self.config.reconcile_interval.max(Duration::from_millis(10)));
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            beat.tick().await;
+            if let Err(e) = self.heartbeat().await {
+                tracing::warn!(host = %self.config.host, error = %e, "heartbeat failed");
+            }
+        }
+    }
+
+    /// Run until `shutdown` resolves: heartbeat on a task of its own, start
+    /// (retrying while Placement is unreachable), work the queue and
+    /// reconcile periodically. Errors are logged, never fatal. Shutdown
+    /// does not wait for the task at hand: it stops where it is, as a
+    /// crash would, and the next start recovers it.
+    pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()> + Send) {
+        let _beats = AbortOnDrop(tokio::spawn(self.clone().heartbeat_loop()));
+        tokio::select! {
+            _ = shutdown => {}
+            _ = self.work_loop() => {}
+        }
+    }
+
+    /// Start (retrying), work the queue, and every `reconcile_interval`
+    /// update resources and reconcile.
+    async fn work_loop(&self) {
+        let mut started = false;
+        let mut retry = tokio::time::interval(self.config.report_interval.max(Duration::from_millis(10)));
+        let mut periodic = tokio::time::interval(self.config.reconcile_interval.max(Duration::from_millis(10)));
+        retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         periodic.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = &mut shutdown => break,
-                _ = beat.tick() => {
-                    if let Err(e) = self.heartbeat().await {
-                        tracing::warn!(host = %self.config.host, error = %e, "heartbeat failed");
-                    }
-                    if !started {
-                        match self.start().await {
-                            Ok(_) => started = true,
-                            Err(e) => tracing::warn!(host = %self.config.host, error = %e, "agent start incomplete; retrying"),
-                        }
+                _ = retry.tick(), if !started => {
+                    match self.start().await {
+                        Ok(_) => started = true,
+                        Err(e) => tracing::warn!(host = %self.config.host, error = %e, "agent start incomplete; retrying"),
                     }
                 }
                 _ = periodic.tick() => {
@@ -530,6 +648,16 @@ impl ComputeAgent {
                 }
             }
         }
+    }
+}
+
+/// Aborts a spawned task when dropped (the agent's heartbeat stops with
+/// its run loop, however that ends).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -42,12 +42,25 @@ pub struct WrongProvider {
     pub resources: Resources,
 }
 
+/// A build whose claim was made but whose host was never recorded (its
+/// scheduler died in between), older than `scheduling_timeout`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AbandonedClaim {
+    pub instance: Uuid,
+    /// Compute providers its allocations are on (may be empty: it died
+    /// before claiming).
+    pub providers: Vec<Uuid>,
+}
+
 /// What an audit found (and fixed).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct AuditReport {
     pub orphaned_allocations: Vec<OrphanedAllocation>,
     pub instances_without_allocations: Vec<MissingAllocation>,
     pub allocations_on_wrong_provider: Vec<WrongProvider>,
+    /// Builds stuck scheduling with no host past `scheduling_timeout`
+    /// (with `fix`: set to ERROR with a fault, allocations removed).
+    pub abandoned_claims: Vec<AbandonedClaim>,
     /// Placement operations still queued (deleted instances whose
     /// allocations could not be removed yet).
     pub pending_outbox: Vec<OutboxEntry>,
@@ -65,6 +78,7 @@ impl AuditReport {
         self.orphaned_allocations.len()
             + self.instances_without_allocations.len()
             + self.allocations_on_wrong_provider.len()
+            + self.abandoned_claims.len()
             + self.pending_outbox.len()
     }
 
@@ -90,6 +104,21 @@ impl ComputeService {
             }
         }
         let nodes = self.db.list_nodes().await?;
+        // Placement first, then the database: an instance is recorded
+        // before its claim is made, so every consumer seen in Placement
+        // that belongs to a live instance is in the database read that
+        // follows. (The other order lets a server created and claimed
+        // between the two reads look like an unknown consumer.)
+        let placement_read_at = crate::clock::now_us();
+        let mut by_node = Vec::new();
+        for node in &nodes {
+            match self.placement.provider_allocations(node.uuid).await {
+                Ok(a) => by_node.push((node.uuid, a)),
+                Err(e) if e.is_not_found() => report.missing_providers.push(node.uuid),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.at_reconcile_seam().await;
         let instances: BTreeMap<Uuid, Instance> = self
             .db
             .list_instances(&crate::model::InstanceQuery { include_deleted: true, ..Default::default() })
@@ -101,47 +130,51 @@ impl ComputeService {
         let migrating: BTreeSet<Uuid> = migrations.iter().flat_map(|m| [m.uuid, m.instance_uuid]).collect();
         // consumer -> providers it holds (among compute providers).
         let mut held: BTreeMap<Uuid, BTreeSet<Uuid>> = BTreeMap::new();
-        for node in &nodes {
-            let allocs = match self.placement.provider_allocations(node.uuid).await {
-                Ok(a) => a,
-                Err(e) if e.is_not_found() => {
-                    report.missing_providers.push(node.uuid);
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            };
+        for (node_uuid, allocs) in by_node {
             for (consumer, res) in allocs.allocations {
-                held.entry(consumer).or_default().insert(node.uuid);
+                held.entry(consumer).or_default().insert(node_uuid);
                 if migrating.contains(&consumer) {
                     continue;
                 }
                 let orphan = |reason: &str| OrphanedAllocation {
                     consumer,
-                    provider: node.uuid,
+                    provider: node_uuid,
                     resources: res.resources.clone(),
                     reason: reason.to_string(),
                 };
                 match instances.get(&consumer) {
                     None => report.orphaned_allocations.push(orphan("unknown_consumer")),
                     Some(i) if i.deleted => report.orphaned_allocations.push(orphan("deleted_instance")),
-                    Some(i) if i.node_uuid == Some(node.uuid) => {}
+                    Some(i) if i.node_uuid == Some(node_uuid) => {}
                     Some(i) if in_flight(i) => {}
                     Some(i) if i.node_uuid.is_none() => {
                         report.orphaned_allocations.push(orphan("instance_without_host"))
                     }
                     Some(i) => report.allocations_on_wrong_provider.push(WrongProvider {
                         instance: i.uuid,
-                        provider: node.uuid,
+                        provider: node_uuid,
                         expected_provider: i.node_uuid,
                         resources: res.resources.clone(),
                     }),
                 }
             }
         }
+        let cutoff = placement_read_at - self.config.scheduling_timeout.as_micros() as i64;
+        for i in instances.values() {
+            if !i.deleted && in_flight(i) && i.updated_at.unwrap_or(i.created_at) <= cutoff {
+                report.abandoned_claims.push(AbandonedClaim {
+                    instance: i.uuid,
+                    providers: held.get(&i.uuid).map(|p| p.iter().copied().collect()).unwrap_or_default(),
+                });
+            }
+        }
         let known_nodes: BTreeSet<Uuid> = nodes.iter().map(|n| n.uuid).collect();
         for i in instances.values() {
             let Some(node) = i.node_uuid else { continue };
+            // Created after Placement was read: its claim may be newer
+            // than what we saw.
             if i.deleted
+                || i.created_at >= placement_read_at
                 || migrating.contains(&i.uuid)
                 || !known_nodes.contains(&node)
                 || report.missing_providers.contains(&node)
@@ -160,14 +193,49 @@ impl ComputeService {
         }
         report.pending_outbox = self.db.list_outbox().await?;
         if fix {
+            self.give_back_abandoned(&mut report, cutoff).await;
             self.heal(&mut report, &instances).await;
         }
         Ok(report)
     }
 
+    /// Set abandoned builds to ERROR and remove their allocations (the
+    /// database update is conditional, so a scheduler that recorded its
+    /// host meanwhile keeps its build).
+    async fn give_back_abandoned(&self, report: &mut AuditReport, cutoff: i64) {
+        const MESSAGE: &str =
+            "No valid host was found. The build was abandoned by its scheduler before a host was recorded.";
+        for a in &report.abandoned_claims {
+            match self.db.abandon_claim(a.instance, cutoff).await {
+                Ok(Some(entry)) => {
+                    if let Err(e) = self.db.add_fault(a.instance, 500, MESSAGE, "", None).await {
+                        report.errors.push(format!("fault of {}: {e}", a.instance));
+                    }
+                    if let Err(e) = self.run_outbox_entry(entry, false).await {
+                        report.errors.push(format!("allocations of {}: {e}", a.instance));
+                    }
+                    tracing::warn!(instance = %a.instance, "abandoned build set to ERROR and its claim given back");
+                    report.fixed += 1;
+                }
+                Ok(None) => {}
+                Err(e) => report.errors.push(format!("abandon {}: {e}", a.instance)),
+            }
+        }
+    }
+
     async fn heal(&self, report: &mut AuditReport, instances: &BTreeMap<Uuid, Instance>) {
         let orphans: BTreeSet<Uuid> = report.orphaned_allocations.iter().map(|o| o.consumer).collect();
         for consumer in orphans {
+            // Re-check just before deleting: never remove the allocations
+            // of an instance that is live now.
+            match self.db.get_instance(consumer).await {
+                Ok(Some(i)) if !i.deleted && (i.node_uuid.is_some() || in_flight(&i)) => continue,
+                Ok(_) => {}
+                Err(e) => {
+                    report.errors.push(format!("re-check {consumer}: {e}"));
+                    continue;
+                }
+            }
             match self.placement.delete_allocations(consumer).await {
                 Ok(_) => report.fixed += 1,
                 Err(e) => report.errors.push(format!("delete allocations of {consumer}: {e}")),

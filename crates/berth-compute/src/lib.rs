@@ -47,9 +47,9 @@ mod scheduler;
 mod service;
 mod store;
 
-pub use agent::{run_agent, AgentConfig, ComputeAgent, DriverSpec, FakeDriver, ReconcileReport};
+pub use agent::{run_agent, AgentConfig, ComputeAgent, DriverSpec, FakeDriver, ReconcileReport, RecoveryReport};
 pub use api::{route_specs, router, MAX_VERSION, MIN_VERSION, MOUNT};
-pub use audit::{AuditReport, MissingAllocation, OrphanedAllocation, WrongProvider};
+pub use audit::{AbandonedClaim, AuditReport, MissingAllocation, OrphanedAllocation, WrongProvider};
 pub use db::{redact, Engine};
 pub use error::{ComputeError, ErrorKind, Result};
 pub use images::{ImageInfo, ImageLookup, StaticImages};
@@ -57,7 +57,7 @@ pub use lifecycle::{QueueState, Status, TaskState, VmState};
 pub use model::{ComputeNode, Flavor, Instance, InstanceFault, OutboxEntry, Service};
 pub use outbox::DrainReport;
 pub use scheduler::{flavor_resources, RequestSpec, Weigher, COMPUTE_STATUS_DISABLED};
-pub use service::{ComputeConfig, ComputeService, QuotaDefaults, NOVA_COMPUTE};
+pub use service::{ComputeConfig, ComputeService, QuotaDefaults, ReconcileSeam, NOVA_COMPUTE};
 
 /// Compute's default policy rules (Nova's defaults in spirit).
 pub fn policy_defaults() -> &'static [berth_policy::RuleDefault] {

@@ -234,3 +234,311 @@ async fn agent_restart_restores_guests(backend: Backend) {
     assert!(agent.driver().guests().contains_key(&Uuid::parse_str(&id).unwrap()));
 }
 both_backends!(agent_restart_restores_guests);
+
+/// Pause the next reconciliation between its two reads; returns "it is
+/// paused" and "go on" signals.
+fn pause_reconcile(env: &Env) -> (tokio::sync::oneshot::Receiver<()>, tokio::sync::oneshot::Sender<()>) {
+    let (at_tx, at_rx) = tokio::sync::oneshot::channel();
+    let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+    env.svc.set_reconcile_seam(Box::new(move || {
+        Box::pin(async move {
+            let _ = at_tx.send(());
+            let _ = go_rx.await;
+        })
+    }));
+    (at_rx, go_tx)
+}
+
+/// The reconciler race: a server created and claimed between a
+/// reconciliation's two reads is a live instance, and neither the audit
+/// (with fix, as the background reconciler runs it) nor the agent's
+/// reconcile removes its fresh allocation.
+async fn reconcile_race_keeps_fresh_claims(backend: Backend) {
+    let env = Env::new(backend).await;
+    let agent = env.agent("host1", "fake:8,8192,100", &[]).await;
+    let rp = agent.node_uuid().unwrap();
+    let flavor = env.create_flavor("m1.small", 2, 1024, 10).await;
+
+    // The audit that heals.
+    let (at, go) = pause_reconcile(&env);
+    let svc = env.svc.clone();
+    let audit = tokio::spawn(async move { svc.audit(true).await });
+    at.await.expect("the audit reached the seam");
+    let first = env.create_server("raced-audit", &flavor).await;
+    assert_eq!(env.usages(rp).await, usage(2, 1024, 10), "claimed while the audit was between its reads");
+    go.send(()).unwrap();
+    let report = audit.await.unwrap().unwrap();
+    assert!(report.orphaned_allocations.is_empty(), "{report:?}");
+    assert_eq!(env.usages(rp).await, usage(2, 1024, 10), "the audit kept the fresh claim");
+
+    // The agent's reconcile.
+    let (at, go) = pause_reconcile(&env);
+    let a = agent.clone();
+    let reconcile = tokio::spawn(async move { a.reconcile().await });
+    at.await.expect("the agent's reconcile reached the seam");
+    let second = env.create_server("raced-agent", &flavor).await;
+    assert_eq!(env.usages(rp).await, usage(4, 2048, 20));
+    go.send(()).unwrap();
+    let report = reconcile.await.unwrap().unwrap();
+    assert_eq!(report.allocations_removed, 0, "{report:?}");
+    assert_eq!(env.usages(rp).await, usage(4, 2048, 20), "the agent kept the fresh claim");
+
+    drain(&[&agent]).await;
+    assert_eq!(env.status(&first).await, "ACTIVE");
+    assert_eq!(env.status(&second).await, "ACTIVE");
+    assert_eq!(env.usages(rp).await, usage(4, 2048, 20));
+    assert!(env.svc.audit(false).await.unwrap().is_clean());
+}
+both_backends!(reconcile_race_keeps_fresh_claims);
+
+/// Poll `cond` until it holds; a generous bound only so a broken build
+/// fails instead of hanging (never a timing assertion).
+async fn eventually<F, Fut>(what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..6000 {
+        if cond().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("never happened: {what}");
+}
+
+/// Heartbeats never wait behind task work: while the agent's run loop is
+/// inside a task that does not finish (a spawn that takes an hour), its
+/// service keeps reporting.
+async fn heartbeats_while_tasks_run(backend: Backend) {
+    let env = Env::new(backend).await;
+    let mut cfg = berth_compute::AgentConfig::new("host1", "fake:8,8192,100".parse().unwrap());
+    cfg.report_interval = std::time::Duration::from_millis(20);
+    cfg.poll_interval = std::time::Duration::from_millis(10);
+    cfg.spawn_time = std::time::Duration::from_secs(3600);
+    let agent = std::sync::Arc::new(berth_compute::ComputeAgent::new(
+        env.svc.with_placement(env.placement.clone()),
+        cfg,
+        FakeDriver::new(),
+    ));
+    agent.start().await.unwrap();
+    let flavor = env.create_flavor("m1.small", 2, 1024, 10).await;
+    let id = env.create_server("slow", &flavor).await;
+    let uuid = Uuid::parse_str(&id).unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(agent.clone().run(async move {
+        let _ = stop_rx.await;
+    }));
+    let spawning = || async {
+        env.svc.instance(uuid).await.unwrap().unwrap().task_state == Some(berth_compute::TaskState::Spawning)
+    };
+    eventually("the agent picked up the build", spawning).await;
+    let before = env.svc.compute_service("host1").await.unwrap().unwrap();
+    eventually("heartbeats while the build runs", || async {
+        let now = env.svc.compute_service("host1").await.unwrap().unwrap();
+        now.report_count >= before.report_count + 3 && now.last_seen_up > before.last_seen_up
+    })
+    .await;
+    assert!(spawning().await, "the build was still running while the host reported");
+    assert!(env.svc.host_is_up("host1").await.unwrap());
+    stop_tx.send(()).unwrap();
+    run.await.unwrap();
+}
+both_backends!(heartbeats_while_tasks_run);
+
+/// Work owned by a process that died is recovered at start-up, not after
+/// the task lease: a build whose worker died after its `spawning` commit
+/// (task still leased for 120 s) is finished and its task re-offered at
+/// once; a queued delete and a reboot left in their task states are
+/// completed by the restarted agent's start.
+async fn restart_recovers_dead_work(backend: Backend) {
+    let env = Env::new(backend).await;
+    let fake = FakeDriver::new();
+    let mut cfg = berth_compute::AgentConfig::new("host1", "fake:8,8192,100".parse().unwrap());
+    cfg.spawn_time = std::time::Duration::from_secs(3600);
+    let old = std::sync::Arc::new(berth_compute::ComputeAgent::new(
+        env.svc.with_placement(env.placement.clone()),
+        cfg,
+        fake.clone(),
+    ));
+    old.start().await.unwrap();
+    let rp = old.node_uuid().unwrap();
+    let flavor = env.create_flavor("m1.small", 2, 1024, 10).await;
+    // Two servers that are ACTIVE (their builds run without the slow spawn).
+    let quick = env.agent_with("host1", "fake:8,8192,100", &[], fake.clone()).await;
+    let doomed = env.create_server("doomed", &flavor).await;
+    let rebooted = env.create_server("rebooted", &flavor).await;
+    drain(&[&quick]).await;
+    drop(quick);
+    assert_eq!(env.status(&doomed).await, "ACTIVE");
+    assert_eq!(env.status(&rebooted).await, "ACTIVE");
+    // A build the old agent takes and dies in, after `spawning`.
+    let built = env.create_server("built", &flavor).await;
+    let built_uuid = Uuid::parse_str(&built).unwrap();
+    let o = old.clone();
+    let work = tokio::spawn(async move { o.process_tasks().await });
+    eventually("the old agent is spawning", || async {
+        env.svc.instance(built_uuid).await.unwrap().unwrap().task_state == Some(berth_compute::TaskState::Spawning)
+    })
+    .await;
+    work.abort();
+    let _ = work.await;
+    drop(old);
+    // A delete and a reboot queued for the host, never run.
+    let (s, v) = env.req(Method::DELETE, &format!("/servers/{doomed}"), None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    let (s, v) =
+        env.req(Method::POST, &format!("/servers/{rebooted}/action"), Some(json!({"reboot": {"type": "SOFT"}}))).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(env.status(&rebooted).await, "REBOOT");
+    assert_eq!(env.svc.open_tasks("host1").await.unwrap(), 3);
+
+    // The restart: start() alone resolves the instances.
+    let new = env.agent_with("host1", "fake:8,8192,100", &[], fake.clone()).await;
+    assert_eq!(env.status(&built).await, "ACTIVE", "the interrupted build was finished at start-up");
+    assert!(fake.guests().contains_key(&built_uuid));
+    assert_eq!(env.status(&doomed).await, "GONE", "the pending delete was finished at start-up");
+    assert!(!fake.guests().contains_key(&Uuid::parse_str(&doomed).unwrap()));
+    assert_eq!(env.status(&rebooted).await, "ACTIVE", "the pending reboot was completed at start-up");
+    // The leased build task is runnable now, not in two minutes.
+    assert_eq!(new.process_tasks().await.unwrap(), 3, "every task ran at once, the dead worker's lease included");
+    assert_eq!(env.svc.open_tasks("host1").await.unwrap(), 0);
+    assert_eq!(env.status(&built).await, "ACTIVE");
+    assert_eq!(env.status(&rebooted).await, "ACTIVE");
+    assert_eq!(env.usages(rp).await, usage(4, 2048, 20));
+    assert!(env.svc.audit(false).await.unwrap().is_clean());
+}
+both_backends!(restart_recovers_dead_work);
+
+/// A build task re-offered after its worker died mid-spawn (the same agent
+/// instance, lease expired) carries the spawn on instead of dropping it.
+async fn reoffered_build_resumes_spawn(backend: Backend) {
+    let env = Env::new(backend).await;
+    let fake = FakeDriver::new();
+    let mut cfg = berth_compute::AgentConfig::new("host1", "fake:8,8192,100".parse().unwrap());
+    cfg.spawn_time = std::time::Duration::from_secs(3600);
+    cfg.task_lease = std::time::Duration::ZERO;
+    let slow = std::sync::Arc::new(berth_compute::ComputeAgent::new(
+        env.svc.with_placement(env.placement.clone()),
+        cfg,
+        fake.clone(),
+    ));
+    slow.start().await.unwrap();
+    let flavor = env.create_flavor("m1.small", 2, 1024, 10).await;
+    let id = env.create_server("resumed", &flavor).await;
+    let uuid = Uuid::parse_str(&id).unwrap();
+    let o = slow.clone();
+    let work = tokio::spawn(async move { o.process_tasks().await });
+    eventually("spawning", || async {
+        env.svc.instance(uuid).await.unwrap().unwrap().task_state == Some(berth_compute::TaskState::Spawning)
+    })
+    .await;
+    work.abort();
+    let _ = work.await;
+    // Another worker for the host (no start-up recovery) takes the
+    // expired lease and must finish the build.
+    let mut cfg = berth_compute::AgentConfig::new("host1", "fake:8,8192,100".parse().unwrap());
+    cfg.task_lease = std::time::Duration::from_secs(120);
+    let other = berth_compute::ComputeAgent::new(env.svc.with_placement(env.placement.clone()), cfg, fake.clone());
+    assert_eq!(other.process_tasks().await.unwrap(), 1);
+    assert_eq!(env.status(&id).await, "ACTIVE");
+    assert!(fake.guests().contains_key(&uuid));
+}
+both_backends!(reoffered_build_resumes_spawn);
+
+/// Start `POST /servers` on a task that stops after the claim, before the
+/// host is recorded; returns the task and the server's uuid once there.
+async fn build_stopped_after_claim(
+    env: &Env,
+    name: &str,
+    flavor: &str,
+) -> (tokio::task::JoinHandle<()>, Uuid, tokio::sync::oneshot::Sender<()>) {
+    let (at_tx, at_rx) = tokio::sync::oneshot::channel();
+    let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+    env.svc.set_claim_seam(Box::new(move || {
+        Box::pin(async move {
+            let _ = at_tx.send(());
+            let _ = go_rx.await;
+        })
+    }));
+    let app = env.app.clone();
+    let body = json!({"server": {"name": name, "flavorRef": flavor, "imageRef": IMAGE, "networks": "none"}});
+    let task = tokio::spawn(async move {
+        use tower::ServiceExt;
+        let req = axum::http::Request::builder()
+            .method(Method::POST)
+            .uri("/compute/v2.1/servers")
+            .header("host", "berth.test")
+            .header("x-auth-token", "admin")
+            .header("openstack-api-version", MV)
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(body.to_string()))
+            .unwrap();
+        let _ = app.oneshot(req).await;
+    });
+    at_rx.await.expect("the build claimed");
+    let (s, v) = env.req(Method::GET, &format!("/servers?name={name}"), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let id = v["servers"][0]["id"].as_str().expect("the server is listed").to_string();
+    (task, Uuid::parse_str(&id).unwrap(), go_tx)
+}
+
+/// A claim whose host was never recorded: within the grace period it is a
+/// build in progress (nobody touches it); after it, `berth audit` reports
+/// it and the fix sets the build to ERROR with a fault and gives the
+/// allocation back.
+async fn abandoned_claim_given_back(backend: Backend) {
+    // Default grace (minutes): a paused scheduler's claim is in progress.
+    let env = Env::new(backend).await;
+    let agent = env.agent("host1", "fake:8,8192,100", &[]).await;
+    let rp = agent.node_uuid().unwrap();
+    let flavor = env.create_flavor("m1.small", 2, 1024, 10).await;
+    let (task, uuid, go) = build_stopped_after_claim(&env, "paused", &flavor).await;
+    assert_eq!(env.usages(rp).await, usage(2, 1024, 10));
+    let report = env.svc.audit(true).await.unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(agent.reconcile().await.unwrap().allocations_removed, 0);
+    go.send(()).unwrap();
+    task.await.unwrap();
+    drain(&[&agent]).await;
+    assert_eq!(env.status(&uuid.to_string()).await, "ACTIVE");
+    drop(env);
+
+    // No grace: the scheduler is killed after its claim.
+    let cfg = berth_compute::ComputeConfig { scheduling_timeout: std::time::Duration::ZERO, ..Default::default() };
+    let env = Env::with_config(backend, cfg).await;
+    let agent = env.agent("host1", "fake:8,8192,100", &[]).await;
+    let rp = agent.node_uuid().unwrap();
+    let flavor = env.create_flavor("m1.small", 2, 1024, 10).await;
+    let (task, uuid, _go) = build_stopped_after_claim(&env, "killed", &flavor).await;
+    task.abort();
+    let _ = task.await;
+    let id = uuid.to_string();
+    assert_eq!(env.status(&id).await, "BUILD");
+    assert_eq!(env.usages(rp).await, usage(2, 1024, 10));
+    let report = env.svc.audit(false).await.unwrap();
+    assert_eq!(report.abandoned_claims.len(), 1, "{report:?}");
+    assert_eq!(report.abandoned_claims[0].instance, uuid);
+    assert_eq!(report.abandoned_claims[0].providers, vec![rp]);
+    let report = env.svc.audit(true).await.unwrap();
+    assert_eq!(report.fixed, 1, "{report:?}");
+    assert_eq!(env.status(&id).await, "ERROR");
+    let (_, v) = env.server(&id).await;
+    assert!(v["fault"]["message"].as_str().unwrap_or_default().contains("No valid host"), "{v}");
+    assert_eq!(env.usages(rp).await, usage(0, 0, 0));
+    assert!(env.svc.audit(false).await.unwrap().is_clean());
+
+    // No grace and a live (paused) scheduler: whichever writes first
+    // wins; the build ends in ERROR and nothing leaks.
+    let (task, uuid, go) = build_stopped_after_claim(&env, "raced", &flavor).await;
+    let report = env.svc.audit(true).await.unwrap();
+    assert_eq!(report.abandoned_claims.len(), 1, "{report:?}");
+    assert_eq!(env.usages(rp).await, usage(0, 0, 0));
+    go.send(()).unwrap();
+    task.await.unwrap();
+    assert_eq!(env.status(&uuid.to_string()).await, "ERROR");
+    assert_eq!(env.svc.open_tasks("host1").await.unwrap(), 0, "the losing scheduler queued no build");
+    assert_eq!(env.usages(rp).await, usage(0, 0, 0), "the losing scheduler gave its claim back");
+    assert!(env.svc.audit(false).await.unwrap().is_clean());
+}
+both_backends!(abandoned_claim_given_back);

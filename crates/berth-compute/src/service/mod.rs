@@ -78,6 +78,11 @@ pub struct ComputeConfig {
     /// Whether the background reconciler heals what it finds (`false`:
     /// only count it).
     pub reconcile_fix: bool,
+    /// How long an instance may stay scheduling without a recorded host
+    /// before the reconciler and `berth audit --fix` give its claim back
+    /// and set it to ERROR (its scheduler died between the claim and
+    /// recording the host). Exclusive with a live scheduler either way.
+    pub scheduling_timeout: Duration,
 }
 
 impl Default for ComputeConfig {
@@ -94,6 +99,7 @@ impl Default for ComputeConfig {
             outbox_interval: Duration::from_secs(2),
             reconcile_interval: Duration::from_secs(60),
             reconcile_fix: true,
+            scheduling_timeout: Duration::from_secs(300),
         }
     }
 }
@@ -107,7 +113,17 @@ pub struct ComputeService {
     pub(crate) config: ComputeConfig,
     pub(crate) reconciler_findings: AtomicU64,
     pub(crate) reconciler_runs: AtomicU64,
+    /// Test seam: run once between a reconciliation's two reads (see
+    /// [`ComputeService::set_reconcile_seam`]); shared by every handle made
+    /// with [`ComputeService::with_placement`].
+    pub(crate) reconcile_seam: Arc<std::sync::Mutex<Option<ReconcileSeam>>>,
+    /// Test seam: run once between a build's claim and recording its host.
+    pub(crate) claim_seam: Arc<std::sync::Mutex<Option<ReconcileSeam>>>,
 }
+
+/// Work a test injects between the two reads of a reconciliation (the
+/// audit, the background reconciler, an agent's reconcile).
+pub type ReconcileSeam = Box<dyn FnOnce() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send>;
 
 impl std::fmt::Debug for ComputeService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -138,6 +154,8 @@ impl ComputeService {
             config,
             reconciler_findings: AtomicU64::new(0),
             reconciler_runs: AtomicU64::new(0),
+            reconcile_seam: Arc::default(),
+            claim_seam: Arc::default(),
         }))
     }
 
@@ -153,7 +171,35 @@ impl ComputeService {
             config: self.config.clone(),
             reconciler_findings: AtomicU64::new(0),
             reconciler_runs: AtomicU64::new(0),
+            reconcile_seam: self.reconcile_seam.clone(),
+            claim_seam: self.claim_seam.clone(),
         })
+    }
+
+    /// Test seam: the next reconciliation (audit, background reconciler or
+    /// an agent's reconcile, through this handle or any sharing its
+    /// database) runs `seam` between its Placement read and its database
+    /// read, once. Lets a test land a claim exactly there.
+    pub fn set_reconcile_seam(&self, seam: ReconcileSeam) {
+        if let Ok(mut g) = self.reconcile_seam.lock() {
+            *g = Some(seam);
+        }
+    }
+
+    /// Test seam: the next build runs `seam` after its claim in Placement
+    /// and before recording its host, once (a test can pause or kill the
+    /// scheduler there).
+    pub fn set_claim_seam(&self, seam: ReconcileSeam) {
+        if let Ok(mut g) = self.claim_seam.lock() {
+            *g = Some(seam);
+        }
+    }
+
+    pub(crate) async fn at_reconcile_seam(&self) {
+        let seam = self.reconcile_seam.lock().ok().and_then(|mut g| g.take());
+        if let Some(seam) = seam {
+            seam().await;
+        }
     }
 
     /// An enforcer with compute's default rules
@@ -224,6 +270,12 @@ impl ComputeService {
         Ok(created)
     }
 
+    /// The compute service record of `host` (its heartbeat: `last_seen_up`,
+    /// `report_count`).
+    pub async fn compute_service(&self, host: &str) -> Result<Option<Service>> {
+        self.db.service_by_host(host, NOVA_COMPUTE).await
+    }
+
     pub async fn open_tasks(&self, host: &str) -> Result<i64> {
         self.db.open_tasks(host).await
     }
@@ -276,9 +328,14 @@ impl ComputeService {
         }
         match self.schedule(instance, &spec).await {
             Ok(placed) => {
+                let seam = self.claim_seam.lock().ok().and_then(|mut g| g.take());
+                if let Some(seam) = seam {
+                    seam().await;
+                }
                 let az = placed.service.availability_zone.clone();
                 if !self.db.set_scheduled(instance.uuid, &placed.node, &az).await? {
-                    // Deleted while we were scheduling: give the claim back.
+                    // Deleted while we were scheduling, or our claim was
+                    // given back as abandoned: give the claim back.
                     self.remove_allocations_durably(instance.uuid).await?;
                 }
                 Ok(())

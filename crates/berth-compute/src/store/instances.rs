@@ -180,7 +180,7 @@ impl Db {
         let mut w = self.write().await?;
         let n = sqlx::query(
             "UPDATE compute_instances SET host = $1, node = $2, node_uuid = $3, availability_zone = $4, updated_at = $5 \
-             WHERE uuid = $6 AND deleted = 0 AND (task_state IS NULL OR task_state <> $7)",
+             WHERE uuid = $6 AND deleted = 0 AND host IS NULL AND task_state = $7",
         )
         .bind(&node.host)
         .bind(&node.hypervisor_hostname)
@@ -188,7 +188,7 @@ impl Db {
         .bind(az)
         .bind(now_us())
         .bind(uuid.to_string())
-        .bind(TaskState::Deleting.as_str())
+        .bind(TaskState::Scheduling.as_str())
         .execute(&mut *w.tx)
         .await?
         .rows_affected();
@@ -232,6 +232,36 @@ impl Db {
         .bind(uuid.to_string())
         .bind(VmState::Deleted.as_str())
         .bind(power_state::NOSTATE)
+        .execute(&mut *w.tx)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Ok(None);
+        }
+        let id = insert_outbox_tx(&mut w.tx, self.engine, outbox_kind::DELETE_ALLOCATIONS, uuid).await?;
+        w.commit().await?;
+        Ok(Some(id))
+    }
+
+    /// Give back a claim whose host was never recorded: an instance still
+    /// scheduling with no host, unchanged since `cutoff_us`, goes to ERROR
+    /// and "delete its allocations" enters the outbox, in one transaction.
+    /// The conditions make it exclusive with [`Db::set_scheduled`]: a
+    /// scheduler that records its host after this loses (and gives its
+    /// claim back); one that recorded it first makes this a no-op.
+    pub async fn abandon_claim(&self, uuid: Uuid, cutoff_us: i64) -> Result<Option<i64>> {
+        let mut w = self.write().await?;
+        let now = now_us();
+        let n = sqlx::query(
+            "UPDATE compute_instances SET vm_state = $1, task_state = NULL, power_state = $2, updated_at = $3 \
+             WHERE uuid = $4 AND deleted = 0 AND host IS NULL AND task_state = $5 AND COALESCE(updated_at, created_at) <= $6",
+        )
+        .bind(VmState::Error.as_str())
+        .bind(power_state::NOSTATE)
+        .bind(now)
+        .bind(uuid.to_string())
+        .bind(TaskState::Scheduling.as_str())
+        .bind(cutoff_us)
         .execute(&mut *w.tx)
         .await?
         .rows_affected();

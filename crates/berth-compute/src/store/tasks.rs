@@ -76,6 +76,28 @@ impl Db {
         .transpose()
     }
 
+    /// Put back at once the running tasks of `host` leased by any worker
+    /// other than `worker` (an earlier incarnation of this host's agent
+    /// that died): they are runnable now, not when their lease runs out.
+    /// Assumes one agent per host, as Nova does.
+    pub async fn release_stale_leases(&self, host: &str, worker: &str) -> Result<u64> {
+        let mut w = self.write().await?;
+        let n = sqlx::query(
+            "UPDATE compute_tasks SET state = $1, claimed_by = NULL, claimed_until = NULL, updated_at = $2 \
+             WHERE host = $3 AND state = $4 AND (claimed_by IS NULL OR claimed_by <> $5)",
+        )
+        .bind(QueueState::Pending.as_str())
+        .bind(now_us())
+        .bind(host)
+        .bind(QueueState::Running.as_str())
+        .bind(worker)
+        .execute(&mut *w.tx)
+        .await?
+        .rows_affected();
+        w.commit().await?;
+        Ok(n)
+    }
+
     pub async fn complete_task(&self, id: i64) -> Result<()> {
         let mut w = self.write().await?;
         sqlx::query("DELETE FROM compute_tasks WHERE id = $1").bind(id).execute(&mut *w.tx).await?;
