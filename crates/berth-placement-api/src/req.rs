@@ -140,9 +140,7 @@ impl Req {
     /// An absolute URL for a path below the API root (webob makes `Location`
     /// absolute from the request's `Host`).
     pub fn absolute_url(&self, path: &str) -> String {
-        let host = self.headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost");
-        let scheme = self.headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).unwrap_or("http");
-        format!("{scheme}://{host}{}{path}", self.prefix)
+        format!("{}{path}", berth_http::public_base(None, &self.headers, &self.prefix, ""))
     }
 
     /// Set `Location` to the absolute URL of `path`.
