@@ -109,6 +109,16 @@ impl RouteCheck {
     pub fn names(&self, rule: &str) -> bool {
         self.0.access.get().is_some_and(|a| a.rules().contains(&rule))
     }
+    /// The check of the request these extensions belong to (requests that
+    /// did not pass the edge have none).
+    pub fn from_extensions(ext: &http::Extensions) -> Option<RouteCheck> {
+        ext.get::<Arc<RouteAudit>>().cloned().map(RouteCheck)
+    }
+    /// Declare the route's access, for APIs with a dispatcher of their own
+    /// (Placement's table); the first declaration wins.
+    pub fn declare(&self, access: Access) {
+        let _ = self.0.access.set(access);
+    }
     /// Record that the handler consulted the route's rule.
     pub fn mark_checked(&self) {
         self.0.checked.store(true, Ordering::Relaxed);

@@ -26,10 +26,15 @@ use http::{header, HeaderValue};
 
 pub use error::ApiError;
 
-/// Every route of the API: path template and methods (the route table, for
-/// documentation and for tests that walk it).
-pub fn route_table() -> Vec<(&'static str, Vec<http::Method>)> {
-    routes::table().into_iter().map(|(p, ms)| (p, ms.into_iter().map(|(m, _)| m).collect())).collect()
+/// Every route of the API: path template, method and the access the table
+/// declares (the policy rule), for documentation and for tests that walk it.
+pub fn route_table() -> Vec<berth_http::RouteSpec> {
+    routes::table()
+        .into_iter()
+        .flat_map(|(path, ms)| {
+            ms.into_iter().map(move |(method, access, _)| berth_http::RouteSpec { path, method, access })
+        })
+        .collect()
 }
 pub use req::Req;
 

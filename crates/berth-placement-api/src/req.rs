@@ -15,6 +15,8 @@ use crate::schema::Schema;
 use crate::AppState;
 
 pub struct Req {
+    /// The route table's rule for this route (absent outside the edge).
+    pub route: Option<berth_http::RouteCheck>,
     pub state: Arc<AppState>,
     pub version: Version,
     pub ctx: RequestContext,
@@ -111,7 +113,16 @@ impl Req {
         self.can_target(rule, &target)
     }
 
+    /// Enforce `rule`, which must be the one the route table names for this
+    /// route (a handler checking another rule is a bug the edge reports).
     pub fn can_target(&self, rule: &str, target: &Target) -> Result<(), ApiError> {
+        if let Some(route) = &self.route {
+            if route.names(rule) {
+                route.mark_checked();
+            } else {
+                tracing::error!(rule, "handler checked a rule its route does not name");
+            }
+        }
         let creds = Credentials {
             user_id: self.ctx.user_id.clone(),
             project_id: self.ctx.project_id.clone(),
@@ -129,9 +140,7 @@ impl Req {
     /// An absolute URL for a path below the API root (webob makes `Location`
     /// absolute from the request's `Host`).
     pub fn absolute_url(&self, path: &str) -> String {
-        let host = self.headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost");
-        let scheme = self.headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).unwrap_or("http");
-        format!("{scheme}://{host}{}{path}", self.prefix)
+        format!("{}{path}", berth_http::public_base(None, &self.headers, &self.prefix, ""))
     }
 
     /// Set `Location` to the absolute URL of `path`.

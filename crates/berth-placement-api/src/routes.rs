@@ -12,7 +12,7 @@ use axum::extract::{Path, Request};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
-use berth_http::{RequestContext, Version};
+use berth_http::{Access, RequestContext, RouteCheck, Version};
 use http::{header, Method, StatusCode};
 
 use crate::error::ApiError;
@@ -23,6 +23,8 @@ use crate::handlers::{
 use crate::req::{HandlerResult, Req};
 use crate::AppState;
 
+/// One method of a path: its access (the policy rule) and handler.
+pub type Route = (Method, Access, Handler);
 pub type Handler = fn(Req) -> Pin<Box<dyn Future<Output = HandlerResult> + Send>>;
 
 /// Largest request body accepted (bodies are small JSON documents).
@@ -34,82 +36,120 @@ macro_rules! h {
     };
 }
 
-/// (path template, [(method, handler)]).
-pub fn table() -> Vec<(&'static str, Vec<(Method, Handler)>)> {
+/// (path template, [(method, access with the policy rule, handler)]).
+pub fn table() -> Vec<(&'static str, Vec<Route>)> {
     vec![
-        ("/", vec![(Method::GET, h!(root::home))]),
+        ("/", vec![(Method::GET, Access::Public, h!(root::home))]),
         (
             "/resource_classes",
-            vec![(Method::GET, h!(resource_class::list)), (Method::POST, h!(resource_class::create))],
+            vec![
+                (Method::GET, Access::Rule("placement:resource_classes:list"), h!(resource_class::list)),
+                (Method::POST, Access::Rule("placement:resource_classes:create"), h!(resource_class::create)),
+            ],
         ),
         (
             "/resource_classes/{name}",
             vec![
-                (Method::GET, h!(resource_class::show)),
-                (Method::PUT, h!(resource_class::update)),
-                (Method::DELETE, h!(resource_class::delete)),
+                (Method::GET, Access::Rule("placement:resource_classes:show"), h!(resource_class::show)),
+                (Method::PUT, Access::Rule("placement:resource_classes:update"), h!(resource_class::update)),
+                (Method::DELETE, Access::Rule("placement:resource_classes:delete"), h!(resource_class::delete)),
             ],
         ),
         (
             "/resource_providers",
-            vec![(Method::GET, h!(resource_provider::list)), (Method::POST, h!(resource_provider::create))],
+            vec![
+                (Method::GET, Access::Rule("placement:resource_providers:list"), h!(resource_provider::list)),
+                (Method::POST, Access::Rule("placement:resource_providers:create"), h!(resource_provider::create)),
+            ],
         ),
         (
             "/resource_providers/{uuid}",
             vec![
-                (Method::GET, h!(resource_provider::show)),
-                (Method::DELETE, h!(resource_provider::delete)),
-                (Method::PUT, h!(resource_provider::update)),
+                (Method::GET, Access::Rule("placement:resource_providers:show"), h!(resource_provider::show)),
+                (Method::DELETE, Access::Rule("placement:resource_providers:delete"), h!(resource_provider::delete)),
+                (Method::PUT, Access::Rule("placement:resource_providers:update"), h!(resource_provider::update)),
             ],
         ),
         (
             "/resource_providers/{uuid}/inventories",
             vec![
-                (Method::GET, h!(inventory::list)),
-                (Method::POST, h!(inventory::create)),
-                (Method::PUT, h!(inventory::set_all)),
-                (Method::DELETE, h!(inventory::delete_all)),
+                (Method::GET, Access::Rule("placement:resource_providers:inventories:list"), h!(inventory::list)),
+                (Method::POST, Access::Rule("placement:resource_providers:inventories:create"), h!(inventory::create)),
+                (Method::PUT, Access::Rule("placement:resource_providers:inventories:update"), h!(inventory::set_all)),
+                (
+                    Method::DELETE,
+                    Access::Rule("placement:resource_providers:inventories:delete"),
+                    h!(inventory::delete_all),
+                ),
             ],
         ),
         (
             "/resource_providers/{uuid}/inventories/{resource_class}",
             vec![
-                (Method::GET, h!(inventory::show)),
-                (Method::PUT, h!(inventory::update)),
-                (Method::DELETE, h!(inventory::delete)),
+                (Method::GET, Access::Rule("placement:resource_providers:inventories:show"), h!(inventory::show)),
+                (Method::PUT, Access::Rule("placement:resource_providers:inventories:update"), h!(inventory::update)),
+                (
+                    Method::DELETE,
+                    Access::Rule("placement:resource_providers:inventories:delete"),
+                    h!(inventory::delete),
+                ),
             ],
         ),
-        ("/resource_providers/{uuid}/usages", vec![(Method::GET, h!(usage::provider_usages))]),
+        (
+            "/resource_providers/{uuid}/usages",
+            vec![(Method::GET, Access::Rule("placement:resource_providers:usages"), h!(usage::provider_usages))],
+        ),
         (
             "/resource_providers/{uuid}/aggregates",
-            vec![(Method::GET, h!(aggregate::show)), (Method::PUT, h!(aggregate::set))],
+            vec![
+                (Method::GET, Access::Rule("placement:resource_providers:aggregates:list"), h!(aggregate::show)),
+                (Method::PUT, Access::Rule("placement:resource_providers:aggregates:update"), h!(aggregate::set)),
+            ],
         ),
-        ("/resource_providers/{uuid}/allocations", vec![(Method::GET, h!(allocation::list_for_provider))]),
-        ("/allocations", vec![(Method::POST, h!(allocation::post))]),
+        (
+            "/resource_providers/{uuid}/allocations",
+            vec![(
+                Method::GET,
+                Access::Rule("placement:resource_providers:allocations:list"),
+                h!(allocation::list_for_provider),
+            )],
+        ),
+        ("/allocations", vec![(Method::POST, Access::Rule("placement:allocations:manage"), h!(allocation::post))]),
         (
             "/allocations/{consumer_uuid}",
             vec![
-                (Method::GET, h!(allocation::show)),
-                (Method::PUT, h!(allocation::put)),
-                (Method::DELETE, h!(allocation::delete)),
+                (Method::GET, Access::Rule("placement:allocations:list"), h!(allocation::show)),
+                (Method::PUT, Access::Rule("placement:allocations:update"), h!(allocation::put)),
+                (Method::DELETE, Access::Rule("placement:allocations:delete"), h!(allocation::delete)),
             ],
         ),
-        ("/allocation_candidates", vec![(Method::GET, h!(allocation_candidate::list))]),
-        ("/traits", vec![(Method::GET, h!(trait_::list))]),
+        (
+            "/allocation_candidates",
+            vec![(Method::GET, Access::Rule("placement:allocation_candidates:list"), h!(allocation_candidate::list))],
+        ),
+        ("/traits", vec![(Method::GET, Access::Rule("placement:traits:list"), h!(trait_::list))]),
         (
             "/traits/{name}",
-            vec![(Method::GET, h!(trait_::show)), (Method::PUT, h!(trait_::put)), (Method::DELETE, h!(trait_::delete))],
+            vec![
+                (Method::GET, Access::Rule("placement:traits:show"), h!(trait_::show)),
+                (Method::PUT, Access::Rule("placement:traits:update"), h!(trait_::put)),
+                (Method::DELETE, Access::Rule("placement:traits:delete"), h!(trait_::delete)),
+            ],
         ),
         (
             "/resource_providers/{uuid}/traits",
             vec![
-                (Method::GET, h!(trait_::list_for_provider)),
-                (Method::PUT, h!(trait_::set_for_provider)),
-                (Method::DELETE, h!(trait_::delete_for_provider)),
+                (Method::GET, Access::Rule("placement:resource_providers:traits:list"), h!(trait_::list_for_provider)),
+                (Method::PUT, Access::Rule("placement:resource_providers:traits:update"), h!(trait_::set_for_provider)),
+                (
+                    Method::DELETE,
+                    Access::Rule("placement:resource_providers:traits:delete"),
+                    h!(trait_::delete_for_provider),
+                ),
             ],
         ),
-        ("/usages", vec![(Method::GET, h!(usage::total_usages))]),
-        ("/reshaper", vec![(Method::POST, h!(reshaper::reshape))]),
+        ("/usages", vec![(Method::GET, Access::Rule("placement:usages"), h!(usage::total_usages))]),
+        ("/reshaper", vec![(Method::POST, Access::Rule("placement:reshaper:reshape"), h!(reshaper::reshape))]),
     ]
 }
 
@@ -136,13 +176,13 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 async fn dispatch(
     state: Arc<AppState>,
-    methods: &[(Method, Handler)],
+    methods: &[Route],
     params: HashMap<String, String>,
     req: Request,
 ) -> Response {
     let method = req.method().clone();
-    let Some((_, handler)) = methods.iter().find(|(m, _)| *m == method) else {
-        let allow: Vec<&str> = methods.iter().map(|(m, _)| m.as_str()).collect();
+    let Some((_, access, handler)) = methods.iter().find(|(m, _, _)| *m == method) else {
+        let allow: Vec<&str> = methods.iter().map(|(m, _, _)| m.as_str()).collect();
         return ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "The method specified is not allowed for this resource.")
             .with_header(header::ALLOW, &allow.join(", "))
             .into_response();
@@ -172,7 +212,14 @@ async fn dispatch(
         .get::<axum::extract::OriginalUri>()
         .map(|o| o.0.path().strip_suffix(path).unwrap_or("").to_string())
         .unwrap_or_default();
+    // The table names the route's rule; the edge checks the handler
+    // consulted it.
+    let route = RouteCheck::from_extensions(&parts.extensions);
+    if let Some(r) = &route {
+        r.declare(*access);
+    }
     let req = Req {
+        route,
         state,
         version,
         ctx,

@@ -1,10 +1,12 @@
-//! Walk the route table: every route except the version document refuses a
-//! caller without roles (403 in Placement's error format), so no route can
-//! forget its policy check.
+//! Walk the route table: every route except the version document names a
+//! policy rule and refuses a caller without roles (403 in Placement's error
+//! format, naming that rule), so no route can forget its policy check or
+//! check another rule than the table says.
 
 use std::sync::Arc;
 
 use axum::body::Body;
+use berth_http::Access;
 use berth_placement_api::{route_table, AppState, PlacementConfig};
 use berth_policy::{Enforcer, EnforcerConfig};
 use berth_store::{Store, StoreConfig};
@@ -32,11 +34,13 @@ async fn every_route_refuses_a_caller_without_roles() {
         let app =
             berth_placement_api::router(Arc::new(AppState::new(store.clone(), policy, PlacementConfig::default())));
         let mut checked = 0;
-        for (path, methods) in route_table() {
-            if path == "/" {
+        for spec in route_table() {
+            let (path, method) = (spec.path, spec.method.clone());
+            let Access::Rule(rule) = spec.access else {
+                assert_eq!((path, spec.access), ("/", Access::Public), "only the version document is public");
                 continue;
-            }
-            for method in methods {
+            };
+            {
                 let mut uri = fill(path);
                 if path == "/usages" {
                     uri.push_str("?project_id=someone-else");
@@ -61,6 +65,9 @@ async fn every_route_refuses_a_caller_without_roles() {
                 );
                 let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
                 assert_eq!(v["errors"][0]["status"], 403, "{method} {path}");
+                // The refusal names the rule the table names for the route.
+                let detail = v["errors"][0]["detail"].as_str().unwrap_or_default();
+                assert!(detail.contains(rule), "{method} {path}: {detail} does not name {rule}");
                 checked += 1;
             }
         }
