@@ -174,12 +174,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     r.fallback(|| async { ApiError::not_found("").into_response() })
 }
 
-async fn dispatch(
-    state: Arc<AppState>,
-    methods: &[Route],
-    params: HashMap<String, String>,
-    req: Request,
-) -> Response {
+async fn dispatch(state: Arc<AppState>, methods: &[Route], params: HashMap<String, String>, req: Request) -> Response {
     let method = req.method().clone();
     let Some((_, access, handler)) = methods.iter().find(|(m, _, _)| *m == method) else {
         let allow: Vec<&str> = methods.iter().map(|(m, _, _)| m.as_str()).collect();
