@@ -89,7 +89,7 @@ fn python_int(text: &str) -> Option<i64> {
 fn int_error(text: &str) -> String {
     format!(
         "invalid literal for int() with base 10: {}",
-        crate::schema::pyrepr(&serde_json::Value::String(text.to_string()))
+        berth_placement::pyfmt::repr_str(text)
     )
 }
 
