@@ -87,10 +87,7 @@ fn python_int(text: &str) -> Option<i64> {
 }
 
 fn int_error(text: &str) -> String {
-    format!(
-        "invalid literal for int() with base 10: {}",
-        berth_placement::pyfmt::repr_str(text)
-    )
+    format!("invalid literal for int() with base 10: {}", berth_placement::pyfmt::repr_str(text))
 }
 
 #[cfg(test)]
