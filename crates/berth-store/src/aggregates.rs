@@ -6,18 +6,6 @@ use uuid::Uuid;
 use crate::db::{map_db, Cols, Store, Tx};
 use crate::providers::{bump_generation, no_such_provider, provider_ids};
 
-pub(crate) async fn provider_aggregates(tx: &mut Tx, provider_id: i64) -> Result<Vec<Uuid>> {
-    let rows = sqlx::query(
-        "SELECT a.uuid FROM provider_aggregates pa JOIN aggregates a ON a.id = pa.aggregate_id \
-         WHERE pa.provider_id = $1 ORDER BY a.id",
-    )
-    .bind(provider_id)
-    .fetch_all(&mut **tx)
-    .await
-    .map_err(map_db)?;
-    rows.iter().map(|r| r.uuid_at(0)).collect()
-}
-
 /// A provider's aggregates as they were sent (upstream stores and echoes
 /// the text, dashes or not).
 async fn provider_aggregate_texts(tx: &mut Tx, provider_id: i64) -> Result<Vec<String>> {
@@ -48,18 +36,18 @@ impl Store {
         Ok(Some((ids.generation, aggs, row.int(0)?)))
     }
 
-    /// A provider's generation, aggregates and update time.
+    /// A provider's generation, aggregates (as uuids, whatever form they
+    /// were sent in) and update time.
     pub async fn get_provider_aggregates(&self, rp: &Uuid) -> Result<Option<(i64, Vec<Uuid>, i64)>> {
-        let mut tx = self.read().await?;
-        let Some(ids) = provider_ids(&mut tx, rp).await? else { return Ok(None) };
-        let aggs = provider_aggregates(&mut tx, ids.id).await?;
-        let row = sqlx::query("SELECT updated_at FROM resource_providers WHERE id = $1")
-            .bind(ids.id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(map_db)?;
-        tx.commit().await.map_err(map_db)?;
-        Ok(Some((ids.generation, aggs, row.int(0)?)))
+        let Some((generation, texts, updated)) = self.get_provider_aggregate_texts(rp).await? else { return Ok(None) };
+        let aggs = texts
+            .iter()
+            .map(|t| {
+                Uuid::parse_str(t)
+                    .map_err(|_| berth_placement::Error::internal(format!("stored aggregate {t:?} is not a uuid")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some((generation, aggs, updated)))
     }
 
     /// Replace a provider's aggregates. With `generation` (1.19+) the write is

@@ -90,20 +90,7 @@ fn check_project(id: &str) -> Result<()> {
 pub async fn quota_defaults(ctx: Ctx, Path(project): Path<String>) -> ApiResult {
     check_project(&project)?;
     ctx.authorize_route(None)?;
-    let d = ctx.svc.config.quota_defaults;
-    let limits: BTreeMap<String, i64> = [
-        ("instances", d.instances),
-        ("cores", d.cores),
-        ("ram", d.ram),
-        ("metadata_items", d.metadata_items),
-        ("key_pairs", d.key_pairs),
-        ("server_groups", d.server_groups),
-        ("server_group_members", d.server_group_members),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    let mut m = shown(&ctx, &limits);
+    let mut m = shown(&ctx, &ctx.svc.config.quota_defaults.as_map());
     m.insert("id".into(), json!(project));
     ok(json!({"quota_set": m}))
 }

@@ -37,6 +37,24 @@ pub struct QuotaDefaults {
     pub server_group_members: i64,
 }
 
+impl QuotaDefaults {
+    /// The limits by Nova's quota names.
+    pub fn as_map(&self) -> BTreeMap<String, i64> {
+        [
+            ("instances", self.instances),
+            ("cores", self.cores),
+            ("ram", self.ram),
+            ("metadata_items", self.metadata_items),
+            ("key_pairs", self.key_pairs),
+            ("server_groups", self.server_groups),
+            ("server_group_members", self.server_group_members),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+}
+
 impl Default for QuotaDefaults {
     /// Nova's defaults.
     fn default() -> Self {
@@ -420,19 +438,7 @@ impl ComputeService {
 
     /// Effective quota limits of a project.
     pub async fn quota_limits(&self, project: &str) -> Result<BTreeMap<String, i64>> {
-        let d = self.config.quota_defaults;
-        let mut m: BTreeMap<String, i64> = [
-            ("instances", d.instances),
-            ("cores", d.cores),
-            ("ram", d.ram),
-            ("metadata_items", d.metadata_items),
-            ("key_pairs", d.key_pairs),
-            ("server_groups", d.server_groups),
-            ("server_group_members", d.server_group_members),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
+        let mut m = self.config.quota_defaults.as_map();
         m.extend(self.db.quotas(project).await?);
         Ok(m)
     }
