@@ -76,9 +76,14 @@ pub struct AgentConfig {
     pub disk_allocation_ratio: f64,
     /// Extra traits the host reports (e.g. `CUSTOM_GOLD`, `HW_CPU_X86_AVX2`).
     pub traits: Vec<String>,
-    /// Heartbeat period (`report_interval`).
+    /// Heartbeat period (`report_interval`); the agents of one process
+    /// heartbeat together.
     pub report_interval: Duration,
-    /// How often the work queue is polled when idle.
+    /// The agent's own safety poll of its queue. Work normally reaches it
+    /// by wake-up (in-process, or PostgreSQL `NOTIFY`) and the process's
+    /// dispatcher polls for all its agents at once
+    /// ([`ComputeService::spawn_dispatcher`]); this only bounds the delay
+    /// when both are missing.
     pub poll_interval: Duration,
     /// Resource update + reconciliation period.
     pub reconcile_interval: Duration,
@@ -102,7 +107,7 @@ impl AgentConfig {
             disk_allocation_ratio: 1.0,
             traits: Vec::new(),
             report_interval: Duration::from_secs(10),
-            poll_interval: Duration::from_millis(200),
+            poll_interval: Duration::from_secs(10),
             reconcile_interval: Duration::from_secs(60),
             task_lease: Duration::from_secs(120),
             spawn_time: Duration::ZERO,
@@ -178,7 +183,25 @@ pub struct ComputeAgent {
     node: Mutex<Option<ComputeNode>>,
     worker_id: String,
     recovered: std::sync::atomic::AtomicBool,
+    /// What the last resource update published to Placement, and how many
+    /// updates since a full one (an unchanged host skips the writes).
+    published: Mutex<(Option<Published>, u32)>,
 }
+
+/// A host's provider state as last written to Placement.
+#[derive(Debug, Clone, PartialEq)]
+struct Published {
+    node: Uuid,
+    inventories: BTreeMap<String, Inventory>,
+    add: Vec<String>,
+    remove: Vec<String>,
+    aggregate: Uuid,
+    other_aggregates: Vec<Uuid>,
+}
+
+/// Updates between two full ones (which write even when nothing changed,
+/// repairing what someone else changed in Placement).
+const FULL_UPDATE_EVERY: u32 = 10;
 
 impl std::fmt::Debug for ComputeAgent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -199,11 +222,17 @@ impl ComputeAgent {
             node: Mutex::new(None),
             worker_id,
             recovered: Default::default(),
+            published: Mutex::new((None, 0)),
         }
     }
 
     pub fn host(&self) -> &str {
         &self.config.host
+    }
+
+    /// The compute service this agent works through.
+    pub fn service(&self) -> &Arc<ComputeService> {
+        &self.svc
     }
 
     pub fn driver(&self) -> &Arc<FakeDriver> {
@@ -299,7 +328,6 @@ impl ComputeAgent {
         if let Ok(mut g) = self.node.lock() {
             *g = Some(node.clone());
         }
-        placement.ensure_provider(node.uuid, &node.hypervisor_hostname, None).await?;
         let inv = |total: i64, reserved: i64, ratio: f64| Inventory::new(total, reserved.clamp(0, total), ratio);
         let inventories: BTreeMap<String, Inventory> = [
             ("VCPU".to_string(), inv(c.driver.vcpus, c.reserved_host_cpus, c.cpu_allocation_ratio)),
@@ -308,8 +336,7 @@ impl ComputeAgent {
         ]
         .into_iter()
         .collect();
-        placement.set_inventories(node.uuid, &inventories).await?;
-        let disabled = self.current_service().is_some_and(|s| s.disabled);
+        let disabled = self.svc.db.service_by_host(&c.host, NOVA_COMPUTE).await?.is_some_and(|s| s.disabled);
         let mut add: Vec<String> = c.traits.clone();
         add.push("COMPUTE_NODE".into());
         let mut remove = Vec::new();
@@ -318,12 +345,25 @@ impl ComputeAgent {
         } else {
             remove.push(COMPUTE_STATUS_DISABLED.to_string());
         }
-        placement.update_traits(node.uuid, &add, &remove).await?;
         let az = self.az();
-        let mine = self.svc.db.az_aggregate(&az).await?;
-        let others: Vec<Uuid> =
+        let aggregate = self.svc.db.az_aggregate(&az).await?;
+        let other_aggregates: Vec<Uuid> =
             self.svc.db.list_azs().await?.into_iter().filter(|(n, _)| n != &az).map(|(_, u)| u).collect();
-        placement.update_aggregates(node.uuid, &[mine], &others).await?;
+        let want = Published { node: node.uuid, inventories, add, remove, aggregate, other_aggregates };
+        let unchanged = {
+            let g = self.published.lock().unwrap_or_else(|p| p.into_inner());
+            g.0.as_ref() == Some(&want) && g.1 < FULL_UPDATE_EVERY
+        };
+        if unchanged {
+            let mut g = self.published.lock().unwrap_or_else(|p| p.into_inner());
+            g.1 += 1;
+            return Ok(node);
+        }
+        placement.ensure_provider(node.uuid, &node.hypervisor_hostname, None).await?;
+        placement.set_inventories(node.uuid, &want.inventories).await?;
+        placement.update_traits(node.uuid, &want.add, &want.remove).await?;
+        placement.update_aggregates(node.uuid, &[want.aggregate], &want.other_aggregates).await?;
+        *self.published.lock().unwrap_or_else(|p| p.into_inner()) = (Some(want), 0);
         Ok(node)
     }
 
@@ -493,12 +533,20 @@ impl ComputeAgent {
             None => None,
         };
         self.svc.at_reconcile_seam().await;
-        let all: BTreeMap<Uuid, Instance> = db
-            .list_instances(&InstanceQuery { include_deleted: true, ..Default::default() })
+        // This host's instances, plus whatever else holds allocations here
+        // (looked up by uuid: no scan of every instance of the cloud).
+        let mut all: BTreeMap<Uuid, Instance> = db
+            .list_instances(&InstanceQuery { host: Some(host.to_string()), ..Default::default() })
             .await?
             .into_iter()
             .map(|i| (i.uuid, i))
             .collect();
+        if let Some(a) = &allocs {
+            let others: Vec<Uuid> = a.allocations.keys().filter(|c| !all.contains_key(c)).copied().collect();
+            if !others.is_empty() {
+                all.extend(db.get_instances(&others).await?.into_iter().map(|i| (i.uuid, i)));
+            }
+        }
         let mine: BTreeMap<Uuid, &Instance> =
             all.values().filter(|i| !i.deleted && i.host.as_deref() == Some(host)).map(|i| (i.uuid, i)).collect();
         // Guests.
@@ -590,46 +638,61 @@ impl ComputeAgent {
         Ok(false)
     }
 
-    /// Heartbeat every `report_interval` until the task is aborted. Runs
-    /// on its own task so that no amount of queued or slow task work can
-    /// make a healthy host look down.
-    async fn heartbeat_loop(self: Arc<Self>) {
-        let mut beat = tokio::time::interval(self.config.report_interval.max(Duration::from_millis(10)));
-        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            beat.tick().await;
-            if let Err(e) = self.heartbeat().await {
-                tracing::warn!(host = %self.config.host, error = %e, "heartbeat failed");
+    /// Run until `shutdown` resolves: start (retrying while Placement is
+    /// unreachable), heartbeat with the other agents of the process (on a
+    /// task of their own: task work never delays a heartbeat), work the
+    /// queue when woken, and update resources and reconcile periodically.
+    /// Errors are logged, never fatal. Shutdown does not wait for the task
+    /// at hand: it stops where it is, as a crash would, and the next start
+    /// recovers it.
+    pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()> + Send) {
+        let wake = self.svc.wakeups().waiter(&self.config.host);
+        tokio::select! {
+            _ = shutdown => {}
+            _ = self.work_loop(&wake) => {}
+        }
+    }
+
+    /// Join the process's heartbeats once registered; register again when
+    /// the service row disappeared.
+    async fn keep_heartbeating(&self, membership: &mut Option<crate::service::HeartbeatMembership>) {
+        let lost = membership.as_ref().is_some_and(|m| m.lost.load(std::sync::atomic::Ordering::Acquire));
+        if lost {
+            *membership = None;
+            if let Err(e) = self.register().await {
+                tracing::warn!(host = %self.config.host, error = %e, "cannot register the service again");
+                return;
+            }
+        }
+        if membership.is_none() {
+            if let Some(s) = self.current_service() {
+                *membership = Some(self.svc.join_heartbeats(s.id, self.config.report_interval));
             }
         }
     }
 
-    /// Run until `shutdown` resolves: heartbeat on a task of its own, start
-    /// (retrying while Placement is unreachable), work the queue and
-    /// reconcile periodically. Errors are logged, never fatal. Shutdown
-    /// does not wait for the task at hand: it stops where it is, as a
-    /// crash would, and the next start recovers it.
-    pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()> + Send) {
-        let _beats = AbortOnDrop(tokio::spawn(self.clone().heartbeat_loop()));
-        tokio::select! {
-            _ = shutdown => {}
-            _ = self.work_loop() => {}
-        }
-    }
-
     /// Start (retrying), work the queue, and every `reconcile_interval`
-    /// update resources and reconcile.
-    async fn work_loop(&self) {
+    /// (first after a random part of it, so the agents of a large process
+    /// do not all update at once) update resources and reconcile.
+    async fn work_loop(&self, wake: &tokio::sync::Notify) {
         let mut started = false;
+        let mut starting = Some(StartingGuard::new(&self.svc.agents_starting));
+        let mut membership = None;
         let mut retry = tokio::time::interval(self.config.report_interval.max(Duration::from_millis(10)));
-        let mut periodic = tokio::time::interval(self.config.reconcile_interval.max(Duration::from_millis(10)));
+        let period = self.config.reconcile_interval.max(Duration::from_millis(10));
+        let jitter = period.mul_f64(rand::random::<f64>());
+        let mut periodic = tokio::time::interval_at(tokio::time::Instant::now() + jitter, period);
         retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         periodic.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            self.keep_heartbeating(&mut membership).await;
             tokio::select! {
                 _ = retry.tick(), if !started => {
                     match self.start().await {
-                        Ok(_) => started = true,
+                        Ok(_) => {
+                            started = true;
+                            drop(starting.take());
+                        }
                         Err(e) => tracing::warn!(host = %self.config.host, error = %e, "agent start incomplete; retrying"),
                     }
                 }
@@ -641,23 +704,32 @@ impl ComputeAgent {
                         }
                     }
                 }
-                _ = tokio::time::sleep(self.config.poll_interval) => {
-                    if let Err(e) = self.process_tasks().await {
-                        tracing::warn!(host = %self.config.host, error = %e, "task processing failed");
-                    }
-                }
+                _ = wake.notified() => self.work().await,
+                _ = tokio::time::sleep(self.config.poll_interval) => self.work().await,
             }
+        }
+    }
+
+    async fn work(&self) {
+        if let Err(e) = self.process_tasks().await {
+            tracing::warn!(host = %self.config.host, error = %e, "task processing failed");
         }
     }
 }
 
-/// Aborts a spawned task when dropped (the agent's heartbeat stops with
-/// its run loop, however that ends).
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+/// Counts an agent as starting while it lives.
+struct StartingGuard(Arc<std::sync::atomic::AtomicUsize>);
 
-impl Drop for AbortOnDrop {
+impl StartingGuard {
+    fn new(counter: &Arc<std::sync::atomic::AtomicUsize>) -> StartingGuard {
+        counter.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        StartingGuard(counter.clone())
+    }
+}
+
+impl Drop for StartingGuard {
     fn drop(&mut self) {
-        self.0.abort();
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 

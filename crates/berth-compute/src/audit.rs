@@ -9,7 +9,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::error::Result;
-use crate::model::{Instance, OutboxEntry, TaskState};
+use crate::model::{task_kind, Instance, OutboxEntry, TaskState};
 use crate::scheduler::flavor_resources;
 use crate::service::ComputeService;
 
@@ -160,8 +160,13 @@ impl ComputeService {
             }
         }
         let cutoff = placement_read_at - self.config.scheduling_timeout.as_micros() as i64;
+        // A request still in the scheduler's queue is waiting its turn (or
+        // for Placement), not abandoned: a re-offered one adopts or makes
+        // its claim.
+        let queued = self.db.instances_with_open_task(task_kind::SCHEDULE).await?;
         for i in instances.values() {
-            if !i.deleted && in_flight(i) && i.updated_at.unwrap_or(i.created_at) <= cutoff {
+            if !i.deleted && in_flight(i) && !queued.contains(&i.uuid) && i.updated_at.unwrap_or(i.created_at) <= cutoff
+            {
                 report.abandoned_claims.push(AbandonedClaim {
                     instance: i.uuid,
                     providers: held.get(&i.uuid).map(|p| p.iter().copied().collect()).unwrap_or_default(),

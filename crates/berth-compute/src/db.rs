@@ -5,12 +5,16 @@
 //! Database errors become [`ComputeError`] kinds in one place
 //! (`From<DbError> for ComputeError`, error.rs).
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use sqlx::any::AnyRow;
 use sqlx::AnyPool;
 
 use berth_db::RowExt;
 
 use crate::error::{ComputeError, Result};
+use crate::wake::Wakeups;
 
 pub use berth_db::{redact, Engine};
 pub(crate) use berth_db::{Tx, WriteTx};
@@ -22,6 +26,15 @@ pub(crate) struct Db {
     /// The read pool, for single statements outside a transaction.
     pub pool: AnyPool,
     pub engine: Engine,
+    /// The database URL (the PostgreSQL wake-up listener connects to it).
+    pub url: String,
+    /// Workers of this process to wake after a commit that queued work
+    /// for them (see [`crate::wake`]).
+    pub wakeups: Arc<Wakeups>,
+    /// Advanced by every write of this process to services or nodes (not
+    /// heartbeats): the scheduler's host-state view is rebuilt when it
+    /// moves (changes of other processes are seen within the view's TTL).
+    pub hosts_version: Arc<AtomicU64>,
 }
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -30,7 +43,19 @@ static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/p
 impl Db {
     pub async fn connect(url: &str, max_connections: u32) -> Result<Db> {
         let inner = berth_db::Db::connect(url, max_connections).await.map_err(ComputeError::internal)?;
-        Ok(Db { pool: inner.pool().clone(), engine: inner.engine(), inner })
+        Ok(Db {
+            pool: inner.pool().clone(),
+            engine: inner.engine(),
+            inner,
+            url: url.to_string(),
+            wakeups: Arc::default(),
+            hosts_version: Arc::default(),
+        })
+    }
+
+    /// The services or nodes changed: the host-state view is stale.
+    pub fn hosts_changed(&self) {
+        self.hosts_version.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Apply compute's migrations (Placement, identity and image keep theirs

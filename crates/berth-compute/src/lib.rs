@@ -46,6 +46,8 @@ mod policy;
 mod scheduler;
 mod service;
 mod store;
+pub mod wake;
+mod workers;
 
 pub use agent::{run_agent, AgentConfig, ComputeAgent, DriverSpec, FakeDriver, ReconcileReport, RecoveryReport};
 pub use api::{route_specs, router, MAX_VERSION, MIN_VERSION, MOUNT};

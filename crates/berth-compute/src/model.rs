@@ -135,6 +135,8 @@ pub mod task_kind {
     pub const STOP: &str = "stop";
     pub const START: &str = "start";
     pub const REBOOT: &str = "reboot";
+    /// Choose a host and claim (the scheduler's queue).
+    pub const SCHEDULE: &str = "schedule";
 }
 
 /// A Placement operation that must eventually happen.

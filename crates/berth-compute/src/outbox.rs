@@ -94,12 +94,17 @@ impl ComputeService {
     }
 
     /// The API process's background work until `shutdown` resolves: the
+    /// scheduler worker, the dispatcher (slow poll of the work queues every
+    /// `dispatch_interval`), the PostgreSQL wake-up listener, the
     /// outbox drainer (every `outbox_interval`) and the reconciler (every
     /// `reconcile_interval`: an [`ComputeService::audit`] that heals when
     /// `reconcile_fix`, exposing the count through
     /// [`ComputeService::reconciler_findings`]).
     pub async fn run_background(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()> + Send) {
         tokio::pin!(shutdown);
+        let listener = self.spawn_wake_listener();
+        let scheduler = tokio::spawn(self.clone().run_scheduler(self.config.dispatch_interval * 4));
+        let dispatcher = tokio::spawn(self.clone().run_dispatcher(self.config.dispatch_interval));
         let mut outbox = tokio::time::interval(self.config.outbox_interval.max(Duration::from_millis(10)));
         let mut reconcile = tokio::time::interval(self.config.reconcile_interval.max(Duration::from_millis(10)));
         outbox.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -125,6 +130,11 @@ impl ComputeService {
                     }
                 }
             }
+        }
+        scheduler.abort();
+        dispatcher.abort();
+        if let Some(l) = listener {
+            l.abort();
         }
     }
 

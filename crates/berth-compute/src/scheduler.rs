@@ -6,8 +6,11 @@
 //! when Placement says no.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
-use berth_placement_client::{encode, AllocationCandidates, AllocationRequest, PlacementError, Resources};
+use berth_placement_client::{
+    encode, AllocationCandidates, AllocationRequest, PlacementError, ProviderSummary, Resources,
+};
 use rand::seq::SliceRandom;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -37,7 +40,7 @@ pub enum Weigher {
 }
 
 /// What an instance needs from a host.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct RequestSpec {
     pub resources: Resources,
     pub required_traits: BTreeSet<String>,
@@ -140,8 +143,8 @@ impl RequestSpec {
 /// services by host, and the clock and threshold that decide "up".
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Hosts {
-    pub nodes: BTreeMap<Uuid, ComputeNode>,
-    pub services: BTreeMap<String, Service>,
+    pub nodes: Arc<BTreeMap<Uuid, ComputeNode>>,
+    pub services: Arc<BTreeMap<String, Service>>,
     pub now_us: i64,
     pub down_after_ms: i64,
 }
@@ -227,6 +230,60 @@ pub(crate) fn filter_and_weigh<R: Rng + ?Sized>(
     out
 }
 
+/// Choose hosts for `n` identical requests from one weighed list (best
+/// first), as Nova's host manager consumes each pick from its in-memory
+/// host state: every pick takes its resources from the candidates'
+/// provider summaries, so a host is chosen again only while it still has
+/// room, and the weigher sees the free RAM left after earlier picks.
+/// `None` for a request no host has room for. Placement re-checks every
+/// claim; this only avoids choosing what is already known to be full.
+pub(crate) fn pick_many(
+    weighed: &[Weighed],
+    summaries: &BTreeMap<Uuid, ProviderSummary>,
+    n: usize,
+    weigher: Weigher,
+) -> Vec<Option<usize>> {
+    let mut taken: BTreeMap<(Uuid, &str), i64> = BTreeMap::new();
+    let mut ram_taken: BTreeMap<Uuid, i64> = BTreeMap::new();
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut best: Option<(usize, i64)> = None;
+        for (idx, w) in weighed.iter().enumerate() {
+            let fits = w.request.allocations.iter().all(|(rp, res)| {
+                res.resources.iter().all(|(rc, amount)| match summaries.get(rp).and_then(|s| s.resources.get(rc)) {
+                    Some(c) => c.capacity - c.used - taken.get(&(*rp, rc.as_str())).copied().unwrap_or(0) >= *amount,
+                    None => true,
+                })
+            });
+            if !fits {
+                continue;
+            }
+            let free = w.free_ram - ram_taken.get(&w.node.uuid).copied().unwrap_or(0);
+            let better = match (best, weigher) {
+                (None, _) => true,
+                (Some((_, b)), Weigher::Spread) => free > b,
+                (Some((_, b)), Weigher::Pack) => free < b,
+            };
+            if better {
+                best = Some((idx, free));
+            }
+        }
+        if let Some((idx, _)) = best {
+            let w = &weighed[idx];
+            for (rp, res) in &w.request.allocations {
+                for (rc, amount) in &res.resources {
+                    *taken.entry((*rp, rc.as_str())).or_default() += amount;
+                    if rc == "MEMORY_MB" {
+                        *ram_taken.entry(w.node.uuid).or_default() += amount;
+                    }
+                }
+            }
+        }
+        out.push(best.map(|(i, _)| i));
+    }
+    out
+}
+
 /// The host filters.
 fn passes(spec: &RequestSpec, hosts: &Hosts, node: &ComputeNode, service: &Service) -> bool {
     // ComputeFilter: the service is enabled and up.
@@ -305,7 +362,7 @@ mod tests {
 
     // ---------------------------------------------------------- filter and weigh
 
-    use berth_placement_client::{CapacityUsed, ProviderSummary, ResourcesOf};
+    use berth_placement_client::{CapacityUsed, ResourcesOf};
 
     const NOW: i64 = 1_000_000_000_000;
     const DOWN_AFTER: i64 = 60_000;
@@ -352,7 +409,7 @@ mod tests {
                     root_provider_uuid: Some(u),
                 },
             );
-            hosts.nodes.insert(
+            Arc::make_mut(&mut hosts.nodes).insert(
                 u,
                 ComputeNode {
                     id: 0,
@@ -375,7 +432,7 @@ mod tests {
                     updated_at: None,
                 },
             );
-            hosts.services.insert(
+            Arc::make_mut(&mut hosts.services).insert(
                 x.name.into(),
                 Service {
                     id: 0,
@@ -455,7 +512,7 @@ mod tests {
         let dup = cands.allocation_requests[0].clone();
         cands.allocation_requests.push(dup);
         // A node without a compute service, and a provider that is no node.
-        hosts.services.remove("b");
+        Arc::make_mut(&mut hosts.services).remove("b");
         let stray = Uuid::new_v4();
         cands.allocation_requests.push(AllocationRequest {
             allocations: [(stray, ResourcesOf { resources: Resources::new(), generation: None })].into_iter().collect(),
@@ -475,5 +532,24 @@ mod tests {
         let mut sorted = got.clone();
         sorted.sort();
         assert_eq!(sorted, vec!["a", "b", "c"]);
+    }
+
+    #[test]
+    fn many_picks_consume_what_each_takes() {
+        // Each request takes 64 MB; a has 200 free, b 100.
+        let (cands, hosts) = world(&[h("a", 200), h("b", 100)]);
+        for (weigher, want) in [
+            (Weigher::Spread, vec![Some("a"), Some("a"), Some("b"), Some("a"), None]),
+            (Weigher::Pack, vec![Some("b"), Some("a"), Some("a"), Some("a"), None]),
+        ] {
+            let weighed = filter_and_weigh(&cands, &hosts, &RequestSpec::default(), weigher, &mut rand::rng());
+            let got: Vec<Option<&str>> = pick_many(&weighed, &cands.provider_summaries, 5, weigher)
+                .into_iter()
+                .map(|i| i.map(|i| weighed[i].node.host.as_str()))
+                .collect();
+            assert_eq!(got, want, "{weigher:?}");
+        }
+        // Nothing to choose from: every request unplaced.
+        assert_eq!(pick_many(&[], &cands.provider_summaries, 2, Weigher::Spread), vec![None, None]);
     }
 }

@@ -446,8 +446,9 @@ async fn reoffered_build_resumes_spawn(backend: Backend) {
 }
 both_backends!(reoffered_build_resumes_spawn);
 
-/// Start `POST /servers` on a task that stops after the claim, before the
-/// host is recorded; returns the task and the server's uuid once there.
+/// Create a server and run the scheduler in a task that stops after its
+/// claim, before recording the host (the claim seam). Returns the
+/// scheduler's task, the instance and the sender that lets it go on.
 async fn build_stopped_after_claim(
     env: &Env,
     name: &str,
@@ -461,38 +462,32 @@ async fn build_stopped_after_claim(
             let _ = go_rx.await;
         })
     }));
-    let app = env.app.clone();
     let body = json!({"server": {"name": name, "flavorRef": flavor, "imageRef": IMAGE, "networks": "none"}});
+    let (s, v) = env.req(Method::POST, "/servers", Some(body)).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let id = v["servers"][0]["id"].as_str().or(v["server"]["id"].as_str()).expect("server id").to_string();
+    let svc = env.svc.clone();
     let task = tokio::spawn(async move {
-        use tower::ServiceExt;
-        let req = axum::http::Request::builder()
-            .method(Method::POST)
-            .uri("/compute/v2.1/servers")
-            .header("host", "berth.test")
-            .header("x-auth-token", "admin")
-            .header("openstack-api-version", MV)
-            .header("content-type", "application/json")
-            .body(axum::body::Body::from(body.to_string()))
-            .unwrap();
-        let _ = app.oneshot(req).await;
+        let _ = svc.schedule_pending(&format!("paused-{}", Uuid::new_v4())).await;
     });
-    at_rx.await.expect("the build claimed");
-    let (s, v) = env.req(Method::GET, &format!("/servers?name={name}"), None).await;
-    assert_eq!(s, StatusCode::OK, "{v}");
-    let id = v["servers"][0]["id"].as_str().expect("the server is listed").to_string();
+    at_rx.await.expect("the scheduler claimed");
     (task, Uuid::parse_str(&id).unwrap(), go_tx)
 }
 
-/// A claim whose host was never recorded: within the grace period it is a
-/// build in progress (nobody touches it); after it, `berth audit` reports
-/// it and the fix sets the build to ERROR with a fault and gives the
-/// allocation back.
+/// A claim whose host is not recorded yet: while its scheduling request
+/// is open it is a build in progress (the audit and the agents leave it
+/// alone); a scheduler killed after its claim is replaced by one that
+/// adopts the claim (no second claim); a build deleted while its
+/// scheduler was paused gets its claim given back when the scheduler
+/// goes on, and no build is queued.
 async fn abandoned_claim_given_back(backend: Backend) {
-    // Default grace (minutes): a paused scheduler's claim is in progress.
-    let env = Env::new(backend).await;
+    let cfg = berth_compute::ComputeConfig { scheduling_timeout: std::time::Duration::ZERO, ..Default::default() };
+    let env = Env::with_config(backend, cfg).await;
     let agent = env.agent("host1", "fake:8,8192,100", &[]).await;
     let rp = agent.node_uuid().unwrap();
     let flavor = env.create_flavor("m1.small", 2, 1024, 10).await;
+
+    // Paused scheduler: in progress, even with no grace at all.
     let (task, uuid, go) = build_stopped_after_claim(&env, "paused", &flavor).await;
     assert_eq!(env.usages(rp).await, usage(2, 1024, 10));
     let report = env.svc.audit(true).await.unwrap();
@@ -502,43 +497,35 @@ async fn abandoned_claim_given_back(backend: Backend) {
     task.await.unwrap();
     drain(&[&agent]).await;
     assert_eq!(env.status(&uuid.to_string()).await, "ACTIVE");
-    drop(env);
+    assert_eq!(env.usages(rp).await, usage(2, 1024, 10));
 
-    // No grace: the scheduler is killed after its claim.
-    let cfg = berth_compute::ComputeConfig { scheduling_timeout: std::time::Duration::ZERO, ..Default::default() };
-    let env = Env::with_config(backend, cfg).await;
-    let agent = env.agent("host1", "fake:8,8192,100", &[]).await;
-    let rp = agent.node_uuid().unwrap();
-    let flavor = env.create_flavor("m1.small", 2, 1024, 10).await;
+    // Killed scheduler: its request is still queued (not abandoned); the
+    // next scheduler (leases of dead workers released, as a restart does)
+    // adopts the claim.
     let (task, uuid, _go) = build_stopped_after_claim(&env, "killed", &flavor).await;
     task.abort();
     let _ = task.await;
     let id = uuid.to_string();
     assert_eq!(env.status(&id).await, "BUILD");
-    assert_eq!(env.usages(rp).await, usage(2, 1024, 10));
-    let report = env.svc.audit(false).await.unwrap();
-    assert_eq!(report.abandoned_claims.len(), 1, "{report:?}");
-    assert_eq!(report.abandoned_claims[0].instance, uuid);
-    assert_eq!(report.abandoned_claims[0].providers, vec![rp]);
+    assert_eq!(env.usages(rp).await, usage(4, 2048, 20));
     let report = env.svc.audit(true).await.unwrap();
-    assert_eq!(report.fixed, 1, "{report:?}");
-    assert_eq!(env.status(&id).await, "ERROR");
-    let (_, v) = env.server(&id).await;
-    assert!(v["fault"]["message"].as_str().unwrap_or_default().contains("No valid host"), "{v}");
-    assert_eq!(env.usages(rp).await, usage(0, 0, 0));
-    assert!(env.svc.audit(false).await.unwrap().is_clean());
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(env.svc.release_scheduler_leases("restarted").await.unwrap(), 1);
+    drain(&[&agent]).await;
+    assert_eq!(env.status(&id).await, "ACTIVE");
+    assert_eq!(env.usages(rp).await, usage(4, 2048, 20), "the claim was adopted, not made twice");
 
-    // No grace and a live (paused) scheduler: whichever writes first
-    // wins; the build ends in ERROR and nothing leaks.
+    // Deleted while the scheduler is paused after its claim: the
+    // scheduler loses the race to record the host and gives its claim
+    // back; no build is queued.
     let (task, uuid, go) = build_stopped_after_claim(&env, "raced", &flavor).await;
-    let report = env.svc.audit(true).await.unwrap();
-    assert_eq!(report.abandoned_claims.len(), 1, "{report:?}");
-    assert_eq!(env.usages(rp).await, usage(0, 0, 0));
+    let (s, _) = env.req(Method::DELETE, &format!("/servers/{uuid}"), None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
     go.send(()).unwrap();
     task.await.unwrap();
-    assert_eq!(env.status(&uuid.to_string()).await, "ERROR");
+    assert_eq!(env.status(&uuid.to_string()).await, "GONE");
     assert_eq!(env.svc.open_tasks("host1").await.unwrap(), 0, "the losing scheduler queued no build");
-    assert_eq!(env.usages(rp).await, usage(0, 0, 0), "the losing scheduler gave its claim back");
+    assert_eq!(env.usages(rp).await, usage(4, 2048, 20), "the losing scheduler gave its claim back");
     assert!(env.svc.audit(false).await.unwrap().is_clean());
 }
 both_backends!(abandoned_claim_given_back);

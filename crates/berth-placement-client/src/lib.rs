@@ -497,6 +497,31 @@ pub trait PlacementClient: Send + Sync {
         })
     }
 
+    /// `POST /allocations`: write the allocations of many consumers in one
+    /// atomic request (all or none).
+    fn post_allocations<'a>(&'a self, writes: &'a BTreeMap<Uuid, AllocationWrite>) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let body: serde_json::Map<String, Value> = writes
+                .iter()
+                .map(|(consumer, write)| {
+                    let allocations: BTreeMap<String, Value> =
+                        write.allocations.iter().map(|(rp, res)| (rp.to_string(), json!({"resources": res}))).collect();
+                    (
+                        consumer.to_string(),
+                        json!({
+                            "allocations": allocations,
+                            "project_id": write.project_id,
+                            "user_id": write.user_id,
+                            "consumer_generation": write.consumer_generation,
+                            "consumer_type": write.consumer_type,
+                        }),
+                    )
+                })
+                .collect();
+            self.call(PlacementRequest::post("/allocations", Value::Object(body)), "post allocations").await.map(|_| ())
+        })
+    }
+
     /// Remove all of a consumer's allocations; `Ok(false)` when it had none.
     fn delete_allocations(&self, consumer: Uuid) -> BoxFuture<'_, Result<bool>> {
         Box::pin(async move {

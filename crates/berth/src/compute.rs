@@ -70,10 +70,20 @@ impl CloudArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["host", "hosts"])))]
 pub struct ComputeArgs {
     /// Host name of this compute node.
     #[arg(long)]
-    pub host: String,
+    pub host: Option<String>,
+    /// Run many simulated hosts in this process: a count (`500`: compute1
+    /// .. compute500), a range (`compute1..compute500`, `rack2-h01..rack2-h40`)
+    /// or a comma-separated list of names and ranges.
+    #[arg(long)]
+    pub hosts: Option<String>,
+    /// How often this process polls the work queue for all its hosts
+    /// (the fallback behind wake-ups: in-process, and PostgreSQL NOTIFY).
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub poll_interval_ms: u64,
     /// `fake` or `fake:VCPU,MEMORY_MB,DISK_GB`.
     #[arg(long, default_value = "fake")]
     pub driver: String,
@@ -86,19 +96,101 @@ pub struct ComputeArgs {
 pub async fn run_compute(args: ComputeArgs) -> anyhow::Result<()> {
     let spec: berth_compute::DriverSpec =
         args.driver.parse().map_err(|e| anyhow::anyhow!("--driver {}: {e}", args.driver))?;
+    let hosts = match (&args.host, &args.hosts) {
+        (Some(h), None) => vec![h.clone()],
+        (None, Some(spec)) => parse_hosts(spec).map_err(|e| anyhow::anyhow!("--hosts {spec}: {e}"))?,
+        _ => anyhow::bail!("pass --host NAME or --hosts SPEC"),
+    };
     let svc = args.cloud.open().await?;
     let (stop, shutdown) = Shutdown::new();
-    let agent = tokio::spawn(berth_compute::run_agent(
-        svc,
-        args.agent.config(args.host.clone(), spec),
-        berth_compute::FakeDriver::new(),
-        shutdown.wait(),
-    ));
-    tracing::info!(host = %args.host, "compute agent running");
+    // One dispatcher and (on PostgreSQL) one wake-up listener for all the
+    // hosts of this process; heartbeats are batched by the service.
+    let listener = svc.spawn_wake_listener();
+    let dispatcher = tokio::spawn(svc.clone().run_dispatcher(std::time::Duration::from_millis(args.poll_interval_ms)));
+    let agents: Vec<_> = hosts
+        .iter()
+        .map(|h| {
+            tokio::spawn(berth_compute::run_agent(
+                svc.clone(),
+                args.agent.config(h.clone(), spec),
+                berth_compute::FakeDriver::new(),
+                shutdown.wait(),
+            ))
+        })
+        .collect();
+    tracing::info!(hosts = hosts.len(), first = %hosts[0], "compute agents running");
     crate::shutdown_signal().await;
     let _ = stop.send(true);
-    let _ = agent.await;
+    for a in agents {
+        let _ = a.await;
+    }
+    dispatcher.abort();
+    if let Some(l) = listener {
+        l.abort();
+    }
     Ok(())
+}
+
+/// `--hosts`: `N` (compute1..computeN), `name1..name9` ranges (same
+/// prefix; the numbers keep the first one's zero padding), or a
+/// comma-separated list of names and ranges. Names must be unique.
+pub fn parse_hosts(spec: &str) -> Result<Vec<String>, String> {
+    const MAX: u64 = 100_000;
+    let mut out = Vec::new();
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        if let Ok(n) = part.parse::<u64>() {
+            if n == 0 || n > MAX {
+                return Err(format!("a count must be 1..={MAX}"));
+            }
+            out.extend((1..=n).map(|i| format!("compute{i}")));
+        } else if let Some((a, b)) = part.split_once("..") {
+            let split = |s: &str| {
+                let digits = s.len() - s.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+                let (p, d) = s.split_at(s.len() - digits);
+                (p.to_string(), d.to_string())
+            };
+            let ((pa, da), (pb, db)) = (split(a), split(b));
+            if pa != pb || da.is_empty() || db.is_empty() {
+                return Err(format!("{part:?}: a range is PREFIX<number>..PREFIX<number> with the same prefix"));
+            }
+            let (from, to) = match (da.parse::<u64>(), db.parse::<u64>()) {
+                (Ok(f), Ok(t)) if f <= t && t - f < MAX => (f, t),
+                _ => return Err(format!("{part:?}: the range must go up, by at most {MAX} hosts")),
+            };
+            let width = if da.starts_with('0') { da.len() } else { 0 };
+            out.extend((from..=to).map(|i| format!("{pa}{i:0width$}")));
+        } else {
+            out.push(part.to_string());
+        }
+    }
+    if out.is_empty() {
+        return Err("no hosts".into());
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(dup) = out.iter().find(|h| !seen.insert(h.as_str())) {
+        return Err(format!("host {dup} is named twice"));
+    }
+    if out.len() as u64 > MAX {
+        return Err(format!("at most {MAX} hosts per process"));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_hosts;
+
+    #[test]
+    fn host_specs() {
+        assert_eq!(parse_hosts("3").unwrap(), ["compute1", "compute2", "compute3"]);
+        assert_eq!(parse_hosts("compute9..compute11").unwrap(), ["compute9", "compute10", "compute11"]);
+        assert_eq!(parse_hosts("r1-h08..r1-h10").unwrap(), ["r1-h08", "r1-h09", "r1-h10"]);
+        assert_eq!(parse_hosts("a, b1..b2").unwrap(), ["a", "b1", "b2"]);
+        assert_eq!(parse_hosts("compute1..compute500").unwrap().len(), 500);
+        for bad in ["", "0", "a1..b2", "x5..x1", "a..b", "a,a", "1000000", "compute1,1"] {
+            assert!(parse_hosts(bad).is_err(), "{bad:?}");
+        }
+    }
 }
 
 #[derive(Args, Debug)]

@@ -155,20 +155,23 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     compute.ensure_default_flavors().await.map_err(|e| anyhow::anyhow!("default flavors: {e}"))?;
     let (stop, shutdown) = crate::cloud::Shutdown::new();
     let background = compute.spawn_background(shutdown.wait());
-    let mut agents = Vec::new();
-    for i in 1..=args.computes {
-        let spec: berth_compute::DriverSpec =
-            args.driver.parse().map_err(|e| anyhow::anyhow!("--driver {}: {e}", args.driver))?;
-        let cfg = args.agent.config(format!("compute{i}"), spec);
-        let agent = Arc::new(berth_compute::ComputeAgent::new(compute.clone(), cfg, berth_compute::FakeDriver::new()));
-        // Register and publish inventory before the cloud answers, so the
-        // first `server create` finds every host (the run loop retries if
-        // this fails).
-        if let Err(e) = agent.start().await {
-            tracing::warn!(host = %format!("compute{i}"), error = %e, "agent start incomplete; it will retry");
-        }
-        agents.push(tokio::spawn(agent.run(shutdown.wait())));
-    }
+    // The simulated hosts start in the background: the cloud answers at
+    // once, and hosts appear as they register (each agent's run loop
+    // registers, publishes its inventory and retries until it is done).
+    let spec: berth_compute::DriverSpec =
+        args.driver.parse().map_err(|e| anyhow::anyhow!("--driver {}: {e}", args.driver))?;
+    let names: Vec<String> = (1..=args.computes).map(|i| format!("compute{i}")).collect();
+    let az = args.agent.availability_zone.clone().unwrap_or_else(|| compute.config().default_availability_zone.clone());
+    compute.register_compute_services(&names, &az).await.map_err(|e| anyhow::anyhow!("compute services: {e}"))?;
+    let agents: Vec<_> = names
+        .iter()
+        .map(|name| {
+            let cfg = args.agent.config(name.clone(), spec);
+            let agent =
+                Arc::new(berth_compute::ComputeAgent::new(compute.clone(), cfg, berth_compute::FakeDriver::new()));
+            tokio::spawn(agent.run(shutdown.wait()))
+        })
+        .collect();
 
     let clouds = data_dir.join("clouds.yaml");
     secrets::write_private(&clouds, &clouds_yaml(&format!("{base}/identity"), &password))?;

@@ -16,7 +16,8 @@ use super::*;
 use crate::clock::now_us;
 use crate::lifecycle;
 use crate::model::*;
-use crate::service::{split_az, NOVA_COMPUTE};
+use crate::scheduler::RequestSpec;
+use crate::service::split_az;
 
 /// Nova shows the details of a 500 fault for `context.is_admin`, which is
 /// its `context_is_admin` rule.
@@ -25,8 +26,9 @@ fn sees_fault_details(ctx: &Ctx, i: &Instance) -> bool {
 }
 
 /// Services by host, for `host_status`.
-async fn services_by_host(ctx: &Ctx) -> Result<BTreeMap<String, Service>> {
-    ctx.svc.services_by_host(NOVA_COMPUTE).await
+async fn services_by_host(ctx: &Ctx) -> Result<std::sync::Arc<BTreeMap<String, Service>>> {
+    // The scheduler's host-state view (cached; current within seconds).
+    ctx.svc.compute_services().await
 }
 
 fn host_status(ctx: &Ctx, services: &BTreeMap<String, Service>, host: Option<&str>) -> &'static str {
@@ -310,7 +312,7 @@ async fn listing(ctx: &Ctx, detail: bool) -> ApiResult {
             }
         }
     }
-    let services = if detail { services_by_host(ctx).await? } else { BTreeMap::new() };
+    let services = if detail { services_by_host(ctx).await? } else { Default::default() };
     let mut items = Vec::with_capacity(list.len());
     for i in &list {
         items.push(if detail { view(ctx, i, &services).await? } else { brief(ctx, i) });
@@ -589,8 +591,14 @@ pub async fn create(ctx: Ctx, JsonBody(body): JsonBody) -> ApiResult {
     }
     ctx.svc.check_quota(ctx.project(), &flavor, max_count).await?;
     let reservation_id = format!("r-{}", &Uuid::new_v4().simple().to_string()[..8]);
-    let mut first = None;
-    let mut created = Vec::new();
+    let mut spec = RequestSpec::new(&flavor, Some(&image));
+    if let Some(req) = &requested_az {
+        let (az, host, node) = split_az(req);
+        spec.availability_zone = az;
+        spec.force_host = host;
+        spec.force_node = node;
+    }
+    let mut instances = Vec::new();
     for idx in 0..max_count {
         let now = now_us();
         let display_name = if max_count > 1 { format!("{name}-{}", idx + 1) } else { name.clone() };
@@ -626,17 +634,18 @@ pub async fn create(ctx: Ctx, JsonBody(body): JsonBody) -> ApiResult {
             deleted_at: None,
             deleted: false,
         };
-        ctx.svc.record_instance(&inst).await?;
-        created.push(inst.uuid);
-        ctx.svc.schedule_and_build(&inst, Some(&image)).await?;
-        if first.is_none() {
-            first = Some(inst.uuid);
-        }
+        instances.push(inst);
     }
-    // Recheck the quota now that the instances exist and hold their claims
-    // (Nova's `recheck_quota`): concurrent creates that passed the first
-    // check together must not leave the project over its limits. Undo ours
-    // if they did.
+    // The instances and their scheduling requests in one transaction; the
+    // scheduler claims and picks hosts after we answer (as Nova's
+    // conductor does).
+    ctx.svc.record_for_scheduling(&instances, &spec).await?;
+    let created: Vec<Uuid> = instances.iter().map(|i| i.uuid).collect();
+    let first = created.first().copied();
+    // Recheck the quota now that the instances exist (Nova's
+    // `recheck_quota`; unclaimed builds count with their flavors):
+    // concurrent creates that passed the first check together must not
+    // leave the project over its limits. Undo ours if they did.
     if let Err(e) = ctx.svc.check_quota(ctx.project(), &flavor, 0).await {
         for uuid in &created {
             if let Err(undo) = ctx.svc.local_delete(*uuid).await {

@@ -10,6 +10,13 @@ impl ComputeService {
         self.db.service_by_host(host, binary).await
     }
 
+    /// Register the compute services of many hosts in one transaction
+    /// (`berth up --computes N` before it answers, so requests naming a
+    /// host or zone find them while their agents are still starting).
+    pub async fn register_compute_services(&self, hosts: &[String], az: &str) -> Result<()> {
+        self.db.register_services(hosts, super::NOVA_COMPUTE, az).await
+    }
+
     pub(crate) async fn services(&self) -> Result<Vec<Service>> {
         self.db.list_services().await
     }
@@ -57,5 +64,87 @@ impl ComputeService {
     /// Resources used on a node's provider, by class.
     pub(crate) async fn node_usages(&self, n: &ComputeNode) -> Result<std::collections::BTreeMap<String, i64>> {
         Ok(self.placement.provider_usages(n.uuid).await?)
+    }
+}
+
+/// The heartbeats of the agents of one process, sent together: one
+/// `UPDATE ... WHERE id IN (...)` per beat for all of them (in chunks),
+/// on a task of its own, so neither the number of agents nor their task
+/// work delays a heartbeat. A member whose service row disappeared (an
+/// operator deleted the service) is dropped and its `lost` flag set; its
+/// agent registers again.
+#[derive(Debug, Default)]
+pub(crate) struct HeartbeatHub {
+    inner: std::sync::Mutex<HubState>,
+}
+
+#[derive(Debug, Default)]
+struct HubState {
+    members: std::collections::BTreeMap<i64, std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    running: bool,
+}
+
+/// Membership of an agent in its process's heartbeats; leaving on drop.
+#[derive(Debug)]
+pub(crate) struct HeartbeatMembership {
+    hub: std::sync::Weak<HeartbeatHub>,
+    id: i64,
+    pub lost: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for HeartbeatMembership {
+    fn drop(&mut self) {
+        if let Some(hub) = self.hub.upgrade() {
+            let mut g = hub.inner.lock().unwrap_or_else(|p| p.into_inner());
+            g.members.remove(&self.id);
+        }
+    }
+}
+
+impl ComputeService {
+    /// Heartbeat service `id` every `interval` with the other agents of
+    /// this process until the membership is dropped.
+    pub(crate) fn join_heartbeats(&self, id: i64, interval: std::time::Duration) -> HeartbeatMembership {
+        let hub = self.heartbeats.clone();
+        let lost = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let start = {
+            let mut g = hub.inner.lock().unwrap_or_else(|p| p.into_inner());
+            g.members.insert(id, lost.clone());
+            !std::mem::replace(&mut g.running, true)
+        };
+        if start {
+            let weak = std::sync::Arc::downgrade(&hub);
+            let db = self.db.clone();
+            let interval = interval.max(std::time::Duration::from_millis(10));
+            tokio::spawn(async move {
+                let mut beat = tokio::time::interval(interval);
+                beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    beat.tick().await;
+                    let Some(hub) = weak.upgrade() else { return };
+                    let ids: Vec<i64> = {
+                        let mut g = hub.inner.lock().unwrap_or_else(|p| p.into_inner());
+                        if g.members.is_empty() {
+                            g.running = false;
+                            return;
+                        }
+                        g.members.keys().copied().collect()
+                    };
+                    match db.heartbeat_many(&ids).await {
+                        Ok(alive) => {
+                            let alive: std::collections::BTreeSet<i64> = alive.into_iter().collect();
+                            let mut g = hub.inner.lock().unwrap_or_else(|p| p.into_inner());
+                            for id in ids.iter().filter(|i| !alive.contains(i)) {
+                                if let Some(flag) = g.members.remove(id) {
+                                    flag.store(true, std::sync::atomic::Ordering::Release);
+                                }
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, agents = ids.len(), "heartbeat failed"),
+                    }
+                }
+            });
+        }
+        HeartbeatMembership { hub: std::sync::Arc::downgrade(&hub), id, lost }
     }
 }

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::db::{now_us, Db};
 use crate::error::{ComputeError, ErrorKind, Result};
-use crate::images::{ImageInfo, ImageLookup};
+use crate::images::ImageLookup;
 use crate::model::*;
 mod catalog;
 mod hosts;
@@ -22,8 +22,10 @@ mod keypairs;
 mod schedule;
 mod servers;
 
-use crate::lifecycle::{self, Event, Transition};
-use crate::scheduler::{RequestSpec, ScheduleError, Weigher, COMPUTE_STATUS_DISABLED};
+pub(crate) use hosts::HeartbeatMembership;
+
+use crate::lifecycle::{self, Event};
+use crate::scheduler::{Weigher, COMPUTE_STATUS_DISABLED};
 
 /// Quota limits applied to projects without their own (`[quota]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -101,6 +103,9 @@ pub struct ComputeConfig {
     /// and set it to ERROR (its scheduler died between the claim and
     /// recording the host). Exclusive with a live scheduler either way.
     pub scheduling_timeout: Duration,
+    /// How often a process polls the work queues for its workers (the
+    /// fallback behind wake-ups; see [`crate::wake`]).
+    pub dispatch_interval: Duration,
 }
 
 impl Default for ComputeConfig {
@@ -118,6 +123,7 @@ impl Default for ComputeConfig {
             reconcile_interval: Duration::from_secs(60),
             reconcile_fix: true,
             scheduling_timeout: Duration::from_secs(300),
+            dispatch_interval: Duration::from_millis(500),
         }
     }
 }
@@ -137,6 +143,14 @@ pub struct ComputeService {
     pub(crate) reconcile_seam: Arc<std::sync::Mutex<Option<ReconcileSeam>>>,
     /// Test seam: run once between a build's claim and recording its host.
     pub(crate) claim_seam: Arc<std::sync::Mutex<Option<ReconcileSeam>>>,
+    /// The scheduler's host-state view (shared by every handle).
+    pub(crate) host_view: Arc<std::sync::RwLock<Option<schedule::HostView>>>,
+    /// Services of the agents of this process, heartbeated together.
+    pub(crate) heartbeats: Arc<hosts::HeartbeatHub>,
+    /// Agents of this process still in their first start: while any is,
+    /// "no valid host" defers a request instead of failing it (the cloud
+    /// answers before its hosts have registered).
+    pub(crate) agents_starting: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Work a test injects between the two reads of a reconciliation (the
@@ -174,6 +188,9 @@ impl ComputeService {
             reconciler_runs: AtomicU64::new(0),
             reconcile_seam: Arc::default(),
             claim_seam: Arc::default(),
+            host_view: Arc::default(),
+            heartbeats: Arc::default(),
+            agents_starting: Arc::default(),
         }))
     }
 
@@ -191,6 +208,9 @@ impl ComputeService {
             reconciler_runs: AtomicU64::new(0),
             reconcile_seam: self.reconcile_seam.clone(),
             claim_seam: self.claim_seam.clone(),
+            host_view: self.host_view.clone(),
+            heartbeats: self.heartbeats.clone(),
+            agents_starting: self.agents_starting.clone(),
         })
     }
 
@@ -312,6 +332,11 @@ impl ComputeService {
         self.config.service_down_time.as_millis() as i64
     }
 
+    /// The wake-ups of this process's workers (see [`crate::wake`]).
+    pub fn wakeups(&self) -> &Arc<crate::wake::Wakeups> {
+        &self.db.wakeups
+    }
+
     /// Is the compute service of `host` up (registered, heartbeating, not
     /// forced down)?
     pub async fn host_is_up(&self, host: &str) -> Result<bool> {
@@ -319,61 +344,6 @@ impl ComputeService {
             Some(s) => s.is_up(now_us(), self.down_after_ms()),
             None => false,
         })
-    }
-
-    // ------------------------------------------------------------ build
-
-    /// Schedule a freshly recorded instance and hand it to its host's agent;
-    /// on failure the instance goes to ERROR with a fault (as Nova's
-    /// conductor does).
-    pub(crate) async fn schedule_and_build(&self, instance: &Instance, image: Option<&ImageInfo>) -> Result<()> {
-        let mut spec = RequestSpec::new(&instance.flavor, image);
-        if let Some(req) = &instance.requested_az {
-            let (az, host, node) = split_az(req);
-            if let Some(az) = az {
-                spec.availability_zone = Some(az.clone());
-                match self.db.find_az_aggregate(&az).await? {
-                    Some(agg) => spec.member_of = vec![agg],
-                    None => {
-                        return self
-                            .fail_build(instance, "No valid host was found. The availability zone has no hosts.")
-                            .await
-                    }
-                }
-            }
-            spec.force_host = host;
-            spec.force_node = node;
-        }
-        match self.schedule(instance, &spec).await {
-            Ok(placed) => {
-                let seam = self.claim_seam.lock().ok().and_then(|mut g| g.take());
-                if let Some(seam) = seam {
-                    seam().await;
-                }
-                let az = placed.service.availability_zone.clone();
-                if !self.db.set_scheduled(instance.uuid, &placed.node, &az).await? {
-                    // Deleted while we were scheduling, or our claim was
-                    // given back as abandoned: give the claim back.
-                    self.remove_allocations_durably(instance.uuid).await?;
-                }
-                Ok(())
-            }
-            Err(ScheduleError::NoValidHost(why)) => {
-                self.fail_build(instance, &format!("No valid host was found. {why}")).await
-            }
-            Err(ScheduleError::Placement(e)) => {
-                self.fail_build(instance, &format!("No valid host was found. Placement failed: {e}")).await
-            }
-            Err(ScheduleError::Internal(e)) => Err(ComputeError::internal(e)),
-        }
-    }
-
-    async fn fail_build(&self, instance: &Instance, message: &str) -> Result<()> {
-        tracing::info!(instance = %instance.uuid, %message, "build failed");
-        self.db.add_fault(instance.uuid, 500, message, "", None).await?;
-        let failed = Transition { power_state: Some(power_state::NOSTATE), ..lifecycle::effect(Event::Fail) };
-        self.db.set_instance_state(instance.uuid, &failed).await?;
-        Ok(())
     }
 
     // ------------------------------------------------------------ delete
@@ -453,13 +423,17 @@ impl ComputeService {
         // bad request, not a server error.
         let usages =
             self.placement.project_usages(project, None).await.map_err(ComputeError::from_placement_for_input)?;
+        // Builds not claimed yet (queued for the scheduler) count with
+        // their flavors, so a burst of creates cannot pass the check before
+        // any of them is claimed.
+        let (pending_cores, pending_ram) = self.db.pending_claims(project).await?;
         let mut m = BTreeMap::new();
         m.insert("instances".to_string(), self.db.count_instances(project).await?);
         m.insert(
             "cores".to_string(),
-            usages.get("VCPU").copied().unwrap_or(0) + usages.get("PCPU").copied().unwrap_or(0),
+            usages.get("VCPU").copied().unwrap_or(0) + usages.get("PCPU").copied().unwrap_or(0) + pending_cores,
         );
-        m.insert("ram".to_string(), usages.get("MEMORY_MB").copied().unwrap_or(0));
+        m.insert("ram".to_string(), usages.get("MEMORY_MB").copied().unwrap_or(0) + pending_ram);
         Ok(m)
     }
 

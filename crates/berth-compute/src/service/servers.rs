@@ -1,7 +1,5 @@
 //! Servers: listing, recording, editing and power actions, for the API.
 
-use std::collections::BTreeMap;
-
 use uuid::Uuid;
 
 use super::ComputeService;
@@ -20,27 +18,10 @@ impl ComputeService {
         self.db.latest_fault(uuid).await
     }
 
-    /// Record a new instance (before it is scheduled).
-    pub(crate) async fn record_instance(&self, i: &Instance) -> Result<()> {
-        self.db.insert_instance(i).await
-    }
-
     /// Save the user-editable fields (name, description, hostname,
     /// metadata, access IPs).
     pub(crate) async fn save_instance_fields(&self, i: &Instance) -> Result<()> {
         self.db.save_instance_fields(i).await
-    }
-
-    /// Services of `binary` by host.
-    pub(crate) async fn services_by_host(&self, binary: &str) -> Result<BTreeMap<String, Service>> {
-        Ok(self
-            .db
-            .list_services()
-            .await?
-            .into_iter()
-            .filter(|s| s.binary == binary)
-            .map(|s| (s.host.clone(), s))
-            .collect())
     }
 
     /// Stop (`stop`) or start an instance: through its host's agent, or at

@@ -65,40 +65,123 @@ fn instance_from_row(r: &AnyRow) -> Result<Instance> {
 }
 
 impl Db {
-    pub async fn insert_instance(&self, i: &Instance) -> Result<()> {
+    /// Record new instances (`BUILD`/`scheduling`) and queue their
+    /// scheduling (one task each, `payload` the request spec), in one
+    /// transaction; the scheduler is woken after the commit.
+    pub async fn insert_instances_for_scheduling(&self, instances: &[Instance], payload: &Value) -> Result<()> {
         let mut w = self.write().await?;
-        sqlx::query(
-            "INSERT INTO compute_instances (uuid, display_name, hostname, description, project_id, user_id, image_ref, flavor, vm_state, task_state, power_state, \
-             host, node, node_uuid, availability_zone, requested_az, metadata, key_name, access_ip_v4, access_ip_v6, locked, reservation_id, launch_index, created_at, updated_at, deleted) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $24, 0)",
+        for i in instances {
+            insert_instance_tx(&mut w.tx, i).await?;
+            enqueue_tx(&mut w.tx, SCHEDULER_QUEUE, task_kind::SCHEDULE, Some(i.uuid), payload).await?;
+        }
+        w.commit().await?;
+        self.wakeups.wake(SCHEDULER_QUEUE);
+        Ok(())
+    }
+
+    /// Instances by uuid (deleted ones included; unknown ones absent).
+    pub async fn get_instances(&self, uuids: &[Uuid]) -> Result<Vec<Instance>> {
+        let mut out = Vec::with_capacity(uuids.len());
+        for chunk in uuids.chunks(500) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!("SELECT {INSTANCE_COLS} FROM compute_instances WHERE uuid IN ({})", marks.join(", "));
+            let mut q = sqlx::query(&sql);
+            for u in chunk {
+                q = q.bind(u.to_string());
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                out.push(instance_from_row(&r)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Record the hosts the scheduler chose and queue the builds, and close
+    /// the scheduling tasks `done`, in one transaction. An instance that is
+    /// no longer waiting for a host is not touched: when it was deleted or
+    /// failed meanwhile, "delete the allocations" enters the outbox (the
+    /// claim just made must go); when another scheduler placed it, its one
+    /// claim is that placement's. Returns the outbox entries (run them
+    /// now).
+    pub async fn record_scheduled(&self, placed: &[(Uuid, ComputeNode, String)], done: &[i64]) -> Result<Vec<i64>> {
+        let mut w = self.write().await?;
+        let mut lost = Vec::new();
+        let mut hosts = std::collections::BTreeSet::new();
+        let now = now_us();
+        for (uuid, node, az) in placed {
+            let n = sqlx::query(
+                "UPDATE compute_instances SET host = $1, node = $2, node_uuid = $3, availability_zone = $4, updated_at = $5 \
+                 WHERE uuid = $6 AND deleted = 0 AND host IS NULL AND task_state = $7",
+            )
+            .bind(&node.host)
+            .bind(&node.hypervisor_hostname)
+            .bind(node.uuid.to_string())
+            .bind(az)
+            .bind(now)
+            .bind(uuid.to_string())
+            .bind(TaskState::Scheduling.as_str())
+            .execute(&mut *w.tx)
+            .await?
+            .rows_affected();
+            if n == 0 {
+                // Placed by another scheduler (which adopted or made the
+                // one claim this consumer can hold): that claim is the
+                // instance's. Otherwise (deleted, or failed) it must go.
+                let placed_elsewhere = sqlx::query(
+                    "SELECT 1 AS one FROM compute_instances WHERE uuid = $1 AND deleted = 0 AND host IS NOT NULL",
+                )
+                .bind(uuid.to_string())
+                .fetch_optional(&mut *w.tx)
+                .await?
+                .is_some();
+                if !placed_elsewhere {
+                    lost.push(insert_outbox_tx(&mut w.tx, self.engine, outbox_kind::DELETE_ALLOCATIONS, *uuid).await?);
+                }
+            } else {
+                enqueue_tx(&mut w.tx, &node.host, task_kind::BUILD, Some(*uuid), &Value::Null).await?;
+                hosts.insert(node.host.clone());
+            }
+        }
+        delete_tasks_tx(&mut w.tx, done).await?;
+        w.commit().await?;
+        for h in hosts {
+            self.wakeups.wake(&h);
+        }
+        Ok(lost)
+    }
+
+    /// A build the scheduler could not place: a fault, ERROR, and its
+    /// scheduling task closed, in one transaction. `false` when it was no
+    /// longer waiting for a host.
+    pub async fn fail_scheduling(&self, uuid: Uuid, message: &str, task: i64) -> Result<bool> {
+        let mut w = self.write().await?;
+        let now = now_us();
+        let n = sqlx::query(
+            "UPDATE compute_instances SET vm_state = $1, task_state = NULL, power_state = $2, updated_at = $3 \
+             WHERE uuid = $4 AND deleted = 0 AND host IS NULL AND task_state = $5",
         )
-        .bind(i.uuid.to_string())
-        .bind(&i.display_name)
-        .bind(i.hostname.clone())
-        .bind(i.description.clone())
-        .bind(&i.project_id)
-        .bind(&i.user_id)
-        .bind(&i.image_ref)
-        .bind(serde_json::to_string(&i.flavor).unwrap_or_default())
-        .bind(i.vm_state.as_str())
-        .bind(i.task_state.map(TaskState::as_str))
-        .bind(i.power_state)
-        .bind(i.host.clone())
-        .bind(i.node.clone())
-        .bind(i.node_uuid.map(|u| u.to_string()))
-        .bind(i.availability_zone.clone())
-        .bind(i.requested_az.clone())
-        .bind(serde_json::to_string(&i.metadata).unwrap_or_else(|_| "{}".into()))
-        .bind(i.key_name.clone())
-        .bind(i.access_ip_v4.clone())
-        .bind(i.access_ip_v6.clone())
-        .bind(b(i.locked))
-        .bind(&i.reservation_id)
-        .bind(i.launch_index)
-        .bind(i.created_at)
+        .bind(VmState::Error.as_str())
+        .bind(power_state::NOSTATE)
+        .bind(now)
+        .bind(uuid.to_string())
+        .bind(TaskState::Scheduling.as_str())
         .execute(&mut *w.tx)
-        .await?;
-        Ok(w.commit().await?)
+        .await?
+        .rows_affected();
+        if n > 0 {
+            sqlx::query(
+                "INSERT INTO compute_instance_faults (instance_uuid, code, message, details, host, created_at) VALUES ($1, $2, $3, '', NULL, $4)",
+            )
+            .bind(uuid.to_string())
+            .bind(500i64)
+            .bind(message)
+            .bind(now)
+            .execute(&mut *w.tx)
+            .await?;
+        }
+        delete_tasks_tx(&mut w.tx, &[task]).await?;
+        w.commit().await?;
+        Ok(n > 0)
     }
 
     pub async fn get_instance(&self, uuid: Uuid) -> Result<Option<Instance>> {
@@ -143,6 +226,25 @@ impl Db {
         get_i64(&row, "n")
     }
 
+    /// Cores and RAM of a project's builds still waiting for their claim
+    /// (`scheduling`, no host): quota counts them before Placement does.
+    pub async fn pending_claims(&self, project: &str) -> Result<(i64, i64)> {
+        let rows = sqlx::query(
+            "SELECT flavor FROM compute_instances WHERE project_id = $1 AND deleted = 0 AND host IS NULL AND task_state = $2",
+        )
+        .bind(project)
+        .bind(TaskState::Scheduling.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        let (mut cores, mut ram) = (0i64, 0i64);
+        for r in &rows {
+            let f: Flavor = get_json(r, "flavor")?;
+            cores = cores.saturating_add(f.vcpus);
+            ram = ram.saturating_add(f.memory_mb);
+        }
+        Ok((cores, ram))
+    }
+
     /// Save the user-editable fields (name, description, hostname,
     /// metadata, access IPs).
     pub async fn save_instance_fields(&self, i: &Instance) -> Result<()> {
@@ -171,33 +273,6 @@ impl Db {
         let moved = set_state_tx(&mut w.tx, uuid, t).await?;
         w.commit().await?;
         Ok(moved)
-    }
-
-    /// Record the host chosen by the scheduler and queue the build, in one
-    /// transaction. `false` (and nothing queued) when the instance was
-    /// deleted meanwhile.
-    pub async fn set_scheduled(&self, uuid: Uuid, node: &ComputeNode, az: &str) -> Result<bool> {
-        let mut w = self.write().await?;
-        let n = sqlx::query(
-            "UPDATE compute_instances SET host = $1, node = $2, node_uuid = $3, availability_zone = $4, updated_at = $5 \
-             WHERE uuid = $6 AND deleted = 0 AND host IS NULL AND task_state = $7",
-        )
-        .bind(&node.host)
-        .bind(&node.hypervisor_hostname)
-        .bind(node.uuid.to_string())
-        .bind(az)
-        .bind(now_us())
-        .bind(uuid.to_string())
-        .bind(TaskState::Scheduling.as_str())
-        .execute(&mut *w.tx)
-        .await?
-        .rows_affected();
-        if n == 0 {
-            return Ok(false);
-        }
-        enqueue_tx(&mut w.tx, &node.host, task_kind::BUILD, Some(uuid), &Value::Null).await?;
-        w.commit().await?;
-        Ok(true)
     }
 
     pub async fn set_launched(&self, uuid: Uuid) -> Result<bool> {
@@ -246,7 +321,7 @@ impl Db {
     /// Give back a claim whose host was never recorded: an instance still
     /// scheduling with no host, unchanged since `cutoff_us`, goes to ERROR
     /// and "delete its allocations" enters the outbox, in one transaction.
-    /// The conditions make it exclusive with [`Db::set_scheduled`]: a
+    /// The conditions make it exclusive with [`Db::record_scheduled`]: a
     /// scheduler that records its host after this loses (and gives its
     /// claim back); one that recorded it first makes this a no-op.
     pub async fn abandon_claim(&self, uuid: Uuid, cutoff_us: i64) -> Result<Option<i64>> {
@@ -312,6 +387,41 @@ impl Db {
         })
         .transpose()
     }
+}
+
+async fn insert_instance_tx(tx: &mut Tx, i: &Instance) -> Result<()> {
+    sqlx::query(
+            "INSERT INTO compute_instances (uuid, display_name, hostname, description, project_id, user_id, image_ref, flavor, vm_state, task_state, power_state, \
+             host, node, node_uuid, availability_zone, requested_az, metadata, key_name, access_ip_v4, access_ip_v6, locked, reservation_id, launch_index, created_at, updated_at, deleted) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $24, 0)",
+        )
+        .bind(i.uuid.to_string())
+        .bind(&i.display_name)
+        .bind(i.hostname.clone())
+        .bind(i.description.clone())
+        .bind(&i.project_id)
+        .bind(&i.user_id)
+        .bind(&i.image_ref)
+        .bind(serde_json::to_string(&i.flavor).unwrap_or_default())
+        .bind(i.vm_state.as_str())
+        .bind(i.task_state.map(TaskState::as_str))
+        .bind(i.power_state)
+        .bind(i.host.clone())
+        .bind(i.node.clone())
+        .bind(i.node_uuid.map(|u| u.to_string()))
+        .bind(i.availability_zone.clone())
+        .bind(i.requested_az.clone())
+        .bind(serde_json::to_string(&i.metadata).unwrap_or_else(|_| "{}".into()))
+        .bind(i.key_name.clone())
+        .bind(i.access_ip_v4.clone())
+        .bind(i.access_ip_v6.clone())
+        .bind(b(i.locked))
+        .bind(&i.reservation_id)
+        .bind(i.launch_index)
+        .bind(i.created_at)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 pub(crate) async fn set_state_tx(tx: &mut Tx, uuid: Uuid, t: &Transition) -> Result<bool> {

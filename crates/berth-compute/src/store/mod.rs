@@ -16,7 +16,7 @@ mod tasks;
 pub(crate) use instances::set_state_tx;
 pub(crate) use keypairs::NewKeyPair;
 pub(crate) use outbox::insert_outbox_tx;
-pub(crate) use tasks::enqueue_tx;
+pub(crate) use tasks::{delete_tasks_tx, enqueue_tx};
 
 use std::collections::BTreeMap;
 
@@ -31,6 +31,7 @@ use crate::db::{
 use crate::error::{ComputeError, ErrorKind, Result};
 use crate::lifecycle::{QueueState, Transition, FINISHED_MIGRATION_STATUSES};
 use crate::model::*;
+use crate::wake::SCHEDULER_QUEUE;
 
 /// A TEXT column holding JSON (strict: malformed JSON is an error).
 fn get_json<T: serde::de::DeserializeOwned>(r: &AnyRow, col: &str) -> Result<T> {

@@ -33,10 +33,25 @@ impl Db {
     pub async fn upsert_node(&self, n: &ComputeNode) -> Result<ComputeNode> {
         let mut w = self.write().await?;
         let now = now_us();
-        let existing = sqlx::query("SELECT id FROM compute_nodes WHERE hypervisor_hostname = $1")
+        let existing = sqlx::query(&format!("SELECT {NODE_COLS} FROM compute_nodes WHERE hypervisor_hostname = $1"))
             .bind(&n.hypervisor_hostname)
             .fetch_optional(&mut *w.tx)
             .await?;
+        if let Some(row) = &existing {
+            let old = node_from_row(row)?;
+            let same = ComputeNode {
+                id: old.id,
+                uuid: old.uuid,
+                created_at: old.created_at,
+                updated_at: old.updated_at,
+                ..n.clone()
+            };
+            if same == old {
+                // Nothing changed (the periodic update of an idle host):
+                // no write, and the host-state view stays valid.
+                return Ok(old);
+            }
+        }
         if existing.is_some() {
             sqlx::query(
                 "UPDATE compute_nodes SET host = $1, hypervisor_type = $2, hypervisor_version = $3, host_ip = $4, vcpus = $5, memory_mb = $6, local_gb = $7, \
@@ -90,6 +105,7 @@ impl Db {
             .fetch_one(&mut *w.tx)
             .await?;
         w.commit().await?;
+        self.hosts_changed();
         node_from_row(&row)
     }
 
@@ -100,6 +116,10 @@ impl Db {
     }
 
     pub async fn nodes_on_host(&self, host: &str) -> Result<Vec<ComputeNode>> {
-        Ok(self.list_nodes().await?.into_iter().filter(|n| n.host == host).collect())
+        let rows = sqlx::query(&format!("SELECT {NODE_COLS} FROM compute_nodes WHERE host = $1 ORDER BY id"))
+            .bind(host)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(node_from_row).collect()
     }
 }

@@ -62,7 +62,33 @@ impl Db {
         .fetch_one(&mut *w.tx)
         .await?;
         w.commit().await?;
+        if existing.is_none() {
+            self.hosts_changed();
+        }
         service_from_row(&row)
+    }
+
+    /// Register many services in one transaction (new ones created, the
+    /// zone of existing ones updated; flags kept).
+    pub async fn register_services(&self, hosts: &[String], binary: &str, az: &str) -> Result<()> {
+        let mut w = self.write().await?;
+        let now = now_us();
+        for host in hosts {
+            sqlx::query(
+                "INSERT INTO compute_services (uuid, host, service_binary, availability_zone, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5) \
+                 ON CONFLICT (host, service_binary) DO UPDATE SET availability_zone = excluded.availability_zone, updated_at = excluded.updated_at",
+            )
+            .bind(Uuid::new_v4().to_string())
+            .bind(host)
+            .bind(binary)
+            .bind(az)
+            .bind(now)
+            .execute(&mut *w.tx)
+            .await?;
+        }
+        w.commit().await?;
+        self.hosts_changed();
+        Ok(())
     }
 
     pub async fn list_services(&self) -> Result<Vec<Service>> {
@@ -110,7 +136,9 @@ impl Db {
             .bind(s.id)
             .execute(&mut *w.tx)
             .await?;
-        Ok(w.commit().await?)
+        w.commit().await?;
+        self.hosts_changed();
+        Ok(())
     }
 
     /// Delete a service and its compute nodes.
@@ -118,6 +146,34 @@ impl Db {
         let mut w = self.write().await?;
         sqlx::query("DELETE FROM compute_nodes WHERE host = $1").bind(&s.host).execute(&mut *w.tx).await?;
         sqlx::query("DELETE FROM compute_services WHERE id = $1").bind(s.id).execute(&mut *w.tx).await?;
-        Ok(w.commit().await?)
+        w.commit().await?;
+        self.hosts_changed();
+        Ok(())
+    }
+
+    /// Heartbeat many services in one statement (the agents of one
+    /// process); returns the ids that still exist (a missing one was
+    /// deleted by an operator and must register again).
+    pub async fn heartbeat_many(&self, ids: &[i64]) -> Result<Vec<i64>> {
+        let mut alive = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let mut w = self.write().await?;
+            let now = now_us();
+            let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "UPDATE compute_services SET last_seen_up = $1, report_count = report_count + 1 WHERE id IN ({}) RETURNING id",
+                marks.join(", ")
+            );
+            let mut q = sqlx::query(&sql).bind(now);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            let rows = q.fetch_all(&mut *w.tx).await?;
+            w.commit().await?;
+            for r in &rows {
+                alive.push(get_i64(r, "id")?);
+            }
+        }
+        Ok(alive)
     }
 }

@@ -19,6 +19,28 @@ pub(crate) async fn enqueue_tx(
         .bind(QueueState::Pending.as_str())
         .execute(&mut **tx)
         .await?;
+    // Other processes' workers hear of it at commit (never for a rollback).
+    if tx.backend_name() == "PostgreSQL" {
+        sqlx::query("SELECT 1 AS one FROM (SELECT pg_notify($1, $2)) AS n")
+            .bind(crate::wake::WAKE_CHANNEL)
+            .bind(host)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Close (delete) tasks in a transaction.
+pub(crate) async fn delete_tasks_tx(tx: &mut Tx, ids: &[i64]) -> Result<()> {
+    for chunk in ids.chunks(500) {
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!("DELETE FROM compute_tasks WHERE id IN ({})", marks.join(", "));
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        q.execute(&mut **tx).await?;
+    }
     Ok(())
 }
 
@@ -32,6 +54,7 @@ impl Db {
         }
         enqueue_tx(&mut w.tx, host, kind, Some(uuid), &Value::Null).await?;
         w.commit().await?;
+        self.wakeups.wake(host);
         Ok(true)
     }
 
@@ -41,6 +64,12 @@ impl Db {
     /// picked with `FOR UPDATE SKIP LOCKED` so concurrent workers never wait
     /// on each other.
     pub async fn claim_task(&self, host: &str, worker: &str, lease_ms: i64) -> Result<Option<Task>> {
+        Ok(self.claim_tasks(host, worker, lease_ms, 1).await?.into_iter().next())
+    }
+
+    /// Claim up to `limit` runnable tasks of `host` (oldest first) in one
+    /// statement, as [`Db::claim_task`] does one.
+    pub async fn claim_tasks(&self, host: &str, worker: &str, lease_ms: i64, limit: i64) -> Result<Vec<Task>> {
         let now = now_us();
         let lock = match self.engine {
             Engine::Sqlite => "",
@@ -48,32 +77,65 @@ impl Db {
         };
         let sql = format!(
             "UPDATE compute_tasks SET state = $5, claimed_by = $1, claimed_until = $2, attempts = attempts + 1, updated_at = $3 \
-             WHERE id = (SELECT id FROM compute_tasks WHERE host = $4 AND ((state = $6 AND (claimed_until IS NULL OR claimed_until <= $3)) \
-             OR (state = $5 AND claimed_until < $3)) ORDER BY id LIMIT 1{lock}) \
+             WHERE id IN (SELECT id FROM compute_tasks WHERE host = $4 AND ((state = $6 AND (claimed_until IS NULL OR claimed_until <= $3)) \
+             OR (state = $5 AND claimed_until < $3)) ORDER BY id LIMIT $7{lock}) \
              RETURNING id, host, kind, instance_uuid, payload, attempts"
         );
         let mut w = self.write().await?;
-        let row = sqlx::query(&sql)
+        let rows = sqlx::query(&sql)
             .bind(worker)
             .bind(now + ms_to_us(lease_ms))
             .bind(now)
             .bind(host)
             .bind(QueueState::Running.as_str())
             .bind(QueueState::Pending.as_str())
-            .fetch_optional(&mut *w.tx)
+            .bind(limit)
+            .fetch_all(&mut *w.tx)
             .await?;
         w.commit().await?;
-        row.map(|r| {
-            Ok(Task {
-                id: get_i64(&r, "id")?,
-                host: get_str(&r, "host")?,
-                kind: get_str(&r, "kind")?,
-                instance_uuid: get_opt_uuid(&r, "instance_uuid")?,
-                payload: get_json(&r, "payload")?,
-                attempts: get_i64(&r, "attempts")?,
+        let mut tasks = rows
+            .iter()
+            .map(|r| {
+                Ok(Task {
+                    id: get_i64(r, "id")?,
+                    host: get_str(r, "host")?,
+                    kind: get_str(r, "kind")?,
+                    instance_uuid: get_opt_uuid(r, "instance_uuid")?,
+                    payload: get_json(r, "payload")?,
+                    attempts: get_i64(r, "attempts")?,
+                })
             })
-        })
-        .transpose()
+            .collect::<Result<Vec<_>>>()?;
+        tasks.sort_by_key(|t| t.id);
+        Ok(tasks)
+    }
+
+    /// The queues (hosts, and the scheduler's) that have runnable work now:
+    /// the slow poll that backs up wake-ups, one query for a whole process.
+    pub async fn runnable_queues(&self) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT host FROM compute_tasks WHERE (state = $1 AND (claimed_until IS NULL OR claimed_until <= $3)) \
+             OR (state = $2 AND claimed_until < $3)",
+        )
+        .bind(QueueState::Pending.as_str())
+        .bind(QueueState::Running.as_str())
+        .bind(now_us())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| get_str(r, "host")).collect()
+    }
+
+    /// Instances with an open (pending or running) task of `kind`.
+    pub async fn instances_with_open_task(&self, kind: &str) -> Result<std::collections::BTreeSet<Uuid>> {
+        let rows = sqlx::query(
+            "SELECT instance_uuid FROM compute_tasks WHERE kind = $1 AND state IN ($2, $3) AND instance_uuid IS NOT NULL",
+        )
+        .bind(kind)
+        .bind(QueueState::Pending.as_str())
+        .bind(QueueState::Running.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| get_uuid(r, "instance_uuid")).collect()
     }
 
     /// Put back at once the running tasks of `host` leased by any worker

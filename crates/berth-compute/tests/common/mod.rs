@@ -255,7 +255,21 @@ impl Env {
             )
             .await;
         assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+        self.schedule().await;
         v["server"]["id"].as_str().unwrap().to_string()
+    }
+
+    /// Run the scheduler (through the API's Placement client) until its
+    /// queue is empty, as the API process's scheduler worker does.
+    pub async fn schedule(&self) -> usize {
+        let mut total = 0;
+        loop {
+            let n = self.svc.schedule_pending("test-scheduler").await.expect("schedule");
+            if n == 0 {
+                return total;
+            }
+            total += n;
+        }
     }
 
     pub async fn server(&self, id: &str) -> (StatusCode, Value) {
@@ -289,10 +303,13 @@ impl Env {
     }
 }
 
-/// Run every agent's queue until all are empty.
+/// Run the scheduler's queue and every agent's until all are empty.
 pub async fn drain(agents: &[&Arc<ComputeAgent>]) {
     for _ in 0..10 {
         let mut n = 0;
+        if let Some(a) = agents.first() {
+            n += a.service().schedule_pending("drain").await.expect("schedule");
+        }
         for a in agents {
             n += a.process_tasks().await.expect("process tasks");
         }
