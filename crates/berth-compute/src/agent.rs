@@ -437,28 +437,77 @@ impl ComputeAgent {
     }
 
     /// Run queued tasks of this host until the queue is empty; returns how
-    /// many ran.
+    /// many ran. Tasks are claimed in batches; the builds of a batch begin
+    /// in one transaction and finish (with their tasks closed) in another.
     pub async fn process_tasks(&self) -> Result<usize> {
+        const BATCH: i64 = 32;
         let mut n = 0;
         let lease = self.config.task_lease.as_millis() as i64;
-        while let Some(task) = self.svc.db.claim_task(&self.config.host, &self.worker_id, lease).await? {
-            n += 1;
-            match self.run_task(&task).await {
-                Ok(()) => self.svc.db.complete_task(task.id).await?,
-                Err(e) => {
-                    let give_up = task.attempts >= 5;
-                    tracing::warn!(host = %self.config.host, task = task.id, kind = %task.kind, error = %e, give_up, "task failed");
-                    self.svc.db.retry_task(task.id, &e.message, 1000 * task.attempts.max(1), give_up).await?;
-                    if give_up {
-                        if let Some(u) = task.instance_uuid {
-                            let _ = self.svc.db.add_fault(u, 500, &e.message, "", Some(&self.config.host)).await;
-                            let _ = self.svc.db.set_instance_state(u, &lifecycle::effect(Event::Fail)).await;
-                        }
+        loop {
+            let tasks = self.svc.db.claim_tasks(&self.config.host, &self.worker_id, lease, BATCH).await?;
+            if tasks.is_empty() {
+                return Ok(n);
+            }
+            n += tasks.len();
+            let (builds, others): (Vec<Task>, Vec<Task>) =
+                tasks.into_iter().partition(|t| t.kind == task_kind::BUILD && t.instance_uuid.is_some());
+            if !builds.is_empty() {
+                if let Err(e) = self.run_builds(&builds).await {
+                    for t in &builds {
+                        self.task_failed(t, &e).await?;
                     }
                 }
             }
+            for task in others {
+                match self.run_task(&task).await {
+                    Ok(()) => self.svc.db.complete_task(task.id).await?,
+                    Err(e) => self.task_failed(&task, &e).await?,
+                }
+            }
         }
-        Ok(n)
+    }
+
+    /// Builds: those still meant for this host move to `spawning` together
+    /// (a spawn an earlier attempt began is carried on), their guests are
+    /// spawned, and they become ACTIVE with their tasks closed together.
+    /// Builds of instances deleted or moved meanwhile just close (a guest
+    /// left of a deleted one is destroyed).
+    async fn run_builds(&self, tasks: &[Task]) -> Result<()> {
+        let db = &self.svc.db;
+        let uuids: Vec<Uuid> = tasks.iter().filter_map(|t| t.instance_uuid).collect();
+        let spawning = db.begin_spawns(&self.config.host, &uuids).await?;
+        for u in uuids.iter().filter(|u| !spawning.contains(u)) {
+            if db.get_instance(*u).await?.is_none_or(|i| i.deleted) {
+                self.driver.destroy(*u);
+            }
+        }
+        if !self.config.spawn_time.is_zero() && !spawning.is_empty() {
+            tokio::time::sleep(self.config.spawn_time).await;
+        }
+        for u in &spawning {
+            self.driver.spawn(*u);
+        }
+        let ids: Vec<i64> = tasks.iter().map(|t| t.id).collect();
+        let launched = db.finish_spawns(&spawning, &ids).await?;
+        if launched < spawning.len() {
+            tracing::info!(host = %self.config.host, changed = spawning.len() - launched, "instances changed while spawning");
+        }
+        Ok(())
+    }
+
+    /// Retry a failed task later, or give up after five attempts (the
+    /// instance goes to ERROR with a fault).
+    async fn task_failed(&self, task: &Task, e: &ComputeError) -> Result<()> {
+        let give_up = task.attempts >= 5;
+        tracing::warn!(host = %self.config.host, task = task.id, kind = %task.kind, error = %e, give_up, "task failed");
+        self.svc.db.retry_task(task.id, &e.message, 1000 * task.attempts.max(1), give_up).await?;
+        if give_up {
+            if let Some(u) = task.instance_uuid {
+                let _ = self.svc.db.add_fault(u, 500, &e.message, "", Some(&self.config.host)).await;
+                let _ = self.svc.db.set_instance_state(u, &lifecycle::effect(Event::Fail)).await;
+            }
+        }
+        Ok(())
     }
 
     async fn run_task(&self, task: &Task) -> Result<()> {
@@ -473,25 +522,6 @@ impl ComputeAgent {
             _ if inst.as_ref().is_none_or(|i| i.deleted) => {
                 // Deleted meanwhile: make sure no guest is left.
                 self.driver.destroy(uuid);
-            }
-            task_kind::BUILD => {
-                let i = inst.ok_or_else(|| ComputeError::internal("instance vanished"))?;
-                if i.host.as_deref() != Some(self.config.host.as_str()) {
-                    return Ok(());
-                }
-                // A spawn an earlier attempt began (its worker died after
-                // the `spawning` commit) is carried on, not dropped.
-                let resumed = i.vm_state == VmState::Building && i.task_state == Some(TaskState::Spawning);
-                if !resumed && !db.set_instance_state(uuid, &lifecycle::effect(Event::Spawn)).await? {
-                    return Ok(());
-                }
-                if !self.config.spawn_time.is_zero() {
-                    tokio::time::sleep(self.config.spawn_time).await;
-                }
-                self.driver.spawn(uuid);
-                if !db.set_launched(uuid).await? {
-                    tracing::info!(instance = %uuid, "instance changed while spawning");
-                }
             }
             task_kind::STOP => {
                 self.driver.set_power(uuid, power_state::SHUTDOWN);

@@ -416,8 +416,19 @@ impl ComputeService {
     /// Usage counted as Nova does with `count_usage_from_placement`:
     /// instances from the database, cores and ram from Placement.
     pub async fn quota_usage(&self, project: &str) -> Result<BTreeMap<String, i64>> {
+        self.count_usage(project, true).await
+    }
+
+    /// Usage of a project; cores and ram (a Placement query over the
+    /// project's allocations) only `with_resources`.
+    async fn count_usage(&self, project: &str, with_resources: bool) -> Result<BTreeMap<String, i64>> {
         if project.is_empty() || project.chars().count() > 255 || project.chars().any(char::is_control) {
             return Err(ComputeError::bad_request("Invalid project id"));
+        }
+        let mut m = BTreeMap::new();
+        m.insert("instances".to_string(), self.db.count_instances(project).await?);
+        if !with_resources {
+            return Ok(m);
         }
         // The project id is the caller's input: Placement refusing it is a
         // bad request, not a server error.
@@ -427,8 +438,6 @@ impl ComputeService {
         // their flavors, so a burst of creates cannot pass the check before
         // any of them is claimed.
         let (pending_cores, pending_ram) = self.db.pending_claims(project).await?;
-        let mut m = BTreeMap::new();
-        m.insert("instances".to_string(), self.db.count_instances(project).await?);
         m.insert(
             "cores".to_string(),
             usages.get("VCPU").copied().unwrap_or(0) + usages.get("PCPU").copied().unwrap_or(0) + pending_cores,
@@ -447,14 +456,19 @@ impl ComputeService {
         self.db.delete_quotas(project).await
     }
 
-    /// Refuse a create that would exceed the project's quota.
+    /// Refuse a create that would exceed the project's quota. Only limited
+    /// resources are counted (an unlimited project costs no usage query).
     pub(crate) async fn check_quota(&self, project: &str, flavor: &Flavor, count: i64) -> Result<()> {
         let limits = self.quota_limits(project).await?;
-        let used = self.quota_usage(project).await?;
+        let limit_of = |res: &str| limits.get(res).copied().unwrap_or(-1);
         let wanted = [("instances", count), ("cores", flavor.vcpus * count), ("ram", flavor.memory_mb * count)];
+        if wanted.iter().all(|(res, _)| limit_of(res) < 0) {
+            return Ok(());
+        }
+        let used = self.count_usage(project, limit_of("cores") >= 0 || limit_of("ram") >= 0).await?;
         let mut over = Vec::new();
         for (res, n) in wanted {
-            let limit = limits.get(res).copied().unwrap_or(-1);
+            let limit = limit_of(res);
             let u = used.get(res).copied().unwrap_or(0);
             if limit >= 0 && u + n > limit {
                 over.push((res, n, u, limit));

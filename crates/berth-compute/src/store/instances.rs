@@ -275,6 +275,58 @@ impl Db {
         Ok(moved)
     }
 
+    /// Begin the builds of `host` in one transaction: each instance still
+    /// waiting on this host moves to `spawning` (one already `spawning` —
+    /// an earlier attempt's — is carried on). Returns those to spawn.
+    pub async fn begin_spawns(&self, host: &str, uuids: &[Uuid]) -> Result<Vec<Uuid>> {
+        let mut w = self.write().await?;
+        let mut out = Vec::with_capacity(uuids.len());
+        let spawn = crate::lifecycle::effect(crate::lifecycle::Event::Spawn);
+        for u in uuids {
+            let row =
+                sqlx::query("SELECT host, vm_state, task_state FROM compute_instances WHERE uuid = $1 AND deleted = 0")
+                    .bind(u.to_string())
+                    .fetch_optional(&mut *w.tx)
+                    .await?;
+            let Some(row) = row else { continue };
+            if get_opt_str(&row, "host")?.as_deref() != Some(host) {
+                continue;
+            }
+            let resumed = get_str(&row, "vm_state")? == VmState::Building.as_str()
+                && get_opt_str(&row, "task_state")?.as_deref() == Some(TaskState::Spawning.as_str());
+            if resumed || set_state_tx(&mut w.tx, *u, &spawn).await? {
+                out.push(*u);
+            }
+        }
+        w.commit().await?;
+        Ok(out)
+    }
+
+    /// Finish spawned builds (ACTIVE, running, launched now; only those
+    /// still `spawning`) and close their tasks, in one transaction.
+    pub async fn finish_spawns(&self, uuids: &[Uuid], tasks: &[i64]) -> Result<usize> {
+        let mut w = self.write().await?;
+        let now = now_us();
+        let mut n = 0;
+        for u in uuids {
+            n += sqlx::query(
+                "UPDATE compute_instances SET vm_state = $3, task_state = NULL, power_state = $4, launched_at = $1, updated_at = $1 \
+                 WHERE uuid = $2 AND deleted = 0 AND task_state = $5",
+            )
+            .bind(now)
+            .bind(u.to_string())
+            .bind(VmState::Active.as_str())
+            .bind(power_state::RUNNING)
+            .bind(TaskState::Spawning.as_str())
+            .execute(&mut *w.tx)
+            .await?
+            .rows_affected() as usize;
+        }
+        delete_tasks_tx(&mut w.tx, tasks).await?;
+        w.commit().await?;
+        Ok(n)
+    }
+
     pub async fn set_launched(&self, uuid: Uuid) -> Result<bool> {
         let mut w = self.write().await?;
         let n = sqlx::query(

@@ -58,17 +58,11 @@ impl Db {
         Ok(true)
     }
 
-    /// Claim the oldest runnable task of `host` for `lease_ms`: a pending
-    /// task whose retry time has come, or a running one whose lease expired
-    /// (its worker died). One conditional UPDATE; on PostgreSQL the row is
-    /// picked with `FOR UPDATE SKIP LOCKED` so concurrent workers never wait
-    /// on each other.
-    pub async fn claim_task(&self, host: &str, worker: &str, lease_ms: i64) -> Result<Option<Task>> {
-        Ok(self.claim_tasks(host, worker, lease_ms, 1).await?.into_iter().next())
-    }
-
-    /// Claim up to `limit` runnable tasks of `host` (oldest first) in one
-    /// statement, as [`Db::claim_task`] does one.
+    /// Claim up to `limit` runnable tasks of `host` (oldest first): pending
+    /// tasks whose retry time has come, or running ones whose lease expired
+    /// (their worker died), leased for `lease_ms`. One conditional UPDATE;
+    /// on PostgreSQL the rows are picked with `FOR UPDATE SKIP LOCKED` so
+    /// concurrent workers never wait on each other.
     pub async fn claim_tasks(&self, host: &str, worker: &str, lease_ms: i64, limit: i64) -> Result<Vec<Task>> {
         let now = now_us();
         let lock = match self.engine {
