@@ -107,7 +107,7 @@ impl AgentConfig {
             disk_allocation_ratio: 1.0,
             traits: Vec::new(),
             report_interval: Duration::from_secs(10),
-            poll_interval: Duration::from_secs(10),
+            poll_interval: Duration::from_secs(300),
             reconcile_interval: Duration::from_secs(60),
             task_lease: Duration::from_secs(120),
             spawn_time: Duration::ZERO,
@@ -287,6 +287,19 @@ impl ComputeAgent {
     /// ones, `COMPUTE_STATUS_DISABLED` per the service), and the
     /// availability zone's aggregate.
     pub async fn update_resources(&self) -> Result<ComputeNode> {
+        // The host's configuration does not change while it runs: between
+        // full updates an idle host costs no query at all (the API reflects
+        // a service's disabled flag on its providers itself).
+        {
+            let mut g = self.published.lock().unwrap_or_else(|p| p.into_inner());
+            let node = self.node.lock().ok().and_then(|n| n.clone());
+            if let (Some(_), Some(node)) = (&g.0, node) {
+                if g.1 + 1 < FULL_UPDATE_EVERY {
+                    g.1 += 1;
+                    return Ok(node);
+                }
+            }
+        }
         let c = &self.config;
         let placement = &self.svc.placement;
         let existing = self.svc.db.nodes_on_host(&c.host).await?.into_iter().find(|n| n.hypervisor_hostname == c.host);
@@ -352,11 +365,9 @@ impl ComputeAgent {
         let want = Published { node: node.uuid, inventories, add, remove, aggregate, other_aggregates };
         let unchanged = {
             let g = self.published.lock().unwrap_or_else(|p| p.into_inner());
-            g.0.as_ref() == Some(&want) && g.1 < FULL_UPDATE_EVERY
+            g.0.as_ref() == Some(&want) && g.1 + 1 < FULL_UPDATE_EVERY
         };
         if unchanged {
-            let mut g = self.published.lock().unwrap_or_else(|p| p.into_inner());
-            g.1 += 1;
             return Ok(node);
         }
         placement.ensure_provider(node.uuid, &node.hypervisor_hostname, None).await?;

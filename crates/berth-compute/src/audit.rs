@@ -119,13 +119,26 @@ impl ComputeService {
             }
         }
         self.at_reconcile_seam().await;
-        let instances: BTreeMap<Uuid, Instance> = self
+        // Live instances, plus the deleted ones that still hold something
+        // (looked up by uuid: deleted rows accumulate, live ones do not).
+        let mut instances: BTreeMap<Uuid, Instance> = self
             .db
-            .list_instances(&crate::model::InstanceQuery { include_deleted: true, ..Default::default() })
+            .list_instances(&crate::model::InstanceQuery::default())
             .await?
             .into_iter()
             .map(|i| (i.uuid, i))
             .collect();
+        let unknown: Vec<Uuid> = by_node
+            .iter()
+            .flat_map(|(_, a)| a.allocations.keys())
+            .filter(|c| !instances.contains_key(c))
+            .copied()
+            .collect::<BTreeSet<Uuid>>()
+            .into_iter()
+            .collect();
+        if !unknown.is_empty() {
+            instances.extend(self.db.get_instances(&unknown).await?.into_iter().map(|i| (i.uuid, i)));
+        }
         let migrations = self.db.in_progress_migrations().await?;
         let migrating: BTreeSet<Uuid> = migrations.iter().flat_map(|m| [m.uuid, m.instance_uuid]).collect();
         // consumer -> providers it holds (among compute providers).
