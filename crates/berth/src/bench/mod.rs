@@ -749,8 +749,8 @@ async fn boot_servers(
 
 /// Poll `servers/detail?changes-since=T` (T trailing the newest change seen)
 /// and note when each server first shows ACTIVE or ERROR. A full listing
-/// now and then catches anything the window missed. Fails when nothing
-/// changes for `stall`.
+/// after 5 quiet seconds catches anything the window missed. Fails when
+/// nothing changes for `stall`.
 async fn watch_boot(
     api: Api,
     state: Arc<Mutex<BootState>>,
@@ -761,7 +761,10 @@ async fn watch_boot(
     let mut last_change = Instant::now();
     let mut last_full = Instant::now();
     loop {
-        let full = last_full.elapsed() > Duration::from_secs(5);
+        // A full listing only when the window has shown nothing new for a
+        // while (clock skew, a change that kept its timestamp).
+        let quiet = Duration::from_secs(5);
+        let full = last_change.elapsed() > quiet && last_full.elapsed() > quiet;
         let path = if full {
             last_full = Instant::now();
             "/compute/v2.1/servers/detail".to_string()
