@@ -329,7 +329,8 @@ async fn measure(args: &BootArgs, cloud: &mut Cloud) -> anyhow::Result<Report> {
         .ok_or_else(|| anyhow!("flavor {} not found", args.flavor))?;
     let flavor_id = flavor["id"].as_str().context("flavor without id")?.to_string();
     let flavor_res = flavor_resources(flavor);
-    let images = api.get(&format!("/image/v2/images?name={}", args.image), "").await?;
+    let query = reqwest::Url::parse_with_params("http://x/", [("name", args.image.as_str())])?;
+    let images = api.get(&format!("/image/v2/images?{}", query.query().unwrap_or_default()), "").await?;
     let image_id =
         images["images"][0]["id"].as_str().ok_or_else(|| anyhow!("image {} not found", args.image))?.to_string();
     api.expect(
