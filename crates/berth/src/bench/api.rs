@@ -1,6 +1,7 @@
 //! The benchmark's HTTP side: one client, an admin token, JSON calls with a
 //! status check, and the readiness probe.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -33,13 +34,16 @@ pub async fn answers(client: &reqwest::Client, url: &str) -> bool {
 }
 
 /// The admin's view of a cloud: base URL, a project-scoped token and the
-/// project it is scoped to.
+/// project it is scoped to. With several API processes, `peers` holds every
+/// process's base URL and [`Api::nth`] spreads requests over them, as a load
+/// balancer in front of them would.
 #[derive(Clone)]
 pub struct Api {
     pub client: reqwest::Client,
     pub base: String,
     token: String,
     pub project_id: String,
+    peers: Arc<Vec<String>>,
 }
 
 impl Api {
@@ -62,7 +66,23 @@ impl Api {
             bail!("admin authentication failed: {status} {v}");
         };
         let project_id = v["token"]["project"]["id"].as_str().context("the admin token names no project")?.to_string();
-        Ok(Api { client: client.clone(), base: base.to_string(), token, project_id })
+        Ok(Api { client: client.clone(), base: base.to_string(), token, project_id, peers: Arc::new(Vec::new()) })
+    }
+
+    /// The same caller on every one of `bases` (processes sharing one
+    /// database accept each other's tokens).
+    pub fn with_peers(mut self, bases: &[String]) -> Api {
+        self.peers = Arc::new(bases.to_vec());
+        self
+    }
+
+    /// The caller on the `i`-th API process (round robin); itself when
+    /// there is only one.
+    pub fn nth(&self, i: usize) -> Api {
+        match self.peers.len() {
+            0 | 1 => self.clone(),
+            n => Api { base: self.peers[i % n].clone(), ..self.clone() },
+        }
     }
 
     /// One call: the status and the body as JSON (null when empty or not

@@ -61,7 +61,8 @@ pub struct BootArgs {
     #[arg(long, default_value = "postgresql://postgres@127.0.0.1:5432")]
     pub postgres: String,
     /// `berth up` processes sharing one database (PostgreSQL only). With
-    /// more than one, the hosts run in a separate `berth compute --hosts`.
+    /// more than one, the hosts run in a separate `berth compute --hosts`
+    /// and the clients' POSTs and DELETEs go round robin to the processes.
     #[arg(long, default_value_t = 1)]
     pub api_processes: u32,
     /// Benchmark the running cloud at this base URL instead of starting one.
@@ -518,7 +519,7 @@ async fn start_cloud(args: &BootArgs, cloud: &mut Cloud, client: &reqwest::Clien
     }
     wait_answering(cloud, client, &urls).await?;
     let apis_s = t0.elapsed().as_secs_f64();
-    let api = Api::login(client, &urls[0], &password).await?;
+    let api = Api::login(client, &urls[0], &password).await?.with_peers(&urls);
     let n = args.hosts as usize;
     // Errors while the hosts register (a busy database) count as not ready
     // yet; the overall --timeout bounds the wait.
@@ -680,7 +681,7 @@ async fn boot_servers(
         let (api, state, flavor_id, image_id) =
             (api.clone(), state.clone(), flavor_id.to_string(), image_id.to_string());
         on_clients(args.servers, args.concurrency, move |i| {
-            let (api, state) = (api.clone(), state.clone());
+            let (api, state) = (api.nth(i), state.clone());
             let body = json!({"server": {"name": format!("bench-{tag}-{i}"), "flavorRef": flavor_id,
                 "imageRef": image_id, "networks": "none"}});
             async move {
@@ -935,7 +936,7 @@ async fn delete_servers(
     let results = {
         let (api, ids) = (api.clone(), Arc::new(ids.to_vec()));
         on_clients(ids.len(), args.concurrency, move |i| {
-            let (api, ids) = (api.clone(), ids.clone());
+            let (api, ids) = (api.nth(i), ids.clone());
             async move {
                 let t = Instant::now();
                 match api.call(Method::DELETE, &format!("/compute/v2.1/servers/{}", ids[i]), COMPUTE, None).await {
