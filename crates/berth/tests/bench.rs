@@ -1,8 +1,8 @@
 //! `berth bench boot` end to end against the built binary: it starts its own
 //! cloud (3 hosts), boots 6 servers with 3 clients, checks Placement, deletes
-//! them and writes a JSON report. On SQLite and on PostgreSQL
-//! (127.0.0.1:5432, trust auth for `postgres`; the benchmark creates and
-//! drops its own database).
+//! them and writes a JSON report. On SQLite and on PostgreSQL (berth-testkit's
+//! server, `BERTH_TEST_POSTGRES_URL`; the benchmark creates and drops its own
+//! database there with psql).
 
 use std::process::Command;
 
@@ -12,7 +12,7 @@ fn bench(db: &str) -> Value {
     let out = std::env::temp_dir().join(format!("berth-bench-test-{}.json", uuid::Uuid::new_v4().simple()));
     let status = Command::new(env!("CARGO_BIN_EXE_berth"))
         .args(["bench", "boot", "--hosts", "3", "--servers", "6", "--concurrency", "3", "--idle-seconds", "1"])
-        .args(["--db", db, "--poll-ms", "50", "--timeout", "300", "--out"])
+        .args(["--db", db, "--postgres", &pg_server(), "--poll-ms", "50", "--timeout", "300", "--out"])
         .arg(&out)
         .env("BERTH_LOG", "warn")
         .status()
@@ -21,6 +21,13 @@ fn bench(db: &str) -> Value {
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&out).expect("the JSON report")).unwrap();
     std::fs::remove_file(&out).unwrap();
     report
+}
+
+/// The testkit's PostgreSQL server without its maintenance database.
+fn pg_server() -> String {
+    let admin = berth_testkit::pg_admin_url();
+    let admin = admin.split('?').next().unwrap_or_default();
+    admin.rsplit_once('/').map_or(admin, |(server, _)| server).to_string()
 }
 
 fn check(r: &Value, db: &str) {
@@ -71,5 +78,9 @@ fn boot_benchmark_on_sqlite() {
 
 #[test]
 fn boot_benchmark_on_postgres() {
+    if berth_testkit::skip_postgres() {
+        eprintln!("{} set: skipping the PostgreSQL run", berth_testkit::SKIP_POSTGRES_VAR);
+        return;
+    }
     check(&bench("postgres"), "postgres");
 }
