@@ -950,6 +950,17 @@ async fn delete_servers(
         })
         .await?
     };
+    let mut delete_ms = Vec::new();
+    let mut errors = 0;
+    for r in results {
+        match r {
+            Ok(d) => delete_ms.push(ms(d)),
+            Err(e) => {
+                errors += 1;
+                eprintln!("DELETE failed: {e}");
+            }
+        }
+    }
     let ours: HashSet<&str> = ids.iter().map(String::as_str).collect();
     let mut last = ours.len();
     let mut last_change = Instant::now();
@@ -968,7 +979,8 @@ async fn delete_servers(
             (last, last_change) = (left, Instant::now());
         } else if last_change.elapsed() > stall {
             bail!(
-                "{left} of {} servers still listed {} s after their deletion stopped progressing",
+                "{left} of {} servers still listed {} s after their deletion stopped progressing \
+                 ({errors} DELETE requests failed)",
                 ids.len(),
                 stall.as_secs()
             );
@@ -991,17 +1003,6 @@ async fn delete_servers(
         }
         tokio::time::sleep(poll).await;
     };
-    let mut delete_ms = Vec::new();
-    let mut errors = 0;
-    for r in results {
-        match r {
-            Ok(d) => delete_ms.push(ms(d)),
-            Err(e) => {
-                errors += 1;
-                eprintln!("DELETE failed: {e}");
-            }
-        }
-    }
     Ok(Delete {
         deleted: ids.len(),
         delete_errors: errors,
