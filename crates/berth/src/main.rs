@@ -1,5 +1,6 @@
 //! The one berth binary.
 
+mod bench;
 mod cloud;
 mod compute;
 mod config;
@@ -39,6 +40,8 @@ enum Command {
     Compute(compute::ComputeArgs),
     /// List (and with --fix heal) leaked or missing Placement allocations.
     Audit(compute::AuditArgs),
+    /// Benchmarks against a cloud this command starts (or a running one).
+    Bench(bench::BenchArgs),
     /// Database maintenance.
     Db {
         #[command(subcommand)]
@@ -83,6 +86,7 @@ fn main() -> anyhow::Result<()> {
                 }
                 Ok(())
             }
+            Command::Bench(args) => bench::run(args).await,
             Command::Db { command: DbCommand::Sync { db } } => {
                 berth_store::Store::open(&berth_store::StoreConfig::new(db))
                     .await
