@@ -18,6 +18,9 @@ pub struct PlacementArgs {
     /// Database URL: sqlite://PATH or postgresql://USER@HOST/DB.
     #[arg(long, env = "BERTH_DB")]
     pub db: Option<String>,
+    /// Most database connections Placement keeps open (default 16).
+    #[arg(long)]
+    pub db_max_connections: Option<u32>,
     /// `keystone` (tokens of berth's identity service in the same database)
     /// or `noauth2` (upstream's test strategy; never in production).
     #[arg(long, env = "BERTH_AUTH_STRATEGY")]
@@ -122,7 +125,11 @@ pub async fn build_state(
     if let Some(m) = args.max_allocation_candidates.or(file.max_allocation_candidates) {
         cfg.max_allocation_candidates = m;
     }
-    let store = Store::open(&StoreConfig::new(db)).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut store_cfg = StoreConfig::new(db);
+    if let Some(n) = args.db_max_connections {
+        store_cfg.max_connections = n.max(1);
+    }
+    let store = Store::open(&store_cfg).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok((Arc::new(AppState::new(store, policy, cfg)), listen))
 }
 

@@ -32,8 +32,48 @@ pub struct UpArgs {
     /// Driver of the simulated hosts: `fake` or `fake:VCPU,MEMORY_MB,DISK_GB`.
     #[arg(long, default_value = "fake")]
     pub driver: String,
+    /// Database connections this process may open in all (split between
+    /// Placement, compute, identity and image). Several API processes on
+    /// one PostgreSQL server must stay under its `max_connections` (100
+    /// by default) together.
+    #[arg(long, env = "BERTH_DB_MAX_CONNECTIONS", default_value_t = 24, value_parser = clap::value_parser!(u32).range(4..=10_000))]
+    pub db_max_connections: u32,
     #[command(flatten)]
     pub agent: crate::compute::AgentArgs,
+}
+
+/// Connections per service out of a process's total: Placement and compute
+/// a third each (the busy paths), identity and image a sixth each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ConnectionBudget {
+    placement: u32,
+    compute: u32,
+    identity: u32,
+    image: u32,
+}
+
+impl ConnectionBudget {
+    fn split(total: u32) -> ConnectionBudget {
+        let sixth = (total / 6).max(1);
+        let third = ((total - 2 * sixth) / 2).max(1);
+        ConnectionBudget { placement: third, compute: total - 2 * sixth - third, identity: sixth, image: sixth }
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    #[test]
+    fn the_budget_adds_up() {
+        for total in [4u32, 5, 24, 25, 100, 10_000] {
+            let b = super::ConnectionBudget::split(total);
+            assert_eq!(b.placement + b.compute + b.identity + b.image, total, "{b:?}");
+            assert!(b.placement >= 1 && b.compute >= 1 && b.identity >= 1 && b.image >= 1, "{b:?}");
+        }
+        assert_eq!(
+            super::ConnectionBudget::split(24),
+            super::ConnectionBudget { placement: 8, compute: 8, identity: 4, image: 4 }
+        );
+    }
 }
 
 /// The image every fresh cloud has, so `server create` works out of the box.
@@ -75,10 +115,12 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let base = format!("http://{addr}");
 
+    let budget = ConnectionBudget::split(args.db_max_connections);
     // Placement first: it owns the database file's first migrations.
     let pargs = PlacementArgs {
         listen: Some(args.listen.clone()),
         db: Some(db.clone()),
+        db_max_connections: Some(budget.placement),
         auth_strategy: None,
         policy_file: None,
         enforce_new_defaults: None,
@@ -93,6 +135,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         config: None,
     };
     let mut icfg = IdentityConfig::new(db.clone());
+    icfg.max_connections = budget.identity;
     icfg.public_base_url = Some(base.clone());
     let identity = Arc::new(Identity::open(icfg).await.map_err(|e| anyhow::anyhow!("identity: {}", e.message))?);
     let (password, created) = secrets::admin_password(&data_dir.join("admin-password"))?;
@@ -103,6 +146,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let (placement, _) = build_state(&pargs, None, Some(auth.clone())).await?;
 
     let mut image_cfg = berth_image::ImageConfig::new(data_dir.join("images"));
+    image_cfg.max_connections = budget.image;
     image_cfg.public_url = Some(format!("{base}/image"));
     let images = Arc::new(
         berth_image::ImageService::open(image_cfg, &db, auth.clone())
@@ -135,6 +179,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         other => anyhow::bail!("--weigher {other:?}: use spread or pack"),
     };
     let compute_cfg = berth_compute::ComputeConfig {
+        max_connections: budget.compute,
         auth: auth.clone(),
         weigher,
         public_base_url: Some(format!("{base}/compute")),

@@ -61,7 +61,15 @@ async fn scenario(cloud: &Cloud) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(!rp.is_empty(), "compute1 registered its provider");
-    let before = api.usages(&rp).await;
+    // ... and its inventory (`berth up` answers while its hosts register).
+    let mut before = api.usages(&rp).await;
+    for _ in 0..100 {
+        if before.as_object().is_some_and(|o| !o.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        before = api.usages(&rp).await;
+    }
     assert_eq!(before, json!({"DISK_GB": 0, "MEMORY_MB": 0, "VCPU": 0}));
 
     let (s, v) = api

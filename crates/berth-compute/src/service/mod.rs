@@ -103,6 +103,8 @@ pub struct ComputeConfig {
     /// and set it to ERROR (its scheduler died between the claim and
     /// recording the host). Exclusive with a live scheduler either way.
     pub scheduling_timeout: Duration,
+    /// Most database connections the compute service keeps open.
+    pub max_connections: u32,
     /// How often a process polls the work queues for its workers (the
     /// fallback behind wake-ups; see [`crate::wake`]).
     pub dispatch_interval: Duration,
@@ -124,6 +126,7 @@ impl Default for ComputeConfig {
             reconcile_fix: true,
             scheduling_timeout: Duration::from_secs(300),
             dispatch_interval: Duration::from_millis(500),
+            max_connections: 16,
         }
     }
 }
@@ -176,7 +179,7 @@ impl ComputeService {
         policy: Enforcer,
         config: ComputeConfig,
     ) -> Result<Arc<ComputeService>> {
-        let db = Db::connect(db_url, 16).await?;
+        let db = Db::connect(db_url, config.max_connections.max(1)).await?;
         db.migrate().await?;
         Ok(Arc::new(ComputeService {
             db,
