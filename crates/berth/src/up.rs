@@ -60,22 +60,6 @@ impl ConnectionBudget {
     }
 }
 
-#[cfg(test)]
-mod budget_tests {
-    #[test]
-    fn the_budget_adds_up() {
-        for total in [4u32, 5, 24, 25, 100, 10_000] {
-            let b = super::ConnectionBudget::split(total);
-            assert_eq!(b.placement + b.compute + b.identity + b.image, total, "{b:?}");
-            assert!(b.placement >= 1 && b.compute >= 1 && b.identity >= 1 && b.image >= 1, "{b:?}");
-        }
-        assert_eq!(
-            super::ConnectionBudget::split(24),
-            super::ConnectionBudget { placement: 8, compute: 8, identity: 4, image: 4 }
-        );
-    }
-}
-
 /// The image every fresh cloud has, so `server create` works out of the box.
 pub const DEFAULT_IMAGE_NAME: &str = "berth-tiny-raw";
 
@@ -281,4 +265,20 @@ fn strip_mount_slash(mut req: axum::extract::Request) -> axum::extract::Request 
         }
     }
     req
+}
+
+#[cfg(test)]
+mod budget_tests {
+    #[test]
+    fn the_budget_adds_up() {
+        for total in [4u32, 5, 24, 25, 100, 10_000] {
+            let b = super::ConnectionBudget::split(total);
+            assert_eq!(b.placement + b.compute + b.identity + b.image, total, "{b:?}");
+            assert!(b.placement >= 1 && b.compute >= 1 && b.identity >= 1 && b.image >= 1, "{b:?}");
+        }
+        assert_eq!(
+            super::ConnectionBudget::split(24),
+            super::ConnectionBudget { placement: 8, compute: 8, identity: 4, image: 4 }
+        );
+    }
 }
