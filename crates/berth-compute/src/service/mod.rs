@@ -146,8 +146,10 @@ pub struct ComputeService {
     pub(crate) reconcile_seam: Arc<std::sync::Mutex<Option<ReconcileSeam>>>,
     /// Test seam: run once between a build's claim and recording its host.
     pub(crate) claim_seam: Arc<std::sync::Mutex<Option<ReconcileSeam>>>,
-    /// The scheduler's host-state view (shared by every handle).
+    /// The scheduler's host-state view (shared by every handle), and the
+    /// lock of whoever rebuilds it.
     pub(crate) host_view: Arc<std::sync::RwLock<Option<schedule::HostView>>>,
+    pub(crate) host_refresh: Arc<tokio::sync::Mutex<()>>,
     /// Services of the agents of this process, heartbeated together.
     pub(crate) heartbeats: Arc<hosts::HeartbeatHub>,
     /// Agents of this process still in their first start: while any is,
@@ -192,6 +194,7 @@ impl ComputeService {
             reconcile_seam: Arc::default(),
             claim_seam: Arc::default(),
             host_view: Arc::default(),
+            host_refresh: Arc::default(),
             heartbeats: Arc::default(),
             agents_starting: Arc::default(),
         }))
@@ -212,6 +215,7 @@ impl ComputeService {
             reconcile_seam: self.reconcile_seam.clone(),
             claim_seam: self.claim_seam.clone(),
             host_view: self.host_view.clone(),
+            host_refresh: self.host_refresh.clone(),
             heartbeats: self.heartbeats.clone(),
             agents_starting: self.agents_starting.clone(),
         })

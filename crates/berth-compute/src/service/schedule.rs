@@ -44,7 +44,7 @@ const SCHEDULE_LEASE_MS: i64 = 30_000;
 const SCHEDULE_MAX_ATTEMPTS: i64 = 10;
 /// The host-state view is rebuilt at least this often (other processes'
 /// changes to services and nodes, and heartbeats).
-pub(crate) const HOST_VIEW_TTL: Duration = Duration::from_secs(2);
+pub(crate) const HOST_VIEW_TTL: Duration = Duration::from_secs(5);
 
 /// The scheduler's cached view of compute nodes and services.
 #[derive(Debug)]
@@ -54,6 +54,9 @@ pub(crate) struct HostView {
     nodes: Arc<BTreeMap<Uuid, ComputeNode>>,
     services: Arc<BTreeMap<String, Service>>,
 }
+
+/// The maps of a host-state view.
+type ViewMaps = (Arc<BTreeMap<Uuid, ComputeNode>>, Arc<BTreeMap<String, Service>>);
 
 /// A request taken from the queue with its instance.
 type Item = (Task, Instance);
@@ -70,40 +73,52 @@ impl ComputeService {
     /// while it is current, else read again.
     pub(crate) async fn host_state(&self) -> Result<Hosts> {
         let version = self.db.hosts_version.load(Ordering::Acquire);
-        let cached = self.host_view.read().ok().and_then(|g| {
-            g.as_ref()
-                .filter(|v| v.version == version && v.fetched.elapsed() < HOST_VIEW_TTL)
-                .map(|v| (v.nodes.clone(), v.services.clone()))
-        });
-        let (nodes, services) = match cached {
-            Some(c) => c,
-            None => {
-                let nodes: Arc<BTreeMap<Uuid, ComputeNode>> =
-                    Arc::new(self.db.list_nodes().await?.into_iter().map(|n| (n.uuid, n)).collect());
-                let services: Arc<BTreeMap<String, Service>> = Arc::new(
-                    self.db
-                        .list_services()
-                        .await?
-                        .into_iter()
-                        .filter(|s| s.binary == NOVA_COMPUTE)
-                        .map(|s| (s.host.clone(), s))
-                        .collect(),
-                );
-                if let Ok(mut g) = self.host_view.write() {
-                    // Labelled with the version read before the fetch: a
-                    // change committed meanwhile makes the next call fetch
-                    // again.
-                    *g = Some(HostView {
-                        version,
-                        fetched: Instant::now(),
-                        nodes: nodes.clone(),
-                        services: services.clone(),
-                    });
+        let hosts =
+            |(nodes, services)| Hosts { nodes, services, now_us: now_us(), down_after_ms: self.down_after_ms() };
+        if let Some(v) = self.cached_view(Some(version), HOST_VIEW_TTL) {
+            return Ok(hosts(v));
+        }
+        // One reader rebuilds at a time (at 10,000 hosts a rebuild reads
+        // 20,000 rows); while it does, the last view serves everyone else
+        // if it is not much older (Placement re-checks every claim).
+        let _refresh = match self.host_refresh.try_lock() {
+            Ok(g) => g,
+            Err(_) => {
+                if let Some(v) = self.cached_view(None, HOST_VIEW_TTL * 4) {
+                    return Ok(hosts(v));
                 }
-                (nodes, services)
+                self.host_refresh.lock().await
             }
         };
-        Ok(Hosts { nodes, services, now_us: now_us(), down_after_ms: self.down_after_ms() })
+        if let Some(v) = self.cached_view(Some(version), HOST_VIEW_TTL) {
+            return Ok(hosts(v));
+        }
+        let nodes: Arc<BTreeMap<Uuid, ComputeNode>> =
+            Arc::new(self.db.list_nodes().await?.into_iter().map(|n| (n.uuid, n)).collect());
+        let services: Arc<BTreeMap<String, Service>> = Arc::new(
+            self.db
+                .list_services()
+                .await?
+                .into_iter()
+                .filter(|s| s.binary == NOVA_COMPUTE)
+                .map(|s| (s.host.clone(), s))
+                .collect(),
+        );
+        if let Ok(mut g) = self.host_view.write() {
+            // Labelled with the version read before the fetch: a change
+            // committed meanwhile makes the next call fetch again.
+            *g = Some(HostView { version, fetched: Instant::now(), nodes: nodes.clone(), services: services.clone() });
+        }
+        Ok(hosts((nodes, services)))
+    }
+
+    /// The cached view if it is of `version` (any, for `None`) and younger
+    /// than `max_age`.
+    fn cached_view(&self, version: Option<u64>, max_age: Duration) -> Option<ViewMaps> {
+        let g = self.host_view.read().ok()?;
+        g.as_ref()
+            .filter(|v| version.is_none_or(|want| v.version == want) && v.fetched.elapsed() < max_age)
+            .map(|v| (v.nodes.clone(), v.services.clone()))
     }
 
     /// Compute services by host, from the host-state view.
