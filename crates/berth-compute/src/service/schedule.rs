@@ -160,6 +160,8 @@ impl ComputeService {
 
     /// Schedule requests that share one spec.
     async fn schedule_group(&self, items: Vec<Item>) -> Result<()> {
+        let started = Instant::now();
+        let n = items.len();
         let mut spec: RequestSpec = match serde_json::from_value(items[0].0.payload.clone()) {
             Ok(s) => s,
             Err(e) => {
@@ -205,8 +207,13 @@ impl ComputeService {
             todo.push((t, i));
         }
         let mut one_by_one = Vec::new();
+        let mut candidates_ms = 0.0;
+        let mut claim_ms = 0.0;
         if !todo.is_empty() {
-            match self.placement.allocation_candidates(&spec.query(self.config.max_placement_results)).await {
+            let t0 = Instant::now();
+            let found = self.placement.allocation_candidates(&spec.query(self.config.max_placement_results)).await;
+            candidates_ms = t0.elapsed().as_secs_f64() * 1e3;
+            match found {
                 Err(e) if e.is_unavailable() => {
                     for (t, i) in &todo {
                         self.retry_later(t, i, &e.to_string()).await?;
@@ -228,7 +235,10 @@ impl ComputeService {
                         }
                     }
                     if !writes.is_empty() {
-                        match self.placement.post_allocations(&writes).await {
+                        let t0 = Instant::now();
+                        let claimed = self.placement.post_allocations(&writes).await;
+                        claim_ms = t0.elapsed().as_secs_f64() * 1e3;
+                        match claimed {
                             Ok(()) => {
                                 for (t, i, idx) in chosen {
                                     let w = &weighed[idx];
@@ -251,7 +261,10 @@ impl ComputeService {
                 }
             }
         }
+        let t0 = Instant::now();
         self.record_placed(&placed, &done).await?;
+        let record_ms = t0.elapsed().as_secs_f64() * 1e3;
+        let singly = one_by_one.len();
         for (t, i) in one_by_one {
             match self.schedule(&i, &spec, &hosts).await {
                 Ok(p) => {
@@ -276,6 +289,16 @@ impl ComputeService {
                 Err(ScheduleError::Internal(e)) => self.retry_later(&t, &i, &e).await?,
             }
         }
+        tracing::debug!(
+            requests = n,
+            placed = placed.len(),
+            singly,
+            candidates_ms,
+            claim_ms,
+            record_ms,
+            total_ms = started.elapsed().as_secs_f64() * 1e3,
+            "scheduled a batch"
+        );
         Ok(())
     }
 
