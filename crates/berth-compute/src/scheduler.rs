@@ -242,23 +242,22 @@ pub(crate) fn pick_many(
     summaries: &BTreeMap<Uuid, ProviderSummary>,
     n: usize,
     weigher: Weigher,
+    taken: &mut Taken,
 ) -> Vec<Option<usize>> {
-    let mut taken: BTreeMap<(Uuid, &str), i64> = BTreeMap::new();
-    let mut ram_taken: BTreeMap<Uuid, i64> = BTreeMap::new();
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
         let mut best: Option<(usize, i64)> = None;
         for (idx, w) in weighed.iter().enumerate() {
             let fits = w.request.allocations.iter().all(|(rp, res)| {
                 res.resources.iter().all(|(rc, amount)| match summaries.get(rp).and_then(|s| s.resources.get(rc)) {
-                    Some(c) => c.capacity - c.used - taken.get(&(*rp, rc.as_str())).copied().unwrap_or(0) >= *amount,
+                    Some(c) => c.capacity - c.used - taken.of(*rp, rc) >= *amount,
                     None => true,
                 })
             });
             if !fits {
                 continue;
             }
-            let free = w.free_ram - ram_taken.get(&w.node.uuid).copied().unwrap_or(0);
+            let free = w.free_ram - taken.of(w.node.uuid, "MEMORY_MB");
             let better = match (best, weigher) {
                 (None, _) => true,
                 (Some((_, b)), Weigher::Spread) => free > b,
@@ -269,19 +268,26 @@ pub(crate) fn pick_many(
             }
         }
         if let Some((idx, _)) = best {
-            let w = &weighed[idx];
-            for (rp, res) in &w.request.allocations {
+            for (rp, res) in &weighed[idx].request.allocations {
                 for (rc, amount) in &res.resources {
-                    *taken.entry((*rp, rc.as_str())).or_default() += amount;
-                    if rc == "MEMORY_MB" {
-                        *ram_taken.entry(w.node.uuid).or_default() += amount;
-                    }
+                    *taken.0.entry((*rp, rc.clone())).or_default() += amount;
                 }
             }
         }
         out.push(best.map(|(i, _)| i));
     }
     out
+}
+
+/// What picks took from each provider (by resource class) since the
+/// candidates' summaries were read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Taken(BTreeMap<(Uuid, String), i64>);
+
+impl Taken {
+    fn of(&self, rp: Uuid, rc: &str) -> i64 {
+        self.0.get(&(rp, rc.to_string())).copied().unwrap_or(0)
+    }
 }
 
 /// The host filters.
@@ -543,13 +549,22 @@ mod tests {
             (Weigher::Pack, vec![Some("b"), Some("a"), Some("a"), Some("a"), None]),
         ] {
             let weighed = filter_and_weigh(&cands, &hosts, &RequestSpec::default(), weigher, &mut rand::rng());
-            let got: Vec<Option<&str>> = pick_many(&weighed, &cands.provider_summaries, 5, weigher)
+            let mut taken = Taken::default();
+            let got: Vec<Option<&str>> = pick_many(&weighed, &cands.provider_summaries, 5, weigher, &mut taken)
                 .into_iter()
                 .map(|i| i.map(|i| weighed[i].node.host.as_str()))
                 .collect();
             assert_eq!(got, want, "{weigher:?}");
         }
+        // Picks carry over: what earlier picks took is still taken.
+        let weighed = filter_and_weigh(&cands, &hosts, &RequestSpec::default(), Weigher::Spread, &mut rand::rng());
+        let mut taken = Taken::default();
+        assert_eq!(pick_many(&weighed, &cands.provider_summaries, 4, Weigher::Spread, &mut taken).len(), 4);
+        assert_eq!(pick_many(&weighed, &cands.provider_summaries, 1, Weigher::Spread, &mut taken), vec![None]);
         // Nothing to choose from: every request unplaced.
-        assert_eq!(pick_many(&[], &cands.provider_summaries, 2, Weigher::Spread), vec![None, None]);
+        assert_eq!(
+            pick_many(&[], &cands.provider_summaries, 2, Weigher::Spread, &mut Taken::default()),
+            vec![None, None]
+        );
     }
 }

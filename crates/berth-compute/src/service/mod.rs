@@ -150,6 +150,8 @@ pub struct ComputeService {
     /// lock of whoever rebuilds it.
     pub(crate) host_view: Arc<std::sync::RwLock<Option<schedule::HostView>>>,
     pub(crate) host_refresh: Arc<tokio::sync::Mutex<()>>,
+    /// Allocation-candidates answers the scheduler is still using, by query.
+    pub(crate) candidate_cache: Arc<std::sync::Mutex<std::collections::HashMap<String, schedule::CachedCandidates>>>,
     /// Services of the agents of this process, heartbeated together.
     pub(crate) heartbeats: Arc<hosts::HeartbeatHub>,
     /// Agents of this process still in their first start: while any is,
@@ -195,6 +197,7 @@ impl ComputeService {
             claim_seam: Arc::default(),
             host_view: Arc::default(),
             host_refresh: Arc::default(),
+            candidate_cache: Arc::default(),
             heartbeats: Arc::default(),
             agents_starting: Arc::default(),
         }))
@@ -216,6 +219,7 @@ impl ComputeService {
             claim_seam: self.claim_seam.clone(),
             host_view: self.host_view.clone(),
             host_refresh: self.host_refresh.clone(),
+            candidate_cache: Arc::default(),
             heartbeats: self.heartbeats.clone(),
             agents_starting: self.agents_starting.clone(),
         })

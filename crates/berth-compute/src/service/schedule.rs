@@ -33,7 +33,7 @@ use super::{ComputeService, NOVA_COMPUTE};
 use crate::clock::now_us;
 use crate::error::Result;
 use crate::model::{task_kind, ComputeNode, Instance, Service, Task, TaskState};
-use crate::scheduler::{filter_and_weigh, pick_many, Hosts, Placed, RequestSpec, ScheduleError};
+use crate::scheduler::{filter_and_weigh, pick_many, Hosts, Placed, RequestSpec, ScheduleError, Taken};
 use crate::wake::SCHEDULER_QUEUE;
 
 /// Scheduling tasks taken per batch.
@@ -53,6 +53,20 @@ pub(crate) struct HostView {
     fetched: Instant,
     nodes: Arc<BTreeMap<Uuid, ComputeNode>>,
     services: Arc<BTreeMap<String, Service>>,
+}
+
+/// How long the scheduler keeps using one allocation-candidates answer
+/// for a spec, taking what its own claims took from the summaries, before
+/// asking Placement again (a refused claim drops it at once).
+pub(crate) const CANDIDATES_TTL: Duration = Duration::from_secs(1);
+
+/// One allocation-candidates answer in use, and what this scheduler's
+/// claims have taken since it was read.
+#[derive(Debug)]
+pub(crate) struct CachedCandidates {
+    fetched: Instant,
+    candidates: Arc<berth_placement_client::AllocationCandidates>,
+    taken: Taken,
 }
 
 /// The maps of a host-state view.
@@ -211,7 +225,20 @@ impl ComputeService {
         let mut claim_ms = 0.0;
         if !todo.is_empty() {
             let t0 = Instant::now();
-            let found = self.placement.allocation_candidates(&spec.query(self.config.max_placement_results)).await;
+            let query = spec.query(self.config.max_placement_results);
+            let cached = self
+                .candidate_cache
+                .lock()
+                .ok()
+                .and_then(|mut g| g.remove(&query).filter(|c| c.fetched.elapsed() < CANDIDATES_TTL));
+            let found = match cached {
+                Some(c) => Ok((c.fetched, c.candidates, c.taken)),
+                None => self
+                    .placement
+                    .allocation_candidates(&query)
+                    .await
+                    .map(|c| (Instant::now(), Arc::new(c), Taken::default())),
+            };
             candidates_ms = t0.elapsed().as_secs_f64() * 1e3;
             match found {
                 Err(e) if e.is_unavailable() => {
@@ -220,9 +247,15 @@ impl ComputeService {
                     }
                 }
                 Err(_) => one_by_one = todo,
-                Ok(candidates) => {
+                Ok((fetched, candidates, mut taken)) => {
                     let weighed = filter_and_weigh(&candidates, &hosts, &spec, self.config.weigher, &mut rand::rng());
-                    let picks = pick_many(&weighed, &candidates.provider_summaries, todo.len(), self.config.weigher);
+                    let picks = pick_many(
+                        &weighed,
+                        &candidates.provider_summaries,
+                        todo.len(),
+                        self.config.weigher,
+                        &mut taken,
+                    );
                     let mut writes = BTreeMap::new();
                     let mut chosen = Vec::new();
                     for ((t, i), pick) in todo.into_iter().zip(picks) {
@@ -234,6 +267,7 @@ impl ComputeService {
                             None => one_by_one.push((t, i)),
                         }
                     }
+                    let mut keep = one_by_one.is_empty();
                     if !writes.is_empty() {
                         let t0 = Instant::now();
                         let claimed = self.placement.post_allocations(&writes).await;
@@ -247,15 +281,24 @@ impl ComputeService {
                                 }
                             }
                             Err(e) if e.is_unavailable() => {
+                                keep = false;
                                 // It may have landed: the retry adopts it.
                                 for (t, i, _) in &chosen {
                                     self.retry_later(t, i, &e.to_string()).await?;
                                 }
                             }
                             Err(e) => {
+                                keep = false;
                                 tracing::debug!(error = %e, n = chosen.len(), "batch claim refused; claiming one by one");
                                 one_by_one.extend(chosen.into_iter().map(|(t, i, _)| (t, i)));
                             }
+                        }
+                    }
+                    // The answer serves the next batches of this spec while
+                    // it is young and Placement accepted everything.
+                    if keep {
+                        if let Ok(mut g) = self.candidate_cache.lock() {
+                            g.insert(query, CachedCandidates { fetched, candidates, taken });
                         }
                     }
                 }
