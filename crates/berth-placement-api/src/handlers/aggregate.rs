@@ -64,7 +64,7 @@ pub async fn set(req: Req) -> HandlerResult {
     // Kept as sent: upstream stores and echoes the text (dashes or not).
     let aggs: Vec<String> =
         list.as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect();
-    let new_gen = req.state.store.set_provider_aggregates(&uuid, gen, &aggs).await.map_err(|e| {
+    let (new_gen, stored, last) = req.state.store.put_provider_aggregates(&uuid, gen, &aggs).await.map_err(|e| {
         if e.kind == berth_placement::ErrorKind::Conflict {
             ApiError::conflict(
                 "Resource provider's generation already changed. Please update the generation and try again.",
@@ -74,6 +74,5 @@ pub async fn set(req: Req) -> HandlerResult {
             e.into()
         }
     })?;
-    let (_, stored, last) = req.state.store.get_provider_aggregate_texts(&uuid).await?.unwrap_or((new_gen, aggs, 0));
     Ok(json_response(&req, StatusCode::OK, &body(&req, &stored, new_gen), Some(last)))
 }

@@ -191,20 +191,20 @@ pub async fn set_all(req: Req) -> HandlerResult {
         })?;
         invs.push(inv);
     }
-    let new_gen = req.state.store.set_inventories(&uuid, gen, &invs).await.map_err(|e| match e.kind {
-        ErrorKind::BadRequest => ApiError::bad_request(format!(
-            "Unknown resource class in inventory for resource provider {uuid}: {}",
-            e.detail
-        )),
-        ErrorKind::Conflict if e.code == codes::INVENTORY_INUSE => {
-            ApiError::conflict(format!("update conflict: {}", e.detail)).with_code(codes::INVENTORY_INUSE)
-        }
-        ErrorKind::Conflict => {
-            ApiError::conflict(format!("update conflict: {}", e.detail)).with_code(codes::CONCURRENT_UPDATE)
-        }
-        _ => e.into(),
-    })?;
-    let (_, stored, last) = req.state.store.get_inventories(&uuid).await?.ok_or_else(|| no_provider_list(&uuid))?;
+    let (new_gen, stored, last) =
+        req.state.store.put_inventories(&uuid, gen, &invs).await.map_err(|e| match e.kind {
+            ErrorKind::BadRequest => ApiError::bad_request(format!(
+                "Unknown resource class in inventory for resource provider {uuid}: {}",
+                e.detail
+            )),
+            ErrorKind::Conflict if e.code == codes::INVENTORY_INUSE => {
+                ApiError::conflict(format!("update conflict: {}", e.detail)).with_code(codes::INVENTORY_INUSE)
+            }
+            ErrorKind::Conflict => {
+                ApiError::conflict(format!("update conflict: {}", e.detail)).with_code(codes::CONCURRENT_UPDATE)
+            }
+            _ => e.into(),
+        })?;
     let mut m = Map::new();
     for inv in &stored {
         m.insert(inv.resource_class.clone(), serialize_one(inv));

@@ -134,7 +134,7 @@ pub async fn set_for_provider(req: Req) -> HandlerResult {
     let gen = data["resource_provider_generation"].as_i64().unwrap_or(-1);
     let names: Vec<String> =
         data["traits"].as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect();
-    let new_gen = req.state.store.set_provider_traits(&uuid, gen, &names).await.map_err(|e| {
+    let (new_gen, names, last) = req.state.store.put_provider_traits(&uuid, gen, &names).await.map_err(|e| {
         if e.kind == berth_placement::ErrorKind::Conflict {
             ApiError::conflict(
                 "Resource provider's generation already changed. Please update the generation and try again.",
@@ -147,7 +147,6 @@ pub async fn set_for_provider(req: Req) -> HandlerResult {
             e.into()
         }
     })?;
-    let (_, names, last) = req.state.store.get_provider_traits(&uuid).await?.unwrap_or((new_gen, names, 0));
     let body = json!({"resource_provider_generation": new_gen, "traits": names});
     Ok(json_response(&req, StatusCode::OK, &body, Some(last)))
 }
