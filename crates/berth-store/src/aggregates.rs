@@ -7,7 +7,7 @@ use crate::db::{map_db, Cols, Store, Tx};
 use std::collections::HashMap;
 
 use crate::allocations::placeholders;
-use crate::providers::{bump_generation_by_uuid, no_such_provider, provider_ids};
+use crate::providers::{bump_generation_holding, holding_count, ids_from_row, no_such_provider, provider_ids};
 
 /// A provider's aggregates as they were sent (upstream stores and echoes
 /// the text, dashes or not).
@@ -77,20 +77,23 @@ impl Store {
     ) -> Result<(i64, Vec<String>, i64)> {
         let mut w = self.write().await?;
         let ts = berth_time::now();
-        let ids = match generation {
-            Some(g) => bump_generation_by_uuid(&mut w.tx, rp, g, ts).await?,
+        const HELD: Option<&str> = Some("provider_aggregates");
+        let (ids, count) = match generation {
+            Some(g) => bump_generation_holding(&mut w.tx, rp, g, ts, HELD).await?,
             None => {
-                let row = sqlx::query(
+                let sql = format!(
                     "UPDATE resource_providers SET updated_at = $2 WHERE uuid = $1 \
-                     RETURNING id, parent_id, root_id, generation",
-                )
-                .bind(rp.to_string())
-                .bind(ts)
-                .fetch_optional(&mut *w.tx)
-                .await
-                .map_err(map_db)?
-                .ok_or_else(|| no_such_provider(rp))?;
-                crate::providers::ids_from_row(&row)?
+                     RETURNING id, parent_id, root_id, generation, {}",
+                    holding_count(HELD)
+                );
+                let row = sqlx::query(&sql)
+                    .bind(rp.to_string())
+                    .bind(ts)
+                    .fetch_optional(&mut *w.tx)
+                    .await
+                    .map_err(map_db)?
+                    .ok_or_else(|| no_such_provider(rp))?;
+                (ids_from_row(&row)?, row.int(4)?)
             }
         };
         // Distinct, in the order given (new aggregates get ids in that order).
@@ -116,11 +119,13 @@ impl Store {
             let missing: Vec<String> = missing.into_iter().cloned().collect();
             known.extend(aggregate_ids(&mut w.tx, &missing).await?);
         }
-        sqlx::query("DELETE FROM provider_aggregates WHERE provider_id = $1")
-            .bind(ids.id)
-            .execute(&mut *w.tx)
-            .await
-            .map_err(map_db)?;
+        if count > 0 {
+            sqlx::query("DELETE FROM provider_aggregates WHERE provider_id = $1")
+                .bind(ids.id)
+                .execute(&mut *w.tx)
+                .await
+                .map_err(map_db)?;
+        }
         let mut held: Vec<(i64, String)> = texts.into_iter().filter_map(|t| Some((*known.get(&t)?, t))).collect();
         held.sort();
         for chunk in held.chunks(500) {

@@ -7,14 +7,14 @@
 //! provider row locks are held, so it sees every committed allocation and no
 //! concurrent writer can slip in between the check and the insert.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use berth_placement::model::{AllocationMap, Consumer, Inventory};
 use berth_placement::{Error, Result};
 use uuid::Uuid;
 
 use crate::db::{map_db, Cols, Store, Tx};
-use crate::providers::{lock_and_bump, provider_ids};
+use crate::providers::provider_ids;
 
 /// Replace one consumer's allocations.
 #[derive(Debug, Clone)]
@@ -94,17 +94,29 @@ impl Store {
         let mut writes: Vec<&AllocationWrite> = writes.iter().collect();
         writes.sort_by_key(|a| a.consumer);
 
-        // Resolve providers first: an unknown provider is a 400 whatever else.
+        // Providers are looked up by the statement that locks them (after
+        // the consumers, per the lock order); an unknown provider is still a
+        // 400 whatever else is wrong.
         let named: Vec<Uuid> = writes.iter().flat_map(|w| w.allocations.keys().copied()).collect();
-        let mut providers = provider_id_map(tx, &named).await?;
-        if let Some(rp) = named.iter().find(|u| !providers.contains_key(u)) {
-            return Err(Error::bad_request(format!("Allocation for resource provider '{rp}' that does not exist.")));
-        }
+        let unknown_provider = |providers: &BTreeMap<Uuid, i64>| {
+            named
+                .iter()
+                .find(|u| !providers.contains_key(u))
+                .map(|rp| Error::bad_request(format!("Allocation for resource provider '{rp}' that does not exist.")))
+        };
 
         // Consumers, in uuid order: create missing ones, check and bump
         // generations (the INSERT or UPDATE takes the consumer's row lock).
+        let mut to_lock: BTreeSet<Uuid> = named.iter().copied().collect();
         for wr in &writes {
-            if self.claim_consumer(tx, wr, ts).await? {
+            let created = match self.claim_consumer(tx, wr, ts).await {
+                Ok(created) => created,
+                Err(e) => {
+                    let providers = provider_id_map(tx, &named).await?;
+                    return Err(unknown_provider(&providers).unwrap_or(e));
+                }
+            };
+            if created {
                 // A consumer that did not exist holds no allocations.
                 continue;
             }
@@ -113,7 +125,7 @@ impl Store {
                 // Emptying a consumer touches the providers it held (their
                 // generations advance), as upstream's zero-amount entries do.
                 let held = sqlx::query(
-                    "SELECT DISTINCT a.provider_id, rp.uuid FROM allocations a \
+                    "SELECT DISTINCT rp.uuid FROM allocations a \
                      JOIN resource_providers rp ON rp.id = a.provider_id WHERE a.consumer_uuid = $1",
                 )
                 .bind(&key)
@@ -121,7 +133,7 @@ impl Store {
                 .await
                 .map_err(map_db)?;
                 for r in held {
-                    providers.entry(r.uuid_at(1)?).or_insert(r.int(0)?);
+                    to_lock.insert(r.uuid_at(0)?);
                 }
             }
             sqlx::query("DELETE FROM allocations WHERE consumer_uuid = $1")
@@ -132,10 +144,13 @@ impl Store {
         }
 
         // Lock providers in id order, then check capacity with the locks held.
+        let to_lock: Vec<Uuid> = to_lock.into_iter().collect();
+        let providers = lock_and_bump_all(tx, self.engine(), &to_lock).await?;
+        if let Some(e) = unknown_provider(&providers) {
+            return Err(e);
+        }
         let mut ids: Vec<i64> = providers.values().copied().collect();
         ids.sort_unstable();
-        ids.dedup();
-        lock_and_bump_all(tx, self.engine(), &ids).await?;
         let mut wanted: BTreeMap<(Uuid, &str), i64> = BTreeMap::new();
         for wr in &writes {
             for (rp, res) in &wr.allocations {
@@ -356,33 +371,56 @@ pub(crate) fn placeholders(first: usize, n: usize) -> String {
     (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
-/// Lock the providers `ids` (sorted, distinct) in id order and bump their
-/// generations: one statement for one provider; for more, a `SELECT ...
-/// ORDER BY id FOR UPDATE` (PostgreSQL locks the rows in the sorted order,
-/// so the lock order holds) and one `UPDATE` of all of them.
-async fn lock_and_bump_all(tx: &mut Tx, engine: crate::Engine, ids: &[i64]) -> Result<()> {
-    match ids {
-        [] => Ok(()),
-        [id] => lock_and_bump(tx, *id).await.map(|_| ()),
+/// Lock the providers named by `uuids` (distinct) in id order and bump
+/// their generations, returning the ids of those that exist: one statement
+/// for one provider; for more, a `SELECT ... ORDER BY id FOR UPDATE`
+/// (PostgreSQL locks the rows in the sorted order, so the lock order holds)
+/// and one `UPDATE` of all of them.
+async fn lock_and_bump_all(tx: &mut Tx, engine: crate::Engine, uuids: &[Uuid]) -> Result<BTreeMap<Uuid, i64>> {
+    let mut out = BTreeMap::new();
+    match uuids {
+        [] => {}
+        [one] => {
+            let row =
+                sqlx::query("UPDATE resource_providers SET generation = generation + 1 WHERE uuid = $1 RETURNING id")
+                    .bind(one.to_string())
+                    .fetch_optional(&mut **tx)
+                    .await
+                    .map_err(map_db)?;
+            if let Some(r) = row {
+                out.insert(*one, r.int(0)?);
+            }
+        }
         _ => {
-            let list = placeholders(1, ids.len());
-            if engine == crate::Engine::Postgres {
-                let sql = format!("SELECT id FROM resource_providers WHERE id IN ({list}) ORDER BY id FOR UPDATE");
+            // One statement, so the whole set is locked in id order.
+            let sql = format!(
+                "SELECT id, uuid FROM resource_providers WHERE uuid IN ({}) ORDER BY id{}",
+                placeholders(1, uuids.len()),
+                engine.for_update()
+            );
+            let mut q = sqlx::query(&sql);
+            for u in uuids {
+                q = q.bind(u.to_string());
+            }
+            for r in q.fetch_all(&mut **tx).await.map_err(map_db)? {
+                out.insert(r.uuid_at(1)?, r.int(0)?);
+            }
+            let mut ids: Vec<i64> = out.values().copied().collect();
+            ids.sort_unstable();
+            for chunk in ids.chunks(500) {
+                let sql = format!(
+                    "UPDATE resource_providers SET generation = generation + 1 WHERE id IN ({})",
+                    placeholders(1, chunk.len())
+                );
                 let mut q = sqlx::query(&sql);
-                for id in ids {
+                for id in chunk {
                     q = q.bind(*id);
                 }
-                q.fetch_all(&mut **tx).await.map_err(map_db)?;
+                q.execute(&mut **tx).await.map_err(map_db)?;
             }
-            let sql = format!("UPDATE resource_providers SET generation = generation + 1 WHERE id IN ({list})");
-            let mut q = sqlx::query(&sql);
-            for id in ids {
-                q = q.bind(*id);
-            }
-            q.execute(&mut **tx).await.map_err(map_db)?;
-            Ok(())
         }
     }
+    Ok(out)
 }
 
 /// The inventories of the providers `ids` with what is allocated of each,

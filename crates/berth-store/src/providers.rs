@@ -68,32 +68,53 @@ pub(crate) async fn bump_generation(tx: &mut Tx, id: i64, expected: i64) -> Resu
     .await
     .map_err(map_db)?;
     if res.rows_affected() != 1 {
-        return Err(Error::concurrent_update("resource provider generation conflict"));
+        return Err(Error::concurrent_update(GENERATION_CONFLICT));
     }
     Ok(expected + 1)
 }
+
+/// The detail of the error for a stale provider generation.
+pub const GENERATION_CONFLICT: &str = "resource provider generation conflict";
 
 /// Bump the generation of the provider `uuid` if it still is `expected`
 /// (taking its row lock, as [`bump_generation`]) in one statement, and
 /// return its ids with the new generation. A provider that does not exist
 /// is a 404, a stale generation a 409 (`placement.concurrent_update`).
 pub(crate) async fn bump_generation_by_uuid(tx: &mut Tx, uuid: &Uuid, expected: i64, ts: i64) -> Result<ProviderIds> {
-    let row = sqlx::query(
+    Ok(bump_generation_holding(tx, uuid, expected, ts, None).await?.0)
+}
+
+/// [`bump_generation_by_uuid`] that also counts, in the same statement, the
+/// provider's rows in `table` (a table with a `provider_id` column), so a
+/// replace can skip deleting what is not there.
+pub(crate) async fn bump_generation_holding(
+    tx: &mut Tx,
+    uuid: &Uuid,
+    expected: i64,
+    ts: i64,
+    table: Option<&str>,
+) -> Result<(ProviderIds, i64)> {
+    let sql = format!(
         "UPDATE resource_providers SET generation = generation + 1, updated_at = $3 \
-         WHERE uuid = $1 AND generation = $2 RETURNING id, parent_id, root_id, generation",
-    )
-    .bind(uuid.to_string())
-    .bind(expected)
-    .bind(ts)
-    .fetch_optional(&mut **tx)
-    .await
-    .map_err(map_db)?;
-    match row {
-        Some(r) => ids_from_row(&r),
+         WHERE uuid = $1 AND generation = $2 RETURNING id, parent_id, root_id, generation, {}",
+        holding_count(table)
+    );
+    let row = sqlx::query(&sql).bind(uuid.to_string()).bind(expected).bind(ts).fetch_optional(&mut **tx).await;
+    match row.map_err(map_db)? {
+        Some(r) => Ok((ids_from_row(&r)?, r.int(4)?)),
         None => match provider_ids(tx, uuid).await? {
             None => Err(no_such_provider(uuid)),
-            Some(_) => Err(Error::concurrent_update("resource provider generation conflict")),
+            Some(_) => Err(Error::concurrent_update(GENERATION_CONFLICT)),
         },
+    }
+}
+
+/// A `RETURNING` column of an UPDATE of `resource_providers`: how many rows
+/// of `table` the provider has (0 without a table).
+pub(crate) fn holding_count(table: Option<&str>) -> String {
+    match table {
+        Some(t) => format!("(SELECT CAST(COUNT(*) AS BIGINT) FROM {t} h WHERE h.provider_id = resource_providers.id)"),
+        None => "CAST(0 AS BIGINT)".to_string(),
     }
 }
 
@@ -177,17 +198,17 @@ impl Store {
         let ts = berth_time::now();
         let inserted = sqlx::query(
             "INSERT INTO resource_providers (uuid, name, generation, parent_id, root_id, created_at, updated_at) \
-             VALUES ($1, $2, 0, $3, $4, $5, $5) RETURNING id",
+             VALUES ($1, $2, 0, $3, $4, $5, $5)",
         )
         .bind(uuid.to_string())
         .bind(name)
         .bind(parent_ids.map(|p| p.0))
         .bind(parent_ids.map(|p| p.1))
         .bind(ts)
-        .fetch_one(&mut *w.tx)
+        .execute(&mut *w.tx)
         .await;
-        let row = match inserted {
-            Ok(row) => row,
+        match inserted {
+            Ok(_) => {}
             Err(e) => {
                 let e = DbError::from(e);
                 if e.kind() != DbErrorKind::UniqueViolation {
@@ -198,15 +219,8 @@ impl Store {
                 drop(w);
                 return Err(self.duplicate_provider(&uuid, name).await);
             }
-        };
-        let id = row.int(0)?;
-        if parent_ids.is_none() {
-            sqlx::query("UPDATE resource_providers SET root_id = $1 WHERE id = $1")
-                .bind(id)
-                .execute(&mut *w.tx)
-                .await
-                .map_err(map_db)?;
         }
+        // A root provider's root_id is set to its id by the insert trigger.
         w.commit().await.map_err(map_db)?;
         Ok(ResourceProvider {
             uuid,

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::allocations::placeholders;
 use crate::db::{map_db, Cols, Store, Tx};
-use crate::providers::{bump_generation, bump_generation_by_uuid, no_such_provider, provider_ids};
+use crate::providers::{bump_generation, bump_generation_holding, no_such_provider, provider_ids};
 use berth_db::{DbError, DbErrorKind};
 
 /// Filters of `GET /traits`.
@@ -73,19 +73,23 @@ pub(crate) async fn provider_traits(tx: &mut Tx, provider_id: i64) -> Result<(Ve
     Ok((names, last))
 }
 
-/// Replace a provider's traits inside an open transaction (two statements);
+/// Replace a provider's traits inside an open transaction (`has_any`: it
+/// may hold some now, which are deleted first);
 /// returns the trait names now held, sorted, and their newest change time.
 pub(crate) async fn replace_provider_traits(
     tx: &mut Tx,
     provider_id: i64,
     names: &[String],
+    has_any: bool,
 ) -> Result<(Vec<String>, i64)> {
     let rows = trait_rows(tx, names).await?;
-    sqlx::query("DELETE FROM provider_traits WHERE provider_id = $1")
-        .bind(provider_id)
-        .execute(&mut **tx)
-        .await
-        .map_err(map_db)?;
+    if has_any {
+        sqlx::query("DELETE FROM provider_traits WHERE provider_id = $1")
+            .bind(provider_id)
+            .execute(&mut **tx)
+            .await
+            .map_err(map_db)?;
+    }
     let unique: BTreeSet<i64> = rows.iter().map(|r| r.0).collect();
     let unique: Vec<i64> = unique.into_iter().collect();
     for chunk in unique.chunks(500) {
@@ -220,8 +224,9 @@ impl Store {
         names: &[String],
     ) -> Result<(i64, Vec<String>, i64)> {
         let mut w = self.write().await?;
-        let ids = match bump_generation_by_uuid(&mut w.tx, rp, generation, berth_time::now()).await {
-            Ok(ids) => ids,
+        let held = bump_generation_holding(&mut w.tx, rp, generation, berth_time::now(), Some("provider_traits")).await;
+        let (ids, count) = match held {
+            Ok(held) => held,
             Err(e) => {
                 if e.kind == ErrorKind::Conflict {
                     // Unknown traits are a 400 even when the generation is stale.
@@ -230,7 +235,7 @@ impl Store {
                 return Err(e);
             }
         };
-        let (held, last) = replace_provider_traits(&mut w.tx, ids.id, names).await?;
+        let (held, last) = replace_provider_traits(&mut w.tx, ids.id, names, count > 0).await?;
         w.commit().await.map_err(map_db)?;
         Ok((ids.generation, held, last))
     }
@@ -240,7 +245,7 @@ impl Store {
         let mut w = self.write().await?;
         let ids = provider_ids(&mut w.tx, rp).await?.ok_or_else(|| no_such_provider(rp))?;
         bump_generation(&mut w.tx, ids.id, ids.generation).await?;
-        replace_provider_traits(&mut w.tx, ids.id, &[]).await?;
+        replace_provider_traits(&mut w.tx, ids.id, &[], true).await?;
         w.commit().await.map_err(map_db)
     }
 }

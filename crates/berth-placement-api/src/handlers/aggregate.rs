@@ -52,14 +52,21 @@ pub async fn set(req: Req) -> HandlerResult {
     let uuid = path_uuid(&req, "uuid")?;
     req.require_json_content()?;
     req.can("placement:resource_providers:aggregates:update")?;
-    if req.state.store.get_provider(&uuid).await?.is_none() {
-        return Err(ApiError::not_found(format!("No resource provider with uuid {uuid} found")));
-    }
-    let (list, gen) = if req.want(19) {
-        let data = req.json(&PUT_1_19)?;
-        (data["aggregates"].clone(), data["resource_provider_generation"].as_i64())
+    let sent = if req.want(19) {
+        req.json(&PUT_1_19).map(|data| (data["aggregates"].clone(), data["resource_provider_generation"].as_i64()))
     } else {
-        (req.json(&PUT_1_1)?, None)
+        req.json(&PUT_1_1).map(|list| (list, None))
+    };
+    // The write finds the provider; only a bad body costs a read, so that a
+    // missing provider (404) still comes first.
+    let (list, gen) = match sent {
+        Ok(body) => body,
+        Err(e) => {
+            if req.state.store.get_provider(&uuid).await?.is_none() {
+                return Err(ApiError::not_found(format!("No resource provider with uuid {uuid} found")));
+            }
+            return Err(e);
+        }
     };
     // Kept as sent: upstream stores and echoes the text (dashes or not).
     let aggs: Vec<String> =

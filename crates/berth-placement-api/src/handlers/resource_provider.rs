@@ -163,11 +163,11 @@ pub async fn show(req: Req) -> HandlerResult {
 pub async fn list(req: Req) -> HandlerResult {
     req.check_accept_json()?;
     req.can("placement:resource_providers:list")?;
-    list_schema(&req).validate_query(&req.query_object()?)?;
     let q = req.query()?;
     if q.is_empty() {
         return list_all(&req).await;
     }
+    list_schema(&req).validate_query(&req.query_object()?)?;
     let last = |k: &str| q.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v.clone());
     let mut f = ProviderFilter::default();
     if let Some(u) = last("uuid") {
