@@ -23,7 +23,7 @@ mod handle;
 mod row;
 
 pub use error::{DbError, DbErrorKind, DbResult};
-pub use handle::{CommitHook, Db, HookFuture, Tx, WriteTx};
+pub use handle::{CommitHook, Db, HookFuture, SingleWrite, Tx, WriteTx};
 pub use row::{decode_all, from_row, RowExt};
 
 /// The database engines berth runs on.

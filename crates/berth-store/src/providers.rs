@@ -173,42 +173,41 @@ impl Store {
                  Please set parent provider UUID to None if there is no parent.",
             ));
         }
-        let mut w = self.write().await?;
-        // (parent id, root id, root uuid)
-        let parent_ids = match parent {
-            Some(p) => {
-                let row = sqlx::query(
-                    "SELECT p.id, p.root_id, root.uuid FROM resource_providers p \
-                     LEFT JOIN resource_providers root ON root.id = p.root_id WHERE p.uuid = $1",
-                )
-                .bind(p.to_string())
-                .fetch_optional(&mut *w.tx)
-                .await
-                .map_err(map_db)?;
-                let Some(row) = row else {
-                    return Err(Error::bad_request(
-                        "Object action create failed because: parent provider UUID does not exist.",
-                    ));
-                };
-                let id = row.int(0)?;
-                Some((id, row.opt_int(1)?.unwrap_or(id), row.opt_uuid_at(2)?.unwrap_or(p)))
-            }
-            None => None,
-        };
+        // One statement (autocommit on PostgreSQL): a root provider's
+        // root_id is set to its id by the insert trigger; a child takes its
+        // parent's id and root from the parent's row, and returns the root's
+        // uuid.
         let ts = berth_time::now();
-        let inserted = sqlx::query(
-            "INSERT INTO resource_providers (uuid, name, generation, parent_id, root_id, created_at, updated_at) \
-             VALUES ($1, $2, 0, $3, $4, $5, $5)",
-        )
-        .bind(uuid.to_string())
-        .bind(name)
-        .bind(parent_ids.map(|p| p.0))
-        .bind(parent_ids.map(|p| p.1))
-        .bind(ts)
-        .execute(&mut *w.tx)
-        .await;
-        match inserted {
-            Ok(_) => {}
+        let mut w = self.db.write_single().await.map_err(map_db)?;
+        let inserted = match parent {
+            None => sqlx::query(
+                "INSERT INTO resource_providers (uuid, name, generation, parent_id, root_id, created_at, updated_at) \
+                 VALUES ($1, $2, 0, NULL, NULL, $3, $3) RETURNING uuid",
+            )
+            .bind(uuid.to_string())
+            .bind(name)
+            .bind(ts)
+            .fetch_optional(w.conn())
+            .await,
+            Some(p) => sqlx::query(
+                "INSERT INTO resource_providers (uuid, name, generation, parent_id, root_id, created_at, updated_at) \
+                 SELECT $1, $2, 0, p.id, p.root_id, $3, $3 FROM resource_providers p WHERE p.uuid = $4 \
+                 RETURNING (SELECT r.uuid FROM resource_providers r WHERE r.id = resource_providers.root_id)",
+            )
+            .bind(uuid.to_string())
+            .bind(name)
+            .bind(ts)
+            .bind(p.to_string())
+            .fetch_optional(w.conn())
+            .await,
+        };
+        let root = match inserted {
+            Ok(Some(row)) => row.opt_uuid_at(0)?.unwrap_or(uuid),
+            Ok(None) => {
+                return Err(Error::bad_request(
+                    "Object action create failed because: parent provider UUID does not exist.",
+                ))
+            }
             Err(e) => {
                 let e = DbError::from(e);
                 if e.kind() != DbErrorKind::UniqueViolation {
@@ -219,15 +218,14 @@ impl Store {
                 drop(w);
                 return Err(self.duplicate_provider(&uuid, name).await);
             }
-        }
-        // A root provider's root_id is set to its id by the insert trigger.
+        };
         w.commit().await.map_err(map_db)?;
         Ok(ResourceProvider {
             uuid,
             name: name.to_string(),
             generation: 0,
             parent_uuid: parent,
-            root_uuid: parent_ids.map(|p| p.2).unwrap_or(uuid),
+            root_uuid: root,
             created_at: ts,
             updated_at: ts,
         })
