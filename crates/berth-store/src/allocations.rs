@@ -64,12 +64,15 @@ async fn consumer_row(tx: &mut Tx, lock: Option<crate::Engine>, uuid: &Uuid) -> 
     .transpose()
 }
 
+/// How a consumer generation conflict's detail begins.
+const CONSUMER_CONFLICT: &str = "consumer generation conflict";
+
 fn generation_conflict(expected: Option<i64>, actual: Option<i64>) -> Error {
     // Upstream's words: a consumer that does not exist yet is "expected
     // null"; a missing generation in the request is Python's None.
     let show = |g: Option<i64>, none: &str| g.map(|g| g.to_string()).unwrap_or_else(|| none.to_string());
     Error::concurrent_update(format!(
-        "consumer generation conflict - expected {} but got {}",
+        "{CONSUMER_CONFLICT} - expected {} but got {}",
         show(actual, "null"),
         show(expected, "None")
     ))
@@ -111,10 +114,13 @@ impl Store {
         for wr in &writes {
             let created = match self.claim_consumer(tx, wr, ts).await {
                 Ok(created) => created,
-                Err(e) => {
+                // A generation conflict leaves the transaction usable: look
+                // the providers up, since an unknown one is the answer.
+                Err(e) if e.detail.starts_with(CONSUMER_CONFLICT) => {
                     let providers = provider_id_map(tx, &named).await?;
                     return Err(unknown_provider(&providers).unwrap_or(e));
                 }
+                Err(e) => return Err(e),
             };
             if created {
                 // A consumer that did not exist holds no allocations.
