@@ -116,6 +116,19 @@ impl Db {
         Ok(WriteTx { tx, db: self.clone(), after: Vec::new(), _guard: guard })
     }
 
+    /// A write that is one statement. On PostgreSQL it runs without
+    /// `BEGIN`/`COMMIT` (the statement commits itself: one round trip
+    /// instead of three); on SQLite it is an ordinary [`Db::write`]
+    /// transaction (`BEGIN IMMEDIATE` keeps other processes' writers
+    /// waiting instead of failing). [`SingleWrite::commit`] runs the commit
+    /// hooks either way. Only for writes that really are one statement.
+    pub async fn write_single(&self) -> DbResult<SingleWrite> {
+        match self.engine {
+            Engine::Sqlite => Ok(SingleWrite::Tx(Box::new(self.write().await?))),
+            Engine::Postgres => Ok(SingleWrite::Auto(self.write.acquire().await?, self.clone())),
+        }
+    }
+
     /// Run a trivial query, for health checks.
     pub async fn ping(&self) -> DbResult<()> {
         sqlx::query("SELECT 1").execute(&self.read).await?;
@@ -174,5 +187,36 @@ impl WriteTx {
     pub async fn rollback(self) -> DbResult<()> {
         self.tx.rollback().await?;
         Ok(())
+    }
+}
+
+/// A one-statement write (see [`Db::write_single`]).
+pub enum SingleWrite {
+    Tx(Box<WriteTx>),
+    Auto(sqlx::pool::PoolConnection<sqlx::Any>, Db),
+}
+
+impl SingleWrite {
+    /// The connection to run the one statement on.
+    pub fn conn(&mut self) -> &mut sqlx::AnyConnection {
+        match self {
+            SingleWrite::Tx(w) => &mut w.tx,
+            SingleWrite::Auto(conn, _) => conn,
+        }
+    }
+
+    /// Commit (on PostgreSQL the statement already has), then run the
+    /// handle's commit hooks.
+    pub async fn commit(self) -> DbResult<()> {
+        match self {
+            SingleWrite::Tx(w) => w.commit().await,
+            SingleWrite::Auto(conn, db) => {
+                drop(conn);
+                for hook in db.hooks.iter() {
+                    hook(db.clone()).await;
+                }
+                Ok(())
+            }
+        }
     }
 }

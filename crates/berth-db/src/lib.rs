@@ -23,7 +23,7 @@ mod handle;
 mod row;
 
 pub use error::{DbError, DbErrorKind, DbResult};
-pub use handle::{CommitHook, Db, HookFuture, Tx, WriteTx};
+pub use handle::{CommitHook, Db, HookFuture, SingleWrite, Tx, WriteTx};
 pub use row::{decode_all, from_row, RowExt};
 
 /// The database engines berth runs on.
@@ -92,7 +92,7 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<Pools, String> {
                 full.push_str("?mode=rwc");
             }
             let opts = || {
-                AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30)).after_connect(|conn, _| {
+                pool_options().after_connect(|conn, _| {
                     Box::pin(async move {
                         // busy_timeout first: switching to WAL needs a lock
                         // other connections may briefly hold.
@@ -109,15 +109,18 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<Pools, String> {
             Ok(Pools { engine, read, write })
         }
         Engine::Postgres => {
-            let pool = AnyPoolOptions::new()
-                .acquire_timeout(Duration::from_secs(30))
-                .max_connections(max_connections.max(1))
-                .connect(&full)
-                .await
-                .map_err(open_err)?;
+            let pool = pool_options().max_connections(max_connections.max(1)).connect(&full).await.map_err(open_err)?;
             Ok(Pools { engine, read: pool.clone(), write: pool })
         }
     }
+}
+
+/// Options shared by every pool. No ping before handing out a connection
+/// (sqlx's default): on PostgreSQL it is a round trip per acquire, and a
+/// write acquires twice (transaction, data-version bump); a connection that
+/// died fails its query as `Unavailable` (a 503) and is dropped.
+fn pool_options() -> AnyPoolOptions {
+    AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30)).test_before_acquire(false)
 }
 
 /// A copy of `base` that tolerates migrations it does not know: every

@@ -76,11 +76,62 @@ pub struct AppState {
     /// The provider graph for allocation candidates, with the store's data
     /// version it was built at.
     pub candidates_cache: std::sync::RwLock<Option<(i64, Arc<berth_placement::candidates::Snapshot>)>>,
+    /// Rendered bodies of the unfiltered `GET /resource_providers`, by data
+    /// version and rendering (link prefix and microversion shape).
+    pub(crate) provider_list_cache: std::sync::Mutex<Vec<CachedList>>,
 }
+
+/// One rendered unfiltered provider list (see [`AppState::provider_list_cache`]).
+pub(crate) struct CachedList {
+    pub version: i64,
+    pub prefix: String,
+    pub shape: u8,
+    pub body: axum::body::Bytes,
+    pub last_modified: Option<i64>,
+}
+
+/// How many renderings of the provider list are kept (one per link prefix
+/// and microversion shape in use; older ones are dropped first).
+const PROVIDER_LIST_CACHE_ENTRIES: usize = 4;
 
 impl AppState {
     pub fn new(store: Store, policy: Enforcer, config: PlacementConfig) -> Self {
-        AppState { store, policy, config, candidates_cache: std::sync::RwLock::new(None) }
+        AppState {
+            store,
+            policy,
+            config,
+            candidates_cache: std::sync::RwLock::new(None),
+            provider_list_cache: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The cached rendering of the unfiltered provider list at `version`.
+    pub(crate) fn cached_provider_list(
+        &self,
+        version: i64,
+        prefix: &str,
+        shape: u8,
+    ) -> Option<(axum::body::Bytes, Option<i64>)> {
+        let guard = self.provider_list_cache.lock().ok()?;
+        guard
+            .iter()
+            .find(|e| e.version == version && e.shape == shape && e.prefix == prefix)
+            .map(|e| (e.body.clone(), e.last_modified))
+    }
+
+    /// Keep a rendering of the unfiltered provider list made at `version`
+    /// (renderings of older versions of the same prefix and shape go).
+    pub(crate) fn cache_provider_list(&self, entry: CachedList) {
+        if let Ok(mut guard) = self.provider_list_cache.lock() {
+            if guard.iter().any(|e| e.shape == entry.shape && e.prefix == entry.prefix && e.version > entry.version) {
+                return;
+            }
+            guard.retain(|e| !(e.shape == entry.shape && e.prefix == entry.prefix));
+            if guard.len() >= PROVIDER_LIST_CACHE_ENTRIES {
+                guard.remove(0);
+            }
+            guard.push(entry);
+        }
     }
 
     /// The current provider graph: cached while the store's data version is

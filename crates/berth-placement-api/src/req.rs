@@ -215,6 +215,20 @@ pub fn text_json_response(req: &Req, status: StatusCode, body: String, last_modi
     resp
 }
 
+/// Like [`json_response`] for a body already rendered as JSON bytes.
+pub fn bytes_json_response(
+    req: &Req,
+    status: StatusCode,
+    body: axum::body::Bytes,
+    last_modified: Option<i64>,
+) -> Response {
+    let mut resp = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    if req.want(15) {
+        add_cache_headers(&mut resp, last_modified);
+    }
+    resp
+}
+
 pub fn add_cache_headers(resp: &mut Response, last_modified: Option<i64>) {
     let lm = last_modified.filter(|t| *t > 0).unwrap_or_else(now_ts);
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));

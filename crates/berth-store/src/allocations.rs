@@ -7,14 +7,14 @@
 //! provider row locks are held, so it sees every committed allocation and no
 //! concurrent writer can slip in between the check and the insert.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use berth_placement::model::{AllocationMap, Consumer};
+use berth_placement::model::{AllocationMap, Consumer, Inventory};
 use berth_placement::{Error, Result};
 use uuid::Uuid;
 
 use crate::db::{map_db, Cols, Store, Tx};
-use crate::providers::{lock_and_bump, provider_ids};
+use crate::providers::provider_ids;
 
 /// Replace one consumer's allocations.
 #[derive(Debug, Clone)]
@@ -64,12 +64,15 @@ async fn consumer_row(tx: &mut Tx, lock: Option<crate::Engine>, uuid: &Uuid) -> 
     .transpose()
 }
 
+/// How a consumer generation conflict's detail begins.
+const CONSUMER_CONFLICT: &str = "consumer generation conflict";
+
 fn generation_conflict(expected: Option<i64>, actual: Option<i64>) -> Error {
     // Upstream's words: a consumer that does not exist yet is "expected
     // null"; a missing generation in the request is Python's None.
     let show = |g: Option<i64>, none: &str| g.map(|g| g.to_string()).unwrap_or_else(|| none.to_string());
     Error::concurrent_update(format!(
-        "consumer generation conflict - expected {} but got {}",
+        "{CONSUMER_CONFLICT} - expected {} but got {}",
         show(actual, "null"),
         show(expected, "None")
     ))
@@ -84,87 +87,51 @@ impl Store {
     }
 
     /// [`Store::write_allocations`] inside an open transaction.
+    ///
+    /// Round trips, whatever the number of classes: one to resolve every
+    /// provider, one or two per consumer, one or two to lock the providers,
+    /// one to read their inventories with usage, one (per 500 rows) to insert
+    /// the allocations.
     pub(crate) async fn write_allocations_tx(&self, tx: &mut Tx, writes: &[AllocationWrite]) -> Result<()> {
         let ts = berth_time::now();
         let mut writes: Vec<&AllocationWrite> = writes.iter().collect();
         writes.sort_by_key(|a| a.consumer);
 
-        // Resolve providers first: an unknown provider is a 400 whatever else.
-        let mut providers: BTreeMap<Uuid, i64> = BTreeMap::new();
-        for wr in &writes {
-            for rp in wr.allocations.keys() {
-                if providers.contains_key(rp) {
-                    continue;
-                }
-                match provider_ids(tx, rp).await? {
-                    Some(ids) => {
-                        providers.insert(*rp, ids.id);
-                    }
-                    None => {
-                        return Err(Error::bad_request(format!(
-                            "Allocation for resource provider '{rp}' that does not exist."
-                        )))
-                    }
-                }
-            }
-        }
+        // Providers are looked up by the statement that locks them (after
+        // the consumers, per the lock order); an unknown provider is still a
+        // 400 whatever else is wrong.
+        let named: Vec<Uuid> = writes.iter().flat_map(|w| w.allocations.keys().copied()).collect();
+        let unknown_provider = |providers: &BTreeMap<Uuid, i64>| {
+            named
+                .iter()
+                .find(|u| !providers.contains_key(u))
+                .map(|rp| Error::bad_request(format!("Allocation for resource provider '{rp}' that does not exist.")))
+        };
 
-        // Consumers: create missing ones, check and bump generations.
+        // Consumers, in uuid order: create missing ones, check and bump
+        // generations (the INSERT or UPDATE takes the consumer's row lock).
+        let mut to_lock: BTreeSet<Uuid> = named.iter().copied().collect();
         for wr in &writes {
+            let created = match self.claim_consumer(tx, wr, ts).await {
+                Ok(created) => created,
+                // A generation conflict leaves the transaction usable: look
+                // the providers up, since an unknown one is the answer.
+                Err(e) if e.detail.starts_with(CONSUMER_CONFLICT) => {
+                    let providers = provider_id_map(tx, &named).await?;
+                    return Err(unknown_provider(&providers).unwrap_or(e));
+                }
+                Err(e) => return Err(e),
+            };
+            if created {
+                // A consumer that did not exist holds no allocations.
+                continue;
+            }
             let key = wr.consumer.to_string();
-            let existing = consumer_row(tx, Some(self.engine()), &wr.consumer).await?;
-            match (&existing, wr.consumer_generation) {
-                (None, Some(Some(g))) => return Err(generation_conflict(Some(g), None)),
-                (Some(c), Some(None)) => return Err(generation_conflict(None, Some(c.generation))),
-                (Some(c), Some(Some(g))) if c.generation != g => {
-                    return Err(generation_conflict(Some(g), Some(c.generation)))
-                }
-                _ => {}
-            }
-            match existing {
-                None => {
-                    let res = sqlx::query(
-                        "INSERT INTO consumers (uuid, project_id, user_id, generation, consumer_type, created_at, updated_at) \
-                         VALUES ($1, $2, $3, 1, $4, $5, $5) ON CONFLICT (uuid) DO NOTHING",
-                    )
-                    .bind(&key)
-                    .bind(&wr.project_id)
-                    .bind(&wr.user_id)
-                    .bind(wr.consumer_type.clone())
-                    .bind(ts)
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(map_db)?;
-                    if res.rows_affected() != 1 {
-                        // Another writer created it between our read and insert.
-                        return Err(generation_conflict(None, Some(0)));
-                    }
-                }
-                Some(c) => {
-                    let res = sqlx::query(
-                        "UPDATE consumers SET generation = generation + 1, project_id = $1, user_id = $2, \
-                         consumer_type = COALESCE($3, consumer_type), updated_at = $4 \
-                         WHERE uuid = $5 AND generation = $6",
-                    )
-                    .bind(&wr.project_id)
-                    .bind(&wr.user_id)
-                    .bind(wr.consumer_type.clone())
-                    .bind(ts)
-                    .bind(&key)
-                    .bind(c.generation)
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(map_db)?;
-                    if res.rows_affected() != 1 {
-                        return Err(generation_conflict(Some(c.generation), None));
-                    }
-                }
-            }
             if wr.allocations.is_empty() {
                 // Emptying a consumer touches the providers it held (their
                 // generations advance), as upstream's zero-amount entries do.
                 let held = sqlx::query(
-                    "SELECT DISTINCT a.provider_id, rp.uuid FROM allocations a \
+                    "SELECT DISTINCT rp.uuid FROM allocations a \
                      JOIN resource_providers rp ON rp.id = a.provider_id WHERE a.consumer_uuid = $1",
                 )
                 .bind(&key)
@@ -172,7 +139,7 @@ impl Store {
                 .await
                 .map_err(map_db)?;
                 for r in held {
-                    providers.entry(r.uuid_at(1)?).or_insert(r.int(0)?);
+                    to_lock.insert(r.uuid_at(0)?);
                 }
             }
             sqlx::query("DELETE FROM allocations WHERE consumer_uuid = $1")
@@ -183,43 +150,58 @@ impl Store {
         }
 
         // Lock providers in id order, then check capacity with the locks held.
-        let mut by_id: Vec<(i64, Uuid)> = providers.iter().map(|(u, id)| (*id, *u)).collect();
-        by_id.sort();
-        for (id, _) in &by_id {
-            lock_and_bump(tx, *id).await?;
+        let to_lock: Vec<Uuid> = to_lock.into_iter().collect();
+        let providers = lock_and_bump_all(tx, self.engine(), &to_lock).await?;
+        if let Some(e) = unknown_provider(&providers) {
+            return Err(e);
         }
-        let mut wanted: BTreeMap<(Uuid, String), i64> = BTreeMap::new();
+        let mut ids: Vec<i64> = providers.values().copied().collect();
+        ids.sort_unstable();
+        let mut wanted: BTreeMap<(Uuid, &str), i64> = BTreeMap::new();
         for wr in &writes {
             for (rp, res) in &wr.allocations {
                 for (rc, amount) in res {
-                    *wanted.entry((*rp, rc.clone())).or_default() += amount;
+                    *wanted.entry((*rp, rc.as_str())).or_default() += amount;
                 }
             }
         }
+        let held = inventories_with_usage(tx, &ids).await?;
         for wr in &writes {
             for (rp, res) in &wr.allocations {
                 for (rc, amount) in res {
-                    self.check_capacity(tx, *rp, providers[rp], rc, *amount, wanted[&(*rp, rc.clone())]).await?;
+                    let slot = held.get(&(providers[rp], rc.clone()));
+                    check_capacity(tx, *rp, slot, rc, *amount, wanted[&(*rp, rc.as_str())]).await?;
                 }
             }
         }
+        let mut rows: Vec<(i64, String, &str, i64)> = Vec::new();
         for wr in &writes {
+            let consumer = wr.consumer.to_string();
             for (rp, res) in &wr.allocations {
                 for (rc, amount) in res {
-                    sqlx::query(
-                        "INSERT INTO allocations (provider_id, consumer_uuid, resource_class, used, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $5)",
-                    )
-                    .bind(providers[rp])
-                    .bind(wr.consumer.to_string())
-                    .bind(rc)
-                    .bind(*amount)
-                    .bind(ts)
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(map_db)?;
+                    rows.push((providers[rp], consumer.clone(), rc.as_str(), *amount));
                 }
             }
+        }
+        for chunk in rows.chunks(500) {
+            let mut sql = String::from(
+                "INSERT INTO allocations (provider_id, consumer_uuid, resource_class, used, created_at, updated_at) \
+                 VALUES ",
+            );
+            for i in 0..chunk.len() {
+                let b = i * 4;
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!("(${}, ${}, ${}, ${}, $1, $1)", b + 2, b + 3, b + 4, b + 5));
+            }
+            let mut q = sqlx::query(&sql).bind(ts);
+            for (pid, consumer, rc, amount) in chunk {
+                q = q.bind(*pid).bind(consumer.as_str()).bind(*rc).bind(*amount);
+            }
+            q.execute(&mut **tx).await.map_err(map_db)?;
+        }
+        for wr in &writes {
             if wr.allocations.values().all(|r| r.is_empty()) {
                 sqlx::query("DELETE FROM consumers WHERE uuid = $1")
                     .bind(wr.consumer.to_string())
@@ -231,63 +213,69 @@ impl Store {
         Ok(())
     }
 
-    /// Check that `amount` of `rc` fits on the provider, given that `total_new`
-    /// of it is being allocated in this transaction (the consumers' previous
-    /// allocations are already deleted).
-    async fn check_capacity(
-        &self,
-        tx: &mut Tx,
-        rp: Uuid,
-        provider_id: i64,
-        rc: &str,
-        amount: i64,
-        total_new: i64,
-    ) -> Result<()> {
-        let inv = sqlx::query(
-            "SELECT resource_class, total, reserved, min_unit, max_unit, step_size, allocation_ratio \
-             FROM inventories WHERE provider_id = $1 AND resource_class = $2",
-        )
-        .bind(provider_id)
-        .bind(rc)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(map_db)?;
-        let Some(inv) = inv else {
-            let known = sqlx::query("SELECT 1 FROM resource_classes WHERE name = $1")
-                .bind(rc)
-                .fetch_optional(&mut **tx)
-                .await
-                .map_err(map_db)?;
-            if known.is_none() {
-                return Err(Error::not_found(format!("No such resource class {rc}.")));
-            }
-            return Err(Error::conflict(format!(
-                "Unable to allocate inventory: Inventory for '{rc}' on resource provider '{rp}' invalid."
-            )));
+    /// Create or update the consumer of `wr`, checking its generation; the
+    /// statement that writes the row takes its row lock. `Ok(true)` when this
+    /// call created the consumer.
+    async fn claim_consumer(&self, tx: &mut Tx, wr: &AllocationWrite, ts: i64) -> Result<bool> {
+        let key = wr.consumer.to_string();
+        let insert = || {
+            sqlx::query(
+                "INSERT INTO consumers (uuid, project_id, user_id, generation, consumer_type, created_at, updated_at) \
+                 VALUES ($1, $2, $3, 1, $4, $5, $5) ON CONFLICT (uuid) DO NOTHING",
+            )
+            .bind(key.clone())
+            .bind(wr.project_id.clone())
+            .bind(wr.user_id.clone())
+            .bind(wr.consumer_type.clone())
+            .bind(ts)
         };
-        let inv = crate::rows::inventory_from_row(&inv, 0)?;
-        if !inv.amount_respects_units(amount) {
-            return Err(Error::conflict(format!(
-                "Unable to allocate inventory: Unable to create allocation for '{rc}' on resource provider '{rp}'. \
-                 The requested amount would violate inventory constraints."
-            )));
+        let update = |generation: i64| {
+            sqlx::query(
+                "UPDATE consumers SET generation = generation + 1, project_id = $1, user_id = $2, \
+                 consumer_type = COALESCE($3, consumer_type), updated_at = $4 \
+                 WHERE uuid = $5 AND generation = $6",
+            )
+            .bind(wr.project_id.clone())
+            .bind(wr.user_id.clone())
+            .bind(wr.consumer_type.clone())
+            .bind(ts)
+            .bind(key.clone())
+            .bind(generation)
+        };
+        match wr.consumer_generation {
+            // Must not exist yet: insert straight away.
+            Some(None) => {
+                if insert().execute(&mut **tx).await.map_err(map_db)?.rows_affected() != 1 {
+                    let actual = consumer_row(tx, None, &wr.consumer).await?.map(|c| c.generation).unwrap_or(0);
+                    return Err(generation_conflict(None, Some(actual)));
+                }
+                Ok(true)
+            }
+            // Must exist with this generation: update conditionally.
+            Some(Some(g)) => {
+                if update(g).execute(&mut **tx).await.map_err(map_db)?.rows_affected() != 1 {
+                    let actual = consumer_row(tx, None, &wr.consumer).await?.map(|c| c.generation);
+                    return Err(generation_conflict(Some(g), actual));
+                }
+                Ok(false)
+            }
+            // No generation check (before 1.28).
+            None => match consumer_row(tx, Some(self.engine()), &wr.consumer).await? {
+                None => {
+                    if insert().execute(&mut **tx).await.map_err(map_db)?.rows_affected() != 1 {
+                        // Another writer created it between our read and insert.
+                        return Err(generation_conflict(None, Some(0)));
+                    }
+                    Ok(true)
+                }
+                Some(c) => {
+                    if update(c.generation).execute(&mut **tx).await.map_err(map_db)?.rows_affected() != 1 {
+                        return Err(generation_conflict(Some(c.generation), None));
+                    }
+                    Ok(false)
+                }
+            },
         }
-        let used = sqlx::query(
-            "SELECT CAST(COALESCE(SUM(used), 0) AS BIGINT) FROM allocations WHERE provider_id = $1 AND resource_class = $2",
-        )
-        .bind(provider_id)
-        .bind(rc)
-        .fetch_one(&mut **tx)
-        .await
-        .map_err(map_db)?;
-        let used = used.int(0)?;
-        if used + total_new > inv.capacity() {
-            return Err(Error::conflict(format!(
-                "Unable to allocate inventory: Unable to create allocation for '{rc}' on resource provider '{rp}'. \
-                 The requested amount would exceed the capacity."
-            )));
-        }
-        Ok(())
     }
 
     /// A consumer and its allocations, or `None` when it holds nothing.
@@ -364,6 +352,148 @@ impl Store {
     }
 }
 
+/// Internal ids of the named providers (unknown ones are left out), in one
+/// query per 500 names.
+async fn provider_id_map(tx: &mut Tx, uuids: &[Uuid]) -> Result<BTreeMap<Uuid, i64>> {
+    let mut names: Vec<String> = uuids.iter().map(Uuid::to_string).collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut out = BTreeMap::new();
+    for chunk in names.chunks(500) {
+        let sql = format!("SELECT id, uuid FROM resource_providers WHERE uuid IN ({})", placeholders(1, chunk.len()));
+        let mut q = sqlx::query(&sql);
+        for n in chunk {
+            q = q.bind(n.as_str());
+        }
+        for r in q.fetch_all(&mut **tx).await.map_err(map_db)? {
+            out.insert(r.uuid_at(1)?, r.int(0)?);
+        }
+    }
+    Ok(out)
+}
+
+/// `$first, $first+1, ...` (`n` placeholders).
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Lock the providers named by `uuids` (distinct) in id order and bump
+/// their generations, returning the ids of those that exist: one statement
+/// for one provider; for more, a `SELECT ... ORDER BY id FOR UPDATE`
+/// (PostgreSQL locks the rows in the sorted order, so the lock order holds)
+/// and one `UPDATE` of all of them.
+async fn lock_and_bump_all(tx: &mut Tx, engine: crate::Engine, uuids: &[Uuid]) -> Result<BTreeMap<Uuid, i64>> {
+    let mut out = BTreeMap::new();
+    match uuids {
+        [] => {}
+        [one] => {
+            let row =
+                sqlx::query("UPDATE resource_providers SET generation = generation + 1 WHERE uuid = $1 RETURNING id")
+                    .bind(one.to_string())
+                    .fetch_optional(&mut **tx)
+                    .await
+                    .map_err(map_db)?;
+            if let Some(r) = row {
+                out.insert(*one, r.int(0)?);
+            }
+        }
+        _ => {
+            // One statement, so the whole set is locked in id order.
+            let sql = format!(
+                "SELECT id, uuid FROM resource_providers WHERE uuid IN ({}) ORDER BY id{}",
+                placeholders(1, uuids.len()),
+                engine.for_update()
+            );
+            let mut q = sqlx::query(&sql);
+            for u in uuids {
+                q = q.bind(u.to_string());
+            }
+            for r in q.fetch_all(&mut **tx).await.map_err(map_db)? {
+                out.insert(r.uuid_at(1)?, r.int(0)?);
+            }
+            let mut ids: Vec<i64> = out.values().copied().collect();
+            ids.sort_unstable();
+            for chunk in ids.chunks(500) {
+                let sql = format!(
+                    "UPDATE resource_providers SET generation = generation + 1 WHERE id IN ({})",
+                    placeholders(1, chunk.len())
+                );
+                let mut q = sqlx::query(&sql);
+                for id in chunk {
+                    q = q.bind(*id);
+                }
+                q.execute(&mut **tx).await.map_err(map_db)?;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The inventories of the providers `ids` with what is allocated of each,
+/// keyed by (provider id, class), in one query (the caller holds the
+/// providers' row locks, so the usage is current).
+async fn inventories_with_usage(tx: &mut Tx, ids: &[i64]) -> Result<HashMap<(i64, String), (Inventory, i64)>> {
+    let mut out = HashMap::new();
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "SELECT i.provider_id, i.resource_class, i.total, i.reserved, i.min_unit, i.max_unit, i.step_size, \
+             i.allocation_ratio, (SELECT CAST(COALESCE(SUM(a.used), 0) AS BIGINT) FROM allocations a \
+             WHERE a.provider_id = i.provider_id AND a.resource_class = i.resource_class) \
+             FROM inventories i WHERE i.provider_id IN ({})",
+            placeholders(1, chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for r in q.fetch_all(&mut **tx).await.map_err(map_db)? {
+            let inv = crate::rows::inventory_from_row(&r, 1)?;
+            out.insert((r.int(0)?, inv.resource_class.clone()), (inv, r.int(8)?));
+        }
+    }
+    Ok(out)
+}
+
+/// Check that `amount` of `rc` fits on the provider (`slot`: its inventory
+/// of `rc` and what is allocated of it), given that `total_new` of it is
+/// being allocated in this transaction (the consumers' previous allocations
+/// are already deleted).
+async fn check_capacity(
+    tx: &mut Tx,
+    rp: Uuid,
+    slot: Option<&(Inventory, i64)>,
+    rc: &str,
+    amount: i64,
+    total_new: i64,
+) -> Result<()> {
+    let Some((inv, used)) = slot else {
+        let known = sqlx::query("SELECT 1 FROM resource_classes WHERE name = $1")
+            .bind(rc)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(map_db)?;
+        if known.is_none() {
+            return Err(Error::not_found(format!("No such resource class {rc}.")));
+        }
+        return Err(Error::conflict(format!(
+            "Unable to allocate inventory: Inventory for '{rc}' on resource provider '{rp}' invalid."
+        )));
+    };
+    if !inv.amount_respects_units(amount) {
+        return Err(Error::conflict(format!(
+            "Unable to allocate inventory: Unable to create allocation for '{rc}' on resource provider '{rp}'. \
+             The requested amount would violate inventory constraints."
+        )));
+    }
+    if used + total_new > inv.capacity() {
+        return Err(Error::conflict(format!(
+            "Unable to allocate inventory: Unable to create allocation for '{rc}' on resource provider '{rp}'. \
+             The requested amount would exceed the capacity."
+        )));
+    }
+    Ok(())
+}
+
 impl Store {
     /// Move inventories and allocations in one transaction (`POST /reshaper`).
     /// Each provider's inventory is first extended with the new records (so
@@ -390,12 +520,12 @@ impl Store {
                     None => interim.push(inv.clone()),
                 }
             }
-            crate::inventories::replace_inventories(&mut w.tx, rp, pid, &interim).await?;
+            crate::inventories::replace_inventories(&mut w.tx, rp, pid, &interim, berth_time::now()).await?;
             ids.push((*rp, pid));
         }
         self.write_allocations_tx(&mut w.tx, writes).await?;
         for ((rp, pid), (_, _, invs)) in ids.iter().zip(inventories) {
-            crate::inventories::replace_inventories(&mut w.tx, rp, *pid, invs).await?;
+            crate::inventories::replace_inventories(&mut w.tx, rp, *pid, invs, berth_time::now()).await?;
             // Generations advance as upstream's three steps do: interim
             // inventory (only when non-empty), allocations, final inventory.
             if !invs.is_empty() {

@@ -92,12 +92,17 @@ impl Cols for AnyRow {
 /// Advance the data version after every committed write. The bump comes
 /// after the commit so a reader that sees version V also sees every write
 /// that advanced it (a reader may label data with an older version than it
-/// holds, which only costs it a reload).
+/// holds, which only costs it a reload). On PostgreSQL the version is a
+/// sequence (`nextval` takes no row lock and waits for no WAL flush, so
+/// concurrent writers do not queue on it); on SQLite, where writers are
+/// serialized anyway, it is the one row of `placement_state`.
 fn bump_data_version(db: Db) -> HookFuture {
     Box::pin(async move {
-        if let Err(e) =
-            sqlx::query("UPDATE placement_state SET version = version + 1 WHERE id = 1").execute(db.write_pool()).await
-        {
+        let sql = match db.engine() {
+            Engine::Postgres => "SELECT nextval('placement_data_version')",
+            Engine::Sqlite => "UPDATE placement_state SET version = version + 1 WHERE id = 1",
+        };
+        if let Err(e) = sqlx::query(sql).execute(db.write_pool()).await {
             tracing::warn!(error = %DbError::from(e), "could not advance the placement data version");
         }
     })
@@ -192,10 +197,11 @@ impl Store {
     /// A number that grows whenever committed Placement data changes; caches
     /// of derived data (the allocation-candidates graph) key on it.
     pub async fn data_version(&self) -> Result<i64> {
-        let row = sqlx::query("SELECT version FROM placement_state WHERE id = 1")
-            .fetch_one(self.db.pool())
-            .await
-            .map_err(map_db)?;
+        let sql = match self.engine() {
+            Engine::Postgres => "SELECT last_value FROM placement_data_version",
+            Engine::Sqlite => "SELECT version FROM placement_state WHERE id = 1",
+        };
+        let row = sqlx::query(sql).fetch_one(self.db.pool()).await.map_err(map_db)?;
         row.int(0)
     }
 

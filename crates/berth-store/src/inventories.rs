@@ -6,7 +6,10 @@ use berth_placement::{codes, Error, Result};
 use uuid::Uuid;
 
 use crate::db::{map_db, Cols, Store, Tx};
-use crate::providers::{bump_generation, no_such_provider, provider_ids, ProviderIds};
+use std::collections::HashMap;
+
+use crate::allocations::placeholders;
+use crate::providers::{bump_generation, bump_generation_by_uuid, no_such_provider, provider_ids, ProviderIds};
 use crate::rows::inventory_from_row;
 
 const INV_COLUMNS: &str = "resource_class, total, reserved, min_unit, max_unit, step_size, allocation_ratio";
@@ -39,20 +42,20 @@ async fn class_exists(tx: &mut Tx, name: &str) -> Result<bool> {
         .is_some())
 }
 
+/// Which of `classes` (non-empty) the provider has allocations of, in the
+/// order given.
 async fn classes_in_use(tx: &mut Tx, provider_id: i64, classes: &[String]) -> Result<Vec<String>> {
-    let mut used = Vec::new();
+    let sql = format!(
+        "SELECT DISTINCT resource_class FROM allocations WHERE provider_id = $1 AND resource_class IN ({})",
+        placeholders(2, classes.len())
+    );
+    let mut q = sqlx::query(&sql).bind(provider_id);
     for rc in classes {
-        let row = sqlx::query("SELECT 1 FROM allocations WHERE provider_id = $1 AND resource_class = $2 LIMIT 1")
-            .bind(provider_id)
-            .bind(rc)
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(map_db)?;
-        if row.is_some() {
-            used.push(rc.clone());
-        }
+        q = q.bind(rc.as_str());
     }
-    Ok(used)
+    let used: Vec<String> =
+        q.fetch_all(&mut **tx).await.map_err(map_db)?.iter().map(|r| r.text(0)).collect::<Result<_>>()?;
+    Ok(classes.iter().filter(|rc| used.contains(rc)).cloned().collect())
 }
 
 pub(crate) fn in_use_error(classes: &[String], rp: &Uuid) -> Error {
@@ -102,39 +105,94 @@ async fn update_row(tx: &mut Tx, provider_id: i64, inv: &Inventory, ts: i64) -> 
 
 /// Replace a provider's whole inventory inside an open transaction; used by
 /// `PUT .../inventories` and the reshaper. Does not touch the generation.
-pub(crate) async fn replace_inventories(tx: &mut Tx, rp: &Uuid, ids: ProviderIds, invs: &[Inventory]) -> Result<()> {
+/// Returns the inventories now stored, in resource-class id order (as
+/// [`provider_inventories`] reads them). Four statements at most: classes
+/// and current inventory, in-use check and delete (only when classes go
+/// away), one upsert.
+pub(crate) async fn replace_inventories(
+    tx: &mut Tx,
+    rp: &Uuid,
+    ids: ProviderIds,
+    invs: &[Inventory],
+    ts: i64,
+) -> Result<Vec<Inventory>> {
+    // The provider's current classes (flag 1) and the ids of the requested
+    // classes that exist (flag 0), with class ids for ordering.
+    let mut sql = String::from(
+        "SELECT CAST(1 AS BIGINT), i.resource_class, rc.id FROM inventories i \
+         JOIN resource_classes rc ON rc.name = i.resource_class WHERE i.provider_id = $1",
+    );
+    if !invs.is_empty() {
+        sql.push_str(&format!(
+            " UNION ALL SELECT CAST(0 AS BIGINT), name, id FROM resource_classes WHERE name IN ({})",
+            placeholders(2, invs.len())
+        ));
+    }
+    let mut q = sqlx::query(&sql).bind(ids.id);
     for inv in invs {
-        if !class_exists(tx, &inv.resource_class).await? {
-            return Err(Error::bad_request(format!("No such resource class {}.", inv.resource_class)));
-        }
+        q = q.bind(inv.resource_class.as_str());
     }
-    let (existing, _) = provider_inventories(tx, ids.id).await?;
-    let to_delete: Vec<String> = existing
-        .iter()
-        .filter(|e| !invs.iter().any(|i| i.resource_class == e.resource_class))
-        .map(|e| e.resource_class.clone())
-        .collect();
-    let used = classes_in_use(tx, ids.id, &to_delete).await?;
-    if !used.is_empty() {
-        return Err(in_use_error(&used, rp));
-    }
-    for rc in &to_delete {
-        sqlx::query("DELETE FROM inventories WHERE provider_id = $1 AND resource_class = $2")
-            .bind(ids.id)
-            .bind(rc)
-            .execute(&mut **tx)
-            .await
-            .map_err(map_db)?;
-    }
-    let ts = berth_time::now();
-    for inv in invs {
-        if existing.iter().any(|e| e.resource_class == inv.resource_class) {
-            update_row(tx, ids.id, inv, ts).await?;
+    let mut existing: Vec<(i64, String)> = Vec::new();
+    let mut class_ids: HashMap<String, i64> = HashMap::new();
+    for r in q.fetch_all(&mut **tx).await.map_err(map_db)? {
+        if r.int(0)? == 1 {
+            existing.push((r.int(2)?, r.text(1)?));
         } else {
-            insert_inventory(tx, ids.id, inv, ts).await?;
+            class_ids.insert(r.text(1)?, r.int(2)?);
         }
     }
-    Ok(())
+    if let Some(inv) = invs.iter().find(|i| !class_ids.contains_key(&i.resource_class)) {
+        return Err(Error::bad_request(format!("No such resource class {}.", inv.resource_class)));
+    }
+    existing.sort();
+    let to_delete: Vec<String> =
+        existing.into_iter().map(|(_, rc)| rc).filter(|rc| !invs.iter().any(|i| i.resource_class == *rc)).collect();
+    if !to_delete.is_empty() {
+        let used = classes_in_use(tx, ids.id, &to_delete).await?;
+        if !used.is_empty() {
+            return Err(in_use_error(&used, rp));
+        }
+        let sql = format!(
+            "DELETE FROM inventories WHERE provider_id = $1 AND resource_class IN ({})",
+            placeholders(2, to_delete.len())
+        );
+        let mut q = sqlx::query(&sql).bind(ids.id);
+        for rc in &to_delete {
+            q = q.bind(rc.as_str());
+        }
+        q.execute(&mut **tx).await.map_err(map_db)?;
+    }
+    if !invs.is_empty() {
+        let mut sql = format!("INSERT INTO inventories (provider_id, {INV_COLUMNS}, created_at, updated_at) VALUES ");
+        for i in 0..invs.len() {
+            let b = 3 + i * 7;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("($1, {}, $2, $2)", placeholders(b, 7)));
+        }
+        sql.push_str(
+            " ON CONFLICT (provider_id, resource_class) DO UPDATE SET total = excluded.total, \
+             reserved = excluded.reserved, min_unit = excluded.min_unit, max_unit = excluded.max_unit, \
+             step_size = excluded.step_size, allocation_ratio = excluded.allocation_ratio, \
+             updated_at = excluded.updated_at",
+        );
+        let mut q = sqlx::query(&sql).bind(ids.id).bind(ts);
+        for inv in invs {
+            q = q
+                .bind(inv.resource_class.as_str())
+                .bind(inv.total)
+                .bind(inv.reserved)
+                .bind(inv.min_unit)
+                .bind(inv.max_unit)
+                .bind(inv.step_size)
+                .bind(inv.allocation_ratio);
+        }
+        q.execute(&mut **tx).await.map_err(map_db)?;
+    }
+    let mut stored = invs.to_vec();
+    stored.sort_by_key(|i| class_ids.get(&i.resource_class).copied().unwrap_or(i64::MAX));
+    Ok(stored)
 }
 
 impl Store {
@@ -169,12 +227,25 @@ impl Store {
 
     /// Replace all inventories (PUT), conditional on `generation`.
     pub async fn set_inventories(&self, rp: &Uuid, generation: i64, invs: &[Inventory]) -> Result<i64> {
+        Ok(self.put_inventories(rp, generation, invs).await?.0)
+    }
+
+    /// [`Store::set_inventories`], returning what `get_inventories` would
+    /// read afterwards (new generation, inventories, last update time)
+    /// without reading it back.
+    pub async fn put_inventories(
+        &self,
+        rp: &Uuid,
+        generation: i64,
+        invs: &[Inventory],
+    ) -> Result<(i64, Vec<Inventory>, i64)> {
         let mut w = self.write().await?;
-        let ids = provider_ids(&mut w.tx, rp).await?.ok_or_else(|| no_such_provider(rp))?;
-        let gen = bump_generation(&mut w.tx, ids.id, generation).await?;
-        replace_inventories(&mut w.tx, rp, ids, invs).await?;
+        let ts = berth_time::now();
+        let ids = bump_generation_by_uuid(&mut w.tx, rp, generation, ts).await?;
+        let stored = replace_inventories(&mut w.tx, rp, ids, invs, ts).await?;
         w.commit().await.map_err(map_db)?;
-        Ok(gen)
+        let last = if stored.is_empty() { 0 } else { ts };
+        Ok((ids.generation, stored, last))
     }
 
     /// Update one existing inventory, conditional on `generation`.
@@ -215,7 +286,7 @@ impl Store {
         let mut w = self.write().await?;
         let ids = provider_ids(&mut w.tx, rp).await?.ok_or_else(|| no_such_provider(rp))?;
         bump_generation(&mut w.tx, ids.id, ids.generation).await?;
-        replace_inventories(&mut w.tx, rp, ids, &[]).await?;
+        replace_inventories(&mut w.tx, rp, ids, &[], berth_time::now()).await?;
         w.commit().await.map_err(map_db)
     }
 }

@@ -29,6 +29,6 @@ mod usages;
 pub use allocations::{AllocationWrite, ConsumerAllocations, ProviderAllocation};
 pub use classes::ResourceClassRow;
 pub use db::{Engine, Store, StoreConfig};
-pub use providers::{CandidateData, ProviderFilter, ProviderUpdate};
+pub use providers::{CandidateData, ProviderFilter, ProviderUpdate, GENERATION_CONFLICT};
 pub use traits::TraitFilter;
 pub use usages::UsageRow;

@@ -47,17 +47,7 @@ pub(crate) async fn provider_ids(tx: &mut Tx, uuid: &Uuid) -> Result<Option<Prov
         .fetch_optional(&mut **tx)
         .await
         .map_err(map_db)?;
-    row.map(|r| {
-        let id = r.int(0)?;
-        Ok(ProviderIds {
-            id,
-            parent_id: r.opt_int(1)?,
-            // A provider whose root_id is not set yet is its own root.
-            root_id: r.opt_int(2)?.unwrap_or(id),
-            generation: r.int(3)?,
-        })
-    })
-    .transpose()
+    row.map(|r| ids_from_row(&r)).transpose()
 }
 
 pub(crate) fn no_such_provider(uuid: &Uuid) -> Error {
@@ -78,9 +68,65 @@ pub(crate) async fn bump_generation(tx: &mut Tx, id: i64, expected: i64) -> Resu
     .await
     .map_err(map_db)?;
     if res.rows_affected() != 1 {
-        return Err(Error::concurrent_update("resource provider generation conflict"));
+        return Err(Error::concurrent_update(GENERATION_CONFLICT));
     }
     Ok(expected + 1)
+}
+
+/// The detail of the error for a stale provider generation.
+pub const GENERATION_CONFLICT: &str = "resource provider generation conflict";
+
+/// Bump the generation of the provider `uuid` if it still is `expected`
+/// (taking its row lock, as [`bump_generation`]) in one statement, and
+/// return its ids with the new generation. A provider that does not exist
+/// is a 404, a stale generation a 409 (`placement.concurrent_update`).
+pub(crate) async fn bump_generation_by_uuid(tx: &mut Tx, uuid: &Uuid, expected: i64, ts: i64) -> Result<ProviderIds> {
+    Ok(bump_generation_holding(tx, uuid, expected, ts, None).await?.0)
+}
+
+/// [`bump_generation_by_uuid`] that also counts, in the same statement, the
+/// provider's rows in `table` (a table with a `provider_id` column), so a
+/// replace can skip deleting what is not there.
+pub(crate) async fn bump_generation_holding(
+    tx: &mut Tx,
+    uuid: &Uuid,
+    expected: i64,
+    ts: i64,
+    table: Option<&str>,
+) -> Result<(ProviderIds, i64)> {
+    let sql = format!(
+        "UPDATE resource_providers SET generation = generation + 1, updated_at = $3 \
+         WHERE uuid = $1 AND generation = $2 RETURNING id, parent_id, root_id, generation, {}",
+        holding_count(table)
+    );
+    let row = sqlx::query(&sql).bind(uuid.to_string()).bind(expected).bind(ts).fetch_optional(&mut **tx).await;
+    match row.map_err(map_db)? {
+        Some(r) => Ok((ids_from_row(&r)?, r.int(4)?)),
+        None => match provider_ids(tx, uuid).await? {
+            None => Err(no_such_provider(uuid)),
+            Some(_) => Err(Error::concurrent_update(GENERATION_CONFLICT)),
+        },
+    }
+}
+
+/// A `RETURNING` column of an UPDATE of `resource_providers`: how many rows
+/// of `table` the provider has (0 without a table).
+pub(crate) fn holding_count(table: Option<&str>) -> String {
+    match table {
+        Some(t) => format!("(SELECT CAST(COUNT(*) AS BIGINT) FROM {t} h WHERE h.provider_id = resource_providers.id)"),
+        None => "CAST(0 AS BIGINT)".to_string(),
+    }
+}
+
+pub(crate) fn ids_from_row(r: &AnyRow) -> Result<ProviderIds> {
+    let id = r.int(0)?;
+    Ok(ProviderIds {
+        id,
+        parent_id: r.opt_int(1)?,
+        // A provider whose root_id is not set yet is its own root.
+        root_id: r.opt_int(2)?.unwrap_or(id),
+        generation: r.int(3)?,
+    })
 }
 
 /// Lock a provider row and bump its generation unconditionally, returning the
@@ -121,83 +167,103 @@ pub struct ProviderUpdate {
 
 impl Store {
     pub async fn create_provider(&self, uuid: Uuid, name: &str, parent: Option<Uuid>) -> Result<ResourceProvider> {
-        let mut w = self.write().await?;
-        let (parent_id, root_id) = match parent {
-            Some(p) if p == uuid => {
-                return Err(Error::bad_request(
-                    "Object action create failed because: parent provider UUID cannot be same as UUID. \
-                     Please set parent provider UUID to None if there is no parent.",
-                ))
-            }
-            Some(p) => match provider_ids(&mut w.tx, &p).await? {
-                Some(ids) => (Some(ids.id), Some(ids.root_id)),
-                None => {
-                    return Err(Error::bad_request(
-                        "Object action create failed because: parent provider UUID does not exist.",
-                    ))
-                }
-            },
-            None => (None, None),
-        };
-        // Report duplicates the way upstream does: uuid first, then name.
-        let mut dups = Vec::new();
-        let existing = sqlx::query("SELECT uuid, name FROM resource_providers WHERE uuid = $1 OR name = $2")
+        if parent == Some(uuid) {
+            return Err(Error::bad_request(
+                "Object action create failed because: parent provider UUID cannot be same as UUID. \
+                 Please set parent provider UUID to None if there is no parent.",
+            ));
+        }
+        // One statement (autocommit on PostgreSQL): a root provider's
+        // root_id is set to its id by the insert trigger; a child takes its
+        // parent's id and root from the parent's row, and returns the root's
+        // uuid.
+        let ts = berth_time::now();
+        let mut w = self.db.write_single().await.map_err(map_db)?;
+        let inserted = match parent {
+            None => sqlx::query(
+                "INSERT INTO resource_providers (uuid, name, generation, parent_id, root_id, created_at, updated_at) \
+                 VALUES ($1, $2, 0, NULL, NULL, $3, $3) RETURNING uuid",
+            )
             .bind(uuid.to_string())
             .bind(name)
-            .fetch_all(&mut *w.tx)
+            .bind(ts)
+            .fetch_optional(w.conn())
+            .await,
+            Some(p) => sqlx::query(
+                "INSERT INTO resource_providers (uuid, name, generation, parent_id, root_id, created_at, updated_at) \
+                 SELECT $1, $2, 0, p.id, p.root_id, $3, $3 FROM resource_providers p WHERE p.uuid = $4 \
+                 RETURNING (SELECT r.uuid FROM resource_providers r WHERE r.id = resource_providers.root_id)",
+            )
+            .bind(uuid.to_string())
+            .bind(name)
+            .bind(ts)
+            .bind(p.to_string())
+            .fetch_optional(w.conn())
+            .await,
+        };
+        let root = match inserted {
+            Ok(Some(row)) => row.opt_uuid_at(0)?.unwrap_or(uuid),
+            Ok(None) => {
+                return Err(Error::bad_request(
+                    "Object action create failed because: parent provider UUID does not exist.",
+                ))
+            }
+            Err(e) => {
+                let e = DbError::from(e);
+                if e.kind() != DbErrorKind::UniqueViolation {
+                    return Err(map_db(e));
+                }
+                // The failed statement ended the transaction on PostgreSQL:
+                // say which of uuid and name clash from a fresh read.
+                drop(w);
+                return Err(self.duplicate_provider(&uuid, name).await);
+            }
+        };
+        w.commit().await.map_err(map_db)?;
+        Ok(ResourceProvider {
+            uuid,
+            name: name.to_string(),
+            generation: 0,
+            parent_uuid: parent,
+            root_uuid: root,
+            created_at: ts,
+            updated_at: ts,
+        })
+    }
+
+    /// The conflict for a provider whose uuid or name exists, worded as
+    /// upstream does: uuid first, then name.
+    async fn duplicate_provider(&self, uuid: &Uuid, name: &str) -> Error {
+        let existing = match sqlx::query("SELECT uuid, name FROM resource_providers WHERE uuid = $1 OR name = $2")
+            .bind(uuid.to_string())
+            .bind(name)
+            .fetch_all(self.db.pool())
             .await
-            .map_err(map_db)?;
-        let mut seen = Vec::with_capacity(existing.len());
-        for r in &existing {
-            seen.push((r.text(0)?, r.text(1)?));
-        }
-        if seen.iter().any(|(u, _)| *u == uuid.to_string()) {
+        {
+            Ok(rows) => rows,
+            Err(e) => return map_db(e),
+        };
+        let mut dups = Vec::new();
+        let key = uuid.to_string();
+        let texts: Vec<(String, String)> =
+            existing.iter().filter_map(|r| Some((r.text(0).ok()?, r.text(1).ok()?))).collect();
+        if texts.iter().any(|(u, _)| *u == key) {
             dups.push(format!("uuid: {uuid}"));
         }
-        if seen.iter().any(|(_, n)| n == name) {
+        if texts.iter().any(|(_, n)| n == name) {
             dups.push(format!("name: {name}"));
         }
-        if !dups.is_empty() {
-            return Err(duplicate(&dups.join(", ")));
+        if dups.is_empty() {
+            // Gone again since: report the name, as a unique clash on it would.
+            dups.push(format!("name: {name}"));
         }
-        let ts = berth_time::now();
-        let row = sqlx::query(
-            "INSERT INTO resource_providers (uuid, name, generation, parent_id, root_id, created_at, updated_at) \
-             VALUES ($1, $2, 0, $3, $4, $5, $5) RETURNING id",
-        )
-        .bind(uuid.to_string())
-        .bind(name)
-        .bind(parent_id)
-        .bind(root_id)
-        .bind(ts)
-        .fetch_one(&mut *w.tx)
-        .await
-        .map_err(|e| {
-            let e = DbError::from(e);
-            if e.kind() == DbErrorKind::UniqueViolation {
-                duplicate(&format!("name: {name}"))
-            } else {
-                map_db(e)
-            }
-        })?;
-        let id = row.int(0)?;
-        if root_id.is_none() {
-            sqlx::query("UPDATE resource_providers SET root_id = $1 WHERE id = $1")
-                .bind(id)
-                .execute(&mut *w.tx)
-                .await
-                .map_err(map_db)?;
-        }
-        let rp = get_provider_tx(&mut w.tx, &uuid).await?.ok_or_else(|| no_such_provider(&uuid))?;
-        w.commit().await.map_err(map_db)?;
-        Ok(rp)
+        duplicate(&dups.join(", "))
     }
 
     pub async fn get_provider(&self, uuid: &Uuid) -> Result<Option<ResourceProvider>> {
-        let mut tx = self.read().await?;
-        let rp = get_provider_tx(&mut tx, uuid).await?;
-        tx.commit().await.map_err(map_db)?;
-        Ok(rp)
+        let sql = format!("{SELECT_PROVIDER} WHERE rp.uuid = $1");
+        let row = sqlx::query(&sql).bind(uuid.to_string()).fetch_optional(self.db.pool()).await.map_err(map_db)?;
+        row.map(|r| provider_from_row(&r).map(|p| p.1)).transpose()
     }
 
     pub async fn update_provider(&self, uuid: &Uuid, update: ProviderUpdate) -> Result<ResourceProvider> {

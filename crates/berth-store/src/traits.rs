@@ -1,12 +1,13 @@
 //! Traits and the traits of providers.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
-use berth_placement::{standard, Error, Result};
+use berth_placement::{standard, Error, ErrorKind, Result};
 use uuid::Uuid;
 
+use crate::allocations::placeholders;
 use crate::db::{map_db, Cols, Store, Tx};
-use crate::providers::{bump_generation, no_such_provider, provider_ids};
+use crate::providers::{bump_generation, bump_generation_holding, no_such_provider, provider_ids};
 use berth_db::{DbError, DbErrorKind};
 
 /// Filters of `GET /traits`.
@@ -18,30 +19,45 @@ pub struct TraitFilter {
     pub associated: Option<bool>,
 }
 
-pub(crate) async fn trait_ids(tx: &mut Tx, names: &[String]) -> Result<Vec<i64>> {
-    let mut ids = Vec::with_capacity(names.len());
-    let mut missing = Vec::new();
-    for n in names {
-        let row = sqlx::query("SELECT id FROM traits WHERE name = $1")
-            .bind(n)
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(map_db)?;
-        match row {
-            Some(r) => ids.push(r.int(0)?),
-            None => missing.push(n.clone()),
+/// Id, name and update time of each of `names` (in one query), in the
+/// order given; unknown names are a 400 naming them.
+pub(crate) async fn trait_rows(tx: &mut Tx, names: &[String]) -> Result<Vec<(i64, String, i64)>> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut found: HashMap<String, (i64, i64)> = HashMap::new();
+    let mut distinct: Vec<&str> = names.iter().map(String::as_str).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    for chunk in distinct.chunks(500) {
+        let sql = format!("SELECT id, name, updated_at FROM traits WHERE name IN ({})", placeholders(1, chunk.len()));
+        let mut q = sqlx::query(&sql);
+        for n in chunk {
+            q = q.bind(*n);
+        }
+        for r in q.fetch_all(&mut **tx).await.map_err(map_db)? {
+            found.insert(r.text(1)?, (r.int(0)?, r.int(2)?));
         }
     }
+    let missing: Vec<&str> = names.iter().filter(|n| !found.contains_key(*n)).map(String::as_str).collect();
     if !missing.is_empty() {
         return Err(Error::bad_request(format!("No such trait(s): {}.", missing.join(", "))));
     }
-    Ok(ids)
+    Ok(names
+        .iter()
+        .map(|n| {
+            let (id, updated) = found[n];
+            (id, n.clone(), updated)
+        })
+        .collect())
 }
 
+/// A provider's trait names (sorted by name, byte order whatever the
+/// database's collation) with the newest trait change time.
 pub(crate) async fn provider_traits(tx: &mut Tx, provider_id: i64) -> Result<(Vec<String>, i64)> {
     let rows = sqlx::query(
         "SELECT t.name, t.updated_at FROM provider_traits pt JOIN traits t ON t.id = pt.trait_id \
-         WHERE pt.provider_id = $1 ORDER BY t.name",
+         WHERE pt.provider_id = $1",
     )
     .bind(provider_id)
     .fetch_all(&mut **tx)
@@ -53,27 +69,43 @@ pub(crate) async fn provider_traits(tx: &mut Tx, provider_id: i64) -> Result<(Ve
         last = last.max(r.int(1)?);
         names.push(r.text(0)?);
     }
+    names.sort_unstable();
     Ok((names, last))
 }
 
-/// Replace a provider's traits inside an open transaction.
-pub(crate) async fn replace_provider_traits(tx: &mut Tx, provider_id: i64, names: &[String]) -> Result<()> {
-    let ids = trait_ids(tx, names).await?;
-    sqlx::query("DELETE FROM provider_traits WHERE provider_id = $1")
-        .bind(provider_id)
-        .execute(&mut **tx)
-        .await
-        .map_err(map_db)?;
-    let unique: BTreeSet<i64> = ids.into_iter().collect();
-    for id in unique {
-        sqlx::query("INSERT INTO provider_traits (provider_id, trait_id) VALUES ($1, $2)")
+/// Replace a provider's traits inside an open transaction (`has_any`: it
+/// may hold some now, which are deleted first);
+/// returns the trait names now held, sorted, and their newest change time.
+pub(crate) async fn replace_provider_traits(
+    tx: &mut Tx,
+    provider_id: i64,
+    names: &[String],
+    has_any: bool,
+) -> Result<(Vec<String>, i64)> {
+    let rows = trait_rows(tx, names).await?;
+    if has_any {
+        sqlx::query("DELETE FROM provider_traits WHERE provider_id = $1")
             .bind(provider_id)
-            .bind(id)
             .execute(&mut **tx)
             .await
             .map_err(map_db)?;
     }
-    Ok(())
+    let unique: BTreeSet<i64> = rows.iter().map(|r| r.0).collect();
+    let unique: Vec<i64> = unique.into_iter().collect();
+    for chunk in unique.chunks(500) {
+        let values: Vec<String> = (0..chunk.len()).map(|i| format!("($1, ${})", i + 2)).collect();
+        let sql = format!("INSERT INTO provider_traits (provider_id, trait_id) VALUES {}", values.join(", "));
+        let mut q = sqlx::query(&sql).bind(provider_id);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        q.execute(&mut **tx).await.map_err(map_db)?;
+    }
+    let last = rows.iter().map(|r| r.2).max().unwrap_or(0);
+    let mut held: Vec<String> = rows.into_iter().map(|r| r.1).collect();
+    held.sort_unstable();
+    held.dedup();
+    Ok((held, last))
 }
 
 impl Store {
@@ -179,14 +211,33 @@ impl Store {
 
     /// Replace a provider's traits, conditional on `generation`.
     pub async fn set_provider_traits(&self, rp: &Uuid, generation: i64, names: &[String]) -> Result<i64> {
+        Ok(self.put_provider_traits(rp, generation, names).await?.0)
+    }
+
+    /// [`Store::set_provider_traits`], returning what `get_provider_traits`
+    /// would read afterwards (new generation, sorted names, newest trait
+    /// change time) without reading it back.
+    pub async fn put_provider_traits(
+        &self,
+        rp: &Uuid,
+        generation: i64,
+        names: &[String],
+    ) -> Result<(i64, Vec<String>, i64)> {
         let mut w = self.write().await?;
-        let ids = provider_ids(&mut w.tx, rp).await?.ok_or_else(|| no_such_provider(rp))?;
-        // Unknown traits are a 400 even when the generation is stale.
-        trait_ids(&mut w.tx, names).await?;
-        let gen = bump_generation(&mut w.tx, ids.id, generation).await?;
-        replace_provider_traits(&mut w.tx, ids.id, names).await?;
+        let held = bump_generation_holding(&mut w.tx, rp, generation, berth_time::now(), Some("provider_traits")).await;
+        let (ids, count) = match held {
+            Ok(held) => held,
+            Err(e) => {
+                if e.kind == ErrorKind::Conflict {
+                    // Unknown traits are a 400 even when the generation is stale.
+                    trait_rows(&mut w.tx, names).await?;
+                }
+                return Err(e);
+            }
+        };
+        let (held, last) = replace_provider_traits(&mut w.tx, ids.id, names, count > 0).await?;
         w.commit().await.map_err(map_db)?;
-        Ok(gen)
+        Ok((ids.generation, held, last))
     }
 
     /// Remove all traits of a provider (bumps its generation).
@@ -194,7 +245,7 @@ impl Store {
         let mut w = self.write().await?;
         let ids = provider_ids(&mut w.tx, rp).await?.ok_or_else(|| no_such_provider(rp))?;
         bump_generation(&mut w.tx, ids.id, ids.generation).await?;
-        replace_provider_traits(&mut w.tx, ids.id, &[]).await?;
+        replace_provider_traits(&mut w.tx, ids.id, &[], true).await?;
         w.commit().await.map_err(map_db)
     }
 }

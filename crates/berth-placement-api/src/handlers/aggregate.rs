@@ -52,19 +52,26 @@ pub async fn set(req: Req) -> HandlerResult {
     let uuid = path_uuid(&req, "uuid")?;
     req.require_json_content()?;
     req.can("placement:resource_providers:aggregates:update")?;
-    if req.state.store.get_provider(&uuid).await?.is_none() {
-        return Err(ApiError::not_found(format!("No resource provider with uuid {uuid} found")));
-    }
-    let (list, gen) = if req.want(19) {
-        let data = req.json(&PUT_1_19)?;
-        (data["aggregates"].clone(), data["resource_provider_generation"].as_i64())
+    let sent = if req.want(19) {
+        req.json(&PUT_1_19).map(|data| (data["aggregates"].clone(), data["resource_provider_generation"].as_i64()))
     } else {
-        (req.json(&PUT_1_1)?, None)
+        req.json(&PUT_1_1).map(|list| (list, None))
+    };
+    // The write finds the provider; only a bad body costs a read, so that a
+    // missing provider (404) still comes first.
+    let (list, gen) = match sent {
+        Ok(body) => body,
+        Err(e) => {
+            if req.state.store.get_provider(&uuid).await?.is_none() {
+                return Err(ApiError::not_found(format!("No resource provider with uuid {uuid} found")));
+            }
+            return Err(e);
+        }
     };
     // Kept as sent: upstream stores and echoes the text (dashes or not).
     let aggs: Vec<String> =
         list.as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect();
-    let new_gen = req.state.store.set_provider_aggregates(&uuid, gen, &aggs).await.map_err(|e| {
+    let (new_gen, stored, last) = req.state.store.put_provider_aggregates(&uuid, gen, &aggs).await.map_err(|e| {
         if e.kind == berth_placement::ErrorKind::Conflict {
             ApiError::conflict(
                 "Resource provider's generation already changed. Please update the generation and try again.",
@@ -74,6 +81,5 @@ pub async fn set(req: Req) -> HandlerResult {
             e.into()
         }
     })?;
-    let (_, stored, last) = req.state.store.get_provider_aggregate_texts(&uuid).await?.unwrap_or((new_gen, aggs, 0));
     Ok(json_response(&req, StatusCode::OK, &body(&req, &stored, new_gen), Some(last)))
 }

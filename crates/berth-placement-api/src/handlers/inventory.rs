@@ -173,38 +173,59 @@ pub async fn create(req: Req) -> HandlerResult {
     Ok(resp)
 }
 
-pub async fn set_all(req: Req) -> HandlerResult {
-    let uuid = path_uuid(&req, "uuid")?;
-    req.require_json_content()?;
-    req.can("placement:resource_providers:inventories:update")?;
-    let current = current_generation(&req, &uuid).await?;
+/// The body of `PUT .../inventories`: generation and inventories, validated.
+fn set_all_body(req: &Req, uuid: &Uuid) -> Result<(i64, Vec<Inventory>), ApiError> {
     let data = req.json(&PUT_ALL)?;
     let gen = data["resource_provider_generation"].as_i64().unwrap_or(-1);
-    if gen != current {
-        return Err(ApiError::conflict("resource provider generation conflict").with_code(codes::CONCURRENT_UPDATE));
-    }
     let mut invs = Vec::new();
     for (rc, raw) in data["inventories"].as_object().into_iter().flatten() {
         let inv = inventory_from_json(rc, raw);
-        validate_capacity(&req, &uuid, &inv).map_err(|d| {
+        validate_capacity(req, uuid, &inv).map_err(|d| {
             ApiError::bad_request(format!("Unable to update inventory for resource provider {uuid}: {d}"))
         })?;
         invs.push(inv);
     }
-    let new_gen = req.state.store.set_inventories(&uuid, gen, &invs).await.map_err(|e| match e.kind {
-        ErrorKind::BadRequest => ApiError::bad_request(format!(
-            "Unknown resource class in inventory for resource provider {uuid}: {}",
-            e.detail
-        )),
-        ErrorKind::Conflict if e.code == codes::INVENTORY_INUSE => {
-            ApiError::conflict(format!("update conflict: {}", e.detail)).with_code(codes::INVENTORY_INUSE)
+    Ok((gen, invs))
+}
+
+fn generation_conflict() -> ApiError {
+    ApiError::conflict("resource provider generation conflict").with_code(codes::CONCURRENT_UPDATE)
+}
+
+pub async fn set_all(req: Req) -> HandlerResult {
+    let uuid = path_uuid(&req, "uuid")?;
+    req.require_json_content()?;
+    req.can("placement:resource_providers:inventories:update")?;
+    // The provider and its generation are checked by the write itself; only
+    // a bad body costs a read, so that a missing provider (404) and then a
+    // stale generation (409, once the JSON parses) still come first.
+    let (gen, invs) = match set_all_body(&req, &uuid) {
+        Ok(body) => body,
+        Err(e) => {
+            let current = current_generation(&req, &uuid).await?;
+            if let Ok(data) = req.json(&PUT_ALL) {
+                if data["resource_provider_generation"].as_i64().unwrap_or(-1) != current {
+                    return Err(generation_conflict());
+                }
+            }
+            return Err(e);
         }
-        ErrorKind::Conflict => {
-            ApiError::conflict(format!("update conflict: {}", e.detail)).with_code(codes::CONCURRENT_UPDATE)
-        }
-        _ => e.into(),
-    })?;
-    let (_, stored, last) = req.state.store.get_inventories(&uuid).await?.ok_or_else(|| no_provider_list(&uuid))?;
+    };
+    let (new_gen, stored, last) =
+        req.state.store.put_inventories(&uuid, gen, &invs).await.map_err(|e| match e.kind {
+            ErrorKind::BadRequest => ApiError::bad_request(format!(
+                "Unknown resource class in inventory for resource provider {uuid}: {}",
+                e.detail
+            )),
+            ErrorKind::Conflict if e.code == codes::INVENTORY_INUSE => {
+                ApiError::conflict(format!("update conflict: {}", e.detail)).with_code(codes::INVENTORY_INUSE)
+            }
+            ErrorKind::Conflict if e.detail == berth_store::GENERATION_CONFLICT => generation_conflict(),
+            ErrorKind::Conflict => {
+                ApiError::conflict(format!("update conflict: {}", e.detail)).with_code(codes::CONCURRENT_UPDATE)
+            }
+            _ => e.into(),
+        })?;
     let mut m = Map::new();
     for inv in &stored {
         m.insert(inv.resource_class.clone(), serialize_one(inv));

@@ -14,7 +14,7 @@ use super::path_uuid;
 use crate::error::ApiError;
 use crate::handlers::params;
 use crate::req::HandlerResult;
-use crate::req::{json_response, no_content, text_json_response, Req};
+use crate::req::{bytes_json_response, json_response, no_content, Req};
 use crate::schema::Schema;
 
 fn name_uuid_props() -> Value {
@@ -163,8 +163,11 @@ pub async fn show(req: Req) -> HandlerResult {
 pub async fn list(req: Req) -> HandlerResult {
     req.check_accept_json()?;
     req.can("placement:resource_providers:list")?;
-    list_schema(&req).validate_query(&req.query_object()?)?;
     let q = req.query()?;
+    if q.is_empty() {
+        return list_all(&req).await;
+    }
+    list_schema(&req).validate_query(&req.query_object()?)?;
     let last = |k: &str| q.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v.clone());
     let mut f = ProviderFilter::default();
     if let Some(u) = last("uuid") {
@@ -209,15 +212,46 @@ pub async fn list(req: Req) -> HandlerResult {
         f.resources = res;
     }
     let rps = req.state.store.list_providers(&f).await?;
-    let last_mod = rps.iter().map(|r| r.updated_at).max();
+    let (body, last_mod) = render_list(&req, &rps)?;
+    Ok(bytes_json_response(&req, StatusCode::OK, body, last_mod))
+}
+
+/// The list as JSON bytes and its last-modified time.
+fn render_list(req: &Req, rps: &[ResourceProvider]) -> Result<(axum::body::Bytes, Option<i64>), ApiError> {
     #[derive(Serialize)]
     struct List<'a> {
         resource_providers: Vec<ProviderOut<'a>>,
     }
-    let body = List { resource_providers: rps.iter().map(|rp| provider_out(&req, rp)).collect() };
-    let text =
-        serde_json::to_string(&body).map_err(|e| ApiError::from(berth_placement::Error::internal(e.to_string())))?;
-    Ok(text_json_response(&req, StatusCode::OK, text, last_mod))
+    let last_mod = rps.iter().map(|r| r.updated_at).max();
+    let body = List { resource_providers: rps.iter().map(|rp| provider_out(req, rp)).collect() };
+    let mut out = Vec::with_capacity(64 + rps.len() * 640);
+    serde_json::to_writer(&mut out, &body)
+        .map_err(|e| ApiError::from(berth_placement::Error::internal(e.to_string())))?;
+    Ok((out.into(), last_mod))
+}
+
+/// `GET /resource_providers` without filters: rendered once per data
+/// version (and link prefix and microversion shape), then served from
+/// memory; the database is asked only whether anything changed.
+async fn list_all(req: &Req) -> HandlerResult {
+    let version = req.state.store.data_version().await?;
+    let shape =
+        u8::from(req.want(1)) | u8::from(req.want(6)) << 1 | u8::from(req.want(11)) << 2 | u8::from(req.want(14)) << 3;
+    if let Some((body, last_mod)) = req.state.cached_provider_list(version, &req.prefix, shape) {
+        return Ok(bytes_json_response(req, StatusCode::OK, body, last_mod));
+    }
+    // Read after the version: the list may be newer than its label, which
+    // only costs a re-render, never a stale answer.
+    let rps = req.state.store.list_providers(&ProviderFilter::default()).await?;
+    let (body, last_mod) = render_list(req, &rps)?;
+    req.state.cache_provider_list(crate::CachedList {
+        version,
+        prefix: req.prefix.clone(),
+        shape,
+        body: body.clone(),
+        last_modified: last_mod,
+    });
+    Ok(bytes_json_response(req, StatusCode::OK, body, last_mod))
 }
 
 pub async fn update(req: Req) -> HandlerResult {

@@ -127,14 +127,21 @@ pub async fn set_for_provider(req: Req) -> HandlerResult {
     let uuid = path_uuid(&req, "uuid")?;
     req.require_json_content()?;
     req.can("placement:resource_providers:traits:update")?;
-    if req.state.store.get_provider(&uuid).await?.is_none() {
-        return Err(ApiError::not_found(format!("No resource provider with uuid {uuid} found")));
-    }
-    let data = req.json(&SET_FOR_RP)?;
+    // The write finds the provider; only a bad body costs a read, so that a
+    // missing provider (404) still comes first.
+    let data = match req.json(&SET_FOR_RP) {
+        Ok(data) => data,
+        Err(e) => {
+            if req.state.store.get_provider(&uuid).await?.is_none() {
+                return Err(ApiError::not_found(format!("No resource provider with uuid {uuid} found")));
+            }
+            return Err(e);
+        }
+    };
     let gen = data["resource_provider_generation"].as_i64().unwrap_or(-1);
     let names: Vec<String> =
         data["traits"].as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect();
-    let new_gen = req.state.store.set_provider_traits(&uuid, gen, &names).await.map_err(|e| {
+    let (new_gen, names, last) = req.state.store.put_provider_traits(&uuid, gen, &names).await.map_err(|e| {
         if e.kind == berth_placement::ErrorKind::Conflict {
             ApiError::conflict(
                 "Resource provider's generation already changed. Please update the generation and try again.",
@@ -147,7 +154,6 @@ pub async fn set_for_provider(req: Req) -> HandlerResult {
             e.into()
         }
     })?;
-    let (_, names, last) = req.state.store.get_provider_traits(&uuid).await?.unwrap_or((new_gen, names, 0));
     let body = json!({"resource_provider_generation": new_gen, "traits": names});
     Ok(json_response(&req, StatusCode::OK, &body, Some(last)))
 }
