@@ -527,5 +527,30 @@ async fn abandoned_claim_given_back(backend: Backend) {
     assert_eq!(env.svc.open_tasks("host1").await.unwrap(), 0, "the losing scheduler queued no build");
     assert_eq!(env.usages(rp).await, usage(4, 2048, 20), "the losing scheduler gave its claim back");
     assert!(env.svc.audit(false).await.unwrap().is_clean());
+
+    // A claim without a host and without an open request (left by a build
+    // from before the queue, whose request is gone): the audit reports it
+    // as abandoned and the fix sets the build to ERROR and gives it back.
+    let (task, uuid, _go) = build_stopped_after_claim(&env, "orphan", &flavor).await;
+    task.abort();
+    let _ = task.await;
+    {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut c = sqlx::AnyConnection::connect(&env.url).await.unwrap();
+        sqlx::query("DELETE FROM compute_tasks WHERE kind = 'schedule'").execute(&mut c).await.unwrap();
+    }
+    let report = env.svc.audit(false).await.unwrap();
+    assert_eq!(report.abandoned_claims.len(), 1, "{report:?}");
+    assert_eq!(report.abandoned_claims[0].instance, uuid);
+    assert_eq!(report.abandoned_claims[0].providers, vec![rp]);
+    let report = env.svc.audit(true).await.unwrap();
+    assert_eq!(report.fixed, 1, "{report:?}");
+    let id = uuid.to_string();
+    assert_eq!(env.status(&id).await, "ERROR");
+    let (_, v) = env.server(&id).await;
+    assert!(v["fault"]["message"].as_str().unwrap_or_default().contains("No valid host"), "{v}");
+    assert_eq!(env.usages(rp).await, usage(4, 2048, 20), "the abandoned claim was given back");
+    assert!(env.svc.audit(false).await.unwrap().is_clean());
 }
 both_backends!(abandoned_claim_given_back);
