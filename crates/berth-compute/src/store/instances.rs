@@ -156,18 +156,7 @@ impl Db {
     pub async fn fail_scheduling(&self, uuid: Uuid, message: &str, task: i64) -> Result<bool> {
         let mut w = self.write().await?;
         let now = now_us();
-        let n = sqlx::query(
-            "UPDATE compute_instances SET vm_state = $1, task_state = NULL, power_state = $2, updated_at = $3 \
-             WHERE uuid = $4 AND deleted = 0 AND host IS NULL AND task_state = $5",
-        )
-        .bind(VmState::Error.as_str())
-        .bind(power_state::NOSTATE)
-        .bind(now)
-        .bind(uuid.to_string())
-        .bind(TaskState::Scheduling.as_str())
-        .execute(&mut *w.tx)
-        .await?
-        .rows_affected();
+        let n = fail_waiting_tx(&mut w.tx, uuid, i64::MAX, now).await?;
         if n > 0 {
             sqlx::query(
                 "INSERT INTO compute_instance_faults (instance_uuid, code, message, details, host, created_at) VALUES ($1, $2, $3, '', NULL, $4)",
@@ -378,20 +367,7 @@ impl Db {
     /// claim back); one that recorded it first makes this a no-op.
     pub async fn abandon_claim(&self, uuid: Uuid, cutoff_us: i64) -> Result<Option<i64>> {
         let mut w = self.write().await?;
-        let now = now_us();
-        let n = sqlx::query(
-            "UPDATE compute_instances SET vm_state = $1, task_state = NULL, power_state = $2, updated_at = $3 \
-             WHERE uuid = $4 AND deleted = 0 AND host IS NULL AND task_state = $5 AND COALESCE(updated_at, created_at) <= $6",
-        )
-        .bind(VmState::Error.as_str())
-        .bind(power_state::NOSTATE)
-        .bind(now)
-        .bind(uuid.to_string())
-        .bind(TaskState::Scheduling.as_str())
-        .bind(cutoff_us)
-        .execute(&mut *w.tx)
-        .await?
-        .rows_affected();
+        let n = fail_waiting_tx(&mut w.tx, uuid, cutoff_us, now_us()).await?;
         if n == 0 {
             return Ok(None);
         }
@@ -474,6 +450,24 @@ async fn insert_instance_tx(tx: &mut Tx, i: &Instance) -> Result<()> {
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// ERROR for an instance still waiting for a host (not deleted, no host,
+/// `scheduling`) and unchanged since `cutoff_us`; rows changed.
+async fn fail_waiting_tx(tx: &mut Tx, uuid: Uuid, cutoff_us: i64, now: i64) -> Result<u64> {
+    Ok(sqlx::query(
+        "UPDATE compute_instances SET vm_state = $1, task_state = NULL, power_state = $2, updated_at = $3 \
+         WHERE uuid = $4 AND deleted = 0 AND host IS NULL AND task_state = $5 AND COALESCE(updated_at, created_at) <= $6",
+    )
+    .bind(VmState::Error.as_str())
+    .bind(power_state::NOSTATE)
+    .bind(now)
+    .bind(uuid.to_string())
+    .bind(TaskState::Scheduling.as_str())
+    .bind(cutoff_us)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected())
 }
 
 pub(crate) async fn set_state_tx(tx: &mut Tx, uuid: Uuid, t: &Transition) -> Result<bool> {

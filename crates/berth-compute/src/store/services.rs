@@ -21,39 +21,29 @@ fn service_from_row(r: &AnyRow) -> Result<Service> {
     })
 }
 
+/// Create a service, or update the zone of an existing one (its flags are
+/// kept).
+async fn upsert_service_tx(tx: &mut Tx, host: &str, binary: &str, az: &str, now: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO compute_services (uuid, host, service_binary, availability_zone, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5) \
+         ON CONFLICT (host, service_binary) DO UPDATE SET availability_zone = excluded.availability_zone, updated_at = excluded.updated_at",
+    )
+    .bind(Uuid::new_v4().to_string())
+    .bind(host)
+    .bind(binary)
+    .bind(az)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 impl Db {
     /// Register a service (or find it): the availability zone is updated,
     /// the disabled/forced-down flags are kept.
     pub async fn register_service(&self, host: &str, binary: &str, az: &str) -> Result<Service> {
         let mut w = self.write().await?;
-        let now = now_us();
-        let existing = sqlx::query(&format!(
-            "SELECT {SERVICE_COLS} FROM compute_services WHERE host = $1 AND service_binary = $2"
-        ))
-        .bind(host)
-        .bind(binary)
-        .fetch_optional(&mut *w.tx)
-        .await?;
-        if existing.is_some() {
-            sqlx::query("UPDATE compute_services SET availability_zone = $1, updated_at = $2 WHERE host = $3 AND service_binary = $4")
-                .bind(az)
-                .bind(now)
-                .bind(host)
-                .bind(binary)
-                .execute(&mut *w.tx)
-                .await?;
-        } else {
-            sqlx::query(
-                "INSERT INTO compute_services (uuid, host, service_binary, availability_zone, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)",
-            )
-            .bind(Uuid::new_v4().to_string())
-            .bind(host)
-            .bind(binary)
-            .bind(az)
-            .bind(now)
-            .execute(&mut *w.tx)
-            .await?;
-        }
+        upsert_service_tx(&mut w.tx, host, binary, az, now_us()).await?;
         let row = sqlx::query(&format!(
             "SELECT {SERVICE_COLS} FROM compute_services WHERE host = $1 AND service_binary = $2"
         ))
@@ -62,9 +52,7 @@ impl Db {
         .fetch_one(&mut *w.tx)
         .await?;
         w.commit().await?;
-        if existing.is_none() {
-            self.hosts_changed();
-        }
+        self.hosts_changed();
         service_from_row(&row)
     }
 
@@ -74,17 +62,7 @@ impl Db {
         let mut w = self.write().await?;
         let now = now_us();
         for host in hosts {
-            sqlx::query(
-                "INSERT INTO compute_services (uuid, host, service_binary, availability_zone, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5) \
-                 ON CONFLICT (host, service_binary) DO UPDATE SET availability_zone = excluded.availability_zone, updated_at = excluded.updated_at",
-            )
-            .bind(Uuid::new_v4().to_string())
-            .bind(host)
-            .bind(binary)
-            .bind(az)
-            .bind(now)
-            .execute(&mut *w.tx)
-            .await?;
+            upsert_service_tx(&mut w.tx, host, binary, az, now).await?;
         }
         w.commit().await?;
         self.hosts_changed();
