@@ -6,7 +6,7 @@ use uuid::Uuid;
 use crate::db::{map_db, Cols, Store, Tx};
 use std::collections::HashMap;
 
-use crate::allocations::placeholders;
+use crate::db::placeholders;
 use crate::providers::{bump_generation_holding, holding_count, ids_from_row, no_such_provider, provider_ids};
 
 /// A provider's aggregates as they were sent (upstream stores and echoes

@@ -13,7 +13,7 @@ use berth_placement::model::{AllocationMap, Consumer, Inventory};
 use berth_placement::{Error, Result};
 use uuid::Uuid;
 
-use crate::db::{map_db, Cols, Store, Tx};
+use crate::db::{map_db, placeholders, Cols, Store, Tx};
 use crate::providers::provider_ids;
 
 /// Replace one consumer's allocations.
@@ -370,11 +370,6 @@ async fn provider_id_map(tx: &mut Tx, uuids: &[Uuid]) -> Result<BTreeMap<Uuid, i
         }
     }
     Ok(out)
-}
-
-/// `$first, $first+1, ...` (`n` placeholders).
-pub(crate) fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
 /// Lock the providers named by `uuids` (distinct) in id order and bump

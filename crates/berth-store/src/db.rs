@@ -215,3 +215,9 @@ impl Store {
         self.db.ping().await.map_err(map_db)
     }
 }
+
+/// `$first, $first+1, ...` (`n` placeholders), for `IN (...)` lists and
+/// multi-row `VALUES`.
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::db::{map_db, Cols, Store, Tx};
 use std::collections::HashMap;
 
-use crate::allocations::placeholders;
+use crate::db::placeholders;
 use crate::providers::{bump_generation, bump_generation_by_uuid, no_such_provider, provider_ids, ProviderIds};
 use crate::rows::inventory_from_row;
 

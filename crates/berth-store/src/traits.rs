@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use berth_placement::{standard, Error, ErrorKind, Result};
 use uuid::Uuid;
 
-use crate::allocations::placeholders;
+use crate::db::placeholders;
 use crate::db::{map_db, Cols, Store, Tx};
 use crate::providers::{bump_generation, bump_generation_holding, no_such_provider, provider_ids};
 use berth_db::{DbError, DbErrorKind};
