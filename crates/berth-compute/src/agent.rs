@@ -262,26 +262,6 @@ impl ComputeAgent {
         Ok(s)
     }
 
-    /// Heartbeat (re-registering if an operator deleted the service).
-    pub async fn heartbeat(&self) -> Result<()> {
-        match self.current_service() {
-            Some(s) => match self.svc.db.heartbeat(s.id).await? {
-                Some(s) => {
-                    if let Ok(mut g) = self.service.lock() {
-                        *g = Some(s);
-                    }
-                }
-                None => {
-                    self.register().await?;
-                }
-            },
-            None => {
-                self.register().await?;
-            }
-        }
-        Ok(())
-    }
-
     /// Record the compute node and bring its provider up to date:
     /// inventory (reserved amounts, allocation ratios), traits (configured
     /// ones, `COMPUTE_STATUS_DISABLED` per the service), and the

@@ -316,22 +316,9 @@ impl Db {
         Ok(n)
     }
 
+    /// Finish one spawned build (see [`Db::finish_spawns`]).
     pub async fn set_launched(&self, uuid: Uuid) -> Result<bool> {
-        let mut w = self.write().await?;
-        let n = sqlx::query(
-            "UPDATE compute_instances SET vm_state = $3, task_state = NULL, power_state = $4, launched_at = $1, updated_at = $1 \
-             WHERE uuid = $2 AND deleted = 0 AND task_state = $5",
-        )
-        .bind(now_us())
-        .bind(uuid.to_string())
-        .bind(VmState::Active.as_str())
-        .bind(power_state::RUNNING)
-        .bind(TaskState::Spawning.as_str())
-        .execute(&mut *w.tx)
-        .await?
-        .rows_affected();
-        w.commit().await?;
-        Ok(n > 0)
+        Ok(self.finish_spawns(&[uuid], &[]).await? > 0)
     }
 
     /// Mark an instance deleted and record, in the same transaction, that
