@@ -60,7 +60,7 @@ pub async fn limits(ctx: Ctx) -> ApiResult {
         "totalInstancesUsed": u.get("instances").copied().unwrap_or(0),
         "totalCoresUsed": u.get("cores").copied().unwrap_or(0),
         "totalRAMUsed": u.get("ram").copied().unwrap_or(0),
-        "totalServerGroupsUsed": 0,
+        "totalServerGroupsUsed": u.get("server_groups").copied().unwrap_or(0),
     });
     if !ctx.v(2, 39) {
         abs["maxImageMeta"] = json!(128);

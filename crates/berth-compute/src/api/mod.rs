@@ -3,12 +3,14 @@
 //! Nova's fault bodies, body limit, authentication, microversions), and
 //! helpers every handler shares.
 
+mod aggregates;
 mod fault;
 mod flavors;
 mod infra;
 mod keypairs;
 mod limits;
 mod microversions;
+mod server_groups;
 mod servers;
 mod versions;
 
@@ -46,6 +48,13 @@ const SERVER_ACTION_RULES: &[&str] = &[
     "os_compute_api:servers:reboot",
     "os_compute_api:os-deferred-delete:force",
     "os_compute_api:os-deferred-delete:restore",
+];
+
+/// Every rule `POST /v2.1/os-aggregates/{id}/action` may check, by action.
+const AGGREGATE_ACTION_RULES: &[&str] = &[
+    "os_compute_api:os-aggregates:add_host",
+    "os_compute_api:os-aggregates:remove_host",
+    "os_compute_api:os-aggregates:set_metadata",
 ];
 
 /// Every rule `POST /v2.1/flavors/{id}/action` may check, by action.
@@ -172,6 +181,23 @@ fn table() -> RouteTable<AppState> {
             M::GET,
             rule("os_compute_api:os-availability-zone:detail"),
             infra::az_detail,
+        )
+        // Host aggregates.
+        .route("/v2.1/os-aggregates", M::GET, rule("os_compute_api:os-aggregates:index"), aggregates::list)
+        .route("/v2.1/os-aggregates", M::POST, rule("os_compute_api:os-aggregates:create"), aggregates::create)
+        .route("/v2.1/os-aggregates/{id}", M::GET, rule("os_compute_api:os-aggregates:show"), aggregates::show)
+        .route("/v2.1/os-aggregates/{id}", M::PUT, rule("os_compute_api:os-aggregates:update"), aggregates::update)
+        .route("/v2.1/os-aggregates/{id}", M::DELETE, rule("os_compute_api:os-aggregates:delete"), aggregates::delete)
+        .route("/v2.1/os-aggregates/{id}/action", M::POST, Access::AnyOf(AGGREGATE_ACTION_RULES), aggregates::action)
+        // Server groups.
+        .route("/v2.1/os-server-groups", M::GET, rule("os_compute_api:os-server-groups:index"), server_groups::list)
+        .route("/v2.1/os-server-groups", M::POST, rule("os_compute_api:os-server-groups:create"), server_groups::create)
+        .route("/v2.1/os-server-groups/{id}", M::GET, rule("os_compute_api:os-server-groups:show"), server_groups::show)
+        .route(
+            "/v2.1/os-server-groups/{id}",
+            M::DELETE,
+            rule("os_compute_api:os-server-groups:delete"),
+            server_groups::delete,
         )
         // Limits, quotas, keypairs.
         .route("/v2.1/limits", M::GET, rule("os_compute_api:limits"), limits::limits)

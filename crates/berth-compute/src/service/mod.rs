@@ -16,10 +16,12 @@ use crate::db::{now_us, Db};
 use crate::error::{ComputeError, ErrorKind, Result};
 use crate::images::ImageLookup;
 use crate::model::*;
+mod aggregates;
 mod catalog;
 mod hosts;
 mod keypairs;
 mod schedule;
+mod server_groups;
 mod servers;
 
 pub(crate) use hosts::HeartbeatMembership;
@@ -438,6 +440,7 @@ impl ComputeService {
         }
         let mut m = BTreeMap::new();
         m.insert("instances".to_string(), self.db.count_instances(project).await?);
+        m.insert("server_groups".to_string(), self.count_server_groups(project).await?);
         if !with_resources {
             return Ok(m);
         }

@@ -2,6 +2,7 @@
 //! return [`crate::error::ComputeError`] kinds (not found, conflict,
 //! unavailable, internal), never HTTP statuses.
 
+mod aggregates;
 mod azs;
 mod flavors;
 mod instances;
@@ -10,12 +11,14 @@ mod migrations;
 mod nodes;
 mod outbox;
 mod quotas;
+mod server_groups;
 mod services;
 mod tasks;
 
 pub(crate) use instances::set_state_tx;
 pub(crate) use keypairs::NewKeyPair;
 pub(crate) use outbox::insert_outbox_tx;
+pub(crate) use server_groups::NewServerGroup;
 pub(crate) use tasks::{delete_tasks_tx, enqueue_tx};
 
 use std::collections::BTreeMap;
