@@ -459,6 +459,24 @@ async fn hostile_inputs(backend: Backend) {
         case("server hint same_host number", Method::POST, "/servers", hinted(json!({"same_host": 1})), 400),
         case("server hints not an object", Method::POST, "/servers", hinted(json!([1])), 400),
     ]);
+    // os-hosts (until 2.42) and the hypervisor routes of patterns.
+    let v21 = |c: Case| with_header(c, "openstack-api-version", b"compute 2.1");
+    cases.extend([
+        v21(case("host %00", Method::GET, "/os-hosts/%00", None, 404)),
+        v21(case("host %FF", Method::GET, "/os-hosts/%FF/reboot", None, 404)),
+        v21(case("host status NUL", Method::PUT, "/os-hosts/h1", json_body(json!({"status": "enable\u{0}"})), 400)),
+        v21(case("host status number", Method::PUT, "/os-hosts/h1", json_body(json!({"status": 1})), 400)),
+        v21(case("host body list", Method::PUT, "/os-hosts/h1", json_body(json!(["status"])), 400)),
+        v21(case("hypervisor search %00", Method::GET, "/os-hypervisors/%00/search", None, 404)),
+        v21(case("hypervisor servers %FF", Method::GET, "/os-hypervisors/%FF/servers", None, 404)),
+        v21(case(format!("hypervisor uptime {big}"), Method::GET, &format!("/os-hypervisors/{big}/uptime"), None, 404)),
+        with_header(
+            case("hypervisor uptime not a uuid", Method::GET, "/os-hypervisors/abc/uptime", None, 400),
+            "openstack-api-version",
+            b"compute 2.87",
+        ),
+        case("hypervisors with_servers garbage", Method::GET, "/os-hypervisors?with_servers=%FF", None, 400),
+    ]);
     // Unauthenticated: Keystone's 401 (checked separately below).
     let total = cases.len();
     for c in cases {

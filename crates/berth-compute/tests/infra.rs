@@ -448,3 +448,124 @@ async fn server_groups_and_hints(backend: Backend) {
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
 both_backends!(server_groups_and_hints);
+
+async fn hosts_and_hypervisor_extras(backend: Backend) {
+    let env = Env::new(backend).await;
+    let a1 = env.agent("h1", "fake:8,8192,100", &[]).await;
+    let a2 = env.agent("h2", "fake:4,4096,50", &[]).await;
+    let flavor = env.create_flavor("small", 1, 256, 1).await;
+    let (_, ids, _) = boot(&env, &flavor, json!({"availability_zone": "nova:h1"}), None).await;
+    drain(&[&a1, &a2]).await;
+    let server = ids[0].clone();
+
+    // os-hosts until 2.42.
+    let v21 = "compute 2.1";
+    let (s, v) = at(&env, v21, Method::GET, "/os-hosts", None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        v["hosts"],
+        json!([{"host_name": "h1", "service": "compute", "zone": "nova"}, {"host_name": "h2", "service": "compute", "zone": "nova"}])
+    );
+    let (_, v) = at(&env, v21, Method::GET, "/os-hosts?zone=elsewhere", None).await;
+    assert_eq!(v["hosts"], json!([]));
+    let (s, v) = at(&env, v21, Method::GET, "/os-hosts/h1", None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let rows: Vec<&Value> = v["host"].as_array().unwrap().iter().map(|r| &r["resource"]).collect();
+    assert_eq!(rows[0], &json!({"host": "h1", "project": "(total)", "cpu": 8, "memory_mb": 8192, "disk_gb": 100}));
+    assert_eq!(rows[1]["project"], "(used_now)");
+    assert_eq!((&rows[1]["cpu"], &rows[1]["memory_mb"], &rows[1]["disk_gb"]), (&json!(1), &json!(256), &json!(1)));
+    assert_eq!(rows[2], &json!({"host": "h1", "project": "(used_max)", "cpu": 1, "memory_mb": 256, "disk_gb": 1}));
+    assert_eq!(rows.len(), 4, "one row per project: {v}");
+    let (s, v) = at(&env, v21, Method::GET, "/os-hosts/nope", None).await;
+    assert_eq!((s, msg(&v).as_str()), (StatusCode::NOT_FOUND, "Host 'nope' is not mapped to any cell"));
+    // Disabling through os-hosts disables the compute service.
+    let (s, v) =
+        at(&env, v21, Method::PUT, "/os-hosts/h2", Some(json!({"status": "disable", "maintenance_mode": "Enable"})))
+            .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v, json!({"host": "h2", "status": "disabled", "maintenance_mode": "on_maintenance"}));
+    let (_, v) = env.req(Method::GET, "/os-services?host=h2", None).await;
+    assert_eq!(v["services"][0]["status"], "disabled");
+    let (_, v) = at(&env, v21, Method::GET, "/os-hosts", None).await;
+    assert_eq!(v["hosts"].as_array().unwrap().len(), 1, "disabled hosts are not listed: {v}");
+    let (s, v) = at(&env, v21, Method::PUT, "/os-hosts/h2", Some(json!({"status": "ENABLE"}))).await;
+    assert_eq!((s, v), (StatusCode::OK, json!({"host": "h2", "status": "enabled"})));
+    for bad in [json!({}), json!({"status": "on"}), json!({"other": "enable"}), json!({"status": 1})] {
+        let (s, v) = at(&env, v21, Method::PUT, "/os-hosts/h2", Some(bad.clone())).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {v}");
+    }
+    let (s, v) = at(&env, v21, Method::PUT, "/os-hosts/nope", Some(json!({"status": "enable"}))).await;
+    assert_eq!((s, msg(&v).as_str()), (StatusCode::NOT_FOUND, "Host nope could not be found."));
+    let (s, v) = at(&env, v21, Method::GET, "/os-hosts/h1/reboot", None).await;
+    assert_eq!((s, v), (StatusCode::OK, json!({"host": "h1", "power_action": "reboot"})));
+    for path in ["/os-hosts", "/os-hosts/h1", "/os-hosts/h1/startup"] {
+        let (s, _) = at(&env, "compute 2.43", Method::GET, path, None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{path} is gone from 2.43");
+    }
+
+    // Hypervisor uptime: integer ids before 2.53, uuids after, gone at 2.88
+    // (the detail view carries it).
+    let (_, v) = at(&env, "compute 2.52", Method::GET, "/os-hypervisors", None).await;
+    let int_id =
+        v["hypervisors"].as_array().unwrap().iter().find(|h| h["hypervisor_hostname"] == "h1").unwrap()["id"].clone();
+    assert!(int_id.is_i64(), "{v}");
+    let (s, v) = at(&env, "compute 2.52", Method::GET, &format!("/os-hypervisors/{int_id}/uptime"), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["hypervisor"]["hypervisor_hostname"], "h1");
+    assert!(v["hypervisor"]["uptime"].as_str().unwrap().contains(" up 0 days,"), "{v}");
+    let node1 = a1.node_uuid().unwrap();
+    let (s, v) = at(&env, "compute 2.87", Method::GET, &format!("/os-hypervisors/{node1}/uptime"), None).await;
+    assert_eq!((s, &v["hypervisor"]["id"]), (StatusCode::OK, &json!(node1)), "{v}");
+    let (s, _) = at(&env, "compute 2.87", Method::GET, "/os-hypervisors/abc/uptime", None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = at(&env, "compute 2.88", Method::GET, &format!("/os-hypervisors/{node1}/uptime"), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (_, v) = env.req(Method::GET, &format!("/os-hypervisors/{node1}"), None).await;
+    assert!(v["hypervisor"]["uptime"].as_str().is_some_and(|u| u.contains("load average")), "{v}");
+    assert!(v["hypervisor"].get("vcpus").is_none(), "2.88 removed the resource fields: {v}");
+
+    // search and servers until 2.52.
+    let (s, v) = at(&env, "compute 2.52", Method::GET, "/os-hypervisors/h/search", None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["hypervisors"].as_array().unwrap().len(), 2);
+    assert!(v["hypervisors"][0].get("vcpus").is_none(), "search shows the summary view: {v}");
+    let (s, v) = at(&env, "compute 2.52", Method::GET, "/os-hypervisors/zz/search", None).await;
+    assert_eq!((s, msg(&v).as_str()), (StatusCode::NOT_FOUND, "No hypervisor matching 'zz' could be found."));
+    let (_, v) = at(&env, "compute 2.52", Method::GET, "/os-hypervisors/h/servers", None).await;
+    let h1 = v["hypervisors"].as_array().unwrap().iter().find(|h| h["hypervisor_hostname"] == "h1").unwrap().clone();
+    let h2 = v["hypervisors"].as_array().unwrap().iter().find(|h| h["hypervisor_hostname"] == "h2").unwrap().clone();
+    assert_eq!(h1["servers"][0]["uuid"], json!(server));
+    assert!(h1["servers"][0]["name"].as_str().unwrap().starts_with("instance-"));
+    assert!(h2.get("servers").is_none(), "{h2}");
+    for path in ["/os-hypervisors/h/search", "/os-hypervisors/h/servers"] {
+        let (s, _) = at(&env, "compute 2.53", Method::GET, path, None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{path} is gone from 2.53");
+    }
+    // 2.53's query forms.
+    let (_, v) = env.req(Method::GET, "/os-hypervisors?hypervisor_hostname_pattern=h1&with_servers=true", None).await;
+    assert_eq!(v["hypervisors"].as_array().unwrap().len(), 1);
+    assert_eq!(v["hypervisors"][0]["servers"][0]["uuid"], json!(server));
+    let (_, v) = env.req(Method::GET, "/os-hypervisors?hypervisor_hostname_pattern=h2&with_servers=1", None).await;
+    assert_eq!(v["hypervisors"][0]["servers"], json!([]), "an empty list from 2.75");
+    let (_, v) =
+        at(&env, "compute 2.74", Method::GET, "/os-hypervisors?hypervisor_hostname_pattern=h2&with_servers=1", None)
+            .await;
+    assert!(v["hypervisors"][0].get("servers").is_none(), "no key before 2.75: {v}");
+    let (s, v) = env.req(Method::GET, "/os-hypervisors?hypervisor_hostname_pattern=zz", None).await;
+    assert_eq!((s, msg(&v).as_str()), (StatusCode::NOT_FOUND, "No hypervisor matching 'zz' could be found."));
+    let (s, _) = env.req(Method::GET, "/os-hypervisors?hypervisor_hostname_pattern=h&limit=1", None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = env.req(Method::GET, "/os-hypervisors/detail?with_servers=maybe", None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (_, v) = env.req(Method::GET, &format!("/os-hypervisors/{node1}?with_servers=true"), None).await;
+    assert_eq!(v["hypervisor"]["servers"][0]["uuid"], json!(server));
+    // A host that is down has no uptime.
+    env.update_service("h2", json!({"forced_down": true})).await;
+    let node2 = a2.node_uuid().unwrap();
+    let (s, v) = at(&env, "compute 2.87", Method::GET, &format!("/os-hypervisors/{node2}/uptime"), None).await;
+    assert_eq!((s, msg(&v).as_str()), (StatusCode::BAD_REQUEST, "Compute service of h2 is unavailable at this time."));
+    let (_, v) = env.req(Method::GET, &format!("/os-hypervisors/{node2}"), None).await;
+    assert_eq!(v["hypervisor"]["uptime"], Value::Null);
+    env.update_service("h2", json!({"forced_down": false})).await;
+}
+both_backends!(hosts_and_hypervisor_extras);

@@ -6,6 +6,7 @@
 mod aggregates;
 mod fault;
 mod flavors;
+mod hosts;
 mod infra;
 mod keypairs;
 mod limits;
@@ -175,6 +176,20 @@ fn table() -> RouteTable<AppState> {
             infra::hypervisors_statistics,
         )
         .route("/v2.1/os-hypervisors/{id}", M::GET, rule("os_compute_api:os-hypervisors:show"), infra::hypervisors_show)
+        .route("/v2.1/os-hypervisors/{id}/uptime", M::GET, rule("os_compute_api:os-hypervisors:uptime"), hosts::uptime)
+        .route("/v2.1/os-hypervisors/{id}/search", M::GET, rule("os_compute_api:os-hypervisors:search"), hosts::search)
+        .route(
+            "/v2.1/os-hypervisors/{id}/servers",
+            M::GET,
+            rule("os_compute_api:os-hypervisors:servers"),
+            hosts::servers,
+        )
+        .route("/v2.1/os-hosts", M::GET, rule("os_compute_api:os-hosts:list"), hosts::list)
+        .route("/v2.1/os-hosts/{host}", M::GET, rule("os_compute_api:os-hosts:show"), hosts::show)
+        .route("/v2.1/os-hosts/{host}", M::PUT, rule("os_compute_api:os-hosts:update"), hosts::update)
+        .route("/v2.1/os-hosts/{host}/startup", M::GET, rule("os_compute_api:os-hosts:start"), hosts::startup)
+        .route("/v2.1/os-hosts/{host}/shutdown", M::GET, rule("os_compute_api:os-hosts:shutdown"), hosts::shutdown)
+        .route("/v2.1/os-hosts/{host}/reboot", M::GET, rule("os_compute_api:os-hosts:reboot"), hosts::reboot)
         .route("/v2.1/os-availability-zone", M::GET, rule("os_compute_api:os-availability-zone:list"), infra::az_list)
         .route(
             "/v2.1/os-availability-zone/detail",
