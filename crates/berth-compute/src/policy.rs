@@ -126,6 +126,13 @@ static DEFAULTS: &[RuleDefault] = &[
     rule("os_compute_api:os-server-groups:show", READER, "Show a server group."),
     rule("os_compute_api:os-server-groups:create", MEMBER, "Create a server group."),
     rule("os_compute_api:os-server-groups:delete", MEMBER, "Delete a server group."),
+    rule("os_compute_api:os-simple-tenant-usage:list", ADMIN, "List usage of all projects."),
+    rule("os_compute_api:os-simple-tenant-usage:show", READER, "Show a project's usage."),
+    rule("os_compute_api:os-quota-class-sets:show", ADMIN, "Show a quota class."),
+    rule("os_compute_api:os-quota-class-sets:update", ADMIN, "Update a quota class."),
+    rule("os_compute_api:extensions", ANY, "List and show API extensions."),
+    rule("os_compute_api:os-instance-usage-audit-log:list", ADMIN, "List instance usage audit logs."),
+    rule("os_compute_api:os-instance-usage-audit-log:show", ADMIN, "Show an instance usage audit log."),
     // Limits and quotas.
     rule("os_compute_api:limits", ANY, "Show rate and absolute limits of the caller's project."),
     rule("os_compute_api:limits:other_project", ADMIN, "Show limits of another project."),

@@ -477,6 +477,38 @@ async fn hostile_inputs(backend: Backend) {
         ),
         case("hypervisors with_servers garbage", Method::GET, "/os-hypervisors?with_servers=%FF", None, 400),
     ]);
+    // Usage, quota classes, extensions, audit log.
+    cases.extend([
+        case("usage start NUL", Method::GET, "/os-simple-tenant-usage?start=2024%00", None, 400),
+        case("usage end %FF", Method::GET, "/os-simple-tenant-usage?end=%FF", None, 400),
+        case(format!("usage limit {huge}"), Method::GET, &format!("/os-simple-tenant-usage?limit={huge}"), None, 400),
+        case("usage marker unknown", Method::GET, "/os-simple-tenant-usage/proj?marker=x", None, 400),
+        case(
+            "quota class %FF",
+            Method::PUT,
+            "/os-quota-class-sets/%FF",
+            json_body(json!({"quota_class_set": {"cores": 1}})),
+            404,
+        ),
+        case(
+            format!("quota class cores {big}"),
+            Method::PUT,
+            "/os-quota-class-sets/default",
+            Some(format!(r#"{{"quota_class_set": {{"cores": {big}}}}}"#).into_bytes()),
+            400,
+        ),
+        case(
+            "quota class NUL",
+            Method::PUT,
+            "/os-quota-class-sets/default",
+            json_body(json!({"quota_class_set": {"cores": "1\u{0}"}})),
+            400,
+        ),
+        case("quota class name 256", Method::GET, &format!("/os-quota-class-sets/{}", "c".repeat(256)), None, 400),
+        case("extension %00", Method::GET, "/extensions/%00", None, 404),
+        case("audit log %00", Method::GET, "/os-instance_usage_audit_log/%00", None, 404),
+        case("audit log garbage", Method::GET, "/os-instance_usage_audit_log/2024-13-45%2099:99:99", None, 400),
+    ]);
     // Unauthenticated: Keystone's 401 (checked separately below).
     let total = cases.len();
     for c in cases {

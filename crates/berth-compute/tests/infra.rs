@@ -569,3 +569,128 @@ async fn hosts_and_hypervisor_extras(backend: Backend) {
     env.update_service("h2", json!({"forced_down": false})).await;
 }
 both_backends!(hosts_and_hypervisor_extras);
+
+async fn usage_quota_classes_extensions_audit(backend: Backend) {
+    let env = Env::new(backend).await;
+    let a1 = env.agent("h1", "fake:8,8192,100", &[]).await;
+    let flavor = env.create_flavor("small", 2, 512, 3).await;
+    let before = berth_time::iso_micros(berth_time::now() - 1_000_000);
+    let (_, ids, _) = boot(&env, &flavor, json!({"min_count": 3}), None).await;
+    drain(&[&a1]).await;
+    env.req(Method::DELETE, &format!("/servers/{}", ids[2]), None).await;
+    drain(&[&a1]).await;
+
+    // All projects (admin), summary and detailed.
+    let (s, v) = env.req(Method::GET, &format!("/os-simple-tenant-usage?start={before}"), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let u = &v["tenant_usages"][0];
+    assert!(u["tenant_id"].is_string() && u.get("server_usages").is_none(), "{v}");
+    assert!(u["total_hours"].as_f64().unwrap() > 0.0 && u["total_vcpus_usage"].as_f64().unwrap() > 0.0, "{v}");
+    let project = u["tenant_id"].as_str().unwrap().to_string();
+    let (_, v) = env.req(Method::GET, &format!("/os-simple-tenant-usage?start={before}&detailed=1"), None).await;
+    let servers = v["tenant_usages"][0]["server_usages"].as_array().unwrap().clone();
+    assert_eq!(servers.len(), 3, "deleted servers are reported too: {v}");
+    let states: BTreeSet<&str> = servers.iter().map(|s| s["state"].as_str().unwrap()).collect();
+    assert_eq!(states, BTreeSet::from(["active", "terminated"]));
+    let s0 = &servers[0];
+    assert_eq!(
+        (&s0["vcpus"], &s0["memory_mb"], &s0["local_gb"], &s0["flavor"]),
+        (&json!(2), &json!(512), &json!(3), &json!("small"))
+    );
+    // One project; paging (2.40) with a next link.
+    let (s, v) = env.req(Method::GET, &format!("/os-simple-tenant-usage/{project}?start={before}&limit=2"), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["tenant_usage"]["server_usages"].as_array().unwrap().len(), 2);
+    let next = v["tenant_usage_links"][0]["href"].as_str().unwrap();
+    assert!(next.contains("marker=") && next.contains(&format!("os-simple-tenant-usage/{project}")), "{v}");
+    let marker = v["tenant_usage"]["server_usages"][1]["instance_id"].as_str().unwrap();
+    let (_, v) = env
+        .req(Method::GET, &format!("/os-simple-tenant-usage/{project}?start={before}&limit=2&marker={marker}"), None)
+        .await;
+    assert_eq!(v["tenant_usage"]["server_usages"].as_array().unwrap().len(), 1, "{v}");
+    assert!(v.get("tenant_usage_links").is_none());
+    let (_, v) = at(
+        &env,
+        "compute 2.39",
+        Method::GET,
+        &format!("/os-simple-tenant-usage/{project}?start={before}&limit=1"),
+        None,
+    )
+    .await;
+    assert_eq!(v["tenant_usage"]["server_usages"].as_array().unwrap().len(), 3, "no paging before 2.40");
+    let (_, v) = env.req(Method::GET, "/os-simple-tenant-usage/nobody", None).await;
+    assert_eq!(v, json!({"tenant_usage": {}}));
+    for q in ["start=2030-01-01T00:00:00&end=2020-01-01T00:00:00", "start=yesterday", "limit=-1", "marker=nope"] {
+        let (s, v) = env.req(Method::GET, &format!("/os-simple-tenant-usage?{q}"), None).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{q}: {v}");
+    }
+    let (s, _) = env.req_as("p", Method::GET, "/os-simple-tenant-usage", None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = env.req_as("p", Method::GET, "/os-simple-tenant-usage/p", None).await;
+    assert_eq!(s, StatusCode::OK);
+
+    // Quota classes: the default class is every project's defaults.
+    let (s, v) = env.req(Method::GET, "/os-quota-class-sets/default", None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!((&v["quota_class_set"]["id"], &v["quota_class_set"]["instances"]), (&json!("default"), &json!(10)));
+    assert!(v["quota_class_set"].get("injected_files").is_none() && v["quota_class_set"]["server_groups"] == 10);
+    let (_, v) = at(&env, "compute 2.49", Method::GET, "/os-quota-class-sets/default", None).await;
+    assert!(v["quota_class_set"].get("server_groups").is_none() && v["quota_class_set"]["floating_ips"] == 10, "{v}");
+    let (s, v) = env
+        .req(
+            Method::PUT,
+            "/os-quota-class-sets/default",
+            Some(json!({"quota_class_set": {"instances": 2, "key_pairs": 7}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!((&v["quota_class_set"]["instances"], v["quota_class_set"].get("id")), (&json!(2), None));
+    let (_, v) = env.req_as("fresh", Method::GET, "/limits", None).await;
+    assert_eq!(v["limits"]["absolute"]["maxTotalInstances"], 2, "{v}");
+    let (_, v) = env.req(Method::GET, "/os-quota-sets/fresh/defaults", None).await;
+    assert_eq!(v["quota_set"]["key_pairs"], 7);
+    let body =
+        json!({"server": {"name": "q", "flavorRef": flavor, "imageRef": IMAGE, "networks": "none", "min_count": 3}});
+    let (s, _) = env.req_as("fresh", Method::POST, "/servers", Some(body)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "the default class limits projects");
+    for bad in [
+        json!({"quota_class_set": {"instances": "many"}}),
+        json!({"quota_class_set": {"bogus": 1}}),
+        json!({"quota_class_set": {"injected_files": 1}}),
+        json!({"other": {}}),
+    ] {
+        let (s, v) = env.req(Method::PUT, "/os-quota-class-sets/default", Some(bad.clone())).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {v}");
+    }
+    let (s, _) = env.req_as("p", Method::GET, "/os-quota-class-sets/default", None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    // Extensions.
+    let (s, v) = env.req_as("p", Method::GET, "/extensions", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(v["extensions"].as_array().unwrap().len() > 50);
+    let (_, v) = env.req(Method::GET, "/extensions/OS-EXT-AZ", None).await;
+    assert_eq!(v["extension"]["name"], "ExtendedAvailabilityZone");
+    let (s, _) = env.req(Method::GET, "/extensions/nope", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // Instance usage audit log: berth runs no audit task.
+    let (s, v) = env.req(Method::GET, "/os-instance_usage_audit_log", None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let log = &v["instance_usage_audit_logs"];
+    assert_eq!(
+        (&log["num_hosts"], &log["hosts_not_run"], &log["overall_status"]),
+        (&json!(1), &json!(["h1"]), &json!("0 of 1 hosts done. 0 errors."))
+    );
+    let (_, v) = env.req(Method::GET, "/os-instance_usage_audit_log/2024-03-15%2010:00:00", None).await;
+    let log = &v["instance_usage_audit_log"];
+    assert_eq!(
+        (&log["period_beginning"], &log["period_ending"]),
+        (&json!("2024-02-01 00:00:00"), &json!("2024-03-01 00:00:00"))
+    );
+    let (_, v) = env.req(Method::GET, "/os-instance_usage_audit_log/2024-01-15%2010:00:00.5", None).await;
+    assert_eq!(v["instance_usage_audit_log"]["period_beginning"], "2023-12-01 00:00:00");
+    let (s, v) = env.req(Method::GET, "/os-instance_usage_audit_log/yesterday", None).await;
+    assert_eq!((s, msg(&v).as_str()), (StatusCode::BAD_REQUEST, "Invalid timestamp for date yesterday"));
+}
+both_backends!(usage_quota_classes_extensions_audit);

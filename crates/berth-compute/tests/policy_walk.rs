@@ -51,6 +51,9 @@ impl Fixture {
                 ("{key}", "metadata") => "k".to_string(),
                 ("{name}", "os-keypairs") => "walk".to_string(),
                 ("{host}", "os-hosts") => "h1".to_string(),
+                ("{id}", "os-quota-class-sets") => "default".to_string(),
+                ("{id}", "extensions") => "OS-DCF".to_string(),
+                ("{id}", "os-instance_usage_audit_log") => "2026-11-15%2000:00:00".to_string(),
                 (s, _) if s.starts_with('{') => panic!("route walk: no value for {s} in {template}"),
                 (s, _) => s.to_string(),
             });
@@ -79,6 +82,7 @@ impl Fixture {
             }
             ("PUT", "/v2.1/servers/{id}/metadata/{key}") => json!({"meta": {"k": "w"}}),
             ("PUT", "/v2.1/os-services/{id}") => json!({"status": "enabled"}),
+            ("PUT", "/v2.1/os-quota-class-sets/{id}") => json!({"quota_class_set": {"key_pairs": 100}}),
             ("PUT", "/v2.1/os-hosts/{host}") => json!({"maintenance_mode": "disable"}),
             ("PUT", "/v2.1/os-quota-sets/{project}") => json!({"quota_set": {"cores": 40}}),
             ("POST", "/v2.1/os-aggregates") => json!({"aggregate": {"name": "walk"}}),

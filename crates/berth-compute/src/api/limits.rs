@@ -90,7 +90,7 @@ fn check_project(id: &str) -> Result<()> {
 pub async fn quota_defaults(ctx: Ctx, Path(project): Path<String>) -> ApiResult {
     check_project(&project)?;
     ctx.authorize_route(None)?;
-    let mut m = shown(&ctx, &ctx.svc.config.quota_defaults.as_map());
+    let mut m = shown(&ctx, &ctx.svc.quota_class("default").await?);
     m.insert("id".into(), json!(project));
     ok(json!({"quota_set": m}))
 }

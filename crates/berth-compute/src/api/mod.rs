@@ -4,6 +4,7 @@
 //! helpers every handler shares.
 
 mod aggregates;
+mod extension_list;
 mod fault;
 mod flavors;
 mod hosts;
@@ -13,6 +14,7 @@ mod limits;
 mod microversions;
 mod server_groups;
 mod servers;
+mod usage;
 mod versions;
 
 use std::sync::Arc;
@@ -213,6 +215,45 @@ fn table() -> RouteTable<AppState> {
             M::DELETE,
             rule("os_compute_api:os-server-groups:delete"),
             server_groups::delete,
+        )
+        // Usage, quota classes, extensions, audit log.
+        .route(
+            "/v2.1/os-simple-tenant-usage",
+            M::GET,
+            rule("os_compute_api:os-simple-tenant-usage:list"),
+            usage::usage_list,
+        )
+        .route(
+            "/v2.1/os-simple-tenant-usage/{project}",
+            M::GET,
+            rule("os_compute_api:os-simple-tenant-usage:show"),
+            usage::usage_show,
+        )
+        .route(
+            "/v2.1/os-quota-class-sets/{id}",
+            M::GET,
+            rule("os_compute_api:os-quota-class-sets:show"),
+            usage::quota_class_show,
+        )
+        .route(
+            "/v2.1/os-quota-class-sets/{id}",
+            M::PUT,
+            rule("os_compute_api:os-quota-class-sets:update"),
+            usage::quota_class_update,
+        )
+        .route("/v2.1/extensions", M::GET, rule("os_compute_api:extensions"), usage::extensions_list)
+        .route("/v2.1/extensions/{id}", M::GET, rule("os_compute_api:extensions"), usage::extensions_show)
+        .route(
+            "/v2.1/os-instance_usage_audit_log",
+            M::GET,
+            rule("os_compute_api:os-instance-usage-audit-log:list"),
+            usage::audit_list,
+        )
+        .route(
+            "/v2.1/os-instance_usage_audit_log/{id}",
+            M::GET,
+            rule("os_compute_api:os-instance-usage-audit-log:show"),
+            usage::audit_show,
         )
         // Limits, quotas, keypairs.
         .route("/v2.1/limits", M::GET, rule("os_compute_api:limits"), limits::limits)

@@ -23,6 +23,7 @@ mod keypairs;
 mod schedule;
 mod server_groups;
 mod servers;
+mod usage;
 
 pub(crate) use hosts::HeartbeatMembership;
 
@@ -421,7 +422,9 @@ impl ComputeService {
 
     /// Effective quota limits of a project.
     pub async fn quota_limits(&self, project: &str) -> Result<BTreeMap<String, i64>> {
-        let mut m = self.config.quota_defaults.as_map();
+        // The configured defaults, then the default quota class, then the
+        // project's own.
+        let mut m = self.quota_class(usage::DEFAULT_CLASS).await?;
         m.extend(self.db.quotas(project).await?);
         Ok(m)
     }

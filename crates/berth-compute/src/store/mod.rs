@@ -10,6 +10,7 @@ mod keypairs;
 mod migrations;
 mod nodes;
 mod outbox;
+mod quota_classes;
 mod quotas;
 mod server_groups;
 mod services;
