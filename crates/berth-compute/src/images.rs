@@ -42,6 +42,24 @@ impl ImageInfo {
     }
 }
 
+/// A request to the image API (Glance v2, paths from `/v2/...`) made with
+/// the caller's own token, as Nova's image proxy makes them.
+#[derive(Debug, Clone)]
+pub struct GlanceRequest {
+    pub method: http::Method,
+    pub path: String,
+    pub token: String,
+    /// Content type and bytes.
+    pub body: Option<(String, Vec<u8>)>,
+}
+
+/// The image API's answer: its status and JSON body (`Null` when empty).
+#[derive(Debug, Clone)]
+pub struct GlanceResponse {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
 /// Looks an image up on behalf of a caller (who may not see private
 /// images of other projects). `Ok(None)`: no such image for this caller;
 /// `Err`: the image service failed.
@@ -51,6 +69,12 @@ pub trait ImageLookup: Send + Sync {
         image_id: &'a str,
         caller: &'a RequestContext,
     ) -> BoxFuture<'a, Result<Option<ImageInfo>, String>>;
+
+    /// Send a request to the image API (Nova's `/images` proxy). The
+    /// default: this cloud has no image API to proxy (`Err`).
+    fn glance<'a>(&'a self, req: GlanceRequest) -> BoxFuture<'a, Result<GlanceResponse, String>> {
+        Box::pin(async move { Err(format!("no image API to send {} {} to", req.method, req.path)) })
+    }
 }
 
 /// An in-memory image catalogue (tests, or a fixed set of images).

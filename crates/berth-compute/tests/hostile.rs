@@ -509,6 +509,48 @@ async fn hostile_inputs(backend: Backend) {
         case("audit log %00", Method::GET, "/os-instance_usage_audit_log/%00", None, 404),
         case("audit log garbage", Method::GET, "/os-instance_usage_audit_log/2024-13-45%2099:99:99", None, 400),
     ]);
+    // The image proxy (until 2.35) refuses bad bodies before asking the
+    // image API.
+    let v235 = |c: Case| with_header(c, "openstack-api-version", b"compute 2.35");
+    cases.extend([
+        v235(case(
+            "image metadata not JSON",
+            Method::POST,
+            &format!("/images/{IMAGE}/metadata"),
+            Some(b"{x".to_vec()),
+            400,
+        )),
+        v235(case(
+            "image metadata NUL",
+            Method::PUT,
+            &format!("/images/{IMAGE}/metadata"),
+            json_body(json!({"metadata": {"k": "\u{0}"}})),
+            400,
+        )),
+        v235(case(
+            "image metadata number",
+            Method::POST,
+            &format!("/images/{IMAGE}/metadata"),
+            json_body(json!({"metadata": {"k": 1}})),
+            400,
+        )),
+        v235(case(
+            "image meta two items",
+            Method::PUT,
+            &format!("/images/{IMAGE}/metadata/k"),
+            json_body(json!({"meta": {"k": "1", "j": "2"}})),
+            400,
+        )),
+        v235(case(
+            "image meta list",
+            Method::PUT,
+            &format!("/images/{IMAGE}/metadata/k"),
+            json_body(json!({"meta": ["k"]})),
+            400,
+        )),
+        case("images gone at 2.36", Method::GET, "/images", None, 404),
+        v235(case("image limit", Method::GET, "/images?limit=-1", None, 400)),
+    ]);
     // Unauthenticated: Keystone's 401 (checked separately below).
     let total = cases.len();
     for c in cases {

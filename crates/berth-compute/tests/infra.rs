@@ -694,3 +694,80 @@ async fn usage_quota_classes_extensions_audit(backend: Backend) {
     assert_eq!((s, msg(&v).as_str()), (StatusCode::BAD_REQUEST, "Invalid timestamp for date yesterday"));
 }
 both_backends!(usage_quota_classes_extensions_audit);
+
+async fn image_proxy(backend: Backend) {
+    let env = Env::with_glance(backend).await;
+    let v235 = "compute 2.35";
+    // Two images in the image API.
+    let mut ids = Vec::new();
+    for name in ["alpha", "beta"] {
+        let body =
+            json!({"name": name, "disk_format": "raw", "container_format": "bare", "min_ram": 64, "hw_arch": "x86_64"});
+        let (s, v) = env.raw(Method::POST, "/image/v2/images", body.to_string().into_bytes(), &[]).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        ids.push(v["id"].as_str().unwrap().to_string());
+    }
+    let (s, v) = at(&env, v235, Method::GET, "/images", None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let names: BTreeSet<&str> = v["images"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
+    assert_eq!(names, BTreeSet::from(["alpha", "beta"]));
+    assert_eq!(v["images"][0]["links"].as_array().unwrap().len(), 3, "{v}");
+    let (_, v) = at(&env, v235, Method::GET, "/images/detail?name=alpha", None).await;
+    let img = &v["images"][0];
+    assert_eq!(
+        (&img["name"], &img["status"], &img["progress"], &img["minRam"]),
+        (&json!("alpha"), &json!("SAVING"), &json!(25), &json!(64))
+    );
+    assert_eq!(img["metadata"], json!({"hw_arch": "x86_64"}));
+    let (_, v) = at(&env, v235, Method::GET, "/images?limit=1", None).await;
+    assert_eq!(v["images"].as_array().unwrap().len(), 1);
+    assert!(v["images_links"][0]["href"].as_str().unwrap().contains("marker="), "{v}");
+    let (s, v) = at(&env, v235, Method::GET, &format!("/images/{}", ids[0]), None).await;
+    assert_eq!((s, &v["image"]["id"]), (StatusCode::OK, &json!(ids[0])));
+    let (s, v) = at(&env, v235, Method::GET, &format!("/images/{}", uuid::Uuid::new_v4()), None).await;
+    assert_eq!((s, msg(&v).as_str()), (StatusCode::NOT_FOUND, "Image not found."));
+
+    // Metadata: merge, replace, one key, delete.
+    let path = format!("/images/{}/metadata", ids[0]);
+    let (s, v) = at(&env, v235, Method::POST, &path, Some(json!({"metadata": {"os_distro": "cirros"}}))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["metadata"], json!({"hw_arch": "x86_64", "os_distro": "cirros"}));
+    let (_, v) = at(&env, v235, Method::GET, &format!("{path}/os_distro"), None).await;
+    assert_eq!(v, json!({"meta": {"os_distro": "cirros"}}));
+    let (s, v) =
+        at(&env, v235, Method::PUT, &format!("{path}/os_distro"), Some(json!({"meta": {"os_distro": "fedora"}}))).await;
+    assert_eq!((s, v), (StatusCode::OK, json!({"meta": {"os_distro": "fedora"}})));
+    let (s, v) = at(&env, v235, Method::PUT, &format!("{path}/os_distro"), Some(json!({"meta": {"other": "x"}}))).await;
+    assert_eq!((s, msg(&v).as_str()), (StatusCode::BAD_REQUEST, "Request body and URI mismatch"));
+    let (s, v) = at(&env, v235, Method::PUT, &path, Some(json!({"metadata": {"only": "this"}}))).await;
+    assert_eq!((s, &v["metadata"]), (StatusCode::OK, &json!({"only": "this"})));
+    let (_, v) = env.raw(Method::GET, &format!("/image/v2/images/{}", ids[0]), Vec::new(), &[]).await;
+    assert_eq!((&v["only"], v.get("hw_arch")), (&json!("this"), None), "the image API holds the change: {v}");
+    let (s, _) = at(&env, v235, Method::DELETE, &format!("{path}/only"), None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, v) = at(&env, v235, Method::DELETE, &format!("{path}/only"), None).await;
+    assert_eq!((s, msg(&v).as_str()), (StatusCode::NOT_FOUND, "Invalid metadata key"));
+    let (s, _) = at(&env, v235, Method::POST, &path, Some(json!({"metadata": {"k": 1}}))).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    // Another project cannot see a private image.
+    let (s, _) = env
+        .raw(
+            Method::GET,
+            &format!("/compute/v2.1/images/{}", ids[1]),
+            Vec::new(),
+            &[("openstack-api-version", v235), ("x-auth-token", "u:other"), ("x-roles", "member")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // Delete; gone from 2.36.
+    let (s, _) = at(&env, v235, Method::DELETE, &format!("/images/{}", ids[1]), None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (_, v) = at(&env, v235, Method::GET, "/images", None).await;
+    assert_eq!(v["images"].as_array().unwrap().len(), 1);
+    for path in ["/images".to_string(), format!("/images/{}", ids[0]), format!("/images/{}/metadata", ids[0])] {
+        let (s, _) = at(&env, "compute 2.36", Method::GET, &path, None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{path} is gone from 2.36");
+    }
+}
+both_backends!(image_proxy);

@@ -52,6 +52,7 @@ impl Fixture {
                 ("{name}", "os-keypairs") => "walk".to_string(),
                 ("{host}", "os-hosts") => "h1".to_string(),
                 ("{id}", "os-quota-class-sets") => "default".to_string(),
+                ("{id}", "images") => IMAGE.to_string(),
                 ("{id}", "extensions") => "OS-DCF".to_string(),
                 ("{id}", "os-instance_usage_audit_log") => "2026-11-15%2000:00:00".to_string(),
                 (s, _) if s.starts_with('{') => panic!("route walk: no value for {s} in {template}"),
@@ -82,6 +83,10 @@ impl Fixture {
             }
             ("PUT", "/v2.1/servers/{id}/metadata/{key}") => json!({"meta": {"k": "w"}}),
             ("PUT", "/v2.1/os-services/{id}") => json!({"status": "enabled"}),
+            ("POST", "/v2.1/images/{id}/metadata") | ("PUT", "/v2.1/images/{id}/metadata") => {
+                json!({"metadata": {"k": "v"}})
+            }
+            ("PUT", "/v2.1/images/{id}/metadata/{key}") => json!({"meta": {"k": "v"}}),
             ("PUT", "/v2.1/os-quota-class-sets/{id}") => json!({"quota_class_set": {"key_pairs": 100}}),
             ("PUT", "/v2.1/os-hosts/{host}") => json!({"maintenance_mode": "disable"}),
             ("PUT", "/v2.1/os-quota-sets/{project}") => json!({"quota_set": {"cores": 40}}),
@@ -216,6 +221,11 @@ async fn every_route_follows_its_rule_for_every_role() {
             assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR, "{what}: {v}");
             assert_ne!(status, StatusCode::UNAUTHORIZED, "{what}: {v}");
             match walked_rule(spec.access, spec.path) {
+                // The image proxy checks no rule of its own (the image
+                // API decides; this cloud has none to reach).
+                None if spec.access == Access::Authenticated => {
+                    assert_ne!(status, StatusCode::FORBIDDEN, "{what}: {v}");
+                }
                 None => {
                     assert_eq!(spec.access, Access::Public, "{what}");
                     assert!(status.is_success(), "{what}: public route answered {status}: {v}");

@@ -8,6 +8,7 @@ mod extension_list;
 mod fault;
 mod flavors;
 mod hosts;
+mod images;
 mod infra;
 mod keypairs;
 mod limits;
@@ -216,6 +217,17 @@ fn table() -> RouteTable<AppState> {
             rule("os_compute_api:os-server-groups:delete"),
             server_groups::delete,
         )
+        // The image proxy (until 2.35): the image API decides.
+        .route("/v2.1/images", M::GET, Access::Authenticated, images::list)
+        .route("/v2.1/images/detail", M::GET, Access::Authenticated, images::detail)
+        .route("/v2.1/images/{id}", M::GET, Access::Authenticated, images::show)
+        .route("/v2.1/images/{id}", M::DELETE, Access::Authenticated, images::delete)
+        .route("/v2.1/images/{id}/metadata", M::GET, Access::Authenticated, images::meta_index)
+        .route("/v2.1/images/{id}/metadata", M::POST, Access::Authenticated, images::meta_create)
+        .route("/v2.1/images/{id}/metadata", M::PUT, Access::Authenticated, images::meta_replace)
+        .route("/v2.1/images/{id}/metadata/{key}", M::GET, Access::Authenticated, images::meta_show)
+        .route("/v2.1/images/{id}/metadata/{key}", M::PUT, Access::Authenticated, images::meta_update)
+        .route("/v2.1/images/{id}/metadata/{key}", M::DELETE, Access::Authenticated, images::meta_delete)
         // Usage, quota classes, extensions, audit log.
         .route(
             "/v2.1/os-simple-tenant-usage",

@@ -240,7 +240,7 @@ impl ComputeService {
     /// The host aggregates `host` is in (its agent mirrors them into
     /// Placement).
     pub(crate) async fn host_aggregate_uuids(&self, host: &str) -> Result<Vec<uuid::Uuid>> {
-        Ok(self.db.aggregates_of_host(host).await?.into_iter().map(|a| a.uuid).collect())
+        self.db.aggregate_uuids_of_host(host).await
     }
 }
 

@@ -196,9 +196,17 @@ impl Db {
         Ok(n > 0)
     }
 
-    /// The aggregates `host` is in.
-    pub async fn aggregates_of_host(&self, host: &str) -> Result<Vec<Aggregate>> {
-        Ok(self.list_aggregates().await?.into_iter().filter(|a| a.hosts.iter().any(|h| h == host)).collect())
+    /// The uuids of the aggregates `host` is in (one indexed query: every
+    /// agent asks on its full resource updates).
+    pub async fn aggregate_uuids_of_host(&self, host: &str) -> Result<Vec<Uuid>> {
+        let rows = sqlx::query(
+            "SELECT a.uuid FROM compute_aggregates a JOIN compute_aggregate_hosts h ON h.aggregate_id = a.id \
+             WHERE h.host = $1 ORDER BY a.id",
+        )
+        .bind(host)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| get_uuid(r, "uuid")).collect()
     }
 
     /// The uuids of the aggregates whose zone is `az`.

@@ -81,6 +81,48 @@ impl PlacementClient for Faulty {
     }
 }
 
+/// Images for boots from the static catalogue; the image proxy through
+/// berth's image API, in process, with the caller's token.
+struct Glance {
+    images: Arc<StaticImages>,
+    router: Router,
+}
+
+impl berth_compute::ImageLookup for Glance {
+    fn lookup<'a>(
+        &'a self,
+        image_id: &'a str,
+        caller: &'a berth_http::RequestContext,
+    ) -> BoxFuture<'a, Result<Option<ImageInfo>, String>> {
+        self.images.lookup(image_id, caller)
+    }
+
+    fn glance<'a>(
+        &'a self,
+        req: berth_compute::GlanceRequest,
+    ) -> BoxFuture<'a, Result<berth_compute::GlanceResponse, String>> {
+        Box::pin(async move {
+            let mut b = Request::builder().method(req.method).uri(&req.path).header("x-auth-token", &req.token);
+            let body = match req.body {
+                Some((ct, bytes)) => {
+                    b = b.header("content-type", ct);
+                    Body::from(bytes)
+                }
+                None => Body::empty(),
+            };
+            let resp = self
+                .router
+                .clone()
+                .oneshot(b.body(body).map_err(|e| e.to_string())?)
+                .await
+                .map_err(|e| e.to_string())?;
+            let status = resp.status().as_u16();
+            let bytes = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+            Ok(berth_compute::GlanceResponse { status, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) })
+        })
+    }
+}
+
 pub struct Env {
     pub backend: Backend,
     /// The compute router mounted at `/compute`.
@@ -111,6 +153,17 @@ impl Env {
     }
 
     pub async fn with_config(backend: Backend, config: ComputeConfig) -> Env {
+        Self::build(backend, config, false).await
+    }
+
+    /// A cloud whose compute API reaches berth's image API (over the same
+    /// database, a throw-away data directory) for Nova's image proxy; the
+    /// image API is mounted at `/image` of `app` too.
+    pub async fn with_glance(backend: Backend) -> Env {
+        Self::build(backend, ComputeConfig::default(), true).await
+    }
+
+    async fn build(backend: Backend, config: ComputeConfig, glance: bool) -> Env {
         let db = TestDb::new(backend).await.expect("PostgreSQL runs are skipped: check common::skip first");
         let url = db.url.clone();
         let store = Store::open(&StoreConfig::new(url.clone())).await.expect("placement store");
@@ -121,16 +174,34 @@ impl Env {
             Arc::new(InProcessPlacementClient::new(prouter, Arc::new(StaticToken::new("admin"))));
         let api_placement = Faulty::new(placement.clone());
         let images = Arc::new(images());
+        let mut lookup: Arc<dyn berth_compute::ImageLookup> = images.clone();
+        let mut image_router = None;
+        if glance {
+            let dir = std::env::temp_dir().join(format!("berth-compute-glance-{}", Uuid::new_v4().simple()));
+            let isvc = berth_image::ImageService::open(
+                berth_image::ImageConfig::new(dir),
+                &url,
+                berth_http::AuthStrategy::NoAuth2,
+            )
+            .await
+            .expect("image service");
+            let router = berth_image::router(Arc::new(isvc));
+            image_router = Some(router.clone());
+            lookup = Arc::new(Glance { images: images.clone(), router });
+        }
         let svc = ComputeService::open(
             &url,
             Arc::new(api_placement.clone()),
-            images.clone(),
+            lookup,
             ComputeService::default_policy(EnforcerConfig::default()),
             config,
         )
         .await
         .expect("compute service");
-        let app = Router::new().nest("/compute", berth_compute::router(svc.clone()));
+        let mut app = Router::new().nest("/compute", berth_compute::router(svc.clone()));
+        if let Some(r) = image_router {
+            app = app.nest("/image", r);
+        }
         Env { backend, app, svc, placement, api_placement, images, url, _db: db }
     }
 
