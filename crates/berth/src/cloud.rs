@@ -33,8 +33,10 @@ impl Shutdown {
     }
 }
 
-/// Compute's view of berth-image.
-pub struct ImagesFromService(pub Arc<berth_image::ImageService>);
+/// Compute's view of berth-image: lookups for boots, and the image API
+/// itself (its router, called in process with the caller's token) for
+/// Nova's image proxy.
+pub struct ImagesFromService(pub Arc<berth_image::ImageService>, pub axum::Router);
 
 impl ImageLookup for ImagesFromService {
     fn lookup<'a>(
@@ -54,6 +56,32 @@ impl ImageLookup for ImagesFromService {
                 owner: i.owner,
                 properties: i.properties,
             }))
+        })
+    }
+
+    fn glance<'a>(
+        &'a self,
+        req: berth_compute::GlanceRequest,
+    ) -> BoxFuture<'a, Result<berth_compute::GlanceResponse, String>> {
+        use tower::ServiceExt;
+        Box::pin(async move {
+            let mut b =
+                axum::http::Request::builder().method(req.method).uri(&req.path).header("x-auth-token", &req.token);
+            let body = match req.body {
+                Some((content_type, bytes)) => {
+                    b = b.header("content-type", content_type);
+                    axum::body::Body::from(bytes)
+                }
+                None => axum::body::Body::empty(),
+            };
+            let request = b.body(body).map_err(|e| e.to_string())?;
+            let resp = match self.1.clone().oneshot(request).await {
+                Ok(r) => r,
+                Err(never) => match never {},
+            };
+            let status = resp.status().as_u16();
+            let bytes = axum::body::to_bytes(resp.into_body(), 64 << 20).await.map_err(|e| e.to_string())?;
+            Ok(berth_compute::GlanceResponse { status, body: serde_json::from_slice(&bytes).unwrap_or_default() })
         })
     }
 }

@@ -172,7 +172,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let compute = berth_compute::ComputeService::open(
         &db,
         placement_client,
-        Arc::new(crate::cloud::ImagesFromService(images.clone())),
+        Arc::new(crate::cloud::ImagesFromService(images.clone(), berth_image::router(images.clone()))),
         berth_compute::ComputeService::default_policy(berth_policy::EnforcerConfig {
             enforce_new_defaults: false,
             enforce_scope: true,
