@@ -51,6 +51,10 @@ pub struct Instance {
     pub access_ip_v4: Option<String>,
     pub access_ip_v6: Option<String>,
     pub locked: bool,
+    /// `owner` or `admin`: who locked it (decides who may unlock).
+    pub locked_by: Option<String>,
+    /// Why (2.73).
+    pub locked_reason: Option<String>,
     pub reservation_id: String,
     pub launch_index: i64,
     pub launched_at: Option<i64>,
@@ -135,6 +139,15 @@ pub mod task_kind {
     pub const STOP: &str = "stop";
     pub const START: &str = "start";
     pub const REBOOT: &str = "reboot";
+    /// Guest changes through the agent (pause, suspend, rescue and their
+    /// inverses; a snapshot for createImage / createBackup).
+    pub const PAUSE: &str = "pause";
+    pub const UNPAUSE: &str = "unpause";
+    pub const SUSPEND: &str = "suspend";
+    pub const RESUME: &str = "resume";
+    pub const RESCUE: &str = "rescue";
+    pub const UNRESCUE: &str = "unrescue";
+    pub const SNAPSHOT: &str = "snapshot";
     /// Choose a host and claim (the scheduler's queue).
     pub const SCHEDULE: &str = "schedule";
 }

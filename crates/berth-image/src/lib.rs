@@ -22,6 +22,7 @@ mod model;
 mod patch;
 mod policy;
 mod repo;
+mod server_images;
 mod service;
 mod store;
 
@@ -30,4 +31,5 @@ pub use db::{redact, Engine};
 pub use error::{GlanceErrors, ImageError, Result};
 pub use model::{DEFAULT_CONTAINER_FORMATS, DEFAULT_DISK_FORMATS};
 pub use policy::policy_defaults;
+pub use server_images::ServerImageRequest;
 pub use service::{ImageConfig, ImageService, ImageSummary};

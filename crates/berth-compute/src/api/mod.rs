@@ -9,7 +9,9 @@ mod infra;
 mod keypairs;
 mod limits;
 mod microversions;
+mod server_actions;
 mod servers;
+mod snapshots;
 mod versions;
 
 use std::sync::Arc;
@@ -46,6 +48,19 @@ const SERVER_ACTION_RULES: &[&str] = &[
     "os_compute_api:servers:reboot",
     "os_compute_api:os-deferred-delete:force",
     "os_compute_api:os-deferred-delete:restore",
+    "os_compute_api:os-lock-server:lock",
+    "os_compute_api:os-lock-server:unlock",
+    "os_compute_api:os-pause-server:pause",
+    "os_compute_api:os-pause-server:unpause",
+    "os_compute_api:os-suspend-server:suspend",
+    "os_compute_api:os-suspend-server:resume",
+    "os_compute_api:os-rescue",
+    "os_compute_api:os-unrescue",
+    "os_compute_api:os-admin-actions:reset_state",
+    "os_compute_api:os-admin-password",
+    "os_compute_api:servers:create_image",
+    "os_compute_api:os-create-backup",
+    "os_compute_api:os-console-output",
 ];
 
 /// Every rule `POST /v2.1/flavors/{id}/action` may check, by action.
@@ -149,6 +164,62 @@ fn table() -> RouteTable<AppState> {
             servers::meta_delete,
         )
         // Services, hypervisors, zones.
+        .route(
+            "/v2.1/servers/{id}/tags",
+            M::GET,
+            rule("os_compute_api:os-server-tags:index"),
+            server_actions::tags_index,
+        )
+        .route(
+            "/v2.1/servers/{id}/tags",
+            M::PUT,
+            rule("os_compute_api:os-server-tags:update_all"),
+            server_actions::tags_replace,
+        )
+        .route(
+            "/v2.1/servers/{id}/tags",
+            M::DELETE,
+            rule("os_compute_api:os-server-tags:delete_all"),
+            server_actions::tags_delete_all,
+        )
+        .route(
+            "/v2.1/servers/{id}/tags/{tag}",
+            M::GET,
+            rule("os_compute_api:os-server-tags:show"),
+            server_actions::tag_show,
+        )
+        .route(
+            "/v2.1/servers/{id}/tags/{tag}",
+            M::PUT,
+            rule("os_compute_api:os-server-tags:update"),
+            server_actions::tag_put,
+        )
+        .route(
+            "/v2.1/servers/{id}/tags/{tag}",
+            M::DELETE,
+            rule("os_compute_api:os-server-tags:delete"),
+            server_actions::tag_delete,
+        )
+        .route("/v2.1/servers/{id}/ips", M::GET, rule("os_compute_api:ips:index"), server_actions::ips_index)
+        .route("/v2.1/servers/{id}/ips/{network}", M::GET, rule("os_compute_api:ips:show"), server_actions::ips_show)
+        .route(
+            "/v2.1/servers/{id}/diagnostics",
+            M::GET,
+            rule("os_compute_api:os-server-diagnostics"),
+            server_actions::diagnostics,
+        )
+        .route(
+            "/v2.1/servers/{id}/os-server-password",
+            M::GET,
+            rule("os_compute_api:os-server-password:show"),
+            server_actions::password_show,
+        )
+        .route(
+            "/v2.1/servers/{id}/os-server-password",
+            M::DELETE,
+            rule("os_compute_api:os-server-password:clear"),
+            server_actions::password_clear,
+        )
         .route("/v2.1/os-services", M::GET, rule("os_compute_api:os-services:list"), infra::services_list)
         .route("/v2.1/os-services/{id}", M::PUT, rule("os_compute_api:os-services:update"), infra::services_update)
         .route("/v2.1/os-services/{id}", M::DELETE, rule("os_compute_api:os-services:delete"), infra::services_delete)

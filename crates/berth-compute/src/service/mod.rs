@@ -20,9 +20,11 @@ mod catalog;
 mod hosts;
 mod keypairs;
 mod schedule;
+mod server_actions;
 mod servers;
 
 pub(crate) use hosts::HeartbeatMembership;
+pub(crate) use server_actions::MAX_TAGS;
 
 use crate::lifecycle::{self, Event};
 use crate::scheduler::{Weigher, COMPUTE_STATUS_DISABLED};

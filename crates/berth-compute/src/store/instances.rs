@@ -2,7 +2,7 @@
 
 use super::*;
 
-const INSTANCE_COLS: &str = "id, uuid, display_name, hostname, description, project_id, user_id, image_ref, flavor, vm_state, task_state, power_state, host, node, node_uuid, availability_zone, requested_az, metadata, key_name, access_ip_v4, access_ip_v6, locked, reservation_id, launch_index, launched_at, terminated_at, created_at, updated_at, deleted_at, deleted";
+const INSTANCE_COLS: &str = "id, uuid, display_name, hostname, description, project_id, user_id, image_ref, flavor, vm_state, task_state, power_state, host, node, node_uuid, availability_zone, requested_az, metadata, key_name, access_ip_v4, access_ip_v6, locked, locked_by, locked_reason, reservation_id, launch_index, launched_at, terminated_at, created_at, updated_at, deleted_at, deleted";
 
 fn instance_from_row(r: &AnyRow) -> Result<Instance> {
     let vm = get_str(r, "vm_state")?;
@@ -52,6 +52,8 @@ fn instance_from_row(r: &AnyRow) -> Result<Instance> {
         access_ip_v4: get_opt_str(r, "access_ip_v4")?,
         access_ip_v6: get_opt_str(r, "access_ip_v6")?,
         locked: get_bool(r, "locked")?,
+        locked_by: get_opt_str(r, "locked_by")?,
+        locked_reason: get_opt_str(r, "locked_reason")?,
         reservation_id: get_str(r, "reservation_id")?,
         launch_index: get_i64(r, "launch_index")?,
         launched_at: get_opt_i64(r, "launched_at")?,
@@ -341,6 +343,11 @@ impl Db {
         if n == 0 {
             return Ok(None);
         }
+        // The guest's console log goes with it.
+        sqlx::query("DELETE FROM compute_console_log WHERE instance_uuid = $1")
+            .bind(uuid.to_string())
+            .execute(&mut *w.tx)
+            .await?;
         let id = insert_outbox_tx(&mut w.tx, self.engine, outbox_kind::DELETE_ALLOCATIONS, uuid).await?;
         w.commit().await?;
         Ok(Some(id))

@@ -3,6 +3,7 @@
 //! unavailable, internal), never HTTP statuses.
 
 mod azs;
+mod extras;
 mod flavors;
 mod instances;
 mod keypairs;
