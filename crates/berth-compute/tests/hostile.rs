@@ -302,6 +302,23 @@ async fn hostile_inputs(backend: Backend) {
         case("unknown action", Method::POST, &format!("/servers/{server}/action"), json_body(json!({"os-explode": null})), 400),
         case("two actions", Method::POST, &format!("/servers/{server}/action"), json_body(json!({"os-start": null, "os-stop": null})), 400),
         case("service status invalid", Method::PUT, "/os-services/1", json_body(json!({"status": "sideways"})), 400),
+        case("tag NUL", Method::PUT, &format!("/servers/{server}/tags"), json_body(json!({"tags": ["a\u{0}"]})), 400),
+        case("51 tags", Method::PUT, &format!("/servers/{server}/tags"), json_body(json!({"tags": (0..51).map(|n| n.to_string()).collect::<Vec<_>>()})), 400),
+        case("tags not a list", Method::PUT, &format!("/servers/{server}/tags"), json_body(json!({"tags": {"a": 1}})), 400),
+        case("tag path %00", Method::PUT, &format!("/servers/{server}/tags/%00"), None, 404),
+        case("tag path %FF", Method::GET, &format!("/servers/{server}/tags/%FF"), None, 404),
+        // Nova checks the server's state before the tag: this one is building.
+        case("tag 10 kB", Method::PUT, &format!("/servers/{server}/tags/{}", "t".repeat(10_000)), None, 409),
+        case("lock reason NUL", Method::POST, &format!("/servers/{server}/action"), json_body(json!({"lock": {"locked_reason": "r\u{0}"}})), 400),
+        case("lock reason 10 kB", Method::POST, &format!("/servers/{server}/action"), json_body(json!({"lock": {"locked_reason": "r".repeat(10_000)}})), 400),
+        case("reset state NUL", Method::POST, &format!("/servers/{server}/action"), json_body(json!({"os-resetState": {"state": "active\u{0}"}})), 400),
+        case("console length 1e30", Method::POST, &format!("/servers/{server}/action"), json_body(json!({"os-getConsoleOutput": {"length": 1e30}})), 400),
+        case("console length 20 digits", Method::POST, &format!("/servers/{server}/action"), json_body(json!({"os-getConsoleOutput": {"length": "99999999999999999999"}})), 400),
+        case("image name NUL", Method::POST, &format!("/servers/{server}/action"), json_body(json!({"createImage": {"name": "i\u{0}"}})), 400),
+        case("backup rotation 2^63", Method::POST, &format!("/servers/{server}/action"), json_body(json!({"createBackup": {"name": "b", "backup_type": "daily", "rotation": 9_223_372_036_854_775_807_u64}})), 400),
+        case("backup rotation object", Method::POST, &format!("/servers/{server}/action"), json_body(json!({"createBackup": {"name": "b", "backup_type": "daily", "rotation": {}}})), 400),
+        case("rescue image not a uuid", Method::POST, &format!("/servers/{server}/action"), json_body(json!({"rescue": {"rescue_image_ref": "x"}})), 400),
+        case("name filter NUL", Method::GET, "/servers?name=a%00", None, 400),
     ]);
     // Key pairs: names, users, markers and limits no key pair can have.
     let kp_body = |kp: Value| json_body(json!({ "keypair": kp }));

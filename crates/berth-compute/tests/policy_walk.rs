@@ -46,6 +46,8 @@ impl Fixture {
                 ("{key}", "os-extra_specs") => "hw:cpu_policy".to_string(),
                 ("{key}", "metadata") => "k".to_string(),
                 ("{name}", "os-keypairs") => "walk".to_string(),
+                ("{tag}", "tags") => "walk".to_string(),
+                ("{network}", "ips") => "private".to_string(),
                 (s, _) if s.starts_with('{') => panic!("route walk: no value for {s} in {template}"),
                 (s, _) => s.to_string(),
             });
@@ -73,6 +75,8 @@ impl Fixture {
                 json!({"metadata": {"k": "v"}})
             }
             ("PUT", "/v2.1/servers/{id}/metadata/{key}") => json!({"meta": {"k": "w"}}),
+            ("PUT", "/v2.1/servers/{id}/tags") => json!({"tags": ["walk"]}),
+            ("PUT", "/v2.1/servers/{id}/tags/{tag}") => Value::Null,
             ("PUT", "/v2.1/os-services/{id}") => json!({"status": "enabled"}),
             ("PUT", "/v2.1/os-quota-sets/{project}") => json!({"quota_set": {"cores": 40}}),
             ("POST", "/v2.1/os-keypairs") => json!({"keypair": {"name": "walk", "public_key": WALK_KEY}}),

@@ -492,6 +492,9 @@ async fn list_filters(backend: Backend) {
         assert_eq!(s, StatusCode::OK, "{q}: {v}");
         assert_eq!(names(&v), want, "{q}");
     }
+    // A 10 kB expression (that does not compile): matched as text.
+    let (s, v) = env.req_as("p1", Method::GET, &format!("/servers?name={}", "(".repeat(10_000)), None).await;
+    assert_eq!((s, names(&v).len()), (StatusCode::OK, 0));
     // tenant_id narrows only an all_tenants listing.
     let (_, v) = env.req(Method::GET, "/servers?tenant_id=p1", None).await;
     assert_eq!(names(&v), Vec::<String>::new(), "the admin's own project has no servers");
