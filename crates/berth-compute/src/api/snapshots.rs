@@ -84,7 +84,6 @@ pub(crate) async fn run(ctx: &Ctx, name: &str, arg: &Value, i: Instance) -> ApiR
     properties.insert("image_type".into(), if backup { "backup" } else { "snapshot" }.into());
     properties.insert("instance_uuid".into(), i.uuid.to_string());
     properties.insert("user_id".into(), ctx.user().to_string());
-    properties.insert("owner_id".into(), ctx.project().to_string());
     properties.insert("boot_roles".into(), ctx.caller.roles.join(","));
     if !i.image_ref.is_empty() {
         properties.insert("base_image_ref".into(), i.image_ref.clone());
