@@ -147,7 +147,7 @@ pub(crate) async fn purge_expired(c: &mut Conn, now: i64) -> Result<u64> {
 #[derive(Debug, Clone)]
 pub(crate) enum ResolvedScope {
     Unscoped,
-    Project { project: Project, domain: Domain },
+    Project { project: Box<Project>, domain: Domain },
     Domain(Domain),
     System,
 }
@@ -190,7 +190,7 @@ pub(crate) async fn resolve_scope(
                 .await?
                 .filter(|d| d.enabled)
                 .ok_or_else(|| ScopeError::Invalid(format!("Domain of project {id} is disabled.")))?;
-            ResolvedScope::Project { project, domain }
+            ResolvedScope::Project { project: Box::new(project), domain }
         }
         TokenScope::Domain(id) => {
             let domain = repo::get_domain(&mut *c, id)

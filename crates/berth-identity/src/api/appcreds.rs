@@ -88,7 +88,10 @@ fn refuse_restricted(caller: &Caller) -> Result<()> {
     Ok(())
 }
 
-fn parse_roles(m: &Map<String, Value>) -> Result<Option<Vec<(Option<String>, Option<String>)>>> {
+/// A requested role: by id or by name.
+type RoleRef = (Option<String>, Option<String>);
+
+fn parse_roles(m: &Map<String, Value>) -> Result<Option<Vec<RoleRef>>> {
     match m.get("roles") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Array(items)) => {

@@ -205,7 +205,7 @@ async fn grant_route(
             // As Keystone: losing a role on a project ends the user's
             // application credentials there.
             if let Target::Project(p) = &a.target {
-                crate::appcred::delete_for_user_project(&mut w.tx, u, &p).await?;
+                crate::appcred::delete_for_user_project(&mut w.tx, u, p).await?;
             }
         }
     }
