@@ -332,6 +332,14 @@ static DEFAULTS: &[RuleDefault] = &[
             ("GET", "/v3/projects/{project_id}/users/{user_id}/roles/{role_id}"),
             ("HEAD", "/v3/domains/{domain_id}/users/{user_id}/roles/{role_id}"),
             ("GET", "/v3/domains/{domain_id}/users/{user_id}/roles/{role_id}"),
+            ("HEAD", "/v3/projects/{project_id}/groups/{group_id}/roles/{role_id}"),
+            ("GET", "/v3/projects/{project_id}/groups/{group_id}/roles/{role_id}"),
+            ("HEAD", "/v3/domains/{domain_id}/groups/{group_id}/roles/{role_id}"),
+            ("GET", "/v3/domains/{domain_id}/groups/{group_id}/roles/{role_id}"),
+            ("HEAD", "/v3/OS-INHERIT/domains/{domain_id}/users/{user_id}/roles/{role_id}/inherited_to_projects"),
+            ("HEAD", "/v3/OS-INHERIT/domains/{domain_id}/groups/{group_id}/roles/{role_id}/inherited_to_projects"),
+            ("HEAD", "/v3/OS-INHERIT/projects/{project_id}/users/{user_id}/roles/{role_id}/inherited_to_projects"),
+            ("HEAD", "/v3/OS-INHERIT/projects/{project_id}/groups/{group_id}/roles/{role_id}/inherited_to_projects"),
         ],
     ),
     op(
@@ -340,7 +348,14 @@ static DEFAULTS: &[RuleDefault] = &[
         ALL,
         LEGACY_ADMIN,
         "Lists role grants on a project or domain.",
-        &[("GET", "/v3/projects/{project_id}/users/{user_id}/roles"), ("GET", "/v3/domains/{domain_id}/users/{user_id}/roles")],
+        &[
+            ("GET", "/v3/projects/{project_id}/users/{user_id}/roles"),
+            ("GET", "/v3/domains/{domain_id}/users/{user_id}/roles"),
+            ("GET", "/v3/projects/{project_id}/groups/{group_id}/roles"),
+            ("GET", "/v3/domains/{domain_id}/groups/{group_id}/roles"),
+            ("GET", "/v3/OS-INHERIT/domains/{domain_id}/users/{user_id}/roles/inherited_to_projects"),
+            ("GET", "/v3/OS-INHERIT/domains/{domain_id}/groups/{group_id}/roles/inherited_to_projects"),
+        ],
     ),
     op(
         "identity:create_grant",
@@ -351,6 +366,12 @@ static DEFAULTS: &[RuleDefault] = &[
         &[
             ("PUT", "/v3/projects/{project_id}/users/{user_id}/roles/{role_id}"),
             ("PUT", "/v3/domains/{domain_id}/users/{user_id}/roles/{role_id}"),
+            ("PUT", "/v3/projects/{project_id}/groups/{group_id}/roles/{role_id}"),
+            ("PUT", "/v3/domains/{domain_id}/groups/{group_id}/roles/{role_id}"),
+            ("PUT", "/v3/OS-INHERIT/domains/{domain_id}/users/{user_id}/roles/{role_id}/inherited_to_projects"),
+            ("PUT", "/v3/OS-INHERIT/domains/{domain_id}/groups/{group_id}/roles/{role_id}/inherited_to_projects"),
+            ("PUT", "/v3/OS-INHERIT/projects/{project_id}/users/{user_id}/roles/{role_id}/inherited_to_projects"),
+            ("PUT", "/v3/OS-INHERIT/projects/{project_id}/groups/{group_id}/roles/{role_id}/inherited_to_projects"),
         ],
     ),
     op(
@@ -362,6 +383,12 @@ static DEFAULTS: &[RuleDefault] = &[
         &[
             ("DELETE", "/v3/projects/{project_id}/users/{user_id}/roles/{role_id}"),
             ("DELETE", "/v3/domains/{domain_id}/users/{user_id}/roles/{role_id}"),
+            ("DELETE", "/v3/projects/{project_id}/groups/{group_id}/roles/{role_id}"),
+            ("DELETE", "/v3/domains/{domain_id}/groups/{group_id}/roles/{role_id}"),
+            ("DELETE", "/v3/OS-INHERIT/domains/{domain_id}/users/{user_id}/roles/{role_id}/inherited_to_projects"),
+            ("DELETE", "/v3/OS-INHERIT/domains/{domain_id}/groups/{group_id}/roles/{role_id}/inherited_to_projects"),
+            ("DELETE", "/v3/OS-INHERIT/projects/{project_id}/users/{user_id}/roles/{role_id}/inherited_to_projects"),
+            ("DELETE", "/v3/OS-INHERIT/projects/{project_id}/groups/{group_id}/roles/{role_id}/inherited_to_projects"),
         ],
     ),
     op(
