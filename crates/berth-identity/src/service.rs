@@ -425,6 +425,12 @@ impl Identity {
                 IdentityError::bad_request("Invalid input for field 'identity': 'token' is a required property")
             })?;
             let info = self.resolve_token(t).await?;
+            if info.app_cred.is_some() {
+                // A new token would shed the credential's restrictions.
+                return Err(IdentityError::forbidden(
+                    "A token obtained with an application credential cannot be used to get another token.",
+                ));
+            }
             methods.push("token".into());
             methods.extend(info.stored.methods.iter().cloned());
             user = Some((info.user, info.user_domain));

@@ -541,6 +541,12 @@ async fn application_credentials(b: TestDb) {
         let (s, _, v) = env.auth(body.clone()).await;
         assert_eq!(s, want, "{body}: {v}");
     }
+    // Its token does not make other tokens (they would shed its limits).
+    let (s, _, v) = env
+        .auth(json!({"auth": {"identity": {"methods": ["token"], "token": {"id": ac_tok}},
+            "scope": {"project": {"id": pid}}}}))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
     // A restricted credential's token does not manage credentials.
     let (s, v) = env.post(&base, &ac_tok, json!({"application_credential": {"name": "more"}})).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
