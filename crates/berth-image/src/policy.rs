@@ -2,10 +2,12 @@
 //! defaults (`glance/policies/*.py`).
 //!
 //! The check strings match Glance's current defaults for every route berth
-//! serves (compared again for issue 8; `tests/policy_coverage.rs` walks each
-//! route with callers of no role, reader, member and admin). Glance's rules
-//! for routes berth does not serve (locations, cache, import, stores,
-//! metadefs, tasks) are not registered. Note that `deactivate` and
+//! serves (compared again for issues 8 and 11; `tests/policy_coverage.rs`
+//! walks each route with callers of no role, reader, member and admin).
+//! Glance's rules for routes berth does not serve (locations, cache, copy
+//! import, store details) are not registered. Staging and importing data
+//! check `modify_image`, as Glance's handlers do; the task routes check
+//! `get_task(s)` and then `tasks_api_access` (admin only by default). Note that `deactivate` and
 //! `reactivate` are project-member operations in Glance, not admin-only;
 //! making an image public (`publicize_image`) is admin-only.
 
@@ -31,6 +33,14 @@ static DEFAULTS: &[RuleDefault] = &[
         name: "context_is_admin",
         check_str: "role:admin",
         description: "Administrators: see and manage every image.",
+        operations: &[],
+        scope_types: &[],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "default",
+        check_str: "",
+        description: "Defines the default rule used for policies that historically had an empty policy.",
         operations: &[],
         scope_types: &[],
         deprecated_rule: None,
@@ -107,6 +117,14 @@ static DEFAULTS: &[RuleDefault] = &[
         ADMIN_OR_PROJECT_MEMBER,
         "Reactivate image",
         &[("POST", "/v2/images/{image_id}/actions/reactivate")],
+    ),
+    rule("get_task", "rule:default", "Get an image task", &[("GET", "/v2/tasks/{task_id}")]),
+    rule("get_tasks", "rule:default", "List tasks for all images", &[("GET", "/v2/tasks")]),
+    rule(
+        "tasks_api_access",
+        ADMIN,
+        "Access the tasks API (every task route checks it after get_task or get_tasks)",
+        &[("GET", "/v2/tasks/{task_id}"), ("GET", "/v2/tasks")],
     ),
 ];
 

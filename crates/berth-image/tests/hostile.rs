@@ -197,6 +197,15 @@ fn path_cases() -> Vec<Case> {
         Case::new(M::DELETE, "/image/v2/images/{id}/tags/%C3%A9", 404),
         Case::get(UNROUTED[0], 404),
         Case::get(UNROUTED[1], 404),
+        // Staging and importing name no image.
+        Case::new(M::PUT, "/image/v2/images/%00/stage", 404).body("application/octet-stream", b"x".to_vec()),
+        Case::new(M::PUT, "/image/v2/images/%FF/stage", 404).body("application/octet-stream", b"x".to_vec()),
+        Case::new(M::POST, "/image/v2/images/%00/import", 404)
+            .json(br#"{"method": {"name": "glance-direct"}}"#.to_vec()),
+        Case::new(M::POST, "/image/v2/images/%C3%A9/import", 404)
+            .json(br#"{"method": {"name": "glance-direct"}}"#.to_vec()),
+        Case::get("/image/v2/images/%00/tasks", 404),
+        Case::get("/image/v2/images/%C3%A9/tasks", 404),
     ]
 }
 
@@ -301,6 +310,39 @@ fn body_cases() -> Vec<Case> {
         Case::new(M::POST, "/image/v2/images/{id}/members", 400),
         Case::new(M::PUT, "/image/v2/images/{id}/members/pb", 400),
     ];
+    // Import requests: malformed, hostile or naming what berth lacks. The
+    // target image is queued (not staged): a valid request answers 409.
+    let import = |body: Vec<u8>, status: u16| Case::new(M::POST, "/image/v2/images/{id}/import", status).json(body);
+    cases.extend([
+        import(deep(10_000), 400),
+        import(br#"{"method": {"name": "glance-direct\u0000"}}"#.to_vec(), 400),
+        import(br#"{"method": {"name": "\ud800"}}"#.to_vec(), 400),
+        import(br#"{"method": {"name": 12}}"#.to_vec(), 400),
+        import(br#"{"method": {"name": ["glance-direct"]}}"#.to_vec(), 400),
+        import(br#"{"method": "glance-direct"}"#.to_vec(), 400),
+        import(format!(r#"{{"method": {{"name": "{one_mb}"}}}}"#).into_bytes(), 400),
+        import(br#"{"method": {"name": "web-download", "uri": "file:///etc/passwd"}}"#.to_vec(), 400),
+        import(br#"{"method": {"name": "glance-direct"}, "all_stores": null}"#.to_vec(), 400),
+        import(br#"{"method": {"name": "glance-direct"}}"#.to_vec(), 409),
+        import(br#"{"method": {"name": "glance-direct"}, "stores": ["a\u0000"]}"#.to_vec(), 409),
+        Case::new(M::POST, "/image/v2/images/{id}/import", 400),
+        Case::new(M::POST, "/image/v2/images/{id}/import", 400).body("text/plain", b"method=glance-direct".to_vec()),
+        // Staging: the upload's header checks, before the image changes.
+        Case::new(M::PUT, "/image/v2/images/{id}/stage", 415).json(b"{}".to_vec()),
+        Case::new(M::PUT, "/image/v2/images/{id}/stage", 415),
+        Case::new(M::PUT, "/image/v2/images/{id}/stage", 400)
+            .body("application/octet-stream", b"x".to_vec())
+            .header("x-openstack-image-size", HUGE),
+        Case::new(M::PUT, "/image/v2/images/{id}/stage", 413)
+            .body("application/octet-stream", b"x".to_vec())
+            .header("x-openstack-image-size", BIG),
+        Case::new(M::PUT, "/image/v2/images/{id}/stage", 413)
+            .body("application/octet-stream", b"x".to_vec())
+            .header("content-length", BIG),
+    ]);
+    for body in [&b"[]"[..], b"\"x\"", b"null", b"1", b"true"] {
+        cases.push(import(body.to_vec(), 400));
+    }
     // A JSON body that is not an object where one is expected.
     for body in [&b"[]"[..], b"\"x\"", b"null", b"1", b"true"] {
         cases.push(create(body.to_vec(), 400));
@@ -407,6 +449,34 @@ async fn hostile_inputs(backend: Backend) {
     assert_eq!(env.names("?os_distro=%C3%A9%F0%9F%98%80%E2%80%AE%EF%BF%BF%01%09%0A%7F", &env.alice).await.len(), 1);
 }
 both_engines!(hostile_inputs);
+
+/// The task routes (an administrator's: others are refused by
+/// `tasks_api_access` before any input is read).
+async fn hostile_task_queries(backend: Backend) {
+    let env = Env::new(backend).await;
+    let mut cases = Vec::new();
+    for q in ["status=%00", "status=bogus", "type=%00", "type=import%00", "limit=-1", "limit=x", "marker=%00"] {
+        cases.push(Case::get(format!("/image/v2/tasks?{q}"), 400));
+    }
+    cases.push(Case::get(format!("/image/v2/tasks?limit={BIG}"), 400));
+    cases.push(Case::get(format!("/image/v2/tasks?limit={HUGE}"), 400));
+    cases.push(Case::get("/image/v2/tasks?pony=1&status=success", 200));
+    for p in ["%00", "%C3%A9", "not-a-uuid", "00000000-0000-0000-0000-000000000000"] {
+        cases.push(Case::get(format!("/image/v2/tasks/{p}"), 404));
+    }
+    cases.push(Case::get("/image/v2/tasks/%FF", 404));
+    let failures = env.check_cases(&env.admin, "", &cases).await;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    for c in &mut cases {
+        // Paths that are not text answer 404 at the edge, before any route.
+        if !["/image/v2/tasks/%FF", "/image/v2/tasks/%00"].contains(&c.path.as_str()) {
+            c.want = StatusCode::FORBIDDEN;
+        }
+    }
+    let failures = env.check_cases(&env.alice, "", &cases).await;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+both_engines!(hostile_task_queries);
 
 fn image_body_limit() -> usize {
     berth_image::MAX_BODY

@@ -2,6 +2,7 @@
 
 mod data;
 mod images;
+mod imports;
 mod members;
 mod schemas;
 mod versions;
@@ -49,6 +50,14 @@ fn table() -> RouteTable<AppState> {
         .route("/v2/images/{id}/tags/{tag}", M::DELETE, rule("modify_image"), images::delete_tag)
         .route("/v2/images/{id}/actions/deactivate", M::POST, rule("deactivate"), images::deactivate)
         .route("/v2/images/{id}/actions/reactivate", M::POST, rule("reactivate"), images::reactivate)
+        .route("/v2/images/{id}/stage", M::PUT, rule("modify_image"), imports::stage)
+        .route("/v2/images/{id}/import", M::POST, rule("modify_image"), imports::import)
+        .route("/v2/images/{id}/tasks", M::GET, rule("get_image"), imports::image_tasks)
+        .route("/v2/info/import", M::GET, Access::Authenticated, imports::info_import)
+        .route("/v2/info/stores", M::GET, Access::Authenticated, imports::info_stores)
+        .route("/v2/info/usage", M::GET, Access::Authenticated, imports::info_usage)
+        .route("/v2/tasks", M::GET, rule("get_tasks"), imports::list_tasks)
+        .route("/v2/tasks/{id}", M::GET, rule("get_task"), imports::show_task)
         .route("/v2/images/{id}/members", M::GET, rule("get_members"), members::list)
         .route("/v2/images/{id}/members", M::POST, rule("add_member"), members::create)
         .route("/v2/images/{id}/members/{member}", M::GET, rule("get_member"), members::show)
@@ -58,6 +67,8 @@ fn table() -> RouteTable<AppState> {
         .route("/v2/schemas/images", M::GET, Access::Authenticated, schemas::images)
         .route("/v2/schemas/member", M::GET, Access::Authenticated, schemas::member)
         .route("/v2/schemas/members", M::GET, Access::Authenticated, schemas::members)
+        .route("/v2/schemas/task", M::GET, Access::Authenticated, schemas::task)
+        .route("/v2/schemas/tasks", M::GET, Access::Authenticated, schemas::tasks)
 }
 
 /// The route table's rows (for tests that walk every route).
@@ -65,10 +76,12 @@ pub fn route_specs() -> Vec<RouteSpec> {
     table().specs().to_vec()
 }
 
-/// Image data uploads stream to disk, bounded by `max_image_size` rather
-/// than by the edge's body limit.
+/// Image data uploads and staged data stream to disk, bounded by
+/// `max_image_size` rather than by the edge's body limit.
 fn is_upload(method: &Method, path: &str) -> bool {
-    method == Method::PUT && berth_http::edge::template_matches(&["v2", "images", "{id}", "file"], path)
+    method == Method::PUT
+        && (berth_http::edge::template_matches(&["v2", "images", "{id}", "file"], path)
+            || berth_http::edge::template_matches(&["v2", "images", "{id}", "stage"], path))
 }
 
 /// The image API behind berth's HTTP edge (request ids, Glance's error

@@ -129,3 +129,53 @@ pub(crate) async fn members() -> ApiResult {
         }),
     ))
 }
+
+fn task_schema() -> Value {
+    json!({
+        "name": "task",
+        "properties": {
+            "id": {"type": "string", "description": "An identifier for the task",
+                   "pattern": "^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$"},
+            "type": {"type": "string", "description": "The type of task represented by this content",
+                     "enum": ["import", "api_image_import", "location_import"]},
+            "status": {"type": "string", "description": "The current status of this task",
+                       "enum": ["pending", "processing", "success", "failure"]},
+            "input": {"type": ["null", "object"], "description": "The parameters required by task, JSON blob"},
+            "result": {"type": ["null", "object"], "description": "The result of current task, JSON blob"},
+            "owner": {"type": "string", "description": "An identifier for the owner of this task"},
+            "message": {"type": "string", "description": "Human-readable informative message only included when appropriate (usually on failure)"},
+            "image_id": {"type": "string", "description": "Image associated with the task"},
+            "request_id": {"type": "string", "description": "Human-readable informative request-id"},
+            "user_id": {"type": "string", "description": "User associated with the task"},
+            "expires_at": {"type": ["null", "string"], "description": "Datetime when this resource would be subject to removal"},
+            "created_at": {"type": "string", "description": "Datetime when this resource was created"},
+            "updated_at": {"type": "string", "description": "Datetime when this resource was updated"},
+            "self": {"type": "string"},
+            "schema": {"type": "string"}
+        }
+    })
+}
+
+pub(crate) async fn task() -> ApiResult {
+    Ok(json_response(StatusCode::OK, task_schema()))
+}
+
+pub(crate) async fn tasks() -> ApiResult {
+    Ok(json_response(
+        StatusCode::OK,
+        json!({
+            "name": "tasks",
+            "properties": {
+                "tasks": {"type": "array", "items": task_schema()},
+                "first": {"type": "string"},
+                "next": {"type": "string"},
+                "schema": {"type": "string"}
+            },
+            "links": [
+                {"rel": "first", "href": "{first}"},
+                {"rel": "next", "href": "{next}"},
+                {"rel": "describedby", "href": "{schema}"}
+            ]
+        }),
+    ))
+}
