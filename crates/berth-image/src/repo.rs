@@ -19,13 +19,13 @@ pub(crate) type Conn = AnyConnection;
 /// a fast path; should the database refuse a text value anyway
 /// ([`DbErrorKind::InvalidText`]), lookups still find nothing
 /// ([`lookup`]) and writes answer 400 ([`map_db`]).
-fn nameable(key: &str) -> bool {
+pub(crate) fn nameable(key: &str) -> bool {
     !key.contains('\0')
 }
 
 /// Writes refuse text holding a NUL (400) before it reaches the database;
 /// the API validates first, this is the last line.
-fn storable<'a>(what: &str, values: impl IntoIterator<Item = &'a str>) -> Result<()> {
+pub(crate) fn storable<'a>(what: &str, values: impl IntoIterator<Item = &'a str>) -> Result<()> {
     if values.into_iter().any(|v| v.contains('\0')) {
         return Err(ImageError::bad_request(format!("Invalid {what}: the NUL character is not allowed.")));
     }
