@@ -723,6 +723,7 @@ pub(crate) async fn delete(State(svc): State<AppState>, caller: Caller, Path(id)
     repo::delete_image(&mut w.tx, &id).await?;
     w.commit().await?;
     svc.store.remove(&id).await;
+    svc.store.remove_staged(&id).await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
