@@ -197,6 +197,8 @@ struct Published {
     remove: Vec<String>,
     aggregate: Uuid,
     other_aggregates: Vec<Uuid>,
+    /// The host aggregates (`os-aggregates`) the host is in.
+    host_aggregates: Vec<Uuid>,
 }
 
 /// Updates between two full ones (which write even when nothing changed,
@@ -342,7 +344,9 @@ impl ComputeAgent {
         let aggregate = self.svc.db.az_aggregate(&az).await?;
         let other_aggregates: Vec<Uuid> =
             self.svc.db.list_azs().await?.into_iter().filter(|(n, _)| n != &az).map(|(_, u)| u).collect();
-        let want = Published { node: node.uuid, inventories, add, remove, aggregate, other_aggregates };
+        let host_aggregates = self.svc.host_aggregate_uuids(&c.host).await?;
+        let want =
+            Published { node: node.uuid, inventories, add, remove, aggregate, other_aggregates, host_aggregates };
         let unchanged = {
             let g = self.published.lock().unwrap_or_else(|p| p.into_inner());
             g.0.as_ref() == Some(&want) && g.1 + 1 < FULL_UPDATE_EVERY
@@ -353,7 +357,9 @@ impl ComputeAgent {
         placement.ensure_provider(node.uuid, &node.hypervisor_hostname, None).await?;
         placement.set_inventories(node.uuid, &want.inventories).await?;
         placement.update_traits(node.uuid, &want.add, &want.remove).await?;
-        placement.update_aggregates(node.uuid, &[want.aggregate], &want.other_aggregates).await?;
+        let mut aggregates = want.host_aggregates.clone();
+        aggregates.push(want.aggregate);
+        placement.update_aggregates(node.uuid, &aggregates, &want.other_aggregates).await?;
         *self.published.lock().unwrap_or_else(|p| p.into_inner()) = (Some(want), 0);
         Ok(node)
     }

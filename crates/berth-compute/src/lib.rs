@@ -39,6 +39,7 @@ mod clock;
 mod db;
 mod error;
 mod images;
+mod infra_model;
 mod lifecycle;
 mod model;
 mod outbox;
@@ -58,7 +59,7 @@ pub use images::{ImageInfo, ImageLookup, ServerImage, StaticImages};
 pub use lifecycle::{QueueState, Status, TaskState, VmState};
 pub use model::{ComputeNode, Flavor, Instance, InstanceFault, OutboxEntry, Service};
 pub use outbox::DrainReport;
-pub use scheduler::{flavor_resources, RequestSpec, Weigher, COMPUTE_STATUS_DISABLED};
+pub use scheduler::{flavor_resources, GroupPolicy, HostConstraints, RequestSpec, Weigher, COMPUTE_STATUS_DISABLED};
 pub use service::{ComputeConfig, ComputeService, QuotaDefaults, ReconcileSeam, NOVA_COMPUTE};
 
 /// Compute's default policy rules (Nova's defaults in spirit).

@@ -54,6 +54,79 @@ pub struct RequestSpec {
     pub architecture: Option<String>,
     /// Required hypervisor type (image `img_hv_type`).
     pub hypervisor_type: Option<String>,
+    /// The server group (scheduler hint `group`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<Uuid>,
+    /// Scheduler hint `same_host`: on a host of one of these instances.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub same_host: Vec<Uuid>,
+    /// Scheduler hint `different_host`: on no host of these instances.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub different_host: Vec<Uuid>,
+    /// The group and hints resolved to hosts when scheduling (not stored).
+    #[serde(skip)]
+    pub placement: HostConstraints,
+}
+
+/// A server group's policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupPolicy {
+    Affinity,
+    AntiAffinity,
+    SoftAffinity,
+    SoftAntiAffinity,
+}
+
+impl GroupPolicy {
+    pub fn parse(s: &str) -> Option<GroupPolicy> {
+        Some(match s {
+            "affinity" => GroupPolicy::Affinity,
+            "anti-affinity" => GroupPolicy::AntiAffinity,
+            "soft-affinity" => GroupPolicy::SoftAffinity,
+            "soft-anti-affinity" => GroupPolicy::SoftAntiAffinity,
+            _ => return None,
+        })
+    }
+}
+
+/// Where an instance may go, from its server group and its `same_host` /
+/// `different_host` hints, resolved against where the other instances are
+/// when it is scheduled.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HostConstraints {
+    /// The group's policy and `max_server_per_host` (anti-affinity).
+    pub policy: Option<(GroupPolicy, i64)>,
+    /// Members of the group (not this instance) on each host.
+    pub group_hosts: BTreeMap<String, i64>,
+    /// `same_host`: the hosts allowed (`None`: no such hint).
+    pub same_hosts: Option<BTreeSet<String>>,
+    /// `different_host`: the hosts refused.
+    pub different_hosts: BTreeSet<String>,
+}
+
+impl HostConstraints {
+    /// ServerGroupAffinityFilter, ServerGroupAntiAffinityFilter,
+    /// SameHostFilter, DifferentHostFilter.
+    fn allows(&self, host: &str) -> bool {
+        let here = self.group_hosts.get(host).copied().unwrap_or(0);
+        let group_ok = match self.policy {
+            Some((GroupPolicy::Affinity, _)) => self.group_hosts.is_empty() || here > 0,
+            Some((GroupPolicy::AntiAffinity, max)) => here < max.max(1),
+            _ => true,
+        };
+        group_ok && self.same_hosts.as_ref().is_none_or(|s| s.contains(host)) && !self.different_hosts.contains(host)
+    }
+
+    /// The soft-affinity weighers: more members first (soft-affinity),
+    /// fewer first (soft-anti-affinity); 0 otherwise.
+    fn weight(&self, host: &str) -> i64 {
+        let here = self.group_hosts.get(host).copied().unwrap_or(0);
+        match self.policy {
+            Some((GroupPolicy::SoftAffinity, _)) => here,
+            Some((GroupPolicy::SoftAntiAffinity, _)) => -here,
+            _ => 0,
+        }
+    }
 }
 
 /// The resources a flavor asks for, after its `resources:*` and `hw:*`
@@ -79,6 +152,13 @@ pub fn flavor_resources(flavor: &Flavor) -> Resources {
 }
 
 impl RequestSpec {
+    /// Whether where other instances are decides where this one may go
+    /// (a server group or host hints): such requests are scheduled one at a
+    /// time, each seeing where the previous ones landed.
+    pub fn needs_placement_of_others(&self) -> bool {
+        self.group.is_some() || !self.same_host.is_empty() || !self.different_host.is_empty()
+    }
+
     pub fn new(flavor: &Flavor, image: Option<&ImageInfo>) -> RequestSpec {
         let mut spec = RequestSpec { resources: flavor_resources(flavor), ..Default::default() };
         let mut trait_spec = |k: &str, v: &str| {
@@ -223,9 +303,11 @@ pub(crate) fn filter_and_weigh<R: Rng + ?Sized>(
     // Shuffle first so equal weights do not all pick the same host
     // (fewer claim conflicts under concurrency), then a stable sort.
     out.shuffle(rng);
+    // The group weighers (soft policies) first, then RAM.
+    let group = |w: &Weighed| std::cmp::Reverse(spec.placement.weight(&w.node.host));
     match weigher {
-        Weigher::Spread => out.sort_by_key(|w| std::cmp::Reverse(w.free_ram)),
-        Weigher::Pack => out.sort_by_key(|w| w.free_ram),
+        Weigher::Spread => out.sort_by_key(|w| (group(w), std::cmp::Reverse(w.free_ram))),
+        Weigher::Pack => out.sort_by_key(|w| (group(w), w.free_ram)),
     }
     out
 }
@@ -304,6 +386,10 @@ fn passes(spec: &RequestSpec, hosts: &Hosts, node: &ComputeNode, service: &Servi
         return false;
     }
     if spec.force_node.as_ref().is_some_and(|n| n != &node.hypervisor_hostname) {
+        return false;
+    }
+    // Server group filters, SameHostFilter, DifferentHostFilter.
+    if !spec.placement.allows(&node.host) {
         return false;
     }
     // ImagePropertiesFilter.

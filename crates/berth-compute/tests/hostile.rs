@@ -423,6 +423,109 @@ async fn hostile_inputs(backend: Backend) {
     for l in [big, huge, "-1", "1.5", "%00"] {
         cases.push(case(format!("keypairs limit={l}"), Method::GET, &format!("/os-keypairs?limit={l}"), None, 400));
     }
+    // Host aggregates and server groups.
+    let agg = |v: Value| json_body(json!({ "aggregate": v }));
+    let sg = |v: Value| json_body(json!({ "server_group": v }));
+    let hinted = |h: Value| {
+        json_body(
+            json!({"server": {"name": "h", "flavorRef": flavor, "imageRef": IMAGE, "networks": "none"}, "os:scheduler_hints": h}),
+        )
+    };
+    let action = |v: Value| json_body(v);
+    cases.extend([
+        case("aggregate %00", Method::GET, "/os-aggregates/%00", None, 404),
+        case("aggregate %FF", Method::DELETE, "/os-aggregates/%FF", None, 404),
+        case(format!("aggregate {big}"), Method::GET, &format!("/os-aggregates/{big}"), None, 400),
+        case("aggregate unknown", Method::GET, "/os-aggregates/12345", None, 404),
+        case("aggregate name NUL", Method::POST, "/os-aggregates", agg(json!({"name": "a\u{0}"})), 400),
+        case("aggregate name number", Method::POST, "/os-aggregates", agg(json!({"name": 5})), 400),
+        case("aggregate name 256", Method::POST, "/os-aggregates", agg(json!({"name": "n".repeat(256)})), 400),
+        case("aggregate zone colon", Method::POST, "/os-aggregates", agg(json!({"name": "z", "availability_zone": "a:b"})), 400),
+        case("aggregate zone NUL", Method::POST, "/os-aggregates", agg(json!({"name": "z", "availability_zone": "a\u{0}"})), 400),
+        case("aggregate extra key", Method::POST, "/os-aggregates", agg(json!({"name": "z", "hosts": []})), 400),
+        case("aggregate body array", Method::POST, "/os-aggregates", json_body(json!([1])), 400),
+        case("aggregate 10,000-deep JSON", Method::POST, "/os-aggregates", Some(deep(10_000)), 400),
+        case("aggregate update empty", Method::PUT, "/os-aggregates/1", agg(json!({})), 400),
+        case("aggregate action unknown", Method::POST, "/os-aggregates/1/action", action(json!({"explode": {}})), 400),
+        case("aggregate add host NUL", Method::POST, "/os-aggregates/1/action", action(json!({"add_host": {"host": "h\u{0}"}})), 400),
+        case("aggregate add host slash", Method::POST, "/os-aggregates/1/action", action(json!({"add_host": {"host": "a/b"}})), 400),
+        case("aggregate add host number", Method::POST, "/os-aggregates/1/action", action(json!({"add_host": {"host": 7}})), 400),
+        case("aggregate metadata list", Method::POST, "/os-aggregates/1/action", action(json!({"set_metadata": {"metadata": ["a"]}})), 400),
+        case("aggregate metadata number", Method::POST, "/os-aggregates/1/action", action(json!({"set_metadata": {"metadata": {"a": 1}}})), 400),
+        case("aggregate metadata key", Method::POST, "/os-aggregates/1/action", action(json!({"set_metadata": {"metadata": {"a/b": "1"}}})), 400),
+        case("server group %00", Method::GET, "/os-server-groups/%00", None, 404),
+        case("server group %FF", Method::DELETE, "/os-server-groups/%FF", None, 404),
+        case("server group unknown", Method::GET, "/os-server-groups/5a4f0c4e-8d7b-4f3e-9a51-0c1d2e3f4a5b", None, 404),
+        case("server group name NUL", Method::POST, "/os-server-groups", sg(json!({"name": "a\u{0}", "policy": "affinity"})), 400),
+        case("server group policy", Method::POST, "/os-server-groups", sg(json!({"name": "a", "policy": "spread"})), 400),
+        case("server group policy number", Method::POST, "/os-server-groups", sg(json!({"name": "a", "policy": 1})), 400),
+        case(
+            format!("server group max_server_per_host {big}"),
+            Method::POST,
+            "/os-server-groups",
+            Some(
+                format!(r#"{{"server_group": {{"name": "a", "policy": "anti-affinity", "rules": {{"max_server_per_host": {big}}}}}}}"#)
+                    .into_bytes(),
+            ),
+            400,
+        ),
+        case("server group rules list", Method::POST, "/os-server-groups", sg(json!({"name": "a", "policy": "anti-affinity", "rules": []})), 400),
+        case("server group limit", Method::GET, &format!("/os-server-groups?limit={huge}"), None, 400),
+        case("server group offset", Method::GET, "/os-server-groups?offset=-1", None, 400),
+        case("server hint group NUL", Method::POST, "/servers", hinted(json!({"group": "a\u{0}"})), 400),
+        case("server hint same_host number", Method::POST, "/servers", hinted(json!({"same_host": 1})), 400),
+        case("server hints not an object", Method::POST, "/servers", hinted(json!([1])), 400),
+    ]);
+    // os-hosts (until 2.42) and the hypervisor routes of patterns.
+    let v21 = |c: Case| with_header(c, "openstack-api-version", b"compute 2.1");
+    cases.extend([
+        v21(case("host %00", Method::GET, "/os-hosts/%00", None, 404)),
+        v21(case("host %FF", Method::GET, "/os-hosts/%FF/reboot", None, 404)),
+        v21(case("host status NUL", Method::PUT, "/os-hosts/h1", json_body(json!({"status": "enable\u{0}"})), 400)),
+        v21(case("host status number", Method::PUT, "/os-hosts/h1", json_body(json!({"status": 1})), 400)),
+        v21(case("host body list", Method::PUT, "/os-hosts/h1", json_body(json!(["status"])), 400)),
+        v21(case("hypervisor search %00", Method::GET, "/os-hypervisors/%00/search", None, 404)),
+        v21(case("hypervisor servers %FF", Method::GET, "/os-hypervisors/%FF/servers", None, 404)),
+        v21(case(format!("hypervisor uptime {big}"), Method::GET, &format!("/os-hypervisors/{big}/uptime"), None, 404)),
+        with_header(
+            case("hypervisor uptime not a uuid", Method::GET, "/os-hypervisors/abc/uptime", None, 400),
+            "openstack-api-version",
+            b"compute 2.87",
+        ),
+        case("hypervisors with_servers garbage", Method::GET, "/os-hypervisors?with_servers=%FF", None, 400),
+    ]);
+    // Usage, quota classes, extensions, audit log.
+    cases.extend([
+        case("usage start NUL", Method::GET, "/os-simple-tenant-usage?start=2024%00", None, 400),
+        case("usage end %FF", Method::GET, "/os-simple-tenant-usage?end=%FF", None, 400),
+        case(format!("usage limit {huge}"), Method::GET, &format!("/os-simple-tenant-usage?limit={huge}"), None, 400),
+        case("usage marker unknown", Method::GET, "/os-simple-tenant-usage/proj?marker=x", None, 400),
+        case(
+            "quota class %FF",
+            Method::PUT,
+            "/os-quota-class-sets/%FF",
+            json_body(json!({"quota_class_set": {"cores": 1}})),
+            404,
+        ),
+        case(
+            format!("quota class cores {big}"),
+            Method::PUT,
+            "/os-quota-class-sets/default",
+            Some(format!(r#"{{"quota_class_set": {{"cores": {big}}}}}"#).into_bytes()),
+            400,
+        ),
+        case(
+            "quota class NUL",
+            Method::PUT,
+            "/os-quota-class-sets/default",
+            json_body(json!({"quota_class_set": {"cores": "1\u{0}"}})),
+            400,
+        ),
+        case("quota class name 256", Method::GET, &format!("/os-quota-class-sets/{}", "c".repeat(256)), None, 400),
+        case("extension %00", Method::GET, "/extensions/%00", None, 404),
+        case("audit log %00", Method::GET, "/os-instance_usage_audit_log/%00", None, 404),
+        case("audit log garbage", Method::GET, "/os-instance_usage_audit_log/2024-13-45%2099:99:99", None, 400),
+    ]);
     // Unauthenticated: Keystone's 401 (checked separately below).
     let total = cases.len();
     for c in cases {

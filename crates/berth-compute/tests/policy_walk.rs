@@ -29,6 +29,8 @@ struct Fixture {
     server: String,
     service: String,
     hypervisor: String,
+    aggregate: String,
+    server_group: String,
 }
 
 impl Fixture {
@@ -42,12 +44,18 @@ impl Fixture {
                 ("{id}", "servers") => self.server.clone(),
                 ("{id}", "os-services") => self.service.clone(),
                 ("{id}", "os-hypervisors") => self.hypervisor.clone(),
+                ("{id}", "os-aggregates") => self.aggregate.clone(),
+                ("{id}", "os-server-groups") => self.server_group.clone(),
                 ("{project}", _) => PROJECT.to_string(),
                 ("{key}", "os-extra_specs") => "hw:cpu_policy".to_string(),
                 ("{key}", "metadata") => "k".to_string(),
                 ("{name}", "os-keypairs") => "walk".to_string(),
                 ("{tag}", "tags") => "walk".to_string(),
                 ("{network}", "ips") => "private".to_string(),
+                ("{host}", "os-hosts") => "h1".to_string(),
+                ("{id}", "os-quota-class-sets") => "default".to_string(),
+                ("{id}", "extensions") => "OS-DCF".to_string(),
+                ("{id}", "os-instance_usage_audit_log") => "2026-11-15%2000:00:00".to_string(),
                 (s, _) if s.starts_with('{') => panic!("route walk: no value for {s} in {template}"),
                 (s, _) => s.to_string(),
             });
@@ -78,7 +86,13 @@ impl Fixture {
             ("PUT", "/v2.1/servers/{id}/tags") => json!({"tags": ["walk"]}),
             ("PUT", "/v2.1/servers/{id}/tags/{tag}") => Value::Null,
             ("PUT", "/v2.1/os-services/{id}") => json!({"status": "enabled"}),
+            ("PUT", "/v2.1/os-quota-class-sets/{id}") => json!({"quota_class_set": {"key_pairs": 100}}),
+            ("PUT", "/v2.1/os-hosts/{host}") => json!({"maintenance_mode": "disable"}),
             ("PUT", "/v2.1/os-quota-sets/{project}") => json!({"quota_set": {"cores": 40}}),
+            ("POST", "/v2.1/os-aggregates") => json!({"aggregate": {"name": "walk"}}),
+            ("PUT", "/v2.1/os-aggregates/{id}") => json!({"aggregate": {"name": "walked"}}),
+            ("POST", "/v2.1/os-aggregates/{id}/action") => json!({"set_metadata": {"metadata": {"k": "v"}}}),
+            ("POST", "/v2.1/os-server-groups") => json!({"server_group": {"name": "walk", "policy": "affinity"}}),
             ("POST", "/v2.1/os-keypairs") => json!({"keypair": {"name": "walk", "public_key": WALK_KEY}}),
             (m, _) if m == "POST" || m == "PUT" => panic!("route walk: no body for {m} {template}"),
             _ => return None,
@@ -100,6 +114,7 @@ fn walked_rule(access: Access, template: &str) -> Option<&'static str> {
             let picked = match template {
                 "/v2.1/servers/{id}/action" => "os_compute_api:servers:stop",
                 "/v2.1/flavors/{id}/action" => "os_compute_api:os-flavor-access:add_tenant_access",
+                "/v2.1/os-aggregates/{id}/action" => "os_compute_api:os-aggregates:set_metadata",
                 other => panic!("route walk: which rule does a body for {other} pick?"),
             };
             assert!(rules.contains(&picked), "{template} does not name {picked}");
@@ -122,6 +137,19 @@ fn allowed(policy: &berth_policy::Enforcer, rule: &str, roles: &[&str]) -> bool 
 /// The walk's microversion: the newest at which every route exists
 /// (`os-hypervisors/statistics` is gone from 2.88).
 const WALK_MV: &str = "compute 2.87";
+
+/// The microversion a route is walked at: the newest at which it exists.
+fn walk_mv(template: &str) -> &'static str {
+    if template.starts_with("/v2.1/os-hosts") {
+        "compute 2.42"
+    } else if template.ends_with("/search") || template.ends_with("/servers") {
+        "compute 2.52"
+    } else if template.starts_with("/v2.1/images") {
+        "compute 2.35"
+    } else {
+        WALK_MV
+    }
+}
 
 async fn call_at(
     env: &Env,
@@ -161,7 +189,20 @@ async fn every_route_follows_its_rule_for_every_role() {
     let service = env.service_id("h1").await;
     let (_, v) = env.req(Method::GET, "/os-hypervisors", None).await;
     let hypervisor = v["hypervisors"][0]["id"].as_str().expect("a hypervisor").to_string();
-    let fx = Fixture { flavor, server, service, hypervisor };
+    let (_, v) = env.req(Method::POST, "/os-aggregates", Some(json!({"aggregate": {"name": "walk-agg"}}))).await;
+    let aggregate = v["aggregate"]["id"].as_i64().expect("an aggregate").to_string();
+    // A server group of the walking callers' project.
+    let (s, v) = env
+        .req_as(
+            PROJECT,
+            Method::POST,
+            "/os-server-groups",
+            Some(json!({"server_group": {"name": "g", "policy": "affinity"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let server_group = v["server_group"]["id"].as_str().unwrap().to_string();
+    let fx = Fixture { flavor, server, service, hypervisor, aggregate, server_group };
     let policy = berth_compute::ComputeService::default_policy(EnforcerConfig::default());
 
     let specs = berth_compute::route_specs();
@@ -174,7 +215,7 @@ async fn every_route_follows_its_rule_for_every_role() {
         for spec in &order {
             let path = fx.path(spec.path);
             let body = fx.body(&spec.method, spec.path);
-            let (status, v) = call_at(&env, WALK_MV, spec.method.clone(), &path, body, roles).await;
+            let (status, v) = call_at(&env, walk_mv(spec.path), spec.method.clone(), &path, body, roles).await;
             let what = format!("{} {} as {roles:?}", spec.method, spec.path);
             assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR, "{what}: {v}");
             assert_ne!(status, StatusCode::UNAUTHORIZED, "{what}: {v}");
@@ -252,6 +293,24 @@ async fn reader_member_admin_differences() {
         (reader, Method::GET, "/os-availability-zone".into(), None, 200),
         (member, Method::GET, "/os-availability-zone/detail".into(), None, 403),
         (admin, Method::GET, "/os-availability-zone/detail".into(), None, 200),
+        (member, Method::GET, "/os-aggregates".into(), None, 403),
+        (admin, Method::GET, "/os-aggregates".into(), None, 200),
+        // Server groups: readers list, members create.
+        (reader, Method::GET, "/os-server-groups".into(), None, 200),
+        (
+            reader,
+            Method::POST,
+            "/os-server-groups".into(),
+            Some(json!({"server_group": {"name": "g", "policy": "affinity"}})),
+            403,
+        ),
+        (
+            member,
+            Method::POST,
+            "/os-server-groups".into(),
+            Some(json!({"server_group": {"name": "g", "policy": "affinity"}})),
+            200,
+        ),
         // Quotas: readers see their own, admins change them.
         (reader, Method::GET, format!("/os-quota-sets/{PROJECT}"), None, 200),
         (reader, Method::GET, "/os-quota-sets/someone-else".into(), None, 403),

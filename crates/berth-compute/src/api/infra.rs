@@ -178,14 +178,14 @@ pub async fn services_delete(ctx: Ctx, Path(id): Path<String>) -> ApiResult {
 
 // ------------------------------------------------------------------ hypervisors
 
-struct Usage {
-    vcpus: i64,
-    memory_mb: i64,
-    disk_gb: i64,
-    running: i64,
+pub(super) struct Usage {
+    pub vcpus: i64,
+    pub memory_mb: i64,
+    pub disk_gb: i64,
+    pub running: i64,
 }
 
-async fn usage_of(ctx: &Ctx, n: &ComputeNode, instances: &[Instance]) -> Usage {
+pub(super) async fn usage_of(ctx: &Ctx, n: &ComputeNode, instances: &[Instance]) -> Usage {
     let mine: Vec<&Instance> = instances.iter().filter(|i| i.node_uuid == Some(n.uuid)).collect();
     let running = mine.len() as i64;
     match ctx.svc.node_usages(n).await {
@@ -207,7 +207,7 @@ async fn usage_of(ctx: &Ctx, n: &ComputeNode, instances: &[Instance]) -> Usage {
     }
 }
 
-async fn hypervisor_view(
+pub(super) async fn hypervisor_view(
     ctx: &Ctx,
     n: &ComputeNode,
     services: &BTreeMap<String, Service>,
@@ -233,7 +233,8 @@ async fn hypervisor_view(
             "disabled_reason": svc.and_then(|s| s.disabled_reason.clone()),
         });
         if ctx.v(2, 88) {
-            v["uptime"] = Value::Null;
+            // Null for a host that is down, as Nova.
+            v["uptime"] = svc.and_then(|s| super::hosts::uptime_text(ctx, s).ok()).map_or(Value::Null, |u| json!(u));
         } else {
             let u = usage_of(ctx, n, instances).await;
             let cpu_info = json!({"arch": crate::scheduler::HOST_ARCHITECTURE, "model": "fake", "vendor": "berth", "topology": {"sockets": 1, "cores": n.vcpus, "threads": 1}, "features": []});
@@ -254,20 +255,39 @@ async fn hypervisor_view(
     if ctx.v(2, 53) && ctx.q("with_servers").and_then(query_bool) == Some(true) {
         let servers: Vec<Value> = instances
             .iter()
-            .filter(|i| i.node_uuid == Some(n.uuid))
-            .map(|i| json!({"uuid": i.uuid, "name": format!("instance-{:08x}", i.id)}))
+            .filter(|i| !i.deleted && i.node_uuid == Some(n.uuid))
+            .map(|i| json!({"name": format!("instance-{:08x}", i.id), "uuid": i.uuid}))
             .collect();
-        v["servers"] = json!(servers);
+        // An empty list only from 2.75; before, no key.
+        if !servers.is_empty() || ctx.v(2, 75) {
+            v["servers"] = json!(servers);
+        }
     }
     v
 }
 
+/// `with_servers` (2.53): a strict boolean.
+fn with_servers(ctx: &Ctx) -> Result<()> {
+    match ctx.q("with_servers") {
+        Some(v) if ctx.v(2, 53) && query_bool(v).is_none() => {
+            Err(ComputeError::bad_request(format!("Invalid with_servers value: '{}'", truncate(v, 64))))
+        }
+        _ => Ok(()),
+    }
+}
+
 async fn hypervisor_listing(ctx: &Ctx, detail: bool) -> ApiResult {
     ctx.authorize_route(None)?;
+    with_servers(ctx)?;
     let mut nodes = ctx.svc.nodes().await?;
     if ctx.v(2, 53) {
         if let Some(p) = ctx.q("hypervisor_hostname_pattern") {
-            nodes.retain(|n| n.hypervisor_hostname.contains(p));
+            if ctx.q("limit").is_some() || ctx.q("marker").is_some() {
+                return Err(ComputeError::bad_request(
+                    "Paging over hypervisors with the hypervisor_hostname_pattern query parameter is not supported.",
+                ));
+            }
+            nodes = super::hosts::matching_nodes(ctx, p).await?;
         }
         if let Some(marker) = ctx.q("marker") {
             let pos = nodes
@@ -305,6 +325,7 @@ pub async fn hypervisors_detail(ctx: Ctx) -> ApiResult {
 
 pub async fn hypervisors_show(ctx: Ctx, Path(id): Path<String>) -> ApiResult {
     ctx.authorize_route(None)?;
+    with_servers(&ctx)?;
     let nf = || ComputeError::not_found(format!("Hypervisor with ID {} could not be found.", truncate(&id, 64)));
     let nodes = ctx.svc.nodes().await?;
     let node = if ctx.v(2, 53) {

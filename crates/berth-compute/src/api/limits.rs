@@ -60,7 +60,7 @@ pub async fn limits(ctx: Ctx) -> ApiResult {
         "totalInstancesUsed": u.get("instances").copied().unwrap_or(0),
         "totalCoresUsed": u.get("cores").copied().unwrap_or(0),
         "totalRAMUsed": u.get("ram").copied().unwrap_or(0),
-        "totalServerGroupsUsed": 0,
+        "totalServerGroupsUsed": u.get("server_groups").copied().unwrap_or(0),
     });
     if !ctx.v(2, 39) {
         abs["maxImageMeta"] = json!(128);
@@ -90,7 +90,7 @@ fn check_project(id: &str) -> Result<()> {
 pub async fn quota_defaults(ctx: Ctx, Path(project): Path<String>) -> ApiResult {
     check_project(&project)?;
     ctx.authorize_route(None)?;
-    let mut m = shown(&ctx, &ctx.svc.config.quota_defaults.as_map());
+    let mut m = shown(&ctx, &ctx.svc.quota_class("default").await?);
     m.insert("id".into(), json!(project));
     ok(json!({"quota_set": m}))
 }

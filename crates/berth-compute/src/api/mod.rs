@@ -3,15 +3,20 @@
 //! Nova's fault bodies, body limit, authentication, microversions), and
 //! helpers every handler shares.
 
+mod aggregates;
+mod extension_list;
 mod fault;
 mod flavors;
+mod hosts;
 mod infra;
 mod keypairs;
 mod limits;
 mod microversions;
 mod server_actions;
+mod server_groups;
 mod servers;
 mod snapshots;
+mod usage;
 mod versions;
 
 use std::sync::Arc;
@@ -61,6 +66,13 @@ const SERVER_ACTION_RULES: &[&str] = &[
     "os_compute_api:servers:create_image",
     "os_compute_api:os-create-backup",
     "os_compute_api:os-console-output",
+];
+
+/// Every rule `POST /v2.1/os-aggregates/{id}/action` may check, by action.
+const AGGREGATE_ACTION_RULES: &[&str] = &[
+    "os_compute_api:os-aggregates:add_host",
+    "os_compute_api:os-aggregates:remove_host",
+    "os_compute_api:os-aggregates:set_metadata",
 ];
 
 /// Every rule `POST /v2.1/flavors/{id}/action` may check, by action.
@@ -237,12 +249,82 @@ fn table() -> RouteTable<AppState> {
             infra::hypervisors_statistics,
         )
         .route("/v2.1/os-hypervisors/{id}", M::GET, rule("os_compute_api:os-hypervisors:show"), infra::hypervisors_show)
+        .route("/v2.1/os-hypervisors/{id}/uptime", M::GET, rule("os_compute_api:os-hypervisors:uptime"), hosts::uptime)
+        .route("/v2.1/os-hypervisors/{id}/search", M::GET, rule("os_compute_api:os-hypervisors:search"), hosts::search)
+        .route(
+            "/v2.1/os-hypervisors/{id}/servers",
+            M::GET,
+            rule("os_compute_api:os-hypervisors:servers"),
+            hosts::servers,
+        )
+        .route("/v2.1/os-hosts", M::GET, rule("os_compute_api:os-hosts:list"), hosts::list)
+        .route("/v2.1/os-hosts/{host}", M::GET, rule("os_compute_api:os-hosts:show"), hosts::show)
+        .route("/v2.1/os-hosts/{host}", M::PUT, rule("os_compute_api:os-hosts:update"), hosts::update)
+        .route("/v2.1/os-hosts/{host}/startup", M::GET, rule("os_compute_api:os-hosts:start"), hosts::startup)
+        .route("/v2.1/os-hosts/{host}/shutdown", M::GET, rule("os_compute_api:os-hosts:shutdown"), hosts::shutdown)
+        .route("/v2.1/os-hosts/{host}/reboot", M::GET, rule("os_compute_api:os-hosts:reboot"), hosts::reboot)
         .route("/v2.1/os-availability-zone", M::GET, rule("os_compute_api:os-availability-zone:list"), infra::az_list)
         .route(
             "/v2.1/os-availability-zone/detail",
             M::GET,
             rule("os_compute_api:os-availability-zone:detail"),
             infra::az_detail,
+        )
+        // Host aggregates.
+        .route("/v2.1/os-aggregates", M::GET, rule("os_compute_api:os-aggregates:index"), aggregates::list)
+        .route("/v2.1/os-aggregates", M::POST, rule("os_compute_api:os-aggregates:create"), aggregates::create)
+        .route("/v2.1/os-aggregates/{id}", M::GET, rule("os_compute_api:os-aggregates:show"), aggregates::show)
+        .route("/v2.1/os-aggregates/{id}", M::PUT, rule("os_compute_api:os-aggregates:update"), aggregates::update)
+        .route("/v2.1/os-aggregates/{id}", M::DELETE, rule("os_compute_api:os-aggregates:delete"), aggregates::delete)
+        .route("/v2.1/os-aggregates/{id}/action", M::POST, Access::AnyOf(AGGREGATE_ACTION_RULES), aggregates::action)
+        // Server groups.
+        .route("/v2.1/os-server-groups", M::GET, rule("os_compute_api:os-server-groups:index"), server_groups::list)
+        .route("/v2.1/os-server-groups", M::POST, rule("os_compute_api:os-server-groups:create"), server_groups::create)
+        .route("/v2.1/os-server-groups/{id}", M::GET, rule("os_compute_api:os-server-groups:show"), server_groups::show)
+        .route(
+            "/v2.1/os-server-groups/{id}",
+            M::DELETE,
+            rule("os_compute_api:os-server-groups:delete"),
+            server_groups::delete,
+        )
+        // Usage, quota classes, extensions, audit log.
+        .route(
+            "/v2.1/os-simple-tenant-usage",
+            M::GET,
+            rule("os_compute_api:os-simple-tenant-usage:list"),
+            usage::usage_list,
+        )
+        .route(
+            "/v2.1/os-simple-tenant-usage/{project}",
+            M::GET,
+            rule("os_compute_api:os-simple-tenant-usage:show"),
+            usage::usage_show,
+        )
+        .route(
+            "/v2.1/os-quota-class-sets/{id}",
+            M::GET,
+            rule("os_compute_api:os-quota-class-sets:show"),
+            usage::quota_class_show,
+        )
+        .route(
+            "/v2.1/os-quota-class-sets/{id}",
+            M::PUT,
+            rule("os_compute_api:os-quota-class-sets:update"),
+            usage::quota_class_update,
+        )
+        .route("/v2.1/extensions", M::GET, rule("os_compute_api:extensions"), usage::extensions_list)
+        .route("/v2.1/extensions/{id}", M::GET, rule("os_compute_api:extensions"), usage::extensions_show)
+        .route(
+            "/v2.1/os-instance_usage_audit_log",
+            M::GET,
+            rule("os_compute_api:os-instance-usage-audit-log:list"),
+            usage::audit_list,
+        )
+        .route(
+            "/v2.1/os-instance_usage_audit_log/{id}",
+            M::GET,
+            rule("os_compute_api:os-instance-usage-audit-log:show"),
+            usage::audit_show,
         )
         // Limits, quotas, keypairs.
         .route("/v2.1/limits", M::GET, rule("os_compute_api:limits"), limits::limits)

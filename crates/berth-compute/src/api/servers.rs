@@ -377,7 +377,11 @@ pub async fn show(ctx: Ctx, Path(id): Path<String>) -> ApiResult {
     let i = instance_for(&ctx, &id, "os_compute_api:servers:show").await?;
     let services = services_by_host(&ctx).await?;
     let tags = view_tags(&ctx, &[&i]).await?;
-    ok(json!({"server": view(&ctx, &i, &services, &tags).await?}))
+    let mut v = view(&ctx, &i, &services, &tags).await?;
+    if ctx.v(2, 71) {
+        v["server_groups"] = super::server_groups::of_server(&ctx, i.uuid).await?;
+    }
+    ok(json!({ "server": v }))
 }
 
 // ------------------------------------------------------------------ create
@@ -421,6 +425,7 @@ pub async fn create(ctx: Ctx, JsonBody(body): JsonBody) -> ApiResult {
     only_keys(top, &["server", "os:scheduler_hints", "OS-SCH-HNT:scheduler_hints"])?;
     let s = member(&body, "server")?;
     ctx.authorize_route(None)?;
+    let hints = super::server_groups::scheduler_hints(&ctx, top).await?;
     let mut allowed = vec![
         "name",
         "imageRef",
@@ -651,6 +656,7 @@ pub async fn create(ctx: Ctx, JsonBody(body): JsonBody) -> ApiResult {
         Some(other) => return Err(invalid("adminPass", format!("{} is not of type 'string'", type_name(other)))),
         None => admin_password(),
     };
+    hints.apply(&mut spec);
     let mut instances = Vec::new();
     for idx in 0..max_count {
         let now = now_us();
@@ -694,8 +700,12 @@ pub async fn create(ctx: Ctx, JsonBody(body): JsonBody) -> ApiResult {
     // The instances and their scheduling requests in one transaction; the
     // scheduler claims and picks hosts after we answer (as Nova's
     // conductor does).
-    ctx.svc.record_for_scheduling(&instances, &spec).await?;
     let created: Vec<Uuid> = instances.iter().map(|i| i.uuid).collect();
+    hints.join(&ctx, &created).await?;
+    if let Err(e) = ctx.svc.record_for_scheduling(&instances, &spec).await {
+        hints.leave(&ctx, &created).await;
+        return Err(e);
+    }
     let first = created.first().copied();
     // Recheck the quota now that the instances exist (Nova's
     // `recheck_quota`; unclaimed builds count with their flavors):
@@ -789,7 +799,11 @@ pub async fn update(ctx: Ctx, Path(id): Path<String>, JsonBody(body): JsonBody) 
         .ok_or_else(|| ComputeError::not_found(format!("Instance {} could not be found.", truncate(&id, 64))))?;
     let services = services_by_host(&ctx).await?;
     let tags = view_tags(&ctx, &[&i]).await?;
-    ok(json!({"server": view(&ctx, &i, &services, &tags).await?}))
+    let mut v = view(&ctx, &i, &services, &tags).await?;
+    if ctx.v(2, 71) {
+        v["server_groups"] = super::server_groups::of_server(&ctx, i.uuid).await?;
+    }
+    ok(json!({ "server": v }))
 }
 
 fn check_locked(ctx: &Ctx, i: &Instance) -> Result<()> {

@@ -16,12 +16,15 @@ use crate::db::{now_us, Db};
 use crate::error::{ComputeError, ErrorKind, Result};
 use crate::images::ImageLookup;
 use crate::model::*;
+mod aggregates;
 mod catalog;
 mod hosts;
 mod keypairs;
 mod schedule;
 mod server_actions;
+mod server_groups;
 mod servers;
+mod usage;
 
 pub(crate) use hosts::HeartbeatMembership;
 pub(crate) use server_actions::MAX_TAGS;
@@ -421,7 +424,9 @@ impl ComputeService {
 
     /// Effective quota limits of a project.
     pub async fn quota_limits(&self, project: &str) -> Result<BTreeMap<String, i64>> {
-        let mut m = self.config.quota_defaults.as_map();
+        // The configured defaults, then the default quota class, then the
+        // project's own.
+        let mut m = self.quota_class(usage::DEFAULT_CLASS).await?;
         m.extend(self.db.quotas(project).await?);
         Ok(m)
     }
@@ -440,6 +445,7 @@ impl ComputeService {
         }
         let mut m = BTreeMap::new();
         m.insert("instances".to_string(), self.db.count_instances(project).await?);
+        m.insert("server_groups".to_string(), self.count_server_groups(project).await?);
         if !with_resources {
             return Ok(m);
         }

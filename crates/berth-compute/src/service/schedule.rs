@@ -186,9 +186,14 @@ impl ComputeService {
             }
         };
         if let Some(az) = spec.availability_zone.clone() {
-            match self.db.find_az_aggregate(&az).await? {
-                Some(agg) => spec.member_of = vec![agg],
-                None => {
+            // The zone's host aggregates and the aggregate of the hosts
+            // that registered in it (the AvailabilityZoneFilter then keeps
+            // the hosts whose zone it is).
+            let mut aggs = self.db.aggregates_in_az(&az).await?;
+            aggs.extend(self.db.find_az_aggregate(&az).await?);
+            match aggs.is_empty() {
+                false => spec.member_of = aggs,
+                true => {
                     for (t, i) in &items {
                         let why = "No valid host was found. The availability zone has no hosts.";
                         self.db.fail_scheduling(i.uuid, why, t.id).await?;
@@ -223,6 +228,11 @@ impl ComputeService {
         let mut one_by_one = Vec::new();
         let mut candidates_ms = 0.0;
         let mut claim_ms = 0.0;
+        if spec.needs_placement_of_others() {
+            // Groups and host hints: one at a time (below), each seeing
+            // where the ones before it landed.
+            one_by_one = std::mem::take(&mut todo);
+        }
         if !todo.is_empty() {
             let t0 = Instant::now();
             let query = spec.query(self.config.max_placement_results);
@@ -309,6 +319,10 @@ impl ComputeService {
         let record_ms = t0.elapsed().as_secs_f64() * 1e3;
         let singly = one_by_one.len();
         for (t, i) in one_by_one {
+            let mut spec = spec.clone();
+            if spec.needs_placement_of_others() {
+                spec.placement = self.host_constraints(&spec, i.uuid).await?;
+            }
             match self.schedule(&i, &spec, &hosts).await {
                 Ok(p) => {
                     let az = p.service.availability_zone.clone();

@@ -2,6 +2,7 @@
 //! return [`crate::error::ComputeError`] kinds (not found, conflict,
 //! unavailable, internal), never HTTP statuses.
 
+mod aggregates;
 mod azs;
 mod extras;
 mod flavors;
@@ -10,13 +11,16 @@ mod keypairs;
 mod migrations;
 mod nodes;
 mod outbox;
+mod quota_classes;
 mod quotas;
+mod server_groups;
 mod services;
 mod tasks;
 
 pub(crate) use instances::set_state_tx;
 pub(crate) use keypairs::NewKeyPair;
 pub(crate) use outbox::insert_outbox_tx;
+pub(crate) use server_groups::NewServerGroup;
 pub(crate) use tasks::{delete_tasks_tx, enqueue_tx};
 
 use std::collections::BTreeMap;

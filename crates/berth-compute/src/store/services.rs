@@ -2,7 +2,14 @@
 
 use super::*;
 
-const SERVICE_COLS: &str = "id, uuid, host, service_binary, availability_zone, disabled, disabled_reason, forced_down, last_seen_up, report_count, created_at, updated_at";
+/// A service's zone: the zone of a host aggregate its host is in (see
+/// `aggregates.rs`), else the zone it registered with.
+const SERVICE_COLS: &str = "id, uuid, host, service_binary, \
+    COALESCE((SELECT MIN(a.availability_zone) FROM compute_aggregate_hosts ah \
+    JOIN compute_aggregates a ON a.id = ah.aggregate_id \
+    WHERE ah.host = compute_services.host AND a.availability_zone IS NOT NULL), \
+    compute_services.availability_zone) AS availability_zone, \
+    disabled, disabled_reason, forced_down, last_seen_up, report_count, created_at, updated_at";
 
 fn service_from_row(r: &AnyRow) -> Result<Service> {
     Ok(Service {
@@ -123,6 +130,8 @@ impl Db {
     pub async fn delete_service(&self, s: &Service) -> Result<()> {
         let mut w = self.write().await?;
         sqlx::query("DELETE FROM compute_nodes WHERE host = $1").bind(&s.host).execute(&mut *w.tx).await?;
+        // As Nova does, the host leaves its aggregates with its service.
+        sqlx::query("DELETE FROM compute_aggregate_hosts WHERE host = $1").bind(&s.host).execute(&mut *w.tx).await?;
         sqlx::query("DELETE FROM compute_services WHERE id = $1").bind(s.id).execute(&mut *w.tx).await?;
         w.commit().await?;
         self.hosts_changed();

@@ -1,0 +1,212 @@
+//! Host aggregates (`os-aggregates`) and their hosts. A host's
+//! availability zone is the zone of an aggregate it is in, else the zone
+//! its service registered with (see `services.rs`).
+
+use super::*;
+use crate::infra_model::{Aggregate, AZ_KEY};
+
+const COLS: &str = "id, uuid, name, metadata, created_at, updated_at";
+
+fn aggregate(r: &AnyRow, hosts: Vec<String>) -> Result<Aggregate> {
+    Ok(Aggregate {
+        id: get_i64(r, "id")?,
+        uuid: get_uuid(r, "uuid")?,
+        name: get_str(r, "name")?,
+        metadata: get_json(r, "metadata")?,
+        hosts,
+        created_at: get_i64(r, "created_at")?,
+        updated_at: get_opt_i64(r, "updated_at")?,
+    })
+}
+
+fn name_taken(name: &str) -> ComputeError {
+    ComputeError::conflict(format!("Aggregate {name} already exists."))
+}
+
+impl Db {
+    async fn aggregate_hosts(&self) -> Result<BTreeMap<i64, Vec<String>>> {
+        let rows = sqlx::query("SELECT aggregate_id, host FROM compute_aggregate_hosts ORDER BY host")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut m: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+        for r in &rows {
+            m.entry(get_i64(r, "aggregate_id")?).or_default().push(get_str(r, "host")?);
+        }
+        Ok(m)
+    }
+
+    /// Every aggregate, by id, with its hosts.
+    pub async fn list_aggregates(&self) -> Result<Vec<Aggregate>> {
+        let rows =
+            sqlx::query(&format!("SELECT {COLS} FROM compute_aggregates ORDER BY id")).fetch_all(&self.pool).await?;
+        let mut hosts = self.aggregate_hosts().await?;
+        rows.iter().map(|r| aggregate(r, hosts.remove(&get_i64(r, "id")?).unwrap_or_default())).collect()
+    }
+
+    pub async fn get_aggregate(&self, id: i64) -> Result<Option<Aggregate>> {
+        let Some(row) = sqlx::query(&format!("SELECT {COLS} FROM compute_aggregates WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let hosts = sqlx::query("SELECT host FROM compute_aggregate_hosts WHERE aggregate_id = $1 ORDER BY host")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| get_str(r, "host"))
+            .collect::<Result<Vec<_>>>()?;
+        aggregate(&row, hosts).map(Some)
+    }
+
+    /// Create an aggregate ([`ErrorKind::Conflict`] when the name is taken).
+    pub async fn create_aggregate(&self, name: &str, metadata: &BTreeMap<String, String>) -> Result<Aggregate> {
+        let mut w = self.write().await?;
+        let taken = sqlx::query("SELECT id FROM compute_aggregates WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *w.tx)
+            .await?;
+        if taken.is_some() {
+            return Err(name_taken(name));
+        }
+        let meta = serde_json::to_string(metadata).map_err(|e| ComputeError::internal(e.to_string()))?;
+        let row = sqlx::query(&format!(
+            "INSERT INTO compute_aggregates (uuid, name, metadata, availability_zone, created_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING {COLS}"
+        ))
+        .bind(Uuid::new_v4().to_string())
+        .bind(name)
+        .bind(meta)
+        .bind(metadata.get(AZ_KEY).cloned())
+        .bind(now_us())
+        .fetch_one(&mut *w.tx)
+        .await
+        .map_err(|e| match ComputeError::from(e) {
+            e if e.kind == ErrorKind::Conflict => name_taken(name),
+            e => e,
+        })?;
+        let a = aggregate(&row, Vec::new())?;
+        w.commit().await?;
+        Ok(a)
+    }
+
+    /// Save an aggregate's name and metadata ([`ErrorKind::Conflict`] when
+    /// another aggregate has the name).
+    pub async fn save_aggregate(&self, a: &Aggregate) -> Result<()> {
+        let mut w = self.write().await?;
+        let taken = sqlx::query("SELECT id FROM compute_aggregates WHERE name = $1 AND id <> $2")
+            .bind(&a.name)
+            .bind(a.id)
+            .fetch_optional(&mut *w.tx)
+            .await?;
+        if taken.is_some() {
+            return Err(name_taken(&a.name));
+        }
+        let meta = serde_json::to_string(&a.metadata).map_err(|e| ComputeError::internal(e.to_string()))?;
+        let n = sqlx::query(
+            "UPDATE compute_aggregates SET name = $1, metadata = $2, availability_zone = $3, updated_at = $4 WHERE id = $5",
+        )
+        .bind(&a.name)
+        .bind(meta)
+        .bind(a.metadata.get(AZ_KEY).cloned())
+        .bind(now_us())
+        .bind(a.id)
+        .execute(&mut *w.tx)
+        .await
+        .map_err(|e| match ComputeError::from(e) {
+            e if e.kind == ErrorKind::Conflict => name_taken(&a.name),
+            e => e,
+        })?
+        .rows_affected();
+        if n == 0 {
+            return Err(ComputeError::not_found(format!("Aggregate {} could not be found.", a.id)));
+        }
+        w.commit().await?;
+        self.hosts_changed();
+        Ok(())
+    }
+
+    /// Delete an aggregate (and its host list); `false` when there was none.
+    pub async fn delete_aggregate(&self, id: i64) -> Result<bool> {
+        let mut w = self.write().await?;
+        sqlx::query("DELETE FROM compute_aggregate_hosts WHERE aggregate_id = $1").bind(id).execute(&mut *w.tx).await?;
+        let n = sqlx::query("DELETE FROM compute_aggregates WHERE id = $1").bind(id).execute(&mut *w.tx).await?;
+        w.commit().await?;
+        self.hosts_changed();
+        Ok(n.rows_affected() > 0)
+    }
+
+    /// Add a host to an aggregate; `false` when it already was in it.
+    pub async fn add_aggregate_host(&self, id: i64, host: &str) -> Result<bool> {
+        let mut w = self.write().await?;
+        let exists = sqlx::query("SELECT host FROM compute_aggregate_hosts WHERE aggregate_id = $1 AND host = $2")
+            .bind(id)
+            .bind(host)
+            .fetch_optional(&mut *w.tx)
+            .await?;
+        if exists.is_some() {
+            return Ok(false);
+        }
+        let res =
+            sqlx::query("INSERT INTO compute_aggregate_hosts (aggregate_id, host, created_at) VALUES ($1, $2, $3)")
+                .bind(id)
+                .bind(host)
+                .bind(now_us())
+                .execute(&mut *w.tx)
+                .await;
+        match res {
+            Ok(_) => {}
+            Err(e) => {
+                return match ComputeError::from(e) {
+                    e if e.kind == ErrorKind::Conflict => Ok(false),
+                    e => Err(e),
+                }
+            }
+        }
+        sqlx::query("UPDATE compute_aggregates SET updated_at = $1 WHERE id = $2")
+            .bind(now_us())
+            .bind(id)
+            .execute(&mut *w.tx)
+            .await?;
+        w.commit().await?;
+        self.hosts_changed();
+        Ok(true)
+    }
+
+    /// Remove a host from an aggregate; `false` when it was not in it.
+    pub async fn remove_aggregate_host(&self, id: i64, host: &str) -> Result<bool> {
+        let mut w = self.write().await?;
+        let n = sqlx::query("DELETE FROM compute_aggregate_hosts WHERE aggregate_id = $1 AND host = $2")
+            .bind(id)
+            .bind(host)
+            .execute(&mut *w.tx)
+            .await?
+            .rows_affected();
+        if n > 0 {
+            sqlx::query("UPDATE compute_aggregates SET updated_at = $1 WHERE id = $2")
+                .bind(now_us())
+                .bind(id)
+                .execute(&mut *w.tx)
+                .await?;
+        }
+        w.commit().await?;
+        self.hosts_changed();
+        Ok(n > 0)
+    }
+
+    /// The aggregates `host` is in.
+    pub async fn aggregates_of_host(&self, host: &str) -> Result<Vec<Aggregate>> {
+        Ok(self.list_aggregates().await?.into_iter().filter(|a| a.hosts.iter().any(|h| h == host)).collect())
+    }
+
+    /// The uuids of the aggregates whose zone is `az`.
+    pub async fn aggregates_in_az(&self, az: &str) -> Result<Vec<Uuid>> {
+        let rows = sqlx::query("SELECT uuid FROM compute_aggregates WHERE availability_zone = $1 ORDER BY id")
+            .bind(az)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| get_uuid(r, "uuid")).collect()
+    }
+}
