@@ -57,7 +57,7 @@ fn brief(ctx: &Ctx, i: &Instance) -> Value {
     json!({"id": i.uuid, "name": i.display_name, "links": ctx.links(&format!("servers/{}", i.uuid))})
 }
 
-async fn view(ctx: &Ctx, i: &Instance, services: &BTreeMap<String, Service>) -> Result<Value> {
+pub(crate) async fn view(ctx: &Ctx, i: &Instance, services: &BTreeMap<String, Service>) -> Result<Value> {
     let status = lifecycle::status(i.vm_state, i.task_state).as_str();
     let mut v = brief(ctx, i);
     let o = v.as_object_mut().ok_or_else(|| ComputeError::internal("view"))?;
@@ -158,7 +158,7 @@ async fn view(ctx: &Ctx, i: &Instance, services: &BTreeMap<String, Service>) -> 
 }
 
 /// A live instance the caller may act on with `rule`.
-async fn instance_for(ctx: &Ctx, id: &str, rule: &str) -> Result<Instance> {
+pub(crate) async fn instance_for(ctx: &Ctx, id: &str, rule: &str) -> Result<Instance> {
     let nf = || ComputeError::not_found(format!("Instance {} could not be found.", truncate(id, 64)));
     let uuid = Uuid::parse_str(id).map_err(|_| nf())?;
     let i = ctx.svc.instance(uuid).await?.filter(|i| !i.deleted).ok_or_else(nf)?;
@@ -655,6 +655,7 @@ pub async fn create(ctx: Ctx, JsonBody(body): JsonBody) -> ApiResult {
         return Err(e);
     }
     let uuid = first.ok_or_else(|| ComputeError::internal("no instance created"))?;
+    super::instance_actions::record_all(&ctx, &created, "create").await;
     if s.get("return_reservation_id").and_then(Value::as_bool) == Some(true) {
         return Ok(json(StatusCode::ACCEPTED, json!({"reservation_id": reservation_id})));
     }
@@ -731,7 +732,7 @@ pub async fn update(ctx: Ctx, Path(id): Path<String>, JsonBody(body): JsonBody) 
     ok(json!({"server": view(&ctx, &i, &services).await?}))
 }
 
-fn check_locked(ctx: &Ctx, i: &Instance) -> Result<()> {
+pub(crate) fn check_locked(ctx: &Ctx, i: &Instance) -> Result<()> {
     if i.locked && !ctx.can("os_compute_api:os-lock-server:unlock:unlock_override", Some(&i.project_id)) {
         return Err(ComputeError::conflict(format!("Instance {} is locked", i.uuid)));
     }
@@ -741,11 +742,12 @@ fn check_locked(ctx: &Ctx, i: &Instance) -> Result<()> {
 pub async fn delete(ctx: Ctx, Path(id): Path<String>) -> ApiResult {
     let i = instance_for(&ctx, &id, "os_compute_api:servers:delete").await?;
     check_locked(&ctx, &i)?;
+    super::instance_actions::record_all(&ctx, &[i.uuid], "delete").await;
     ctx.svc.delete_instance(&i).await?;
     status_only(StatusCode::NO_CONTENT)
 }
 
-fn state_conflict(action: &str, i: &Instance) -> ComputeError {
+pub(crate) fn state_conflict(action: &str, i: &Instance) -> ComputeError {
     ComputeError::conflict(format!(
         "Cannot '{action}' instance {} while it is in {}",
         i.uuid,
@@ -769,6 +771,16 @@ pub async fn action(ctx: Ctx, Path(id): Path<String>, JsonBody(body): JsonBody) 
         "reboot" => ("os_compute_api:servers:reboot", "reboot"),
         "forceDelete" => ("os_compute_api:os-deferred-delete:force", "forceDelete"),
         "restore" => ("os_compute_api:os-deferred-delete:restore", "restore"),
+        "resize" => return super::moves::action(ctx, &id, name, arg).await,
+        "confirmResize" => return super::moves::action(ctx, &id, name, arg).await,
+        "revertResize" => return super::moves::action(ctx, &id, name, arg).await,
+        "migrate" => return super::moves::action(ctx, &id, name, arg).await,
+        "os-migrateLive" => return super::moves::action(ctx, &id, name, arg).await,
+        "evacuate" => return super::moves::action(ctx, &id, name, arg).await,
+        "shelve" => return super::moves::action(ctx, &id, name, arg).await,
+        "shelveOffload" => return super::moves::action(ctx, &id, name, arg).await,
+        "unshelve" => return super::moves::action(ctx, &id, name, arg).await,
+        "rebuild" => return super::moves::action(ctx, &id, name, arg).await,
         other => return Err(ComputeError::bad_request(format!("There is no such action: {}", truncate(other, 64)))),
     };
     let i = instance_for(&ctx, &id, rule).await?;
@@ -786,6 +798,7 @@ pub async fn action(ctx: Ctx, Path(id): Path<String>, JsonBody(body): JsonBody) 
             if !ctx.svc.start_or_stop(&i, action == "stop").await? {
                 return Err(state_conflict(action, &i));
             }
+            super::instance_actions::record_all(&ctx, &[i.uuid], action).await;
             accepted()
         }
         "reboot" => {
@@ -799,6 +812,7 @@ pub async fn action(ctx: Ctx, Path(id): Path<String>, JsonBody(body): JsonBody) 
             if !ctx.svc.reboot(&i, hard).await? {
                 return Err(state_conflict("reboot", &i));
             }
+            super::instance_actions::record_all(&ctx, &[i.uuid], "reboot").await;
             accepted()
         }
         _ => Err(ComputeError::bad_request("There is no such action")),

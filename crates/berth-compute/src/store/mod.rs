@@ -2,6 +2,7 @@
 //! return [`crate::error::ComputeError`] kinds (not found, conflict,
 //! unavailable, internal), never HTTP statuses.
 
+mod actions;
 mod azs;
 mod flavors;
 mod instances;
