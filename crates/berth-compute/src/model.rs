@@ -144,6 +144,8 @@ pub mod task_kind {
     pub const LIVE_MIGRATE: &str = "live_migrate";
     /// Destination of an evacuation: rebuild the guest there.
     pub const EVACUATE: &str = "evacuate";
+    /// The source of an evacuation is up again: clean up after it.
+    pub const EVACUATION_CLEANUP: &str = "evacuation_cleanup";
     /// Destroy the guest left on a host the instance moved away from.
     pub const DESTROY_GUEST: &str = "destroy_guest";
     /// Bring the guest back (revert) on the instance's host.

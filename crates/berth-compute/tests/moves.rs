@@ -463,7 +463,9 @@ async fn evacuate(backend: Backend) {
     // The source comes back: guest destroyed, its part of the allocation gone.
     assert!(c.guest_on("host1", &id));
     c.env.update_service("host1", json!({"forced_down": false})).await;
-    c.a1.reconcile().await.unwrap();
+    // Brought up through the API: its agent is told at once (a restarted
+    // agent does it at start, any agent in its periodic run).
+    c.drain().await;
     assert!(!c.guest_on("host1", &id));
     assert_eq!(c.usages("host1").await, u((0, 0, 0)));
     assert_eq!(c.held(&id).await, [(c.rp("host2"), u(SMALL))].into_iter().collect());
@@ -776,3 +778,23 @@ async fn conflicts_policy_and_views(backend: Backend) {
     c.audit_clean().await;
 }
 both_backends!(conflicts_policy_and_views);
+
+/// The swap lands but its answer is lost: the resize fails (Placement
+/// unavailable) and the allocations are exactly as before.
+async fn lost_swap_answer_rolls_back(backend: Backend) {
+    let c = Cloud::new(backend, ComputeConfig::default()).await;
+    let id = c.server_on("host1", &c.small).await;
+    let before = c.held(&id).await;
+    c.env.api_placement.lose_post_answers.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (s, v) = c.act(&id, json!({"resize": {"flavorRef": c.big}})).await;
+    c.env.api_placement.lose_post_answers.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert_eq!(c.env.status(&id).await, "ACTIVE");
+    assert_eq!(c.held(&id).await, before);
+    assert_eq!(c.usages("host2").await, u((0, 0, 0)));
+    let m = c.last_migration(&id).await;
+    assert_eq!(m["status"], "error");
+    assert!(c.held(m["uuid"].as_str().unwrap()).await.is_empty());
+    c.audit_clean().await;
+}
+both_backends!(lost_swap_answer_rolls_back);

@@ -17,6 +17,7 @@ pub(super) fn is_move_task(kind: &str) -> bool {
         REVERT_RESIZE,
         LIVE_MIGRATE,
         EVACUATE,
+        EVACUATION_CLEANUP,
         DESTROY_GUEST,
         RESPAWN_GUEST,
         SHELVE,
@@ -274,6 +275,7 @@ impl ComputeAgent {
                 }
                 self.event(task, uuid, "compute_rebuild_instance", None).await;
             }
+            task_kind::EVACUATION_CLEANUP => self.cleanup_evacuations().await?,
             task_kind::DESTROY_GUEST if i.host.as_deref() != Some(host.as_str()) => {
                 self.driver.destroy(uuid);
             }
@@ -383,27 +385,10 @@ impl ComputeAgent {
     /// longer than `resize_confirm_window`, offload servers shelved longer
     /// than `shelved_offload_time`.
     pub(super) async fn move_housekeeping(&self) -> Result<()> {
+        self.cleanup_evacuations().await?;
         let host = self.config.host.clone();
         let svc = &self.svc;
         let db = &svc.db;
-        if svc.host_is_up(&host).await? {
-            for m in db.evacuations_from(&host).await? {
-                let i = db.get_instance(m.instance_uuid).await?;
-                if m.status == migration_status::ACCEPTED && i.as_ref().is_some_and(|i| !i.deleted) {
-                    continue;
-                }
-                if i.as_ref().is_none_or(|i| i.host.as_deref() != Some(host.as_str())) {
-                    self.driver.destroy(m.instance_uuid);
-                }
-                if let (Some(i), Some(rp)) = (i.as_ref().filter(|i| !i.deleted), m.source_node_uuid) {
-                    if i.node_uuid != Some(rp) {
-                        svc.drop_provider(i, rp).await?;
-                    }
-                }
-                db.set_migration_status(m.uuid, &[m.status.as_str()], migration_status::COMPLETED).await?;
-                tracing::info!(instance = %m.instance_uuid, host, "evacuated instance cleaned up on its source");
-            }
-        }
         let now = crate::clock::now_us();
         let window = svc.config.resize_confirm_window;
         if !window.is_zero() {
@@ -428,6 +413,34 @@ impl ComputeAgent {
                     self.driver.destroy(i.uuid);
                     svc.offload_commit(&i, &[None]).await?;
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Once this host is up, finish the evacuations away from it: destroy
+    /// the guest, drop this host's part of the instance's allocation, and
+    /// complete the migration.
+    pub(super) async fn cleanup_evacuations(&self) -> Result<()> {
+        let host = self.config.host.clone();
+        let svc = &self.svc;
+        let db = &svc.db;
+        if svc.host_is_up(&host).await? {
+            for m in db.evacuations_from(&host).await? {
+                let i = db.get_instance(m.instance_uuid).await?;
+                if m.status == migration_status::ACCEPTED && i.as_ref().is_some_and(|i| !i.deleted) {
+                    continue;
+                }
+                if i.as_ref().is_none_or(|i| i.host.as_deref() != Some(host.as_str())) {
+                    self.driver.destroy(m.instance_uuid);
+                }
+                if let (Some(i), Some(rp)) = (i.as_ref().filter(|i| !i.deleted), m.source_node_uuid) {
+                    if i.node_uuid != Some(rp) {
+                        svc.drop_provider(i, rp).await?;
+                    }
+                }
+                db.set_migration_status(m.uuid, &[m.status.as_str()], migration_status::COMPLETED).await?;
+                tracing::info!(instance = %m.instance_uuid, host, "evacuated instance cleaned up on its source");
             }
         }
         Ok(())

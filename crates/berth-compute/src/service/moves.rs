@@ -231,6 +231,83 @@ impl ComputeService {
         Err(PlacementError::Unavailable("allocations kept changing".into()))
     }
 
+    /// Undo a swap that may have happened (its answer lost). When
+    /// Placement cannot be reached either, the audit heals what is left
+    /// (the migration consumer is unknown once the migration is closed, the
+    /// instance's allocation on the wrong provider).
+    async fn best_effort_swap_back(&self, i: &Instance, migration: Uuid) {
+        if let Err(e) = self.swap_back(i, migration).await {
+            tracing::warn!(instance = %i.uuid, %migration, error = %e, "cannot check for a lost swap; the audit will heal it");
+        }
+    }
+
+    /// Moves whose API process died between choosing a destination and
+    /// recording it (the migration still in its first status since before
+    /// `cutoff_us`): the swap, if it happened, is undone, the migration
+    /// closed in `error` and the instance idle again. Returns how many.
+    pub(crate) async fn recover_abandoned_moves(&self, cutoff_us: i64) -> Result<usize> {
+        let mut n = 0;
+        for m in self.db.list_migrations(None).await? {
+            let first = match m.migration_type.as_str() {
+                migration_type::RESIZE | migration_type::MIGRATION => migration_status::PRE_MIGRATING,
+                _ => migration_status::ACCEPTED,
+            };
+            if m.status != first || m.updated_at.unwrap_or(m.created_at) > cutoff_us {
+                continue;
+            }
+            match self.db.get_instance(m.instance_uuid).await?.filter(|i| !i.deleted) {
+                Some(i) if m.migration_type == migration_type::EVACUATION => {
+                    // Only the source allocation may stay.
+                    let held = self.placement.get_allocations(i.uuid).await?;
+                    if held.allocations.keys().any(|rp| Some(*rp) != i.node_uuid) {
+                        self.rewrite_allocations(&i).await?;
+                    }
+                }
+                Some(i) => self.swap_back(&i, m.uuid).await?,
+                None => self.remove_allocations_durably(m.uuid).await?,
+            }
+            let task = match m.migration_type.as_str() {
+                migration_type::RESIZE | migration_type::MIGRATION => TaskState::ResizePrep,
+                migration_type::LIVE_MIGRATION => TaskState::Migrating,
+                _ => TaskState::Rebuilding,
+            };
+            let expected: &'static [&'static str] = if first == migration_status::ACCEPTED {
+                &[migration_status::ACCEPTED]
+            } else {
+                &[migration_status::PRE_MIGRATING]
+            };
+            let closed = self
+                .commit_step(&MoveCommit {
+                    instance: m.instance_uuid,
+                    expect_task: Some(match task {
+                        TaskState::ResizePrep => &[Some(TaskState::ResizePrep)],
+                        TaskState::Migrating => &[Some(TaskState::Migrating)],
+                        _ => &[Some(TaskState::Rebuilding)],
+                    }),
+                    task_state: Some(None),
+                    migration: Some(MigrationUpdate {
+                        uuid: m.uuid,
+                        expected,
+                        status: migration_status::ERROR,
+                        dest: None,
+                    }),
+                    fault: Some((
+                        500,
+                        "The move was abandoned by its API process before it was recorded.".into(),
+                        None,
+                    )),
+                    ..Default::default()
+                })
+                .await?;
+            if !closed {
+                self.db.set_migration_status(m.uuid, expected, migration_status::ERROR).await?;
+            }
+            tracing::warn!(instance = %m.instance_uuid, migration = %m.uuid, "abandoned move rolled back");
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// Remove one provider from a consumer's allocations (read, modify,
     /// write with its generation); `false` when it held nothing there.
     pub(crate) async fn drop_provider(&self, i: &Instance, rp: Uuid) -> Result<bool, PlacementError> {
@@ -308,6 +385,8 @@ impl ComputeService {
         let claimed = match self.swap_to_destination(i, m.uuid, new_flavor, &exclude, host).await {
             Ok(c) => c,
             Err(e) => {
+                // The swap may have landed with its answer lost.
+                self.best_effort_swap_back(i, m.uuid).await;
                 self.abandon_move(i, m.uuid, &[migration_status::PRE_MIGRATING], &e.message).await?;
                 return Err(e);
             }
@@ -450,6 +529,7 @@ impl ComputeService {
         let claimed = match self.swap_to_destination(i, m.uuid, &i.flavor, &exclude, host).await {
             Ok(c) => c,
             Err(e) => {
+                self.best_effort_swap_back(i, m.uuid).await;
                 self.abandon_move(i, m.uuid, &["accepted"], &e.message).await?;
                 return Err(e);
             }
@@ -851,6 +931,26 @@ impl ComputeService {
             ..Default::default()
         })
         .await
+    }
+
+    /// A compute service is no longer forced down: its agent cleans up
+    /// after the evacuations away from it now (not at its next periodic
+    /// run).
+    pub(crate) async fn after_service_update(&self, s: &Service) -> Result<()> {
+        if s.forced_down || s.binary != super::NOVA_COMPUTE {
+            return Ok(());
+        }
+        for m in self.db.evacuations_from(&s.host).await? {
+            if m.status == migration_status::DONE {
+                self.commit_step(&MoveCommit {
+                    instance: m.instance_uuid,
+                    tasks: vec![(s.host.clone(), task_kind::EVACUATION_CLEANUP, json!({}))],
+                    ..Default::default()
+                })
+                .await?;
+            }
+        }
+        Ok(())
     }
 
     /// Does a zone of this name exist?
