@@ -20,6 +20,8 @@ use crate::model::*;
 use crate::scheduler::{COMPUTE_STATUS_DISABLED, HYPERVISOR_TYPE};
 use crate::service::{ComputeService, NOVA_COMPUTE};
 
+mod moves;
+
 /// Size of a simulated hypervisor: `fake` or `fake:VCPU,MEMORY_MB,DISK_GB`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct DriverSpec {
@@ -121,6 +123,11 @@ impl AgentConfig {
 #[derive(Debug, Default)]
 pub struct FakeDriver {
     guests: Mutex<BTreeMap<Uuid, i64>>,
+    /// Failures injected on demand: operation -> how many of its next
+    /// calls fail (`u32::MAX`: every call until cleared).
+    failures: Mutex<BTreeMap<String, u32>>,
+    /// Live migrations stay `running` until forced to complete.
+    hold_live_migrations: std::sync::atomic::AtomicBool,
 }
 
 impl FakeDriver {
@@ -149,6 +156,42 @@ impl FakeDriver {
     /// Guests and their power states.
     pub fn guests(&self) -> BTreeMap<Uuid, i64> {
         self.with(|g| g.clone())
+    }
+
+    /// Make the next `times` calls of `op` on this host fail (`u32::MAX`:
+    /// until [`FakeDriver::clear_failures`]). Operations: `finish_resize`
+    /// (destination of a resize or cold migration), `live_migration`,
+    /// `rebuild` (rebuild and the destination of an evacuation), `unshelve`
+    /// (spawning an offloaded server again).
+    pub fn fail(&self, op: &str, times: u32) {
+        self.failures.lock().unwrap_or_else(|p| p.into_inner()).insert(op.to_string(), times);
+    }
+
+    pub fn clear_failures(&self) {
+        self.failures.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// Consume one injected failure of `op`, if any.
+    pub(crate) fn check(&self, op: &str) -> std::result::Result<(), String> {
+        let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        match f.get_mut(op) {
+            Some(0) | None => Ok(()),
+            Some(n) => {
+                if *n != u32::MAX {
+                    *n -= 1;
+                }
+                Err(format!("injected failure of {op}"))
+            }
+        }
+    }
+
+    /// Hold live migrations in `running` (until `force_complete` or abort).
+    pub fn hold_live_migrations(&self, hold: bool) {
+        self.hold_live_migrations.store(hold, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub(crate) fn holds_live_migrations(&self) -> bool {
+        self.hold_live_migrations.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -516,6 +559,7 @@ impl ComputeAgent {
                 // Deleted meanwhile: make sure no guest is left.
                 self.driver.destroy(uuid);
             }
+            other if moves::is_move_task(other) => self.run_move_task(task, uuid).await?,
             kind => {
                 if let Some(done) = finishing_event(kind) {
                     self.finish_guest_change(uuid, done).await?;
@@ -604,6 +648,7 @@ impl ComputeAgent {
                 report.guests_restored += 1;
             }
         }
+        self.move_housekeeping().await?;
         // Allocations.
         let (Some(node), Some(allocs)) = (node, allocs) else { return Ok(report) };
         let migrations = db.in_progress_migrations().await?;

@@ -43,3 +43,12 @@ pub struct ServerGroup {
     pub members: Vec<Uuid>,
     pub created_at: i64,
 }
+
+/// What a new server group holds.
+pub struct NewServerGroup<'a> {
+    pub name: &'a str,
+    pub project_id: &'a str,
+    pub user_id: &'a str,
+    pub policy: &'a str,
+    pub max_server_per_host: Option<i64>,
+}

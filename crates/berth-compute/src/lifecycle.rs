@@ -72,6 +72,10 @@ vocabulary! {
         RebootingHard => "rebooting_hard",
         Rebuilding => "rebuilding",
         ResizePrep => "resize_prep",
+        ResizeMigrating => "resize_migrating",
+        ResizeFinish => "resize_finish",
+        ResizeReverting => "resize_reverting",
+        ResizeConfirming => "resize_confirming",
         Migrating => "migrating",
         Deleting => "deleting",
         Pausing => "pausing",
@@ -82,6 +86,10 @@ vocabulary! {
         Unrescuing => "unrescuing",
         ImageSnapshot => "image_snapshot",
         ImageBackup => "image_backup",
+        Shelving => "shelving",
+        ShelvingOffloading => "shelving_offloading",
+        Unshelving => "unshelving",
+        RebuildSpawning => "rebuild_spawning",
     }
 }
 
@@ -98,6 +106,7 @@ vocabulary! {
         HardReboot => "HARD_REBOOT",
         Rebuild => "REBUILD",
         Resize => "RESIZE",
+        RevertResize => "REVERT_RESIZE",
         VerifyResize => "VERIFY_RESIZE",
         Migrating => "MIGRATING",
         Paused => "PAUSED",
@@ -134,11 +143,16 @@ pub const FINISHED_MIGRATION_STATUSES: &[&str] =
 pub fn status(vm: VmState, task: Option<TaskState>) -> Status {
     use TaskState as T;
     match (vm, task) {
-        (VmState::Active | VmState::Stopped | VmState::Error, Some(T::Rebuilding)) => Status::Rebuild,
-        (VmState::Active | VmState::Stopped, Some(T::ResizePrep)) => Status::Resize,
+        (VmState::Active | VmState::Stopped | VmState::Error, Some(T::Rebuilding | T::RebuildSpawning)) => {
+            Status::Rebuild
+        }
+        (VmState::Active | VmState::Stopped, Some(T::ResizePrep | T::ResizeMigrating | T::ResizeFinish)) => {
+            Status::Resize
+        }
+        (VmState::Resized, Some(T::ResizeReverting)) => Status::RevertResize,
         (VmState::Active, Some(T::Rebooting)) => Status::Reboot,
         (VmState::Active, Some(T::RebootingHard)) => Status::HardReboot,
-        (VmState::Active, Some(T::Migrating)) => Status::Migrating,
+        (VmState::Active | VmState::Paused, Some(T::Migrating)) => Status::Migrating,
         (VmState::Active, _) => Status::Active,
         (VmState::Building, _) => Status::Build,
         (VmState::Stopped, _) => Status::Shutoff,
@@ -402,6 +416,8 @@ mod tests {
             (VmState::Deleted, None, "DELETED"),
             (VmState::SoftDeleted, None, "SOFT_DELETED"),
             (VmState::Resized, None, "VERIFY_RESIZE"),
+            (VmState::Resized, Some(T::ResizeReverting), "REVERT_RESIZE"),
+            (VmState::Active, Some(T::ResizeFinish), "RESIZE"),
             (VmState::Shelved, None, "SHELVED"),
             (VmState::ShelvedOffloaded, None, "SHELVED_OFFLOADED"),
         ];

@@ -9,9 +9,12 @@ mod fault;
 mod flavors;
 mod hosts;
 mod infra;
+mod instance_actions;
 mod keypairs;
 mod limits;
 mod microversions;
+mod migrations;
+mod moves;
 mod server_actions;
 mod server_groups;
 mod servers;
@@ -66,6 +69,16 @@ const SERVER_ACTION_RULES: &[&str] = &[
     "os_compute_api:servers:create_image",
     "os_compute_api:os-create-backup",
     "os_compute_api:os-console-output",
+    "os_compute_api:servers:resize",
+    "os_compute_api:servers:confirm_resize",
+    "os_compute_api:servers:revert_resize",
+    "os_compute_api:servers:rebuild",
+    "os_compute_api:os-migrate-server:migrate",
+    "os_compute_api:os-migrate-server:migrate_live",
+    "os_compute_api:os-evacuate",
+    "os_compute_api:os-shelve:shelve",
+    "os_compute_api:os-shelve:shelve_offload",
+    "os_compute_api:os-shelve:unshelve",
 ];
 
 /// Every rule `POST /v2.1/os-aggregates/{id}/action` may check, by action.
@@ -174,6 +187,44 @@ fn table() -> RouteTable<AppState> {
             M::DELETE,
             rule("os_compute_api:server-metadata:delete"),
             servers::meta_delete,
+        )
+        // Moves: migration records, live migrations of a server, actions.
+        .route("/v2.1/os-migrations", M::GET, rule("os_compute_api:os-migrations:index"), migrations::index)
+        .route(
+            "/v2.1/servers/{id}/migrations",
+            M::GET,
+            rule("os_compute_api:servers:migrations:index"),
+            migrations::server_index,
+        )
+        .route(
+            "/v2.1/servers/{id}/migrations/{migration}",
+            M::GET,
+            rule("os_compute_api:servers:migrations:show"),
+            migrations::server_show,
+        )
+        .route(
+            "/v2.1/servers/{id}/migrations/{migration}",
+            M::DELETE,
+            rule("os_compute_api:servers:migrations:delete"),
+            migrations::server_abort,
+        )
+        .route(
+            "/v2.1/servers/{id}/migrations/{migration}/action",
+            M::POST,
+            rule("os_compute_api:servers:migrations:force_complete"),
+            migrations::server_force_complete,
+        )
+        .route(
+            "/v2.1/servers/{id}/os-instance-actions",
+            M::GET,
+            rule("os_compute_api:os-instance-actions:list"),
+            instance_actions::list,
+        )
+        .route(
+            "/v2.1/servers/{id}/os-instance-actions/{request_id}",
+            M::GET,
+            rule("os_compute_api:os-instance-actions:show"),
+            instance_actions::show,
         )
         // Services, hypervisors, zones.
         .route(
@@ -408,6 +459,8 @@ pub(crate) struct Ctx {
     /// `http://host/compute` (no trailing slash).
     pub base: String,
     pub query: Vec<(String, String)>,
+    /// This request's id (`x-openstack-request-id`).
+    pub request_id: String,
     /// The route's access, from the route table.
     check: RouteCheck,
 }
@@ -429,7 +482,8 @@ impl FromRequestParts<AppState> for Ctx {
             Some(q) => serde_urlencoded::from_str::<Vec<(String, String)>>(q)
                 .map_err(|e| ComputeError::bad_request(format!("Invalid query string: {e}")).into_response())?,
         };
-        Ok(Ctx { svc: svc.clone(), caller, version, base, query, check })
+        let request_id = parts.extensions.get::<berth_http::RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+        Ok(Ctx { svc: svc.clone(), caller, version, base, query, request_id, check })
     }
 }
 

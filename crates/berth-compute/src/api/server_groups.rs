@@ -10,9 +10,9 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use super::*;
+use crate::infra_model::NewServerGroup;
 use crate::infra_model::ServerGroup;
 use crate::scheduler::RequestSpec;
-use crate::store::NewServerGroup;
 
 fn view(ctx: &Ctx, g: &ServerGroup, live: &BTreeSet<Uuid>) -> Value {
     let members: Vec<Uuid> = g.members.iter().filter(|m| live.contains(m)).copied().collect();

@@ -66,7 +66,7 @@ async fn view_tags(ctx: &Ctx, list: &[&Instance]) -> Result<BTreeMap<Uuid, Vec<S
     ctx.svc.tags_of(&uuids).await
 }
 
-async fn view(
+pub(crate) async fn view(
     ctx: &Ctx,
     i: &Instance,
     services: &BTreeMap<String, Service>,
@@ -167,6 +167,18 @@ async fn view(
             }
             set("fault", fv);
         }
+    }
+    Ok(v)
+}
+
+/// One server's whole view (tags and, from 2.71, its server groups):
+/// show, update and rebuild answer with it.
+pub(crate) async fn full_view(ctx: &Ctx, i: &Instance) -> Result<Value> {
+    let services = services_by_host(ctx).await?;
+    let tags = view_tags(ctx, &[i]).await?;
+    let mut v = view(ctx, i, &services, &tags).await?;
+    if ctx.v(2, 71) {
+        v["server_groups"] = super::server_groups::of_server(ctx, i.uuid).await?;
     }
     Ok(v)
 }
@@ -375,13 +387,7 @@ pub async fn detail(ctx: Ctx) -> ApiResult {
 
 pub async fn show(ctx: Ctx, Path(id): Path<String>) -> ApiResult {
     let i = instance_for(&ctx, &id, "os_compute_api:servers:show").await?;
-    let services = services_by_host(&ctx).await?;
-    let tags = view_tags(&ctx, &[&i]).await?;
-    let mut v = view(&ctx, &i, &services, &tags).await?;
-    if ctx.v(2, 71) {
-        v["server_groups"] = super::server_groups::of_server(&ctx, i.uuid).await?;
-    }
-    ok(json!({ "server": v }))
+    ok(json!({ "server": full_view(&ctx, &i).await? }))
 }
 
 // ------------------------------------------------------------------ create
@@ -725,6 +731,7 @@ pub async fn create(ctx: Ctx, JsonBody(body): JsonBody) -> ApiResult {
         }
     }
     let uuid = first.ok_or_else(|| ComputeError::internal("no instance created"))?;
+    super::instance_actions::record_all(&ctx, &created, "create").await;
     if s.get("return_reservation_id").and_then(Value::as_bool) == Some(true) {
         return Ok(json(StatusCode::ACCEPTED, json!({"reservation_id": reservation_id})));
     }
@@ -797,16 +804,10 @@ pub async fn update(ctx: Ctx, Path(id): Path<String>, JsonBody(body): JsonBody) 
         .instance(i.uuid)
         .await?
         .ok_or_else(|| ComputeError::not_found(format!("Instance {} could not be found.", truncate(&id, 64))))?;
-    let services = services_by_host(&ctx).await?;
-    let tags = view_tags(&ctx, &[&i]).await?;
-    let mut v = view(&ctx, &i, &services, &tags).await?;
-    if ctx.v(2, 71) {
-        v["server_groups"] = super::server_groups::of_server(&ctx, i.uuid).await?;
-    }
-    ok(json!({ "server": v }))
+    ok(json!({ "server": full_view(&ctx, &i).await? }))
 }
 
-fn check_locked(ctx: &Ctx, i: &Instance) -> Result<()> {
+pub(crate) fn check_locked(ctx: &Ctx, i: &Instance) -> Result<()> {
     if i.locked && !ctx.can("os_compute_api:os-lock-server:unlock:unlock_override", Some(&i.project_id)) {
         return Err(ComputeError::conflict(format!("Instance {} is locked", i.uuid)));
     }
@@ -816,6 +817,7 @@ fn check_locked(ctx: &Ctx, i: &Instance) -> Result<()> {
 pub async fn delete(ctx: Ctx, Path(id): Path<String>) -> ApiResult {
     let i = instance_for(&ctx, &id, "os_compute_api:servers:delete").await?;
     check_locked(&ctx, &i)?;
+    super::instance_actions::record_all(&ctx, &[i.uuid], "delete").await;
     ctx.svc.delete_instance(&i).await?;
     status_only(StatusCode::NO_CONTENT)
 }
@@ -851,6 +853,16 @@ pub async fn action(ctx: Ctx, Path(id): Path<String>, JsonBody(body): JsonBody) 
         "reboot" => ("os_compute_api:servers:reboot", "reboot"),
         "forceDelete" => ("os_compute_api:os-deferred-delete:force", "forceDelete"),
         "restore" => ("os_compute_api:os-deferred-delete:restore", "restore"),
+        "resize" => return super::moves::action(ctx, &id, name, arg).await,
+        "confirmResize" => return super::moves::action(ctx, &id, name, arg).await,
+        "revertResize" => return super::moves::action(ctx, &id, name, arg).await,
+        "migrate" => return super::moves::action(ctx, &id, name, arg).await,
+        "os-migrateLive" => return super::moves::action(ctx, &id, name, arg).await,
+        "evacuate" => return super::moves::action(ctx, &id, name, arg).await,
+        "shelve" => return super::moves::action(ctx, &id, name, arg).await,
+        "shelveOffload" => return super::moves::action(ctx, &id, name, arg).await,
+        "unshelve" => return super::moves::action(ctx, &id, name, arg).await,
+        "rebuild" => return super::moves::action(ctx, &id, name, arg).await,
         other => return Err(ComputeError::bad_request(format!("There is no such action: {}", truncate(other, 64)))),
     };
     let i = instance_for(&ctx, &id, rule).await?;
@@ -868,6 +880,7 @@ pub async fn action(ctx: Ctx, Path(id): Path<String>, JsonBody(body): JsonBody) 
             if !ctx.svc.start_or_stop(&i, action == "stop").await? {
                 return Err(state_conflict(action, &i));
             }
+            super::instance_actions::record_all(&ctx, &[i.uuid], action).await;
             accepted()
         }
         "reboot" => {
@@ -881,6 +894,7 @@ pub async fn action(ctx: Ctx, Path(id): Path<String>, JsonBody(body): JsonBody) 
             if !ctx.svc.reboot(&i, hard).await? {
                 return Err(state_conflict("reboot", &i));
             }
+            super::instance_actions::record_all(&ctx, &[i.uuid], "reboot").await;
             accepted()
         }
         _ => Err(ComputeError::bad_request("There is no such action")),

@@ -8,9 +8,9 @@ use uuid::Uuid;
 
 use super::ComputeService;
 use crate::error::{ComputeError, Result};
+use crate::infra_model::NewServerGroup;
 use crate::infra_model::ServerGroup;
 use crate::scheduler::{GroupPolicy, HostConstraints, RequestSpec};
-use crate::store::NewServerGroup;
 
 impl ComputeService {
     pub(crate) async fn create_server_group(&self, new: &NewServerGroup<'_>) -> Result<ServerGroup> {

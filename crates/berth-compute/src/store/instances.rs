@@ -325,8 +325,9 @@ impl Db {
 
     /// Mark an instance deleted and record, in the same transaction, that
     /// its allocations must be removed from Placement. Returns the outbox
-    /// entry id, or `None` when it was already deleted.
-    pub async fn mark_deleted(&self, uuid: Uuid) -> Result<Option<i64>> {
+    /// entry ids (the instance's, then those of the migrations it was in),
+    /// empty when it was already deleted.
+    pub async fn mark_deleted(&self, uuid: Uuid) -> Result<Vec<i64>> {
         let mut w = self.write().await?;
         let now = now_us();
         let n = sqlx::query(
@@ -341,16 +342,38 @@ impl Db {
         .await?
         .rows_affected();
         if n == 0 {
-            return Ok(None);
+            return Ok(Vec::new());
+        }
+        let mut ids = vec![insert_outbox_tx(&mut w.tx, self.engine, outbox_kind::DELETE_ALLOCATIONS, uuid).await?];
+        // Its moves in progress end, and the allocations their migration
+        // records hold go too.
+        let marks: Vec<String> = (2..FINISHED_MIGRATION_STATUSES.len() + 2).map(|n| format!("${n}")).collect();
+        let sql = format!(
+            "SELECT uuid FROM compute_migrations WHERE instance_uuid = $1 AND (status NOT IN ({}) OR status = 'done')",
+            marks.join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(uuid.to_string());
+        for s in FINISHED_MIGRATION_STATUSES {
+            q = q.bind(*s);
+        }
+        let open: Vec<Uuid> =
+            q.fetch_all(&mut *w.tx).await?.iter().map(|r| get_uuid(r, "uuid")).collect::<Result<_>>()?;
+        for m in open {
+            sqlx::query("UPDATE compute_migrations SET status = $1, updated_at = $2 WHERE uuid = $3")
+                .bind(migration_status::ERROR)
+                .bind(now)
+                .bind(m.to_string())
+                .execute(&mut *w.tx)
+                .await?;
+            ids.push(insert_outbox_tx(&mut w.tx, self.engine, outbox_kind::DELETE_ALLOCATIONS, m).await?);
         }
         // The guest's console log goes with it.
         sqlx::query("DELETE FROM compute_console_log WHERE instance_uuid = $1")
             .bind(uuid.to_string())
             .execute(&mut *w.tx)
             .await?;
-        let id = insert_outbox_tx(&mut w.tx, self.engine, outbox_kind::DELETE_ALLOCATIONS, uuid).await?;
         w.commit().await?;
-        Ok(Some(id))
+        Ok(ids)
     }
 
     /// Give back a claim whose host was never recorded: an instance still

@@ -2,6 +2,7 @@
 //! return [`crate::error::ComputeError`] kinds (not found, conflict,
 //! unavailable, internal), never HTTP statuses.
 
+mod actions;
 mod aggregates;
 mod azs;
 mod extras;
@@ -20,7 +21,6 @@ mod tasks;
 pub(crate) use instances::set_state_tx;
 pub(crate) use keypairs::NewKeyPair;
 pub(crate) use outbox::insert_outbox_tx;
-pub(crate) use server_groups::NewServerGroup;
 pub(crate) use tasks::{delete_tasks_tx, enqueue_tx};
 
 use std::collections::BTreeMap;

@@ -3,18 +3,9 @@
 //! group) quotas in the same write transaction as the insert.
 
 use super::*;
-use crate::infra_model::ServerGroup;
+use crate::infra_model::{NewServerGroup, ServerGroup};
 
 const COLS: &str = "id, uuid, name, project_id, user_id, policy, max_server_per_host, created_at";
-
-/// What a new server group holds.
-pub struct NewServerGroup<'a> {
-    pub name: &'a str,
-    pub project_id: &'a str,
-    pub user_id: &'a str,
-    pub policy: &'a str,
-    pub max_server_per_host: Option<i64>,
-}
 
 fn group(r: &AnyRow, members: Vec<Uuid>) -> Result<ServerGroup> {
     Ok(ServerGroup {
