@@ -67,7 +67,21 @@ both_engines!(discovery);
 
 async fn glance_direct_import(backend: Backend) {
     let env = Env::new(backend).await;
-    let img = env.create(&env.alice, json!({"name": "imp", "disk_format": "qcow2", "container_format": "bare"})).await;
+    // Creating an image names the import methods and stores (clients read
+    // them before they stage and import).
+    let r = env
+        .raw(
+            Method::POST,
+            "/image/v2/images",
+            Some(&env.alice),
+            &[("content-type", "application/json")],
+            json!({"name": "imp", "disk_format": "qcow2", "container_format": "bare"}).to_string().into_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(r.header("openstack-image-import-methods").as_deref(), Some("glance-direct"));
+    assert_eq!(r.header("openstack-image-store-ids").as_deref(), Some("file"));
+    let img = r.json();
     let id = img["id"].as_str().unwrap().to_string();
 
     // Importing before staging: 409 with Glance's message.
