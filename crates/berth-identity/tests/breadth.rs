@@ -480,8 +480,9 @@ async fn application_credentials(b: TestDb) {
     let base = format!("/identity/v3/users/{uid}/application_credentials");
 
     // Created with a generated secret, returned once; the caller's roles by default.
-    let (s, v) =
-        env.post(&base, &tok, json!({"application_credential": {"name": "ci", "description": "for CI"}})).await;
+    let (s, v) = env
+        .post(&base, &tok, json!({"application_credential": {"name": "ci", "description": "for CI", "roles": []}}))
+        .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let ac = &v["application_credential"];
     let acid = ac["id"].as_str().unwrap().to_string();
