@@ -362,6 +362,17 @@ async fn catalog_as_data(b: TestDb) {
     assert_eq!(s, StatusCode::BAD_REQUEST, "a cycle is refused");
     let (_, v) = env.get("/identity/v3/regions?parent_region_id=East", &admin).await;
     assert_eq!(names(&v, "regions", "id"), vec!["Sub"]);
+    let (s, _, v) =
+        env.req(Method::PUT, "/identity/v3/regions/West", Some(&admin), &[], Some(r#"{"region": {}}"#)).await;
+    assert_eq!((s, v["region"]["id"].as_str()), (StatusCode::CREATED, Some("West")), "{v}");
+    let (s, _, _) =
+        env.req(Method::PUT, "/identity/v3/regions/West", Some(&admin), &[], Some(r#"{"region": {}}"#)).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (s, _, _) = env
+        .req(Method::PUT, "/identity/v3/regions/North", Some(&admin), &[], Some(r#"{"region": {"id": "South"}}"#))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(env.delete("/identity/v3/regions/West", &admin).await, StatusCode::NO_CONTENT);
     let (s, v) = env.post("/identity/v3/regions", &admin, json!({"region": {}})).await;
     assert_eq!(s, StatusCode::CREATED, "an id is generated: {v}");
     assert_eq!(
