@@ -39,7 +39,7 @@ eid="$(os endpoint create --region e2e-region e2e-svc public http://e2e.example/
 expect "endpoint create" '^[0-9a-f]{32}$' "$eid"
 expect "endpoint list --service" '^http://e2e.example/v1/%\(project_id\)s$' \
     "$(os endpoint list --service e2e-svc -f value -c URL)"
-expect "endpoint show" '^e2e-region public$' "$(os endpoint show "$eid" -f value -c region -c interface | tr '\n' ' ' | sed 's/ $//')"
+expect "endpoint show" '^public e2e-region$' "$(os endpoint show "$eid" -f value -c region -c interface | tr '\n' ' ' | sed 's/ $//')"
 expect "the token catalog shows the new endpoint with the project filled in" \
     "e2e.example/v1/$(os project show admin -f value -c id)" "$(os catalog show e2e-type -f value -c endpoints)"
 os endpoint delete "$eid"
@@ -52,16 +52,18 @@ expect "berth's own catalog stays" '^compute identity image placement $' \
     "$(os service list -f value -c Type | sort | tr '\n' ' ')"
 
 # An application credential authenticates alone.
-read -r acid acsecret < <(os application credential create --description "e2e" e2e-ac -f value -c id -c secret | tr '\n' ' ')
+ac="$(os application credential create --description "e2e" e2e-ac -f value -c id -c secret)"
+acid="$(printf '%s\n' "$ac" | sed -n 1p)"
+acsecret="$(printf '%s\n' "$ac" | sed -n 2p)"
 expect "application credential create" '^[0-9a-f]{32}$' "$acid"
 expect "application credential list" '^e2e-ac$' "$(os application credential list -f value -c Name)"
 expect "a token from the application credential is scoped to its project" \
     "^$(os project show admin -f value -c id)\$" \
     "$(env -u OS_CLIENT_CONFIG_FILE "$venv/bin/openstack" --os-auth-type v3applicationcredential \
-        --os-auth-url "$auth_url" --os-identity-api-version 3 --os-application-credential-id "$acid" \
-        --os-application-credential-secret "$acsecret" token issue -f value -c project_id)"
+        --os-auth-url "$auth_url" --os-identity-api-version 3 --os-application-credential-id="$acid" \
+        --os-application-credential-secret="$acsecret" token issue -f value -c project_id)"
 if env -u OS_CLIENT_CONFIG_FILE "$venv/bin/openstack" --os-auth-type v3applicationcredential \
-    --os-auth-url "$auth_url" --os-identity-api-version 3 --os-application-credential-id "$acid" \
+    --os-auth-url "$auth_url" --os-identity-api-version 3 --os-application-credential-id="$acid" \
     --os-application-credential-secret wrong token issue >/dev/null 2>&1; then
     fail "a wrong application credential secret was accepted"
 fi

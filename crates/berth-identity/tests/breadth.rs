@@ -362,6 +362,17 @@ async fn catalog_as_data(b: TestDb) {
     assert_eq!(s, StatusCode::BAD_REQUEST, "a cycle is refused");
     let (_, v) = env.get("/identity/v3/regions?parent_region_id=East", &admin).await;
     assert_eq!(names(&v, "regions", "id"), vec!["Sub"]);
+    let (s, _, v) =
+        env.req(Method::PUT, "/identity/v3/regions/West", Some(&admin), &[], Some(r#"{"region": {}}"#)).await;
+    assert_eq!((s, v["region"]["id"].as_str()), (StatusCode::CREATED, Some("West")), "{v}");
+    let (s, _, _) =
+        env.req(Method::PUT, "/identity/v3/regions/West", Some(&admin), &[], Some(r#"{"region": {}}"#)).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (s, _, _) = env
+        .req(Method::PUT, "/identity/v3/regions/North", Some(&admin), &[], Some(r#"{"region": {"id": "South"}}"#))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(env.delete("/identity/v3/regions/West", &admin).await, StatusCode::NO_CONTENT);
     let (s, v) = env.post("/identity/v3/regions", &admin, json!({"region": {}})).await;
     assert_eq!(s, StatusCode::CREATED, "an id is generated: {v}");
     assert_eq!(
@@ -480,8 +491,9 @@ async fn application_credentials(b: TestDb) {
     let base = format!("/identity/v3/users/{uid}/application_credentials");
 
     // Created with a generated secret, returned once; the caller's roles by default.
-    let (s, v) =
-        env.post(&base, &tok, json!({"application_credential": {"name": "ci", "description": "for CI"}})).await;
+    let (s, v) = env
+        .post(&base, &tok, json!({"application_credential": {"name": "ci", "description": "for CI", "roles": []}}))
+        .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let ac = &v["application_credential"];
     let acid = ac["id"].as_str().unwrap().to_string();

@@ -471,7 +471,7 @@ static DEFAULTS: &[RuleDefault] = &[
         "Deletes an endpoint.",
         &[("DELETE", "/v3/endpoints/{endpoint_id}")],
     ),
-    op("identity:create_region", ADMIN_REQUIRED, SYSTEM_PROJECT, LEGACY_ADMIN, "Creates a region.", &[("POST", "/v3/regions")]),
+    op("identity:create_region", ADMIN_REQUIRED, SYSTEM_PROJECT, LEGACY_ADMIN, "Creates a region.", &[("POST", "/v3/regions"), ("PUT", "/v3/regions/{region_id}")]),
     op(
         "identity:update_region",
         ADMIN_REQUIRED,

@@ -201,7 +201,8 @@ pub(crate) async fn create(
     // The caller's roles on the project now (implied ones included).
     let (effective, _) =
         repo::effective_roles_with(&mut w.tx, &uid, &repo::Target::Project(project_id.clone())).await?;
-    let roles: Vec<String> = match requested {
+    // No roles (or an empty list, as openstackclient sends): the token's.
+    let roles: Vec<String> = match requested.filter(|l| !l.is_empty()) {
         None => caller.token.roles.iter().map(|r| r.id.clone()).collect(),
         Some(list) => {
             let mut out = Vec::new();

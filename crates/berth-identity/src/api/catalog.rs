@@ -420,10 +420,32 @@ pub(crate) async fn create_region(
     body: Bytes,
 ) -> ApiResult {
     caller.authorize(&PolicyTarget::new())?;
-    let body = parse_body(&headers, &body)?;
+    insert_region(&id, &headers, &body, None).await
+}
+
+/// `PUT /v3/regions/{id}`: create a region with the id of the path (a
+/// body `id`, if any, must be the same).
+pub(crate) async fn put_region(
+    State(id): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(rid): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    caller.authorize(&PolicyTarget::new().set("target.region.id", rid.as_str()))?;
+    insert_region(&id, &headers, &body, Some(rid)).await
+}
+
+async fn insert_region(id: &AppState, headers: &HeaderMap, body: &Bytes, path_id: Option<String>) -> ApiResult {
+    let body = parse_body(headers, body)?;
     let m = member(&body, "region")?;
-    let rid = match string_field(m, "id", 0, 255)? {
-        Some(i) if !i.is_empty() => i,
+    let given = string_field(m, "id", 0, 255)?;
+    let rid = match (path_id, given) {
+        (Some(p), Some(b)) if !b.is_empty() && b != p => {
+            return Err(IdentityError::bad_request("The region id in the body does not match the one in the path."))
+        }
+        (Some(p), _) => p,
+        (None, Some(i)) if !i.is_empty() => i,
         _ => new_id(),
     };
     let r = Region {
@@ -444,7 +466,7 @@ pub(crate) async fn create_region(
     }
     catalog::insert_region(&mut w.tx, &r, berth_time::now()).await?;
     w.commit().await?;
-    Ok(json_response(StatusCode::CREATED, json!({"region": region_json(&r, &v3_url(&id, &headers))})))
+    Ok(json_response(StatusCode::CREATED, json!({"region": region_json(&r, &v3_url(id, headers))})))
 }
 
 pub(crate) async fn update_region(

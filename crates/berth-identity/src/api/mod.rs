@@ -480,6 +480,7 @@ fn table() -> RouteTable<AppState> {
         .route("/v3/regions", get.clone(), Rule("identity:list_regions"), c::regions)
         .route("/v3/regions", post.clone(), Rule("identity:create_region"), c::create_region)
         .route("/v3/regions/{id}", get.clone(), Rule("identity:get_region"), c::region)
+        .route("/v3/regions/{id}", put.clone(), Rule("identity:create_region"), c::put_region)
         .route("/v3/regions/{id}", patch.clone(), Rule("identity:update_region"), c::update_region)
         .route("/v3/regions/{id}", delete.clone(), Rule("identity:delete_region"), c::delete_region)
 }
