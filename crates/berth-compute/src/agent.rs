@@ -20,6 +20,8 @@ use crate::model::*;
 use crate::scheduler::{COMPUTE_STATUS_DISABLED, HYPERVISOR_TYPE};
 use crate::service::{ComputeService, NOVA_COMPUTE};
 
+mod moves;
+
 /// Size of a simulated hypervisor: `fake` or `fake:VCPU,MEMORY_MB,DISK_GB`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct DriverSpec {
@@ -121,6 +123,11 @@ impl AgentConfig {
 #[derive(Debug, Default)]
 pub struct FakeDriver {
     guests: Mutex<BTreeMap<Uuid, i64>>,
+    /// Failures injected on demand: operation -> how many of its next
+    /// calls fail (`u32::MAX`: every call until cleared).
+    failures: Mutex<BTreeMap<String, u32>>,
+    /// Live migrations stay `running` until forced to complete.
+    hold_live_migrations: std::sync::atomic::AtomicBool,
 }
 
 impl FakeDriver {
@@ -149,6 +156,42 @@ impl FakeDriver {
     /// Guests and their power states.
     pub fn guests(&self) -> BTreeMap<Uuid, i64> {
         self.with(|g| g.clone())
+    }
+
+    /// Make the next `times` calls of `op` on this host fail (`u32::MAX`:
+    /// until [`FakeDriver::clear_failures`]). Operations: `finish_resize`
+    /// (destination of a resize or cold migration), `live_migration`,
+    /// `rebuild` (rebuild and the destination of an evacuation), `unshelve`
+    /// (spawning an offloaded server again).
+    pub fn fail(&self, op: &str, times: u32) {
+        self.failures.lock().unwrap_or_else(|p| p.into_inner()).insert(op.to_string(), times);
+    }
+
+    pub fn clear_failures(&self) {
+        self.failures.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// Consume one injected failure of `op`, if any.
+    pub(crate) fn check(&self, op: &str) -> std::result::Result<(), String> {
+        let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        match f.get_mut(op) {
+            Some(0) | None => Ok(()),
+            Some(n) => {
+                if *n != u32::MAX {
+                    *n -= 1;
+                }
+                Err(format!("injected failure of {op}"))
+            }
+        }
+    }
+
+    /// Hold live migrations in `running` (until `force_complete` or abort).
+    pub fn hold_live_migrations(&self, hold: bool) {
+        self.hold_live_migrations.store(hold, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub(crate) fn holds_live_migrations(&self) -> bool {
+        self.hold_live_migrations.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -412,20 +455,10 @@ impl ComputeAgent {
                     self.svc.local_delete(u).await?;
                     report.deletes_finished += 1;
                 }
-                Some(TaskState::PoweringOff) => {
-                    self.driver.set_power(u, power_state::SHUTDOWN);
-                    report.power_actions_completed +=
-                        usize::from(db.set_instance_state(u, &lifecycle::effect(Event::PoweredOff)).await?);
-                }
-                Some(TaskState::PoweringOn) => {
-                    self.driver.set_power(u, power_state::RUNNING);
-                    report.power_actions_completed +=
-                        usize::from(db.set_instance_state(u, &lifecycle::effect(Event::PoweredOn)).await?);
-                }
-                Some(TaskState::Rebooting | TaskState::RebootingHard) => {
-                    self.driver.set_power(u, power_state::RUNNING);
-                    report.power_actions_completed +=
-                        usize::from(db.set_instance_state(u, &lifecycle::effect(Event::Rebooted)).await?);
+                Some(t) => {
+                    if let Some(done) = lifecycle::completion(t) {
+                        report.power_actions_completed += usize::from(self.finish_guest_change(u, done).await?);
+                    }
                 }
                 _ => {}
             }
@@ -486,6 +519,13 @@ impl ComputeAgent {
         }
         let ids: Vec<i64> = tasks.iter().map(|t| t.id).collect();
         let launched = db.finish_spawns(&spawning, &ids).await?;
+        let banner: Vec<(Uuid, String)> = spawning
+            .iter()
+            .flat_map(|u| console_lines(Event::Spawn, *u, &self.config.host).into_iter().map(move |l| (*u, l)))
+            .collect();
+        if let Err(e) = db.append_console(&banner, false).await {
+            tracing::warn!(host = %self.config.host, error = %e, "cannot record console output");
+        }
         if launched < spawning.len() {
             tracing::info!(host = %self.config.host, changed = spawning.len() - launched, "instances changed while spawning");
         }
@@ -510,7 +550,6 @@ impl ComputeAgent {
     async fn run_task(&self, task: &Task) -> Result<()> {
         let Some(uuid) = task.instance_uuid else { return Ok(()) };
         let inst = self.svc.db.get_instance(uuid).await?;
-        let db = &self.svc.db;
         match task.kind.as_str() {
             task_kind::DELETE => {
                 self.driver.destroy(uuid);
@@ -520,21 +559,39 @@ impl ComputeAgent {
                 // Deleted meanwhile: make sure no guest is left.
                 self.driver.destroy(uuid);
             }
-            task_kind::STOP => {
-                self.driver.set_power(uuid, power_state::SHUTDOWN);
-                db.set_instance_state(uuid, &lifecycle::effect(Event::PoweredOff)).await?;
+            other if moves::is_move_task(other) => self.run_move_task(task, uuid).await?,
+            kind => {
+                if let Some(done) = finishing_event(kind) {
+                    self.finish_guest_change(uuid, done).await?;
+                    return Ok(());
+                }
+                tracing::warn!(kind, "unknown task kind; dropping it");
             }
-            task_kind::START => {
-                self.driver.set_power(uuid, power_state::RUNNING);
-                db.set_instance_state(uuid, &lifecycle::effect(Event::PoweredOn)).await?;
-            }
-            task_kind::REBOOT => {
-                self.driver.set_power(uuid, power_state::RUNNING);
-                db.set_instance_state(uuid, &lifecycle::effect(Event::Rebooted)).await?;
-            }
-            other => tracing::warn!(kind = other, "unknown task kind; dropping it"),
         }
         Ok(())
+    }
+
+    /// Change the guest as `done` says (its power state) and record it:
+    /// the compare-and-set on the task state decides, so work the instance
+    /// no longer waits for (reset, deleted) changes nothing. The console
+    /// log gets what the guest would print. `true` when recorded.
+    async fn finish_guest_change(&self, uuid: Uuid, done: Event) -> Result<bool> {
+        let t = lifecycle::effect(done);
+        let db = &self.svc.db;
+        if !db.set_instance_state(uuid, &t).await? {
+            return Ok(false);
+        }
+        if let Some(p) = t.power_state {
+            self.driver.set_power(uuid, p);
+        }
+        let lines = console_lines(done, uuid, &self.config.host);
+        if !lines.is_empty() {
+            let lines: Vec<(Uuid, String)> = lines.into_iter().map(|l| (uuid, l)).collect();
+            if let Err(e) = db.append_console(&lines, true).await {
+                tracing::warn!(%uuid, error = %e, "cannot record console output");
+            }
+        }
+        Ok(true)
     }
 
     /// Make the hypervisor and Placement agree with the database for this
@@ -585,15 +642,13 @@ impl ComputeAgent {
             }
         }
         for (u, i) in &mine {
-            let settled = matches!(i.vm_state, VmState::Active | VmState::Stopped) && i.task_state.is_none();
-            if settled && !guests.contains_key(u) {
-                self.driver.set_power(
-                    *u,
-                    if i.vm_state == VmState::Stopped { power_state::SHUTDOWN } else { power_state::RUNNING },
-                );
+            let resting = if i.task_state.is_none() { lifecycle::resting_power(i.vm_state) } else { None };
+            if let (Some(power), false) = (resting, guests.contains_key(u)) {
+                self.driver.set_power(*u, power);
                 report.guests_restored += 1;
             }
         }
+        self.move_housekeeping().await?;
         // Allocations.
         let (Some(node), Some(allocs)) = (node, allocs) else { return Ok(report) };
         let migrations = db.in_progress_migrations().await?;
@@ -769,6 +824,52 @@ pub async fn run_agent(
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) {
     Arc::new(ComputeAgent::new(svc, config, driver)).run(shutdown).await
+}
+
+/// The event that finishes a queued guest change of `kind`.
+fn finishing_event(kind: &str) -> Option<Event> {
+    Some(match kind {
+        task_kind::STOP => Event::PoweredOff,
+        task_kind::START => Event::PoweredOn,
+        task_kind::REBOOT => Event::Rebooted,
+        task_kind::PAUSE => Event::Paused,
+        task_kind::UNPAUSE => Event::Unpaused,
+        task_kind::SUSPEND => Event::Suspended,
+        task_kind::RESUME => Event::Resumed,
+        task_kind::RESCUE => Event::Rescued,
+        task_kind::UNRESCUE => Event::Unrescued,
+        task_kind::SNAPSHOT => Event::SnapshotTaken,
+        _ => return None,
+    })
+}
+
+/// What the simulated guest prints on its serial console when `event`
+/// happens to it.
+fn console_lines(event: Event, uuid: Uuid, host: &str) -> Vec<String> {
+    let boot = |what: &str| {
+        vec![
+            format!("[    0.000000] Linux version 6.1.0-berth (berth simulated hypervisor on {host})"),
+            "[    0.000000] Command line: root=/dev/vda1 ro console=ttyS0".to_string(),
+            "[    0.512000] Run /sbin/init as init process".to_string(),
+            format!("cloud-init: {what} instance {uuid}"),
+            "login: ".to_string(),
+        ]
+    };
+    match event {
+        Event::Spawn => boot("booted"),
+        Event::PoweredOn => boot("started"),
+        Event::Rebooted => {
+            let mut l = vec!["[    1.000000] reboot: Restarting system".to_string()];
+            l.extend(boot("rebooted"));
+            l
+        }
+        Event::PoweredOff => vec!["[    1.000000] reboot: Power down".to_string()],
+        Event::Suspended => vec!["[    1.000000] PM: suspend entry (deep)".to_string()],
+        Event::Resumed => vec!["[    1.000000] PM: suspend exit".to_string()],
+        Event::Rescued => boot("rescue boot of"),
+        Event::Unrescued => boot("left rescue,"),
+        _ => Vec::new(),
+    }
 }
 
 #[cfg(test)]

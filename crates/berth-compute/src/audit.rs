@@ -211,6 +211,10 @@ impl ComputeService {
         }
         report.pending_outbox = self.db.list_outbox().await?;
         if fix {
+            match self.recover_abandoned_moves(cutoff).await {
+                Ok(n) => report.fixed += n,
+                Err(e) => report.errors.push(format!("abandoned moves: {e}")),
+            }
             self.give_back_abandoned(&mut report, cutoff).await;
             self.heal(&mut report, &instances).await;
         }

@@ -55,7 +55,7 @@ pub use api::{route_specs, router, MAX_VERSION, MIN_VERSION, MOUNT};
 pub use audit::{AbandonedClaim, AuditReport, MissingAllocation, OrphanedAllocation, WrongProvider};
 pub use db::{redact, Engine};
 pub use error::{ComputeError, ErrorKind, Result};
-pub use images::{GlanceRequest, GlanceResponse, ImageInfo, ImageLookup, StaticImages};
+pub use images::{GlanceRequest, GlanceResponse, ImageInfo, ImageLookup, ServerImage, StaticImages};
 pub use lifecycle::{QueueState, Status, TaskState, VmState};
 pub use model::{ComputeNode, Flavor, Instance, InstanceFault, OutboxEntry, Service};
 pub use outbox::DrainReport;

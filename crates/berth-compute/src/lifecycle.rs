@@ -72,8 +72,24 @@ vocabulary! {
         RebootingHard => "rebooting_hard",
         Rebuilding => "rebuilding",
         ResizePrep => "resize_prep",
+        ResizeMigrating => "resize_migrating",
+        ResizeFinish => "resize_finish",
+        ResizeReverting => "resize_reverting",
+        ResizeConfirming => "resize_confirming",
         Migrating => "migrating",
         Deleting => "deleting",
+        Pausing => "pausing",
+        Unpausing => "unpausing",
+        Suspending => "suspending",
+        Resuming => "resuming",
+        Rescuing => "rescuing",
+        Unrescuing => "unrescuing",
+        ImageSnapshot => "image_snapshot",
+        ImageBackup => "image_backup",
+        Shelving => "shelving",
+        ShelvingOffloading => "shelving_offloading",
+        Unshelving => "unshelving",
+        RebuildSpawning => "rebuild_spawning",
     }
 }
 
@@ -90,6 +106,7 @@ vocabulary! {
         HardReboot => "HARD_REBOOT",
         Rebuild => "REBUILD",
         Resize => "RESIZE",
+        RevertResize => "REVERT_RESIZE",
         VerifyResize => "VERIFY_RESIZE",
         Migrating => "MIGRATING",
         Paused => "PAUSED",
@@ -113,7 +130,9 @@ vocabulary! {
 pub mod power_state {
     pub const NOSTATE: i64 = 0;
     pub const RUNNING: i64 = 1;
+    pub const PAUSED: i64 = 3;
     pub const SHUTDOWN: i64 = 4;
+    pub const SUSPENDED: i64 = 7;
 }
 
 /// Migration statuses after which a migration no longer holds resources.
@@ -124,11 +143,16 @@ pub const FINISHED_MIGRATION_STATUSES: &[&str] =
 pub fn status(vm: VmState, task: Option<TaskState>) -> Status {
     use TaskState as T;
     match (vm, task) {
-        (VmState::Active | VmState::Stopped | VmState::Error, Some(T::Rebuilding)) => Status::Rebuild,
-        (VmState::Active | VmState::Stopped, Some(T::ResizePrep)) => Status::Resize,
+        (VmState::Active | VmState::Stopped | VmState::Error, Some(T::Rebuilding | T::RebuildSpawning)) => {
+            Status::Rebuild
+        }
+        (VmState::Active | VmState::Stopped, Some(T::ResizePrep | T::ResizeMigrating | T::ResizeFinish)) => {
+            Status::Resize
+        }
+        (VmState::Resized, Some(T::ResizeReverting)) => Status::RevertResize,
         (VmState::Active, Some(T::Rebooting)) => Status::Reboot,
         (VmState::Active, Some(T::RebootingHard)) => Status::HardReboot,
-        (VmState::Active, Some(T::Migrating)) => Status::Migrating,
+        (VmState::Active | VmState::Paused, Some(T::Migrating)) => Status::Migrating,
         (VmState::Active, _) => Status::Active,
         (VmState::Building, _) => Status::Build,
         (VmState::Stopped, _) => Status::Shutoff,
@@ -153,7 +177,9 @@ pub enum Event {
     /// `os-start` on a hosted instance.
     Start,
     /// `reboot` (`hard`: `HARD`).
-    Reboot { hard: bool },
+    Reboot {
+        hard: bool,
+    },
     /// `DELETE` on an instance whose host is up: the agent deletes it.
     Delete,
     /// The agent starts building a scheduled instance.
@@ -166,6 +192,26 @@ pub enum Event {
     Rebooted,
     /// Scheduling or a task failed for good.
     Fail,
+    /// `pause` / `unpause`, `suspend` / `resume`, `rescue` / `unrescue`:
+    /// the agent changes the guest.
+    Pause,
+    Unpause,
+    Suspend,
+    Resume,
+    Rescue,
+    Unrescue,
+    /// `createImage` (`backup`: `createBackup`): the agent snapshots.
+    Snapshot {
+        backup: bool,
+    },
+    /// The agent finished the guest change an event above asked for.
+    Paused,
+    Unpaused,
+    Suspended,
+    Resumed,
+    Rescued,
+    Unrescued,
+    SnapshotTaken,
 }
 
 /// Where an event takes an instance, and the task states the instance
@@ -182,6 +228,7 @@ pub struct Transition {
 }
 
 const IDLE: &[Option<TaskState>] = &[None];
+const SNAPSHOTTING: &[Option<TaskState>] = &[Some(TaskState::ImageSnapshot), Some(TaskState::ImageBackup)];
 const REBOOTABLE_HARD: &[Option<TaskState>] = &[
     None,
     Some(TaskState::Rebooting),
@@ -216,6 +263,53 @@ pub fn effect(event: Event) -> Transition {
             Some(&[Some(T::Rebooting), Some(T::RebootingHard)]),
         ),
         Event::Fail => step(Some(VmState::Error), None, None, None),
+        Event::Pause => step(None, Some(T::Pausing), None, Some(IDLE)),
+        Event::Unpause => step(None, Some(T::Unpausing), None, Some(IDLE)),
+        Event::Suspend => step(None, Some(T::Suspending), None, Some(IDLE)),
+        Event::Resume => step(None, Some(T::Resuming), None, Some(IDLE)),
+        Event::Rescue => step(None, Some(T::Rescuing), None, Some(IDLE)),
+        Event::Unrescue => step(None, Some(T::Unrescuing), None, Some(IDLE)),
+        Event::Snapshot { backup: false } => step(None, Some(T::ImageSnapshot), None, Some(IDLE)),
+        Event::Snapshot { backup: true } => step(None, Some(T::ImageBackup), None, Some(IDLE)),
+        Event::Paused => step(Some(VmState::Paused), None, Some(power_state::PAUSED), Some(&[Some(T::Pausing)])),
+        Event::Unpaused => step(Some(VmState::Active), None, Some(power_state::RUNNING), Some(&[Some(T::Unpausing)])),
+        Event::Suspended => {
+            step(Some(VmState::Suspended), None, Some(power_state::SUSPENDED), Some(&[Some(T::Suspending)]))
+        }
+        Event::Resumed => step(Some(VmState::Active), None, Some(power_state::RUNNING), Some(&[Some(T::Resuming)])),
+        Event::Rescued => step(Some(VmState::Rescued), None, Some(power_state::RUNNING), Some(&[Some(T::Rescuing)])),
+        Event::Unrescued => step(Some(VmState::Active), None, Some(power_state::RUNNING), Some(&[Some(T::Unrescuing)])),
+        Event::SnapshotTaken => step(None, None, None, Some(SNAPSHOTTING)),
+    }
+}
+
+/// The event that finishes the guest change a task state stands for
+/// (an agent finishing queued work, or recovering it at start-up).
+pub fn completion(task: TaskState) -> Option<Event> {
+    use TaskState as T;
+    Some(match task {
+        T::PoweringOff => Event::PoweredOff,
+        T::PoweringOn => Event::PoweredOn,
+        T::Rebooting | T::RebootingHard => Event::Rebooted,
+        T::Pausing => Event::Paused,
+        T::Unpausing => Event::Unpaused,
+        T::Suspending => Event::Suspended,
+        T::Resuming => Event::Resumed,
+        T::Rescuing => Event::Rescued,
+        T::Unrescuing => Event::Unrescued,
+        T::ImageSnapshot | T::ImageBackup => Event::SnapshotTaken,
+        _ => return None,
+    })
+}
+
+/// The power state a guest at rest in `vm` has (`None`: no guest).
+pub fn resting_power(vm: VmState) -> Option<i64> {
+    match vm {
+        VmState::Active | VmState::Rescued => Some(power_state::RUNNING),
+        VmState::Stopped => Some(power_state::SHUTDOWN),
+        VmState::Paused => Some(power_state::PAUSED),
+        VmState::Suspended => Some(power_state::SUSPENDED),
+        _ => None,
     }
 }
 
@@ -227,7 +321,28 @@ fn vm_allows(event: Event, vm: VmState) -> bool {
         Event::Reboot { hard: false } => vm == VmState::Active,
         Event::Reboot { hard: true } => matches!(vm, VmState::Active | VmState::Stopped | VmState::Error),
         Event::Delete => vm != VmState::Deleted,
-        Event::Spawn | Event::PoweredOff | Event::PoweredOn | Event::Rebooted | Event::Fail => true,
+        // Nova's `check_instance_state` lists of compute/api.py.
+        Event::Pause | Event::Suspend => vm == VmState::Active,
+        Event::Unpause => vm == VmState::Paused,
+        Event::Resume => vm == VmState::Suspended,
+        Event::Rescue => matches!(vm, VmState::Active | VmState::Stopped | VmState::Error),
+        Event::Unrescue => vm == VmState::Rescued,
+        Event::Snapshot { backup: false } => {
+            matches!(vm, VmState::Active | VmState::Stopped | VmState::Paused | VmState::Suspended)
+        }
+        Event::Snapshot { backup: true } => matches!(vm, VmState::Active | VmState::Stopped),
+        Event::Spawn
+        | Event::PoweredOff
+        | Event::PoweredOn
+        | Event::Rebooted
+        | Event::Fail
+        | Event::Paused
+        | Event::Unpaused
+        | Event::Suspended
+        | Event::Resumed
+        | Event::Rescued
+        | Event::Unrescued
+        | Event::SnapshotTaken => true,
     }
 }
 
@@ -291,11 +406,18 @@ mod tests {
             (VmState::Stopped, None, "SHUTOFF"),
             (VmState::Stopped, Some(T::PoweringOn), "SHUTOFF"),
             (VmState::Stopped, Some(T::ResizePrep), "RESIZE"),
+            (VmState::Active, Some(T::Pausing), "ACTIVE"),
+            (VmState::Paused, Some(T::Unpausing), "PAUSED"),
+            (VmState::Suspended, None, "SUSPENDED"),
+            (VmState::Rescued, Some(T::Unrescuing), "RESCUE"),
+            (VmState::Active, Some(T::ImageSnapshot), "ACTIVE"),
             (VmState::Error, None, "ERROR"),
             (VmState::Error, Some(T::Rebuilding), "REBUILD"),
             (VmState::Deleted, None, "DELETED"),
             (VmState::SoftDeleted, None, "SOFT_DELETED"),
             (VmState::Resized, None, "VERIFY_RESIZE"),
+            (VmState::Resized, Some(T::ResizeReverting), "REVERT_RESIZE"),
+            (VmState::Active, Some(T::ResizeFinish), "RESIZE"),
             (VmState::Shelved, None, "SHELVED"),
             (VmState::ShelvedOffloaded, None, "SHELVED_OFFLOADED"),
         ];
@@ -344,6 +466,32 @@ mod tests {
             (Rebooted, VmState::Active, Some(T::RebootingHard), true, Some(VmState::Active), None),
             (Rebooted, VmState::Active, Some(T::Deleting), false, None, None),
             (Fail, VmState::Building, Some(T::Spawning), true, Some(VmState::Error), None),
+            (Pause, VmState::Active, None, true, None, Some(T::Pausing)),
+            (Pause, VmState::Stopped, None, false, None, None),
+            (Pause, VmState::Active, Some(T::Rebooting), false, None, None),
+            (Paused, VmState::Active, Some(T::Pausing), true, Some(VmState::Paused), None),
+            (Unpause, VmState::Paused, None, true, None, Some(T::Unpausing)),
+            (Unpause, VmState::Active, None, false, None, None),
+            (Unpaused, VmState::Paused, Some(T::Unpausing), true, Some(VmState::Active), None),
+            (Suspend, VmState::Active, None, true, None, Some(T::Suspending)),
+            (Suspend, VmState::Paused, None, false, None, None),
+            (Suspended, VmState::Active, Some(T::Suspending), true, Some(VmState::Suspended), None),
+            (Resume, VmState::Suspended, None, true, None, Some(T::Resuming)),
+            (Resume, VmState::Stopped, None, false, None, None),
+            (Resumed, VmState::Suspended, Some(T::Resuming), true, Some(VmState::Active), None),
+            (Rescue, VmState::Stopped, None, true, None, Some(T::Rescuing)),
+            (Rescue, VmState::Error, None, true, None, Some(T::Rescuing)),
+            (Rescue, VmState::Paused, None, false, None, None),
+            (Rescued, VmState::Stopped, Some(T::Rescuing), true, Some(VmState::Rescued), None),
+            (Unrescue, VmState::Rescued, None, true, None, Some(T::Unrescuing)),
+            (Unrescue, VmState::Active, None, false, None, None),
+            (Unrescued, VmState::Rescued, Some(T::Unrescuing), true, Some(VmState::Active), None),
+            (Snapshot { backup: false }, VmState::Paused, None, true, None, Some(T::ImageSnapshot)),
+            (Snapshot { backup: false }, VmState::Building, Some(T::Spawning), false, None, None),
+            (Snapshot { backup: true }, VmState::Paused, None, false, None, None),
+            (Snapshot { backup: true }, VmState::Stopped, None, true, None, Some(T::ImageBackup)),
+            (SnapshotTaken, VmState::Active, Some(T::ImageSnapshot), true, None, None),
+            (SnapshotTaken, VmState::Active, Some(T::Deleting), false, None, None),
         ];
         for &(event, vm, task, allowed, to_vm, to_task) in cases {
             let t = transition(event, vm, task);

@@ -51,6 +51,10 @@ pub struct Instance {
     pub access_ip_v4: Option<String>,
     pub access_ip_v6: Option<String>,
     pub locked: bool,
+    /// `owner` or `admin`: who locked it (decides who may unlock).
+    pub locked_by: Option<String>,
+    /// Why (2.73).
+    pub locked_reason: Option<String>,
     pub reservation_id: String,
     pub launch_index: i64,
     pub launched_at: Option<i64>,
@@ -135,8 +139,132 @@ pub mod task_kind {
     pub const STOP: &str = "stop";
     pub const START: &str = "start";
     pub const REBOOT: &str = "reboot";
+    /// Guest changes through the agent (pause, suspend, rescue and their
+    /// inverses; a snapshot for createImage / createBackup).
+    pub const PAUSE: &str = "pause";
+    pub const UNPAUSE: &str = "unpause";
+    pub const SUSPEND: &str = "suspend";
+    pub const RESUME: &str = "resume";
+    pub const RESCUE: &str = "rescue";
+    pub const UNRESCUE: &str = "unrescue";
+    pub const SNAPSHOT: &str = "snapshot";
     /// Choose a host and claim (the scheduler's queue).
     pub const SCHEDULE: &str = "schedule";
+    /// Destination of a resize or cold migration: spawn the guest there
+    /// (allocations already swapped), VERIFY_RESIZE.
+    pub const FINISH_RESIZE: &str = "finish_resize";
+    /// Destination of a live migration.
+    pub const LIVE_MIGRATE: &str = "live_migrate";
+    /// Destination of an evacuation: rebuild the guest there.
+    pub const EVACUATE: &str = "evacuate";
+    /// The source of an evacuation is up again: clean up after it.
+    pub const EVACUATION_CLEANUP: &str = "evacuation_cleanup";
+    /// Destroy the guest left on a host the instance moved away from.
+    pub const DESTROY_GUEST: &str = "destroy_guest";
+    /// Bring the guest back (revert) on the instance's host.
+    pub const RESPAWN_GUEST: &str = "respawn_guest";
+    pub const SHELVE: &str = "shelve";
+    pub const SHELVE_OFFLOAD: &str = "shelve_offload";
+    pub const UNSHELVE: &str = "unshelve";
+    pub const REBUILD: &str = "rebuild";
+    /// Destination of a resize being reverted: destroy the guest there and
+    /// move the allocation back.
+    pub const REVERT_RESIZE: &str = "revert_resize";
+}
+
+/// Nova's `migration_type` values.
+pub mod migration_type {
+    pub const MIGRATION: &str = "migration";
+    pub const RESIZE: &str = "resize";
+    pub const LIVE_MIGRATION: &str = "live-migration";
+    pub const EVACUATION: &str = "evacuation";
+}
+
+/// Nova's migration statuses (the ones berth uses).
+pub mod migration_status {
+    pub const PRE_MIGRATING: &str = "pre-migrating";
+    pub const MIGRATING: &str = "migrating";
+    pub const FINISHED: &str = "finished";
+    pub const CONFIRMED: &str = "confirmed";
+    pub const REVERTED: &str = "reverted";
+    pub const ERROR: &str = "error";
+    pub const FAILED: &str = "failed";
+    pub const PREPARING: &str = "preparing";
+    pub const RUNNING: &str = "running";
+    pub const COMPLETED: &str = "completed";
+    pub const CANCELLED: &str = "cancelled";
+    pub const ACCEPTED: &str = "accepted";
+    pub const DONE: &str = "done";
+}
+
+/// A full migration record (`os-migrations`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MigrationRecord {
+    pub id: i64,
+    pub uuid: Uuid,
+    pub instance_uuid: Uuid,
+    pub source_compute: Option<String>,
+    pub dest_compute: Option<String>,
+    pub source_node: Option<String>,
+    pub dest_node: Option<String>,
+    pub dest_host: Option<String>,
+    pub source_node_uuid: Option<Uuid>,
+    pub dest_node_uuid: Option<Uuid>,
+    pub old_flavor: Option<Flavor>,
+    pub new_flavor: Option<Flavor>,
+    pub status: String,
+    pub migration_type: String,
+    pub user_id: Option<String>,
+    pub project_id: Option<String>,
+    pub created_at: i64,
+    pub updated_at: Option<i64>,
+}
+
+/// Where an instance is (or goes): host, node name and node uuid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRef {
+    pub host: String,
+    pub node: String,
+    pub node_uuid: Uuid,
+}
+
+/// A migration's status change in a [`MoveCommit`].
+#[derive(Debug, Clone)]
+pub struct MigrationUpdate {
+    pub uuid: Uuid,
+    /// Statuses it must be in (any when empty).
+    pub expected: &'static [&'static str],
+    pub status: &'static str,
+    /// Record the destination.
+    pub dest: Option<NodeRef>,
+}
+
+/// One step of a move, committed in one transaction by
+/// `Db::commit_move`.
+#[derive(Debug, Clone, Default)]
+pub struct MoveCommit {
+    pub instance: Uuid,
+    /// Task states the instance must be in (`None`: any).
+    pub expect_task: Option<&'static [Option<TaskState>]>,
+    /// Vm states the instance must be in (`None`: any).
+    pub expect_vm: Option<&'static [VmState]>,
+    pub vm_state: Option<VmState>,
+    /// `Some(t)`: set the task state to `t`.
+    pub task_state: Option<Option<TaskState>>,
+    pub power_state: Option<i64>,
+    /// `Some(None)`: no host any more (offloaded).
+    pub place: Option<Option<NodeRef>>,
+    pub flavor: Option<Flavor>,
+    pub image_ref: Option<String>,
+    pub availability_zone: Option<String>,
+    pub new_migration: Option<MigrationRecord>,
+    pub migration: Option<MigrationUpdate>,
+    /// Agent tasks: (host, kind, payload).
+    pub tasks: Vec<(String, &'static str, serde_json::Value)>,
+    /// Consumers whose allocations must go (through the outbox).
+    pub give_back: Vec<Uuid>,
+    /// A fault to record: (code, message, host).
+    pub fault: Option<(i64, String, Option<String>)>,
 }
 
 /// A Placement operation that must eventually happen.
@@ -185,4 +313,31 @@ pub struct KeyPair {
     pub fingerprint: String,
     /// Microseconds since the epoch.
     pub created_at: i64,
+}
+
+/// An instance action (`os-instance-actions`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InstanceAction {
+    pub id: i64,
+    pub instance_uuid: Uuid,
+    pub action: String,
+    pub request_id: String,
+    pub user_id: String,
+    pub project_id: String,
+    pub message: Option<String>,
+    pub start_time: i64,
+    pub finish_time: Option<i64>,
+    pub updated_at: Option<i64>,
+}
+
+/// An event of an instance action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActionEvent {
+    pub event: String,
+    pub result: Option<String>,
+    pub traceback: Option<String>,
+    pub details: Option<String>,
+    pub host: Option<String>,
+    pub start_time: i64,
+    pub finish_time: Option<i64>,
 }

@@ -50,11 +50,15 @@ impl Fixture {
                 ("{key}", "os-extra_specs") => "hw:cpu_policy".to_string(),
                 ("{key}", "metadata") => "k".to_string(),
                 ("{name}", "os-keypairs") => "walk".to_string(),
+                ("{tag}", "tags") => "walk".to_string(),
+                ("{network}", "ips") => "private".to_string(),
                 ("{host}", "os-hosts") => "h1".to_string(),
                 ("{id}", "os-quota-class-sets") => "default".to_string(),
                 ("{id}", "images") => IMAGE.to_string(),
                 ("{id}", "extensions") => "OS-DCF".to_string(),
                 ("{id}", "os-instance_usage_audit_log") => "2026-11-15%2000:00:00".to_string(),
+                ("{migration}", "migrations") => "1".to_string(),
+                ("{request_id}", "os-instance-actions") => "req-walk".to_string(),
                 (s, _) if s.starts_with('{') => panic!("route walk: no value for {s} in {template}"),
                 (s, _) => s.to_string(),
             });
@@ -82,6 +86,8 @@ impl Fixture {
                 json!({"metadata": {"k": "v"}})
             }
             ("PUT", "/v2.1/servers/{id}/metadata/{key}") => json!({"meta": {"k": "w"}}),
+            ("PUT", "/v2.1/servers/{id}/tags") => json!({"tags": ["walk"]}),
+            ("PUT", "/v2.1/servers/{id}/tags/{tag}") => Value::Null,
             ("PUT", "/v2.1/os-services/{id}") => json!({"status": "enabled"}),
             ("POST", "/v2.1/images/{id}/metadata") | ("PUT", "/v2.1/images/{id}/metadata") => {
                 json!({"metadata": {"k": "v"}})
@@ -89,6 +95,7 @@ impl Fixture {
             ("PUT", "/v2.1/images/{id}/metadata/{key}") => json!({"meta": {"k": "v"}}),
             ("PUT", "/v2.1/os-quota-class-sets/{id}") => json!({"quota_class_set": {"key_pairs": 100}}),
             ("PUT", "/v2.1/os-hosts/{host}") => json!({"maintenance_mode": "disable"}),
+            ("POST", "/v2.1/servers/{id}/migrations/{migration}/action") => json!({"force_complete": null}),
             ("PUT", "/v2.1/os-quota-sets/{project}") => json!({"quota_set": {"cores": 40}}),
             ("POST", "/v2.1/os-aggregates") => json!({"aggregate": {"name": "walk"}}),
             ("PUT", "/v2.1/os-aggregates/{id}") => json!({"aggregate": {"name": "walked"}}),
@@ -209,9 +216,13 @@ async fn every_route_follows_its_rule_for_every_role() {
     let specs = berth_compute::route_specs();
     assert!(specs.len() >= 40, "route table shrank: {}", specs.len());
     let mut denied_without_roles = 0;
-    // Deletes last, so the objects other routes need still exist.
+    // Deletes last, so the objects other routes need still exist, and
+    // nested ones (a server's migration) before their parents.
     let mut order: Vec<_> = specs.iter().collect();
-    order.sort_by_key(|s| s.method == Method::DELETE);
+    order.sort_by_key(|s| {
+        let delete = s.method == Method::DELETE;
+        (delete, std::cmp::Reverse(if delete { s.path.len() } else { 0 }))
+    });
     for roles in [&[][..], &["reader"][..], &["member", "reader"][..], &["admin", "member", "reader"][..]] {
         for spec in &order {
             let path = fx.path(spec.path);
@@ -291,6 +302,9 @@ async fn reader_member_admin_differences() {
             Some(json!({"extra_specs": {"a": "b"}})),
             403,
         ),
+        // Migration records: admins only.
+        (member, Method::GET, "/os-migrations".into(), None, 403),
+        (admin, Method::GET, "/os-migrations".into(), None, 200),
         // Infrastructure: admins only.
         (member, Method::GET, "/os-services".into(), None, 403),
         (admin, Method::GET, "/os-services".into(), None, 200),

@@ -49,6 +49,22 @@ fn every_crate_pairs_its_migration_files() {
     assert_eq!(sqlite, postgres, "every migration exists for both engines under the same file name");
 }
 
+/// Services share one `_sqlx_migrations` table in a shared database, keyed
+/// by version: two migrations with one version (in one crate or in two)
+/// would make the second fail to apply.
+#[test]
+fn migration_versions_are_unique_across_services() {
+    let mut seen: std::collections::BTreeMap<String, PathBuf> = Default::default();
+    for p in migration_files("sqlite") {
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        let version = name.split('_').next().unwrap().to_string();
+        assert!(version.bytes().all(|b| b.is_ascii_digit()), "{name}: the version is the leading digits");
+        if let Some(other) = seen.insert(version.clone(), p.clone()) {
+            panic!("migration version {version} is used twice: {} and {}", other.display(), p.display());
+        }
+    }
+}
+
 /// A column type as the `Any` driver sees it.
 fn type_class(declared: &str) -> String {
     let t = declared.to_ascii_lowercase();

@@ -18,7 +18,9 @@
 //! recomputed on every validation.
 
 mod api;
+mod appcred;
 mod catalog;
+mod credential;
 mod db;
 mod error;
 mod password;

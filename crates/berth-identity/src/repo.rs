@@ -8,6 +8,7 @@ use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 
 use berth_db::RowExt;
+use serde_json::{Map, Value};
 
 use crate::error::{ErrorKind, IdentityError, Result, NUL_REFUSED};
 
@@ -51,6 +52,8 @@ pub struct Project {
     pub description: String,
     pub enabled: bool,
     pub tags: Vec<String>,
+    /// Attributes Keystone does not know, kept and returned as given.
+    pub extra: Map<String, Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +65,8 @@ pub struct User {
     pub description: Option<String>,
     pub email: Option<String>,
     pub default_project_id: Option<String>,
+    /// Attributes Keystone does not know, kept and returned as given.
+    pub extra: Map<String, Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -97,13 +102,6 @@ impl Target {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Assignment {
-    pub target: Target,
-    pub user_id: String,
-    pub role_id: String,
-}
-
 fn b(v: bool) -> i64 {
     i64::from(v)
 }
@@ -116,6 +114,23 @@ fn os(row: &AnyRow, i: usize) -> Result<Option<String>> {
 }
 fn flag(row: &AnyRow, i: usize) -> Result<bool> {
     Ok(row.flag(i)?)
+}
+
+/// A JSON object column (`extra`).
+pub(crate) fn extra_of(row: &AnyRow, i: usize) -> Result<Map<String, Value>> {
+    let text = s(row, i)?;
+    serde_json::from_str(&text)
+        .map_err(|e| IdentityError::internal(format!("extra {text:?} is not a JSON object: {e}")))
+}
+
+/// The text of a JSON value for a TEXT column (a NUL character inside is
+/// escaped as `\u0000`, which both engines store).
+pub(crate) fn json_text<T: serde::Serialize + ?Sized>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| IdentityError::internal(format!("JSON column: {e}")))
+}
+
+pub(crate) fn extra_json(extra: &Map<String, Value>) -> Result<String> {
+    json_text(extra)
 }
 
 /// Decode every row with `f`; the first failure is the answer.
@@ -281,9 +296,16 @@ pub(crate) async fn delete_domain_cascade(c: &mut Conn, id: &str) -> Result<()> 
         "DELETE FROM identity_tokens WHERE user_id IN (SELECT id FROM identity_users WHERE domain_id = $1)",
         "DELETE FROM identity_tokens WHERE scope_type = 'project' AND scope_id IN (SELECT id FROM identity_projects WHERE domain_id = $1)",
         "DELETE FROM identity_tokens WHERE scope_type = 'domain' AND scope_id = $1",
-        "DELETE FROM identity_assignments WHERE user_id IN (SELECT id FROM identity_users WHERE domain_id = $1)",
-        "DELETE FROM identity_assignments WHERE target_type = 'project' AND target_id IN (SELECT id FROM identity_projects WHERE domain_id = $1)",
-        "DELETE FROM identity_assignments WHERE target_type = 'domain' AND target_id = $1",
+        "DELETE FROM identity_role_assignments WHERE actor_type = 'user' AND actor_id IN (SELECT id FROM identity_users WHERE domain_id = $1)",
+        "DELETE FROM identity_group_members WHERE user_id IN (SELECT id FROM identity_users WHERE domain_id = $1)",
+        "DELETE FROM identity_role_assignments WHERE actor_type = 'group' AND actor_id IN (SELECT id FROM identity_groups WHERE domain_id = $1)",
+        "DELETE FROM identity_group_members WHERE group_id IN (SELECT id FROM identity_groups WHERE domain_id = $1)",
+        "DELETE FROM identity_groups WHERE domain_id = $1",
+        "DELETE FROM identity_app_creds WHERE user_id IN (SELECT id FROM identity_users WHERE domain_id = $1)",
+        "DELETE FROM identity_access_rules WHERE user_id IN (SELECT id FROM identity_users WHERE domain_id = $1)",
+        "DELETE FROM identity_credentials WHERE user_id IN (SELECT id FROM identity_users WHERE domain_id = $1)",
+        "DELETE FROM identity_role_assignments WHERE target_type = 'project' AND target_id IN (SELECT id FROM identity_projects WHERE domain_id = $1)",
+        "DELETE FROM identity_role_assignments WHERE target_type = 'domain' AND target_id = $1",
         "DELETE FROM identity_users WHERE domain_id = $1",
         "DELETE FROM identity_projects WHERE domain_id = $1",
         "DELETE FROM identity_domains WHERE id = $1",
@@ -296,7 +318,8 @@ pub(crate) async fn delete_domain_cascade(c: &mut Conn, id: &str) -> Result<()> 
 
 // ---------------------------------------------------------------- projects
 
-const PROJECT_COLS: &str = "SELECT id, name, domain_id, parent_id, description, enabled, tags FROM identity_projects";
+const PROJECT_COLS: &str =
+    "SELECT id, name, domain_id, parent_id, description, enabled, tags, extra FROM identity_projects";
 
 fn project_row(r: &AnyRow) -> Result<Project> {
     let tags = s(r, 6)?;
@@ -309,6 +332,7 @@ fn project_row(r: &AnyRow) -> Result<Project> {
         enabled: flag(r, 5)?,
         tags: serde_json::from_str(&tags)
             .map_err(|e| IdentityError::internal(format!("project tags {tags:?} are not a JSON list: {e}")))?,
+        extra: extra_of(r, 7)?,
     })
 }
 
@@ -369,8 +393,8 @@ fn tags_json(tags: &[String]) -> String {
 pub(crate) async fn insert_project(c: &mut Conn, p: &Project, now: i64) -> Result<()> {
     refuse_nul(&[&p.id, &p.name, &p.domain_id, opt(&p.parent_id), &p.description, &p.tags.concat()])?;
     sqlx::query(
-        "INSERT INTO identity_projects (id, name, domain_id, parent_id, description, enabled, tags, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO identity_projects (id, name, domain_id, parent_id, description, enabled, tags, created_at, extra) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(p.id.clone())
     .bind(p.name.clone())
@@ -380,6 +404,7 @@ pub(crate) async fn insert_project(c: &mut Conn, p: &Project, now: i64) -> Resul
     .bind(b(p.enabled))
     .bind(tags_json(&p.tags))
     .bind(now)
+    .bind(extra_json(&p.extra)?)
     .execute(c)
     .await
     .map_err(|e| conflict_or(e, "project"))?;
@@ -388,15 +413,18 @@ pub(crate) async fn insert_project(c: &mut Conn, p: &Project, now: i64) -> Resul
 
 pub(crate) async fn update_project(c: &mut Conn, p: &Project) -> Result<()> {
     refuse_nul(&[&p.id, &p.name, &p.domain_id, opt(&p.parent_id), &p.description, &p.tags.concat()])?;
-    sqlx::query("UPDATE identity_projects SET name = $2, description = $3, enabled = $4, tags = $5 WHERE id = $1")
-        .bind(p.id.clone())
-        .bind(p.name.clone())
-        .bind(p.description.clone())
-        .bind(b(p.enabled))
-        .bind(tags_json(&p.tags))
-        .execute(c)
-        .await
-        .map_err(|e| conflict_or(e, "project"))?;
+    sqlx::query(
+        "UPDATE identity_projects SET name = $2, description = $3, enabled = $4, tags = $5, extra = $6 WHERE id = $1",
+    )
+    .bind(p.id.clone())
+    .bind(p.name.clone())
+    .bind(p.description.clone())
+    .bind(b(p.enabled))
+    .bind(tags_json(&p.tags))
+    .bind(extra_json(&p.extra)?)
+    .execute(c)
+    .await
+    .map_err(|e| conflict_or(e, "project"))?;
     Ok(())
 }
 
@@ -418,7 +446,8 @@ pub(crate) async fn delete_project_cascade(c: &mut Conn, id: &str) -> Result<boo
     }
     for sql in [
         "DELETE FROM identity_tokens WHERE scope_type = 'project' AND scope_id = $1",
-        "DELETE FROM identity_assignments WHERE target_type = 'project' AND target_id = $1",
+        "DELETE FROM identity_role_assignments WHERE target_type = 'project' AND target_id = $1",
+        "DELETE FROM identity_app_creds WHERE project_id = $1",
     ] {
         sqlx::query(sql).bind(id.to_string()).execute(&mut *c).await?;
     }
@@ -429,7 +458,7 @@ pub(crate) async fn delete_project_cascade(c: &mut Conn, id: &str) -> Result<boo
 // ---------------------------------------------------------------- users
 
 const USER_COLS: &str =
-    "SELECT id, name, domain_id, enabled, description, email, default_project_id FROM identity_users";
+    "SELECT id, name, domain_id, enabled, description, email, default_project_id, extra FROM identity_users";
 
 fn user_row(r: &AnyRow) -> Result<User> {
     Ok(User {
@@ -440,6 +469,7 @@ fn user_row(r: &AnyRow) -> Result<User> {
         description: os(r, 4)?,
         email: os(r, 5)?,
         default_project_id: os(r, 6)?,
+        extra: extra_of(r, 7)?,
     })
 }
 
@@ -503,7 +533,8 @@ pub(crate) async fn insert_user(c: &mut Conn, u: &User, password_hash: Option<St
     let changed = password_hash.as_ref().map(|_| now);
     sqlx::query(
         "INSERT INTO identity_users (id, name, domain_id, password_hash, enabled, description, email, \
-         default_project_id, created_at, password_changed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         default_project_id, created_at, password_changed_at, extra) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(u.id.clone())
     .bind(u.name.clone())
@@ -515,6 +546,7 @@ pub(crate) async fn insert_user(c: &mut Conn, u: &User, password_hash: Option<St
     .bind(u.default_project_id.clone())
     .bind(now)
     .bind(changed)
+    .bind(extra_json(&u.extra)?)
     .execute(c)
     .await
     .map_err(|e| conflict_or(e, "user"))?;
@@ -525,7 +557,7 @@ pub(crate) async fn update_user(c: &mut Conn, u: &User) -> Result<()> {
     refuse_nul(&[&u.id, &u.name, &u.domain_id, opt(&u.description), opt(&u.email), opt(&u.default_project_id)])?;
     sqlx::query(
         "UPDATE identity_users SET name = $2, enabled = $3, description = $4, email = $5, \
-         default_project_id = $6 WHERE id = $1",
+         default_project_id = $6, extra = $7 WHERE id = $1",
     )
     .bind(u.id.clone())
     .bind(u.name.clone())
@@ -533,6 +565,7 @@ pub(crate) async fn update_user(c: &mut Conn, u: &User) -> Result<()> {
     .bind(u.description.clone())
     .bind(u.email.clone())
     .bind(u.default_project_id.clone())
+    .bind(extra_json(&u.extra)?)
     .execute(c)
     .await
     .map_err(|e| conflict_or(e, "user"))?;
@@ -553,8 +586,14 @@ pub(crate) async fn delete_user_cascade(c: &mut Conn, id: &str) -> Result<bool> 
     if has_nul(&[id]) {
         return Ok(false);
     }
-    for sql in ["DELETE FROM identity_tokens WHERE user_id = $1", "DELETE FROM identity_assignments WHERE user_id = $1"]
-    {
+    for sql in [
+        "DELETE FROM identity_tokens WHERE user_id = $1",
+        "DELETE FROM identity_role_assignments WHERE actor_type = 'user' AND actor_id = $1",
+        "DELETE FROM identity_group_members WHERE user_id = $1",
+        "DELETE FROM identity_app_creds WHERE user_id = $1",
+        "DELETE FROM identity_access_rules WHERE user_id = $1",
+        "DELETE FROM identity_credentials WHERE user_id = $1",
+    ] {
         sqlx::query(sql).bind(id.to_string()).execute(&mut *c).await?;
     }
     let done = sqlx::query("DELETE FROM identity_users WHERE id = $1").bind(id.to_string()).execute(&mut *c).await?;
@@ -623,7 +662,7 @@ pub(crate) async fn delete_role_cascade(c: &mut Conn, id: &str) -> Result<bool> 
         return Ok(false);
     }
     for sql in [
-        "DELETE FROM identity_assignments WHERE role_id = $1",
+        "DELETE FROM identity_role_assignments WHERE role_id = $1",
         "DELETE FROM identity_implied_roles WHERE prior_role_id = $1 OR implied_role_id = $1",
     ] {
         sqlx::query(sql).bind(id.to_string()).execute(&mut *c).await?;
@@ -694,21 +733,235 @@ pub(crate) fn expand_implied(direct: &[String], implications: &[(String, String)
     out
 }
 
+// ---------------------------------------------------------------- groups
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub id: String,
+    pub name: String,
+    pub domain_id: String,
+    pub description: String,
+    pub extra: Map<String, Value>,
+}
+
+const GROUP_COLS: &str = "SELECT id, name, domain_id, description, extra FROM identity_groups";
+
+fn group_row(r: &AnyRow) -> Result<Group> {
+    Ok(Group { id: s(r, 0)?, name: s(r, 1)?, domain_id: s(r, 2)?, description: s(r, 3)?, extra: extra_of(r, 4)? })
+}
+
+#[derive(Default)]
+pub(crate) struct GroupFilter {
+    pub name: Option<String>,
+    pub domain_id: Option<String>,
+}
+
+pub(crate) async fn list_groups(c: &mut Conn, f: &GroupFilter) -> Result<Vec<Group>> {
+    let mut w = Filter::default();
+    if let Some(v) = &f.name {
+        w.eq_s("name", v);
+    }
+    if let Some(v) = &f.domain_id {
+        w.eq_s("domain_id", v);
+    }
+    rows(&w.fetch(c, GROUP_COLS, "ORDER BY name, id").await?, group_row)
+}
+
+pub(crate) async fn get_group(c: &mut Conn, id: &str) -> Result<Option<Group>> {
+    if has_nul(&[id]) {
+        return Ok(None);
+    }
+    let row = sqlx::query(&format!("{GROUP_COLS} WHERE id = $1")).bind(id.to_string()).fetch_optional(c).await?;
+    row.as_ref().map(group_row).transpose()
+}
+
+pub(crate) async fn insert_group(c: &mut Conn, g: &Group, now: i64) -> Result<()> {
+    refuse_nul(&[&g.id, &g.name, &g.domain_id, &g.description])?;
+    sqlx::query(
+        "INSERT INTO identity_groups (id, name, domain_id, description, extra, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(g.id.clone())
+    .bind(g.name.clone())
+    .bind(g.domain_id.clone())
+    .bind(g.description.clone())
+    .bind(extra_json(&g.extra)?)
+    .bind(now)
+    .execute(c)
+    .await
+    .map_err(|e| conflict_or(e, "group"))?;
+    Ok(())
+}
+
+pub(crate) async fn update_group(c: &mut Conn, g: &Group) -> Result<()> {
+    refuse_nul(&[&g.id, &g.name, &g.description])?;
+    sqlx::query("UPDATE identity_groups SET name = $2, description = $3, extra = $4 WHERE id = $1")
+        .bind(g.id.clone())
+        .bind(g.name.clone())
+        .bind(g.description.clone())
+        .bind(extra_json(&g.extra)?)
+        .execute(c)
+        .await
+        .map_err(|e| conflict_or(e, "group"))?;
+    Ok(())
+}
+
+/// Delete a group, its memberships and its role assignments.
+pub(crate) async fn delete_group_cascade(c: &mut Conn, id: &str) -> Result<bool> {
+    if has_nul(&[id]) {
+        return Ok(false);
+    }
+    for sql in [
+        "DELETE FROM identity_group_members WHERE group_id = $1",
+        "DELETE FROM identity_role_assignments WHERE actor_type = 'group' AND actor_id = $1",
+    ] {
+        sqlx::query(sql).bind(id.to_string()).execute(&mut *c).await?;
+    }
+    let done = sqlx::query("DELETE FROM identity_groups WHERE id = $1").bind(id.to_string()).execute(&mut *c).await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Add a user to a group; false when already a member.
+pub(crate) async fn add_member(c: &mut Conn, group_id: &str, user_id: &str) -> Result<bool> {
+    refuse_nul(&[group_id, user_id])?;
+    let done =
+        sqlx::query("INSERT INTO identity_group_members (group_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(group_id.to_string())
+            .bind(user_id.to_string())
+            .execute(c)
+            .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub(crate) async fn remove_member(c: &mut Conn, group_id: &str, user_id: &str) -> Result<bool> {
+    if has_nul(&[group_id, user_id]) {
+        return Ok(false);
+    }
+    let done = sqlx::query("DELETE FROM identity_group_members WHERE group_id = $1 AND user_id = $2")
+        .bind(group_id.to_string())
+        .bind(user_id.to_string())
+        .execute(c)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub(crate) async fn is_member(c: &mut Conn, group_id: &str, user_id: &str) -> Result<bool> {
+    if has_nul(&[group_id, user_id]) {
+        return Ok(false);
+    }
+    let row = sqlx::query("SELECT user_id FROM identity_group_members WHERE group_id = $1 AND user_id = $2")
+        .bind(group_id.to_string())
+        .bind(user_id.to_string())
+        .fetch_optional(c)
+        .await?;
+    Ok(row.is_some())
+}
+
+/// The users of a group.
+pub(crate) async fn group_users(c: &mut Conn, group_id: &str) -> Result<Vec<User>> {
+    if has_nul(&[group_id]) {
+        return Ok(Vec::new());
+    }
+    let found = sqlx::query(&format!(
+        "{USER_COLS} WHERE id IN (SELECT user_id FROM identity_group_members WHERE group_id = $1) ORDER BY name, id"
+    ))
+    .bind(group_id.to_string())
+    .fetch_all(c)
+    .await?;
+    rows(&found, user_row)
+}
+
+/// The groups a user belongs to.
+pub(crate) async fn user_groups(c: &mut Conn, user_id: &str) -> Result<Vec<Group>> {
+    if has_nul(&[user_id]) {
+        return Ok(Vec::new());
+    }
+    let found = sqlx::query(&format!(
+        "{GROUP_COLS} WHERE id IN (SELECT group_id FROM identity_group_members WHERE user_id = $1) ORDER BY name, id"
+    ))
+    .bind(user_id.to_string())
+    .fetch_all(c)
+    .await?;
+    rows(&found, group_row)
+}
+
+/// Every membership, as (group id, user id).
+pub(crate) async fn all_memberships(c: &mut Conn) -> Result<Vec<(String, String)>> {
+    let found = sqlx::query("SELECT group_id, user_id FROM identity_group_members ORDER BY group_id, user_id")
+        .fetch_all(c)
+        .await?;
+    rows(&found, |r| Ok((s(r, 0)?, s(r, 1)?)))
+}
+
 // ---------------------------------------------------------------- assignments
+
+/// Who holds a role assignment.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Actor {
+    User(String),
+    Group(String),
+}
+
+impl Actor {
+    pub(crate) fn parts(&self) -> (&'static str, &str) {
+        match self {
+            Actor::User(id) => ("user", id),
+            Actor::Group(id) => ("group", id),
+        }
+    }
+    fn from_parts(kind: &str, id: String) -> Option<Actor> {
+        match kind {
+            "user" => Some(Actor::User(id)),
+            "group" => Some(Actor::Group(id)),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Assignment {
+    pub actor: Actor,
+    pub target: Target,
+    pub role_id: String,
+    /// OS-INHERIT: applies to the projects below the target, not to it.
+    pub inherited: bool,
+}
+
+impl Assignment {
+    pub fn user(user_id: &str, target: Target, role_id: &str) -> Assignment {
+        Assignment { actor: Actor::User(user_id.to_string()), target, role_id: role_id.to_string(), inherited: false }
+    }
+}
 
 #[derive(Default)]
 pub(crate) struct AssignmentFilter {
-    pub user_id: Option<String>,
+    pub actor: Option<Actor>,
     pub role_id: Option<String>,
     pub target: Option<Target>,
     /// Only assignments of this kind ("project", "domain", "system").
     pub target_type: Option<&'static str>,
+    pub inherited: Option<bool>,
+}
+
+const ASSIGNMENT_COLS: &str = "SELECT actor_type, actor_id, target_type, target_id, role_id, inherited \
+     FROM identity_role_assignments";
+
+fn assignment_row(r: &AnyRow) -> Result<Assignment> {
+    let akind = s(r, 0)?;
+    let actor = Actor::from_parts(&akind, s(r, 1)?)
+        .ok_or_else(|| IdentityError::internal(format!("assignment actor type {akind:?} is not known")))?;
+    let kind = s(r, 2)?;
+    let target = Target::from_parts(&kind, s(r, 3)?)
+        .ok_or_else(|| IdentityError::internal(format!("assignment target type {kind:?} is not known")))?;
+    Ok(Assignment { actor, target, role_id: s(r, 4)?, inherited: flag(r, 5)? })
 }
 
 pub(crate) async fn list_assignments(c: &mut Conn, f: &AssignmentFilter) -> Result<Vec<Assignment>> {
     let mut w = Filter::default();
-    if let Some(v) = &f.user_id {
-        w.eq_s("user_id", v);
+    if let Some(a) = &f.actor {
+        let (kind, id) = a.parts();
+        w.eq_s("actor_type", kind);
+        w.eq_s("actor_id", id);
     }
     if let Some(v) = &f.role_id {
         w.eq_s("role_id", v);
@@ -721,34 +974,47 @@ pub(crate) async fn list_assignments(c: &mut Conn, f: &AssignmentFilter) -> Resu
     if let Some(kind) = f.target_type {
         w.raw(&format!("target_type = '{kind}'"));
     }
+    if let Some(i) = f.inherited {
+        w.eq_i("inherited", b(i));
+    }
     let found = w
-        .fetch(
-            c,
-            "SELECT target_type, target_id, user_id, role_id FROM identity_assignments",
-            "ORDER BY target_type, target_id, user_id, role_id",
-        )
+        .fetch(c, ASSIGNMENT_COLS, "ORDER BY actor_type, actor_id, target_type, target_id, role_id, inherited")
         .await?;
-    rows(&found, |r| {
-        let kind = s(r, 0)?;
-        let target = Target::from_parts(&kind, s(r, 1)?)
-            .ok_or_else(|| IdentityError::internal(format!("assignment target type {kind:?} is not known")))?;
-        Ok(Assignment { target, user_id: s(r, 2)?, role_id: s(r, 3)? })
-    })
+    rows(&found, assignment_row)
+}
+
+/// The assignments of a user, directly and through its groups.
+pub(crate) async fn assignments_of_user(c: &mut Conn, user_id: &str) -> Result<Vec<Assignment>> {
+    if has_nul(&[user_id]) {
+        return Ok(Vec::new());
+    }
+    let found = sqlx::query(&format!(
+        "{ASSIGNMENT_COLS} WHERE (actor_type = 'user' AND actor_id = $1) OR (actor_type = 'group' AND actor_id IN \
+         (SELECT group_id FROM identity_group_members WHERE user_id = $1)) \
+         ORDER BY actor_type, actor_id, target_type, target_id, role_id, inherited"
+    ))
+    .bind(user_id.to_string())
+    .fetch_all(c)
+    .await?;
+    rows(&found, assignment_row)
 }
 
 /// Grant a role; false when it was already granted (also when a
 /// concurrent writer granted it first).
 pub(crate) async fn grant(c: &mut Conn, a: &Assignment, now: i64) -> Result<bool> {
-    refuse_nul(&[a.target.parts().1, &a.user_id, &a.role_id])?;
+    let (akind, aid) = a.actor.parts();
     let (kind, id) = a.target.parts();
+    refuse_nul(&[id, aid, &a.role_id])?;
     let done = sqlx::query(
-        "INSERT INTO identity_assignments (target_type, target_id, user_id, role_id, created_at) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        "INSERT INTO identity_role_assignments (actor_type, actor_id, target_type, target_id, role_id, inherited, \
+         created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
     )
+    .bind(akind)
+    .bind(aid.to_string())
     .bind(kind)
     .bind(id.to_string())
-    .bind(a.user_id.clone())
     .bind(a.role_id.clone())
+    .bind(b(a.inherited))
     .bind(now)
     .execute(c)
     .await?;
@@ -756,41 +1022,125 @@ pub(crate) async fn grant(c: &mut Conn, a: &Assignment, now: i64) -> Result<bool
 }
 
 pub(crate) async fn revoke(c: &mut Conn, a: &Assignment) -> Result<bool> {
-    if has_nul(&[a.target.parts().1, &a.user_id, &a.role_id]) {
+    let (akind, aid) = a.actor.parts();
+    let (kind, id) = a.target.parts();
+    if has_nul(&[id, aid, &a.role_id]) {
         return Ok(false);
     }
-    let (kind, id) = a.target.parts();
     let done = sqlx::query(
-        "DELETE FROM identity_assignments WHERE target_type = $1 AND target_id = $2 AND user_id = $3 AND role_id = $4",
+        "DELETE FROM identity_role_assignments WHERE actor_type = $1 AND actor_id = $2 AND target_type = $3 \
+         AND target_id = $4 AND role_id = $5 AND inherited = $6",
     )
+    .bind(akind)
+    .bind(aid.to_string())
     .bind(kind)
     .bind(id.to_string())
-    .bind(a.user_id.clone())
     .bind(a.role_id.clone())
+    .bind(b(a.inherited))
     .execute(c)
     .await?;
     Ok(done.rows_affected() > 0)
 }
 
-/// The effective roles (direct plus implied) of a user on a target.
+/// The projects above `project_id` (its parent first), within its domain.
+pub(crate) async fn ancestors(c: &mut Conn, project: &Project) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut next = project.parent_id.clone();
+    while let Some(pid) = next {
+        if out.contains(&pid) || pid == project.id {
+            break;
+        }
+        next = get_project(&mut *c, &pid).await?.and_then(|p| p.parent_id);
+        out.push(pid);
+    }
+    Ok(out)
+}
+
+/// Does assignment `a` (of the user or one of its groups) give its role on
+/// `target`? `project` is the target project's record when the target is
+/// a project, with its ancestors.
+pub(crate) fn applies_to(a: &Assignment, target: &Target, project: Option<(&Project, &[String])>) -> bool {
+    if !a.inherited {
+        return a.target == *target;
+    }
+    match (&a.target, project) {
+        (Target::Domain(d), Some((p, _))) => *d == p.domain_id,
+        (Target::Project(ancestor), Some((_, above))) => above.contains(ancestor),
+        _ => false,
+    }
+}
+
+/// The ids of the projects above `p` among `projects` (parent first).
+fn ancestors_in(projects: &[Project], p: &Project) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut next = p.parent_id.clone();
+    while let Some(pid) = next {
+        if out.contains(&pid) || pid == p.id {
+            break;
+        }
+        next = projects.iter().find(|x| x.id == pid).and_then(|x| x.parent_id.clone());
+        out.push(pid);
+    }
+    out
+}
+
+/// The projects a user has a role on: directly, through its groups, or
+/// inherited from a domain or a project above.
+pub(crate) async fn user_project_ids(c: &mut Conn, user_id: &str) -> Result<BTreeSet<String>> {
+    let all = assignments_of_user(&mut *c, user_id).await?;
+    let mut out = BTreeSet::new();
+    if all.is_empty() {
+        return Ok(out);
+    }
+    let projects = list_projects(&mut *c, &ProjectFilter::default()).await?;
+    for p in &projects {
+        let above = ancestors_in(&projects, p);
+        let target = Target::Project(p.id.clone());
+        if all.iter().any(|a| applies_to(a, &target, Some((p, &above)))) {
+            out.insert(p.id.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// The effective roles (direct, through groups, inherited, plus implied)
+/// of a user on a target.
 pub(crate) async fn effective_roles(c: &mut Conn, user_id: &str, target: &Target) -> Result<Vec<Role>> {
-    let direct: Vec<String> = list_assignments(
-        &mut *c,
-        &AssignmentFilter { user_id: Some(user_id.to_string()), target: Some(target.clone()), ..Default::default() },
-    )
-    .await?
-    .into_iter()
-    .map(|a| a.role_id)
-    .collect();
+    effective_roles_with(c, user_id, target).await.map(|(roles, _)| roles)
+}
+
+/// [`effective_roles`] and the ids of the roles granted directly (before
+/// implications).
+pub(crate) async fn effective_roles_with(
+    c: &mut Conn,
+    user_id: &str,
+    target: &Target,
+) -> Result<(Vec<Role>, Vec<String>)> {
+    let all = assignments_of_user(&mut *c, user_id).await?;
+    let project = match target {
+        Target::Project(p) => match get_project(&mut *c, p).await? {
+            Some(p) => {
+                let above = ancestors(&mut *c, &p).await?;
+                Some((p, above))
+            }
+            None => None,
+        },
+        _ => None,
+    };
+    let project_ref = project.as_ref().map(|(p, a)| (p, a.as_slice()));
+    let mut direct: Vec<String> =
+        all.iter().filter(|a| applies_to(a, target, project_ref)).map(|a| a.role_id.clone()).collect();
+    direct.sort();
+    direct.dedup();
     if direct.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), direct));
     }
     let implications = list_implications(&mut *c).await?;
     let ids = expand_implied(&direct, &implications);
     let mut roles: Vec<Role> =
         list_roles(&mut *c, None).await?.into_iter().filter(|r| ids.contains_key(&r.id)).collect();
     roles.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(roles)
+    Ok((roles, direct))
 }
 
 #[cfg(test)]

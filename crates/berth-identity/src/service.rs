@@ -9,6 +9,7 @@ use berth_policy::{Enforcer, EnforcerConfig};
 
 use axum::http::HeaderMap;
 
+use crate::appcred::{self, AppCred};
 use crate::db::Db;
 use crate::error::{IdentityError, Result};
 use crate::password::{self, PasswordHashing};
@@ -153,9 +154,20 @@ pub(crate) enum ScopeRequest {
     System,
 }
 
+/// `identity.application_credential` of an auth request: by id, or by
+/// name and user.
+#[derive(Debug, Clone)]
+pub(crate) struct AppCredAuth {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub user: Option<UserRef>,
+    pub secret: String,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct AuthRequest {
     pub methods: Vec<String>,
+    pub app_cred: Option<AppCredAuth>,
     pub password: Option<(UserRef, String)>,
     pub token: Option<String>,
     pub scope: ScopeRequest,
@@ -266,12 +278,22 @@ impl Identity {
             return Err(unauthorized());
         }
         let (user, user_domain) = self.usable_user(&mut tx, &stored.user_id).await?.ok_or_else(unauthorized)?;
-        let (scope, roles) = match token::resolve_scope(&mut tx, &user, &stored.scope).await {
+        let app_cred = match &stored.app_cred_id {
+            Some(aid) => {
+                let (a, _) = appcred::get(&mut tx, aid).await?.ok_or_else(unauthorized)?;
+                if a.expires_at.is_some_and(|e| e <= berth_time::now()) {
+                    return Err(unauthorized());
+                }
+                Some(a)
+            }
+            None => None,
+        };
+        let (scope, roles) = match token::resolve_scope(&mut tx, &user, &stored.scope, app_cred.as_ref()).await {
             Ok(v) => v,
             Err(ScopeError::Db(e)) => return Err(e),
             Err(_) => return Err(unauthorized()),
         };
-        Ok(TokenInfo { user, user_domain, scope, roles, stored })
+        Ok(TokenInfo { user, user_domain, scope, roles, stored, app_cred })
     }
 
     /// Revoke one token; false when it was unknown or already revoked.
@@ -326,24 +348,89 @@ impl Identity {
         self.usable_user(&mut tx, &user.id).await?.ok_or_else(unauthorized)
     }
 
+    /// Check an application credential's secret; 401 on any failure
+    /// (unknown, wrong secret, expired, user disabled).
+    async fn app_cred_user(&self, ac: &AppCredAuth) -> Result<(AppCred, User, Domain)> {
+        let mut tx = self.db.read().await?;
+        let found = match (&ac.id, &ac.name, &ac.user) {
+            (Some(id), _, _) => appcred::get(&mut tx, id).await?,
+            (None, Some(name), Some(user_ref)) => {
+                let user = match user_ref {
+                    UserRef::Id(id) => repo::get_user(&mut tx, id).await?,
+                    UserRef::Name { name, domain } => match Self::find_domain(&mut tx, domain).await? {
+                        Some(d) => repo::get_user_by_name(&mut tx, &d.id, name).await?,
+                        None => None,
+                    },
+                };
+                match user {
+                    Some(u) => appcred::get_by_name(&mut tx, &u.id, name).await?,
+                    None => None,
+                }
+            }
+            _ => None,
+        };
+        drop(tx);
+        let (cred, hash) = match found {
+            Some((c, h)) => (Some(c), Some(h)),
+            None => (None, None),
+        };
+        let ok = password::verify_async(hash, self.dummy_hash.clone(), &ac.secret).await;
+        let Some(cred) = cred.filter(|_| ok) else {
+            tracing::info!("identity: application credential authentication failed");
+            return Err(unauthorized());
+        };
+        if cred.expires_at.is_some_and(|e| e <= berth_time::now()) {
+            return Err(IdentityError::unauthorized("The application credential has expired."));
+        }
+        let mut tx = self.db.read().await?;
+        let (user, domain) = self.usable_user(&mut tx, &cred.user_id).await?.ok_or_else(unauthorized)?;
+        Ok((cred, user, domain))
+    }
+
     /// Authenticate and issue a token (`POST /v3/auth/tokens`).
     pub(crate) async fn authenticate(&self, req: &AuthRequest) -> Result<(String, TokenInfo)> {
         if req.methods.is_empty() {
             return Err(IdentityError::bad_request("Invalid input for field 'identity/methods': [] is too short"));
         }
         for m in &req.methods {
-            if m != "password" && m != "token" {
+            if m != "password" && m != "token" && m != "application_credential" {
                 return Err(IdentityError::unauthorized("Attempted to authenticate with an unsupported method."));
             }
         }
         let mut methods: Vec<String> = Vec::new();
         let mut user: Option<(User, Domain)> = None;
         let mut parent: Option<StoredToken> = None;
+        let mut app_cred: Option<AppCred> = None;
+        if req.methods.iter().any(|m| m == "application_credential") {
+            let ac = req.app_cred.as_ref().ok_or_else(|| {
+                IdentityError::bad_request(
+                    "Invalid input for field 'identity': 'application_credential' is a required property",
+                )
+            })?;
+            if req.methods.len() > 1 {
+                return Err(IdentityError::unauthorized(
+                    "An application credential authenticates alone, without other methods.",
+                ));
+            }
+            if !matches!(req.scope, ScopeRequest::Default) {
+                return Err(IdentityError::unauthorized("Application credentials cannot request a scope."));
+            }
+            let (cred, u, d) = self.app_cred_user(ac).await?;
+            methods.push("application_credential".into());
+            user = Some((u, d));
+            app_cred = Some(cred);
+        }
         if req.methods.iter().any(|m| m == "token") {
             let t = req.token.as_deref().ok_or_else(|| {
                 IdentityError::bad_request("Invalid input for field 'identity': 'token' is a required property")
             })?;
             let info = self.resolve_token(t).await?;
+            if info.app_cred.is_some() {
+                // A new token would shed the credential's restrictions.
+                return Err(IdentityError::forbidden(
+                    "A token obtained with an application credential cannot be used to get another token.",
+                ));
+            }
             methods.push("token".into());
             methods.extend(info.stored.methods.iter().cloned());
             user = Some((info.user, info.user_domain));
@@ -368,6 +455,9 @@ impl Identity {
 
         let mut tx = self.db.read().await?;
         let scope = match &req.scope {
+            _ if app_cred.is_some() => {
+                TokenScope::Project(app_cred.as_ref().map(|a| a.project_id.clone()).unwrap_or_default())
+            }
             ScopeRequest::Unscoped => TokenScope::Unscoped,
             ScopeRequest::System => TokenScope::System,
             ScopeRequest::Domain(r) => {
@@ -387,7 +477,7 @@ impl Identity {
             ScopeRequest::Default => match &user.default_project_id {
                 Some(pid) => {
                     let candidate = TokenScope::Project(pid.clone());
-                    match token::resolve_scope(&mut tx, &user, &candidate).await {
+                    match token::resolve_scope(&mut tx, &user, &candidate, None).await {
                         Ok(_) => candidate,
                         Err(ScopeError::Db(e)) => return Err(e),
                         Err(_) => TokenScope::Unscoped,
@@ -396,9 +486,13 @@ impl Identity {
                 None => TokenScope::Unscoped,
             },
         };
-        let (resolved, roles) = match token::resolve_scope(&mut tx, &user, &scope).await {
+        let (resolved, roles) = match token::resolve_scope(&mut tx, &user, &scope, app_cred.as_ref()).await {
             Ok(v) => v,
             Err(ScopeError::Db(e)) => return Err(e),
+            Err(_) if app_cred.is_some() => {
+                // The credential's project is gone or the user lost its roles there.
+                return Err(unauthorized());
+            }
             Err(ScopeError::Invalid(reason)) => {
                 tracing::debug!(%reason, "identity: requested scope rejected");
                 return Err(unauthorized());
@@ -416,6 +510,9 @@ impl Identity {
             expires_at = expires_at.min(p.expires_at);
             parent_audit_id = Some(p.parent_audit_id.clone().unwrap_or_else(|| p.audit_id.clone()));
         }
+        if let Some(e) = app_cred.as_ref().and_then(|a| a.expires_at) {
+            expires_at = expires_at.min(e);
+        }
         let stored = StoredToken {
             user_id: user.id.clone(),
             scope,
@@ -425,6 +522,7 @@ impl Identity {
             issued_at: now,
             expires_at,
             revoked: false,
+            app_cred_id: app_cred.as_ref().map(|a| a.id.clone()),
         };
         let secret = new_token();
         let mut w = self.db.write().await?;
@@ -434,7 +532,7 @@ impl Identity {
             token::purge_expired(&mut w.tx, now).await?;
         }
         w.commit().await?;
-        Ok((secret, TokenInfo { user, user_domain, scope: resolved, roles, stored }))
+        Ok((secret, TokenInfo { user, user_domain, scope: resolved, roles, stored, app_cred }))
     }
 
     /// Hash a password with the configured cost.
@@ -476,6 +574,8 @@ pub struct BootstrapReport {
     pub admin_role_id: String,
     pub member_role_id: String,
     pub reader_role_id: String,
+    pub manager_role_id: String,
+    pub service_role_id: String,
     /// True when this call created the admin user.
     pub created_admin_user: bool,
     /// True when this call set the admin user's password.
@@ -483,8 +583,9 @@ pub struct BootstrapReport {
 }
 
 /// Create, if missing: the `Default` domain (id `default`), the `admin` and
-/// `service` projects, the `admin`/`member`/`reader` roles with the
-/// implications admin→member→reader, the `admin` user with `admin_password`,
+/// `service` projects, the `admin`/`manager`/`member`/`reader`/`service`
+/// roles with the implications admin→manager→member→reader, berth's own
+/// catalog entries (once: a catalog changed through the API stays changed), the `admin` user with `admin_password`,
 /// and the admin user's `admin` role on the admin project and on the system.
 /// Idempotent; an existing admin user keeps its password.
 pub async fn bootstrap(identity: &Identity, admin_password: &str) -> Result<BootstrapReport> {
@@ -516,8 +617,10 @@ pub async fn bootstrap_with(
         }
     };
 
+    // Keystone's bootstrap roles: admin -> manager -> member -> reader, and
+    // service (implies nothing).
     let mut role_ids = Vec::new();
-    for name in ["admin", "member", "reader"] {
+    for name in ["admin", "member", "reader", "manager", "service"] {
         let role = match repo::get_role_by_name(&mut *c, name).await? {
             Some(r) => r,
             None => {
@@ -528,8 +631,12 @@ pub async fn bootstrap_with(
         };
         role_ids.push(role.id);
     }
-    repo::insert_implication(&mut *c, &role_ids[0], &role_ids[1]).await?;
+    repo::insert_implication(&mut *c, &role_ids[0], &role_ids[3]).await?;
+    repo::insert_implication(&mut *c, &role_ids[3], &role_ids[1]).await?;
     repo::insert_implication(&mut *c, &role_ids[1], &role_ids[2]).await?;
+    // Clouds bootstrapped before the manager role had admin -> member.
+    repo::delete_implication(&mut *c, &role_ids[0], &role_ids[1]).await?;
+    crate::catalog::seed(&mut *c, &identity.config.region, now).await?;
 
     let mut project_ids = Vec::new();
     for (name, desc) in [
@@ -547,6 +654,7 @@ pub async fn bootstrap_with(
                     description: desc.into(),
                     enabled: true,
                     tags: Vec::new(),
+                    extra: Default::default(),
                 };
                 repo::insert_project(&mut *c, &p, now).await?;
                 p
@@ -572,14 +680,14 @@ pub async fn bootstrap_with(
                 description: None,
                 email: None,
                 default_project_id: None,
+                extra: Default::default(),
             };
             repo::insert_user(&mut *c, &u, Some(hash), now).await?;
             (u, true, true)
         }
     };
     for target in [Target::Project(project_ids[0].clone()), Target::System] {
-        repo::grant(&mut *c, &Assignment { target, user_id: user.id.clone(), role_id: role_ids[0].clone() }, now)
-            .await?;
+        repo::grant(&mut *c, &Assignment::user(&user.id, target, &role_ids[0]), now).await?;
     }
     w.commit().await?;
     if created {
@@ -593,6 +701,8 @@ pub async fn bootstrap_with(
         admin_role_id: role_ids[0].clone(),
         member_role_id: role_ids[1].clone(),
         reader_role_id: role_ids[2].clone(),
+        manager_role_id: role_ids[3].clone(),
+        service_role_id: role_ids[4].clone(),
         created_admin_user: created,
         set_admin_password: set_pw,
     })

@@ -6,6 +6,7 @@
 use berth_db::RowExt;
 use serde_json::{json, Value};
 
+use crate::appcred::AppCred;
 use crate::error::{IdentityError, Result};
 use crate::repo::{self, Conn, Domain, Project, Role, Target, User};
 use berth_time::iso_micros_z as isotime;
@@ -58,6 +59,8 @@ pub(crate) struct StoredToken {
     pub issued_at: i64,
     pub expires_at: i64,
     pub revoked: bool,
+    /// The application credential the token was issued for.
+    pub app_cred_id: Option<String>,
 }
 
 impl StoredToken {
@@ -74,7 +77,8 @@ pub(crate) async fn insert(c: &mut Conn, hash: &str, t: &StoredToken) -> Result<
     let (kind, id) = t.scope.parts();
     sqlx::query(
         "INSERT INTO identity_tokens (token_hash, user_id, scope_type, scope_id, methods, audit_id, \
-         parent_audit_id, issued_at, expires_at, revoked) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0)",
+         parent_audit_id, issued_at, expires_at, revoked, app_cred_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10)",
     )
     .bind(hash.to_string())
     .bind(t.user_id.clone())
@@ -85,6 +89,7 @@ pub(crate) async fn insert(c: &mut Conn, hash: &str, t: &StoredToken) -> Result<
     .bind(t.parent_audit_id.clone())
     .bind(t.issued_at)
     .bind(t.expires_at)
+    .bind(t.app_cred_id.clone())
     .execute(c)
     .await?;
     Ok(())
@@ -92,8 +97,8 @@ pub(crate) async fn insert(c: &mut Conn, hash: &str, t: &StoredToken) -> Result<
 
 pub(crate) async fn load(c: &mut Conn, hash: &str) -> Result<Option<StoredToken>> {
     let row = sqlx::query(
-        "SELECT user_id, scope_type, scope_id, methods, audit_id, parent_audit_id, issued_at, expires_at, revoked \
-         FROM identity_tokens WHERE token_hash = $1",
+        "SELECT user_id, scope_type, scope_id, methods, audit_id, parent_audit_id, issued_at, expires_at, revoked, \
+         app_cred_id FROM identity_tokens WHERE token_hash = $1",
     )
     .bind(hash.to_string())
     .fetch_optional(c)
@@ -113,6 +118,7 @@ pub(crate) async fn load(c: &mut Conn, hash: &str) -> Result<Option<StoredToken>
         issued_at: r.col(6)?,
         expires_at: r.col(7)?,
         revoked: r.flag(8)?,
+        app_cred_id: r.col(9)?,
     }))
 }
 
@@ -141,7 +147,7 @@ pub(crate) async fn purge_expired(c: &mut Conn, now: i64) -> Result<u64> {
 #[derive(Debug, Clone)]
 pub(crate) enum ResolvedScope {
     Unscoped,
-    Project { project: Project, domain: Domain },
+    Project { project: Box<Project>, domain: Domain },
     Domain(Domain),
     System,
 }
@@ -162,11 +168,14 @@ impl From<IdentityError> for ScopeError {
     }
 }
 
-/// Load the records for a scope and the user's effective roles on it.
+/// Load the records for a scope and the user's effective roles on it;
+/// for an application credential's token, only those of the credential's
+/// roles (and the roles they imply) the user still has.
 pub(crate) async fn resolve_scope(
     c: &mut Conn,
     user: &User,
     scope: &TokenScope,
+    app_cred: Option<&AppCred>,
 ) -> Result<(ResolvedScope, Vec<Role>), ScopeError> {
     let resolved = match scope {
         TokenScope::Unscoped => return Ok((ResolvedScope::Unscoped, Vec::new())),
@@ -181,7 +190,7 @@ pub(crate) async fn resolve_scope(
                 .await?
                 .filter(|d| d.enabled)
                 .ok_or_else(|| ScopeError::Invalid(format!("Domain of project {id} is disabled.")))?;
-            ResolvedScope::Project { project, domain }
+            ResolvedScope::Project { project: Box::new(project), domain }
         }
         TokenScope::Domain(id) => {
             let domain = repo::get_domain(&mut *c, id)
@@ -195,7 +204,12 @@ pub(crate) async fn resolve_scope(
         TokenScope::System => ResolvedScope::System,
     };
     let target = scope.target().expect("scoped");
-    let roles = repo::effective_roles(&mut *c, &user.id, &target).await?;
+    let mut roles = repo::effective_roles(&mut *c, &user.id, &target).await?;
+    if let Some(a) = app_cred {
+        let implications = repo::list_implications(&mut *c).await?;
+        let allowed = repo::expand_implied(&a.roles, &implications);
+        roles.retain(|r| allowed.contains_key(&r.id));
+    }
     if roles.is_empty() {
         let what = match scope {
             TokenScope::Project(id) => format!("project {id}"),
@@ -215,6 +229,8 @@ pub(crate) struct TokenInfo {
     pub scope: ResolvedScope,
     pub roles: Vec<Role>,
     pub stored: StoredToken,
+    /// The application credential of an `application_credential` token.
+    pub app_cred: Option<AppCred>,
 }
 
 impl TokenInfo {
@@ -260,6 +276,12 @@ impl TokenInfo {
             ResolvedScope::System => {
                 t.insert("system".into(), json!({"all": true}));
             }
+        }
+        if let Some(a) = &self.app_cred {
+            t.insert(
+                "application_credential".into(),
+                json!({"id": a.id, "name": a.name, "restricted": !a.unrestricted}),
+            );
         }
         if self.is_scoped() {
             let roles: Vec<Value> = self.roles.iter().map(|r| json!({"id": r.id, "name": r.name})).collect();

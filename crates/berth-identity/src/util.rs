@@ -21,6 +21,12 @@ pub(crate) fn new_token() -> String {
     URL_SAFE_NO_PAD.encode(random_bytes::<32>())
 }
 
+/// A new application credential secret: 64 random bytes, URL-safe base64
+/// (86 characters), as Keystone generates them.
+pub(crate) fn new_secret() -> String {
+    URL_SAFE_NO_PAD.encode(random_bytes::<64>())
+}
+
 /// A new audit id: 16 random bytes, URL-safe base64 (22 characters), as Keystone.
 pub(crate) fn new_audit_id() -> String {
     URL_SAFE_NO_PAD.encode(random_bytes::<16>())

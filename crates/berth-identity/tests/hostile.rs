@@ -172,7 +172,68 @@ fn cases() -> Vec<Case> {
         case("256-character user name", post.clone(), "/identity/v3/users", Admin, &format!(r#"{{"user": {{"name": "{}"}}}}"#, "n".repeat(256)), 400),
         case("empty body", post.clone(), "/identity/v3/users", Admin, "", 400),
         case("body is not an object", post.clone(), "/identity/v3/users", Admin, "[]", 400),
+        // Groups, membership and group or inherited grants.
+        case("group id %00", get.clone(), "/identity/v3/groups/%00", Admin, "", 404),
+        case("group name NUL", post.clone(), "/identity/v3/groups", Admin, r#"{"group": {"name": "a\u0000b"}}"#, 400),
+        case("group description NUL", post.clone(), "/identity/v3/groups", Admin, r#"{"group": {"name": "g1", "description": "\u0000"}}"#, 400),
+        case("group name 2^63", post.clone(), "/identity/v3/groups", Admin, r#"{"group": {"name": 9223372036854775808}}"#, 400),
+        case("group domain NUL", post.clone(), "/identity/v3/groups", Admin, r#"{"group": {"name": "g2", "domain_id": "\u0000"}}"#, 404),
+        case("groups name=%00", get.clone(), "/identity/v3/groups?name=%00", Admin, "", 400),
+        case("add to unknown group", Method::PUT, "/identity/v3/groups/nope/users/{user}", Admin, "", 404),
+        case("group grant unknown group", Method::PUT, "/identity/v3/projects/nope/groups/nope/roles/nope", Admin, "", 404),
+        case("inherited grant %00", Method::PUT, "/identity/v3/OS-INHERIT/domains/default/users/{user}/roles/%00/inherited_to_projects", Admin, "", 404),
+        case("assignments inherited_to=bogus", get.clone(), "/identity/v3/role_assignments?scope.OS-INHERIT:inherited_to=domains", Admin, "", 400),
+        case("assignments group.id=%00", get.clone(), "/identity/v3/role_assignments?group.id=%00", Admin, "", 400),
+        case("assignments user and group", get.clone(), "/identity/v3/role_assignments?user.id=a&group.id=b", Admin, "", 400),
+        // The catalog.
+        case("region id NUL", post.clone(), "/identity/v3/regions", Admin, r#"{"region": {"id": "r\u0000"}}"#, 400),
+        case("region id 2^64", post.clone(), "/identity/v3/regions", Admin, r#"{"region": {"id": 18446744073709551616}}"#, 400),
+        case("region parent NUL", post.clone(), "/identity/v3/regions", Admin, r#"{"region": {"id": "r1", "parent_region_id": "\u0000"}}"#, 404),
+        case("service type NUL", post.clone(), "/identity/v3/services", Admin, r#"{"service": {"type": "t\u0000"}}"#, 400),
+        case("service type empty", post.clone(), "/identity/v3/services", Admin, r#"{"service": {"type": ""}}"#, 400),
+        case("service enabled string", post.clone(), "/identity/v3/services", Admin, r#"{"service": {"type": "t", "enabled": "yes"}}"#, 400),
+        case("service %00", Method::DELETE, "/identity/v3/services/%00", Admin, "", 404),
+        case("endpoint url NUL", post.clone(), "/identity/v3/endpoints", Admin, r#"{"endpoint": {"service_id": "s", "interface": "public", "url": "http://a\u0000b"}}"#, 400),
+        case("endpoint interface number", post.clone(), "/identity/v3/endpoints", Admin, r#"{"endpoint": {"service_id": "s", "interface": 1e999, "url": "http://a"}}"#, 400),
+        case("endpoint service NUL", post.clone(), "/identity/v3/endpoints", Admin, r#"{"endpoint": {"service_id": "\u0000", "interface": "public", "url": "http://a"}}"#, 400),
+        case("endpoint %00", get.clone(), "/identity/v3/endpoints/%00", Admin, "", 404),
+        // Credentials.
+        case("credential blob NUL", post.clone(), "/identity/v3/credentials", Admin, r#"{"credential": {"user_id": "{user}", "type": "totp", "blob": "a\u0000b"}}"#, 400),
+        case("credential type array", post.clone(), "/identity/v3/credentials", Admin, r#"{"credential": {"user_id": "{user}", "type": [], "blob": "x"}}"#, 400),
+        case("credential unknown user", post.clone(), "/identity/v3/credentials", Admin, r#"{"credential": {"user_id": "nope", "type": "totp", "blob": "x"}}"#, 404),
+        case("credential ec2 blob not JSON", post.clone(), "/identity/v3/credentials", Admin, r#"{"credential": {"user_id": "{user}", "project_id": "p", "type": "ec2", "blob": "{"}}"#, 400),
+        case("credential %00", get.clone(), "/identity/v3/credentials/%00", Admin, "", 404),
+        // Application credentials and authenticating with them.
+        case("app cred name NUL", post.clone(), "/identity/v3/users/{admin}/application_credentials", Admin, r#"{"application_credential": {"name": "a\u0000b"}}"#, 400),
+        case("app cred secret NUL", post.clone(), "/identity/v3/users/{admin}/application_credentials", Admin, r#"{"application_credential": {"name": "nulsecret", "secret": "a\u0000b"}}"#, 201),
+        case("app cred expiry 2^63", post.clone(), "/identity/v3/users/{admin}/application_credentials", Admin, r#"{"application_credential": {"name": "e1", "expires_at": 9223372036854775808}}"#, 400),
+        case("app cred expiry year 99999", post.clone(), "/identity/v3/users/{admin}/application_credentials", Admin, r#"{"application_credential": {"name": "e2", "expires_at": "99999-01-01T00:00:00Z"}}"#, 400),
+        case("app cred roles object", post.clone(), "/identity/v3/users/{admin}/application_credentials", Admin, r#"{"application_credential": {"name": "e3", "roles": {"id": "x"}}}"#, 400),
+        case("app cred role NUL", post.clone(), "/identity/v3/users/{admin}/application_credentials", Admin, r#"{"application_credential": {"name": "e4", "roles": [{"id": "\u0000"}]}}"#, 404),
+        case("app cred rule path NUL", post.clone(), "/identity/v3/users/{admin}/application_credentials", Admin, r#"{"application_credential": {"name": "e5", "access_rules": [{"service": "compute", "path": "/a\u0000", "method": "GET"}]}}"#, 400),
+        case("app cred %00", get.clone(), "/identity/v3/users/{admin}/application_credentials/%00", Admin, "", 404),
+        case(
+            "auth app cred id NUL",
+            post.clone(),
+            "/identity/v3/auth/tokens",
+            Anonymous,
+            r#"{"auth": {"identity": {"methods": ["application_credential"], "application_credential": {"id": "\u0000", "secret": "x"}}}}"#,
+            401,
+        ),
+        case(
+            "auth app cred secret 2^63",
+            post.clone(),
+            "/identity/v3/auth/tokens",
+            Anonymous,
+            r#"{"auth": {"identity": {"methods": ["application_credential"], "application_credential": {"id": "x", "secret": 9223372036854775808}}}}"#,
+            400,
+        ),
+        // Project tags.
+        case("tags of %00", get.clone(), "/identity/v3/projects/%00/tags", Admin, "", 404),
+        case("tags body not a list", Method::PUT, "/identity/v3/projects/nope/tags", Admin, r#"{"tags": "a"}"#, 400),
+        case("project list tags=%00", get.clone(), "/identity/v3/projects?tags=%00", Admin, "", 400),
         // Unknown fields: Keystone's schemas accept extra attributes.
+        case("extra attribute with NUL", post.clone(), "/identity/v3/users", Admin, r#"{"user": {"name": "extranul", "note": "a\u0000b"}}"#, 201),
         case("unknown user field", post.clone(), "/identity/v3/users", Admin, r#"{"user": {"name": "extra", "bogus": {"x": 1}}}"#, 201),
         case("unknown top-level field", post.clone(), "/identity/v3/roles", Admin, r#"{"role": {"name": "extra"}, "bogus": 1}"#, 201),
     ];
@@ -203,7 +264,10 @@ async fn hostile_inputs(b: TestDb) {
     let user = u["user"]["id"].as_str().unwrap().to_string();
     let mut failures = Vec::new();
     for c in cases() {
-        let path = c.path.replace("{user}", &user);
+        let path = c.path.replace("{user}", &user).replace("{admin}", &env.boot.admin_user_id);
+        let body: Vec<u8> = String::from_utf8(c.body.clone())
+            .map(|b| b.replace("{user}", &user).into_bytes())
+            .unwrap_or_else(|_| c.body.clone());
         let mut req = Request::builder().method(c.method.clone()).uri(&path).header("host", HOST);
         if let Caller::Admin = c.caller {
             req = req.header("x-auth-token", &admin);
@@ -212,7 +276,7 @@ async fn hostile_inputs(b: TestDb) {
             let ct = c.content_type.unwrap_or("application/json");
             req = req.header("content-type", axum::http::HeaderValue::from_bytes(ct.as_bytes()).unwrap());
         }
-        let resp = env.app.clone().oneshot(req.body(Body::from(c.body)).unwrap()).await.unwrap();
+        let resp = env.app.clone().oneshot(req.body(Body::from(body)).unwrap()).await.unwrap();
         let status = resp.status();
         let headers = resp.headers().clone();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
@@ -233,9 +297,16 @@ async fn hostile_inputs(b: TestDb) {
         }
     }
     assert!(failures.is_empty(), "{} case(s) failed on {backend:?}:\n{}", failures.len(), failures.join("\n"));
-    // The NUL cases created nothing.
+    // The NUL cases created nothing, except the extra attribute: a JSON
+    // value, kept as given on both engines.
     let (_, users) = env.get("/identity/v3/users", &admin).await;
-    assert!(!users.to_string().contains("\\u0000"), "{users}");
+    for u in users["users"].as_array().unwrap() {
+        if u["name"] == "extranul" {
+            assert_eq!(u["note"], "a\u{0}b", "{u}");
+        } else {
+            assert!(!u.to_string().contains("\\u0000"), "{u}");
+        }
+    }
 }
 
 both_engines!(hostile_inputs);

@@ -59,7 +59,8 @@ async fn scoped_password_token(b: TestDb) {
     assert_eq!(t["is_domain"], false);
     let mut roles: Vec<String> = ids(t, "roles", "name");
     roles.sort();
-    assert_eq!(roles, vec!["admin", "member", "reader"]);
+    // admin implies manager, manager member, member reader.
+    assert_eq!(roles, vec!["admin", "manager", "member", "reader"]);
     assert_eq!(t["audit_ids"].as_array().unwrap().len(), 1);
     let exp = t["expires_at"].as_str().unwrap();
     let iss = t["issued_at"].as_str().unwrap();
@@ -522,7 +523,8 @@ async fn roles_grants_and_assignments(b: TestDb) {
     assert_eq!(s, StatusCode::OK);
     let mut names = ids(&v, "roles", "name");
     names.sort();
-    assert_eq!(names, vec!["admin", "member", "reader"]);
+    // keystone-manage bootstrap's roles.
+    assert_eq!(names, vec!["admin", "manager", "member", "reader", "service"]);
     assert_eq!(v["roles"][0]["domain_id"], Value::Null);
 
     let (s, v) =
@@ -645,7 +647,8 @@ async fn roles_grants_and_assignments(b: TestDb) {
     // implied roles
     let (s, v) = env.get("/identity/v3/role_inferences", &admin).await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(v["role_inferences"].as_array().unwrap().len(), 2, "{v}");
+    // admin -> manager -> member -> reader
+    assert_eq!(v["role_inferences"].as_array().unwrap().len(), 3, "{v}");
     let imp = format!("/identity/v3/roles/{op}/implies/{reader}");
     let (s, _, v) = env.req(Method::PUT, &imp, Some(&admin), &[], None).await;
     assert_eq!(s, StatusCode::CREATED);

@@ -366,3 +366,57 @@ mod tests {
         assert_eq!(img.tags, vec!["a", "b"]);
     }
 }
+
+// ---------------------------------------------------------------- tasks
+
+/// A Glance task: berth records one `api_image_import` task per import.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Task {
+    pub id: String,
+    pub kind: String,
+    pub status: String,
+    pub owner: Option<String>,
+    pub user_id: Option<String>,
+    pub image_id: Option<String>,
+    pub request_id: Option<String>,
+    pub input: Value,
+    pub result: Option<Value>,
+    pub message: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub expires_at: Option<i64>,
+}
+
+impl Task {
+    /// The list view (Glance's task stub).
+    pub fn to_stub_json(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("id".into(), Value::String(self.id.clone()));
+        m.insert("type".into(), Value::String(self.kind.clone()));
+        m.insert("status".into(), Value::String(self.status.clone()));
+        m.insert("owner".into(), self.owner.clone().map(Value::String).unwrap_or(Value::Null));
+        m.insert("created_at".into(), Value::String(isotime(self.created_at)));
+        m.insert("updated_at".into(), Value::String(isotime(self.updated_at)));
+        m.insert("self".into(), Value::String(format!("/v2/tasks/{}", self.id)));
+        m.insert("schema".into(), Value::String("/v2/schemas/task".into()));
+        if let Some(e) = self.expires_at {
+            m.insert("expires_at".into(), Value::String(isotime(e)));
+        }
+        Value::Object(m)
+    }
+
+    /// The full view (`GET /v2/tasks/{id}`).
+    pub fn to_json(&self) -> Value {
+        let mut v = self.to_stub_json();
+        let m = v.as_object_mut().expect("an object");
+        m.insert("input".into(), self.input.clone());
+        m.insert("result".into(), self.result.clone().unwrap_or(Value::Null));
+        m.insert("message".into(), Value::String(self.message.clone()));
+        for (k, val) in [("image_id", &self.image_id), ("request_id", &self.request_id), ("user_id", &self.user_id)] {
+            if let Some(x) = val {
+                m.insert(k.into(), Value::String(x.clone()));
+            }
+        }
+        v
+    }
+}

@@ -9,7 +9,7 @@ use sqlx::AnyConnection;
 
 use crate::db::Engine;
 use crate::error::{lookup, map_db, ImageError, Result};
-use crate::model::{Image, Member};
+use crate::model::{Image, Member, Task};
 
 pub(crate) type Conn = AnyConnection;
 
@@ -19,13 +19,13 @@ pub(crate) type Conn = AnyConnection;
 /// a fast path; should the database refuse a text value anyway
 /// ([`DbErrorKind::InvalidText`]), lookups still find nothing
 /// ([`lookup`]) and writes answer 400 ([`map_db`]).
-fn nameable(key: &str) -> bool {
+pub(crate) fn nameable(key: &str) -> bool {
     !key.contains('\0')
 }
 
 /// Writes refuse text holding a NUL (400) before it reaches the database;
 /// the API validates first, this is the last line.
-fn storable<'a>(what: &str, values: impl IntoIterator<Item = &'a str>) -> Result<()> {
+pub(crate) fn storable<'a>(what: &str, values: impl IntoIterator<Item = &'a str>) -> Result<()> {
     if values.into_iter().any(|v| v.contains('\0')) {
         return Err(ImageError::bad_request(format!("Invalid {what}: the NUL character is not allowed.")));
     }
@@ -471,4 +471,187 @@ pub(crate) async fn delete_member(c: &mut Conn, image_id: &str, member: &str) ->
         .await
         .map_err(map_db)?;
     Ok(done.rows_affected() > 0)
+}
+
+// ---------------------------------------------------------------- staging and import
+
+/// Record the size of staged data on an image still `uploading` (Glance sets
+/// `size` when the data is staged); false when it is gone or moved on.
+pub(crate) async fn set_staged_size(c: &mut Conn, id: &str, size: i64, now: i64) -> Result<bool> {
+    if !nameable(id) {
+        return Ok(false);
+    }
+    let done = sqlx::query("UPDATE image_images SET size = $2, updated_at = $3 WHERE id = $1 AND status = 'uploading'")
+        .bind(id.to_string())
+        .bind(size)
+        .bind(now)
+        .execute(&mut *c)
+        .await
+        .map_err(map_db)?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// `importing` → `active` with the data's size and hashes; false when the
+/// image is gone or no longer importing.
+pub(crate) async fn finish_import(c: &mut Conn, id: &str, d: &DataInfo, now: i64) -> Result<bool> {
+    if !nameable(id) {
+        return Ok(false);
+    }
+    let done = sqlx::query(
+        "UPDATE image_images SET status = 'active', size = $2, virtual_size = NULL, checksum = $3, \
+         os_hash_algo = $4, os_hash_value = $5, updated_at = $6 WHERE id = $1 AND status = 'importing'",
+    )
+    .bind(id.to_string())
+    .bind(d.size)
+    .bind(d.checksum.clone())
+    .bind(d.os_hash_algo.clone())
+    .bind(d.os_hash_value.clone())
+    .bind(now)
+    .execute(&mut *c)
+    .await
+    .map_err(map_db)?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Forget the size recorded for staged data (`uploading` → `queued`).
+pub(crate) async fn unstage(c: &mut Conn, id: &str, from: &str, now: i64) -> Result<bool> {
+    if !nameable(id) {
+        return Ok(false);
+    }
+    let done = sqlx::query(
+        "UPDATE image_images SET status = 'queued', size = NULL, updated_at = $3 WHERE id = $1 AND status = $2",
+    )
+    .bind(id.to_string())
+    .bind(from.to_string())
+    .bind(now)
+    .execute(&mut *c)
+    .await
+    .map_err(map_db)?;
+    Ok(done.rows_affected() > 0)
+}
+
+// ---------------------------------------------------------------- tasks
+
+const TASK_COLS: &str = "id, type, status, owner, user_id, image_id, request_id, input, result, message, \
+     created_at, updated_at, expires_at";
+
+fn row_to_task(r: &AnyRow) -> Result<Task> {
+    let g = || -> berth_db::DbResult<Task> {
+        let input: String = r.col("input")?;
+        let result: Option<String> = r.col("result")?;
+        Ok(Task {
+            id: r.col("id")?,
+            kind: r.col("type")?,
+            status: r.col("status")?,
+            owner: r.col("owner")?,
+            user_id: r.col("user_id")?,
+            image_id: r.col("image_id")?,
+            request_id: r.col("request_id")?,
+            input: serde_json::from_str(&input).unwrap_or(serde_json::Value::Null),
+            result: result.and_then(|s| serde_json::from_str(&s).ok()),
+            message: r.col("message")?,
+            created_at: r.col("created_at")?,
+            updated_at: r.col("updated_at")?,
+            expires_at: r.col("expires_at")?,
+        })
+    };
+    g().map_err(map_db)
+}
+
+pub(crate) async fn insert_task(c: &mut Conn, t: &Task) -> Result<()> {
+    let input = t.input.to_string();
+    let result = t.result.as_ref().map(|v| v.to_string());
+    storable(
+        "task",
+        [t.id.as_str(), t.kind.as_str(), t.status.as_str(), input.as_str(), t.message.as_str()].into_iter().chain(
+            [&t.owner, &t.user_id, &t.image_id, &t.request_id, &result].into_iter().flatten().map(String::as_str),
+        ),
+    )?;
+    sqlx::query(&format!(
+        "INSERT INTO image_tasks ({TASK_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+    ))
+    .bind(t.id.clone())
+    .bind(t.kind.clone())
+    .bind(t.status.clone())
+    .bind(t.owner.clone())
+    .bind(t.user_id.clone())
+    .bind(t.image_id.clone())
+    .bind(t.request_id.clone())
+    .bind(input)
+    .bind(result)
+    .bind(t.message.clone())
+    .bind(t.created_at)
+    .bind(t.updated_at)
+    .bind(t.expires_at)
+    .execute(&mut *c)
+    .await
+    .map_err(map_db)?;
+    Ok(())
+}
+
+/// Record how a task ended.
+pub(crate) async fn finish_task(c: &mut Conn, t: &Task) -> Result<()> {
+    let result = t.result.as_ref().map(|v| v.to_string());
+    storable("task", [t.status.as_str(), t.message.as_str()].into_iter().chain(result.as_deref()))?;
+    sqlx::query(
+        "UPDATE image_tasks SET status = $2, result = $3, message = $4, updated_at = $5, expires_at = $6 WHERE id = $1",
+    )
+    .bind(t.id.clone())
+    .bind(t.status.clone())
+    .bind(result)
+    .bind(t.message.clone())
+    .bind(t.updated_at)
+    .bind(t.expires_at)
+    .execute(&mut *c)
+    .await
+    .map_err(map_db)?;
+    Ok(())
+}
+
+pub(crate) async fn get_task(c: &mut Conn, id: &str) -> Result<Option<Task>> {
+    if !nameable(id) {
+        return Ok(None);
+    }
+    let row = sqlx::query(&format!("SELECT {TASK_COLS} FROM image_tasks WHERE id = $1"))
+        .bind(id.to_string())
+        .fetch_optional(&mut *c)
+        .await;
+    lookup(row)?.as_ref().map(row_to_task).transpose()
+}
+
+/// Tasks of an owner (every task for `None`), newest first.
+pub(crate) async fn list_tasks(c: &mut Conn, owner: Option<&str>) -> Result<Vec<Task>> {
+    if owner.is_some_and(|o| !nameable(o)) {
+        return Ok(Vec::new());
+    }
+    let rows = match owner {
+        Some(o) => {
+            sqlx::query(&format!(
+                "SELECT {TASK_COLS} FROM image_tasks WHERE owner = $1 ORDER BY created_at DESC, id DESC"
+            ))
+            .bind(o.to_string())
+            .fetch_all(&mut *c)
+            .await
+        }
+        None => {
+            sqlx::query(&format!("SELECT {TASK_COLS} FROM image_tasks ORDER BY created_at DESC, id DESC"))
+                .fetch_all(&mut *c)
+                .await
+        }
+    };
+    lookup(rows.map(Some))?.unwrap_or_default().iter().map(row_to_task).collect()
+}
+
+/// Tasks of one image, newest first.
+pub(crate) async fn tasks_of_image(c: &mut Conn, image_id: &str) -> Result<Vec<Task>> {
+    if !nameable(image_id) {
+        return Ok(Vec::new());
+    }
+    let rows = sqlx::query(&format!(
+        "SELECT {TASK_COLS} FROM image_tasks WHERE image_id = $1 ORDER BY created_at DESC, id DESC"
+    ))
+    .bind(image_id.to_string())
+    .fetch_all(&mut *c)
+    .await;
+    lookup(rows.map(Some))?.unwrap_or_default().iter().map(row_to_task).collect()
 }

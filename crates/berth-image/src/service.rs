@@ -13,7 +13,7 @@ use berth_policy::{Credentials, Denied, Enforcer, EnforcerConfig, Target};
 
 use crate::db::Db;
 use crate::error::{ImageError, Result};
-use crate::model::{Formats, Image, Member, DEFAULT_CONTAINER_FORMATS, DEFAULT_DISK_FORMATS};
+use crate::model::{Formats, Image, Member, Task, DEFAULT_CONTAINER_FORMATS, DEFAULT_DISK_FORMATS};
 use crate::policy::policy_defaults;
 use crate::repo;
 use crate::store::DataStore;
@@ -121,11 +121,14 @@ impl Caller {
     }
 }
 
-/// Resets an image left in `saving` (the upload was abandoned, for
-/// example by a client disconnect) back to `queued` when dropped armed.
+/// Resets an image left in `saving` or `uploading` (the upload or staging
+/// was abandoned, for example by a client disconnect) back to `queued` when
+/// dropped armed; staged data is removed.
 struct SavingGuard {
     db: Db,
+    store: Option<DataStore>,
     id: String,
+    from: &'static str,
     armed: bool,
 }
 
@@ -135,10 +138,15 @@ impl Drop for SavingGuard {
             return;
         }
         let db = self.db.clone();
+        let store = self.store.take();
         let id = std::mem::take(&mut self.id);
+        let from = self.from;
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn(async move {
-                if let Err(e) = reset_saving(&db, &id).await {
+                if let Some(store) = store {
+                    store.remove_staged(&id).await;
+                }
+                if let Err(e) = reset_to_queued(&db, &id, from).await {
                     tracing::warn!(image = %id, error = %e, "cannot reset abandoned upload");
                 }
             });
@@ -146,11 +154,23 @@ impl Drop for SavingGuard {
     }
 }
 
-async fn reset_saving(db: &Db, id: &str) -> Result<()> {
+async fn reset_to_queued(db: &Db, id: &str, from: &str) -> Result<()> {
     let mut w = db.write().await?;
-    repo::set_status(&mut w.tx, id, "saving", "queued", berth_time::now()).await?;
+    repo::unstage(&mut w.tx, id, from, berth_time::now()).await?;
     Ok(w.commit().await?)
 }
+
+/// How long a finished task is kept visible (Glance's `task_time_to_live`,
+/// 48 hours), in microseconds.
+const TASK_TTL: i64 = 48 * 3600 * 1_000_000;
+
+/// The import methods berth offers (`/v2/info/import`): only staged data.
+/// `web-download` is not offered: fetching arbitrary URLs from the control
+/// plane needs the URL filtering Glance has, which berth does not have.
+pub const IMPORT_METHODS: &[&str] = &["glance-direct"];
+
+/// The one store berth keeps image data in (`/v2/info/stores`).
+pub const STORE_ID: &str = "file";
 
 impl ImageService {
     /// Open (and migrate) the database at `database_url` and the data
@@ -400,13 +420,14 @@ impl ImageService {
             repo::set_status(&mut w.tx, id, "queued", "saving", berth_time::now()).await?;
             w.commit().await?;
         }
-        let mut guard = SavingGuard { db: self.db.clone(), id: id.to_string(), armed: true };
+        let mut guard =
+            SavingGuard { db: self.db.clone(), store: None, id: id.to_string(), from: "saving", armed: true };
         let written = self.store.write(id, body, declared).await;
         let info = match written {
             Ok(info) => info,
             Err(e) => {
                 guard.armed = false;
-                reset_saving(&self.db, id).await?;
+                reset_to_queued(&self.db, id, "saving").await?;
                 return Err(e);
             }
         };
@@ -425,5 +446,130 @@ impl ImageService {
         }
         let mut c = self.db.read().await?;
         repo::get_image(&mut c, self.db.engine(), id, false).await?.ok_or_else(|| ImageError::image_not_found(id))
+    }
+
+    /// Stage data for an interoperable import: `queued` → `uploading`, the
+    /// data in the staging area and its size recorded. 409 when the image
+    /// is not queued; on failure the image goes back to `queued` and nothing
+    /// stays staged.
+    pub(crate) async fn stage_data(&self, id: &str, body: Body, declared: Option<u64>) -> Result<()> {
+        {
+            let mut w = self.db.write().await?;
+            let Some(img) = repo::get_image(&mut w.tx, self.db.engine(), id, true).await? else {
+                return Err(ImageError::image_not_found(id));
+            };
+            if img.status != "queued" {
+                return Err(ImageError::conflict(format!(
+                    "Image status transition from {} to uploading is not allowed",
+                    img.status
+                )));
+            }
+            repo::set_status(&mut w.tx, id, "queued", "uploading", berth_time::now()).await?;
+            w.commit().await?;
+        }
+        let mut guard = SavingGuard {
+            db: self.db.clone(),
+            store: Some(self.store.clone()),
+            id: id.to_string(),
+            from: "uploading",
+            armed: true,
+        };
+        let info = match self.store.stage(id, body, declared).await {
+            Ok(info) => info,
+            Err(e) => {
+                guard.armed = false;
+                self.store.remove_staged(id).await;
+                reset_to_queued(&self.db, id, "uploading").await?;
+                return Err(e);
+            }
+        };
+        let recorded = {
+            let mut w = self.db.write().await?;
+            let ok = repo::set_staged_size(&mut w.tx, id, info.size, berth_time::now()).await?;
+            w.commit().await?;
+            ok
+        };
+        guard.armed = false;
+        if !recorded {
+            self.store.remove_staged(id).await;
+            return Err(ImageError::image_not_found(id));
+        }
+        Ok(())
+    }
+
+    /// Import staged data (`glance-direct`), recorded as an
+    /// `api_image_import` task: `uploading` → `importing` → `active` with
+    /// the data's hashes. The import runs to its end within the request
+    /// (Glance runs it in the background; clients poll the image either
+    /// way). 409 when another import holds the image.
+    pub(crate) async fn import_staged(
+        &self,
+        caller: &Caller,
+        id: &str,
+        request_id: Option<String>,
+        request: serde_json::Value,
+    ) -> Result<()> {
+        let now = berth_time::now();
+        let mut task = Task {
+            id: uuid::Uuid::new_v4().to_string(),
+            kind: "api_image_import".into(),
+            status: "processing".into(),
+            owner: caller.project().map(str::to_string),
+            user_id: caller.ctx.user_id.clone(),
+            image_id: Some(id.to_string()),
+            request_id,
+            input: serde_json::json!({"image_id": id, "import_req": request, "backend": [STORE_ID]}),
+            result: None,
+            message: String::new(),
+            created_at: now,
+            updated_at: now,
+            expires_at: None,
+        };
+        {
+            let mut w = self.db.write().await?;
+            if !repo::set_status(&mut w.tx, id, "uploading", "importing", now).await? {
+                return Err(ImageError::conflict(format!(
+                    "New operation on image '{id}' is not permitted as prior operation is still in progress"
+                )));
+            }
+            repo::insert_task(&mut w.tx, &task).await?;
+            w.commit().await?;
+        }
+        let outcome = match self.store.promote(id).await {
+            Ok(Some(info)) => {
+                let mut w = self.db.write().await?;
+                let ok = repo::finish_import(&mut w.tx, id, &info, berth_time::now()).await?;
+                w.commit().await?;
+                if ok {
+                    Ok(())
+                } else {
+                    self.store.remove(id).await;
+                    Err(format!("Image {id} could not be found after import."))
+                }
+            }
+            Ok(None) => Err(format!("No staged data found for image {id}.")),
+            Err(e) => Err(e.message),
+        };
+        let end = berth_time::now();
+        task.updated_at = end;
+        task.expires_at = Some(end + TASK_TTL);
+        match &outcome {
+            Ok(()) => {
+                task.status = "success".into();
+                task.result = Some(serde_json::json!({"image_id": id}));
+            }
+            Err(message) => {
+                tracing::warn!(image = %id, %message, "image import failed");
+                task.status = "failure".into();
+                task.message = message.clone();
+            }
+        }
+        let mut w = self.db.write().await?;
+        if outcome.is_err() {
+            repo::unstage(&mut w.tx, id, "importing", end).await?;
+        }
+        repo::finish_task(&mut w.tx, &task).await?;
+        w.commit().await?;
+        Ok(())
     }
 }

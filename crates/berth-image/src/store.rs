@@ -87,16 +87,79 @@ impl DataStore {
         self.dir.join(format!("{safe}.img"))
     }
 
+    /// Where the staged data of image `id` waits for its import (Glance's
+    /// staging area, `PUT /v2/images/{id}/stage`).
+    pub fn staging_path(&self, id: &str) -> PathBuf {
+        let safe: String = id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+        self.dir.join("staging").join(format!("{safe}.img"))
+    }
+
     /// Stream `body` into a temporary file, hashing as it goes, then rename
     /// it to the image's data file. Fails with 413 past the size limit and
     /// 400 when `declared` (the client's size) does not match.
     pub async fn write(&self, id: &str, body: Body, declared: Option<u64>) -> Result<DataInfo> {
+        self.write_to(&self.path(id), body, declared).await
+    }
+
+    /// As [`Self::write`], into the staging area.
+    pub async fn stage(&self, id: &str, body: Body, declared: Option<u64>) -> Result<DataInfo> {
+        let dest = self.staging_path(id);
+        if let Some(parent) = dest.parent() {
+            tokio::fs::create_dir_all(parent).await.map_err(|e| io_err("cannot create the staging area", e))?;
+        }
+        self.write_to(&dest, body, declared).await
+    }
+
+    /// Move staged data to the image's data file, hashing it on the way:
+    /// `None` when nothing is staged.
+    pub async fn promote(&self, id: &str) -> Result<Option<DataInfo>> {
+        let staged = self.staging_path(id);
+        let mut file = match tokio::fs::File::open(&staged).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err("cannot open staged data", e)),
+        };
+        let mut md5 = Md5::new();
+        let mut sha = Sha512::new();
+        let mut size: u64 = 0;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            use tokio::io::AsyncReadExt;
+            let n = file.read(&mut buf).await.map_err(|e| io_err("cannot read staged data", e))?;
+            if n == 0 {
+                break;
+            }
+            size += n as u64;
+            md5.update(&buf[..n]);
+            sha.update(&buf[..n]);
+        }
+        drop(file);
+        tokio::fs::rename(&staged, self.path(id)).await.map_err(|e| io_err("cannot store image data", e))?;
+        Ok(Some(DataInfo {
+            size: size as i64,
+            checksum: hex(&md5.finalize()),
+            os_hash_algo: HASH_ALGO.to_string(),
+            os_hash_value: hex(&sha.finalize()),
+        }))
+    }
+
+    /// Delete an image's staged data (missing is fine).
+    pub async fn remove_staged(&self, id: &str) {
+        match tokio::fs::remove_file(self.staging_path(id)).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!(image = id, error = %e, "cannot remove staged image data"),
+        }
+    }
+
+    async fn write_to(&self, dest: &Path, body: Body, declared: Option<u64>) -> Result<DataInfo> {
         if let Some(d) = declared {
             if d > self.max_size {
                 return Err(too_large(self.max_size));
             }
         }
-        let tmp_path = self.dir.join(format!(".upload-{}.tmp", uuid::Uuid::new_v4().simple()));
+        let dir = dest.parent().unwrap_or(&self.dir);
+        let tmp_path = dir.join(format!(".upload-{}.tmp", uuid::Uuid::new_v4().simple()));
         let mut guard = TempFile(Some(tmp_path.clone()));
         let mut file = tokio::fs::File::create(&tmp_path).await.map_err(|e| io_err("cannot create image file", e))?;
         let mut md5 = Md5::new();
@@ -124,7 +187,7 @@ impl DataStore {
         file.flush().await.map_err(|e| io_err("cannot write image data", e))?;
         file.sync_all().await.map_err(|e| io_err("cannot sync image data", e))?;
         drop(file);
-        tokio::fs::rename(&tmp_path, self.path(id)).await.map_err(|e| io_err("cannot store image data", e))?;
+        tokio::fs::rename(&tmp_path, dest).await.map_err(|e| io_err("cannot store image data", e))?;
         guard.0 = None;
         Ok(DataInfo {
             size: size as i64,
@@ -203,6 +266,19 @@ mod tests {
         store.sweep_stale_uploads(std::time::Duration::ZERO).await;
         let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, vec![std::ffi::OsString::from("keep.img")]);
+        // Staged data moves to the image's file with the same hashes.
+        assert!(store.promote("st").await.unwrap().is_none());
+        let staged = store.stage("st", Body::from("hello"), None).await.unwrap();
+        assert!(store.staging_path("st").exists());
+        let promoted = store.promote("st").await.unwrap().unwrap();
+        assert_eq!(promoted, staged);
+        assert!(!store.staging_path("st").exists());
+        let (body, _) = store.read("st").await.unwrap().unwrap();
+        assert_eq!(body.collect().await.unwrap().to_bytes(), Bytes::from("hello"));
+        store.stage("gone", Body::from("x"), None).await.unwrap();
+        store.remove_staged("gone").await;
+        store.remove_staged("gone").await;
+        assert!(store.promote("gone").await.unwrap().is_none());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

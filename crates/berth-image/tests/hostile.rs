@@ -197,6 +197,15 @@ fn path_cases() -> Vec<Case> {
         Case::new(M::DELETE, "/image/v2/images/{id}/tags/%C3%A9", 404),
         Case::get(UNROUTED[0], 404),
         Case::get(UNROUTED[1], 404),
+        // Staging and importing name no image.
+        Case::new(M::PUT, "/image/v2/images/%00/stage", 404).body("application/octet-stream", b"x".to_vec()),
+        Case::new(M::PUT, "/image/v2/images/%FF/stage", 404).body("application/octet-stream", b"x".to_vec()),
+        Case::new(M::POST, "/image/v2/images/%00/import", 404)
+            .json(br#"{"method": {"name": "glance-direct"}}"#.to_vec()),
+        Case::new(M::POST, "/image/v2/images/%C3%A9/import", 404)
+            .json(br#"{"method": {"name": "glance-direct"}}"#.to_vec()),
+        Case::get("/image/v2/images/%00/tasks", 404),
+        Case::get("/image/v2/images/%C3%A9/tasks", 404),
     ]
 }
 
@@ -301,6 +310,39 @@ fn body_cases() -> Vec<Case> {
         Case::new(M::POST, "/image/v2/images/{id}/members", 400),
         Case::new(M::PUT, "/image/v2/images/{id}/members/pb", 400),
     ];
+    // Import requests: malformed, hostile or naming what berth lacks. The
+    // target image is queued (not staged): a valid request answers 409.
+    let import = |body: Vec<u8>, status: u16| Case::new(M::POST, "/image/v2/images/{id}/import", status).json(body);
+    cases.extend([
+        import(deep(10_000), 400),
+        import(br#"{"method": {"name": "glance-direct\u0000"}}"#.to_vec(), 400),
+        import(br#"{"method": {"name": "\ud800"}}"#.to_vec(), 400),
+        import(br#"{"method": {"name": 12}}"#.to_vec(), 400),
+        import(br#"{"method": {"name": ["glance-direct"]}}"#.to_vec(), 400),
+        import(br#"{"method": "glance-direct"}"#.to_vec(), 400),
+        import(format!(r#"{{"method": {{"name": "{one_mb}"}}}}"#).into_bytes(), 400),
+        import(br#"{"method": {"name": "web-download", "uri": "file:///etc/passwd"}}"#.to_vec(), 400),
+        import(br#"{"method": {"name": "glance-direct"}, "all_stores": null}"#.to_vec(), 400),
+        import(br#"{"method": {"name": "glance-direct"}}"#.to_vec(), 409),
+        import(br#"{"method": {"name": "glance-direct"}, "stores": ["a\u0000"]}"#.to_vec(), 409),
+        Case::new(M::POST, "/image/v2/images/{id}/import", 400),
+        Case::new(M::POST, "/image/v2/images/{id}/import", 400).body("text/plain", b"method=glance-direct".to_vec()),
+        // Staging: the upload's header checks, before the image changes.
+        Case::new(M::PUT, "/image/v2/images/{id}/stage", 415).json(b"{}".to_vec()),
+        Case::new(M::PUT, "/image/v2/images/{id}/stage", 415),
+        Case::new(M::PUT, "/image/v2/images/{id}/stage", 400)
+            .body("application/octet-stream", b"x".to_vec())
+            .header("x-openstack-image-size", HUGE),
+        Case::new(M::PUT, "/image/v2/images/{id}/stage", 413)
+            .body("application/octet-stream", b"x".to_vec())
+            .header("x-openstack-image-size", BIG),
+        Case::new(M::PUT, "/image/v2/images/{id}/stage", 413)
+            .body("application/octet-stream", b"x".to_vec())
+            .header("content-length", BIG),
+    ]);
+    for body in [&b"[]"[..], b"\"x\"", b"null", b"1", b"true"] {
+        cases.push(import(body.to_vec(), 400));
+    }
     // A JSON body that is not an object where one is expected.
     for body in [&b"[]"[..], b"\"x\"", b"null", b"1", b"true"] {
         cases.push(create(body.to_vec(), 400));
@@ -408,6 +450,177 @@ async fn hostile_inputs(backend: Backend) {
 }
 both_engines!(hostile_inputs);
 
+/// The task routes (an administrator's: others are refused by
+/// `tasks_api_access` before any input is read).
+async fn hostile_task_queries(backend: Backend) {
+    let env = Env::new(backend).await;
+    let mut cases = Vec::new();
+    for q in ["status=%00", "status=bogus", "type=%00", "type=import%00", "limit=-1", "limit=x", "marker=%00"] {
+        cases.push(Case::get(format!("/image/v2/tasks?{q}"), 400));
+    }
+    cases.push(Case::get(format!("/image/v2/tasks?limit={BIG}"), 400));
+    cases.push(Case::get(format!("/image/v2/tasks?limit={HUGE}"), 400));
+    cases.push(Case::get("/image/v2/tasks?pony=1&status=success", 200));
+    for p in ["%00", "%C3%A9", "not-a-uuid", "00000000-0000-0000-0000-000000000000"] {
+        cases.push(Case::get(format!("/image/v2/tasks/{p}"), 404));
+    }
+    cases.push(Case::get("/image/v2/tasks/%FF", 404));
+    let failures = env.check_cases(&env.admin, "", &cases).await;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    for c in &mut cases {
+        // Paths that are not text answer 404 at the edge, before any route.
+        if !["/image/v2/tasks/%FF", "/image/v2/tasks/%00"].contains(&c.path.as_str()) {
+            c.want = StatusCode::FORBIDDEN;
+        }
+    }
+    let failures = env.check_cases(&env.alice, "", &cases).await;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+both_engines!(hostile_task_queries);
+
 fn image_body_limit() -> usize {
     berth_image::MAX_BODY
 }
+
+/// Hostile input against the metadata definitions routes, as an
+/// administrator (who may write): every case a 4xx in Glance's body, and
+/// the namespace unchanged afterwards.
+async fn hostile_metadefs(backend: Backend) {
+    use Method as M;
+    let env = Env::new(backend).await;
+    let (s, v) = env
+        .post(
+            "/image/v2/metadefs/namespaces",
+            &env.admin,
+            json!({"namespace": "target", "visibility": "public", "objects": [{"name": "o"}],
+                   "properties": {"p": {"title": "P", "type": "string"}}, "tags": [{"name": "t"}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let ns = "/image/v2/metadefs/namespaces";
+    let one_mb = "x".repeat(1 << 20);
+    let post = |path: String, body: Vec<u8>, status: u16| Case::new(M::POST, path, status).json(body);
+    let put = |path: String, body: Vec<u8>, status: u16| Case::new(M::PUT, path, status).json(body);
+    let mut cases = vec![
+        post(ns.into(), br#"{"namespace": "a\u0000b"}"#.to_vec(), 400),
+        post(ns.into(), br#"{"namespace": "\ud800"}"#.to_vec(), 400),
+        post(ns.into(), br#"{"namespace": "n", "description": "\u0000"}"#.to_vec(), 400),
+        post(ns.into(), br#"{"namespace": "n", "tags": [{"name": "a\u0000"}]}"#.to_vec(), 400),
+        post(ns.into(), format!(r#"{{"namespace": "{one_mb}"}}"#).into_bytes(), 400),
+        post(ns.into(), br#"{"namespace": "n", "protected": "yes"}"#.to_vec(), 400),
+        post(ns.into(), br#"{"namespace": "n", "visibility": "shared"}"#.to_vec(), 400),
+        post(ns.into(), br#"{"namespace": 12}"#.to_vec(), 400),
+        post(ns.into(), br#"{"namespace": "n", "created_at": "x"}"#.to_vec(), 403),
+        post(ns.into(), br#"{"namespace": "n", "objects": "o"}"#.to_vec(), 400),
+        post(ns.into(), br#"{"namespace": "n", "objects": [{"name": 1}]}"#.to_vec(), 400),
+        post(ns.into(), br#"{"namespace": "n", "properties": {"p": {"title": "P"}}}"#.to_vec(), 400),
+        post(ns.into(), br#"{"namespace": "n", "properties": []}"#.to_vec(), 400),
+        post(ns.into(), br#"{"namespace": "n", "resource_type_associations": [{}]}"#.to_vec(), 400),
+        post(ns.into(), br#"{"namespace": "n", "pony": 1}"#.to_vec(), 400),
+        post(ns.into(), deep(10_000), 400),
+        post(ns.into(), b"{\"namespace\": \"\xff\"}".to_vec(), 400),
+        post(ns.into(), br#"{"namespace": "target"}"#.to_vec(), 409),
+        Case::new(M::POST, ns, 400),
+        Case::new(M::POST, ns, 400).body("text/plain", b"namespace=x".to_vec()),
+        put(format!("{ns}/target"), br#"{"namespace": "a\u0000"}"#.to_vec(), 400),
+        put(format!("{ns}/target"), br#"{"display_name": "x"}"#.to_vec(), 400),
+        put(format!("{ns}/target"), br#"{"namespace": "target", "self": "x"}"#.to_vec(), 403),
+        put(format!("{ns}/%00"), br#"{"namespace": "x"}"#.to_vec(), 404),
+        // Properties: wrong types, numbers out of range, unknown keys.
+        post(
+            format!("{ns}/target/properties"),
+            br#"{"name": "q", "title": "Q", "type": "string", "maxLength": 9223372036854775808}"#.to_vec(),
+            400,
+        ),
+        post(
+            format!("{ns}/target/properties"),
+            br#"{"name": "q", "title": "Q", "type": "string", "minLength": -1}"#.to_vec(),
+            400,
+        ),
+        post(
+            format!("{ns}/target/properties"),
+            br#"{"name": "q", "title": "Q", "type": "string", "minimum": 1e400}"#.to_vec(),
+            400,
+        ),
+        post(
+            format!("{ns}/target/properties"),
+            br#"{"name": "q", "title": "Q", "type": "string", "minimum": "1"}"#.to_vec(),
+            400,
+        ),
+        post(
+            format!("{ns}/target/properties"),
+            br#"{"name": "q", "title": "Q", "type": "string", "items": []}"#.to_vec(),
+            400,
+        ),
+        post(format!("{ns}/target/properties"), br#"{"name": "q", "title": "Q", "type": ["string"]}"#.to_vec(), 400),
+        post(
+            format!("{ns}/target/properties"),
+            br#"{"name": "q", "title": "Q", "type": "string", "operators": [1]}"#.to_vec(),
+            400,
+        ),
+        post(
+            format!("{ns}/target/properties"),
+            format!(r#"{{"name": "{one_mb}", "title": "Q", "type": "string"}}"#).into_bytes(),
+            400,
+        ),
+        post(format!("{ns}/target/properties"), br#"{"name": "p", "title": "P", "type": "string"}"#.to_vec(), 409),
+        post(format!("{ns}/target/properties"), b"[]".to_vec(), 400),
+        put(format!("{ns}/target/properties/p"), br#"{"title": "P", "type": "string"}"#.to_vec(), 400),
+        // Objects.
+        post(format!("{ns}/target/objects"), br#"{"name": "o"}"#.to_vec(), 409),
+        post(format!("{ns}/target/objects"), br#"{"name": "o2", "required": "p"}"#.to_vec(), 400),
+        post(format!("{ns}/target/objects"), br#"{"name": "o2", "required": ["p", "p"]}"#.to_vec(), 400),
+        post(format!("{ns}/target/objects"), br#"{"name": "o2", "schema": "x"}"#.to_vec(), 403),
+        post(format!("{ns}/target/objects"), br#"{"name": "o\u0000"}"#.to_vec(), 400),
+        put(format!("{ns}/target/objects/o"), br#"{"description": "no name"}"#.to_vec(), 400),
+        // Tags.
+        post(format!("{ns}/target/tags"), br#"{"tags": "t"}"#.to_vec(), 400),
+        post(format!("{ns}/target/tags"), br#"{"tags": [{"name": 1}]}"#.to_vec(), 400),
+        post(format!("{ns}/target/tags"), br#"{"tags": [{"name": "a"}, {"name": "A"}]}"#.to_vec(), 409),
+        post(format!("{ns}/target/tags"), br#"{}"#.to_vec(), 400),
+        Case::new(M::POST, format!("{ns}/target/tags/{}", "t".repeat(60_000)), 400),
+        Case::new(M::POST, format!("{ns}/target/tags/T"), 409),
+        put(format!("{ns}/target/tags/t"), br#"{"name": null}"#.to_vec(), 400),
+        // Resource-type associations.
+        post(format!("{ns}/target/resource_types"), br#"{"name": "a\u0000"}"#.to_vec(), 400),
+        post(format!("{ns}/target/resource_types"), br#"{"name": "x", "prefix": 1}"#.to_vec(), 400),
+        post(format!("{ns}/target/resource_types"), format!(r#"{{"name": "{one_mb}"}}"#).into_bytes(), 400),
+        // Names that name nothing.
+        Case::get(format!("{ns}/%00"), 404),
+        Case::get(format!("{ns}/%C3%A9"), 404),
+        Case::get(format!("{ns}/%FF"), 404),
+        Case::get(format!("{ns}/target/objects/%00"), 404),
+        Case::get(format!("{ns}/target/properties/%00"), 404),
+        Case::get(format!("{ns}/target/tags/%00"), 404),
+        Case::get(format!("{ns}/target/tags/%C3%A9"), 404),
+        Case::get(format!("{ns}/%00/objects"), 404),
+        Case::new(M::DELETE, format!("{ns}/%00"), 404),
+        Case::new(M::DELETE, format!("{ns}/target/objects/%00"), 404),
+        Case::new(M::DELETE, format!("{ns}/target/tags/%00"), 404),
+        Case::new(M::DELETE, format!("{ns}/target/resource_types/%00"), 404),
+        Case::get(format!("{ns}/target/properties/p?resource_type=%00"), 404),
+        Case::get("/image/v2/schemas/metadefs/%00", 404),
+    ];
+    for q in
+        ["visibility=%00", "visibility=shared", "sort_dir=%00", "sort_key=pony", "limit=-1", "limit=x", "marker=%00"]
+    {
+        cases.push(Case::get(format!("{ns}?{q}"), 400));
+    }
+    cases.push(Case::get(format!("{ns}?limit={BIG}"), 400));
+    cases.push(Case::get(format!("{ns}?marker=nope"), 404));
+    cases.push(Case::get(format!("{ns}?resource_types=%C3%A9&pony=1"), 200));
+    for body in [&b"[]"[..], b"\"x\"", b"null", b"1", b"true"] {
+        cases.push(post(ns.into(), body.to_vec(), 400));
+        cases.push(post(format!("{ns}/target/objects"), body.to_vec(), 400));
+        cases.push(post(format!("{ns}/target/tags"), body.to_vec(), 400));
+        cases.push(post(format!("{ns}/target/resource_types"), body.to_vec(), 400));
+    }
+    let (_, before) = env.get(&format!("{ns}/target"), &env.admin).await;
+    let failures = env.check_cases(&env.admin, "", &cases).await;
+    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    let (_, after) = env.get(&format!("{ns}/target"), &env.admin).await;
+    assert_eq!(before, after, "a refused request changed the namespace");
+    let (_, list) = env.get(ns, &env.admin).await;
+    assert_eq!(list["namespaces"].as_array().unwrap().len(), 1, "{list}");
+}
+both_engines!(hostile_metadefs);

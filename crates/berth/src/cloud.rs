@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use berth_compute::{ImageInfo, ImageLookup};
+use berth_compute::{ImageInfo, ImageLookup, ServerImage};
 use berth_http::RequestContext;
 use berth_placement_client::{BoxFuture, TokenProvider};
 use tokio::sync::{watch, Mutex};
@@ -46,16 +46,7 @@ impl ImageLookup for ImagesFromService {
     ) -> BoxFuture<'a, Result<Option<ImageInfo>, String>> {
         Box::pin(async move {
             let found = self.0.lookup_for(image_id, caller).await.map_err(|e| e.message)?;
-            Ok(found.map(|i| ImageInfo {
-                id: i.id,
-                name: i.name,
-                status: i.status,
-                min_disk: i.min_disk,
-                min_ram: i.min_ram,
-                visibility: i.visibility,
-                owner: i.owner,
-                properties: i.properties,
-            }))
+            Ok(found.map(info))
         })
     }
 
@@ -83,6 +74,52 @@ impl ImageLookup for ImagesFromService {
             let bytes = axum::body::to_bytes(resp.into_body(), 64 << 20).await.map_err(|e| e.to_string())?;
             Ok(berth_compute::GlanceResponse { status, body: serde_json::from_slice(&bytes).unwrap_or_default() })
         })
+    }
+
+    fn create_server_image<'a>(
+        &'a self,
+        image: &'a ServerImage,
+        caller: &'a RequestContext,
+    ) -> BoxFuture<'a, Result<ImageInfo, String>> {
+        Box::pin(async move {
+            let req = berth_image::ServerImageRequest {
+                name: image.name.clone(),
+                base_image: image.base_image.clone(),
+                min_disk: image.min_disk,
+                min_ram: image.min_ram,
+                properties: image.properties.clone(),
+            };
+            self.0.create_server_image(&req, caller).await.map(info).map_err(|e| e.message)
+        })
+    }
+
+    fn server_backups<'a>(
+        &'a self,
+        instance_uuid: &'a str,
+        backup_type: &'a str,
+        caller: &'a RequestContext,
+    ) -> BoxFuture<'a, Result<Vec<ImageInfo>, String>> {
+        Box::pin(async move {
+            let found = self.0.server_backups(instance_uuid, backup_type, caller).await.map_err(|e| e.message)?;
+            Ok(found.into_iter().map(info).collect())
+        })
+    }
+
+    fn delete_server_image<'a>(&'a self, image_id: &'a str) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move { self.0.delete_server_image(image_id).await.map(|_| ()).map_err(|e| e.message) })
+    }
+}
+
+fn info(i: berth_image::ImageSummary) -> ImageInfo {
+    ImageInfo {
+        id: i.id,
+        name: i.name,
+        status: i.status,
+        min_disk: i.min_disk,
+        min_ram: i.min_ram,
+        visibility: i.visibility,
+        owner: i.owner,
+        properties: i.properties,
     }
 }
 

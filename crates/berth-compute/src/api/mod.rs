@@ -10,11 +10,16 @@ mod flavors;
 mod hosts;
 mod images;
 mod infra;
+mod instance_actions;
 mod keypairs;
 mod limits;
 mod microversions;
+mod migrations;
+mod moves;
+mod server_actions;
 mod server_groups;
 mod servers;
+mod snapshots;
 mod usage;
 mod versions;
 
@@ -52,6 +57,29 @@ const SERVER_ACTION_RULES: &[&str] = &[
     "os_compute_api:servers:reboot",
     "os_compute_api:os-deferred-delete:force",
     "os_compute_api:os-deferred-delete:restore",
+    "os_compute_api:os-lock-server:lock",
+    "os_compute_api:os-lock-server:unlock",
+    "os_compute_api:os-pause-server:pause",
+    "os_compute_api:os-pause-server:unpause",
+    "os_compute_api:os-suspend-server:suspend",
+    "os_compute_api:os-suspend-server:resume",
+    "os_compute_api:os-rescue",
+    "os_compute_api:os-unrescue",
+    "os_compute_api:os-admin-actions:reset_state",
+    "os_compute_api:os-admin-password",
+    "os_compute_api:servers:create_image",
+    "os_compute_api:os-create-backup",
+    "os_compute_api:os-console-output",
+    "os_compute_api:servers:resize",
+    "os_compute_api:servers:confirm_resize",
+    "os_compute_api:servers:revert_resize",
+    "os_compute_api:servers:rebuild",
+    "os_compute_api:os-migrate-server:migrate",
+    "os_compute_api:os-migrate-server:migrate_live",
+    "os_compute_api:os-evacuate",
+    "os_compute_api:os-shelve:shelve",
+    "os_compute_api:os-shelve:shelve_offload",
+    "os_compute_api:os-shelve:unshelve",
 ];
 
 /// Every rule `POST /v2.1/os-aggregates/{id}/action` may check, by action.
@@ -161,7 +189,101 @@ fn table() -> RouteTable<AppState> {
             rule("os_compute_api:server-metadata:delete"),
             servers::meta_delete,
         )
+        // Moves: migration records, live migrations of a server, actions.
+        .route("/v2.1/os-migrations", M::GET, rule("os_compute_api:os-migrations:index"), migrations::index)
+        .route(
+            "/v2.1/servers/{id}/migrations",
+            M::GET,
+            rule("os_compute_api:servers:migrations:index"),
+            migrations::server_index,
+        )
+        .route(
+            "/v2.1/servers/{id}/migrations/{migration}",
+            M::GET,
+            rule("os_compute_api:servers:migrations:show"),
+            migrations::server_show,
+        )
+        .route(
+            "/v2.1/servers/{id}/migrations/{migration}",
+            M::DELETE,
+            rule("os_compute_api:servers:migrations:delete"),
+            migrations::server_abort,
+        )
+        .route(
+            "/v2.1/servers/{id}/migrations/{migration}/action",
+            M::POST,
+            rule("os_compute_api:servers:migrations:force_complete"),
+            migrations::server_force_complete,
+        )
+        .route(
+            "/v2.1/servers/{id}/os-instance-actions",
+            M::GET,
+            rule("os_compute_api:os-instance-actions:list"),
+            instance_actions::list,
+        )
+        .route(
+            "/v2.1/servers/{id}/os-instance-actions/{request_id}",
+            M::GET,
+            rule("os_compute_api:os-instance-actions:show"),
+            instance_actions::show,
+        )
         // Services, hypervisors, zones.
+        .route(
+            "/v2.1/servers/{id}/tags",
+            M::GET,
+            rule("os_compute_api:os-server-tags:index"),
+            server_actions::tags_index,
+        )
+        .route(
+            "/v2.1/servers/{id}/tags",
+            M::PUT,
+            rule("os_compute_api:os-server-tags:update_all"),
+            server_actions::tags_replace,
+        )
+        .route(
+            "/v2.1/servers/{id}/tags",
+            M::DELETE,
+            rule("os_compute_api:os-server-tags:delete_all"),
+            server_actions::tags_delete_all,
+        )
+        .route(
+            "/v2.1/servers/{id}/tags/{tag}",
+            M::GET,
+            rule("os_compute_api:os-server-tags:show"),
+            server_actions::tag_show,
+        )
+        .route(
+            "/v2.1/servers/{id}/tags/{tag}",
+            M::PUT,
+            rule("os_compute_api:os-server-tags:update"),
+            server_actions::tag_put,
+        )
+        .route(
+            "/v2.1/servers/{id}/tags/{tag}",
+            M::DELETE,
+            rule("os_compute_api:os-server-tags:delete"),
+            server_actions::tag_delete,
+        )
+        .route("/v2.1/servers/{id}/ips", M::GET, rule("os_compute_api:ips:index"), server_actions::ips_index)
+        .route("/v2.1/servers/{id}/ips/{network}", M::GET, rule("os_compute_api:ips:show"), server_actions::ips_show)
+        .route(
+            "/v2.1/servers/{id}/diagnostics",
+            M::GET,
+            rule("os_compute_api:os-server-diagnostics"),
+            server_actions::diagnostics,
+        )
+        .route(
+            "/v2.1/servers/{id}/os-server-password",
+            M::GET,
+            rule("os_compute_api:os-server-password:show"),
+            server_actions::password_show,
+        )
+        .route(
+            "/v2.1/servers/{id}/os-server-password",
+            M::DELETE,
+            rule("os_compute_api:os-server-password:clear"),
+            server_actions::password_clear,
+        )
         .route("/v2.1/os-services", M::GET, rule("os_compute_api:os-services:list"), infra::services_list)
         .route("/v2.1/os-services/{id}", M::PUT, rule("os_compute_api:os-services:update"), infra::services_update)
         .route("/v2.1/os-services/{id}", M::DELETE, rule("os_compute_api:os-services:delete"), infra::services_delete)
@@ -349,6 +471,8 @@ pub(crate) struct Ctx {
     /// `http://host/compute` (no trailing slash).
     pub base: String,
     pub query: Vec<(String, String)>,
+    /// This request's id (`x-openstack-request-id`).
+    pub request_id: String,
     /// The route's access, from the route table.
     check: RouteCheck,
 }
@@ -370,7 +494,8 @@ impl FromRequestParts<AppState> for Ctx {
             Some(q) => serde_urlencoded::from_str::<Vec<(String, String)>>(q)
                 .map_err(|e| ComputeError::bad_request(format!("Invalid query string: {e}")).into_response())?,
         };
-        Ok(Ctx { svc: svc.clone(), caller, version, base, query, check })
+        let request_id = parts.extensions.get::<berth_http::RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+        Ok(Ctx { svc: svc.clone(), caller, version, base, query, request_id, check })
     }
 }
 

@@ -57,7 +57,21 @@ fn brief(ctx: &Ctx, i: &Instance) -> Value {
     json!({"id": i.uuid, "name": i.display_name, "links": ctx.links(&format!("servers/{}", i.uuid))})
 }
 
-async fn view(ctx: &Ctx, i: &Instance, services: &BTreeMap<String, Service>) -> Result<Value> {
+/// The tags a server view shows (2.26 on): one query for a whole list.
+async fn view_tags(ctx: &Ctx, list: &[&Instance]) -> Result<BTreeMap<Uuid, Vec<String>>> {
+    if !ctx.v(2, 26) {
+        return Ok(BTreeMap::new());
+    }
+    let uuids: Vec<Uuid> = list.iter().map(|i| i.uuid).collect();
+    ctx.svc.tags_of(&uuids).await
+}
+
+pub(crate) async fn view(
+    ctx: &Ctx,
+    i: &Instance,
+    services: &BTreeMap<String, Service>,
+    tags: &BTreeMap<Uuid, Vec<String>>,
+) -> Result<Value> {
     let status = lifecycle::status(i.vm_state, i.task_state).as_str();
     let mut v = brief(ctx, i);
     let o = v.as_object_mut().ok_or_else(|| ComputeError::internal("view"))?;
@@ -128,7 +142,7 @@ async fn view(ctx: &Ctx, i: &Instance, services: &BTreeMap<String, Service>) -> 
         set("locked", json!(i.locked));
     }
     if ctx.v(2, 73) {
-        set("locked_reason", Value::Null);
+        set("locked_reason", json!(i.locked_reason));
     }
     if ctx.v(2, 16) && ctx.can("os_compute_api:servers:show:host_status", Some(&i.project_id)) {
         set("host_status", json!(host_status(ctx, services, i.host.as_deref())));
@@ -137,7 +151,7 @@ async fn view(ctx: &Ctx, i: &Instance, services: &BTreeMap<String, Service>) -> 
         set("description", json!(i.description));
     }
     if ctx.v(2, 26) {
-        set("tags", json!([]));
+        set("tags", json!(tags.get(&i.uuid).cloned().unwrap_or_default()));
     }
     if ctx.v(2, 63) {
         set("trusted_image_certificates", Value::Null);
@@ -157,8 +171,20 @@ async fn view(ctx: &Ctx, i: &Instance, services: &BTreeMap<String, Service>) -> 
     Ok(v)
 }
 
+/// One server's whole view (tags and, from 2.71, its server groups):
+/// show, update and rebuild answer with it.
+pub(crate) async fn full_view(ctx: &Ctx, i: &Instance) -> Result<Value> {
+    let services = services_by_host(ctx).await?;
+    let tags = view_tags(ctx, &[i]).await?;
+    let mut v = view(ctx, i, &services, &tags).await?;
+    if ctx.v(2, 71) {
+        v["server_groups"] = super::server_groups::of_server(ctx, i.uuid).await?;
+    }
+    Ok(v)
+}
+
 /// A live instance the caller may act on with `rule`.
-async fn instance_for(ctx: &Ctx, id: &str, rule: &str) -> Result<Instance> {
+pub(crate) async fn instance_for(ctx: &Ctx, id: &str, rule: &str) -> Result<Instance> {
     let nf = || ComputeError::not_found(format!("Instance {} could not be found.", truncate(id, 64)));
     let uuid = Uuid::parse_str(id).map_err(|_| nf())?;
     let i = ctx.svc.instance(uuid).await?.filter(|i| !i.deleted).ok_or_else(nf)?;
@@ -190,14 +216,15 @@ async fn listing(ctx: &Ctx, detail: bool) -> ApiResult {
         ctx.authorize(all_rule, None)?;
     }
     let project_filter = ctx.q("project_id").or_else(|| ctx.q("tenant_id")).map(str::to_string);
+    // As Nova: `tenant_id` / `project_id` narrow an `all_tenants` listing
+    // (for callers allowed every filter); without `all_tenants` a listing
+    // is the caller's project, whatever they say.
     let project = if all_tenants {
         if admin_filters {
             project_filter
         } else {
             None
         }
-    } else if admin_filters && project_filter.is_some() {
-        project_filter
     } else {
         Some(ctx.project().to_string())
     };
@@ -240,8 +267,33 @@ async fn listing(ctx: &Ctx, detail: bool) -> ApiResult {
         list.retain(|i| i.updated_at.unwrap_or(i.created_at) <= t);
     }
     if let Some(name) = ctx.q("name") {
-        let needle = name.to_lowercase();
-        list.retain(|i| i.display_name.to_lowercase().contains(&needle));
+        // A regular expression, searched case-insensitively (Nova's REGEXP
+        // on MySQL); one that does not compile matches as plain text.
+        match regex::RegexBuilder::new(name).case_insensitive(true).size_limit(1 << 20).build() {
+            Ok(re) => list.retain(|i| re.is_match(&i.display_name)),
+            Err(_) => {
+                let needle = name.to_lowercase();
+                list.retain(|i| i.display_name.to_lowercase().contains(&needle));
+            }
+        }
+    }
+    if ctx.v(2, 26) {
+        let wanted = |key: &str| -> Option<Vec<String>> {
+            ctx.q(key).map(|v| v.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_string).collect())
+        };
+        let (all, any, not_all, not_any) =
+            (wanted("tags"), wanted("tags-any"), wanted("not-tags"), wanted("not-tags-any"));
+        if all.is_some() || any.is_some() || not_all.is_some() || not_any.is_some() {
+            let uuids: Vec<Uuid> = list.iter().map(|i| i.uuid).collect();
+            let tags = ctx.svc.tags_of(&uuids).await?;
+            list.retain(|i| {
+                let has = tags.get(&i.uuid).map(Vec::as_slice).unwrap_or_default();
+                all.as_ref().is_none_or(|w| w.iter().all(|t| has.contains(t)))
+                    && any.as_ref().is_none_or(|w| w.iter().any(|t| has.contains(t)))
+                    && not_all.as_ref().is_none_or(|w| !w.iter().all(|t| has.contains(t)))
+                    && not_any.as_ref().is_none_or(|w| !w.iter().any(|t| has.contains(t)))
+            });
+        }
     }
     if let Some(st) = ctx.q("status") {
         let st = st.to_ascii_uppercase();
@@ -313,9 +365,10 @@ async fn listing(ctx: &Ctx, detail: bool) -> ApiResult {
         }
     }
     let services = if detail { services_by_host(ctx).await? } else { Default::default() };
+    let tags = if detail { view_tags(ctx, &list.iter().collect::<Vec<_>>()).await? } else { BTreeMap::new() };
     let mut items = Vec::with_capacity(list.len());
     for i in &list {
-        items.push(if detail { view(ctx, i, &services).await? } else { brief(ctx, i) });
+        items.push(if detail { view(ctx, i, &services, &tags).await? } else { brief(ctx, i) });
     }
     let mut body = json!({"servers": items});
     if let Some(n) = next {
@@ -334,12 +387,7 @@ pub async fn detail(ctx: Ctx) -> ApiResult {
 
 pub async fn show(ctx: Ctx, Path(id): Path<String>) -> ApiResult {
     let i = instance_for(&ctx, &id, "os_compute_api:servers:show").await?;
-    let services = services_by_host(&ctx).await?;
-    let mut v = view(&ctx, &i, &services).await?;
-    if ctx.v(2, 71) {
-        v["server_groups"] = super::server_groups::of_server(&ctx, i.uuid).await?;
-    }
-    ok(json!({ "server": v }))
+    ok(json!({ "server": full_view(&ctx, &i).await? }))
 }
 
 // ------------------------------------------------------------------ create
@@ -348,7 +396,7 @@ fn last_segment(s: &str) -> &str {
     s.trim_end_matches('/').rsplit('/').next().unwrap_or(s)
 }
 
-fn metadata_value(field: &str, v: &Value, max_items: i64) -> Result<BTreeMap<String, String>> {
+pub(crate) fn metadata_value(field: &str, v: &Value, max_items: i64) -> Result<BTreeMap<String, String>> {
     let obj = v.as_object().ok_or_else(|| invalid(field, format!("{} is not of type 'object'", type_name(v))))?;
     let mut out = BTreeMap::new();
     for (k, val) in obj {
@@ -370,7 +418,7 @@ fn metadata_value(field: &str, v: &Value, max_items: i64) -> Result<BTreeMap<Str
     Ok(out)
 }
 
-fn admin_password() -> String {
+pub(crate) fn admin_password() -> String {
     use rand::Rng;
     const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
     let mut rng = rand::rng();
@@ -603,6 +651,17 @@ pub async fn create(ctx: Ctx, JsonBody(body): JsonBody) -> ApiResult {
         spec.force_host = host;
         spec.force_node = node;
     }
+    let tags = match s.get("tags") {
+        Some(v) => super::server_actions::tags_value("tags", v)?,
+        None => Vec::new(),
+    };
+    // A password the caller chose, else one generated (the simulated
+    // guest takes either).
+    let admin_pass = match s.get("adminPass") {
+        Some(Value::String(p)) => p.clone(),
+        Some(other) => return Err(invalid("adminPass", format!("{} is not of type 'string'", type_name(other)))),
+        None => admin_password(),
+    };
     hints.apply(&mut spec);
     let mut instances = Vec::new();
     for idx in 0..max_count {
@@ -631,6 +690,8 @@ pub async fn create(ctx: Ctx, JsonBody(body): JsonBody) -> ApiResult {
             access_ip_v4: ip4.clone(),
             access_ip_v6: ip6.clone(),
             locked: false,
+            locked_by: None,
+            locked_reason: None,
             reservation_id: reservation_id.clone(),
             launch_index: idx,
             launched_at: None,
@@ -664,7 +725,13 @@ pub async fn create(ctx: Ctx, JsonBody(body): JsonBody) -> ApiResult {
         }
         return Err(e);
     }
+    if !tags.is_empty() {
+        for uuid in &created {
+            ctx.svc.replace_tags(*uuid, &tags).await?;
+        }
+    }
     let uuid = first.ok_or_else(|| ComputeError::internal("no instance created"))?;
+    super::instance_actions::record_all(&ctx, &created, "create").await;
     if s.get("return_reservation_id").and_then(Value::as_bool) == Some(true) {
         return Ok(json(StatusCode::ACCEPTED, json!({"reservation_id": reservation_id})));
     }
@@ -673,7 +740,7 @@ pub async fn create(ctx: Ctx, JsonBody(body): JsonBody) -> ApiResult {
         "links": ctx.links(&format!("servers/{uuid}")),
         "OS-DCF:diskConfig": "MANUAL",
         "security_groups": [{"name": "default"}],
-        "adminPass": admin_password(),
+        "adminPass": admin_pass,
     }});
     let mut resp = json(StatusCode::ACCEPTED, body);
     if let Ok(v) = HeaderValue::from_str(&ctx.url(&format!("servers/{uuid}"))) {
@@ -737,15 +804,10 @@ pub async fn update(ctx: Ctx, Path(id): Path<String>, JsonBody(body): JsonBody) 
         .instance(i.uuid)
         .await?
         .ok_or_else(|| ComputeError::not_found(format!("Instance {} could not be found.", truncate(&id, 64))))?;
-    let services = services_by_host(&ctx).await?;
-    let mut v = view(&ctx, &i, &services).await?;
-    if ctx.v(2, 71) {
-        v["server_groups"] = super::server_groups::of_server(&ctx, i.uuid).await?;
-    }
-    ok(json!({ "server": v }))
+    ok(json!({ "server": full_view(&ctx, &i).await? }))
 }
 
-fn check_locked(ctx: &Ctx, i: &Instance) -> Result<()> {
+pub(crate) fn check_locked(ctx: &Ctx, i: &Instance) -> Result<()> {
     if i.locked && !ctx.can("os_compute_api:os-lock-server:unlock:unlock_override", Some(&i.project_id)) {
         return Err(ComputeError::conflict(format!("Instance {} is locked", i.uuid)));
     }
@@ -755,11 +817,12 @@ fn check_locked(ctx: &Ctx, i: &Instance) -> Result<()> {
 pub async fn delete(ctx: Ctx, Path(id): Path<String>) -> ApiResult {
     let i = instance_for(&ctx, &id, "os_compute_api:servers:delete").await?;
     check_locked(&ctx, &i)?;
+    super::instance_actions::record_all(&ctx, &[i.uuid], "delete").await;
     ctx.svc.delete_instance(&i).await?;
     status_only(StatusCode::NO_CONTENT)
 }
 
-fn state_conflict(action: &str, i: &Instance) -> ComputeError {
+pub(crate) fn state_conflict(action: &str, i: &Instance) -> ComputeError {
     ComputeError::conflict(format!(
         "Cannot '{action}' instance {} while it is in {}",
         i.uuid,
@@ -777,12 +840,29 @@ pub async fn action(ctx: Ctx, Path(id): Path<String>, JsonBody(body): JsonBody) 
         return Err(ComputeError::bad_request("Exactly one action is required."));
     }
     let (name, arg) = obj.iter().next().map(|(k, v)| (k.as_str(), v)).unwrap_or(("", &Value::Null));
+    if let Some(rule) = super::server_actions::rule_of(name) {
+        let i = instance_for(&ctx, &id, rule).await?;
+        if super::server_actions::checks_lock(name) {
+            check_locked(&ctx, &i)?;
+        }
+        return super::server_actions::run(&ctx, name, arg, i).await;
+    }
     let (rule, action) = match name {
         "os-start" => ("os_compute_api:servers:start", "start"),
         "os-stop" => ("os_compute_api:servers:stop", "stop"),
         "reboot" => ("os_compute_api:servers:reboot", "reboot"),
         "forceDelete" => ("os_compute_api:os-deferred-delete:force", "forceDelete"),
         "restore" => ("os_compute_api:os-deferred-delete:restore", "restore"),
+        "resize" => return super::moves::action(ctx, &id, name, arg).await,
+        "confirmResize" => return super::moves::action(ctx, &id, name, arg).await,
+        "revertResize" => return super::moves::action(ctx, &id, name, arg).await,
+        "migrate" => return super::moves::action(ctx, &id, name, arg).await,
+        "os-migrateLive" => return super::moves::action(ctx, &id, name, arg).await,
+        "evacuate" => return super::moves::action(ctx, &id, name, arg).await,
+        "shelve" => return super::moves::action(ctx, &id, name, arg).await,
+        "shelveOffload" => return super::moves::action(ctx, &id, name, arg).await,
+        "unshelve" => return super::moves::action(ctx, &id, name, arg).await,
+        "rebuild" => return super::moves::action(ctx, &id, name, arg).await,
         other => return Err(ComputeError::bad_request(format!("There is no such action: {}", truncate(other, 64)))),
     };
     let i = instance_for(&ctx, &id, rule).await?;
@@ -800,6 +880,7 @@ pub async fn action(ctx: Ctx, Path(id): Path<String>, JsonBody(body): JsonBody) 
             if !ctx.svc.start_or_stop(&i, action == "stop").await? {
                 return Err(state_conflict(action, &i));
             }
+            super::instance_actions::record_all(&ctx, &[i.uuid], action).await;
             accepted()
         }
         "reboot" => {
@@ -813,6 +894,7 @@ pub async fn action(ctx: Ctx, Path(id): Path<String>, JsonBody(body): JsonBody) 
             if !ctx.svc.reboot(&i, hard).await? {
                 return Err(state_conflict("reboot", &i));
             }
+            super::instance_actions::record_all(&ctx, &[i.uuid], "reboot").await;
             accepted()
         }
         _ => Err(ComputeError::bad_request("There is no such action")),

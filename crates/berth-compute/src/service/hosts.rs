@@ -28,6 +28,7 @@ impl ComputeService {
         if was_disabled != s.disabled {
             self.sync_disabled_trait(s).await;
         }
+        self.after_service_update(s).await?;
         Ok(())
     }
 

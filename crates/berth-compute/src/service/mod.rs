@@ -20,12 +20,15 @@ mod aggregates;
 mod catalog;
 mod hosts;
 mod keypairs;
+pub(crate) mod moves;
 mod schedule;
+mod server_actions;
 mod server_groups;
 mod servers;
 mod usage;
 
 pub(crate) use hosts::HeartbeatMembership;
+pub(crate) use server_actions::MAX_TAGS;
 
 use crate::lifecycle::{self, Event};
 use crate::scheduler::{Weigher, COMPUTE_STATUS_DISABLED};
@@ -111,6 +114,16 @@ pub struct ComputeConfig {
     /// How often a process polls the work queues for its workers (the
     /// fallback behind wake-ups; see [`crate::wake`]).
     pub dispatch_interval: Duration,
+    /// Resizes and cold migrations left in VERIFY_RESIZE longer than this
+    /// are confirmed by their destination's agent (Nova's
+    /// `resize_confirm_window`; zero: never).
+    pub resize_confirm_window: Duration,
+    /// Whether a resize may pick the server's own host (Nova's
+    /// `allow_resize_to_same_host`).
+    pub allow_resize_to_same_host: bool,
+    /// Seconds a shelved server keeps its host before it is offloaded
+    /// (Nova's `shelved_offload_time`: 0 offloads at once, -1 never).
+    pub shelved_offload_time: i64,
 }
 
 impl Default for ComputeConfig {
@@ -130,6 +143,9 @@ impl Default for ComputeConfig {
             scheduling_timeout: Duration::from_secs(300),
             dispatch_interval: Duration::from_millis(500),
             max_connections: 16,
+            resize_confirm_window: Duration::ZERO,
+            allow_resize_to_same_host: false,
+            shelved_offload_time: 0,
         }
     }
 }
@@ -387,7 +403,7 @@ impl ComputeService {
 
     /// Mark deleted and remove the allocations (durably).
     pub async fn local_delete(&self, uuid: Uuid) -> Result<()> {
-        if let Some(entry) = self.db.mark_deleted(uuid).await? {
+        for entry in self.db.mark_deleted(uuid).await? {
             self.run_outbox_entry(entry, false).await?;
         }
         Ok(())

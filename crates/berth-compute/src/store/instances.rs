@@ -2,7 +2,7 @@
 
 use super::*;
 
-const INSTANCE_COLS: &str = "id, uuid, display_name, hostname, description, project_id, user_id, image_ref, flavor, vm_state, task_state, power_state, host, node, node_uuid, availability_zone, requested_az, metadata, key_name, access_ip_v4, access_ip_v6, locked, reservation_id, launch_index, launched_at, terminated_at, created_at, updated_at, deleted_at, deleted";
+const INSTANCE_COLS: &str = "id, uuid, display_name, hostname, description, project_id, user_id, image_ref, flavor, vm_state, task_state, power_state, host, node, node_uuid, availability_zone, requested_az, metadata, key_name, access_ip_v4, access_ip_v6, locked, locked_by, locked_reason, reservation_id, launch_index, launched_at, terminated_at, created_at, updated_at, deleted_at, deleted";
 
 fn instance_from_row(r: &AnyRow) -> Result<Instance> {
     let vm = get_str(r, "vm_state")?;
@@ -52,6 +52,8 @@ fn instance_from_row(r: &AnyRow) -> Result<Instance> {
         access_ip_v4: get_opt_str(r, "access_ip_v4")?,
         access_ip_v6: get_opt_str(r, "access_ip_v6")?,
         locked: get_bool(r, "locked")?,
+        locked_by: get_opt_str(r, "locked_by")?,
+        locked_reason: get_opt_str(r, "locked_reason")?,
         reservation_id: get_str(r, "reservation_id")?,
         launch_index: get_i64(r, "launch_index")?,
         launched_at: get_opt_i64(r, "launched_at")?,
@@ -323,8 +325,9 @@ impl Db {
 
     /// Mark an instance deleted and record, in the same transaction, that
     /// its allocations must be removed from Placement. Returns the outbox
-    /// entry id, or `None` when it was already deleted.
-    pub async fn mark_deleted(&self, uuid: Uuid) -> Result<Option<i64>> {
+    /// entry ids (the instance's, then those of the migrations it was in),
+    /// empty when it was already deleted.
+    pub async fn mark_deleted(&self, uuid: Uuid) -> Result<Vec<i64>> {
         let mut w = self.write().await?;
         let now = now_us();
         let n = sqlx::query(
@@ -339,11 +342,38 @@ impl Db {
         .await?
         .rows_affected();
         if n == 0 {
-            return Ok(None);
+            return Ok(Vec::new());
         }
-        let id = insert_outbox_tx(&mut w.tx, self.engine, outbox_kind::DELETE_ALLOCATIONS, uuid).await?;
+        let mut ids = vec![insert_outbox_tx(&mut w.tx, self.engine, outbox_kind::DELETE_ALLOCATIONS, uuid).await?];
+        // Its moves in progress end, and the allocations their migration
+        // records hold go too.
+        let marks: Vec<String> = (2..FINISHED_MIGRATION_STATUSES.len() + 2).map(|n| format!("${n}")).collect();
+        let sql = format!(
+            "SELECT uuid FROM compute_migrations WHERE instance_uuid = $1 AND (status NOT IN ({}) OR status = 'done')",
+            marks.join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(uuid.to_string());
+        for s in FINISHED_MIGRATION_STATUSES {
+            q = q.bind(*s);
+        }
+        let open: Vec<Uuid> =
+            q.fetch_all(&mut *w.tx).await?.iter().map(|r| get_uuid(r, "uuid")).collect::<Result<_>>()?;
+        for m in open {
+            sqlx::query("UPDATE compute_migrations SET status = $1, updated_at = $2 WHERE uuid = $3")
+                .bind(migration_status::ERROR)
+                .bind(now)
+                .bind(m.to_string())
+                .execute(&mut *w.tx)
+                .await?;
+            ids.push(insert_outbox_tx(&mut w.tx, self.engine, outbox_kind::DELETE_ALLOCATIONS, m).await?);
+        }
+        // The guest's console log goes with it.
+        sqlx::query("DELETE FROM compute_console_log WHERE instance_uuid = $1")
+            .bind(uuid.to_string())
+            .execute(&mut *w.tx)
+            .await?;
         w.commit().await?;
-        Ok(Some(id))
+        Ok(ids)
     }
 
     /// Give back a claim whose host was never recorded: an instance still

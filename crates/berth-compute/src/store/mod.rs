@@ -2,8 +2,10 @@
 //! return [`crate::error::ComputeError`] kinds (not found, conflict,
 //! unavailable, internal), never HTTP statuses.
 
+mod actions;
 mod aggregates;
 mod azs;
+mod extras;
 mod flavors;
 mod instances;
 mod keypairs;

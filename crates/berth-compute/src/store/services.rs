@@ -5,9 +5,10 @@ use super::*;
 /// A service's zone: the zone of a host aggregate its host is in (see
 /// `aggregates.rs`), else the zone it registered with.
 const SERVICE_COLS: &str = "id, uuid, host, service_binary, \
-    COALESCE((SELECT MIN(a.availability_zone) FROM compute_aggregate_hosts ah \
+    COALESCE((SELECT a.availability_zone FROM compute_aggregate_hosts ah \
     JOIN compute_aggregates a ON a.id = ah.aggregate_id \
-    WHERE ah.host = compute_services.host AND a.availability_zone IS NOT NULL), \
+    WHERE ah.host = compute_services.host AND a.availability_zone IS NOT NULL \
+    ORDER BY a.availability_zone LIMIT 1), \
     compute_services.availability_zone) AS availability_zone, \
     disabled, disabled_reason, forced_down, last_seen_up, report_count, created_at, updated_at";
 

@@ -52,11 +52,18 @@ pub struct Faulty {
     inner: Arc<dyn PlacementClient>,
     pub down: Arc<AtomicBool>,
     pub block_deletes: Arc<AtomicBool>,
+    /// `POST /allocations` is done, but its answer is lost (unavailable).
+    pub lose_post_answers: Arc<AtomicBool>,
 }
 
 impl Faulty {
     pub fn new(inner: Arc<dyn PlacementClient>) -> Self {
-        Faulty { inner, down: Arc::new(AtomicBool::new(false)), block_deletes: Arc::new(AtomicBool::new(false)) }
+        Faulty {
+            inner,
+            down: Arc::new(AtomicBool::new(false)),
+            block_deletes: Arc::new(AtomicBool::new(false)),
+            lose_post_answers: Arc::new(AtomicBool::new(false)),
+        }
     }
     pub fn set_down(&self, down: bool) {
         self.down.store(down, Ordering::SeqCst);
@@ -75,6 +82,12 @@ impl PlacementClient for Faulty {
         if blocked {
             return Box::pin(async move {
                 Err(PlacementError::Unavailable(format!("connection refused ({} {})", req.method, req.path)))
+            });
+        }
+        if self.lose_post_answers.load(Ordering::SeqCst) && req.method == Method::POST && req.path == "/allocations" {
+            return Box::pin(async move {
+                let _ = self.inner.send(req).await;
+                Err(PlacementError::Unavailable("connection reset (POST /allocations)".into()))
             });
         }
         self.inner.send(req)

@@ -11,10 +11,9 @@ use super::policy::PolicyTarget;
 use super::{
     json_response, list_response, no_content, parse_body, parse_query, query_get, v3_url, ApiResult, AppState, Caller,
 };
-use crate::catalog::catalog as build_catalog;
 use crate::error::{ErrorKind, IdentityError, Result};
-use crate::repo::{self, AssignmentFilter, ProjectFilter, Target};
-use crate::service::{AuthRequest, DomainRef, ProjectRef, ScopeRequest, UserRef};
+use crate::repo::{self, ProjectFilter, Target};
+use crate::service::{AppCredAuth, AuthRequest, DomainRef, ProjectRef, ScopeRequest, UserRef};
 use crate::token::TokenInfo;
 
 fn bad(msg: impl Into<String>) -> IdentityError {
@@ -73,6 +72,47 @@ fn parse_password(identity: &Map<String, Value>) -> Result<Option<(UserRef, Stri
         return Err(bad("Invalid input for field 'identity/password/user': either 'id' or 'name' is required"));
     };
     Ok(Some((user_ref, password)))
+}
+
+fn parse_app_cred(identity: &Map<String, Value>) -> Result<Option<AppCredAuth>> {
+    let path = "identity/application_credential";
+    let Some(ac) = identity.get("application_credential") else { return Ok(None) };
+    let ac = obj(ac, path)?;
+    let secret = match ac.get("secret") {
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => {
+            return Err(bad(format!(
+                "Invalid input for field '{path}/secret': {} is not of type 'string'",
+                super::type_name(v)
+            )))
+        }
+        None => return Err(bad(format!("Invalid input for field '{path}': 'secret' is a required property"))),
+    };
+    let id = opt_str(ac, "id", path)?;
+    let name = opt_str(ac, "name", path)?;
+    let user = match ac.get("user") {
+        None => None,
+        Some(u) => {
+            let u = obj(u, &format!("{path}/user"))?;
+            let upath = format!("{path}/user");
+            if let Some(id) = opt_str(u, "id", &upath)? {
+                Some(UserRef::Id(id))
+            } else if let Some(name) = opt_str(u, "name", &upath)? {
+                let d = u.get("domain").ok_or_else(|| {
+                    bad(format!("Invalid input for field '{upath}': a user name requires a 'domain'"))
+                })?;
+                Some(UserRef::Name { name, domain: domain_ref(d, &format!("{upath}/domain"))? })
+            } else {
+                return Err(bad(format!("Invalid input for field '{upath}': either 'id' or 'name' is required")));
+            }
+        }
+    };
+    if id.is_none() && (name.is_none() || user.is_none()) {
+        return Err(bad(format!(
+            "Invalid input for field '{path}': an application credential is named by 'id', or by 'name' and 'user'"
+        )));
+    }
+    Ok(Some(AppCredAuth { id, name, user, secret }))
 }
 
 fn parse_token(identity: &Map<String, Value>) -> Result<Option<String>> {
@@ -151,6 +191,7 @@ pub(crate) fn parse_auth_request(body: &Value) -> Result<AuthRequest> {
         None => return Err(bad("Invalid input for field 'identity': 'methods' is a required property")),
     };
     Ok(AuthRequest {
+        app_cred: if methods.iter().any(|m| m == "application_credential") { parse_app_cred(identity)? } else { None },
         password: if methods.iter().any(|m| m == "password") { parse_password(identity)? } else { None },
         token: if methods.iter().any(|m| m == "token") { parse_token(identity)? } else { None },
         scope: parse_scope(auth)?,
@@ -165,11 +206,26 @@ fn token_response(status: StatusCode, secret: &str, body: Value) -> Result<Respo
     Ok(resp)
 }
 
-fn catalog_for(id: &AppState, headers: &HeaderMap, info: &TokenInfo, q: &[(String, String)]) -> Option<Value> {
+/// The catalog of a scoped token (none with `?nocatalog` or unscoped).
+async fn catalog_for(
+    id: &AppState,
+    headers: &HeaderMap,
+    info: &TokenInfo,
+    q: &[(String, String)],
+) -> Result<Option<Value>> {
     if query_get(q, "nocatalog").is_some() || !info.is_scoped() {
-        return None;
+        return Ok(None);
     }
-    Some(build_catalog(&id.base_url(headers), &id.config.region))
+    Ok(Some(token_catalog(id, headers, info).await?))
+}
+
+async fn token_catalog(id: &AppState, headers: &HeaderMap, info: &TokenInfo) -> Result<Value> {
+    let project = match &info.scope {
+        crate::token::ResolvedScope::Project { project, .. } => Some(project.id.as_str()),
+        _ => None,
+    };
+    let mut tx = id.db.read().await?;
+    crate::catalog::token_catalog(&mut tx, &id.base_url(headers), &info.user.id, project).await
 }
 
 /// `POST /v3/auth/tokens`
@@ -182,7 +238,7 @@ pub(crate) async fn issue(
     let q = parse_query(raw)?;
     let req = parse_auth_request(&parse_body(&headers, &body)?)?;
     let (secret, info) = id.authenticate(&req).await?;
-    let cat = catalog_for(&id, &headers, &info, &q);
+    let cat = catalog_for(&id, &headers, &info, &q).await?;
     token_response(StatusCode::CREATED, &secret, info.render(cat))
 }
 
@@ -222,7 +278,7 @@ pub(crate) async fn validate(
     let subject = subject_token(&headers)?.to_string();
     let info = id.resolve_token(&subject).await.map_err(subject_not_found)?;
     caller.authorize(&token_target(&info))?;
-    let cat = catalog_for(&id, &headers, &info, &q);
+    let cat = catalog_for(&id, &headers, &info, &q).await?;
     token_response(StatusCode::OK, &subject, info.render(cat))
 }
 
@@ -242,11 +298,11 @@ pub(crate) async fn catalog(State(id): State<AppState>, caller: Caller, headers:
     if !ctx.is_scoped() {
         return Err(IdentityError::forbidden("The service catalog requires a scoped token."));
     }
-    let base = id.base_url(&headers);
+    let catalog = token_catalog(&id, &headers, ctx).await?;
     Ok(json_response(
         StatusCode::OK,
         json!({
-            "catalog": build_catalog(&base, &id.config.region),
+            "catalog": catalog,
             "links": {"self": format!("{}/auth/catalog", v3_url(&id, &headers)), "previous": null, "next": null},
         }),
     ))
@@ -258,18 +314,7 @@ pub(crate) async fn projects(State(id): State<AppState>, caller: Caller, headers
     caller.authorize(&PolicyTarget::new())?;
     let v3 = v3_url(&id, &headers);
     let mut tx = id.db.read().await?;
-    let assignments = repo::list_assignments(
-        &mut tx,
-        &AssignmentFilter { user_id: Some(ctx.user.id.clone()), target_type: Some("project"), ..Default::default() },
-    )
-    .await?;
-    let ids: Vec<String> = assignments
-        .into_iter()
-        .filter_map(|a| match a.target {
-            Target::Project(p) => Some(p),
-            _ => None,
-        })
-        .collect();
+    let ids: Vec<String> = repo::user_project_ids(&mut tx, &ctx.user.id).await?.into_iter().collect();
     let projects =
         repo::list_projects(&mut tx, &ProjectFilter { ids: Some(ids), enabled: Some(true), ..Default::default() })
             .await?;
@@ -283,14 +328,10 @@ pub(crate) async fn domains(State(id): State<AppState>, caller: Caller, headers:
     caller.authorize(&PolicyTarget::new())?;
     let v3 = v3_url(&id, &headers);
     let mut tx = id.db.read().await?;
-    let assignments = repo::list_assignments(
-        &mut tx,
-        &AssignmentFilter { user_id: Some(ctx.user.id.clone()), target_type: Some("domain"), ..Default::default() },
-    )
-    .await?;
+    let assignments = repo::assignments_of_user(&mut tx, &ctx.user.id).await?;
     let mut items = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
-    for a in assignments {
+    for a in assignments.into_iter().filter(|a| !a.inherited) {
         if let Target::Domain(d) = a.target {
             if seen.insert(d.clone()) {
                 if let Some(dom) = repo::get_domain(&mut tx, &d).await?.filter(|d| d.enabled) {
@@ -308,12 +349,10 @@ pub(crate) async fn system(State(id): State<AppState>, caller: Caller, headers: 
     caller.authorize(&PolicyTarget::new())?;
     let v3 = v3_url(&id, &headers);
     let mut tx = id.db.read().await?;
-    let any = !repo::list_assignments(
-        &mut tx,
-        &AssignmentFilter { user_id: Some(ctx.user.id.clone()), target: Some(Target::System), ..Default::default() },
-    )
-    .await?
-    .is_empty();
+    let any = repo::assignments_of_user(&mut tx, &ctx.user.id)
+        .await?
+        .iter()
+        .any(|a| a.target == Target::System && !a.inherited);
     let system: Vec<Value> = if any { vec![json!({"all": true})] } else { Vec::new() };
     Ok(json_response(
         StatusCode::OK,

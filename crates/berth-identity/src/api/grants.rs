@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use serde_json::{json, Map, Value};
 
 use super::policy::PolicyTarget;
@@ -12,7 +12,7 @@ use super::{
     json_response, list_response, no_content, parse_query, query_flag, query_get, v3_url, ApiResult, AppState, Caller,
 };
 use crate::error::{IdentityError, Result};
-use crate::repo::{self, Assignment, AssignmentFilter, Conn, Role, Target};
+use crate::repo::{self, Actor, Assignment, AssignmentFilter, Conn, Role, Target};
 use crate::service::Identity;
 use crate::token::ResolvedScope;
 
@@ -50,13 +50,56 @@ fn target_url(v3: &str, t: &Target) -> String {
     }
 }
 
-/// The target of a grant operation: the user, the project or domain and
-/// the role, with their domains, for whichever of them exist.
-async fn grant_target(id: &Identity, target: &Target, uid: &str, rid: Option<&str>) -> Result<PolicyTarget> {
+/// The path of an assignment (its `links.assignment`), without the role.
+fn actor_url(v3: &str, target: &Target, actor: &Actor, inherited: bool) -> String {
+    let actor = match actor {
+        Actor::User(u) => format!("users/{u}"),
+        Actor::Group(g) => format!("groups/{g}"),
+    };
+    if inherited {
+        let t = match target {
+            Target::Project(p) => format!("projects/{p}"),
+            Target::Domain(d) => format!("domains/{d}"),
+            Target::System => "system".to_string(),
+        };
+        format!("{v3}/OS-INHERIT/{t}/{actor}")
+    } else {
+        format!("{}/{actor}", target_url(v3, target))
+    }
+}
+
+fn assignment_url(v3: &str, target: &Target, actor: &Actor, inherited: bool, role: &str) -> String {
+    let base = actor_url(v3, target, actor, inherited);
+    if inherited {
+        format!("{base}/roles/{role}/inherited_to_projects")
+    } else {
+        format!("{base}/roles/{role}")
+    }
+}
+
+async fn need_actor(c: &mut Conn, a: &Actor) -> Result<()> {
+    match a {
+        Actor::User(u) => need_user(c, u).await,
+        Actor::Group(g) => {
+            repo::get_group(c, g).await?.ok_or_else(|| not_found("group", g))?;
+            Ok(())
+        }
+    }
+}
+
+/// The target of a grant operation: the user or group, the project or
+/// domain and the role, with their domains, for whichever of them exist.
+async fn grant_target(id: &Identity, target: &Target, actor: &Actor, rid: Option<&str>) -> Result<PolicyTarget> {
     let mut tx = id.db.read().await?;
-    let mut t = match repo::get_user(&mut tx, uid).await? {
-        Some(u) => PolicyTarget::new().user(&u),
-        None => PolicyTarget::new().set("target.user.id", uid),
+    let mut t = match actor {
+        Actor::User(uid) => match repo::get_user(&mut tx, uid).await? {
+            Some(u) => PolicyTarget::new().user(&u),
+            None => PolicyTarget::new().set("target.user.id", uid.as_str()),
+        },
+        Actor::Group(gid) => match repo::get_group(&mut tx, gid).await? {
+            Some(g) => PolicyTarget::new().group(&g),
+            None => PolicyTarget::new().set("target.group.id", gid.as_str()),
+        },
     };
     t = match target {
         Target::Project(p) => match repo::get_project(&mut tx, p).await? {
@@ -75,30 +118,70 @@ async fn grant_target(id: &Identity, target: &Target, uid: &str, rid: Option<&st
     Ok(t)
 }
 
+/// What a grant route is about: its target kind, user or group, and
+/// whether the assignment is inherited (OS-INHERIT).
 #[derive(Clone, Copy)]
-enum Op {
-    Put,
-    Check,
-    Delete,
+pub(crate) struct GrantKind {
+    target: TargetKind,
+    group: bool,
+    inherited: bool,
 }
 
-/// A grant operation; the route's rule (`identity:create_grant`,
-/// `identity:check_system_grant_for_user`, ...) is checked on the user,
-/// target and role.
-async fn grant_op(id: &Identity, caller: &Caller, target: Target, uid: String, rid: String, op: Op) -> ApiResult {
-    caller.authorize(&grant_target(id, &target, &uid, Some(&rid)).await?)?;
-    let a = Assignment { target, user_id: uid, role_id: rid };
-    if let Op::Check = op {
+#[derive(Clone, Copy)]
+enum TargetKind {
+    Project,
+    Domain,
+    System,
+}
+
+fn param<'a>(params: &'a [(String, String)], key: &str) -> Result<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+        .ok_or_else(|| IdentityError::internal(format!("route has no {{{key}}} parameter")))
+}
+
+fn grant_parts(kind: GrantKind, params: &[(String, String)]) -> Result<(Target, Actor)> {
+    let target = match kind.target {
+        TargetKind::Project => Target::Project(param(params, "id")?.to_string()),
+        TargetKind::Domain => Target::Domain(param(params, "id")?.to_string()),
+        TargetKind::System => Target::System,
+    };
+    let actor = if kind.group {
+        Actor::Group(param(params, "group")?.to_string())
+    } else {
+        Actor::User(param(params, "user")?.to_string())
+    };
+    Ok((target, actor))
+}
+
+/// A grant operation (PUT grants, GET/HEAD checks, DELETE revokes); the
+/// route's rule (`identity:create_grant`, `identity:check_system_grant_for_group`,
+/// ...) is checked on the actor, target and role.
+async fn grant_route(
+    id: &Identity,
+    caller: &Caller,
+    method: &Method,
+    kind: GrantKind,
+    params: &[(String, String)],
+) -> ApiResult {
+    let (target, actor) = grant_parts(kind, params)?;
+    let rid = param(params, "role")?.to_string();
+    caller.authorize(&grant_target(id, &target, &actor, Some(&rid)).await?)?;
+    let a = Assignment { actor, target, role_id: rid, inherited: kind.inherited };
+    if *method == Method::GET || *method == Method::HEAD {
         let mut tx = id.db.read().await?;
         need_target(&mut tx, &a.target).await?;
-        need_user(&mut tx, &a.user_id).await?;
+        need_actor(&mut tx, &a.actor).await?;
         need_role(&mut tx, &a.role_id).await?;
         let found = repo::list_assignments(
             &mut tx,
             &AssignmentFilter {
-                user_id: Some(a.user_id.clone()),
+                actor: Some(a.actor.clone()),
                 role_id: Some(a.role_id.clone()),
                 target: Some(a.target.clone()),
+                inherited: Some(a.inherited),
                 ..Default::default()
             },
         )
@@ -110,32 +193,48 @@ async fn grant_op(id: &Identity, caller: &Caller, target: Target, uid: String, r
     }
     let mut w = id.db.write().await?;
     need_target(&mut w.tx, &a.target).await?;
-    need_user(&mut w.tx, &a.user_id).await?;
+    need_actor(&mut w.tx, &a.actor).await?;
     need_role(&mut w.tx, &a.role_id).await?;
-    match op {
-        Op::Put => {
-            repo::grant(&mut w.tx, &a, berth_time::now()).await?;
+    if *method == Method::PUT {
+        repo::grant(&mut w.tx, &a, berth_time::now()).await?;
+    } else {
+        if !repo::revoke(&mut w.tx, &a).await? {
+            return Err(IdentityError::not_found("Could not find role assignment."));
         }
-        Op::Delete => {
-            if !repo::revoke(&mut w.tx, &a).await? {
-                return Err(IdentityError::not_found("Could not find role assignment."));
+        if let Actor::User(u) = &a.actor {
+            // As Keystone: losing a role on a project ends the user's
+            // application credentials there.
+            if let Target::Project(p) = &a.target {
+                crate::appcred::delete_for_user_project(&mut w.tx, u, p).await?;
             }
         }
-        Op::Check => unreachable!("handled above"),
     }
     w.commit().await?;
     Ok(no_content())
 }
 
-async fn list_grants(id: &Identity, caller: &Caller, headers: &HeaderMap, target: Target, uid: String) -> ApiResult {
-    caller.authorize(&grant_target(id, &target, &uid, None).await?)?;
+/// The roles granted on a target to a user or group (`GET .../roles`).
+async fn list_route(
+    id: &Identity,
+    caller: &Caller,
+    headers: &HeaderMap,
+    kind: GrantKind,
+    params: &[(String, String)],
+) -> ApiResult {
+    let (target, actor) = grant_parts(kind, params)?;
+    caller.authorize(&grant_target(id, &target, &actor, None).await?)?;
     let v3 = v3_url(id, headers);
     let mut tx = id.db.read().await?;
     need_target(&mut tx, &target).await?;
-    need_user(&mut tx, &uid).await?;
+    need_actor(&mut tx, &actor).await?;
     let ids: BTreeSet<String> = repo::list_assignments(
         &mut tx,
-        &AssignmentFilter { user_id: Some(uid.clone()), target: Some(target.clone()), ..Default::default() },
+        &AssignmentFilter {
+            actor: Some(actor.clone()),
+            target: Some(target.clone()),
+            inherited: Some(kind.inherited),
+            ..Default::default()
+        },
     )
     .await?
     .into_iter()
@@ -147,98 +246,94 @@ async fn list_grants(id: &Identity, caller: &Caller, headers: &HeaderMap, target
         .filter(|r| ids.contains(&r.id))
         .map(|r| super::resources::role_json(r, &v3))
         .collect();
-    Ok(list_response("roles", items, format!("{}/users/{uid}/roles", target_url(&v3, &target))))
+    let mut self_url = format!("{}/roles", actor_url(&v3, &target, &actor, kind.inherited));
+    if kind.inherited {
+        self_url.push_str("/inherited_to_projects");
+    }
+    Ok(list_response("roles", items, self_url))
 }
 
-pub(crate) async fn put_project_grant(
-    State(id): State<AppState>,
-    caller: Caller,
-    Path((p, u, r)): Path<(String, String, String)>,
-) -> ApiResult {
-    grant_op(&id, &caller, Target::Project(p), u, r, Op::Put).await
+macro_rules! grant_handlers {
+    ($($op:ident => $target:ident, $group:expr, $inherited:expr;)*) => { $(
+        pub(crate) async fn $op(
+            State(id): State<AppState>,
+            caller: Caller,
+            method: Method,
+            Path(params): Path<Vec<(String, String)>>,
+        ) -> ApiResult {
+            let kind = GrantKind { target: TargetKind::$target, group: $group, inherited: $inherited };
+            grant_route(&id, &caller, &method, kind, &params).await
+        }
+    )* };
 }
-pub(crate) async fn check_project_grant(
-    State(id): State<AppState>,
-    caller: Caller,
-    Path((p, u, r)): Path<(String, String, String)>,
-) -> ApiResult {
-    grant_op(&id, &caller, Target::Project(p), u, r, Op::Check).await
+
+macro_rules! list_handlers {
+    ($($list:ident => $target:ident, $group:expr, $inherited:expr;)*) => { $(
+        pub(crate) async fn $list(
+            State(id): State<AppState>,
+            caller: Caller,
+            headers: HeaderMap,
+            Path(params): Path<Vec<(String, String)>>,
+        ) -> ApiResult {
+            let kind = GrantKind { target: TargetKind::$target, group: $group, inherited: $inherited };
+            list_route(&id, &caller, &headers, kind, &params).await
+        }
+    )* };
 }
-pub(crate) async fn delete_project_grant(
-    State(id): State<AppState>,
-    caller: Caller,
-    Path((p, u, r)): Path<(String, String, String)>,
-) -> ApiResult {
-    grant_op(&id, &caller, Target::Project(p), u, r, Op::Delete).await
+
+grant_handlers! {
+    project_user_grant => Project, false, false;
+    project_group_grant => Project, true, false;
+    domain_user_grant => Domain, false, false;
+    domain_group_grant => Domain, true, false;
+    system_user_grant => System, false, false;
+    system_group_grant => System, true, false;
+    inherited_domain_user_grant => Domain, false, true;
+    inherited_domain_group_grant => Domain, true, true;
+    inherited_project_user_grant => Project, false, true;
+    inherited_project_group_grant => Project, true, true;
 }
-pub(crate) async fn list_project_grants(
-    State(id): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
-    Path((p, u)): Path<(String, String)>,
-) -> ApiResult {
-    list_grants(&id, &caller, &headers, Target::Project(p), u).await
-}
-pub(crate) async fn put_domain_grant(
-    State(id): State<AppState>,
-    caller: Caller,
-    Path((d, u, r)): Path<(String, String, String)>,
-) -> ApiResult {
-    grant_op(&id, &caller, Target::Domain(d), u, r, Op::Put).await
-}
-pub(crate) async fn check_domain_grant(
-    State(id): State<AppState>,
-    caller: Caller,
-    Path((d, u, r)): Path<(String, String, String)>,
-) -> ApiResult {
-    grant_op(&id, &caller, Target::Domain(d), u, r, Op::Check).await
-}
-pub(crate) async fn delete_domain_grant(
-    State(id): State<AppState>,
-    caller: Caller,
-    Path((d, u, r)): Path<(String, String, String)>,
-) -> ApiResult {
-    grant_op(&id, &caller, Target::Domain(d), u, r, Op::Delete).await
-}
-pub(crate) async fn list_domain_grants(
-    State(id): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
-    Path((d, u)): Path<(String, String)>,
-) -> ApiResult {
-    list_grants(&id, &caller, &headers, Target::Domain(d), u).await
-}
-pub(crate) async fn put_system_grant(
-    State(id): State<AppState>,
-    caller: Caller,
-    Path((u, r)): Path<(String, String)>,
-) -> ApiResult {
-    grant_op(&id, &caller, Target::System, u, r, Op::Put).await
-}
-pub(crate) async fn check_system_grant(
-    State(id): State<AppState>,
-    caller: Caller,
-    Path((u, r)): Path<(String, String)>,
-) -> ApiResult {
-    grant_op(&id, &caller, Target::System, u, r, Op::Check).await
-}
-pub(crate) async fn delete_system_grant(
-    State(id): State<AppState>,
-    caller: Caller,
-    Path((u, r)): Path<(String, String)>,
-) -> ApiResult {
-    grant_op(&id, &caller, Target::System, u, r, Op::Delete).await
-}
-pub(crate) async fn list_system_grants(
-    State(id): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
-    Path(u): Path<String>,
-) -> ApiResult {
-    list_grants(&id, &caller, &headers, Target::System, u).await
+
+list_handlers! {
+    list_project_user_grants => Project, false, false;
+    list_project_group_grants => Project, true, false;
+    list_domain_user_grants => Domain, false, false;
+    list_domain_group_grants => Domain, true, false;
+    list_system_user_grants => System, false, false;
+    list_system_group_grants => System, true, false;
+    list_inherited_domain_user_grants => Domain, false, true;
+    list_inherited_domain_group_grants => Domain, true, true;
 }
 
 // ---------------------------------------------------------------- role assignments
+
+/// One line of `/v3/role_assignments`: who holds which role where, and
+/// the assignment that gives it (for effective lines, expanded from a
+/// group, an inherited assignment or an implied role).
+struct Line {
+    actor: Actor,
+    target: Target,
+    role_id: String,
+    /// Shown as `scope."OS-INHERIT:inherited_to": "projects"`.
+    inherited: bool,
+    source: Assignment,
+    via_group: Option<String>,
+    prior: Option<String>,
+}
+
+/// The projects strictly below `pid` (any depth).
+fn descendants(projects: &[repo::Project], pid: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut frontier = vec![pid.to_string()];
+    while let Some(p) = frontier.pop() {
+        for child in projects.iter().filter(|c| c.parent_id.as_deref() == Some(p.as_str())) {
+            if out.insert(child.id.clone()) {
+                frontier.push(child.id.clone());
+            }
+        }
+    }
+    out
+}
 
 /// `GET /v3/role_assignments`
 pub(crate) async fn role_assignments(
@@ -250,6 +345,22 @@ pub(crate) async fn role_assignments(
     let ctx = &caller.token;
     let q = parse_query(raw)?;
     let user_filter = query_get(&q, "user.id").map(str::to_string);
+    let group_filter = query_get(&q, "group.id").map(str::to_string);
+    let effective = query_flag(&q, "effective");
+    let include_names = query_flag(&q, "include_names");
+    let include_subtree = query_flag(&q, "include_subtree");
+    let project = query_get(&q, "scope.project.id");
+    let domain = query_get(&q, "scope.domain.id");
+    let system = query_get(&q, "scope.system");
+    let inherited_only = match query_get(&q, "scope.OS-INHERIT:inherited_to") {
+        None => false,
+        Some("projects") => true,
+        Some(other) => {
+            return Err(IdentityError::bad_request(format!(
+                "Invalid input for field 'scope.OS-INHERIT:inherited_to': '{other}' is not 'projects'"
+            )))
+        }
+    };
     // berth lets anyone list their own assignments (openstackclient's
     // `role assignment list --user <self>`); everything else is policy. As
     // in Keystone, a domain-scoped caller is checked against its own domain
@@ -265,71 +376,117 @@ pub(crate) async fn role_assignments(
         }
         caller.authorize(&target)?;
     }
-    let v3 = v3_url(&id, &headers);
-    let self_url = format!("{v3}/role_assignments");
-    let project = query_get(&q, "scope.project.id");
-    let domain = query_get(&q, "scope.domain.id");
-    let system = query_get(&q, "scope.system");
     if [project.is_some(), domain.is_some(), system.is_some()].iter().filter(|b| **b).count() > 1 {
         return Err(IdentityError::bad_request("Specify one of domain, project or system scope, not several."));
     }
-    // Groups and inherited assignments are not implemented: nothing matches.
-    if query_get(&q, "group.id").is_some() || query_get(&q, "scope.OS-INHERIT:inherited_to").is_some() {
-        return Ok(list_response("role_assignments", Vec::new(), self_url));
+    if user_filter.is_some() && group_filter.is_some() {
+        return Err(IdentityError::bad_request("Specify one of user or group, not both."));
     }
-    let effective = query_flag(&q, "effective");
-    let include_names = query_flag(&q, "include_names");
+    if effective && group_filter.is_some() {
+        return Err(IdentityError::bad_request(
+            "Combining effective and group filter will always result in an empty list.",
+        ));
+    }
+    if include_subtree && project.is_none() {
+        return Err(IdentityError::bad_request(
+            "scope.project.id needs to be specified if include_subtree is also specified",
+        ));
+    }
+    let v3 = v3_url(&id, &headers);
+    let self_url = format!("{v3}/role_assignments");
     let role_filter = query_get(&q, "role.id").map(str::to_string);
-    let mut filter = AssignmentFilter { user_id: user_filter, ..Default::default() };
-    if let Some(p) = project {
-        filter.target = Some(Target::Project(p.to_string()));
-    } else if let Some(d) = domain {
-        filter.target = Some(Target::Domain(d.to_string()));
-    } else if system.is_some() {
-        filter.target = Some(Target::System);
-    }
-    if !effective {
-        filter.role_id = role_filter.clone();
-    }
-    let mut tx = id.db.read().await?;
-    let direct = repo::list_assignments(&mut tx, &filter).await?;
 
-    // (assignment, prior role when reached through an implication)
-    let mut rows: Vec<(Assignment, Option<String>)> = Vec::new();
+    let mut tx = id.db.read().await?;
+    let mut all = repo::list_assignments(&mut tx, &AssignmentFilter::default()).await?;
+    if inherited_only {
+        all.retain(|a| a.inherited);
+    }
+    let projects = repo::list_projects(&mut tx, &repo::ProjectFilter::default()).await?;
+    let mut lines: Vec<Line> = Vec::new();
     if effective {
+        let memberships = repo::all_memberships(&mut tx).await?;
         let implications = repo::list_implications(&mut tx).await?;
-        let mut grouped: BTreeMap<(Target, String), Vec<String>> = BTreeMap::new();
-        for a in &direct {
-            grouped.entry((a.target.clone(), a.user_id.clone())).or_default().push(a.role_id.clone());
-        }
-        for ((target, user_id), roles) in grouped {
-            for (role_id, from) in repo::expand_implied(&roles, &implications) {
-                let prior = if roles.contains(&role_id) { None } else { Some(from) };
-                rows.push((Assignment { target: target.clone(), user_id: user_id.clone(), role_id }, prior));
+        for a in &all {
+            let users: Vec<(String, Option<String>)> = match &a.actor {
+                Actor::User(u) => vec![(u.clone(), None)],
+                Actor::Group(g) => {
+                    memberships.iter().filter(|(mg, _)| mg == g).map(|(_, u)| (u.clone(), Some(g.clone()))).collect()
+                }
+            };
+            let targets: Vec<Target> = if !a.inherited {
+                vec![a.target.clone()]
+            } else {
+                match &a.target {
+                    Target::Domain(d) => {
+                        projects.iter().filter(|p| &p.domain_id == d).map(|p| Target::Project(p.id.clone())).collect()
+                    }
+                    Target::Project(p) => descendants(&projects, p).into_iter().map(Target::Project).collect(),
+                    Target::System => Vec::new(),
+                }
+            };
+            let roles = repo::expand_implied(std::slice::from_ref(&a.role_id), &implications);
+            for (user, via_group) in &users {
+                for t in &targets {
+                    for role_id in roles.keys() {
+                        let prior = (role_id != &a.role_id).then(|| a.role_id.clone());
+                        lines.push(Line {
+                            actor: Actor::User(user.clone()),
+                            target: t.clone(),
+                            role_id: role_id.clone(),
+                            inherited: false,
+                            source: a.clone(),
+                            via_group: via_group.clone(),
+                            prior,
+                        });
+                    }
+                }
             }
         }
-        if let Some(r) = &role_filter {
-            rows.retain(|(a, _)| &a.role_id == r);
-        }
     } else {
-        rows = direct.into_iter().map(|a| (a, None)).collect();
+        lines = all
+            .iter()
+            .map(|a| Line {
+                actor: a.actor.clone(),
+                target: a.target.clone(),
+                role_id: a.role_id.clone(),
+                inherited: a.inherited,
+                source: a.clone(),
+                via_group: None,
+                prior: None,
+            })
+            .collect();
     }
+    let subtree: Option<BTreeSet<String>> = match project {
+        Some(p) if include_subtree => {
+            let mut set = descendants(&projects, p);
+            set.insert(p.to_string());
+            Some(set)
+        }
+        Some(p) => Some(BTreeSet::from([p.to_string()])),
+        None => None,
+    };
+    lines.retain(|l| {
+        user_filter.as_ref().is_none_or(|u| l.actor == Actor::User(u.clone()))
+            && group_filter.as_ref().is_none_or(|g| l.actor == Actor::Group(g.clone()))
+            && role_filter.as_ref().is_none_or(|r| &l.role_id == r)
+            && match (&subtree, domain, system) {
+                (Some(set), _, _) => matches!(&l.target, Target::Project(p) if set.contains(p)),
+                (_, Some(d), _) => l.target == Target::Domain(d.to_string()),
+                (_, _, Some(_)) => l.target == Target::System,
+                _ => true,
+            }
+    });
     if let Some(d) = &only_domain {
-        let in_domain: BTreeSet<String> =
-            repo::list_projects(&mut tx, &repo::ProjectFilter { domain_id: Some(d.clone()), ..Default::default() })
-                .await?
-                .into_iter()
-                .map(|p| p.id)
-                .collect();
-        rows.retain(|(a, _)| match &a.target {
+        let in_domain: BTreeSet<&str> = projects.iter().filter(|p| &p.domain_id == d).map(|p| p.id.as_str()).collect();
+        lines.retain(|l| match &l.target {
             Target::Domain(x) => x == d,
-            Target::Project(p) => in_domain.contains(p),
+            Target::Project(p) => in_domain.contains(p.as_str()),
             Target::System => false,
         });
     }
 
     let names = if include_names { Some(Names::load(&mut tx).await?) } else { None };
-    let items = rows.iter().map(|(a, prior)| assignment_json(a, prior.as_deref(), &v3, names.as_ref())).collect();
+    let items = lines.iter().map(|l| line_json(l, &v3, names.as_ref())).collect();
     Ok(list_response("role_assignments", items, self_url))
 }
 
@@ -337,6 +494,7 @@ pub(crate) async fn role_assignments(
 struct Names {
     roles: BTreeMap<String, String>,
     users: BTreeMap<String, (String, String)>,
+    groups: BTreeMap<String, (String, String)>,
     projects: BTreeMap<String, (String, String)>,
     domains: BTreeMap<String, String>,
 }
@@ -349,6 +507,11 @@ impl Names {
                 .await?
                 .into_iter()
                 .map(|u| (u.id, (u.name, u.domain_id)))
+                .collect(),
+            groups: repo::list_groups(&mut *c, &Default::default())
+                .await?
+                .into_iter()
+                .map(|g| (g.id, (g.name, g.domain_id)))
                 .collect(),
             projects: repo::list_projects(&mut *c, &Default::default())
                 .await?
@@ -367,30 +530,38 @@ impl Names {
     }
 }
 
-fn assignment_json(a: &Assignment, prior: Option<&str>, v3: &str, names: Option<&Names>) -> Value {
+fn line_json(l: &Line, v3: &str, names: Option<&Names>) -> Value {
     let mut role = Map::new();
-    role.insert("id".into(), json!(a.role_id));
-    let mut user = Map::new();
-    user.insert("id".into(), json!(a.user_id));
+    role.insert("id".into(), json!(l.role_id));
+    let mut actor = Map::new();
+    let (actor_key, actor_id) = match &l.actor {
+        Actor::User(u) => ("user", u),
+        Actor::Group(g) => ("group", g),
+    };
+    actor.insert("id".into(), json!(actor_id));
     let mut scope_obj = Map::new();
-    let (scope_key, link_base) = match &a.target {
+    let scope_key = match &l.target {
         Target::Project(p) => {
             scope_obj.insert("id".into(), json!(p));
-            ("project", format!("{v3}/projects/{p}"))
+            "project"
         }
         Target::Domain(d) => {
             scope_obj.insert("id".into(), json!(d));
-            ("domain", format!("{v3}/domains/{d}"))
+            "domain"
         }
-        Target::System => ("system", format!("{v3}/system")),
+        Target::System => "system",
     };
     if let Some(n) = names {
-        role.insert("name".into(), json!(n.roles.get(&a.role_id).cloned().unwrap_or_default()));
-        if let Some((name, dom)) = n.users.get(&a.user_id) {
-            user.insert("name".into(), json!(name));
-            user.insert("domain".into(), n.domain(dom));
+        role.insert("name".into(), json!(n.roles.get(&l.role_id).cloned().unwrap_or_default()));
+        let who = match &l.actor {
+            Actor::User(u) => n.users.get(u),
+            Actor::Group(g) => n.groups.get(g),
+        };
+        if let Some((name, dom)) = who {
+            actor.insert("name".into(), json!(name));
+            actor.insert("domain".into(), n.domain(dom));
         }
-        match &a.target {
+        match &l.target {
             Target::Project(p) => {
                 if let Some((name, dom)) = n.projects.get(p) {
                     scope_obj.insert("name".into(), json!(name));
@@ -403,17 +574,33 @@ fn assignment_json(a: &Assignment, prior: Option<&str>, v3: &str, names: Option<
             Target::System => {}
         }
     }
-    let scope = match a.target {
-        Target::System => json!({"system": {"all": true}}),
-        _ => json!({ scope_key: Value::Object(scope_obj) }),
-    };
-    let granted = prior.unwrap_or(&a.role_id);
+    let mut scope = Map::new();
+    match l.target {
+        Target::System => {
+            scope.insert("system".into(), json!({"all": true}));
+        }
+        _ => {
+            scope.insert(scope_key.into(), Value::Object(scope_obj));
+        }
+    }
+    if l.inherited {
+        scope.insert("OS-INHERIT:inherited_to".into(), json!("projects"));
+    }
+    let src = &l.source;
     let mut links = Map::new();
-    links.insert("assignment".into(), json!(format!("{link_base}/users/{}/roles/{granted}", a.user_id)));
-    if let Some(p) = prior {
+    links.insert("assignment".into(), json!(assignment_url(v3, &src.target, &src.actor, src.inherited, &src.role_id)));
+    if let (Some(g), Actor::User(u)) = (&l.via_group, &l.actor) {
+        links.insert("membership".into(), json!(format!("{v3}/groups/{g}/users/{u}")));
+    }
+    if let Some(p) = &l.prior {
         links.insert("prior_role".into(), json!(format!("{v3}/roles/{p}")));
     }
-    json!({"role": Value::Object(role), "user": Value::Object(user), "scope": scope, "links": Value::Object(links)})
+    let mut out = Map::new();
+    out.insert("role".into(), Value::Object(role));
+    out.insert(actor_key.into(), Value::Object(actor));
+    out.insert("scope".into(), Value::Object(scope));
+    out.insert("links".into(), Value::Object(links));
+    Value::Object(out)
 }
 
 // ---------------------------------------------------------------- implied roles

@@ -11,9 +11,12 @@
 //! token's subject) its handlers and policy targets need, and tells a
 //! database failure (503) from a bad token (401).
 
+mod appcreds;
 mod auth;
 mod catalog;
+mod credentials;
 mod grants;
+mod groups;
 mod policy;
 mod resources;
 mod versions;
@@ -65,9 +68,12 @@ impl ErrorFormat for KeystoneErrors {
 /// Keystone rule its handler checks (through [`Caller::authorize`]). GET
 /// routes also answer HEAD; a HEAD with a rule of its own is listed.
 fn table() -> RouteTable<AppState> {
+    use appcreds as ac;
     use auth as a;
     use catalog as c;
+    use credentials as cr;
     use grants as g;
+    use groups as gr;
     use resources as r;
     use Access::{Public, Rule};
     let (get, head, post, put, patch, delete) =
@@ -94,6 +100,13 @@ fn table() -> RouteTable<AppState> {
         .route("/v3/projects/{id}", get.clone(), Rule("identity:get_project"), r::get_project)
         .route("/v3/projects/{id}", patch.clone(), Rule("identity:update_project"), r::update_project)
         .route("/v3/projects/{id}", delete.clone(), Rule("identity:delete_project"), r::delete_project)
+        .route("/v3/projects/{id}/tags", get.clone(), Rule("identity:list_project_tags"), r::list_project_tags)
+        .route("/v3/projects/{id}/tags", put.clone(), Rule("identity:update_project_tags"), r::update_project_tags)
+        .route("/v3/projects/{id}/tags", delete.clone(), Rule("identity:delete_project_tags"), r::delete_project_tags)
+        .route("/v3/projects/{id}/tags/{tag}", get.clone(), Rule("identity:get_project_tag"), r::project_tag)
+        .route("/v3/projects/{id}/tags/{tag}", head.clone(), Rule("identity:get_project_tag"), r::project_tag)
+        .route("/v3/projects/{id}/tags/{tag}", put.clone(), Rule("identity:create_project_tag"), r::project_tag)
+        .route("/v3/projects/{id}/tags/{tag}", delete.clone(), Rule("identity:delete_project_tag"), r::project_tag)
         .route("/v3/users", get.clone(), Rule("identity:list_users"), r::list_users)
         .route("/v3/users", post.clone(), Rule("identity:create_user"), r::create_user)
         .route("/v3/users/{id}", get.clone(), Rule("identity:get_user"), r::get_user)
@@ -101,7 +114,44 @@ fn table() -> RouteTable<AppState> {
         .route("/v3/users/{id}", delete.clone(), Rule("identity:delete_user"), r::delete_user)
         .route("/v3/users/{id}/password", post.clone(), Public, r::change_password)
         .route("/v3/users/{id}/projects", get.clone(), Rule("identity:list_user_projects"), r::user_projects)
-        .route("/v3/users/{id}/groups", get.clone(), Rule("identity:list_groups_for_user"), r::user_groups)
+        .route("/v3/users/{id}/groups", get.clone(), Rule("identity:list_groups_for_user"), gr::user_groups)
+        .route(
+            "/v3/users/{id}/application_credentials",
+            get.clone(),
+            Rule("identity:list_application_credentials"),
+            ac::list,
+        )
+        .route(
+            "/v3/users/{id}/application_credentials",
+            post.clone(),
+            Rule("identity:create_application_credential"),
+            ac::create,
+        )
+        .route(
+            "/v3/users/{id}/application_credentials/{cred}",
+            get.clone(),
+            Rule("identity:get_application_credential"),
+            ac::show,
+        )
+        .route(
+            "/v3/users/{id}/application_credentials/{cred}",
+            delete.clone(),
+            Rule("identity:delete_application_credential"),
+            ac::delete,
+        )
+        .route("/v3/users/{id}/access_rules", get.clone(), Rule("identity:list_access_rules"), ac::list_rules)
+        .route("/v3/users/{id}/access_rules/{rule}", get.clone(), Rule("identity:get_access_rule"), ac::show_rule)
+        .route(
+            "/v3/users/{id}/access_rules/{rule}",
+            delete.clone(),
+            Rule("identity:delete_access_rule"),
+            ac::delete_rule,
+        )
+        .route("/v3/credentials", get.clone(), Rule("identity:list_credentials"), cr::list)
+        .route("/v3/credentials", post.clone(), Rule("identity:create_credential"), cr::create)
+        .route("/v3/credentials/{id}", get.clone(), Rule("identity:get_credential"), cr::show)
+        .route("/v3/credentials/{id}", patch.clone(), Rule("identity:update_credential"), cr::update)
+        .route("/v3/credentials/{id}", delete.clone(), Rule("identity:delete_credential"), cr::delete)
         .route("/v3/roles", get.clone(), Rule("identity:list_roles"), r::list_roles)
         .route("/v3/roles", post.clone(), Rule("identity:create_role"), r::create_role)
         .route("/v3/roles/{id}", get.clone(), Rule("identity:get_role"), r::get_role)
@@ -123,93 +173,316 @@ fn table() -> RouteTable<AppState> {
             "/v3/projects/{id}/users/{user}/roles",
             get.clone(),
             Rule("identity:list_grants"),
-            g::list_project_grants,
+            g::list_project_user_grants,
         )
         .route(
             "/v3/projects/{id}/users/{user}/roles/{role}",
             put.clone(),
             Rule("identity:create_grant"),
-            g::put_project_grant,
+            g::project_user_grant,
         )
         .route(
             "/v3/projects/{id}/users/{user}/roles/{role}",
             get.clone(),
             Rule("identity:check_grant"),
-            g::check_project_grant,
+            g::project_user_grant,
         )
         .route(
             "/v3/projects/{id}/users/{user}/roles/{role}",
             head.clone(),
             Rule("identity:check_grant"),
-            g::check_project_grant,
+            g::project_user_grant,
         )
         .route(
             "/v3/projects/{id}/users/{user}/roles/{role}",
             delete.clone(),
             Rule("identity:revoke_grant"),
-            g::delete_project_grant,
+            g::project_user_grant,
         )
-        .route("/v3/domains/{id}/users/{user}/roles", get.clone(), Rule("identity:list_grants"), g::list_domain_grants)
+        .route(
+            "/v3/projects/{id}/groups/{group}/roles",
+            get.clone(),
+            Rule("identity:list_grants"),
+            g::list_project_group_grants,
+        )
+        .route(
+            "/v3/projects/{id}/groups/{group}/roles/{role}",
+            put.clone(),
+            Rule("identity:create_grant"),
+            g::project_group_grant,
+        )
+        .route(
+            "/v3/projects/{id}/groups/{group}/roles/{role}",
+            get.clone(),
+            Rule("identity:check_grant"),
+            g::project_group_grant,
+        )
+        .route(
+            "/v3/projects/{id}/groups/{group}/roles/{role}",
+            head.clone(),
+            Rule("identity:check_grant"),
+            g::project_group_grant,
+        )
+        .route(
+            "/v3/projects/{id}/groups/{group}/roles/{role}",
+            delete.clone(),
+            Rule("identity:revoke_grant"),
+            g::project_group_grant,
+        )
+        .route(
+            "/v3/domains/{id}/users/{user}/roles",
+            get.clone(),
+            Rule("identity:list_grants"),
+            g::list_domain_user_grants,
+        )
         .route(
             "/v3/domains/{id}/users/{user}/roles/{role}",
             put.clone(),
             Rule("identity:create_grant"),
-            g::put_domain_grant,
+            g::domain_user_grant,
         )
         .route(
             "/v3/domains/{id}/users/{user}/roles/{role}",
             get.clone(),
             Rule("identity:check_grant"),
-            g::check_domain_grant,
+            g::domain_user_grant,
         )
         .route(
             "/v3/domains/{id}/users/{user}/roles/{role}",
             head.clone(),
             Rule("identity:check_grant"),
-            g::check_domain_grant,
+            g::domain_user_grant,
         )
         .route(
             "/v3/domains/{id}/users/{user}/roles/{role}",
             delete.clone(),
             Rule("identity:revoke_grant"),
-            g::delete_domain_grant,
+            g::domain_user_grant,
+        )
+        .route(
+            "/v3/domains/{id}/groups/{group}/roles",
+            get.clone(),
+            Rule("identity:list_grants"),
+            g::list_domain_group_grants,
+        )
+        .route(
+            "/v3/domains/{id}/groups/{group}/roles/{role}",
+            put.clone(),
+            Rule("identity:create_grant"),
+            g::domain_group_grant,
+        )
+        .route(
+            "/v3/domains/{id}/groups/{group}/roles/{role}",
+            get.clone(),
+            Rule("identity:check_grant"),
+            g::domain_group_grant,
+        )
+        .route(
+            "/v3/domains/{id}/groups/{group}/roles/{role}",
+            head.clone(),
+            Rule("identity:check_grant"),
+            g::domain_group_grant,
+        )
+        .route(
+            "/v3/domains/{id}/groups/{group}/roles/{role}",
+            delete.clone(),
+            Rule("identity:revoke_grant"),
+            g::domain_group_grant,
         )
         .route(
             "/v3/system/users/{user}/roles",
             get.clone(),
             Rule("identity:list_system_grants_for_user"),
-            g::list_system_grants,
+            g::list_system_user_grants,
         )
         .route(
             "/v3/system/users/{user}/roles/{role}",
             put.clone(),
             Rule("identity:create_system_grant_for_user"),
-            g::put_system_grant,
+            g::system_user_grant,
         )
         .route(
             "/v3/system/users/{user}/roles/{role}",
             get.clone(),
             Rule("identity:check_system_grant_for_user"),
-            g::check_system_grant,
+            g::system_user_grant,
         )
         .route(
             "/v3/system/users/{user}/roles/{role}",
-            head,
+            head.clone(),
             Rule("identity:check_system_grant_for_user"),
-            g::check_system_grant,
+            g::system_user_grant,
         )
         .route(
             "/v3/system/users/{user}/roles/{role}",
-            delete,
+            delete.clone(),
             Rule("identity:revoke_system_grant_for_user"),
-            g::delete_system_grant,
+            g::system_user_grant,
         )
+        .route(
+            "/v3/system/groups/{group}/roles",
+            get.clone(),
+            Rule("identity:list_system_grants_for_group"),
+            g::list_system_group_grants,
+        )
+        .route(
+            "/v3/system/groups/{group}/roles/{role}",
+            put.clone(),
+            Rule("identity:create_system_grant_for_group"),
+            g::system_group_grant,
+        )
+        .route(
+            "/v3/system/groups/{group}/roles/{role}",
+            get.clone(),
+            Rule("identity:check_system_grant_for_group"),
+            g::system_group_grant,
+        )
+        .route(
+            "/v3/system/groups/{group}/roles/{role}",
+            head.clone(),
+            Rule("identity:check_system_grant_for_group"),
+            g::system_group_grant,
+        )
+        .route(
+            "/v3/system/groups/{group}/roles/{role}",
+            delete.clone(),
+            Rule("identity:revoke_system_grant_for_group"),
+            g::system_group_grant,
+        )
+        .route(
+            "/v3/OS-INHERIT/domains/{id}/users/{user}/roles/inherited_to_projects",
+            get.clone(),
+            Rule("identity:list_grants"),
+            g::list_inherited_domain_user_grants,
+        )
+        .route(
+            "/v3/OS-INHERIT/domains/{id}/users/{user}/roles/{role}/inherited_to_projects",
+            put.clone(),
+            Rule("identity:create_grant"),
+            g::inherited_domain_user_grant,
+        )
+        .route(
+            "/v3/OS-INHERIT/domains/{id}/users/{user}/roles/{role}/inherited_to_projects",
+            get.clone(),
+            Rule("identity:check_grant"),
+            g::inherited_domain_user_grant,
+        )
+        .route(
+            "/v3/OS-INHERIT/domains/{id}/users/{user}/roles/{role}/inherited_to_projects",
+            head.clone(),
+            Rule("identity:check_grant"),
+            g::inherited_domain_user_grant,
+        )
+        .route(
+            "/v3/OS-INHERIT/domains/{id}/users/{user}/roles/{role}/inherited_to_projects",
+            delete.clone(),
+            Rule("identity:revoke_grant"),
+            g::inherited_domain_user_grant,
+        )
+        .route(
+            "/v3/OS-INHERIT/domains/{id}/groups/{group}/roles/inherited_to_projects",
+            get.clone(),
+            Rule("identity:list_grants"),
+            g::list_inherited_domain_group_grants,
+        )
+        .route(
+            "/v3/OS-INHERIT/domains/{id}/groups/{group}/roles/{role}/inherited_to_projects",
+            put.clone(),
+            Rule("identity:create_grant"),
+            g::inherited_domain_group_grant,
+        )
+        .route(
+            "/v3/OS-INHERIT/domains/{id}/groups/{group}/roles/{role}/inherited_to_projects",
+            get.clone(),
+            Rule("identity:check_grant"),
+            g::inherited_domain_group_grant,
+        )
+        .route(
+            "/v3/OS-INHERIT/domains/{id}/groups/{group}/roles/{role}/inherited_to_projects",
+            head.clone(),
+            Rule("identity:check_grant"),
+            g::inherited_domain_group_grant,
+        )
+        .route(
+            "/v3/OS-INHERIT/domains/{id}/groups/{group}/roles/{role}/inherited_to_projects",
+            delete.clone(),
+            Rule("identity:revoke_grant"),
+            g::inherited_domain_group_grant,
+        )
+        .route(
+            "/v3/OS-INHERIT/projects/{id}/users/{user}/roles/{role}/inherited_to_projects",
+            put.clone(),
+            Rule("identity:create_grant"),
+            g::inherited_project_user_grant,
+        )
+        .route(
+            "/v3/OS-INHERIT/projects/{id}/users/{user}/roles/{role}/inherited_to_projects",
+            get.clone(),
+            Rule("identity:check_grant"),
+            g::inherited_project_user_grant,
+        )
+        .route(
+            "/v3/OS-INHERIT/projects/{id}/users/{user}/roles/{role}/inherited_to_projects",
+            head.clone(),
+            Rule("identity:check_grant"),
+            g::inherited_project_user_grant,
+        )
+        .route(
+            "/v3/OS-INHERIT/projects/{id}/users/{user}/roles/{role}/inherited_to_projects",
+            delete.clone(),
+            Rule("identity:revoke_grant"),
+            g::inherited_project_user_grant,
+        )
+        .route(
+            "/v3/OS-INHERIT/projects/{id}/groups/{group}/roles/{role}/inherited_to_projects",
+            put.clone(),
+            Rule("identity:create_grant"),
+            g::inherited_project_group_grant,
+        )
+        .route(
+            "/v3/OS-INHERIT/projects/{id}/groups/{group}/roles/{role}/inherited_to_projects",
+            get.clone(),
+            Rule("identity:check_grant"),
+            g::inherited_project_group_grant,
+        )
+        .route(
+            "/v3/OS-INHERIT/projects/{id}/groups/{group}/roles/{role}/inherited_to_projects",
+            head.clone(),
+            Rule("identity:check_grant"),
+            g::inherited_project_group_grant,
+        )
+        .route(
+            "/v3/OS-INHERIT/projects/{id}/groups/{group}/roles/{role}/inherited_to_projects",
+            delete.clone(),
+            Rule("identity:revoke_grant"),
+            g::inherited_project_group_grant,
+        )
+        .route("/v3/groups", get.clone(), Rule("identity:list_groups"), gr::list_groups)
+        .route("/v3/groups", post.clone(), Rule("identity:create_group"), gr::create_group)
+        .route("/v3/groups/{id}", get.clone(), Rule("identity:get_group"), gr::get_group)
+        .route("/v3/groups/{id}", patch.clone(), Rule("identity:update_group"), gr::update_group)
+        .route("/v3/groups/{id}", delete.clone(), Rule("identity:delete_group"), gr::delete_group)
+        .route("/v3/groups/{id}/users", get.clone(), Rule("identity:list_users_in_group"), gr::group_users)
+        .route("/v3/groups/{id}/users/{user}", put.clone(), Rule("identity:add_user_to_group"), gr::membership)
+        .route("/v3/groups/{id}/users/{user}", head.clone(), Rule("identity:check_user_in_group"), gr::membership)
+        .route("/v3/groups/{id}/users/{user}", get.clone(), Rule("identity:check_user_in_group"), gr::membership)
+        .route("/v3/groups/{id}/users/{user}", delete.clone(), Rule("identity:remove_user_from_group"), gr::membership)
         .route("/v3/services", get.clone(), Rule("identity:list_services"), c::services)
+        .route("/v3/services", post.clone(), Rule("identity:create_service"), c::create_service)
         .route("/v3/services/{id}", get.clone(), Rule("identity:get_service"), c::service)
+        .route("/v3/services/{id}", patch.clone(), Rule("identity:update_service"), c::update_service)
+        .route("/v3/services/{id}", delete.clone(), Rule("identity:delete_service"), c::delete_service)
         .route("/v3/endpoints", get.clone(), Rule("identity:list_endpoints"), c::endpoints)
+        .route("/v3/endpoints", post.clone(), Rule("identity:create_endpoint"), c::create_endpoint)
         .route("/v3/endpoints/{id}", get.clone(), Rule("identity:get_endpoint"), c::endpoint)
+        .route("/v3/endpoints/{id}", patch.clone(), Rule("identity:update_endpoint"), c::update_endpoint)
+        .route("/v3/endpoints/{id}", delete.clone(), Rule("identity:delete_endpoint"), c::delete_endpoint)
         .route("/v3/regions", get.clone(), Rule("identity:list_regions"), c::regions)
-        .route("/v3/regions/{id}", get, Rule("identity:get_region"), c::region)
+        .route("/v3/regions", post.clone(), Rule("identity:create_region"), c::create_region)
+        .route("/v3/regions/{id}", get.clone(), Rule("identity:get_region"), c::region)
+        .route("/v3/regions/{id}", put.clone(), Rule("identity:create_region"), c::put_region)
+        .route("/v3/regions/{id}", patch.clone(), Rule("identity:update_region"), c::update_region)
+        .route("/v3/regions/{id}", delete.clone(), Rule("identity:delete_region"), c::delete_region)
 }
 
 /// Every route of the identity API (path relative to the mount point,
@@ -401,6 +674,12 @@ pub(crate) fn tags_field(obj: &Map<String, Value>) -> Result<Option<Vec<String>>
         }
         Some(v) => Err(invalid("tags", format!("{v} is not of type 'array'"))),
     }
+}
+
+/// The attributes of a body member that `known` does not name: Keystone
+/// keeps them (its "extra" attributes) and returns them as given.
+pub(crate) fn extra_fields(obj: &Map<String, Value>, known: &[&str]) -> Map<String, Value> {
+    obj.iter().filter(|(k, _)| !known.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
 /// `options` is accepted when it is an object and otherwise ignored (no

@@ -7,7 +7,7 @@ use berth_policy::{Credentials, Denied};
 use serde_json::{json, Map, Value};
 
 use crate::error::{IdentityError, Result};
-use crate::repo::{Project, Role, User};
+use crate::repo::{Group, Project, Role, User};
 use crate::service::Identity;
 use crate::token::{ResolvedScope, TokenInfo};
 
@@ -25,6 +25,9 @@ impl PolicyTarget {
     }
     pub fn user(self, u: &User) -> Self {
         self.set("target.user.id", u.id.clone()).set("target.user.domain_id", u.domain_id.clone())
+    }
+    pub fn group(self, g: &Group) -> Self {
+        self.set("target.group.id", g.id.clone()).set("target.group.domain_id", g.domain_id.clone())
     }
     pub fn project(self, p: &Project) -> Self {
         self.set("target.project.id", p.id.clone()).set("target.project.domain_id", p.domain_id.clone())

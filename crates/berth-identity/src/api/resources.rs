@@ -12,9 +12,7 @@ use super::{
 };
 use crate::error::{IdentityError, Result};
 use crate::password;
-use crate::repo::{
-    self, AssignmentFilter, Domain, DomainFilter, Project, ProjectFilter, Role, Target, User, UserFilter,
-};
+use crate::repo::{self, Domain, DomainFilter, Project, ProjectFilter, Role, User, UserFilter};
 use crate::service::{Identity, DEFAULT_DOMAIN_ID};
 use crate::token::{self, ResolvedScope, TokenInfo};
 use crate::util::new_id;
@@ -36,7 +34,39 @@ pub(crate) fn domain_json(d: &Domain, v3: &str) -> Value {
     })
 }
 
+/// The attributes a project body names; any other is kept as an extra.
+const PROJECT_KEYS: &[&str] =
+    &["id", "name", "domain_id", "parent_id", "description", "enabled", "is_domain", "tags", "options", "links"];
+/// The attributes a user body names; any other is kept as an extra.
+const USER_KEYS: &[&str] = &[
+    "id",
+    "name",
+    "domain_id",
+    "enabled",
+    "description",
+    "email",
+    "default_project_id",
+    "password",
+    "password_expires_at",
+    "options",
+    "federated",
+    "links",
+];
+
+/// `base` with the extra attributes added under it (known keys win).
+fn with_extra(base: Value, extra: &Map<String, Value>) -> Value {
+    let mut m: Map<String, Value> = extra.clone();
+    if let Value::Object(b) = base {
+        m.extend(b);
+    }
+    Value::Object(m)
+}
+
 pub(crate) fn project_json(p: &Project, v3: &str) -> Value {
+    with_extra(project_base(p, v3), &p.extra)
+}
+
+fn project_base(p: &Project, v3: &str) -> Value {
     json!({
         "id": p.id,
         "name": p.name,
@@ -70,7 +100,7 @@ pub(crate) fn user_json(u: &User, v3: &str) -> Value {
         m.insert("default_project_id".into(), json!(p));
     }
     m.insert("links".into(), json!({"self": format!("{v3}/users/{}", u.id)}));
-    Value::Object(m)
+    with_extra(Value::Object(m), &u.extra)
 }
 
 pub(crate) fn role_json(r: &Role, v3: &str) -> Value {
@@ -295,6 +325,21 @@ pub(crate) async fn list_projects(
     if let Some(parent) = query_get(&q, "parent_id") {
         projects.retain(|p| p.parent_id.as_deref().unwrap_or(&p.domain_id) == parent);
     }
+    // Keystone's tag filters: comma-separated; `tags` needs all of them,
+    // `tags-any` one, `not-tags` not all, `not-tags-any` none.
+    let list = |key: &str| query_get(&q, key).map(|v| v.split(',').map(str::to_string).collect::<Vec<_>>());
+    if let Some(all) = list("tags") {
+        projects.retain(|p| all.iter().all(|t| p.tags.contains(t)));
+    }
+    if let Some(any) = list("tags-any") {
+        projects.retain(|p| any.iter().any(|t| p.tags.contains(t)));
+    }
+    if let Some(all) = list("not-tags") {
+        projects.retain(|p| !all.iter().all(|t| p.tags.contains(t)));
+    }
+    if let Some(any) = list("not-tags-any") {
+        projects.retain(|p| !any.iter().any(|t| p.tags.contains(t)));
+    }
     let items = projects.iter().map(|p| project_json(p, &v3)).collect();
     Ok(list_response("projects", items, format!("{v3}/projects")))
 }
@@ -358,6 +403,7 @@ pub(crate) async fn create_project(
         description: nullable_text(m, "description", DESCRIPTION_MAX)?.flatten().unwrap_or_default(),
         enabled: bool_field(m, "enabled")?.unwrap_or(true),
         tags: tags_field(m)?.unwrap_or_default(),
+        extra: super::extra_fields(m, PROJECT_KEYS),
     };
     repo::insert_project(&mut w.tx, &p, berth_time::now()).await?;
     w.commit().await?;
@@ -403,6 +449,7 @@ pub(crate) async fn update_project(
     if let Some(t) = tags_field(m)? {
         p.tags = t;
     }
+    p.extra.extend(super::extra_fields(m, PROJECT_KEYS));
     repo::update_project(&mut w.tx, &p).await?;
     w.commit().await?;
     Ok(json_response(StatusCode::OK, json!({"project": project_json(&p, &v3_url(&id, &headers))})))
@@ -517,6 +564,7 @@ pub(crate) async fn create_user(
         description: nullable_text(m, "description", DESCRIPTION_MAX)?.flatten(),
         email: nullable_text(m, "email", 255)?.flatten(),
         default_project_id: nullable_text(m, "default_project_id", 64)?.flatten(),
+        extra: super::extra_fields(m, USER_KEYS),
     };
     let hash = match password_field(m)?.flatten() {
         Some(pw) => Some(id.hash_password(&pw).await?),
@@ -574,6 +622,7 @@ pub(crate) async fn update_user(
         check_default_project(&mut w.tx, &p).await?;
         u.default_project_id = p;
     }
+    u.extra.extend(super::extra_fields(m, USER_KEYS));
     repo::update_user(&mut w.tx, &u).await?;
     let now = berth_time::now();
     if let Some(h) = hash {
@@ -659,36 +708,10 @@ pub(crate) async fn user_projects(
     if repo::get_user(&mut tx, &uid).await?.is_none() {
         return Err(not_found("user", &uid));
     }
-    let ids: Vec<String> = repo::list_assignments(
-        &mut tx,
-        &AssignmentFilter { user_id: Some(uid.clone()), target_type: Some("project"), ..Default::default() },
-    )
-    .await?
-    .into_iter()
-    .filter_map(|a| match a.target {
-        Target::Project(p) => Some(p),
-        _ => None,
-    })
-    .collect();
+    let ids: Vec<String> = repo::user_project_ids(&mut tx, &uid).await?.into_iter().collect();
     let projects = repo::list_projects(&mut tx, &ProjectFilter { ids: Some(ids), ..Default::default() }).await?;
     let items = projects.iter().map(|p| project_json(p, &v3)).collect();
     Ok(list_response("projects", items, format!("{v3}/users/{uid}/projects")))
-}
-
-/// `GET /v3/users/{id}/groups`: groups are not implemented, so always empty.
-pub(crate) async fn user_groups(
-    State(id): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
-    Path(uid): Path<String>,
-) -> ApiResult {
-    caller.authorize(&user_target(&id, &uid).await?)?;
-    let v3 = v3_url(&id, &headers);
-    let mut tx = id.db.read().await?;
-    if repo::get_user(&mut tx, &uid).await?.is_none() {
-        return Err(not_found("user", &uid));
-    }
-    Ok(list_response("groups", Vec::new(), format!("{v3}/users/{uid}/groups")))
 }
 
 // ---------------------------------------------------------------- roles
@@ -793,4 +816,107 @@ pub(crate) async fn delete_role(State(id): State<AppState>, caller: Caller, Path
     }
     w.commit().await?;
     Ok(no_content())
+}
+
+// ---------------------------------------------------------------- project tags
+
+fn tags_body(p: &Project, v3: &str) -> Value {
+    json!({"tags": p.tags, "links": {"self": format!("{v3}/projects/{}/tags", p.id)}})
+}
+
+/// A tag in a path: 1 to 255 characters, no `/` or `,`.
+fn path_tag(tag: &str) -> Result<()> {
+    if tag.is_empty() || tag.chars().count() > 255 || tag.contains(['/', ',']) || tag.contains('\0') {
+        return Err(IdentityError::bad_request(format!("Invalid input for field 'tag': '{tag}' is not a valid tag")));
+    }
+    Ok(())
+}
+
+/// `GET /v3/projects/{id}/tags`
+pub(crate) async fn list_project_tags(
+    State(id): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(pid): Path<String>,
+) -> ApiResult {
+    caller.authorize(&project_target(&id, &pid).await?)?;
+    let p = load_project(&id, &pid).await?.ok_or_else(|| not_found("project", &pid))?;
+    Ok(json_response(StatusCode::OK, tags_body(&p, &v3_url(&id, &headers))))
+}
+
+/// `PUT /v3/projects/{id}/tags`: replace every tag.
+pub(crate) async fn update_project_tags(
+    State(id): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(pid): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    caller.authorize(&project_target(&id, &pid).await?)?;
+    let body = parse_body(&headers, &body)?;
+    let m = body.as_object().ok_or_else(|| IdentityError::bad_request("Expecting a JSON object with 'tags'."))?;
+    let tags = tags_field(m)?
+        .ok_or_else(|| IdentityError::bad_request("Invalid input for field 'tags': 'tags' is a required property"))?;
+    let mut w = id.db.write().await?;
+    let mut p = repo::get_project(&mut w.tx, &pid).await?.ok_or_else(|| not_found("project", &pid))?;
+    p.tags = tags;
+    repo::update_project(&mut w.tx, &p).await?;
+    w.commit().await?;
+    Ok(json_response(StatusCode::OK, tags_body(&p, &v3_url(&id, &headers))))
+}
+
+/// `DELETE /v3/projects/{id}/tags`
+pub(crate) async fn delete_project_tags(
+    State(id): State<AppState>,
+    caller: Caller,
+    Path(pid): Path<String>,
+) -> ApiResult {
+    caller.authorize(&project_target(&id, &pid).await?)?;
+    let mut w = id.db.write().await?;
+    let mut p = repo::get_project(&mut w.tx, &pid).await?.ok_or_else(|| not_found("project", &pid))?;
+    p.tags.clear();
+    repo::update_project(&mut w.tx, &p).await?;
+    w.commit().await?;
+    Ok(no_content())
+}
+
+/// `GET`/`HEAD`/`PUT`/`DELETE /v3/projects/{id}/tags/{tag}`
+pub(crate) async fn project_tag(
+    State(id): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    method: axum::http::Method,
+    Path((pid, tag)): Path<(String, String)>,
+) -> ApiResult {
+    caller.authorize(&project_target(&id, &pid).await?)?;
+    path_tag(&tag)?;
+    let mut w = id.db.write().await?;
+    let mut p = repo::get_project(&mut w.tx, &pid).await?.ok_or_else(|| not_found("project", &pid))?;
+    let has = p.tags.contains(&tag);
+    match method {
+        axum::http::Method::PUT => {
+            if !has {
+                if p.tags.len() >= 80 {
+                    return Err(IdentityError::bad_request(
+                        "Invalid input for field 'tags': at most 80 tags are allowed",
+                    ));
+                }
+                p.tags.push(tag);
+                repo::update_project(&mut w.tx, &p).await?;
+                w.commit().await?;
+            }
+            Ok(json_response(StatusCode::CREATED, tags_body(&p, &v3_url(&id, &headers))))
+        }
+        axum::http::Method::DELETE => {
+            if !has {
+                return Err(IdentityError::not_found(format!("Tag {tag} was not found.")));
+            }
+            p.tags.retain(|t| t != &tag);
+            repo::update_project(&mut w.tx, &p).await?;
+            w.commit().await?;
+            Ok(no_content())
+        }
+        _ if has => Ok(no_content()),
+        _ => Err(IdentityError::not_found(format!("Tag {tag} was not found."))),
+    }
 }

@@ -7,7 +7,42 @@ use axum::response::{IntoResponse, Response};
 
 use super::{header_str, ApiResult, AppState};
 use crate::error::ImageError;
-use crate::service::Caller;
+use crate::service::{Caller, ImageService};
+
+/// The checks of an upload's headers (image data and staged data alike):
+/// 415 for a body that is not `application/octet-stream`, 400 for a bad
+/// `x-openstack-image-size`, 413 for a declared size over the limit. Gives
+/// the declared size.
+pub(crate) fn upload_size(svc: &ImageService, headers: &HeaderMap) -> Result<Option<u64>, ImageError> {
+    let ct = header_str(headers, "content-type").unwrap_or("");
+    let base = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if base != "application/octet-stream" {
+        return Err(ImageError::unsupported_media_type(if ct.is_empty() {
+            "Missing Content-Type".to_string()
+        } else {
+            format!("Content type {ct} is not supported; use application/octet-stream")
+        }));
+    }
+    let declared = match header_str(headers, "x-openstack-image-size") {
+        Some(s) => Some(
+            s.trim()
+                .parse::<u64>()
+                .map_err(|_| ImageError::bad_request("Invalid or missing image size in request headers."))?,
+        ),
+        None => None,
+    };
+    let length = header_str(headers, "content-length").and_then(|s| s.trim().parse::<u64>().ok());
+    // Refused before the image changes status.
+    if let Some(len) = length.into_iter().chain(declared).max() {
+        if len > svc.store.max_size() {
+            return Err(ImageError::too_large(format!(
+                "The incoming image is too large: the limit is {} bytes.",
+                svc.store.max_size()
+            )));
+        }
+    }
+    Ok(declared)
+}
 
 /// `PUT /v2/images/{id}/file` (application/octet-stream): 204 when the
 /// image is active with its data.
@@ -18,33 +53,7 @@ pub(crate) async fn upload(
     Path(id): Path<String>,
     body: Body,
 ) -> ApiResult {
-    let ct = header_str(&headers, "content-type").unwrap_or("");
-    let base = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    if base != "application/octet-stream" {
-        return Err(ImageError::unsupported_media_type(if ct.is_empty() {
-            "Missing Content-Type".to_string()
-        } else {
-            format!("Content type {ct} is not supported; use application/octet-stream")
-        }));
-    }
-    let declared = match header_str(&headers, "x-openstack-image-size") {
-        Some(s) => Some(
-            s.trim()
-                .parse::<u64>()
-                .map_err(|_| ImageError::bad_request("Invalid or missing image size in request headers."))?,
-        ),
-        None => None,
-    };
-    let length = header_str(&headers, "content-length").and_then(|s| s.trim().parse::<u64>().ok());
-    // Refused before the image moves to `saving`.
-    if let Some(len) = length.into_iter().chain(declared).max() {
-        if len > svc.store.max_size() {
-            return Err(ImageError::too_large(format!(
-                "The incoming image is too large: the limit is {} bytes.",
-                svc.store.max_size()
-            )));
-        }
-    }
+    let declared = upload_size(&svc, &headers)?;
     let (img, member) = svc.load_visible(&caller, &id).await?;
     svc.enforce_route(&caller, &img, member.as_ref())?;
     svc.store_data(&id, body, declared).await?;

@@ -119,6 +119,13 @@ pub(crate) async fn create(
     if let Ok(v) = HeaderValue::from_str(&location) {
         resp.headers_mut().insert(header::LOCATION, v);
     }
+    // Glance names the import methods and stores a new image can use
+    // (openstacksdk reads them before it stages and imports).
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&crate::service::IMPORT_METHODS.join(",")) {
+        h.insert("openstack-image-import-methods", v);
+    }
+    h.insert("openstack-image-store-ids", HeaderValue::from_static(crate::service::STORE_ID));
     Ok(resp)
 }
 
@@ -723,6 +730,7 @@ pub(crate) async fn delete(State(svc): State<AppState>, caller: Caller, Path(id)
     repo::delete_image(&mut w.tx, &id).await?;
     w.commit().await?;
     svc.store.remove(&id).await;
+    svc.store.remove_staged(&id).await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -1,0 +1,800 @@
+//! Moves over HTTP, with Nova's allocation model checked on the source and
+//! destination providers at every step (after Nova's functional tests:
+//! `ServerMovingTests`, `_move_and_check_allocations`,
+//! `_check_allocation_during_evacuate`, `_delete_and_check_allocations`):
+//! resize and cold migration (confirm, revert, same host), live migration
+//! (force-complete, abort), evacuation, shelve / offload / unshelve and
+//! rebuild, each failure rolling back to exactly the allocations before;
+//! state conflicts, policy, the migration and instance-action views.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::http::{Method, StatusCode};
+use berth_compute::{ComputeAgent, ComputeConfig};
+use common::*;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+const SMALL: (i64, i64, i64) = (1, 512, 5);
+const BIG: (i64, i64, i64) = (2, 1024, 10);
+
+fn u((v, m, d): (i64, i64, i64)) -> BTreeMap<String, i64> {
+    usage(v, m, d)
+}
+
+fn sum(a: (i64, i64, i64), b: (i64, i64, i64)) -> BTreeMap<String, i64> {
+    usage(a.0 + b.0, a.1 + b.1, a.2 + b.2)
+}
+
+struct Cloud {
+    env: Env,
+    a1: Arc<ComputeAgent>,
+    a2: Arc<ComputeAgent>,
+    small: String,
+    big: String,
+}
+
+impl Cloud {
+    async fn new(backend: Backend, config: ComputeConfig) -> Cloud {
+        let env = Env::with_config(backend, config).await;
+        let a1 = env.agent("host1", "fake:8,8192,100", &[]).await;
+        let a2 = env.agent("host2", "fake:8,8192,100", &[]).await;
+        let small = env.create_flavor("small", SMALL.0, SMALL.1, SMALL.2).await;
+        let big = env.create_flavor("big", BIG.0, BIG.1, BIG.2).await;
+        Cloud { env, a1, a2, small, big }
+    }
+
+    async fn drain(&self) {
+        drain(&[&self.a1, &self.a2]).await;
+    }
+
+    fn agent(&self, host: &str) -> &Arc<ComputeAgent> {
+        if host == "host1" {
+            &self.a1
+        } else {
+            &self.a2
+        }
+    }
+
+    fn rp(&self, host: &str) -> Uuid {
+        self.agent(host).node_uuid().unwrap()
+    }
+
+    fn other(host: &str) -> &'static str {
+        if host == "host1" {
+            "host2"
+        } else {
+            "host1"
+        }
+    }
+
+    /// An ACTIVE server of `flavor` on `host` (created with the admin's
+    /// `availability_zone` host form).
+    async fn server_on(&self, host: &str, flavor: &str) -> String {
+        let (s, v) = self
+            .env
+            .req(
+                Method::POST,
+                "/servers",
+                Some(json!({"server": {"name": "mover", "flavorRef": flavor, "imageRef": IMAGE,
+                    "networks": "none", "availability_zone": format!("nova:{host}")}})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+        let id = v["server"]["id"].as_str().unwrap().to_string();
+        self.drain().await;
+        assert_eq!(self.env.status(&id).await, "ACTIVE");
+        assert_eq!(self.host_of(&id).await, host);
+        id
+    }
+
+    async fn host_of(&self, id: &str) -> String {
+        let (_, v) = self.env.server(id).await;
+        v["OS-EXT-SRV-ATTR:host"].as_str().unwrap_or("").to_string()
+    }
+
+    async fn act(&self, id: &str, body: Value) -> (StatusCode, Value) {
+        self.env.req(Method::POST, &format!("/servers/{id}/action"), Some(body)).await
+    }
+
+    async fn usages(&self, host: &str) -> BTreeMap<String, i64> {
+        self.env.usages(self.rp(host)).await
+    }
+
+    /// The migrations of a server (2.96 view: uuid, type, user, project).
+    async fn migrations(&self, id: &str) -> Vec<Value> {
+        let (s, v) = self.env.req(Method::GET, &format!("/os-migrations?instance_uuid={id}"), None).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        v["migrations"].as_array().unwrap().clone()
+    }
+
+    async fn last_migration(&self, id: &str) -> Value {
+        // Newest first from 2.59.
+        self.migrations(id).await.first().cloned().expect("a migration")
+    }
+
+    /// What a consumer holds, by provider.
+    async fn held(&self, consumer: &str) -> BTreeMap<Uuid, BTreeMap<String, i64>> {
+        self.env.placement.get_allocations(Uuid::parse_str(consumer).unwrap()).await.unwrap().resources()
+    }
+
+    async fn audit_clean(&self) {
+        let r = self.env.svc.audit(false).await.unwrap();
+        assert!(r.is_clean(), "{r:?}");
+    }
+
+    fn guest_on(&self, host: &str, id: &str) -> bool {
+        self.agent(host).driver().guests().contains_key(&Uuid::parse_str(id).unwrap())
+    }
+}
+
+/// Resize to another host, then confirm: the migration holds the source
+/// while the instance holds the destination; confirm gives the source back.
+async fn resize_confirm(backend: Backend) {
+    let c = Cloud::new(backend, ComputeConfig::default()).await;
+    let id = c.server_on("host1", &c.small).await;
+    assert_eq!(c.usages("host1").await, u(SMALL));
+    let (s, v) = c.act(&id, json!({"resize": {"flavorRef": c.big}})).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(c.env.status(&id).await, "RESIZE");
+    // Swapped already: source held by the migration, destination by the
+    // instance.
+    let m = c.last_migration(&id).await;
+    assert_eq!((m["migration_type"].as_str(), m["status"].as_str()), (Some("resize"), Some("migrating")));
+    assert_eq!((m["source_compute"].as_str(), m["dest_compute"].as_str()), (Some("host1"), Some("host2")));
+    let mig = m["uuid"].as_str().unwrap().to_string();
+    assert_eq!(c.held(&mig).await, [(c.rp("host1"), u(SMALL))].into_iter().collect());
+    assert_eq!(c.held(&id).await, [(c.rp("host2"), u(BIG))].into_iter().collect());
+    c.audit_clean().await;
+    c.drain().await;
+    let (_, v) = c.env.server(&id).await;
+    assert_eq!(v["status"], "VERIFY_RESIZE");
+    assert_eq!(v["OS-EXT-SRV-ATTR:host"], "host2");
+    assert_eq!(v["flavor"]["original_name"], "big");
+    assert_eq!(c.last_migration(&id).await["status"], "finished");
+    assert_eq!(c.usages("host1").await, u(SMALL));
+    assert_eq!(c.usages("host2").await, u(BIG));
+    c.audit_clean().await;
+    // Confirm: 204, the source's allocation goes, the source guest too.
+    let (s, v) = c.act(&id, json!({"confirmResize": null})).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    assert_eq!(c.env.status(&id).await, "ACTIVE");
+    assert_eq!(c.usages("host1").await, u((0, 0, 0)));
+    assert_eq!(c.usages("host2").await, u(BIG));
+    assert!(c.held(&mig).await.is_empty());
+    assert_eq!(c.last_migration(&id).await["status"], "confirmed");
+    c.drain().await;
+    assert!(!c.guest_on("host1", &id) && c.guest_on("host2", &id));
+    c.audit_clean().await;
+    // Confirming again: not resized any more.
+    let (s, v) = c.act(&id, json!({"confirmResize": null})).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    assert!(v["conflictingRequest"]["message"].as_str().unwrap().contains("Cannot 'confirmResize' instance"), "{v}");
+    // Deleting frees everything.
+    c.env.req(Method::DELETE, &format!("/servers/{id}"), None).await;
+    c.drain().await;
+    assert_eq!(c.usages("host2").await, u((0, 0, 0)));
+    c.audit_clean().await;
+}
+both_backends!(resize_confirm);
+
+/// Revert: the source allocation goes back onto the instance, the
+/// destination's is dropped, the server is ACTIVE on its source.
+async fn resize_revert(backend: Backend) {
+    let c = Cloud::new(backend, ComputeConfig::default()).await;
+    let id = c.server_on("host2", &c.small).await;
+    let (s, v) = c.act(&id, json!({"resize": {"flavorRef": c.big}})).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    c.drain().await;
+    assert_eq!(c.env.status(&id).await, "VERIFY_RESIZE");
+    let mig = c.last_migration(&id).await["uuid"].as_str().unwrap().to_string();
+    let (s, v) = c.act(&id, json!({"revertResize": null})).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(c.env.status(&id).await, "REVERT_RESIZE");
+    assert_eq!(c.last_migration(&id).await["status"], "reverting");
+    c.drain().await;
+    let (_, v) = c.env.server(&id).await;
+    assert_eq!(v["status"], "ACTIVE");
+    assert_eq!(v["OS-EXT-SRV-ATTR:host"], "host2");
+    assert_eq!(v["flavor"]["original_name"], "small");
+    assert_eq!(c.usages("host2").await, u(SMALL));
+    assert_eq!(c.usages("host1").await, u((0, 0, 0)));
+    assert!(c.held(&mig).await.is_empty());
+    assert_eq!(c.held(&id).await, [(c.rp("host2"), u(SMALL))].into_iter().collect());
+    assert_eq!(c.last_migration(&id).await["status"], "reverted");
+    assert!(c.guest_on("host2", &id) && !c.guest_on("host1", &id));
+    c.audit_clean().await;
+}
+both_backends!(resize_revert);
+
+/// With `allow_resize_to_same_host` and one host: old and new flavor on
+/// the one provider until confirm (new only) or revert (old only).
+async fn same_host_resize(backend: Backend) {
+    let env = Env::with_config(backend, ComputeConfig { allow_resize_to_same_host: true, ..Default::default() }).await;
+    let a = env.agent("host1", "fake:8,8192,100", &[]).await;
+    let rp = a.node_uuid().unwrap();
+    let small = env.create_flavor("small", SMALL.0, SMALL.1, SMALL.2).await;
+    let big = env.create_flavor("big", BIG.0, BIG.1, BIG.2).await;
+    for (finish, want) in [("confirmResize", u(BIG)), ("revertResize", u(SMALL))] {
+        let id = env.create_server("same", &small).await;
+        drain(&[&a]).await;
+        let (s, v) =
+            env.req(Method::POST, &format!("/servers/{id}/action"), Some(json!({"resize": {"flavorRef": big}}))).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+        assert_eq!(env.usages(rp).await, sum(SMALL, BIG), "old and new flavor on one provider");
+        drain(&[&a]).await;
+        assert_eq!(env.status(&id).await, "VERIFY_RESIZE");
+        assert_eq!(env.usages(rp).await, sum(SMALL, BIG));
+        let (s, v) = env.req(Method::POST, &format!("/servers/{id}/action"), Some(json!({finish: null}))).await;
+        assert!(s.is_success(), "{finish}: {v}");
+        drain(&[&a]).await;
+        assert_eq!(env.status(&id).await, "ACTIVE");
+        assert_eq!(env.usages(rp).await, want, "after {finish}");
+        assert!(a.driver().guests().contains_key(&Uuid::parse_str(&id).unwrap()), "{finish}: the guest stays");
+        assert!(env.svc.audit(false).await.unwrap().is_clean());
+        env.req(Method::DELETE, &format!("/servers/{id}"), None).await;
+        drain(&[&a]).await;
+        assert_eq!(env.usages(rp).await, u((0, 0, 0)));
+    }
+}
+both_backends!(same_host_resize);
+
+/// Cold migration (to a named host from 2.56) and confirm; the rules and
+/// checks of `migrate`.
+async fn cold_migrate(backend: Backend) {
+    let c = Cloud::new(backend, ComputeConfig::default()).await;
+    let id = c.server_on("host1", &c.small).await;
+    // Same host, unknown host, a body before 2.56.
+    let (s, v) = c.act(&id, json!({"migrate": {"host": "host1"}})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["badRequest"]["message"].as_str().unwrap().contains("Cannot migrate to the host"), "{v}");
+    let (s, v) = c.act(&id, json!({"migrate": {"host": "nowhere"}})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let (s, v) = c
+        .env
+        .raw(
+            Method::POST,
+            &format!("/compute/v2.1/servers/{id}/action"),
+            json!({"migrate": {"host": "host2"}}).to_string().into_bytes(),
+            &[("openstack-api-version", "compute 2.55")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    // A member may not migrate (admin only).
+    let (s, _) =
+        c.env.req_as("admin", Method::POST, &format!("/servers/{id}/action"), Some(json!({"migrate": null}))).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, v) = c.act(&id, json!({"migrate": {"host": "host2"}})).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let m = c.last_migration(&id).await;
+    assert_eq!(m["migration_type"], "migration");
+    let mig = m["uuid"].as_str().unwrap().to_string();
+    assert_eq!(c.held(&mig).await, [(c.rp("host1"), u(SMALL))].into_iter().collect());
+    assert_eq!(c.usages("host2").await, u(SMALL));
+    c.drain().await;
+    assert_eq!(c.env.status(&id).await, "VERIFY_RESIZE");
+    let (s, v) = c.act(&id, json!({"confirmResize": null})).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    assert_eq!(c.usages("host1").await, u((0, 0, 0)));
+    assert_eq!(c.usages("host2").await, u(SMALL));
+    assert_eq!(c.host_of(&id).await, "host2");
+    c.audit_clean().await;
+}
+both_backends!(cold_migrate);
+
+/// No valid host: 400 with Nova's message; the server and its allocations
+/// exactly as before; the migration in `error`.
+async fn no_valid_host_rolls_back(backend: Backend) {
+    let c = Cloud::new(backend, ComputeConfig::default()).await;
+    let huge = c.env.create_flavor("huge", 64, 1024, 5).await;
+    let id = c.server_on("host1", &c.small).await;
+    let before = c.held(&id).await;
+    let (s, v) = c.act(&id, json!({"resize": {"flavorRef": huge}})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["badRequest"]["message"].as_str().unwrap().starts_with("No valid host was found."), "{v}");
+    let (_, srv) = c.env.server(&id).await;
+    assert_eq!((srv["status"].as_str(), srv["OS-EXT-STS:task_state"].as_str()), (Some("ACTIVE"), None));
+    assert_eq!(c.held(&id).await, before);
+    assert_eq!(c.usages("host2").await, u((0, 0, 0)));
+    assert_eq!(c.last_migration(&id).await["status"], "error");
+    // Cold migration with the only other host disabled.
+    c.env.update_service("host2", json!({"status": "disabled", "disabled_reason": "full"})).await;
+    let (s, v) = c.act(&id, json!({"migrate": null})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(c.held(&id).await, before);
+    assert_eq!(c.env.status(&id).await, "ACTIVE");
+    c.audit_clean().await;
+}
+both_backends!(no_valid_host_rolls_back);
+
+/// The destination's driver fails: the allocations are back as before
+/// (source on the instance, nothing on the destination), the server is
+/// ERROR with a fault, the migration in `error`.
+async fn destination_failure_rolls_back(backend: Backend) {
+    let c = Cloud::new(backend, ComputeConfig::default()).await;
+    let id = c.server_on("host1", &c.small).await;
+    c.a2.driver().fail("finish_resize", 1);
+    let (s, v) = c.act(&id, json!({"resize": {"flavorRef": c.big}})).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    c.drain().await;
+    let (_, srv) = c.env.server(&id).await;
+    assert_eq!(srv["status"], "ERROR", "{srv}");
+    assert!(srv["fault"]["message"].as_str().unwrap().contains("injected failure"), "{srv}");
+    assert_eq!(srv["OS-EXT-SRV-ATTR:host"], "host1");
+    assert_eq!(c.held(&id).await, [(c.rp("host1"), u(SMALL))].into_iter().collect());
+    assert_eq!(c.usages("host2").await, u((0, 0, 0)));
+    let m = c.last_migration(&id).await;
+    assert_eq!(m["status"], "error");
+    assert!(c.held(m["uuid"].as_str().unwrap()).await.is_empty());
+    c.audit_clean().await;
+    let (s, v) = c.env.req(Method::GET, &format!("/servers/{id}/os-instance-actions"), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let resize = v["instanceActions"].as_array().unwrap().iter().find(|a| a["action"] == "resize").unwrap().clone();
+    let rid = resize["request_id"].as_str().unwrap();
+    let (_, v) = c.env.req(Method::GET, &format!("/servers/{id}/os-instance-actions/{rid}"), None).await;
+    let ev = &v["instanceAction"]["events"][0];
+    assert_eq!((ev["event"].as_str(), ev["result"].as_str()), (Some("compute_finish_resize"), Some("Error")), "{v}");
+    assert_eq!(ev["host"], "host2");
+}
+both_backends!(destination_failure_rolls_back);
+
+/// Live migration: the same swap; completion gives the migration's
+/// (source) allocation back. Held: listed under the server, force-completed;
+/// another aborted (back on the source); a failing one rolled back.
+async fn live_migration(backend: Backend) {
+    let c = Cloud::new(backend, ComputeConfig::default()).await;
+    let id = c.server_on("host1", &c.small).await;
+    let body = json!({"os-migrateLive": {"host": null, "block_migration": "auto"}});
+    let (s, v) = c.act(&id, body.clone()).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(c.env.status(&id).await, "MIGRATING");
+    let mig = c.last_migration(&id).await["uuid"].as_str().unwrap().to_string();
+    assert_eq!(c.held(&mig).await, [(c.rp("host1"), u(SMALL))].into_iter().collect());
+    assert_eq!(c.held(&id).await, [(c.rp("host2"), u(SMALL))].into_iter().collect());
+    c.drain().await;
+    assert_eq!(c.env.status(&id).await, "ACTIVE");
+    assert_eq!(c.host_of(&id).await, "host2");
+    assert_eq!(c.last_migration(&id).await["status"], "completed");
+    assert_eq!(c.usages("host1").await, u((0, 0, 0)));
+    assert_eq!(c.usages("host2").await, u(SMALL));
+    assert!(!c.guest_on("host1", &id) && c.guest_on("host2", &id));
+    c.audit_clean().await;
+    // Held in `running`: shown under the server, then forced to complete.
+    c.a1.driver().hold_live_migrations(true);
+    let (s, v) = c.act(&id, body.clone()).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    c.drain().await;
+    let (s, v) = c.env.req(Method::GET, &format!("/servers/{id}/migrations"), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let running = v["migrations"].as_array().unwrap();
+    assert_eq!(running.len(), 1, "{v}");
+    assert_eq!(running[0]["status"], "running");
+    assert_eq!(running[0]["server_uuid"], id.as_str());
+    let mid = running[0]["id"].as_i64().unwrap();
+    let (s, v) = c.env.req(Method::GET, &format!("/servers/{id}/migrations/{mid}"), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["migration"]["dest_compute"], "host1");
+    let (s, v) = c
+        .env
+        .req(Method::POST, &format!("/servers/{id}/migrations/{mid}/action"), Some(json!({"force_complete": null})))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    c.drain().await;
+    assert_eq!(c.host_of(&id).await, "host1");
+    assert_eq!(c.usages("host1").await, u(SMALL));
+    assert_eq!(c.usages("host2").await, u((0, 0, 0)));
+    let (s, v) = c.env.req(Method::GET, &format!("/servers/{id}/migrations/{mid}"), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    // Held again, then aborted: back on host1 with exactly its allocation.
+    c.a2.driver().hold_live_migrations(true);
+    let (s, _) = c.act(&id, body.clone()).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    c.drain().await;
+    let m = c.last_migration(&id).await;
+    let mid = m["id"].as_i64().unwrap();
+    let (s, v) = c.env.req(Method::DELETE, &format!("/servers/{id}/migrations/{mid}"), None).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    c.drain().await;
+    assert_eq!(c.env.status(&id).await, "ACTIVE");
+    assert_eq!(c.host_of(&id).await, "host1");
+    assert_eq!(c.held(&id).await, [(c.rp("host1"), u(SMALL))].into_iter().collect());
+    assert_eq!(c.usages("host2").await, u((0, 0, 0)));
+    assert_eq!(c.last_migration(&id).await["status"], "cancelled");
+    let (s, v) = c.env.req(Method::DELETE, &format!("/servers/{id}/migrations/{mid}"), None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "abort of a cancelled migration: {v}");
+    c.audit_clean().await;
+    // The destination fails: rolled back, ACTIVE on the source.
+    c.a2.driver().hold_live_migrations(false);
+    c.a2.driver().fail("live_migration", 1);
+    let (s, _) = c.act(&id, body).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    c.drain().await;
+    assert_eq!(c.env.status(&id).await, "ACTIVE");
+    assert_eq!(c.host_of(&id).await, "host1");
+    assert_eq!(c.held(&id).await, [(c.rp("host1"), u(SMALL))].into_iter().collect());
+    assert_eq!(c.usages("host2").await, u((0, 0, 0)));
+    assert_eq!(c.last_migration(&id).await["status"], "error");
+    c.audit_clean().await;
+}
+both_backends!(live_migration);
+
+/// Evacuation: refused while the source is up; with it forced down the
+/// instance holds source and destination until the source's agent is back,
+/// which destroys the guest and drops the source part. A failing rebuild
+/// leaves only the source allocation and the server in ERROR.
+async fn evacuate(backend: Backend) {
+    let c = Cloud::new(backend, ComputeConfig::default()).await;
+    let id = c.server_on("host1", &c.small).await;
+    let (s, v) = c.act(&id, json!({"evacuate": {}})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["badRequest"]["message"], "Compute service of host1 is still in use.");
+    c.env.update_service("host1", json!({"forced_down": true})).await;
+    let (s, v) = c.act(&id, json!({"evacuate": {"host": "host1"}})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let (s, v) = c.act(&id, json!({"evacuate": {"host": "elsewhere"}})).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    // The destination fails first: only the source allocation is left.
+    c.a2.driver().fail("rebuild", 1);
+    let (s, v) = c.act(&id, json!({"evacuate": {}})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(c.usages("host2").await, u(SMALL), "source and destination while it rebuilds");
+    c.drain().await;
+    let (_, srv) = c.env.server(&id).await;
+    assert_eq!(srv["status"], "ERROR");
+    assert_eq!(c.held(&id).await, [(c.rp("host1"), u(SMALL))].into_iter().collect());
+    assert_eq!(c.last_migration(&id).await["status"], "failed");
+    // Again (ERROR servers may be evacuated): it works this time.
+    let (s, v) = c.act(&id, json!({"evacuate": {"host": "host2"}})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(c.env.status(&id).await, "REBUILD");
+    c.drain().await;
+    let (_, srv) = c.env.server(&id).await;
+    assert_eq!(srv["OS-EXT-SRV-ATTR:host"], "host2");
+    // 2.95: the evacuated server stays stopped.
+    assert_eq!(srv["status"], "SHUTOFF");
+    let m = c.last_migration(&id).await;
+    assert_eq!((m["migration_type"].as_str(), m["status"].as_str()), (Some("evacuation"), Some("done")));
+    assert_eq!(c.usages("host1").await, u(SMALL), "the source keeps its part while it is down");
+    assert_eq!(c.usages("host2").await, u(SMALL));
+    c.audit_clean().await;
+    // The source comes back: guest destroyed, its part of the allocation gone.
+    assert!(c.guest_on("host1", &id));
+    c.env.update_service("host1", json!({"forced_down": false})).await;
+    // Brought up through the API: its agent is told at once (a restarted
+    // agent does it at start, any agent in its periodic run).
+    c.drain().await;
+    assert!(!c.guest_on("host1", &id));
+    assert_eq!(c.usages("host1").await, u((0, 0, 0)));
+    assert_eq!(c.held(&id).await, [(c.rp("host2"), u(SMALL))].into_iter().collect());
+    assert_eq!(c.last_migration(&id).await["status"], "completed");
+    c.audit_clean().await;
+}
+both_backends!(evacuate);
+
+/// Shelve keeps the allocation, offload gives it back, unshelve claims
+/// afresh; offload at once with `shelved_offload_time` 0; a failing spawn
+/// on unshelve leaves the server offloaded with nothing allocated.
+async fn shelve_unshelve(backend: Backend) {
+    let c = Cloud::new(backend, ComputeConfig { shelved_offload_time: -1, ..Default::default() }).await;
+    let id = c.server_on("host1", &c.small).await;
+    let (s, v) = c.act(&id, json!({"shelveOffload": null})).await;
+    assert_eq!(s, StatusCode::CONFLICT, "not shelved: {v}");
+    let (s, v) = c.act(&id, json!({"shelve": null})).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    c.drain().await;
+    assert_eq!(c.env.status(&id).await, "SHELVED");
+    assert_eq!(c.usages("host1").await, u(SMALL), "shelved keeps its allocation");
+    let (s, v) = c.act(&id, json!({"shelveOffload": null})).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    c.drain().await;
+    let (_, srv) = c.env.server(&id).await;
+    assert_eq!(srv["status"], "SHELVED_OFFLOADED");
+    assert_eq!(srv["OS-EXT-SRV-ATTR:host"], Value::Null);
+    assert_eq!(c.usages("host1").await, u((0, 0, 0)));
+    assert!(c.held(&id).await.is_empty());
+    c.audit_clean().await;
+    // Unshelve to a named host (2.91); the spawn fails there first.
+    c.a2.driver().fail("unshelve", 1);
+    let (s, v) = c.act(&id, json!({"unshelve": {"host": "host2"}})).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(c.usages("host2").await, u(SMALL), "claimed afresh");
+    c.drain().await;
+    assert_eq!(c.env.status(&id).await, "SHELVED_OFFLOADED");
+    assert!(c.held(&id).await.is_empty());
+    assert_eq!(c.usages("host2").await, u((0, 0, 0)));
+    let (s, v) = c.act(&id, json!({"unshelve": {"host": "host2"}})).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    c.drain().await;
+    assert_eq!(c.env.status(&id).await, "ACTIVE");
+    assert_eq!(c.host_of(&id).await, "host2");
+    assert_eq!(c.held(&id).await, [(c.rp("host2"), u(SMALL))].into_iter().collect());
+    c.audit_clean().await;
+    // Shelved (not offloaded) unshelves where it is; a host is refused.
+    let (s, _) = c.act(&id, json!({"shelve": null})).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    c.drain().await;
+    let (s, v) = c.act(&id, json!({"unshelve": {"host": "host1"}})).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    let (s, v) = c.act(&id, json!({"unshelve": null})).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    c.drain().await;
+    assert_eq!(c.env.status(&id).await, "ACTIVE");
+    assert_eq!(c.usages("host2").await, u(SMALL));
+    c.audit_clean().await;
+}
+both_backends!(shelve_unshelve);
+
+/// Nova's default `shelved_offload_time` (0): offloaded at once.
+async fn shelve_offloads_at_once(backend: Backend) {
+    let c = Cloud::new(backend, ComputeConfig::default()).await;
+    let id = c.server_on("host1", &c.small).await;
+    let (s, _) = c.act(&id, json!({"shelve": null})).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    c.drain().await;
+    assert_eq!(c.env.status(&id).await, "SHELVED_OFFLOADED");
+    assert_eq!(c.usages("host1").await, u((0, 0, 0)));
+    assert!(!c.guest_on("host1", &id));
+    let (s, _) = c.act(&id, json!({"unshelve": null})).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    c.drain().await;
+    assert_eq!(c.env.status(&id).await, "ACTIVE");
+    let host = c.host_of(&id).await;
+    assert_eq!(c.usages(&host).await, u(SMALL));
+    assert_eq!(c.usages(Cloud::other(&host)).await, u((0, 0, 0)));
+    c.audit_clean().await;
+}
+both_backends!(shelve_offloads_at_once);
+
+/// Rebuild on the same host with a new image; the image must fit the
+/// flavor; a failing rebuild leaves ERROR and the allocation unchanged.
+async fn rebuild(backend: Backend) {
+    let c = Cloud::new(backend, ComputeConfig::default()).await;
+    let id = c.server_on("host1", &c.small).await;
+    let (s, v) = c.act(&id, json!({"rebuild": {"imageRef": BIG_IMAGE}})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["badRequest"]["message"], "Flavor's memory is too small for requested image.");
+    let (s, v) = c.act(&id, json!({"rebuild": {"imageRef": ARM_IMAGE, "name": "rebuilt"}})).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(v["server"]["status"], "REBUILD");
+    assert!(v["server"]["adminPass"].is_string());
+    c.drain().await;
+    let (_, srv) = c.env.server(&id).await;
+    assert_eq!((srv["status"].as_str(), srv["name"].as_str()), (Some("ACTIVE"), Some("rebuilt")));
+    assert_eq!(srv["image"]["id"], ARM_IMAGE);
+    assert_eq!(c.usages("host1").await, u(SMALL));
+    c.a1.driver().fail("rebuild", 1);
+    let (s, _) = c.act(&id, json!({"rebuild": {"imageRef": IMAGE}})).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    c.drain().await;
+    assert_eq!(c.env.status(&id).await, "ERROR");
+    assert_eq!(c.usages("host1").await, u(SMALL));
+    c.audit_clean().await;
+}
+both_backends!(rebuild);
+
+/// Deleting a server in VERIFY_RESIZE gives back both allocations (its
+/// own and its migration's).
+async fn delete_while_resized(backend: Backend) {
+    let c = Cloud::new(backend, ComputeConfig::default()).await;
+    let id = c.server_on("host1", &c.small).await;
+    c.act(&id, json!({"resize": {"flavorRef": c.big}})).await;
+    c.drain().await;
+    assert_eq!(c.env.status(&id).await, "VERIFY_RESIZE");
+    let (s, _) = c.env.req(Method::DELETE, &format!("/servers/{id}"), None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    c.drain().await;
+    assert_eq!(c.usages("host1").await, u((0, 0, 0)));
+    assert_eq!(c.usages("host2").await, u((0, 0, 0)));
+    c.audit_clean().await;
+}
+both_backends!(delete_while_resized);
+
+/// `resize_confirm_window`: the destination's agent confirms on its next
+/// periodic run once the window has passed (here: at once).
+async fn automatic_confirm(backend: Backend) {
+    let config = ComputeConfig { resize_confirm_window: std::time::Duration::from_nanos(1), ..Default::default() };
+    let c = Cloud::new(backend, config).await;
+    let id = c.server_on("host1", &c.small).await;
+    c.act(&id, json!({"resize": {"flavorRef": c.big}})).await;
+    c.drain().await;
+    assert_eq!(c.env.status(&id).await, "VERIFY_RESIZE");
+    c.a1.reconcile().await.unwrap();
+    assert_eq!(c.env.status(&id).await, "VERIFY_RESIZE", "only the destination confirms");
+    c.a2.reconcile().await.unwrap();
+    assert_eq!(c.env.status(&id).await, "ACTIVE");
+    assert_eq!(c.usages("host1").await, u((0, 0, 0)));
+    assert_eq!(c.usages("host2").await, u(BIG));
+    c.audit_clean().await;
+}
+both_backends!(automatic_confirm);
+
+/// An agent killed mid-move: the task it leased is offered again to its
+/// next incarnation, which finishes the step.
+async fn agent_restart_mid_move(backend: Backend) {
+    let c = Cloud::new(backend, ComputeConfig::default()).await;
+    let id = c.server_on("host1", &c.small).await;
+    c.act(&id, json!({"resize": {"flavorRef": c.big}})).await;
+    // host2's agent restarts before running the step (its hypervisor
+    // outlives it): the next incarnation finishes it.
+    assert_eq!(c.env.svc.open_tasks("host2").await.unwrap(), 1);
+    let fake = c.a2.driver().clone();
+    let a2 = c.env.agent_with("host2", "fake:8,8192,100", &[], fake).await;
+    drain(&[&c.a1, &a2]).await;
+    assert_eq!(c.env.status(&id).await, "VERIFY_RESIZE");
+    assert_eq!(c.usages("host2").await, u(BIG));
+    assert_eq!(c.usages("host1").await, u(SMALL));
+    c.audit_clean().await;
+}
+both_backends!(agent_restart_mid_move);
+
+/// State conflicts (409, Nova's messages), policy of the new rules, and
+/// the migration view's fields by microversion.
+async fn conflicts_policy_and_views(backend: Backend) {
+    let c = Cloud::new(backend, ComputeConfig::default()).await;
+    let id = c.server_on("host1", &c.small).await;
+    for (body, action) in [
+        (json!({"confirmResize": null}), "confirmResize"),
+        (json!({"revertResize": null}), "revertResize"),
+        (json!({"unshelve": null}), "unshelve"),
+        (json!({"shelveOffload": null}), "shelveOffload"),
+    ] {
+        let (s, v) = c.act(&id, body).await;
+        assert_eq!(s, StatusCode::CONFLICT, "{action}: {v}");
+        assert_eq!(
+            v["conflictingRequest"]["message"],
+            format!("Cannot '{action}' instance {id} while it is in vm_state active"),
+        );
+    }
+    // Same flavor; unknown flavor; hostile bodies.
+    let (s, v) = c.act(&id, json!({"resize": {"flavorRef": c.small}})).await;
+    assert_eq!(
+        (s, v["badRequest"]["message"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("When resizing, instances must change flavor!"))
+    );
+    let (s, v) = c.act(&id, json!({"resize": {"flavorRef": "nope"}})).await;
+    assert_eq!(
+        (s, v["badRequest"]["message"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("Unable to locate requested flavor."))
+    );
+    for body in [
+        json!({"resize": null}),
+        json!({"resize": {}}),
+        json!({"resize": {"flavorRef": c.big, "extra": 1}}),
+        json!({"resize": {"flavorRef": [1]}}),
+        json!({"os-migrateLive": {"host": null}}),
+        json!({"os-migrateLive": {"host": 7, "block_migration": "auto"}}),
+        json!({"os-migrateLive": {"host": null, "block_migration": "sometimes"}}),
+        json!({"evacuate": "host2"}),
+        json!({"rebuild": {}}),
+        json!({"rebuild": {"imageRef": 12}}),
+        json!({"unshelve": {"availability_zone": 5}}),
+        json!({"migrate": {"host": {"a": 1}}}),
+    ] {
+        let (s, v) = c.act(&id, body.clone()).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{body}: {v}");
+        assert!(v["badRequest"]["message"].is_string(), "{body}: {v}");
+    }
+    // A task in progress: 409.
+    let (s, _) = c.act(&id, json!({"resize": {"flavorRef": c.big}})).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let (s, v) = c.act(&id, json!({"shelve": null})).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    c.drain().await;
+    // Policy: migrations, evacuation and live migration are the admin's;
+    // a project member may resize their own server.
+    let (s, v) = c
+        .env
+        .req_as(
+            "proj",
+            Method::POST,
+            "/servers",
+            Some(json!({"server": {"name": "m",
+        "flavorRef": c.small, "imageRef": IMAGE, "networks": "none"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let mine = v["server"]["id"].as_str().unwrap().to_string();
+    c.drain().await;
+    let path = format!("/servers/{mine}/action");
+    for body in [
+        json!({"migrate": null}),
+        json!({"os-migrateLive": {"host": null, "block_migration": "auto"}}),
+        json!({"evacuate": {}}),
+    ] {
+        let (s, v) = c.env.req_as("proj", Method::POST, &path, Some(body.clone())).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{body}: {v}");
+    }
+    for path in ["/os-migrations".to_string(), format!("/servers/{mine}/migrations")] {
+        let (s, _) = c.env.req_as("proj", Method::GET, &path, None).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{path}");
+    }
+    let (s, v) = c.env.req_as("proj", Method::POST, &path, Some(json!({"resize": {"flavorRef": c.big}}))).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    c.drain().await;
+    let (s, v) = c.env.req_as("proj", Method::POST, &path, Some(json!({"confirmResize": null}))).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    // The member sees its actions, without events' hosts.
+    let (s, v) = c.env.req_as("proj", Method::GET, &format!("/servers/{mine}/os-instance-actions"), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let actions: Vec<&str> =
+        v["instanceActions"].as_array().unwrap().iter().map(|a| a["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["confirmResize", "resize", "create"]);
+    let rid = v["instanceActions"][1]["request_id"].as_str().unwrap().to_string();
+    let (s, v) = c.env.req_as("proj", Method::GET, &format!("/servers/{mine}/os-instance-actions/{rid}"), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let ev = &v["instanceAction"]["events"][0];
+    assert_eq!(ev["event"], "compute_finish_resize");
+    assert!(ev.get("host").is_none() && ev["hostId"].is_string(), "{ev}");
+    let (s, _) =
+        c.env.req_as("proj", Method::GET, &format!("/servers/{mine}/os-instance-actions/req-nope"), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // os-migrations fields by microversion; filters; paging.
+    let get = |mv: &'static str, q: &'static str| {
+        let env = &c.env;
+        async move {
+            let (s, v) = env
+                .raw(Method::GET, &format!("/compute/v2.1/os-migrations{q}"), vec![], &[("openstack-api-version", mv)])
+                .await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+            v["migrations"].as_array().unwrap().clone()
+        }
+    };
+    let old = get("compute 2.1", "").await;
+    assert_eq!(old.len(), 2);
+    assert!(old[0].get("uuid").is_none() && old[0].get("migration_type").is_none(), "{:?}", old[0]);
+    assert!(old[0]["old_instance_type_id"].is_i64());
+    let new = get("compute 2.80", "?limit=1").await;
+    assert_eq!(new.len(), 1);
+    assert!(new[0]["uuid"].is_string() && new[0]["migration_type"] == "resize");
+    assert_eq!(new[0]["project_id"], "proj", "newest first");
+    assert_eq!(get("compute 2.80", "?project_id=admin").await.len(), 1);
+    assert_eq!(get("compute 2.80", "?migration_type=evacuation").await.len(), 0);
+    assert_eq!(get("compute 2.80", "?host=host2&status=confirmed").await.len(), 1);
+    assert_eq!(get("compute 2.80", "?host=host2").await.len(), 2);
+    let (s, _) = c
+        .env
+        .raw(
+            Method::GET,
+            "/compute/v2.1/os-migrations?marker=nope",
+            vec![],
+            &[("openstack-api-version", "compute 2.80")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    // Server migrations do not exist before 2.23.
+    let (s, _) = c
+        .env
+        .raw(
+            Method::GET,
+            &format!("/compute/v2.1/servers/{id}/migrations"),
+            vec![],
+            &[("openstack-api-version", "compute 2.22")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    c.audit_clean().await;
+}
+both_backends!(conflicts_policy_and_views);
+
+/// The swap lands but its answer is lost: the resize fails (Placement
+/// unavailable) and the allocations are exactly as before.
+async fn lost_swap_answer_rolls_back(backend: Backend) {
+    let c = Cloud::new(backend, ComputeConfig::default()).await;
+    let id = c.server_on("host1", &c.small).await;
+    let before = c.held(&id).await;
+    c.env.api_placement.lose_post_answers.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (s, v) = c.act(&id, json!({"resize": {"flavorRef": c.big}})).await;
+    c.env.api_placement.lose_post_answers.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert_eq!(c.env.status(&id).await, "ACTIVE");
+    assert_eq!(c.held(&id).await, before);
+    assert_eq!(c.usages("host2").await, u((0, 0, 0)));
+    let m = c.last_migration(&id).await;
+    assert_eq!(m["status"], "error");
+    assert!(c.held(m["uuid"].as_str().unwrap()).await.is_empty());
+    c.audit_clean().await;
+}
+both_backends!(lost_swap_answer_rolls_back);
