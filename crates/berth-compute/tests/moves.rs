@@ -677,6 +677,13 @@ async fn conflicts_policy_and_views(backend: Backend) {
         assert_eq!(s, StatusCode::BAD_REQUEST, "{body}: {v}");
         assert!(v["badRequest"]["message"].is_string(), "{body}: {v}");
     }
+    // Growing past the project's cores quota: 403.
+    let (s, v) = c.env.req(Method::PUT, "/os-quota-sets/admin", Some(json!({"quota_set": {"cores": 1}}))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = c.act(&id, json!({"resize": {"flavorRef": c.big}})).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    assert!(v["forbidden"]["message"].as_str().unwrap().starts_with("Quota exceeded for cores"), "{v}");
+    c.env.req(Method::DELETE, "/os-quota-sets/admin", None).await;
     // A task in progress: 409.
     let (s, _) = c.act(&id, json!({"resize": {"flavorRef": c.big}})).await;
     assert_eq!(s, StatusCode::ACCEPTED);

@@ -953,6 +953,28 @@ impl ComputeService {
         Ok(())
     }
 
+    /// Refuse a resize whose growth would exceed the project's cores or
+    /// ram quota (Nova's upsize check: 403 with its message).
+    pub(crate) async fn check_resize_quota(&self, i: &Instance, new: &Flavor) -> Result<()> {
+        let grow =
+            [("cores", (new.vcpus - i.flavor.vcpus).max(0)), ("ram", (new.memory_mb - i.flavor.memory_mb).max(0))];
+        let limits = self.quota_limits(&i.project_id).await?;
+        let limit_of = |r: &str| limits.get(r).copied().unwrap_or(-1);
+        if grow.iter().all(|(r, n)| *n == 0 || limit_of(r) < 0) {
+            return Ok(());
+        }
+        let used = self.count_usage(&i.project_id, true).await?;
+        for (r, n) in grow {
+            let (limit, u) = (limit_of(r), used.get(r).copied().unwrap_or(0));
+            if n > 0 && limit >= 0 && u + n > limit {
+                return Err(ComputeError::forbidden(format!(
+                    "Quota exceeded for {r}: Requested {n}, but already used {u} of {limit} {r}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Does a zone of this name exist?
     pub(crate) async fn availability_zone_exists(&self, az: &str) -> Result<bool> {
         Ok(self.db.find_az_aggregate(az).await?.is_some())
