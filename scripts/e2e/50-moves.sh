@@ -106,7 +106,7 @@ expect "unshelved: claimed again on one host" \
 
 # Records.
 mv_list="$(os server migration list --server mover -f value -c Type -c Status | sort | tr '\n' ';')"
-expect "migration list" '^evacuation completed;live-migration completed;migration confirmed;resize confirmed;resize reverted;$' \
+expect "migration list" '^completed evacuation;completed live-migration;confirmed migration;confirmed resize;reverted resize;$' \
     "$mv_list"
 mv_events="$(os server event list mover -f value -c Action | tr '\n' ' ')"
 expect "event list" '^unshelve shelve (start )?evacuate live-migration confirmResize migrate revertResize resize confirmResize resize create $' \
