@@ -398,6 +398,11 @@ impl ComputeService {
                 return Ok(Err(NoValidHost(why)));
             }
         };
+        // Test seam: between the swap and recording the destination.
+        let seam = self.claim_seam.lock().ok().and_then(|mut g| g.take());
+        if let Some(seam) = seam {
+            seam().await;
+        }
         let done = self
             .commit_step(&MoveCommit {
                 instance: i.uuid,
