@@ -289,7 +289,7 @@ both_backends!(cold_migrate);
 /// exactly as before; the migration in `error`.
 async fn no_valid_host_rolls_back(backend: Backend) {
     let c = Cloud::new(backend, ComputeConfig::default()).await;
-    let huge = c.env.create_flavor("huge", 64, 1024, 5).await;
+    let huge = c.env.create_flavor("huge", 1, 1024, 5000).await;
     let id = c.server_on("host1", &c.small).await;
     let before = c.held(&id).await;
     let (s, v) = c.act(&id, json!({"resize": {"flavorRef": huge}})).await;
