@@ -73,9 +73,17 @@ echo "ok: evacuate refused while the source is up"
 os compute service set --down compute2 nova-compute
 expect "compute2 is down" '^compute2 down$' \
     "$(os compute service list -f value -c Host -c State | grep '^compute2 ')"
-os server evacuate --wait mover >/dev/null
-mv_wait ACTIVE
+# (No --wait: from 2.95 an evacuated server stays stopped, and the client
+# waits for ACTIVE.)
+os server evacuate mover >/dev/null
+for _ in $(seq 1 150); do
+    case "$(mv_field status)" in ACTIVE | SHUTOFF) break ;; esac
+    sleep 0.2
+done
 expect "evacuate: on compute1" '^compute1$' "$(mv_field OS-EXT-SRV-ATTR:host)"
+expect "evacuate: rebuilt (stopped from 2.95)" '^(ACTIVE|SHUTOFF)$' "$(mv_field status)"
+[ "$(mv_field status)" = SHUTOFF ] && os server start mover
+mv_wait ACTIVE
 mv_check "evacuated, source still down" "$mv_small" "$mv_small"
 os compute service set --up compute2 nova-compute
 expect "compute2 is up" '^compute2 up$' "$(os compute service list -f value -c Host -c State | grep '^compute2 ')"
@@ -98,10 +106,10 @@ expect "unshelved: claimed again on one host" \
 
 # Records.
 mv_list="$(os server migration list --server mover -f value -c Type -c Status | sort | tr '\n' ';')"
-expect "migration list" '^evacuation completed;live-migration completed;migration confirmed;resize confirmed;resize reverted;$' \
+expect "migration list" '^completed evacuation;completed live-migration;confirmed migration;confirmed resize;reverted resize;$' \
     "$mv_list"
 mv_events="$(os server event list mover -f value -c Action | tr '\n' ' ')"
-expect "event list" '^unshelve shelve evacuate live-migration confirmResize migrate revertResize resize confirmResize resize create $' \
+expect "event list" '^unshelve shelve (start )?evacuate live-migration confirmResize migrate revertResize resize confirmResize resize create $' \
     "$mv_events"
 
 os server delete --wait mover

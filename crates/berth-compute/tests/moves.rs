@@ -289,7 +289,7 @@ both_backends!(cold_migrate);
 /// exactly as before; the migration in `error`.
 async fn no_valid_host_rolls_back(backend: Backend) {
     let c = Cloud::new(backend, ComputeConfig::default()).await;
-    let huge = c.env.create_flavor("huge", 64, 1024, 5).await;
+    let huge = c.env.create_flavor("huge", 1, 1024, 5000).await;
     let id = c.server_on("host1", &c.small).await;
     let before = c.held(&id).await;
     let (s, v) = c.act(&id, json!({"resize": {"flavorRef": huge}})).await;
@@ -677,6 +677,13 @@ async fn conflicts_policy_and_views(backend: Backend) {
         assert_eq!(s, StatusCode::BAD_REQUEST, "{body}: {v}");
         assert!(v["badRequest"]["message"].is_string(), "{body}: {v}");
     }
+    // Growing past the project's cores quota: 403.
+    let (s, v) = c.env.req(Method::PUT, "/os-quota-sets/admin", Some(json!({"quota_set": {"cores": 1}}))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = c.act(&id, json!({"resize": {"flavorRef": c.big}})).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    assert!(v["forbidden"]["message"].as_str().unwrap().starts_with("Quota exceeded for cores"), "{v}");
+    c.env.req(Method::DELETE, "/os-quota-sets/admin", None).await;
     // A task in progress: 409.
     let (s, _) = c.act(&id, json!({"resize": {"flavorRef": c.big}})).await;
     assert_eq!(s, StatusCode::ACCEPTED);
@@ -798,3 +805,52 @@ async fn lost_swap_answer_rolls_back(backend: Backend) {
     c.audit_clean().await;
 }
 both_backends!(lost_swap_answer_rolls_back);
+
+/// The API process dies between the swap and recording the destination
+/// (the request is dropped there): the audit's fix, past
+/// `scheduling_timeout`, puts the allocation back on the instance, closes
+/// the migration and leaves the server ACTIVE where it was.
+async fn abandoned_move_rolled_back(backend: Backend) {
+    let config = ComputeConfig { scheduling_timeout: std::time::Duration::ZERO, ..Default::default() };
+    let c = Cloud::new(backend, config).await;
+    let id = c.server_on("host1", &c.small).await;
+    let before = c.held(&id).await;
+    let (reached_tx, reached_rx) = tokio::sync::oneshot::channel::<()>();
+    c.env.svc.set_claim_seam(Box::new(move || {
+        Box::pin(async move {
+            let _ = reached_tx.send(());
+            std::future::pending::<()>().await;
+        })
+    }));
+    let app = c.env.app.clone();
+    let uri = format!("/compute/v2.1/servers/{id}/action");
+    let body = json!({"resize": {"flavorRef": c.big}}).to_string();
+    let call = tokio::spawn(async move {
+        use tower::ServiceExt;
+        let req = axum::http::Request::post(uri)
+            .header("x-auth-token", "admin")
+            .header("openstack-api-version", MV)
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(body))
+            .unwrap();
+        let _ = app.oneshot(req).await;
+    });
+    reached_rx.await.unwrap();
+    call.abort();
+    let _ = call.await;
+    // Swapped, never recorded.
+    assert_eq!(c.usages("host2").await, u(BIG));
+    let m = c.last_migration(&id).await;
+    assert_eq!(m["status"], "pre-migrating");
+    assert_eq!(c.env.status(&id).await, "RESIZE");
+    let r = c.env.svc.audit(true).await.unwrap();
+    assert!(r.fixed >= 1, "{r:?}");
+    assert_eq!(c.held(&id).await, before);
+    assert_eq!(c.usages("host2").await, u((0, 0, 0)));
+    assert!(c.held(m["uuid"].as_str().unwrap()).await.is_empty());
+    assert_eq!(c.last_migration(&id).await["status"], "error");
+    let (_, srv) = c.env.server(&id).await;
+    assert_eq!((srv["status"].as_str(), srv["OS-EXT-STS:task_state"].as_str()), (Some("ACTIVE"), None));
+    c.audit_clean().await;
+}
+both_backends!(abandoned_move_rolled_back);

@@ -126,6 +126,7 @@ async fn resize(ctx: &Ctx, id: &str, arg: &Value) -> ApiResult {
             "Server disk was unable to be resized because: Resize to zero disk flavor is not allowed.",
         ));
     }
+    ctx.svc.check_resize_quota(&i, &flavor).await?;
     record(ctx, &i, "resize").await;
     ctx.svc.resize_or_migrate(&i, Some(&flavor), None, &requester(ctx)).await?.map_err(no_valid_host)?;
     accepted()

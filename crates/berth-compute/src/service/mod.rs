@@ -256,7 +256,8 @@ impl ComputeService {
 
     /// Test seam: the next build runs `seam` after its claim in Placement
     /// and before recording its host, once (a test can pause or kill the
-    /// scheduler there).
+    /// scheduler there); likewise the next resize or cold migration between
+    /// its allocation swap and recording its destination.
     pub fn set_claim_seam(&self, seam: ReconcileSeam) {
         if let Ok(mut g) = self.claim_seam.lock() {
             *g = Some(seam);

@@ -398,6 +398,11 @@ impl ComputeService {
                 return Ok(Err(NoValidHost(why)));
             }
         };
+        // Test seam: between the swap and recording the destination.
+        let seam = self.claim_seam.lock().ok().and_then(|mut g| g.take());
+        if let Some(seam) = seam {
+            seam().await;
+        }
         let done = self
             .commit_step(&MoveCommit {
                 instance: i.uuid,
@@ -948,6 +953,28 @@ impl ComputeService {
                     ..Default::default()
                 })
                 .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuse a resize whose growth would exceed the project's cores or
+    /// ram quota (Nova's upsize check: 403 with its message).
+    pub(crate) async fn check_resize_quota(&self, i: &Instance, new: &Flavor) -> Result<()> {
+        let grow =
+            [("cores", (new.vcpus - i.flavor.vcpus).max(0)), ("ram", (new.memory_mb - i.flavor.memory_mb).max(0))];
+        let limits = self.quota_limits(&i.project_id).await?;
+        let limit_of = |r: &str| limits.get(r).copied().unwrap_or(-1);
+        if grow.iter().all(|(r, n)| *n == 0 || limit_of(r) < 0) {
+            return Ok(());
+        }
+        let used = self.count_usage(&i.project_id, true).await?;
+        for (r, n) in grow {
+            let (limit, u) = (limit_of(r), used.get(r).copied().unwrap_or(0));
+            if n > 0 && limit >= 0 && u + n > limit {
+                return Err(ComputeError::forbidden(format!(
+                    "Quota exceeded for {r}: Requested {n}, but already used {u} of {limit} {r}"
+                )));
             }
         }
         Ok(())
