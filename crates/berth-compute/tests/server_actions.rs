@@ -202,13 +202,15 @@ async fn reset_state_and_console(backend: Backend) {
     assert_eq!(act(&env, &id, json!({"os-resetState": {"state": "error"}})).await.0, StatusCode::ACCEPTED);
     assert_eq!(env.status(&id).await, "ERROR");
     assert_eq!(act(&env, &id, json!({"pause": null})).await.0, StatusCode::CONFLICT);
-    // Reset in the middle of a pause: the queued work is dropped.
+    // Reset in the middle of a pause: the queued work changes nothing.
     assert_eq!(act(&env, &id, json!({"os-resetState": {"state": "active"}})).await.0, StatusCode::ACCEPTED);
     assert_eq!(act(&env, &id, json!({"pause": null})).await.0, StatusCode::ACCEPTED);
     assert_eq!(act(&env, &id, json!({"os-resetState": {"state": "active"}})).await.0, StatusCode::ACCEPTED);
     drain(&[&agent]).await;
     let (_, v) = env.server(&id).await;
     assert_eq!((v["status"].as_str(), v["OS-EXT-STS:task_state"].clone()), (Some("ACTIVE"), Value::Null));
+    assert_eq!(v["OS-EXT-STS:power_state"], json!(1), "the guest was not paused");
+    assert_eq!(agent.driver().guests().get(&id.parse().unwrap()), Some(&1));
     for bad in [json!({"state": "paused"}), json!({}), json!({"state": "active", "x": 1}), json!(null)] {
         let (s, v) = act(&env, &id, json!({"os-resetState": bad})).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {v}");

@@ -33,9 +33,11 @@ impl Db {
     }
 
     /// `os-resetState`: set the vm state and clear the task state, whatever
-    /// they were; queued work for the instance that has not started is
-    /// dropped with it (an agent finishing work already under way finds its
-    /// compare-and-set failing). `false` when the instance is gone.
+    /// they were. Work already queued for the instance stays queued and
+    /// changes nothing: an agent finishing it finds its compare-and-set on
+    /// the task state failing (a move's tasks stay too, so its migration
+    /// still ends and gives its allocations back). `false` when the
+    /// instance is gone.
     pub async fn reset_state(&self, uuid: Uuid, vm: VmState) -> Result<bool> {
         let mut w = self.write().await?;
         let n = sqlx::query(
@@ -47,14 +49,6 @@ impl Db {
         .execute(&mut *w.tx)
         .await?
         .rows_affected();
-        if n > 0 {
-            sqlx::query("DELETE FROM compute_tasks WHERE instance_uuid = $1 AND state = $2 AND kind <> $3")
-                .bind(uuid.to_string())
-                .bind(QueueState::Pending.as_str())
-                .bind(task_kind::SCHEDULE)
-                .execute(&mut *w.tx)
-                .await?;
-        }
         w.commit().await?;
         Ok(n > 0)
     }
