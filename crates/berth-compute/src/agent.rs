@@ -117,10 +117,14 @@ impl AgentConfig {
     }
 }
 
+/// Decides, per call, whether a hypervisor operation that can fail (see
+/// [`FakeDriver::fail`]) fails: random failures for fault injection.
+pub type FailureOracle = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
 /// A simulated hypervisor: guests in memory. Share one `Arc<FakeDriver>`
 /// across agent restarts in a process to model a hypervisor that outlives
 /// its agent.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct FakeDriver {
     guests: Mutex<BTreeMap<Uuid, i64>>,
     /// Failures injected on demand: operation -> how many of its next
@@ -128,11 +132,30 @@ pub struct FakeDriver {
     failures: Mutex<BTreeMap<String, u32>>,
     /// Live migrations stay `running` until forced to complete.
     hold_live_migrations: std::sync::atomic::AtomicBool,
+    /// Consulted after the failures injected with [`FakeDriver::fail`].
+    oracle: Option<FailureOracle>,
+}
+
+impl std::fmt::Debug for FakeDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeDriver")
+            .field("guests", &self.guests)
+            .field("failures", &self.failures)
+            .field("hold_live_migrations", &self.hold_live_migrations)
+            .field("oracle", &self.oracle.is_some())
+            .finish()
+    }
 }
 
 impl FakeDriver {
     pub fn new() -> Arc<FakeDriver> {
         Arc::new(FakeDriver::default())
+    }
+
+    /// A driver whose failing operations also fail whenever `oracle`
+    /// (given the operation's name) says so.
+    pub fn with_failures(oracle: FailureOracle) -> Arc<FakeDriver> {
+        Arc::new(FakeDriver { oracle: Some(oracle), ..FakeDriver::default() })
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut BTreeMap<Uuid, i64>) -> R) -> R {
@@ -175,7 +198,10 @@ impl FakeDriver {
     pub(crate) fn check(&self, op: &str) -> std::result::Result<(), String> {
         let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         match f.get_mut(op) {
-            Some(0) | None => Ok(()),
+            Some(0) | None => match &self.oracle {
+                Some(fails) if fails(op) => Err(format!("injected failure of {op}")),
+                _ => Ok(()),
+            },
             Some(n) => {
                 if *n != u32::MAX {
                     *n -= 1;
@@ -712,7 +738,10 @@ impl ComputeAgent {
                 consumer_type: "INSTANCE".into(),
             };
             match placement.put_allocations(i.uuid, &w).await {
-                Ok(()) => return Ok(true),
+                Ok(()) => {
+                    self.svc.recheck_deleted(i.uuid, &[]).await?;
+                    return Ok(true);
+                }
                 Err(e) if e.is_generation_conflict() => continue,
                 Err(e) => return Err(e.into()),
             }

@@ -292,7 +292,12 @@ impl ComputeService {
                 consumer_type: "INSTANCE".into(),
             };
             match self.placement.put_allocations(i.uuid, &write).await {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    return self
+                        .recheck_deleted(i.uuid, &[])
+                        .await
+                        .map_err(|e| berth_placement_client::PlacementError::Unavailable(format!("re-check: {e}")));
+                }
                 Err(e) if e.is_generation_conflict() => continue,
                 Err(e) => return Err(e),
             }

@@ -50,7 +50,9 @@ mod store;
 pub mod wake;
 mod workers;
 
-pub use agent::{run_agent, AgentConfig, ComputeAgent, DriverSpec, FakeDriver, ReconcileReport, RecoveryReport};
+pub use agent::{
+    run_agent, AgentConfig, ComputeAgent, DriverSpec, FailureOracle, FakeDriver, ReconcileReport, RecoveryReport,
+};
 pub use api::{route_specs, router, MAX_VERSION, MIN_VERSION, MOUNT};
 pub use audit::{AbandonedClaim, AuditReport, MissingAllocation, OrphanedAllocation, WrongProvider};
 pub use db::{redact, Engine};

@@ -13,9 +13,11 @@ use crate::service::ComputeService;
 /// How long one attempt holds an entry before another drainer may take it.
 const LEASE_MS: i64 = 30_000;
 
-/// Backoff after `attempts` failures: 1 s, 2 s, 4 s ... at most 60 s.
+/// Backoff after `attempts` failures: 1 s, 2 s, 4 s, 8 s, then every 10 s.
+/// A Placement operation waits in the outbox only while Placement is
+/// unreachable; once it is back, what the outage left must go promptly.
 fn backoff_ms(attempts: i64) -> i64 {
-    1000i64.saturating_mul(1i64 << attempts.clamp(0, 6)).min(60_000)
+    1000i64.saturating_mul(1i64 << attempts.clamp(0, 6)).min(10_000)
 }
 
 /// Result of one drain pass.
@@ -153,6 +155,8 @@ mod tests {
     fn backoff_grows_and_caps() {
         assert_eq!(super::backoff_ms(0), 1000);
         assert_eq!(super::backoff_ms(1), 2000);
-        assert_eq!(super::backoff_ms(10), 60_000);
+        assert_eq!(super::backoff_ms(3), 8000);
+        assert_eq!(super::backoff_ms(4), 10_000);
+        assert_eq!(super::backoff_ms(10), 10_000);
     }
 }

@@ -36,7 +36,7 @@ pub struct CloudArgs {
 }
 
 impl CloudArgs {
-    async fn open(&self) -> anyhow::Result<Arc<ComputeService>> {
+    async fn open(&self, faults: &Option<Arc<crate::faults::Faults>>) -> anyhow::Result<Arc<ComputeService>> {
         let db = match (&self.db, &self.data_dir) {
             (Some(db), _) => db.clone(),
             (None, Some(dir)) => format!("sqlite://{}", std::fs::canonicalize(dir)?.join("berth.db").display()),
@@ -52,7 +52,8 @@ impl CloudArgs {
         let base = self.url.trim_end_matches('/');
         let tokens =
             Arc::new(PasswordTokens::new(&format!("{base}/identity"), &self.username, &password, &self.project));
-        let placement = Arc::new(HttpPlacementClient::new(format!("{base}/placement"), tokens));
+        let placement =
+            crate::faults::placement(Arc::new(HttpPlacementClient::new(format!("{base}/placement"), tokens)), faults);
         let svc = ComputeService::open(
             &db,
             placement,
@@ -91,6 +92,8 @@ pub struct ComputeArgs {
     pub agent: AgentArgs,
     #[command(flatten)]
     pub cloud: CloudArgs,
+    #[command(flatten)]
+    pub faults: crate::faults::FaultArgs,
 }
 
 pub async fn run_compute(args: ComputeArgs) -> anyhow::Result<()> {
@@ -101,7 +104,8 @@ pub async fn run_compute(args: ComputeArgs) -> anyhow::Result<()> {
         (None, Some(spec)) => parse_hosts(spec).map_err(|e| anyhow::anyhow!("--hosts {spec}: {e}"))?,
         _ => anyhow::bail!("pass --host NAME or --hosts SPEC"),
     };
-    let svc = args.cloud.open().await?;
+    let faults = args.faults.start();
+    let svc = args.cloud.open(&faults).await?;
     let (stop, shutdown) = Shutdown::new();
     // One dispatcher and (on PostgreSQL) one wake-up listener for all the
     // hosts of this process; heartbeats are batched by the service.
@@ -113,7 +117,7 @@ pub async fn run_compute(args: ComputeArgs) -> anyhow::Result<()> {
             tokio::spawn(berth_compute::run_agent(
                 svc.clone(),
                 args.agent.config(h.clone(), spec),
-                berth_compute::FakeDriver::new(),
+                crate::faults::driver(h, &faults),
                 shutdown.wait(),
             ))
         })
@@ -207,7 +211,7 @@ pub struct AuditArgs {
 
 /// Exit status: 0 when clean (or everything was fixed), 3 when problems remain.
 pub async fn run_audit(args: AuditArgs) -> anyhow::Result<i32> {
-    let svc = args.cloud.open().await?;
+    let svc = args.cloud.open(&None).await?;
     let report = svc.audit(args.fix).await.map_err(|e| anyhow::anyhow!("audit: {e}"))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -1,9 +1,11 @@
 //! The one berth binary.
 
 mod bench;
+mod chaos;
 mod cloud;
 mod compute;
 mod config;
+mod faults;
 mod placement;
 mod secrets;
 mod up;
@@ -42,6 +44,9 @@ enum Command {
     Audit(compute::AuditArgs),
     /// Benchmarks against a cloud this command starts (or a running one).
     Bench(bench::BenchArgs),
+    /// Prove the allocation guarantee under random operations and faults
+    /// (process kills, Placement outages, hosts down, hypervisor failures).
+    Chaos(chaos::ChaosArgs),
     /// Database maintenance.
     Db {
         #[command(subcommand)]
@@ -87,6 +92,7 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             Command::Bench(args) => bench::run(args).await,
+            Command::Chaos(args) => chaos::run(args).await,
             Command::Db { command: DbCommand::Sync { db } } => {
                 berth_store::Store::open(&berth_store::StoreConfig::new(db))
                     .await

@@ -40,6 +40,8 @@ pub struct UpArgs {
     pub db_max_connections: u32,
     #[command(flatten)]
     pub agent: crate::compute::AgentArgs,
+    #[command(flatten)]
+    pub faults: crate::faults::FaultArgs,
 }
 
 /// Connections per service out of a process's total: Placement and compute
@@ -152,11 +154,14 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             ..placement.config.clone()
         },
     ));
-    let placement_client: Arc<dyn berth_placement_client::PlacementClient> =
+    let faults = args.faults.start();
+    let placement_client: Arc<dyn berth_placement_client::PlacementClient> = crate::faults::placement(
         Arc::new(berth_placement_client::InProcessPlacementClient::new(
             berth_placement_api::router(internal_placement),
             Arc::new(berth_placement_client::StaticToken::none()),
-        ));
+        )),
+        &faults,
+    );
     let weigher = match args.weigher.as_str() {
         "spread" => berth_compute::Weigher::Spread,
         "pack" => berth_compute::Weigher::Pack,
@@ -197,7 +202,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         .map(|name| {
             let cfg = args.agent.config(name.clone(), spec);
             let agent =
-                Arc::new(berth_compute::ComputeAgent::new(compute.clone(), cfg, berth_compute::FakeDriver::new()));
+                Arc::new(berth_compute::ComputeAgent::new(compute.clone(), cfg, crate::faults::driver(name, &faults)));
             tokio::spawn(agent.run(shutdown.wait()))
         })
         .collect();

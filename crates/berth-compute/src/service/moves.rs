@@ -193,7 +193,10 @@ impl ComputeService {
                     writes.insert(migration, write_for(i, current.resources(), None, "MIGRATION"));
                 }
                 match self.placement.post_allocations(&writes).await {
-                    Ok(()) => return Ok(Ok(Claimed { az: w.service.availability_zone.clone(), node: w.node })),
+                    Ok(()) => {
+                        self.recheck_deleted(i.uuid, &[migration]).await?;
+                        return Ok(Ok(Claimed { az: w.service.availability_zone.clone(), node: w.node }));
+                    }
                     Err(e) if e.is_generation_conflict() => {
                         last = e.to_string();
                         continue;
@@ -223,12 +226,33 @@ impl ComputeService {
             writes.insert(i.uuid, write_for(i, held.resources(), current.consumer_generation, "INSTANCE"));
             writes.insert(migration, write_for(i, BTreeMap::new(), held.consumer_generation, "MIGRATION"));
             match self.placement.post_allocations(&writes).await {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    self.recheck_deleted(i.uuid, &[migration])
+                        .await
+                        .map_err(|e| PlacementError::Unavailable(format!("re-check after the swap back: {e}")))?;
+                    return Ok(());
+                }
                 Err(e) if e.is_generation_conflict() => continue,
                 Err(e) => return Err(e),
             }
         }
         Err(PlacementError::Unavailable("allocations kept changing".into()))
+    }
+
+    /// After a write that gave `instance` (and `migrations`) allocations:
+    /// when the instance was deleted meanwhile, its delete may already have
+    /// removed what they held, and the write recreated the consumers; they
+    /// go again (durably). In every interleaving one of the two removes
+    /// the write: a delete committed before this read is seen here, one
+    /// committed after it runs its own removal after the write.
+    pub(crate) async fn recheck_deleted(&self, instance: Uuid, migrations: &[Uuid]) -> Result<()> {
+        if self.db.get_instance(instance).await?.is_none_or(|i| i.deleted) {
+            tracing::info!(%instance, "instance deleted during a move; its allocations go again");
+            for c in std::iter::once(instance).chain(migrations.iter().copied()) {
+                self.remove_allocations_durably(c).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Undo a swap that may have happened (its answer lost). When
@@ -324,7 +348,12 @@ impl ComputeService {
                 self.placement.put_allocations(i.uuid, &w).await
             };
             match r {
-                Ok(()) => return Ok(true),
+                Ok(()) => {
+                    self.recheck_deleted(i.uuid, &[])
+                        .await
+                        .map_err(|e| PlacementError::Unavailable(format!("re-check after the write: {e}")))?;
+                    return Ok(true);
+                }
                 Err(e) if e.is_generation_conflict() => continue,
                 Err(e) => return Err(e),
             }
@@ -720,6 +749,7 @@ impl ComputeService {
                     .await
                 {
                     Ok(()) => {
+                        self.recheck_deleted(i.uuid, &[]).await?;
                         claimed = Some(w);
                         break 'hosts;
                     }

@@ -125,6 +125,15 @@ impl Api {
         Ok(v)
     }
 
+    /// A GET answering text (`/metrics`).
+    pub async fn get_text(&self, path: &str) -> anyhow::Result<String> {
+        let r = self.client.get(format!("{}{path}", self.base)).header("x-auth-token", &self.token).send().await?;
+        if !r.status().is_success() {
+            bail!("GET {path}: {}", r.status());
+        }
+        Ok(r.text().await?)
+    }
+
     pub async fn get(&self, path: &str, version: &str) -> anyhow::Result<Value> {
         self.expect(Method::GET, path, version, None, StatusCode::OK).await
     }

@@ -4,8 +4,8 @@
 //! live servers, delete everything, and measure what the idle cloud costs.
 //! Figures go to a table on stdout and, with `--out`, to a JSON report.
 
-mod api;
-mod procs;
+pub mod api;
+pub mod procs;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
@@ -125,7 +125,7 @@ impl Dist {
     }
 }
 
-fn r2(x: f64) -> f64 {
+pub fn r2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
@@ -133,7 +133,7 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-type Resources = BTreeMap<String, i64>;
+pub type Resources = BTreeMap<String, i64>;
 
 #[derive(Serialize)]
 struct Parameters {
@@ -428,18 +428,18 @@ async fn measure(args: &BootArgs, cloud: &mut Cloud) -> anyhow::Result<Report> {
 
 // ------------------------------------------------------------------ cloud
 
-fn db_name(db: DbKind) -> &'static str {
+pub fn db_name(db: DbKind) -> &'static str {
     match db {
         DbKind::Sqlite => "sqlite",
         DbKind::Postgres => "postgres",
     }
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-async fn psql(server: &str, sql: &str) -> anyhow::Result<()> {
+pub async fn psql(server: &str, sql: &str) -> anyhow::Result<()> {
     let out = tokio::process::Command::new("psql")
         .arg(format!("{}/postgres", server.trim_end_matches('/')))
         .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
@@ -583,7 +583,7 @@ fn git_commit() -> Option<String> {
 
 /// The resources a flavor (a flavor document, or a server's embedded
 /// flavor) claims in Placement, as compute's scheduler computes them.
-fn flavor_resources(f: &Value) -> Resources {
+pub fn flavor_resources(f: &Value) -> Resources {
     let int = |v: &Value| v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok())).unwrap_or(0);
     let specs = f["extra_specs"].as_object();
     let dedicated = specs.and_then(|s| s.get("hw:cpu_policy")).is_some_and(|v| v == "dedicated");
@@ -605,13 +605,13 @@ fn flavor_resources(f: &Value) -> Resources {
     r
 }
 
-fn add(into: &mut Resources, r: &Resources) {
+pub fn add(into: &mut Resources, r: &Resources) {
     for (k, v) in r {
         *into.entry(k.clone()).or_default() += v;
     }
 }
 
-fn nonzero(v: &Value) -> Resources {
+pub fn nonzero(v: &Value) -> Resources {
     v.as_object()
         .into_iter()
         .flatten()

@@ -12,6 +12,7 @@ struct Proc {
     name: String,
     child: tokio::process::Child,
     log: PathBuf,
+    args: Vec<String>,
 }
 
 /// Every process the benchmark started. Children are killed when this is
@@ -25,6 +26,12 @@ impl Procs {
     /// Start `berth ARGS...` (this binary), stdout discarded, logs (level
     /// warn) appended to `log`.
     pub fn spawn(&mut self, name: &str, args: &[String], log: &Path) -> anyhow::Result<()> {
+        let child = Self::start(name, args, log)?;
+        self.list.push(Proc { name: name.to_string(), child, log: log.to_path_buf(), args: args.to_vec() });
+        Ok(())
+    }
+
+    fn start(name: &str, args: &[String], log: &Path) -> anyhow::Result<tokio::process::Child> {
         let exe = std::env::current_exe().context("locate the berth binary")?;
         let out = std::fs::OpenOptions::new()
             .create(true)
@@ -41,7 +48,49 @@ impl Procs {
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("start {name}"))?;
-        self.list.push(Proc { name: name.to_string(), child, log: log.to_path_buf() });
+        Ok(child)
+    }
+
+    /// How many children were started.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub fn name(&self, i: usize) -> &str {
+        &self.list[i].name
+    }
+
+    /// SIGKILL the `i`-th child and reap it.
+    pub async fn kill(&mut self, i: usize) {
+        let p = &mut self.list[i];
+        let _ = p.child.start_kill();
+        let _ = tokio::time::timeout(Duration::from_secs(10), p.child.wait()).await;
+    }
+
+    /// Start the `i`-th child again with its arguments (after [`Procs::kill`]
+    /// or its own exit); its log goes on in the same file.
+    pub fn restart(&mut self, i: usize) -> anyhow::Result<()> {
+        let p = &mut self.list[i];
+        p.child = Self::start(&p.name, &p.args, &p.log)?;
+        Ok(())
+    }
+
+    /// Start again every child that has exited.
+    pub fn restart_dead(&mut self) -> anyhow::Result<()> {
+        for i in 0..self.list.len() {
+            if matches!(self.list[i].child.try_wait(), Ok(Some(_))) {
+                self.restart(i)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// An error when the `i`-th child has exited.
+    pub fn check_alive_one(&mut self, i: usize) -> anyhow::Result<()> {
+        let p = &mut self.list[i];
+        if let Ok(Some(status)) = p.child.try_wait() {
+            anyhow::bail!("{} exited ({status}); last log lines:\n{}", p.name, tail(&p.log, 20));
+        }
         Ok(())
     }
 
