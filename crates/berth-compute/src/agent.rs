@@ -182,7 +182,8 @@ impl FakeDriver {
     }
 
     /// Make the next `times` calls of `op` on this host fail (`u32::MAX`:
-    /// until [`FakeDriver::clear_failures`]). Operations: `finish_resize`
+    /// until [`FakeDriver::clear_failures`]). Operations: `spawn` (a build:
+    /// aborted, ERROR with no host), `finish_resize`
     /// (destination of a resize or cold migration), `live_migration`,
     /// `rebuild` (rebuild and the destination of an evacuation), `unshelve`
     /// (spawning an offloaded server again).
@@ -540,9 +541,29 @@ impl ComputeAgent {
         if !self.config.spawn_time.is_zero() && !spawning.is_empty() {
             tokio::time::sleep(self.config.spawn_time).await;
         }
-        for u in &spawning {
-            self.driver.spawn(*u);
+        let mut failed = Vec::new();
+        let mut spawned = Vec::with_capacity(spawning.len());
+        for u in spawning {
+            match self.driver.check("spawn") {
+                Ok(()) => {
+                    self.driver.spawn(u);
+                    spawned.push(u);
+                }
+                Err(why) => failed.push((u, why)),
+            }
         }
+        if !failed.is_empty() {
+            // Aborted (ERROR, no host, allocations given back) before the
+            // tasks close: a crash in between runs them again and finds
+            // nothing to spawn.
+            for (u, why) in &failed {
+                tracing::warn!(host = %self.config.host, instance = %u, error = %why, "spawn failed; build aborted");
+            }
+            for id in db.fail_spawns(&self.config.host, &failed).await? {
+                self.svc.run_outbox_entry(id, false).await?;
+            }
+        }
+        let spawning = spawned;
         let ids: Vec<i64> = tasks.iter().map(|t| t.id).collect();
         let launched = db.finish_spawns(&spawning, &ids).await?;
         let banner: Vec<(Uuid, String)> = spawning

@@ -554,3 +554,38 @@ async fn abandoned_claim_given_back(backend: Backend) {
     assert!(env.svc.audit(false).await.unwrap().is_clean());
 }
 both_backends!(abandoned_claim_given_back);
+
+/// A spawn that fails aborts the build as Nova does when it cannot
+/// reschedule: ERROR with a fault, no host, and its claim given back; the
+/// next build on the host is unaffected.
+async fn failed_spawn_gives_the_claim_back(backend: Backend) {
+    let env = Env::new(backend).await;
+    let agent = env.agent("host1", "fake:8,8192,100", &[]).await;
+    let rp = agent.node_uuid().unwrap();
+    let flavor = env.create_flavor("m1.small", 2, 1024, 10).await;
+    agent.driver().fail("spawn", 1);
+    let id = env.create_server("doomed", &flavor).await;
+    drain(&[&agent]).await;
+    assert_eq!(env.status(&id).await, "ERROR");
+    let (s, v) = env.server(&id).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["id"], id.as_str());
+    assert_eq!(v["OS-EXT-SRV-ATTR:host"], serde_json::Value::Null, "{v}");
+    assert_eq!(v["OS-EXT-STS:task_state"], serde_json::Value::Null, "{v}");
+    let fault = v["fault"]["message"].as_str().unwrap_or_default();
+    assert!(fault.contains("aborted") && fault.contains("injected failure of spawn"), "{v}");
+    assert_eq!(env.usages(rp).await, usage(0, 0, 0), "the claim is given back");
+    assert!(env.svc.pending_outbox().await.unwrap().is_empty());
+    assert!(!agent.driver().guests().contains_key(&Uuid::parse_str(&id).unwrap()));
+    assert!(env.svc.audit(false).await.unwrap().is_clean());
+    let ok = env.create_server("fine", &flavor).await;
+    drain(&[&agent]).await;
+    assert_eq!(env.status(&ok).await, "ACTIVE");
+    assert_eq!(env.usages(rp).await, usage(2, 1024, 10));
+    // Deleting the ERROR server leaves the other's claim alone.
+    let (s, v) = env.req(Method::DELETE, &format!("/servers/{id}"), None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    drain(&[&agent]).await;
+    assert_eq!(env.usages(rp).await, usage(2, 1024, 10));
+}
+both_backends!(failed_spawn_gives_the_claim_back);

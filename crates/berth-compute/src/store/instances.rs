@@ -318,6 +318,47 @@ impl Db {
         Ok(n)
     }
 
+    /// Abort builds whose spawn failed on `host`, as Nova's compute does
+    /// with a build it cannot reschedule: each one still `spawning` there
+    /// goes to ERROR with no host or node, a fault is recorded and "delete
+    /// its allocations" enters the outbox, in one transaction. Returns the
+    /// outbox entries.
+    pub async fn fail_spawns(&self, host: &str, failed: &[(Uuid, String)]) -> Result<Vec<i64>> {
+        let mut w = self.write().await?;
+        let now = now_us();
+        let mut ids = Vec::new();
+        for (u, why) in failed {
+            let n = sqlx::query(
+                "UPDATE compute_instances SET vm_state = $1, task_state = NULL, power_state = $2, host = NULL, node = NULL, \
+                 node_uuid = NULL, updated_at = $3 WHERE uuid = $4 AND deleted = 0 AND task_state = $5 AND host = $6",
+            )
+            .bind(VmState::Error.as_str())
+            .bind(power_state::NOSTATE)
+            .bind(now)
+            .bind(u.to_string())
+            .bind(TaskState::Spawning.as_str())
+            .bind(host)
+            .execute(&mut *w.tx)
+            .await?
+            .rows_affected();
+            if n == 0 {
+                continue;
+            }
+            sqlx::query("INSERT INTO compute_instance_faults (instance_uuid, code, message, details, host, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(u.to_string())
+                .bind(500i64)
+                .bind(format!("Build of instance {u} aborted: {why}"))
+                .bind("")
+                .bind(host)
+                .bind(now)
+                .execute(&mut *w.tx)
+                .await?;
+            ids.push(insert_outbox_tx(&mut w.tx, self.engine, outbox_kind::DELETE_ALLOCATIONS, *u).await?);
+        }
+        w.commit().await?;
+        Ok(ids)
+    }
+
     /// Finish one spawned build (see [`Db::finish_spawns`]).
     pub async fn set_launched(&self, uuid: Uuid) -> Result<bool> {
         Ok(self.finish_spawns(&[uuid], &[]).await? > 0)

@@ -177,7 +177,7 @@ async fn one_operation(
     let shelved = with(&["SHELVED", "SHELVED_OFFLOADED"]);
     let offloadable = with(&["SHELVED"]);
     // (operation, weight)
-    let choices: [(&str, u32); 12] = [
+    let choices: [(&str, u32); 14] = [
         ("create", if servers.len() < max { 5 } else { 0 }),
         ("delete", if servers.is_empty() { 0 } else { 2 }),
         ("resize", if running.is_empty() { 0 } else { 3 }),
@@ -189,6 +189,8 @@ async fn one_operation(
         ("unshelve", if shelved.is_empty() { 0 } else { 2 }),
         ("stop", if active.is_empty() { 0 } else { 1 }),
         ("start", if stopped.is_empty() { 0 } else { 1 }),
+        ("reboot", if active.is_empty() { 0 } else { 1 }),
+        ("rebuild", if running.is_empty() { 0 } else { 1 }),
         ("any action on any server", if servers.is_empty() { 0 } else { 1 }),
     ];
     let total: u32 = choices.iter().map(|c| c.1).sum();
@@ -271,6 +273,15 @@ async fn one_operation(
             let id = one(rng, &stopped);
             action(api, stats, op, &id, json!({"os-start": null})).await;
         }
+        "reboot" => {
+            let id = one(rng, &active);
+            let kind = if rng.random_bool(0.5) { "SOFT" } else { "HARD" };
+            action(api, stats, op, &id, json!({"reboot": {"type": kind}})).await;
+        }
+        "rebuild" => {
+            let id = one(rng, &running);
+            action(api, stats, op, &id, json!({"rebuild": {"imageRef": env.image}})).await;
+        }
         _ => {
             // Whatever the server's state: a conflict must be a clean 409.
             let s = &servers[rng.random_range(0..servers.len())];
@@ -288,6 +299,7 @@ async fn one_operation(
                 json!({"os-start": null}),
                 json!({"os-stop": null}),
                 json!({"reboot": {"type": "HARD"}}),
+                json!({"rebuild": {"imageRef": env.image}}),
             ];
             let body = bodies[rng.random_range(0..bodies.len())].clone();
             action(api, stats, "any action", &s.id, body).await;
