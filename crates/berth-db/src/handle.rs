@@ -17,9 +17,10 @@ pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
 pub type HookFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// A hook run after every committed write transaction of a [`Db`]. It gets a
-/// handle on the same database; on SQLite it still runs under the writer
-/// lock, so it may write without racing this process's next writer.
-pub type CommitHook = Arc<dyn Fn(Db) -> HookFuture + Send + Sync>;
+/// handle on the same database and the tags the transaction was given
+/// ([`WriteTx::tag`]); on SQLite it still runs under the writer lock, so it
+/// may write without racing this process's next writer.
+pub type CommitHook = Arc<dyn Fn(Db, &[&'static str]) -> HookFuture + Send + Sync>;
 
 /// Handle on one service's database. Cheap to clone (clones share pools,
 /// writer lock and hooks).
@@ -57,9 +58,19 @@ impl Db {
     /// (in registration order, after the transaction's own
     /// [`WriteTx::after_commit`] futures). Register hooks before cloning the
     /// handle out: clones made earlier do not see them.
-    pub fn with_commit_hook<F>(mut self, hook: F) -> Db
+    pub fn with_commit_hook<F>(self, hook: F) -> Db
     where
         F: Fn(Db) -> HookFuture + Send + Sync + 'static,
+    {
+        self.with_tagged_commit_hook(move |db, _| hook(db))
+    }
+
+    /// [`Db::with_commit_hook`] for a hook that reads the committed
+    /// transaction's tags (what kind of write it was; untagged writes, and
+    /// one-statement writes, have none).
+    pub fn with_tagged_commit_hook<F>(mut self, hook: F) -> Db
+    where
+        F: Fn(Db, &[&'static str]) -> HookFuture + Send + Sync + 'static,
     {
         let mut hooks: Vec<CommitHook> = self.hooks.iter().cloned().collect();
         hooks.push(Arc::new(hook));
@@ -113,7 +124,7 @@ impl Db {
             Engine::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
             Engine::Postgres => self.write.begin().await?,
         };
-        Ok(WriteTx { tx, db: self.clone(), after: Vec::new(), _guard: guard })
+        Ok(WriteTx { tx, db: self.clone(), after: Vec::new(), tags: Vec::new(), _guard: guard })
     }
 
     /// A write that is one statement. On PostgreSQL it runs without
@@ -148,6 +159,7 @@ pub struct WriteTx {
     pub tx: Tx,
     db: Db,
     after: Vec<HookFuture>,
+    tags: Vec<&'static str>,
     _guard: Option<OwnedMutexGuard<()>>,
 }
 
@@ -162,6 +174,14 @@ impl WriteTx {
         self.after.push(Box::pin(f));
     }
 
+    /// Tell the commit hooks what kind of write this is (e.g. a cache that
+    /// only some writes invalidate).
+    pub fn tag(&mut self, tag: &'static str) {
+        if !self.tags.contains(&tag) {
+            self.tags.push(tag);
+        }
+    }
+
     /// The handle this transaction belongs to.
     pub fn db(&self) -> &Db {
         &self.db
@@ -171,13 +191,13 @@ impl WriteTx {
     /// handle's commit hooks. A hook's failure is the hook's to log: the
     /// commit has happened and is reported as such.
     pub async fn commit(self) -> DbResult<()> {
-        let WriteTx { tx, db, after, _guard } = self;
+        let WriteTx { tx, db, after, tags, _guard } = self;
         tx.commit().await?;
         for f in after {
             f.await;
         }
         for hook in db.hooks.iter() {
-            hook(db.clone()).await;
+            hook(db.clone(), &tags).await;
         }
         drop(_guard);
         Ok(())
@@ -213,7 +233,7 @@ impl SingleWrite {
             SingleWrite::Auto(conn, db) => {
                 drop(conn);
                 for hook in db.hooks.iter() {
-                    hook(db.clone()).await;
+                    hook(db.clone(), &[]).await;
                 }
                 Ok(())
             }

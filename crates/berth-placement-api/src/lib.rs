@@ -75,7 +75,7 @@ pub struct AppState {
     pub config: PlacementConfig,
     /// The provider graph for allocation candidates, with the store's data
     /// version it was built at.
-    pub candidates_cache: std::sync::RwLock<Option<(i64, Arc<berth_placement::candidates::Snapshot>)>>,
+    pub candidates_cache: std::sync::RwLock<Option<CachedGraph>>,
     /// Rendered bodies of the unfiltered `GET /resource_providers`, by data
     /// version and rendering (link prefix and microversion shape).
     pub(crate) provider_list_cache: std::sync::Mutex<Vec<CachedList>>,
@@ -135,30 +135,47 @@ impl AppState {
     }
 
     /// The current provider graph: cached while the store's data version is
-    /// unchanged, rebuilt from the database otherwise.
+    /// unchanged; when only allocations changed since (the structure version
+    /// is the cached one), the cached graph with the usages read again;
+    /// rebuilt from the database otherwise.
     pub async fn candidates_snapshot(&self) -> Result<Arc<berth_placement::candidates::Snapshot>, ApiError> {
-        let version = self.store.data_version().await?;
-        if let Ok(guard) = self.candidates_cache.read() {
-            if let Some((v, snap)) = guard.as_ref() {
-                if *v == version {
-                    return Ok(snap.clone());
-                }
+        let (version, structure) = self.store.versions().await?;
+        let cached = self.candidates_cache.read().ok().and_then(|g| g.clone());
+        let snap = match cached {
+            Some(c) if c.version == version => return Ok(c.graph),
+            Some(c) if c.structure == structure => {
+                let usages = self.store.usages_by_provider().await?;
+                Arc::new(c.graph.with_usages(usages.iter().map(|(u, rc, n)| (*u, rc.as_str(), *n))))
             }
-        }
-        let data = self.store.candidate_data().await?;
-        let snap = berth_placement::candidates::Snapshot::new(data.providers, data.traits, data.resource_classes)
-            .map_err(|e| {
-                ApiError::from(berth_placement::Error::internal(format!("provider graph is inconsistent: {e}")))
-            })?;
-        let snap = Arc::new(snap);
+            _ => {
+                let data = self.store.candidate_data().await?;
+                let snap =
+                    berth_placement::candidates::Snapshot::new(data.providers, data.traits, data.resource_classes)
+                        .map_err(|e| {
+                            ApiError::from(berth_placement::Error::internal(format!(
+                                "provider graph is inconsistent: {e}"
+                            )))
+                        })?;
+                Arc::new(snap)
+            }
+        };
         if let Ok(mut guard) = self.candidates_cache.write() {
-            let newer = guard.as_ref().is_some_and(|(v, _)| *v > version);
+            let newer = guard.as_ref().is_some_and(|c| c.version > version);
             if !newer {
-                *guard = Some((version, snap.clone()));
+                *guard = Some(CachedGraph { version, structure, graph: snap.clone() });
             }
         }
         Ok(snap)
     }
+}
+
+/// The provider graph of allocation candidates, labelled with the data and
+/// structure versions it was read at (or after).
+#[derive(Clone)]
+pub struct CachedGraph {
+    pub version: i64,
+    pub structure: i64,
+    pub graph: Arc<berth_placement::candidates::Snapshot>,
 }
 
 /// The Placement API as an axum router (mount it at `/` or `/placement`),

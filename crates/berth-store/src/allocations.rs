@@ -82,6 +82,7 @@ impl Store {
     /// Atomically replace the allocations of every consumer in `writes`.
     pub async fn write_allocations(&self, writes: &[AllocationWrite]) -> Result<()> {
         let mut w = self.write().await?;
+        w.tag(crate::db::USAGE_ONLY);
         self.write_allocations_tx(&mut w.tx, writes).await?;
         w.commit().await.map_err(map_db)
     }
@@ -315,6 +316,7 @@ impl Store {
     /// it had none.
     pub async fn delete_consumer_allocations(&self, consumer: &Uuid) -> Result<bool> {
         let mut w = self.write().await?;
+        w.tag(crate::db::USAGE_ONLY);
         let key = consumer.to_string();
         let res = sqlx::query("DELETE FROM allocations WHERE consumer_uuid = $1")
             .bind(&key)

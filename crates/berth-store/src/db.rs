@@ -89,21 +89,39 @@ impl Cols for AnyRow {
     }
 }
 
-/// Advance the data version after every committed write. The bump comes
-/// after the commit so a reader that sees version V also sees every write
-/// that advanced it (a reader may label data with an older version than it
-/// holds, which only costs it a reload). On PostgreSQL the version is a
-/// sequence (`nextval` takes no row lock and waits for no WAL flush, so
-/// concurrent writers do not queue on it); on SQLite, where writers are
-/// serialized anyway, it is the one row of `placement_state`.
-fn bump_data_version(db: Db) -> HookFuture {
+/// Tag of a write transaction that changes allocations only (no provider,
+/// inventory, trait, aggregate or class): it advances the data version but
+/// not the structure version.
+pub(crate) const USAGE_ONLY: &str = "placement:usage-only";
+
+/// Advance the versions after every committed write: the structure version
+/// unless the write changed allocations only, then the data version. The
+/// bumps come after the commit so a reader that sees version V also sees
+/// every write that advanced it (a reader may label data with an older
+/// version than it holds, which only costs it a reload), and the structure
+/// version moves first, so a reader that sees a new data version (read
+/// before the structure version) also sees the new structure version. On
+/// PostgreSQL the versions are sequences (`nextval` takes no row lock and
+/// waits for no WAL flush, so concurrent writers do not queue on them); on
+/// SQLite, where writers are serialized anyway, they are columns of the one
+/// row of `placement_state`.
+fn bump_versions(db: Db, tags: &[&'static str]) -> HookFuture {
+    let usage_only = tags.contains(&USAGE_ONLY);
     Box::pin(async move {
-        let sql = match db.engine() {
-            Engine::Postgres => "SELECT nextval('placement_data_version')",
-            Engine::Sqlite => "UPDATE placement_state SET version = version + 1 WHERE id = 1",
+        let sqls: &[&str] = match (db.engine(), usage_only) {
+            (Engine::Postgres, true) => &["SELECT nextval('placement_data_version')"],
+            (Engine::Postgres, false) => {
+                &["SELECT nextval('placement_structure_version')", "SELECT nextval('placement_data_version')"]
+            }
+            (Engine::Sqlite, true) => &["UPDATE placement_state SET version = version + 1 WHERE id = 1"],
+            (Engine::Sqlite, false) => &[
+                "UPDATE placement_state SET structure_version = structure_version + 1, version = version + 1 WHERE id = 1",
+            ],
         };
-        if let Err(e) = sqlx::query(sql).execute(db.write_pool()).await {
-            tracing::warn!(error = %DbError::from(e), "could not advance the placement data version");
+        for sql in sqls {
+            if let Err(e) = sqlx::query(sql).execute(db.write_pool()).await {
+                tracing::warn!(error = %DbError::from(e), "could not advance the placement data version");
+            }
         }
     })
 }
@@ -115,7 +133,7 @@ impl Store {
     /// Connect, without touching the schema.
     pub async fn connect(config: &StoreConfig) -> Result<Store> {
         let db = Db::connect(&config.url, config.max_connections).await.map_err(Error::internal)?;
-        Ok(Store { db: db.with_commit_hook(bump_data_version) })
+        Ok(Store { db: db.with_tagged_commit_hook(bump_versions) })
     }
 
     /// Connect, apply pending migrations and make sure the standard resource
@@ -203,6 +221,20 @@ impl Store {
         };
         let row = sqlx::query(sql).fetch_one(self.db.pool()).await.map_err(map_db)?;
         row.int(0)
+    }
+
+    /// The data version and the structure version (see [`bump_versions`]),
+    /// read in that order.
+    pub async fn versions(&self) -> Result<(i64, i64)> {
+        let sql = match self.engine() {
+            Engine::Postgres => {
+                "SELECT (SELECT last_value FROM placement_data_version), \
+                 (SELECT last_value FROM placement_structure_version)"
+            }
+            Engine::Sqlite => "SELECT version, structure_version FROM placement_state WHERE id = 1",
+        };
+        let row = sqlx::query(sql).fetch_one(self.db.pool()).await.map_err(map_db)?;
+        Ok((row.int(0)?, row.int(1)?))
     }
 
     /// Close the pools (waits for connections to be returned).

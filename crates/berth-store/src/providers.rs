@@ -547,6 +547,20 @@ pub struct CandidateData {
 }
 
 impl Store {
+    /// Usage of every (provider, class) with allocations, by provider uuid:
+    /// what changes when only allocations do (see
+    /// `berth_placement::candidates::Snapshot::with_usages`).
+    pub async fn usages_by_provider(&self) -> Result<Vec<(Uuid, String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT rp.uuid, a.resource_class, CAST(SUM(a.used) AS BIGINT) FROM allocations a \
+             JOIN resource_providers rp ON rp.id = a.provider_id GROUP BY rp.uuid, a.resource_class",
+        )
+        .fetch_all(self.db.pool())
+        .await
+        .map_err(map_db)?;
+        rows.iter().map(|r| Ok((r.uuid_at(0)?, r.text(1)?, r.int(2)?))).collect()
+    }
+
     pub async fn candidate_data(&self) -> Result<CandidateData> {
         use berth_placement::candidates::{InventoryData, ProviderData};
         let mut tx = self.read().await?;

@@ -42,6 +42,51 @@ async fn data_version_follows_commits(db: TestDb) {
 }
 both_engines!(data_version_follows_commits);
 
+/// Allocation writes advance the data version only; everything else (here
+/// a provider and its inventory) the structure version too. The usages
+/// read by provider are what the allocations add up to.
+async fn structure_version_ignores_allocation_writes(db: TestDb) {
+    let s = open(&db).await;
+    let (d0, s0) = s.versions().await.unwrap();
+    let rp = Uuid::new_v4();
+    let gen = s.create_provider(rp, "sv", None).await.unwrap().generation;
+    let inv = berth_placement::model::Inventory {
+        resource_class: "VCPU".into(),
+        total: 8,
+        reserved: 0,
+        min_unit: 1,
+        max_unit: 8,
+        step_size: 1,
+        allocation_ratio: 1.0,
+    };
+    s.set_inventories(&rp, gen, &[inv]).await.unwrap();
+    let (d1, s1) = s.versions().await.unwrap();
+    assert!(d1 > d0 && s1 > s0, "structural writes advance both: ({d0}, {s0}) -> ({d1}, {s1})");
+    assert!(s.usages_by_provider().await.unwrap().is_empty());
+    let consumer = Uuid::new_v4();
+    let write = AllocationWrite {
+        consumer,
+        project_id: "p".into(),
+        user_id: "u".into(),
+        consumer_generation: Some(None),
+        consumer_type: None,
+        allocations: BTreeMap::from([(rp, BTreeMap::from([("VCPU".to_string(), 3)]))]),
+    };
+    s.write_allocations(&[write]).await.unwrap();
+    let (d2, s2) = s.versions().await.unwrap();
+    assert!(d2 > d1, "an allocation write advances the data version");
+    assert_eq!(s2, s1, "an allocation write leaves the structure version alone");
+    assert_eq!(s.usages_by_provider().await.unwrap(), vec![(rp, "VCPU".to_string(), 3)]);
+    assert!(s.delete_consumer_allocations(&consumer).await.unwrap());
+    let (d3, s3) = s.versions().await.unwrap();
+    assert!(d3 > d2);
+    assert_eq!(s3, s1, "removing allocations leaves the structure version alone");
+    assert!(s.usages_by_provider().await.unwrap().is_empty());
+    assert_eq!(s.data_version().await.unwrap(), d3);
+    s.close().await;
+}
+both_engines!(structure_version_ignores_allocation_writes);
+
 async fn undecodable_columns_are_errors(db: TestDb) {
     let s = open(&db).await;
     let rp = Uuid::new_v4();

@@ -12,9 +12,13 @@ pub fn generate_password() -> String {
     format!("{}{}", &a[..16], &b[..16])
 }
 
-/// Write `contents` to `path` readable by the owner only.
+/// Write `contents` to `path` readable by the owner only, atomically
+/// (a temporary file renamed over it). The temporary name is unique to the
+/// call: several processes sharing a data directory (API processes
+/// starting together) may write the same file at once, and a shared name
+/// would let one rename the other's file away.
 pub fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp");
+    let tmp = path.with_extension(format!("{}.{}.tmp", std::process::id(), uuid::Uuid::new_v4().simple()));
     {
         let mut opts = OpenOptions::new();
         opts.write(true).create(true).truncate(true);
@@ -32,7 +36,10 @@ pub fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600))?;
     }
-    fs::rename(&tmp, path)?;
+    if let Err(e) = fs::rename(&tmp, path) {
+        let _ = fs::remove_file(&tmp);
+        return Err(anyhow::anyhow!("cannot write {}: {e}", path.display()));
+    }
     Ok(())
 }
 
@@ -61,9 +68,21 @@ pub fn admin_password(path: &Path) -> anyhow::Result<(String, bool)> {
             return Ok((p, false));
         }
     }
+    // Written aside, then linked into place only if nobody else has been
+    // first: processes starting together agree on one password.
     let p = generate_password();
-    write_private(path, &format!("{p}\n"))?;
-    Ok((p, true))
+    let aside = path.with_extension(format!("{}.{}.new", std::process::id(), uuid::Uuid::new_v4().simple()));
+    write_private(&aside, &format!("{p}\n"))?;
+    let linked = fs::hard_link(&aside, path);
+    let _ = fs::remove_file(&aside);
+    match linked {
+        Ok(()) => Ok((p, true)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => match read_private(path)? {
+            Some(other) if !other.is_empty() => Ok((other, false)),
+            _ => anyhow::bail!("{} is empty", path.display()),
+        },
+        Err(e) => Err(anyhow::anyhow!("cannot write {}: {e}", path.display())),
+    }
 }
 
 #[cfg(test)]
@@ -94,6 +113,31 @@ mod tests {
             fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
             assert!(admin_password(&path).is_err(), "world-readable secrets are refused");
         }
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Processes starting together on one data directory: every write of
+    /// the same file succeeds, and they all get the same password.
+    #[test]
+    fn concurrent_writers_agree() {
+        let dir = std::env::temp_dir().join(format!("berth-secret-{}", uuid::Uuid::new_v4().simple()));
+        fs::create_dir_all(&dir).unwrap();
+        let (clouds, pw) = (dir.join("clouds.yaml"), dir.join("admin-password"));
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let (clouds, pw) = (clouds.clone(), pw.clone());
+                std::thread::spawn(move || {
+                    write_private(&clouds, &format!("writer {i}\n")).unwrap();
+                    admin_password(&pw).unwrap()
+                })
+            })
+            .collect();
+        let got: Vec<(String, bool)> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        assert!(got.iter().all(|(p, _)| *p == got[0].0), "one password for all: {got:?}");
+        assert_eq!(got.iter().filter(|(_, created)| *created).count(), 1, "created once");
+        assert!(fs::read_to_string(&clouds).unwrap().starts_with("writer "));
+        let left: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left.len(), 2, "no temporary file left: {left:?}");
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -449,6 +449,38 @@ impl Snapshot {
         id
     }
 
+    /// The same graph with the usages replaced: every inventory's `used` is
+    /// the amount given for its (provider, class), 0 when none is given.
+    /// Amounts for providers or classes the graph does not have, or for a
+    /// class the provider has no inventory of, are ignored (as a full build
+    /// ignores usage without inventory). For a cache whose structure is
+    /// current and only allocations changed: a copy, no rebuild.
+    pub fn with_usages<'a>(&self, usages: impl IntoIterator<Item = (Uuid, &'a str, i64)>) -> Snapshot {
+        let mut snap = self.clone();
+        for p in &mut snap.providers {
+            for inv in &mut p.inventories {
+                inv.used = 0;
+            }
+        }
+        for h in &mut snap.inv_flat {
+            h.used = 0;
+        }
+        for (uuid, rc, used) in usages {
+            let (Some(&idx), Some(&rc)) = (self.by_uuid.get(&uuid), self.rc_ids.get(rc)) else { continue };
+            let p = &mut snap.providers[idx as usize];
+            if let Ok(k) = p.inventories.binary_search_by_key(&rc, |i| i.resource_class) {
+                p.inventories[k].used = used;
+            }
+            let (lo, hi) = (snap.inv_off[idx as usize] as usize, snap.inv_off[idx as usize + 1] as usize);
+            for h in &mut snap.inv_flat[lo..hi] {
+                if h.rc == rc {
+                    h.used = used;
+                }
+            }
+        }
+        snap
+    }
+
     pub fn len(&self) -> usize {
         self.providers.len()
     }
@@ -593,5 +625,84 @@ impl Snapshot {
                 None => return false,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod with_usages_tests {
+    use super::*;
+
+    fn provider(n: u128, parent: Option<u128>, invs: &[(&str, i64, i64)]) -> ProviderData {
+        ProviderData {
+            uuid: Uuid::from_u128(n),
+            name: format!("p{n}"),
+            generation: 1,
+            parent_uuid: parent.map(Uuid::from_u128),
+            traits: vec!["HW_CPU_X86_AVX".into()],
+            aggregates: vec![Uuid::from_u128(99)],
+            inventories: invs
+                .iter()
+                .map(|(rc, total, used)| InventoryData {
+                    resource_class: rc.to_string(),
+                    total: *total,
+                    reserved: 1,
+                    min_unit: 1,
+                    max_unit: *total,
+                    step_size: 1,
+                    allocation_ratio: 2.0,
+                    used: *used,
+                })
+                .collect(),
+        }
+    }
+
+    fn graph(used: [i64; 4]) -> Vec<ProviderData> {
+        vec![
+            provider(1, None, &[("VCPU", 8, used[0]), ("MEMORY_MB", 4096, used[1])]),
+            provider(2, Some(1), &[("DISK_GB", 100, used[2])]),
+            provider(3, None, &[("VCPU", 4, used[3])]),
+        ]
+    }
+
+    fn usages(s: &Snapshot) -> Vec<(Vec<i64>, Vec<i64>)> {
+        let cold =
+            s.providers.iter().map(|p| p.inventories.iter().map(|i| i.used).collect()).collect::<Vec<Vec<i64>>>();
+        let hot: Vec<i64> = s.inv_flat.iter().map(|h| h.used).collect();
+        cold.into_iter().map(|c| (c, hot.clone())).collect()
+    }
+
+    #[test]
+    fn patched_usages_equal_a_full_build() {
+        let classes = ["VCPU", "MEMORY_MB", "DISK_GB", "CUSTOM_UNUSED"];
+        let before = Snapshot::new(graph([0, 0, 0, 0]), Vec::<String>::new(), classes).unwrap();
+        let want = Snapshot::new(graph([3, 1024, 0, 4]), Vec::<String>::new(), classes).unwrap();
+        let got = before.with_usages([
+            (Uuid::from_u128(1), "VCPU", 3),
+            (Uuid::from_u128(1), "MEMORY_MB", 1024),
+            (Uuid::from_u128(3), "VCPU", 4),
+            // Ignored: no such provider, no inventory of the class, an
+            // unknown class.
+            (Uuid::from_u128(7), "VCPU", 5),
+            (Uuid::from_u128(3), "DISK_GB", 9),
+            (Uuid::from_u128(1), "CUSTOM_NOPE", 9),
+        ]);
+        assert_eq!(usages(&got), usages(&want));
+        assert_eq!(usages(&before.with_usages([])), usages(&before), "no usage: every used is 0");
+        // Everything else is the same graph.
+        assert_eq!(got.len(), want.len());
+        for (a, b) in got.providers().iter().zip(want.providers()) {
+            assert_eq!(
+                (a.uuid, a.parent, a.root, &a.traits, &a.aggregates),
+                (b.uuid, b.parent, b.root, &b.traits, &b.aggregates)
+            );
+            let caps = |p: &Provider| p.inventories.iter().map(|i| (i.resource_class, i.capacity)).collect::<Vec<_>>();
+            assert_eq!(caps(a), caps(b));
+        }
+        // A full build and a patched one answer the same question alike.
+        let vcpu = got.resource_class_id("VCPU").unwrap();
+        let free =
+            |s: &Snapshot| s.providers().iter().map(|p| p.inventory(vcpu).map(|i| i.fits_total(6))).collect::<Vec<_>>();
+        assert_eq!(free(&got), free(&want));
+        assert_eq!(free(&got), vec![Some(true), None, Some(false)]);
     }
 }

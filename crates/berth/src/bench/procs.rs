@@ -42,6 +42,9 @@ impl Procs {
             .args(args)
             .env("BERTH_LOG", "warn")
             .env_remove("BERTH_LOG_JSON")
+            // An error that ends a child is one line in its log, not a
+            // backtrace that pushes it out of the tail.
+            .env("RUST_LIB_BACKTRACE", "0")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(out)

@@ -249,7 +249,7 @@ async fn start(args: &ChaosArgs, seed: u64) -> anyhow::Result<Cloud> {
         Ok(()) => Ok(cloud),
         Err(e) => {
             eprintln!("{}", cloud.procs.log_tails(25));
-            cloud.teardown(false).await;
+            cloud.teardown(true).await;
             Err(e)
         }
     }
