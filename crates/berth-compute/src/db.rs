@@ -35,6 +35,10 @@ pub(crate) struct Db {
     /// heartbeats): the scheduler's host-state view is rebuilt when it
     /// moves (changes of other processes are seen within the view's TTL).
     pub hosts_version: Arc<AtomicU64>,
+    /// On PostgreSQL, this process's liveness lock: its key marks the
+    /// leases it takes, so that other processes take them over as soon as
+    /// it is gone (see [`Db::dead_owner`]).
+    pub liveness: Option<Arc<berth_db::Liveness>>,
 }
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -43,6 +47,10 @@ static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/p
 impl Db {
     pub async fn connect(url: &str, max_connections: u32) -> Result<Db> {
         let inner = berth_db::Db::connect(url, max_connections).await.map_err(ComputeError::internal)?;
+        let liveness = match inner.engine() {
+            Engine::Postgres => Some(Arc::new(berth_db::Liveness::hold(url).await.map_err(ComputeError::internal)?)),
+            Engine::Sqlite => None,
+        };
         Ok(Db {
             pool: inner.pool().clone(),
             engine: inner.engine(),
@@ -50,7 +58,23 @@ impl Db {
             url: url.to_string(),
             wakeups: Arc::default(),
             hosts_version: Arc::default(),
+            liveness,
         })
+    }
+
+    /// The key leases of this process record (`claimed_proc`), if any.
+    pub fn proc_key(&self) -> Option<i64> {
+        self.liveness.as_ref().map(|l| l.key())
+    }
+
+    /// SQL true for a row whose lease (`claimed_proc`) belongs to a process
+    /// that is gone; always false on SQLite, where leases of an earlier
+    /// incarnation are released at start instead.
+    pub fn dead_owner(&self) -> String {
+        match self.engine {
+            Engine::Postgres => berth_db::owner_is_dead_sql("claimed_proc"),
+            Engine::Sqlite => "(1 = 0)".to_string(),
+        }
     }
 
     /// The services or nodes changed: the host-state view is stale.

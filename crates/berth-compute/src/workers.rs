@@ -21,7 +21,8 @@ impl ComputeService {
         // leased by an earlier incarnation are its own, offered again now
         // instead of after their lease (a re-offered one adopts a claim
         // its predecessor made). On PostgreSQL other live processes
-        // schedule too, so leases run out instead.
+        // schedule too: a lease is taken over as soon as the process that
+        // holds it is gone (its liveness lock, `Db::dead_owner`).
         if self.db.engine == Engine::Sqlite {
             match self.release_scheduler_leases(&worker).await {
                 Ok(0) => {}

@@ -20,10 +20,12 @@ use sqlx::{AnyPool, Executor};
 
 mod error;
 mod handle;
+mod liveness;
 mod row;
 
 pub use error::{DbError, DbErrorKind, DbResult};
 pub use handle::{CommitHook, Db, HookFuture, SingleWrite, Tx, WriteTx};
+pub use liveness::{owner_is_dead_sql, Liveness, LIVENESS_CLASS};
 pub use row::{decode_all, from_row, RowExt};
 
 /// The database engines berth runs on.

@@ -151,3 +151,63 @@ async fn sqlite_writers_of_two_handles_wait_for_each_other() {
     assert_eq!(second.await.unwrap().unwrap(), 2, "the second writer waited and then committed");
     a.close().await;
 }
+
+/// A process's liveness lock is visible to others while it lives and gone
+/// as soon as its session ends (here: its backend terminated, as a killed
+/// process's socket closing would end it).
+#[tokio::test]
+async fn liveness_locks_mark_live_processes() {
+    // Without PostgreSQL the testkit says how to skip (or the run fails).
+    let Some(t) = TestDb::postgres().await else { return };
+    let db = open(&t).await;
+    let a = berth_db::Liveness::hold(&t.url).await.expect("hold a");
+    let b = berth_db::Liveness::hold(&t.url).await.expect("hold b");
+    assert_ne!(a.key(), b.key());
+    assert!(a.is_held() && b.is_held());
+    let dead = |key: i64| {
+        let db = db.clone();
+        async move {
+            let sql = format!(
+                "SELECT CAST(CASE WHEN {} THEN 1 ELSE 0 END AS BIGINT)",
+                berth_db::owner_is_dead_sql(&format!("CAST({key} AS BIGINT)"))
+            );
+            let n: i64 = sqlx::query(&sql).fetch_one(db.pool()).await.unwrap().col(0).unwrap();
+            n == 1
+        }
+    };
+    assert!(!dead(a.key()).await && !dead(b.key()).await, "both live");
+    assert!(dead(a.key() ^ 0x1000).await, "a key nobody holds is dead");
+    // End a's session from outside, as a crash would.
+    sqlx::query(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND classid = {} AND objid = {}",
+        berth_db::LIVENESS_CLASS,
+        a.key()
+    ))
+    .execute(db.pool())
+    .await
+    .unwrap();
+    let mut gone = false;
+    for _ in 0..50 {
+        if dead(a.key()).await {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(gone, "a's lock goes with its session");
+    assert!(!dead(b.key()).await, "b is untouched");
+    // Dropping the holder releases the lock too.
+    let bk = b.key();
+    drop(b);
+    let mut gone = false;
+    for _ in 0..100 {
+        if dead(bk).await {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(gone, "a dropped holder's lock goes");
+    drop(a);
+    db.close().await;
+}

@@ -115,4 +115,48 @@ mod tests {
         assert_eq!(s.updated_at, None);
         assert_eq!(berth_time::iso_micros(s.last_seen_up.unwrap()), "2023-11-14T22:13:20.123000");
     }
+
+    /// On PostgreSQL a lease dies with the process that holds it: another
+    /// process takes the work over on its next claim, not when the lease
+    /// runs out (the scheduler's queue, an agent's tasks, the outbox).
+    #[tokio::test]
+    async fn leases_of_a_dead_process_are_taken_over_at_once() {
+        let Some(t) = berth_testkit::TestDb::postgres().await else { return };
+        let a = Db::connect(&t.url, 2).await.unwrap();
+        a.migrate().await.unwrap();
+        let b = Db::connect(&t.url, 2).await.unwrap();
+        assert_ne!(a.proc_key(), b.proc_key());
+        let mut w = a.write().await.unwrap();
+        tasks::enqueue_tx(&mut w.tx, "queue", "build", None, &serde_json::Value::Null).await.unwrap();
+        w.commit().await.unwrap();
+        let entry = a.add_outbox(crate::model::outbox_kind::DELETE_ALLOCATIONS, Uuid::new_v4()).await.unwrap();
+        // a leases both for two minutes.
+        assert_eq!(a.claim_tasks("queue", "worker-a", 120_000, 10).await.unwrap().len(), 1);
+        assert!(a.lease_outbox(entry, 120_000, false).await.unwrap().is_some());
+        // While a lives, its leases hold.
+        assert!(b.claim_tasks("queue", "worker-b", 120_000, 10).await.unwrap().is_empty());
+        assert!(!b.runnable_queues().await.unwrap().contains(&"queue".to_string()));
+        assert!(b.due_outbox(10).await.unwrap().is_empty());
+        assert!(b.lease_outbox(entry, 30_000, true).await.unwrap().is_none());
+        // a dies (its liveness connection closes with it).
+        a.close().await;
+        drop(a);
+        let mut taken = Vec::new();
+        for _ in 0..100 {
+            taken = b.claim_tasks("queue", "worker-b", 120_000, 10).await.unwrap();
+            if !taken.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(taken.len(), 1, "b takes the dead process's task over well before its lease ends");
+        assert_eq!(b.due_outbox(10).await.unwrap(), vec![entry]);
+        assert!(b.lease_outbox(entry, 30_000, true).await.unwrap().is_some(), "and its outbox entry");
+        // b's own leases hold against a third process.
+        let c = Db::connect(&t.url, 2).await.unwrap();
+        assert!(c.claim_tasks("queue", "worker-c", 120_000, 10).await.unwrap().is_empty());
+        assert!(c.lease_outbox(entry, 30_000, true).await.unwrap().is_none());
+        b.close().await;
+        c.close().await;
+    }
 }

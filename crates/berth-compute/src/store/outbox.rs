@@ -41,12 +41,15 @@ impl Db {
     pub async fn lease_outbox(&self, id: i64, lease_ms: i64, only_if_due: bool) -> Result<Option<OutboxEntry>> {
         let now = now_us();
         let mut w = self.write().await?;
-        let cond = if only_if_due { " AND next_attempt_at <= $3" } else { "" };
+        // Due: its retry time has come, or its lease belongs to a process
+        // that is gone.
+        let cond =
+            if only_if_due { format!(" AND (next_attempt_at <= $4 OR {})", self.dead_owner()) } else { String::new() };
         let sql = format!(
-            "UPDATE compute_outbox SET next_attempt_at = $1 WHERE id = $2{cond} \
+            "UPDATE compute_outbox SET next_attempt_at = $1, claimed_proc = $3 WHERE id = $2{cond} \
              RETURNING id, kind, consumer_uuid, attempts, last_error, created_at"
         );
-        let mut q = sqlx::query(&sql).bind(now + ms_to_us(lease_ms)).bind(id);
+        let mut q = sqlx::query(&sql).bind(now + ms_to_us(lease_ms)).bind(id).bind(self.proc_key());
         if only_if_due {
             q = q.bind(now);
         }
@@ -57,11 +60,11 @@ impl Db {
 
     /// Ids of entries due now (oldest first).
     pub async fn due_outbox(&self, limit: i64) -> Result<Vec<i64>> {
-        let rows = sqlx::query("SELECT id FROM compute_outbox WHERE next_attempt_at <= $1 ORDER BY id LIMIT $2")
-            .bind(now_us())
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
+        let sql = format!(
+            "SELECT id FROM compute_outbox WHERE next_attempt_at <= $1 OR {} ORDER BY id LIMIT $2",
+            self.dead_owner()
+        );
+        let rows = sqlx::query(&sql).bind(now_us()).bind(limit).fetch_all(&self.pool).await?;
         rows.iter().map(|r| get_i64(r, "id")).collect()
     }
 
@@ -83,7 +86,7 @@ impl Db {
     pub async fn outbox_failed(&self, id: i64, error: &str, retry_in_ms: i64) -> Result<()> {
         let mut w = self.write().await?;
         sqlx::query(
-            "UPDATE compute_outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2 WHERE id = $3",
+            "UPDATE compute_outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2, claimed_proc = NULL WHERE id = $3",
         )
         .bind(error)
         .bind(now_us() + ms_to_us(retry_in_ms))

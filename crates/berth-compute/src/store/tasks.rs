@@ -69,10 +69,11 @@ impl Db {
             Engine::Sqlite => "",
             Engine::Postgres => " FOR UPDATE SKIP LOCKED",
         };
+        let dead = self.dead_owner();
         let sql = format!(
-            "UPDATE compute_tasks SET state = $5, claimed_by = $1, claimed_until = $2, attempts = attempts + 1, updated_at = $3 \
+            "UPDATE compute_tasks SET state = $5, claimed_by = $1, claimed_until = $2, claimed_proc = $8, attempts = attempts + 1, updated_at = $3 \
              WHERE id IN (SELECT id FROM compute_tasks WHERE host = $4 AND ((state = $6 AND (claimed_until IS NULL OR claimed_until <= $3)) \
-             OR (state = $5 AND claimed_until < $3)) ORDER BY id LIMIT $7{lock}) \
+             OR (state = $5 AND (claimed_until < $3 OR {dead}))) ORDER BY id LIMIT $7{lock}) \
              RETURNING id, host, kind, instance_uuid, payload, attempts"
         );
         let mut w = self.write().await?;
@@ -84,6 +85,7 @@ impl Db {
             .bind(QueueState::Running.as_str())
             .bind(QueueState::Pending.as_str())
             .bind(limit)
+            .bind(self.proc_key())
             .fetch_all(&mut *w.tx)
             .await?;
         w.commit().await?;
@@ -107,15 +109,17 @@ impl Db {
     /// The queues (hosts, and the scheduler's) that have runnable work now:
     /// the slow poll that backs up wake-ups, one query for a whole process.
     pub async fn runnable_queues(&self) -> Result<Vec<String>> {
-        let rows = sqlx::query(
+        let sql = format!(
             "SELECT DISTINCT host FROM compute_tasks WHERE (state = $1 AND (claimed_until IS NULL OR claimed_until <= $3)) \
-             OR (state = $2 AND claimed_until < $3)",
-        )
-        .bind(QueueState::Pending.as_str())
-        .bind(QueueState::Running.as_str())
-        .bind(now_us())
-        .fetch_all(&self.pool)
-        .await?;
+             OR (state = $2 AND (claimed_until < $3 OR {}))",
+            self.dead_owner()
+        );
+        let rows = sqlx::query(&sql)
+            .bind(QueueState::Pending.as_str())
+            .bind(QueueState::Running.as_str())
+            .bind(now_us())
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(|r| get_str(r, "host")).collect()
     }
 
@@ -139,7 +143,7 @@ impl Db {
     pub async fn release_stale_leases(&self, host: &str, worker: &str) -> Result<u64> {
         let mut w = self.write().await?;
         let n = sqlx::query(
-            "UPDATE compute_tasks SET state = $1, claimed_by = NULL, claimed_until = NULL, updated_at = $2 \
+            "UPDATE compute_tasks SET state = $1, claimed_by = NULL, claimed_until = NULL, claimed_proc = NULL, updated_at = $2 \
              WHERE host = $3 AND state = $4 AND (claimed_by IS NULL OR claimed_by <> $5)",
         )
         .bind(QueueState::Pending.as_str())
@@ -164,7 +168,7 @@ impl Db {
     pub async fn retry_task(&self, id: i64, error: &str, delay_ms: i64, give_up: bool) -> Result<()> {
         let mut w = self.write().await?;
         let now = now_us();
-        sqlx::query("UPDATE compute_tasks SET state = $1, claimed_by = NULL, claimed_until = $2, last_error = $3, updated_at = $4 WHERE id = $5")
+        sqlx::query("UPDATE compute_tasks SET state = $1, claimed_by = NULL, claimed_proc = NULL, claimed_until = $2, last_error = $3, updated_at = $4 WHERE id = $5")
             .bind(if give_up { QueueState::Failed } else { QueueState::Pending }.as_str())
             .bind(now + ms_to_us(delay_ms))
             .bind(error)
