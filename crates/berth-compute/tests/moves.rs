@@ -487,6 +487,8 @@ async fn shelve_unshelve(backend: Backend) {
     c.drain().await;
     assert_eq!(c.env.status(&id).await, "SHELVED");
     assert_eq!(c.usages("host1").await, u(SMALL), "shelved keeps its allocation");
+    c.a1.reconcile().await.unwrap();
+    assert_eq!(c.env.status(&id).await, "SHELVED", "-1: never offloaded by the periodic run");
     let (s, v) = c.act(&id, json!({"shelveOffload": null})).await;
     assert_eq!(s, StatusCode::ACCEPTED, "{v}");
     c.drain().await;
@@ -547,6 +549,39 @@ async fn shelve_offloads_at_once(backend: Backend) {
     c.audit_clean().await;
 }
 both_backends!(shelve_offloads_at_once);
+
+/// `shelved_offload_time` > 0: a shelved server keeps its host and its
+/// allocation until that many seconds have passed; then the host's
+/// periodic run offloads it (guest destroyed, allocation given back).
+async fn shelved_offload_after_time(backend: Backend) {
+    let c = Cloud::new(backend, ComputeConfig { shelved_offload_time: 2, ..Default::default() }).await;
+    let id = c.server_on("host1", &c.small).await;
+    let (s, _) = c.act(&id, json!({"shelve": null})).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    c.drain().await;
+    c.a1.reconcile().await.unwrap();
+    assert_eq!(c.env.status(&id).await, "SHELVED", "not yet due");
+    assert_eq!(c.usages("host1").await, u(SMALL));
+    assert!(c.guest_on("host1", &id));
+    // Real time has to pass: the offload time is in seconds.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    c.a2.reconcile().await.unwrap();
+    assert_eq!(c.env.status(&id).await, "SHELVED", "only its own host offloads it");
+    c.a1.reconcile().await.unwrap();
+    let (_, srv) = c.env.server(&id).await;
+    assert_eq!(srv["status"], "SHELVED_OFFLOADED");
+    assert_eq!(srv["OS-EXT-SRV-ATTR:host"], Value::Null);
+    assert_eq!(c.usages("host1").await, u((0, 0, 0)));
+    assert!(c.held(&id).await.is_empty());
+    assert!(!c.guest_on("host1", &id));
+    c.audit_clean().await;
+    let (s, _) = c.act(&id, json!({"unshelve": null})).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    c.drain().await;
+    assert_eq!(c.env.status(&id).await, "ACTIVE");
+    c.audit_clean().await;
+}
+both_backends!(shelved_offload_after_time);
 
 /// Rebuild on the same host with a new image; the image must fit the
 /// flavor; a failing rebuild leaves ERROR and the allocation unchanged.
@@ -629,6 +664,39 @@ async fn agent_restart_mid_move(backend: Backend) {
     c.audit_clean().await;
 }
 both_backends!(agent_restart_mid_move);
+
+/// The destination's agent dies with an evacuation's rebuild queued for
+/// it: its next incarnation finishes the evacuation, and when the source
+/// returns it gives its part back, as without the crash.
+async fn agent_restart_mid_evacuation(backend: Backend) {
+    let c = Cloud::new(backend, ComputeConfig::default()).await;
+    let id = c.server_on("host1", &c.small).await;
+    c.env.update_service("host1", json!({"forced_down": true})).await;
+    let (s, v) = c.act(&id, json!({"evacuate": {}})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(c.env.svc.open_tasks("host2").await.unwrap(), 1);
+    assert_eq!(c.usages("host1").await, u(SMALL));
+    assert_eq!(c.usages("host2").await, u(SMALL));
+    let fake = c.a2.driver().clone();
+    let a2 = c.env.agent_with("host2", "fake:8,8192,100", &[], fake).await;
+    drain(&[&a2]).await;
+    let (_, srv) = c.env.server(&id).await;
+    assert_eq!(srv["OS-EXT-SRV-ATTR:host"], "host2");
+    assert_eq!(srv["OS-EXT-STS:task_state"], Value::Null);
+    assert_eq!(c.last_migration(&id).await["status"], "done");
+    assert!(a2.driver().guests().contains_key(&Uuid::parse_str(&id).unwrap()));
+    assert_eq!(c.usages("host1").await, u(SMALL), "the source keeps its part while it is down");
+    assert_eq!(c.usages("host2").await, u(SMALL));
+    c.audit_clean().await;
+    c.env.update_service("host1", json!({"forced_down": false})).await;
+    drain(&[&c.a1, &a2]).await;
+    assert!(!c.guest_on("host1", &id));
+    assert_eq!(c.usages("host1").await, u((0, 0, 0)));
+    assert_eq!(c.held(&id).await, [(c.rp("host2"), u(SMALL))].into_iter().collect());
+    assert_eq!(c.last_migration(&id).await["status"], "completed");
+    c.audit_clean().await;
+}
+both_backends!(agent_restart_mid_evacuation);
 
 /// State conflicts (409, Nova's messages), policy of the new rules, and
 /// the migration view's fields by microversion.
