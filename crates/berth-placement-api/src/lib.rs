@@ -141,11 +141,14 @@ impl AppState {
     pub async fn candidates_snapshot(&self) -> Result<Arc<berth_placement::candidates::Snapshot>, ApiError> {
         let (version, structure) = self.store.versions().await?;
         let cached = self.candidates_cache.read().ok().and_then(|g| g.clone());
+        let t0 = std::time::Instant::now();
         let snap = match cached {
             Some(c) if c.version == version => return Ok(c.graph),
             Some(c) if c.structure == structure => {
                 let usages = self.store.usages_by_provider().await?;
-                Arc::new(c.graph.with_usages(usages.iter().map(|(u, rc, n)| (*u, rc.as_str(), *n))))
+                let g = Arc::new(c.graph.with_usages(usages.iter().map(|(u, rc, n)| (*u, rc.as_str(), *n))));
+                tracing::debug!(version, ms = t0.elapsed().as_secs_f64() * 1e3, "candidates graph: usages patched");
+                g
             }
             _ => {
                 let data = self.store.candidate_data().await?;
@@ -156,6 +159,7 @@ impl AppState {
                                 "provider graph is inconsistent: {e}"
                             )))
                         })?;
+                tracing::debug!(version, structure, ms = t0.elapsed().as_secs_f64() * 1e3, "candidates graph: rebuilt");
                 Arc::new(snap)
             }
         };
