@@ -28,6 +28,13 @@ for _ in 1 2; do
             -f value -c OS-EXT-SRV-ATTR:host vm-az)"
     os server delete --wait vm-az
 done
+# Image pre-caching (2.81): accepted for an image that exists, refused otherwise.
+os --os-compute-api-version 2.81 aggregate cache image agg-e2e berth-tiny-raw
+echo "ok: aggregate cache image"
+if os --os-compute-api-version 2.81 aggregate cache image agg-e2e 0b4d3c1e-6a0f-4b7e-9d8c-1a2b3c4d5e6f >/dev/null 2>&1; then
+    fail "aggregate cache image of a missing image succeeded"
+fi
+echo "ok: aggregate cache image refuses a missing image"
 os aggregate remove host agg-e2e compute1 >/dev/null
 expect "aggregate remove host" '^(\[\])?$' "$(os aggregate show agg-e2e -f value -c hosts)"
 expect "the host is back in the default zone" '^compute1 nova$' "$(os host list -f value -c 'Host Name' -c Zone)"

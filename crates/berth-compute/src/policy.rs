@@ -169,6 +169,7 @@ static DEFAULTS: &[RuleDefault] = &[
     rule("os_compute_api:os-aggregates:add_host", ADMIN, "Add a host to a host aggregate."),
     rule("os_compute_api:os-aggregates:remove_host", ADMIN, "Remove a host from a host aggregate."),
     rule("os_compute_api:os-aggregates:set_metadata", ADMIN, "Set a host aggregate's metadata."),
+    rule("compute:aggregates:images", ADMIN, "Request that the hosts of an aggregate cache images."),
     rule("os_compute_api:os-server-groups:index", READER, "List the project's server groups."),
     rule("os_compute_api:os-server-groups:index:all_projects", ADMIN, "List the server groups of all projects."),
     rule("os_compute_api:os-server-groups:show", READER, "Show a server group."),

@@ -229,6 +229,45 @@ async fn aggregates_zones_and_placement(backend: Backend) {
 }
 both_backends!(aggregates_zones_and_placement);
 
+/// `POST /os-aggregates/{id}/images` (2.81): Nova's checks and statuses.
+async fn aggregate_image_cache_requests(backend: Backend) {
+    let env = Env::new(backend).await;
+    let (s, v) = env.req(Method::POST, "/os-aggregates", Some(json!({"aggregate": {"name": "cache"}}))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let id = v["aggregate"]["id"].as_i64().unwrap();
+    let path = format!("/os-aggregates/{id}/images");
+    let cache = |ids: &[&str]| json!({"cache": ids.iter().map(|i| json!({"id": i})).collect::<Vec<_>>()});
+    let (s, v) = env.req(Method::POST, &path, Some(cache(&[IMAGE, ARM_IMAGE]))).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(v, Value::Null, "no body");
+    let (s, v) = at(&env, "compute 2.80", Method::POST, &path, Some(cache(&[IMAGE]))).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "before 2.81: {v}");
+    let (s, v) = env.req(Method::POST, &path, Some(cache(&[IMAGE, IMAGE]))).await;
+    assert_eq!((s, msg(&v)), (StatusCode::BAD_REQUEST, "Duplicate images in request".to_string()));
+    let missing = "0b4d3c1e-6a0f-4b7e-9d8c-1a2b3c4d5e6f";
+    let (s, v) = env.req(Method::POST, &path, Some(cache(&[IMAGE, missing]))).await;
+    assert_eq!((s, msg(&v)), (StatusCode::BAD_REQUEST, format!("Image {missing} could not be found.")));
+    let (s, v) = env.req(Method::POST, "/os-aggregates/9999/images", Some(cache(&[IMAGE]))).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    let (s, v) = env.req(Method::POST, "/os-aggregates/x/images", Some(cache(&[IMAGE]))).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    for bad in [
+        json!({}),
+        json!({"cache": []}),
+        json!({"cache": [{"id": "nope"}]}),
+        json!({"cache": [{"id": IMAGE, "x": 1}]}),
+        json!({"cache": "x"}),
+        json!({"cache": [IMAGE]}),
+        json!({"cache": [{"id": IMAGE}], "more": 1}),
+    ] {
+        let (s, v) = env.req(Method::POST, &path, Some(bad.clone())).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {v}");
+    }
+    let (s, v) = env.req_as("demo", Method::POST, &path, Some(cache(&[IMAGE]))).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "admin only: {v}");
+}
+both_backends!(aggregate_image_cache_requests);
+
 async fn new_group(env: &Env, body: Value) -> String {
     let (s, v) = env.req(Method::POST, "/os-server-groups", Some(json!({ "server_group": body }))).await;
     assert_eq!(s, StatusCode::OK, "{v}");

@@ -100,6 +100,7 @@ impl Fixture {
             ("POST", "/v2.1/os-aggregates") => json!({"aggregate": {"name": "walk"}}),
             ("PUT", "/v2.1/os-aggregates/{id}") => json!({"aggregate": {"name": "walked"}}),
             ("POST", "/v2.1/os-aggregates/{id}/action") => json!({"set_metadata": {"metadata": {"k": "v"}}}),
+            ("POST", "/v2.1/os-aggregates/{id}/images") => json!({"cache": [{"id": IMAGE}]}),
             ("POST", "/v2.1/os-server-groups") => json!({"server_group": {"name": "walk", "policy": "affinity"}}),
             ("POST", "/v2.1/os-keypairs") => json!({"keypair": {"name": "walk", "public_key": WALK_KEY}}),
             (m, _) if m == "POST" || m == "PUT" => panic!("route walk: no body for {m} {template}"),

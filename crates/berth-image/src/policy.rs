@@ -196,6 +196,12 @@ static DEFAULTS: &[RuleDefault] = &[
     rule("add_metadef_tags", METADEF_ADMIN, "Create tag definitions.", &[("POST", TAGS)]),
     rule("delete_metadef_tag", METADEF_ADMIN, "Delete tag definition.", &[("DELETE", TAG)]),
     rule("delete_metadef_tags", METADEF_ADMIN, "Delete tag definitions.", &[("DELETE", TAGS)]),
+    rule(
+        "stores_info_detail",
+        "role:admin",
+        "Show the stores with their details",
+        &[("GET", "/v2/info/stores/detail")],
+    ),
     rule("get_task", "rule:default", "Get an image task", &[("GET", "/v2/tasks/{task_id}")]),
     rule("get_tasks", "rule:default", "List tasks for all images", &[("GET", "/v2/tasks")]),
     rule(

@@ -76,6 +76,11 @@ impl DataStore {
         }
     }
 
+    /// The directory image data lives in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     pub fn max_size(&self) -> u64 {
         self.max_size
     }

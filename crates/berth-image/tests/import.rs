@@ -58,6 +58,14 @@ async fn discovery(backend: Backend) {
     assert_eq!(stores.len(), 1, "{v}");
     assert_eq!(stores[0]["id"], "file");
     assert_eq!(stores[0]["default"], "true");
+    let (s, v) = env.get("/image/v2/info/stores/detail", &env.rita).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "details are for admins: {v}");
+    let (s, v) = env.get("/image/v2/info/stores/detail", &env.admin).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let d = &v["stores"][0];
+    assert_eq!((d["id"].as_str(), d["type"].as_str(), d["weight"].as_i64()), (Some("file"), Some("file"), Some(0)));
+    assert!(d["properties"]["data_dir"].as_str().is_some_and(|p| p.ends_with('/')), "{v}");
+    assert_eq!(d["properties"]["thin_provisioning"], false);
     let (s, v) = env.get("/image/v2/info/usage", &env.alice).await;
     assert_eq!((s, v), (StatusCode::OK, json!({"usage": {}})));
     let r = env.raw(Method::GET, "/image/v2/info/import", None, &[], vec![]).await;

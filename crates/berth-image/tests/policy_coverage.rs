@@ -107,6 +107,7 @@ fn table() -> Vec<Row> {
         row(Method::GET, "/image/v2/schemas/tasks", Empty, None, "(none)", [200; 5]),
         row(Method::GET, "/image/v2/info/import", Empty, None, "(none)", [200; 5]),
         row(Method::GET, "/image/v2/info/stores", Empty, None, "(none)", [200; 5]),
+        row(Method::GET, "/image/v2/info/stores/detail", Empty, None, "stores_info_detail", [403, 403, 403, 403, 200]),
         row(Method::GET, "/image/v2/info/usage", Empty, None, "(none)", [200; 5]),
         // Collection.
         row(Method::GET, "/image/v2/images", Empty, None, "get_images", [403, 200, 200, 200, 200]),

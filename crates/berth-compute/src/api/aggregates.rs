@@ -1,7 +1,8 @@
 //! `os-aggregates`: host aggregates (admin API), Nova's bodies and
 //! messages; `uuid` from 2.41. `POST /os-aggregates/{id}/images` (2.81,
-//! image pre-caching) is not offered: berth's simulated hosts keep no image
-//! cache.
+//! image pre-caching) is validated as Nova validates it (aggregate, images,
+//! duplicates) and accepted; the simulated hypervisor has no image cache to
+//! fill, as Nova's drivers without `cache_image` support have none.
 
 use std::collections::BTreeMap;
 
@@ -183,4 +184,49 @@ pub async fn action(ctx: Ctx, Path(id): Path<String>, JsonBody(body): JsonBody) 
         }
     };
     one(&ctx, &a)
+}
+
+/// `POST /os-aggregates/{id}/images` (2.81): ask the hosts of an aggregate
+/// to cache images. 202 without a body; 400 for duplicates or an image
+/// that does not exist, 404 for an unknown aggregate.
+pub async fn images(ctx: Ctx, Path(id): Path<String>, JsonBody(body): JsonBody) -> ApiResult {
+    if !ctx.v(2, 81) {
+        return Err(ComputeError::not_found("The resource could not be found."));
+    }
+    ctx.authorize_route(None)?;
+    let body = parse_body(&body)?;
+    only_keys(body.as_object().ok_or_else(|| ComputeError::bad_request("Malformed request body"))?, &["cache"])?;
+    let cache = match body.get("cache") {
+        None => return Err(invalid("cache", "'cache' is a required property")),
+        Some(Value::Array(a)) if a.is_empty() => return Err(invalid("cache", "[] is too short")),
+        Some(Value::Array(a)) => a,
+        Some(v) => return Err(invalid("cache", format!("{} is not of type 'array'", type_name(v)))),
+    };
+    let mut ids: Vec<String> = Vec::with_capacity(cache.len());
+    for item in cache {
+        let o =
+            item.as_object().ok_or_else(|| invalid("cache", format!("{} is not of type 'object'", type_name(item))))?;
+        only_keys(o, &["id"])?;
+        let id = o.get("id").ok_or_else(|| invalid("cache", "'id' is a required property"))?;
+        let id = id
+            .as_str()
+            .filter(|s| uuid::Uuid::parse_str(s).is_ok())
+            .ok_or_else(|| invalid("id", format!("{} is not a 'uuid'", truncate(&id.to_string(), 64))))?;
+        ids.push(id.to_string());
+    }
+    let unique: std::collections::BTreeSet<&String> = ids.iter().collect();
+    if unique.len() != ids.len() {
+        return Err(ComputeError::bad_request("Duplicate images in request"));
+    }
+    let id = agg_id(&id)?;
+    ctx.svc.aggregate(id).await?;
+    for image in &ids {
+        ctx.svc
+            .images
+            .lookup(image, &ctx.caller)
+            .await
+            .map_err(|e| ComputeError::unavailable(format!("Image service unavailable: {e}")))?
+            .ok_or_else(|| ComputeError::bad_request(format!("Image {image} could not be found.")))?;
+    }
+    status_only(StatusCode::ACCEPTED)
 }

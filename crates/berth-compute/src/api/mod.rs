@@ -329,6 +329,7 @@ fn table() -> RouteTable<AppState> {
         .route("/v2.1/os-aggregates/{id}", M::PUT, rule("os_compute_api:os-aggregates:update"), aggregates::update)
         .route("/v2.1/os-aggregates/{id}", M::DELETE, rule("os_compute_api:os-aggregates:delete"), aggregates::delete)
         .route("/v2.1/os-aggregates/{id}/action", M::POST, Access::AnyOf(AGGREGATE_ACTION_RULES), aggregates::action)
+        .route("/v2.1/os-aggregates/{id}/images", M::POST, rule("compute:aggregates:images"), aggregates::images)
         // Server groups.
         .route("/v2.1/os-server-groups", M::GET, rule("os_compute_api:os-server-groups:index"), server_groups::list)
         .route("/v2.1/os-server-groups", M::POST, rule("os_compute_api:os-server-groups:create"), server_groups::create)

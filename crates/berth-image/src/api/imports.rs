@@ -143,6 +143,27 @@ pub(crate) async fn info_stores() -> ApiResult {
     ))
 }
 
+/// `GET /v2/info/stores/detail` (admin): the store with its type, weight
+/// and properties, as Glance shows a filesystem store.
+pub(crate) async fn info_stores_detail(State(svc): State<AppState>, caller: Caller) -> ApiResult {
+    svc.authorize_route(&caller, &Target::new())?;
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"stores": [{
+            "id": STORE_ID,
+            "description": "Image data on the local filesystem",
+            "default": "true",
+            "type": "file",
+            "weight": 0,
+            "properties": {
+                "data_dir": format!("{}/", svc.store.dir().display()),
+                "chunk_size": 65536,
+                "thin_provisioning": false,
+            },
+        }]}),
+    ))
+}
+
 /// `GET /v2/info/usage`: empty, as Glance answers without unified limits
 /// (berth keeps no image quotas).
 pub(crate) async fn info_usage() -> ApiResult {

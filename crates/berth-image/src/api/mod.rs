@@ -56,6 +56,7 @@ fn table() -> RouteTable<AppState> {
         .route("/v2/images/{id}/tasks", M::GET, rule("get_image"), imports::image_tasks)
         .route("/v2/info/import", M::GET, Access::Authenticated, imports::info_import)
         .route("/v2/info/stores", M::GET, Access::Authenticated, imports::info_stores)
+        .route("/v2/info/stores/detail", M::GET, rule("stores_info_detail"), imports::info_stores_detail)
         .route("/v2/info/usage", M::GET, Access::Authenticated, imports::info_usage)
         .route("/v2/tasks", M::GET, rule("get_tasks"), imports::list_tasks)
         .route("/v2/tasks/{id}", M::GET, rule("get_task"), imports::show_task)
