@@ -758,6 +758,45 @@ async fn image_proxy(backend: Backend) {
         (&json!("alpha"), &json!("SAVING"), &json!(25), &json!(64))
     );
     assert_eq!(img["metadata"], json!({"hw_arch": "x86_64"}));
+    // Nova's filters, as its image client translates them.
+    let names_of = |v: &Value| -> Vec<String> {
+        let mut n: Vec<String> =
+            v["images"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap().to_string()).collect();
+        n.sort();
+        n
+    };
+    let patch = json!([{"op": "add", "path": "/image_type", "value": "snapshot"},
+        {"op": "add", "path": "/instance_uuid", "value": "0e4a8c52-1d7b-4f4a-9d36-5a5b0b7c0f11"},
+        {"op": "replace", "path": "/min_disk", "value": 5}]);
+    let (s, v) = env
+        .raw(
+            Method::PATCH,
+            &format!("/image/v2/images/{}", ids[1]),
+            patch.to_string().into_bytes(),
+            &[("content-type", "application/openstack-images-v2.1-json-patch")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    for (query, want) in [
+        ("type=snapshot", vec!["beta"]),
+        ("server=0e4a8c52-1d7b-4f4a-9d36-5a5b0b7c0f11", vec!["beta"]),
+        ("server=http%3A%2F%2Fx%2Fcompute%2Fv2.1%2Fservers%2F0e4a8c52-1d7b-4f4a-9d36-5a5b0b7c0f11", vec!["beta"]),
+        ("minDisk=5", vec!["beta"]),
+        ("minRam=64", vec!["alpha", "beta"]),
+        ("minRam=65", vec![]),
+        ("property-hw_arch=x86_64", vec!["alpha", "beta"]),
+        ("property-hw_arch=arm", vec![]),
+        // Passed through lower-cased, as Nova does (its SAVING is the
+        // image API's queued or saving).
+        ("status=QUEUED", vec!["alpha", "beta"]),
+        ("status=active", vec![]),
+        ("changes-since=2000-01-01T00:00:00Z", vec!["alpha", "beta"]),
+        ("changes-since=2999-01-01T00:00:00Z", vec![]),
+    ] {
+        let (s, v) = at(&env, v235, Method::GET, &format!("/images/detail?{query}"), None).await;
+        assert_eq!(s, StatusCode::OK, "{query}: {v}");
+        assert_eq!(names_of(&v), want, "{query}");
+    }
     let (_, v) = at(&env, v235, Method::GET, "/images?limit=1", None).await;
     assert_eq!(v["images"].as_array().unwrap().len(), 1);
     assert!(v["images_links"][0]["href"].as_str().unwrap().contains("marker="), "{v}");

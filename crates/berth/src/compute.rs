@@ -33,6 +33,11 @@ pub struct CloudArgs {
     /// File holding the user's password (mode 0600).
     #[arg(long, env = "BERTH_PASSWORD_FILE")]
     pub password_file: Option<PathBuf>,
+    /// Database connections this process may open (on PostgreSQL, add
+    /// two: the wake-up listener and the liveness lock). Every process on
+    /// one PostgreSQL server must stay under its `max_connections`.
+    #[arg(long, env = "BERTH_DB_MAX_CONNECTIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub db_max_connections: u32,
 }
 
 impl CloudArgs {
@@ -62,7 +67,7 @@ impl CloudArgs {
                 enforce_new_defaults: false,
                 enforce_scope: true,
             }),
-            ComputeConfig::default(),
+            ComputeConfig { max_connections: self.db_max_connections, ..ComputeConfig::default() },
         )
         .await
         .map_err(|e| anyhow::anyhow!("compute: {e}"))?;

@@ -169,6 +169,10 @@ fn full(ctx: &Ctx, img: &Value) -> Value {
 async fn listing(ctx: Ctx, headers: HeaderMap, detail: bool) -> ApiResult {
     let p = Proxy::new(&ctx, &headers)?;
     let mut q: Vec<(String, String)> = Vec::new();
+    // Nova's filters, translated as Nova's image client translates them
+    // for the image API v2: `server` and `type` are the image properties
+    // `instance_uuid` and `image_type`, `property-X` any property X,
+    // `changes-since` an `updated_at` lower bound.
     for (k, v) in &ctx.query {
         match k.as_str() {
             "name" | "marker" => q.push((k.clone(), v.clone())),
@@ -177,7 +181,17 @@ async fn listing(ctx: Ctx, headers: HeaderMap, detail: bool) -> ApiResult {
                 let n: u64 = v.parse().map_err(|_| ComputeError::bad_request("limit param must be an integer"))?;
                 q.push((k.clone(), n.to_string()));
             }
-            _ => {}
+            "changes-since" => q.push(("updated_at".into(), format!("gte:{v}"))),
+            // A server's URL names it by its last path segment.
+            "server" => q.push(("instance_uuid".into(), v.rsplit('/').next().unwrap_or(v).to_string())),
+            "type" => q.push(("image_type".into(), v.clone())),
+            "minRam" => q.push(("min_ram".into(), v.clone())),
+            "minDisk" => q.push(("min_disk".into(), v.clone())),
+            other => {
+                if let Some(prop) = other.strip_prefix("property-").filter(|p| !p.is_empty()) {
+                    q.push((prop.to_string(), v.clone()));
+                }
+            }
         }
     }
     let qs = serde_urlencoded::to_string(&q).map_err(|e| ComputeError::internal(e.to_string()))?;

@@ -266,7 +266,10 @@ async fn start_processes(args: &ChaosArgs, seed: u64, cloud: &mut Cloud) -> anyh
         let mut a: Vec<String> = vec!["up".into(), "--data-dir".into(), cloud.dir.display().to_string()];
         a.extend(["--listen".into(), listen.clone(), "--computes".into(), "0".into()]);
         if let Some(db) = &cloud.db_url {
-            a.extend(["--db".into(), db.clone()]);
+            // Every process of the cloud shares PostgreSQL's 100
+            // connections: 3 API processes of 16 (+ listener and liveness
+            // lock each), agent processes of 8.
+            a.extend(["--db".into(), db.clone(), "--db-max-connections".into(), "16".into()]);
         }
         fault_args(&mut a);
         cloud.apis.push(cloud.procs.len());
@@ -292,7 +295,7 @@ async fn start_processes(args: &ChaosArgs, seed: u64, cloud: &mut Cloud) -> anyh
             a[p] = cloud.urls[j as usize % cloud.urls.len()].clone();
         }
         a.extend(["--hosts".into(), format!("compute{from}..compute{to}"), "--driver".into(), args.driver.clone()]);
-        a.extend(["--poll-interval-ms".into(), "200".into()]);
+        a.extend(["--poll-interval-ms".into(), "200".into(), "--db-max-connections".into(), "8".into()]);
         fault_args(&mut a);
         cloud.agents.push(cloud.procs.len());
         cloud.procs.spawn(&format!("agents-{}", j + 1), &a, &cloud.dir.join(format!("agents-{}.log", j + 1)))?;
