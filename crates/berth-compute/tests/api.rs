@@ -597,6 +597,7 @@ async fn limits_with_an_unscoped_token(backend: Backend) {
             domain_id: None,
             roles,
             system_scope: None,
+            access_rules: None,
         };
         let config =
             berth_compute::ComputeConfig { auth: berth_http::AuthStrategy::Trusted(caller), ..Default::default() };

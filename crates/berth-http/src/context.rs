@@ -11,6 +11,47 @@ pub struct RequestContext {
     pub roles: Vec<String>,
     /// `Some("all")` for system-scoped tokens.
     pub system_scope: Option<String>,
+    /// The access rules of the application credential the token was made
+    /// with, when it has any: the only requests the token may make to the
+    /// services behind the edge (`Edge::access_rules`).
+    pub access_rules: Option<Vec<AccessRule>>,
+}
+
+/// One access rule of an application credential (Keystone's
+/// `access_rules`): a service type, an HTTP method and a path template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessRule {
+    pub service: String,
+    pub method: String,
+    pub path: String,
+}
+
+impl AccessRule {
+    /// Whether the rule lets a token call `method path` on `service`
+    /// (the path relative to the service's endpoint).
+    pub fn allows(&self, service: &str, method: &str, path: &str) -> bool {
+        self.service == service && self.method == method && path_matches(&self.path, path)
+    }
+}
+
+/// keystonemiddleware's path match: segment by segment, `*` or a
+/// `{placeholder}` matches any one segment, `**` anything that follows
+/// (including nothing); otherwise segments must be equal and the lengths
+/// the same.
+pub fn path_matches(template: &str, path: &str) -> bool {
+    let t: Vec<&str> = template.trim_matches('/').split('/').collect();
+    let p: Vec<&str> = path.trim_matches('/').split('/').collect();
+    for (i, part) in t.iter().enumerate() {
+        if *part == "**" {
+            return true;
+        }
+        let Some(seg) = p.get(i) else { return false };
+        let wildcard = *part == "*" || (part.len() > 2 && part.starts_with('{') && part.ends_with('}'));
+        if !wildcard && part != seg {
+            return false;
+        }
+    }
+    t.len() == p.len()
 }
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -45,7 +86,7 @@ pub fn noauth2_context(h: &HeaderMap) -> Option<RequestContext> {
     } else {
         Some(header(h, "x-project-id").map(str::to_string).unwrap_or(project))
     };
-    Some(RequestContext { user_id: Some(user), project_id, domain_id: None, roles, system_scope })
+    Some(RequestContext { user_id: Some(user), project_id, domain_id: None, roles, system_scope, access_rules: None })
 }
 
 #[cfg(test)]
@@ -130,5 +171,36 @@ impl AuthStrategy {
             }
             AuthStrategy::Trusted(ctx) => Some(ctx.clone()),
         }
+    }
+}
+
+#[cfg(test)]
+mod access_rule_tests {
+    use super::*;
+
+    #[test]
+    fn paths_match_as_keystonemiddleware_matches_them() {
+        for (template, path, want) in [
+            ("/v2.1/servers", "/v2.1/servers", true),
+            ("/v2.1/servers", "/v2.1/servers/", true),
+            ("/v2.1/servers", "/v2.1/servers/detail", false),
+            ("/v2.1/servers/{server_id}", "/v2.1/servers/abc", true),
+            ("/v2.1/servers/{server_id}", "/v2.1/servers", false),
+            ("/v2.1/servers/*", "/v2.1/servers/abc", true),
+            ("/v2.1/servers/*", "/v2.1/servers/abc/action", false),
+            ("/v2.1/servers/**", "/v2.1/servers/abc/action", true),
+            ("/v2.1/servers/**", "/v2.1/servers", true),
+            ("/v2.1/**", "/v2.1/flavors/1/os-extra_specs", true),
+            ("**", "/anything/at/all", true),
+            ("/v2.1/servers/{}", "/v2.1/servers/abc", false),
+            ("/v2/images", "/v2/images/x", false),
+            ("/v2/images", "/v2/image", false),
+        ] {
+            assert_eq!(path_matches(template, path), want, "{template} ~ {path}");
+        }
+        let rule = AccessRule { service: "compute".into(), method: "GET".into(), path: "/v2.1/servers/*".into() };
+        assert!(rule.allows("compute", "GET", "/v2.1/servers/x"));
+        assert!(!rule.allows("compute", "DELETE", "/v2.1/servers/x"), "another method");
+        assert!(!rule.allows("image", "GET", "/v2.1/servers/x"), "another service");
     }
 }

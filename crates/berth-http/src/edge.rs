@@ -433,6 +433,17 @@ async fn inner(st: &EdgeState, mut req: Request, next: Next) -> Response {
         } else {
             match auth.authenticate(req.headers()).await {
                 Some(ctx) => {
+                    // An application credential's access rules, enforced
+                    // as keystonemiddleware enforces them in front of
+                    // each service (the identity API validates its tokens
+                    // itself, as Keystone does, without them): some rule
+                    // must allow this request.
+                    if let Some(rules) = &ctx.access_rules {
+                        if !rules.iter().any(|r| r.allows(edge.service, method.as_str(), &path)) {
+                            let m = edge.format.message_for(StatusCode::UNAUTHORIZED, "");
+                            return Fault::new(StatusCode::UNAUTHORIZED, m).into_response();
+                        }
+                    }
                     req.extensions_mut().insert(ctx);
                 }
                 None => {

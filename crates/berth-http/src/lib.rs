@@ -15,7 +15,7 @@ pub mod microversion;
 pub mod public_url;
 pub mod request_id;
 
-pub use context::{noauth2_context, AuthStrategy, RequestContext, TokenValidator};
+pub use context::{noauth2_context, path_matches, AccessRule, AuthStrategy, RequestContext, TokenValidator};
 pub use edge::{Access, Edge, Microversions, RouteCheck, RouteSpec, RouteTable, X_REQUEST_ID_HEADER};
 pub use fault::{json_error, ErrorFormat, Fault, FaultContext};
 pub use input::json_has_nul;

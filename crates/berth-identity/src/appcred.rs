@@ -182,6 +182,18 @@ pub(crate) async fn get_rule(c: &mut Conn, id: &str) -> Result<Option<AccessRule
     found.as_ref().map(rule_row).transpose()
 }
 
+/// The rules with these ids (a credential's), in the order given; ids of
+/// rules that no longer exist are skipped.
+pub(crate) async fn rules_by_id(c: &mut Conn, ids: &[String]) -> Result<Vec<AccessRule>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(r) = get_rule(&mut *c, id).await? {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
 /// The user's rule with these fields, created when it does not exist yet
 /// (Keystone reuses a user's identical rules).
 pub(crate) async fn ensure_rule(c: &mut Conn, rule: &AccessRule, now: i64) -> Result<AccessRule> {

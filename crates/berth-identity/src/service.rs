@@ -86,6 +86,9 @@ pub struct ValidatedToken {
     /// Microseconds since the Unix epoch.
     pub issued_at: i64,
     pub expires_at: i64,
+    /// The access rules of the application credential the token was made
+    /// with, when it has any: (service, method, path).
+    pub access_rules: Option<Vec<(String, String, String)>>,
 }
 
 impl ValidatedToken {
@@ -121,6 +124,9 @@ impl From<&TokenInfo> for ValidatedToken {
             audit_ids: t.stored.audit_ids(),
             issued_at: t.stored.issued_at,
             expires_at: t.stored.expires_at,
+            access_rules: (!t.access_rules.is_empty()).then(|| {
+                t.access_rules.iter().map(|r| (r.service.clone(), r.method.clone(), r.path.clone())).collect()
+            }),
         }
     }
 }
@@ -293,7 +299,11 @@ impl Identity {
             Err(ScopeError::Db(e)) => return Err(e),
             Err(_) => return Err(unauthorized()),
         };
-        Ok(TokenInfo { user, user_domain, scope, roles, stored, app_cred })
+        let access_rules = match &app_cred {
+            Some(a) => appcred::rules_by_id(&mut tx, &a.access_rules).await?,
+            None => Vec::new(),
+        };
+        Ok(TokenInfo { user, user_domain, scope, roles, stored, app_cred, access_rules })
     }
 
     /// Revoke one token; false when it was unknown or already revoked.
@@ -499,6 +509,10 @@ impl Identity {
             }
             Err(ScopeError::NoRoles(msg)) => return Err(IdentityError::forbidden(msg)),
         };
+        let access_rules = match &app_cred {
+            Some(a) => appcred::rules_by_id(&mut tx, &a.access_rules).await?,
+            None => Vec::new(),
+        };
         drop(tx);
 
         let now = berth_time::now();
@@ -532,7 +546,7 @@ impl Identity {
             token::purge_expired(&mut w.tx, now).await?;
         }
         w.commit().await?;
-        Ok((secret, TokenInfo { user, user_domain, scope: resolved, roles, stored, app_cred }))
+        Ok((secret, TokenInfo { user, user_domain, scope: resolved, roles, stored, app_cred, access_rules }))
     }
 
     /// Hash a password with the configured cost.

@@ -231,6 +231,8 @@ pub(crate) struct TokenInfo {
     pub stored: StoredToken,
     /// The application credential of an `application_credential` token.
     pub app_cred: Option<AppCred>,
+    /// Its access rules (empty: none, the token may call anything).
+    pub access_rules: Vec<crate::appcred::AccessRule>,
 }
 
 impl TokenInfo {
@@ -278,10 +280,15 @@ impl TokenInfo {
             }
         }
         if let Some(a) = &self.app_cred {
-            t.insert(
-                "application_credential".into(),
-                json!({"id": a.id, "name": a.name, "restricted": !a.unrestricted}),
-            );
+            let mut cred = json!({"id": a.id, "name": a.name, "restricted": !a.unrestricted});
+            if !self.access_rules.is_empty() {
+                cred["access_rules"] = self
+                    .access_rules
+                    .iter()
+                    .map(|r| json!({"id": r.id, "service": r.service, "method": r.method, "path": r.path}))
+                    .collect();
+            }
+            t.insert("application_credential".into(), cred);
         }
         if self.is_scoped() {
             let roles: Vec<Value> = self.roles.iter().map(|r| json!({"id": r.id, "name": r.name})).collect();

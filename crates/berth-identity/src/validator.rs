@@ -28,6 +28,12 @@ impl TokenValidator for IdentityValidator {
                 domain_id: t.domain_id,
                 roles: t.roles,
                 system_scope: t.system_scope.then(|| "all".to_string()),
+                access_rules: t.access_rules.map(|rules| {
+                    rules
+                        .into_iter()
+                        .map(|(service, method, path)| berth_http::AccessRule { service, method, path })
+                        .collect()
+                }),
             })
         })
     }

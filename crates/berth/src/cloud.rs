@@ -202,6 +202,7 @@ pub fn compute_service_context(service_project: &str) -> RequestContext {
         domain_id: None,
         roles: vec!["service".into()],
         system_scope: None,
+        access_rules: None,
     }
 }
 
@@ -298,6 +299,16 @@ pub fn context_from_token(t: &serde_json::Value) -> Option<RequestContext> {
             .filter_map(|r| r["name"].as_str().map(str::to_string))
             .collect(),
         system_scope: t.get("system").filter(|s| !s.is_null()).map(|_| "all".to_string()),
+        // An application credential's access rules (absent or empty: none).
+        access_rules: t["application_credential"]["access_rules"].as_array().filter(|a| !a.is_empty()).map(|a| {
+            a.iter()
+                .map(|r| berth_http::AccessRule {
+                    service: r["service"].as_str().unwrap_or_default().to_string(),
+                    method: r["method"].as_str().unwrap_or_default().to_string(),
+                    path: r["path"].as_str().unwrap_or_default().to_string(),
+                })
+                .collect()
+        }),
     })
 }
 

@@ -71,6 +71,7 @@ pub fn ctx(user: &str, project: &str, roles: &[&str]) -> RequestContext {
         domain_id: None,
         roles: roles.iter().map(|r| r.to_string()).collect(),
         system_scope: None,
+        access_rules: None,
     }
 }
 
