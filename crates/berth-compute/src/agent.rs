@@ -544,6 +544,12 @@ impl ComputeAgent {
         let mut failed = Vec::new();
         let mut spawned = Vec::with_capacity(spawning.len());
         for u in spawning {
+            if let Some(i) = db.get_instance(u).await? {
+                if let Some(why) = self.svc.group_policy_violation(&i, &self.config.host).await? {
+                    failed.push((u, why));
+                    continue;
+                }
+            }
             match self.driver.check("spawn") {
                 Ok(()) => {
                     self.driver.spawn(u);

@@ -589,3 +589,66 @@ async fn failed_spawn_gives_the_claim_back(backend: Backend) {
     assert_eq!(env.usages(rp).await, usage(2, 1024, 10));
 }
 both_backends!(failed_spawn_gives_the_claim_back);
+
+/// Nova's late group check: two schedulers working in parallel each
+/// place a member of an anti-affinity group on the same host without
+/// seeing the other (here: the first paused between its claim and
+/// recording its host while the second schedules). On the host, one
+/// member yields: ERROR with Nova's reason and its claim given back; the
+/// other runs.
+async fn late_anti_affinity_check(backend: Backend) {
+    let env = Env::new(backend).await;
+    let agent = env.agent("host1", "fake:8,8192,100", &[]).await;
+    let rp = agent.node_uuid().unwrap();
+    let flavor = env.create_flavor("m1.small", 2, 1024, 10).await;
+    let (s, v) = env
+        .req(
+            Method::POST,
+            "/os-server-groups",
+            Some(json!({"server_group": {"name": "apart", "policy": "anti-affinity"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let group = v["server_group"]["id"].as_str().unwrap().to_string();
+    let body = |name: &str| {
+        json!({"server": {"name": name, "flavorRef": flavor, "imageRef": IMAGE, "networks": "none"},
+            "os:scheduler_hints": {"group": group}})
+    };
+    // The first member's scheduler stops after its claim.
+    let (at_tx, at_rx) = tokio::sync::oneshot::channel();
+    let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+    env.svc.set_claim_seam(Box::new(move || {
+        Box::pin(async move {
+            let _ = at_tx.send(());
+            let _ = go_rx.await;
+        })
+    }));
+    let (s, v) = env.req(Method::POST, "/servers", Some(body("a"))).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let a = v["server"]["id"].as_str().unwrap().to_string();
+    let svc = env.svc.clone();
+    let first = tokio::spawn(async move {
+        let _ = svc.schedule_pending("scheduler-one").await;
+    });
+    at_rx.await.expect("the first scheduler claimed");
+    // Another scheduler places the second member meanwhile: the first has
+    // no host yet, so host1 looks free of the group.
+    let (s, v) = env.req(Method::POST, "/servers", Some(body("b"))).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let b = v["server"]["id"].as_str().unwrap().to_string();
+    env.svc.schedule_pending("scheduler-two").await.unwrap();
+    let _ = go_tx.send(());
+    first.await.unwrap();
+    assert_eq!(env.usages(rp).await, usage(4, 2048, 20), "both claimed on host1");
+    drain(&[&agent]).await;
+    let (keep, lose) = if a < b { (a, b) } else { (b, a) };
+    assert_eq!(env.status(&keep).await, "ACTIVE");
+    assert_eq!(env.status(&lose).await, "ERROR");
+    let (_, v) = env.server(&lose).await;
+    let fault = v["fault"]["message"].as_str().unwrap_or_default();
+    assert!(fault.contains("Anti-affinity instance group policy was violated."), "{v}");
+    assert_eq!(v["OS-EXT-SRV-ATTR:host"], serde_json::Value::Null, "{v}");
+    assert_eq!(env.usages(rp).await, usage(2, 1024, 10), "the loser's claim is given back");
+    assert!(env.svc.audit(false).await.unwrap().is_clean());
+}
+both_backends!(late_anti_affinity_check);

@@ -88,6 +88,45 @@ impl ComputeService {
         Ok(c)
     }
 
+    /// Nova's late group check on the compute host, before a build
+    /// spawns: schedulers working in parallel (several API processes) may
+    /// each have placed a member of a hard (anti-)affinity group without
+    /// seeing the other. The reason the policy is violated on `host`, if it
+    /// is. Of two members in conflict only one yields: a member counts
+    /// against this one when it is already launched or, while both are
+    /// building, when its uuid is smaller.
+    pub(crate) async fn group_policy_violation(
+        &self,
+        instance: &crate::model::Instance,
+        host: &str,
+    ) -> Result<Option<String>> {
+        let Some(g) = self.db.server_group_of(instance.uuid).await? else { return Ok(None) };
+        let policy = GroupPolicy::parse(&g.policy);
+        if !matches!(policy, Some(GroupPolicy::AntiAffinity | GroupPolicy::Affinity)) {
+            return Ok(None);
+        }
+        let building = |i: &crate::model::Instance| i.vm_state == crate::lifecycle::VmState::Building;
+        let others: Vec<crate::model::Instance> = self
+            .db
+            .get_instances(&g.members)
+            .await?
+            .into_iter()
+            .filter(|i| !i.deleted && i.uuid != instance.uuid && i.host.is_some())
+            .filter(|i| !building(i) || i.uuid < instance.uuid)
+            .collect();
+        Ok(match policy {
+            Some(GroupPolicy::AntiAffinity) => {
+                let here = others.iter().filter(|i| i.host.as_deref() == Some(host)).count() as i64;
+                (here >= g.max_server_per_host.unwrap_or(1).max(1))
+                    .then(|| "Anti-affinity instance group policy was violated.".to_string())
+            }
+            _ => others
+                .iter()
+                .any(|i| i.host.as_deref() != Some(host))
+                .then(|| "Affinity instance group policy was violated.".to_string()),
+        })
+    }
+
     /// Server groups a project holds (limits' `totalServerGroupsUsed`).
     pub(crate) async fn count_server_groups(&self, project: &str) -> Result<i64> {
         self.db.count_server_groups(project).await
