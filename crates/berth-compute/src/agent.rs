@@ -134,6 +134,11 @@ pub struct FakeDriver {
     hold_live_migrations: std::sync::atomic::AtomicBool,
     /// Consulted after the failures injected with [`FakeDriver::fail`].
     oracle: Option<FailureOracle>,
+    /// Operations that wait (as a hung hypervisor call) until released.
+    holds: Mutex<std::collections::BTreeSet<String>>,
+    /// Calls waiting at a hold now, by operation.
+    waiting: Mutex<BTreeMap<String, usize>>,
+    released: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for FakeDriver {
@@ -143,6 +148,7 @@ impl std::fmt::Debug for FakeDriver {
             .field("failures", &self.failures)
             .field("hold_live_migrations", &self.hold_live_migrations)
             .field("oracle", &self.oracle.is_some())
+            .field("holds", &self.holds)
             .finish()
     }
 }
@@ -209,6 +215,50 @@ impl FakeDriver {
                 }
                 Err(format!("injected failure of {op}"))
             }
+        }
+    }
+
+    /// Make calls of `op` wait until `hold(op, false)` (a hypervisor call
+    /// that hangs: a test kills the agent there). Operations as for
+    /// [`FakeDriver::fail`]; the wait comes before the injected failure.
+    pub fn hold(&self, op: &str, on: bool) {
+        let mut h = self.holds.lock().unwrap_or_else(|p| p.into_inner());
+        if on {
+            h.insert(op.to_string());
+        } else {
+            h.remove(op);
+        }
+        drop(h);
+        self.released.notify_waiters();
+    }
+
+    /// Calls of `op` waiting at a hold now.
+    pub fn waiting(&self, op: &str) -> usize {
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner()).get(op).copied().unwrap_or(0)
+    }
+
+    /// Wait while `op` is held.
+    pub(crate) async fn gate(&self, op: &str) {
+        struct Waiting<'a>(&'a FakeDriver, &'a str);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                let mut w = self.0.waiting.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(n) = w.get_mut(self.1) {
+                    *n = n.saturating_sub(1);
+                }
+            }
+        }
+        let mut counted = None;
+        loop {
+            let released = self.released.notified();
+            if !self.holds.lock().unwrap_or_else(|p| p.into_inner()).contains(op) {
+                return;
+            }
+            if counted.is_none() {
+                *self.waiting.lock().unwrap_or_else(|p| p.into_inner()).entry(op.to_string()).or_default() += 1;
+                counted = Some(Waiting(self, op));
+            }
+            released.await;
         }
     }
 

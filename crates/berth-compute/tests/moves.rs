@@ -474,6 +474,86 @@ async fn evacuate(backend: Backend) {
 }
 both_backends!(evacuate);
 
+/// An evacuation whose destination agent dies between claiming its task
+/// and rebuilding (the task still leased for two minutes, the hypervisor
+/// outliving the agent) is settled when that agent restarts: its next
+/// incarnation runs the re-offered step at once. It finishes (server on
+/// the destination, migration done, the instance holding source and
+/// destination until the source returns, then the destination only), or,
+/// when the rebuild fails there, rolls back as Nova does (ERROR on the
+/// source, migration failed, the destination's part given back).
+async fn evacuation_destination_crash(backend: Backend) {
+    for rebuild_fails in [false, true] {
+        let c = Cloud::new(backend, ComputeConfig::default()).await;
+        let id = c.server_on("host1", &c.small).await;
+        c.env.update_service("host1", json!({"forced_down": true})).await;
+        let fake2 = c.a2.driver().clone();
+        fake2.hold("rebuild", true);
+        let (s, v) = c.act(&id, json!({"evacuate": {"host": "host2"}})).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let both: BTreeMap<Uuid, BTreeMap<String, i64>> =
+            [(c.rp("host1"), u(SMALL)), (c.rp("host2"), u(SMALL))].into_iter().collect();
+        assert_eq!(c.held(&id).await, both);
+        // host2's agent claims the step and dies before rebuilding.
+        let a2 = c.a2.clone();
+        let work = tokio::spawn(async move {
+            let _ = a2.process_tasks().await;
+        });
+        let start = std::time::Instant::now();
+        while fake2.waiting("rebuild") == 0 {
+            assert!(start.elapsed() < std::time::Duration::from_secs(30), "the destination never started the rebuild");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        work.abort();
+        let _ = work.await;
+        assert_eq!(fake2.waiting("rebuild"), 0);
+        fake2.hold("rebuild", false);
+        assert_eq!(c.env.status(&id).await, "REBUILD");
+        assert_eq!(c.env.svc.open_tasks("host2").await.unwrap(), 1);
+        if rebuild_fails {
+            fake2.fail("rebuild", 1);
+        }
+        // Restart: the leased step runs on the first pass, not in 2 minutes.
+        let a2 = c.env.agent_with("host2", "fake:8,8192,100", &[], fake2.clone()).await;
+        assert_eq!(a2.process_tasks().await.unwrap(), 1);
+        assert_eq!(c.env.svc.open_tasks("host2").await.unwrap(), 0);
+        let (_, srv) = c.env.server(&id).await;
+        let m = c.last_migration(&id).await;
+        assert_eq!(srv["OS-EXT-STS:task_state"], Value::Null);
+        if rebuild_fails {
+            assert_eq!(srv["status"], "ERROR");
+            assert_eq!(srv["OS-EXT-SRV-ATTR:host"], "host1");
+            assert_eq!(m["status"], "failed");
+            assert_eq!(c.held(&id).await, [(c.rp("host1"), u(SMALL))].into_iter().collect());
+            assert_eq!(c.usages("host2").await, u((0, 0, 0)));
+            a2.reconcile().await.unwrap();
+            assert!(!c.guest_on("host2", &id), "no guest left on the destination");
+            c.audit_clean().await;
+            // The source returns: the server is still its own.
+            c.env.update_service("host1", json!({"forced_down": false})).await;
+            drain(&[&c.a1, &a2]).await;
+            c.a1.reconcile().await.unwrap();
+            assert!(c.guest_on("host1", &id));
+            assert_eq!(c.held(&id).await, [(c.rp("host1"), u(SMALL))].into_iter().collect());
+        } else {
+            // 2.95: an evacuated server stays stopped.
+            assert_eq!(srv["status"], "SHUTOFF");
+            assert_eq!(srv["OS-EXT-SRV-ATTR:host"], "host2");
+            assert_eq!(m["status"], "done");
+            assert!(fake2.guests().contains_key(&Uuid::parse_str(&id).unwrap()));
+            assert_eq!(c.held(&id).await, both, "source and destination until the source returns");
+            c.audit_clean().await;
+            c.env.update_service("host1", json!({"forced_down": false})).await;
+            drain(&[&c.a1, &a2]).await;
+            assert!(!c.guest_on("host1", &id));
+            assert_eq!(c.held(&id).await, [(c.rp("host2"), u(SMALL))].into_iter().collect());
+            assert_eq!(c.last_migration(&id).await["status"], "completed");
+        }
+        c.audit_clean().await;
+    }
+}
+both_backends!(evacuation_destination_crash);
+
 /// Shelve keeps the allocation, offload gives it back, unshelve claims
 /// afresh; offload at once with `shelved_offload_time` 0; a failing spawn
 /// on unshelve leaves the server offloaded with nothing allocated.
@@ -550,38 +630,77 @@ async fn shelve_offloads_at_once(backend: Backend) {
 }
 both_backends!(shelve_offloads_at_once);
 
-/// `shelved_offload_time` > 0: a shelved server keeps its host and its
-/// allocation until that many seconds have passed; then the host's
-/// periodic run offloads it (guest destroyed, allocation given back).
-async fn shelved_offload_after_time(backend: Backend) {
-    let c = Cloud::new(backend, ComputeConfig { shelved_offload_time: 2, ..Default::default() }).await;
-    let id = c.server_on("host1", &c.small).await;
-    let (s, _) = c.act(&id, json!({"shelve": null})).await;
-    assert_eq!(s, StatusCode::ACCEPTED);
-    c.drain().await;
-    c.a1.reconcile().await.unwrap();
-    assert_eq!(c.env.status(&id).await, "SHELVED", "not yet due");
-    assert_eq!(c.usages("host1").await, u(SMALL));
-    assert!(c.guest_on("host1", &id));
-    // Real time has to pass: the offload time is in seconds.
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    c.a2.reconcile().await.unwrap();
-    assert_eq!(c.env.status(&id).await, "SHELVED", "only its own host offloads it");
-    c.a1.reconcile().await.unwrap();
-    let (_, srv) = c.env.server(&id).await;
-    assert_eq!(srv["status"], "SHELVED_OFFLOADED");
-    assert_eq!(srv["OS-EXT-SRV-ATTR:host"], Value::Null);
-    assert_eq!(c.usages("host1").await, u((0, 0, 0)));
-    assert!(c.held(&id).await.is_empty());
-    assert!(!c.guest_on("host1", &id));
-    c.audit_clean().await;
-    let (s, _) = c.act(&id, json!({"unshelve": null})).await;
-    assert_eq!(s, StatusCode::ACCEPTED);
-    c.drain().await;
-    assert_eq!(c.env.status(&id).await, "ACTIVE");
-    c.audit_clean().await;
+/// The periodic offload of shelved servers (the agents' periodic run, with
+/// the service's clock moved ahead instead of real waits): with
+/// `shelved_offload_time` > 0 a shelved server keeps its host and
+/// allocation until the time has passed, then is offloaded (allocation
+/// removed, SHELVED_OFFLOADED, no host, guest gone); with 0 it is offloaded
+/// as it is shelved; with -1 never.
+async fn periodic_shelved_offload(backend: Backend) {
+    const HOUR: u64 = 3600;
+    for offload_after in [HOUR as i64, 0, -1] {
+        let c = Cloud::new(backend, ComputeConfig { shelved_offload_time: offload_after, ..Default::default() }).await;
+        let id = c.server_on("host1", &c.small).await;
+        let (s, v) = c.act(&id, json!({"shelve": null})).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+        c.drain().await;
+        if offload_after == 0 {
+            let (_, srv) = c.env.server(&id).await;
+            assert_eq!(srv["status"], "SHELVED_OFFLOADED");
+            assert_eq!(srv["OS-EXT-SRV-ATTR:host"], Value::Null);
+            assert!(c.held(&id).await.is_empty());
+            assert_eq!(c.usages("host1").await, u((0, 0, 0)));
+            c.audit_clean().await;
+            continue;
+        }
+        let shelved = |why: &'static str| {
+            let c = &c;
+            let id = id.clone();
+            async move {
+                let (_, srv) = c.env.server(&id).await;
+                assert_eq!(srv["status"], "SHELVED", "{why}");
+                assert_eq!(srv["OS-EXT-SRV-ATTR:host"], "host1", "{why}");
+                assert_eq!(c.held(&id).await, [(c.rp("host1"), u(SMALL))].into_iter().collect(), "{why}");
+            }
+        };
+        shelved("just shelved").await;
+        c.a1.reconcile().await.unwrap();
+        shelved("the periodic run before the time").await;
+        c.env.svc.advance_clock(std::time::Duration::from_secs(HOUR - 60));
+        c.a1.reconcile().await.unwrap();
+        c.a2.reconcile().await.unwrap();
+        shelved("a minute before the time").await;
+        c.env.svc.advance_clock(std::time::Duration::from_secs(120));
+        c.a2.reconcile().await.unwrap();
+        shelved("only the server's host offloads it").await;
+        c.a1.reconcile().await.unwrap();
+        if offload_after < 0 {
+            c.env.svc.advance_clock(std::time::Duration::from_secs(10 * 365 * 24 * HOUR));
+            c.a1.reconcile().await.unwrap();
+            shelved("-1: never offloaded").await;
+            assert!(c.guest_on("host1", &id));
+            c.audit_clean().await;
+            continue;
+        }
+        let (_, srv) = c.env.server(&id).await;
+        assert_eq!(srv["status"], "SHELVED_OFFLOADED");
+        assert_eq!(srv["OS-EXT-SRV-ATTR:host"], Value::Null);
+        assert_eq!(srv["OS-EXT-STS:task_state"], Value::Null);
+        assert!(c.held(&id).await.is_empty());
+        assert_eq!(c.usages("host1").await, u((0, 0, 0)));
+        assert!(!c.guest_on("host1", &id));
+        c.audit_clean().await;
+        // Unshelving claims afresh.
+        let (s, v) = c.act(&id, json!({"unshelve": null})).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+        c.drain().await;
+        assert_eq!(c.env.status(&id).await, "ACTIVE");
+        let host = c.host_of(&id).await;
+        assert_eq!(c.held(&id).await, [(c.rp(&host), u(SMALL))].into_iter().collect());
+        c.audit_clean().await;
+    }
 }
-both_backends!(shelved_offload_after_time);
+both_backends!(periodic_shelved_offload);
 
 /// Rebuild on the same host with a new image; the image must fit the
 /// flavor; a failing rebuild leaves ERROR and the allocation unchanged.

@@ -229,6 +229,7 @@ impl ComputeAgent {
                 if m.status != migration_status::PRE_MIGRATING {
                     return Ok(());
                 }
+                self.driver.gate("rebuild").await;
                 if let Err(why) = self.driver.check("rebuild") {
                     svc.drop_provider(&i, me.node_uuid).await?;
                     svc.commit_step(&MoveCommit {
@@ -389,7 +390,7 @@ impl ComputeAgent {
         let host = self.config.host.clone();
         let svc = &self.svc;
         let db = &svc.db;
-        let now = crate::clock::now_us();
+        let now = svc.periodic_now_us();
         let window = svc.config.resize_confirm_window;
         if !window.is_zero() {
             for m in db.list_migrations(None).await? {

@@ -177,6 +177,10 @@ pub struct ComputeService {
     /// "no valid host" defers a request instead of failing it (the cloud
     /// answers before its hosts have registered).
     pub(crate) agents_starting: Arc<std::sync::atomic::AtomicUsize>,
+    /// Test seam: how far (microseconds) the clock of the periodic move
+    /// work runs ahead (see [`ComputeService::advance_clock`]); shared by
+    /// every handle made with [`ComputeService::with_placement`].
+    pub(crate) clock_offset_us: Arc<std::sync::atomic::AtomicI64>,
 }
 
 /// Work a test injects between the two reads of a reconciliation (the
@@ -219,6 +223,7 @@ impl ComputeService {
             candidate_cache: Arc::default(),
             heartbeats: Arc::default(),
             agents_starting: Arc::default(),
+            clock_offset_us: Arc::default(),
         }))
     }
 
@@ -241,6 +246,7 @@ impl ComputeService {
             candidate_cache: Arc::default(),
             heartbeats: self.heartbeats.clone(),
             agents_starting: self.agents_starting.clone(),
+            clock_offset_us: self.clock_offset_us.clone(),
         })
     }
 
@@ -262,6 +268,21 @@ impl ComputeService {
         if let Ok(mut g) = self.claim_seam.lock() {
             *g = Some(seam);
         }
+    }
+
+    /// Test seam: move the clock of the agents' periodic move work
+    /// (automatic resize confirm after `resize_confirm_window`, offload
+    /// after `shelved_offload_time`) `by` ahead, for this handle and every
+    /// one sharing its database handle, so a test needs no real waits.
+    pub fn advance_clock(&self, by: std::time::Duration) {
+        let us = i64::try_from(by.as_micros()).unwrap_or(i64::MAX);
+        self.clock_offset_us.fetch_add(us, Ordering::SeqCst);
+    }
+
+    /// Now, for the periodic move work (microseconds since the epoch, plus
+    /// the test offset).
+    pub(crate) fn periodic_now_us(&self) -> i64 {
+        crate::clock::now_us().saturating_add(self.clock_offset_us.load(Ordering::SeqCst))
     }
 
     pub(crate) async fn at_reconcile_seam(&self) {
