@@ -192,7 +192,8 @@ impl FakeDriver {
     /// aborted, ERROR with no host), `finish_resize`
     /// (destination of a resize or cold migration), `live_migration`,
     /// `rebuild` (rebuild and the destination of an evacuation), `unshelve`
-    /// (spawning an offloaded server again).
+    /// (spawning an offloaded server again); [`FakeDriver::hold`] also knows
+    /// `cleanup` (a failed evacuation's guest removed from the destination).
     pub fn fail(&self, op: &str, times: u32) {
         self.failures.lock().unwrap_or_else(|p| p.into_inner()).insert(op.to_string(), times);
     }

@@ -481,14 +481,20 @@ both_backends!(evacuate);
 /// the destination, migration done, the instance holding source and
 /// destination until the source returns, then the destination only), or,
 /// when the rebuild fails there, rolls back as Nova does (ERROR on the
-/// source, migration failed, the destination's part given back).
+/// source, migration failed, the destination's part given back). A
+/// destination that dies in the middle of such a rollback (its part given
+/// back, the failure not recorded yet) has the rollback finished by its
+/// next incarnation, never a rebuild on a host the instance no longer holds.
 async fn evacuation_destination_crash(backend: Backend) {
-    for rebuild_fails in [false, true] {
+    for (rebuild_fails, dies_at) in [(false, "rebuild"), (true, "rebuild"), (true, "cleanup")] {
         let c = Cloud::new(backend, ComputeConfig::default()).await;
         let id = c.server_on("host1", &c.small).await;
         c.env.update_service("host1", json!({"forced_down": true})).await;
         let fake2 = c.a2.driver().clone();
-        fake2.hold("rebuild", true);
+        fake2.hold(dies_at, true);
+        if dies_at == "cleanup" {
+            fake2.fail("rebuild", 1);
+        }
         let (s, v) = c.act(&id, json!({"evacuate": {"host": "host2"}})).await;
         assert_eq!(s, StatusCode::OK, "{v}");
         let both: BTreeMap<Uuid, BTreeMap<String, i64>> =
@@ -500,17 +506,23 @@ async fn evacuation_destination_crash(backend: Backend) {
             let _ = a2.process_tasks().await;
         });
         let start = std::time::Instant::now();
-        while fake2.waiting("rebuild") == 0 {
-            assert!(start.elapsed() < std::time::Duration::from_secs(30), "the destination never started the rebuild");
+        while fake2.waiting(dies_at) == 0 {
+            assert!(start.elapsed() < std::time::Duration::from_secs(30), "the destination never reached {dies_at}");
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         work.abort();
         let _ = work.await;
-        assert_eq!(fake2.waiting("rebuild"), 0);
-        fake2.hold("rebuild", false);
+        assert_eq!(fake2.waiting(dies_at), 0);
+        fake2.hold(dies_at, false);
         assert_eq!(c.env.status(&id).await, "REBUILD");
         assert_eq!(c.env.svc.open_tasks("host2").await.unwrap(), 1);
-        if rebuild_fails {
+        if dies_at == "cleanup" {
+            assert_eq!(
+                c.held(&id).await,
+                [(c.rp("host1"), u(SMALL))].into_iter().collect(),
+                "given back, not recorded"
+            );
+        } else if rebuild_fails {
             fake2.fail("rebuild", 1);
         }
         // Restart: the leased step runs on the first pass, not in 2 minutes.

@@ -230,8 +230,21 @@ impl ComputeAgent {
                     return Ok(());
                 }
                 self.driver.gate("rebuild").await;
-                if let Err(why) = self.driver.check("rebuild") {
+                // An earlier attempt that failed here may have given this
+                // host's part of the allocation back and died before
+                // recording the failure: finish that rollback instead of
+                // rebuilding on a host the instance no longer holds.
+                let held = svc.placement.get_allocations(uuid).await?;
+                let outcome = if held.allocations.contains_key(&me.node_uuid) {
+                    self.driver.check("rebuild")
+                } else {
+                    Err("the destination's allocation was already given back".to_string())
+                };
+                if let Err(why) = outcome {
                     svc.drop_provider(&i, me.node_uuid).await?;
+                    // The failed guest is cleaned up on this host.
+                    self.driver.gate("cleanup").await;
+                    self.driver.destroy(uuid);
                     svc.commit_step(&MoveCommit {
                         instance: uuid,
                         expect_task: Some(&[Some(TaskState::Rebuilding)]),
