@@ -27,6 +27,7 @@ mod password;
 mod repo;
 mod service;
 mod token;
+mod trust;
 mod util;
 mod validator;
 

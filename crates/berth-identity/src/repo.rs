@@ -294,6 +294,9 @@ pub(crate) async fn delete_domain_cascade(c: &mut Conn, id: &str) -> Result<()> 
     }
     let stmts = [
         "DELETE FROM identity_tokens WHERE user_id IN (SELECT id FROM identity_users WHERE domain_id = $1)",
+        "DELETE FROM identity_trusts WHERE trustor_user_id IN (SELECT id FROM identity_users WHERE domain_id = $1) \
+         OR trustee_user_id IN (SELECT id FROM identity_users WHERE domain_id = $1) \
+         OR project_id IN (SELECT id FROM identity_projects WHERE domain_id = $1)",
         "DELETE FROM identity_tokens WHERE scope_type = 'project' AND scope_id IN (SELECT id FROM identity_projects WHERE domain_id = $1)",
         "DELETE FROM identity_tokens WHERE scope_type = 'domain' AND scope_id = $1",
         "DELETE FROM identity_role_assignments WHERE actor_type = 'user' AND actor_id IN (SELECT id FROM identity_users WHERE domain_id = $1)",
@@ -448,6 +451,7 @@ pub(crate) async fn delete_project_cascade(c: &mut Conn, id: &str) -> Result<boo
         "DELETE FROM identity_tokens WHERE scope_type = 'project' AND scope_id = $1",
         "DELETE FROM identity_role_assignments WHERE target_type = 'project' AND target_id = $1",
         "DELETE FROM identity_app_creds WHERE project_id = $1",
+        "DELETE FROM identity_trusts WHERE project_id = $1",
     ] {
         sqlx::query(sql).bind(id.to_string()).execute(&mut *c).await?;
     }
@@ -588,6 +592,9 @@ pub(crate) async fn delete_user_cascade(c: &mut Conn, id: &str) -> Result<bool> 
     }
     for sql in [
         "DELETE FROM identity_tokens WHERE user_id = $1",
+        "DELETE FROM identity_tokens WHERE trust_id IN \
+         (SELECT id FROM identity_trusts WHERE trustor_user_id = $1 OR trustee_user_id = $1)",
+        "DELETE FROM identity_trusts WHERE trustor_user_id = $1 OR trustee_user_id = $1",
         "DELETE FROM identity_role_assignments WHERE actor_type = 'user' AND actor_id = $1",
         "DELETE FROM identity_group_members WHERE user_id = $1",
         "DELETE FROM identity_app_creds WHERE user_id = $1",

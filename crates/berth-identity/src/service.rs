@@ -15,6 +15,7 @@ use crate::error::{IdentityError, Result};
 use crate::password::{self, PasswordHashing};
 use crate::repo::{self, Assignment, Conn, Domain, Project, Role, Target, User};
 use crate::token::{self, ResolvedScope, ScopeError, StoredToken, TokenInfo, TokenScope};
+use crate::trust::{self, Trust};
 use crate::util::{new_audit_id, new_id, new_token, sha256_hex};
 
 /// The id of the domain every bootstrap creates.
@@ -158,6 +159,9 @@ pub(crate) enum ScopeRequest {
     Project(ProjectRef),
     Domain(DomainRef),
     System,
+    /// `{"OS-TRUST:trust": {"id": ...}}`: the trust's project, as its
+    /// trustee (or, with impersonation, as its trustor).
+    Trust(String),
 }
 
 /// `identity.application_credential` of an auth request: by id, or by
@@ -284,6 +288,20 @@ impl Identity {
             return Err(unauthorized());
         }
         let (user, user_domain) = self.usable_user(&mut tx, &stored.user_id).await?.ok_or_else(unauthorized)?;
+        let trust = match &stored.trust_id {
+            Some(tid) => {
+                let t = trust::get(&mut tx, tid).await?.ok_or_else(unauthorized)?;
+                if t.expired(berth_time::now()) {
+                    return Err(unauthorized());
+                }
+                // Both ends of the trust must still be usable.
+                for uid in [&t.trustor_user_id, &t.trustee_user_id] {
+                    self.usable_user(&mut tx, uid).await?.ok_or_else(unauthorized)?;
+                }
+                Some(t)
+            }
+            None => None,
+        };
         let app_cred = match &stored.app_cred_id {
             Some(aid) => {
                 let (a, _) = appcred::get(&mut tx, aid).await?.ok_or_else(unauthorized)?;
@@ -294,16 +312,17 @@ impl Identity {
             }
             None => None,
         };
-        let (scope, roles) = match token::resolve_scope(&mut tx, &user, &stored.scope, app_cred.as_ref()).await {
-            Ok(v) => v,
-            Err(ScopeError::Db(e)) => return Err(e),
-            Err(_) => return Err(unauthorized()),
-        };
+        let (scope, roles) =
+            match token::resolve_scope(&mut tx, &user, &stored.scope, app_cred.as_ref(), trust.as_ref()).await {
+                Ok(v) => v,
+                Err(ScopeError::Db(e)) => return Err(e),
+                Err(_) => return Err(unauthorized()),
+            };
         let access_rules = match &app_cred {
             Some(a) => appcred::rules_by_id(&mut tx, &a.access_rules).await?,
             None => Vec::new(),
         };
-        Ok(TokenInfo { user, user_domain, scope, roles, stored, app_cred, access_rules })
+        Ok(TokenInfo { user, user_domain, scope, roles, stored, app_cred, access_rules, trust })
     }
 
     /// Revoke one token; false when it was unknown or already revoked.
@@ -441,6 +460,10 @@ impl Identity {
                     "A token obtained with an application credential cannot be used to get another token.",
                 ));
             }
+            if info.trust.is_some() {
+                // Nor may a trust's token outgrow the trust.
+                return Err(IdentityError::forbidden("A trust-scoped token cannot be used to get another token."));
+            }
             methods.push("token".into());
             methods.extend(info.stored.methods.iter().cloned());
             user = Some((info.user, info.user_domain));
@@ -459,14 +482,41 @@ impl Identity {
             methods.push("password".into());
             user = Some((u, d));
         }
-        let (user, user_domain) = user.ok_or_else(unauthorized)?;
+        let (mut user, mut user_domain) = user.ok_or_else(unauthorized)?;
         let mut seen = std::collections::BTreeSet::new();
         methods.retain(|m| seen.insert(m.clone()));
 
         let mut tx = self.db.read().await?;
+        let mut trust: Option<Trust> = None;
+        if let ScopeRequest::Trust(tid) = &req.scope {
+            let t = trust::get(&mut tx, tid)
+                .await?
+                .filter(|t| !t.expired(berth_time::now()))
+                .ok_or_else(|| IdentityError::not_found(format!("Could not find trust: {tid}.")))?;
+            if t.trustee_user_id != user.id {
+                return Err(IdentityError::forbidden("User is not a trustee."));
+            }
+            if t.remaining_uses == Some(0) {
+                return Err(IdentityError::forbidden("The trust has no remaining uses."));
+            }
+            if t.project_id.is_none() {
+                return Err(IdentityError::forbidden("A trust without a project cannot scope a token."));
+            }
+            let (trustor, trustor_domain) = self
+                .usable_user(&mut tx, &t.trustor_user_id)
+                .await?
+                .ok_or_else(|| IdentityError::forbidden("The trustor is disabled or gone."))?;
+            if t.impersonation {
+                (user, user_domain) = (trustor, trustor_domain);
+            }
+            trust = Some(t);
+        }
         let scope = match &req.scope {
             _ if app_cred.is_some() => {
                 TokenScope::Project(app_cred.as_ref().map(|a| a.project_id.clone()).unwrap_or_default())
+            }
+            ScopeRequest::Trust(_) => {
+                TokenScope::Project(trust.as_ref().and_then(|t| t.project_id.clone()).unwrap_or_default())
             }
             ScopeRequest::Unscoped => TokenScope::Unscoped,
             ScopeRequest::System => TokenScope::System,
@@ -487,7 +537,7 @@ impl Identity {
             ScopeRequest::Default => match &user.default_project_id {
                 Some(pid) => {
                     let candidate = TokenScope::Project(pid.clone());
-                    match token::resolve_scope(&mut tx, &user, &candidate, None).await {
+                    match token::resolve_scope(&mut tx, &user, &candidate, None, None).await {
                         Ok(_) => candidate,
                         Err(ScopeError::Db(e)) => return Err(e),
                         Err(_) => TokenScope::Unscoped,
@@ -496,9 +546,15 @@ impl Identity {
                 None => TokenScope::Unscoped,
             },
         };
-        let (resolved, roles) = match token::resolve_scope(&mut tx, &user, &scope, app_cred.as_ref()).await {
+        let (resolved, roles) = match token::resolve_scope(&mut tx, &user, &scope, app_cred.as_ref(), trust.as_ref())
+            .await
+        {
             Ok(v) => v,
             Err(ScopeError::Db(e)) => return Err(e),
+            Err(_) if trust.is_some() => {
+                // The trustor no longer holds any of the delegated roles.
+                return Err(IdentityError::forbidden("The trustor no longer holds the trust's roles on its project."));
+            }
             Err(_) if app_cred.is_some() => {
                 // The credential's project is gone or the user lost its roles there.
                 return Err(unauthorized());
@@ -527,6 +583,9 @@ impl Identity {
         if let Some(e) = app_cred.as_ref().and_then(|a| a.expires_at) {
             expires_at = expires_at.min(e);
         }
+        if let Some(e) = trust.as_ref().and_then(|t| t.expires_at) {
+            expires_at = expires_at.min(e);
+        }
         let stored = StoredToken {
             user_id: user.id.clone(),
             scope,
@@ -537,16 +596,23 @@ impl Identity {
             expires_at,
             revoked: false,
             app_cred_id: app_cred.as_ref().map(|a| a.id.clone()),
+            trust_id: trust.as_ref().map(|t| t.id.clone()),
         };
         let secret = new_token();
         let mut w = self.db.write().await?;
+        if let Some(t) = &mut trust {
+            if !trust::consume_use(&mut w.tx, &t.id).await? {
+                return Err(IdentityError::forbidden("The trust has no remaining uses."));
+            }
+            t.remaining_uses = t.remaining_uses.map(|n| n - 1);
+        }
         token::insert(&mut w.tx, &sha256_hex(&secret), &stored).await?;
         // Expired rows are useless; sweep them now and then.
         if self.issued.fetch_add(1, Ordering::Relaxed) % PURGE_EVERY == PURGE_EVERY - 1 {
             token::purge_expired(&mut w.tx, now).await?;
         }
         w.commit().await?;
-        Ok((secret, TokenInfo { user, user_domain, scope: resolved, roles, stored, app_cred, access_rules }))
+        Ok((secret, TokenInfo { user, user_domain, scope: resolved, roles, stored, app_cred, access_rules, trust }))
     }
 
     /// Hash a password with the configured cost.

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use crate::appcred::AppCred;
 use crate::error::{IdentityError, Result};
 use crate::repo::{self, Conn, Domain, Project, Role, Target, User};
+use crate::trust::Trust;
 use berth_time::iso_micros_z as isotime;
 
 /// What a token is scoped to.
@@ -61,6 +62,8 @@ pub(crate) struct StoredToken {
     pub revoked: bool,
     /// The application credential the token was issued for.
     pub app_cred_id: Option<String>,
+    /// The trust the token was issued through.
+    pub trust_id: Option<String>,
 }
 
 impl StoredToken {
@@ -77,8 +80,8 @@ pub(crate) async fn insert(c: &mut Conn, hash: &str, t: &StoredToken) -> Result<
     let (kind, id) = t.scope.parts();
     sqlx::query(
         "INSERT INTO identity_tokens (token_hash, user_id, scope_type, scope_id, methods, audit_id, \
-         parent_audit_id, issued_at, expires_at, revoked, app_cred_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10)",
+         parent_audit_id, issued_at, expires_at, revoked, app_cred_id, trust_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11)",
     )
     .bind(hash.to_string())
     .bind(t.user_id.clone())
@@ -90,6 +93,7 @@ pub(crate) async fn insert(c: &mut Conn, hash: &str, t: &StoredToken) -> Result<
     .bind(t.issued_at)
     .bind(t.expires_at)
     .bind(t.app_cred_id.clone())
+    .bind(t.trust_id.clone())
     .execute(c)
     .await?;
     Ok(())
@@ -98,7 +102,7 @@ pub(crate) async fn insert(c: &mut Conn, hash: &str, t: &StoredToken) -> Result<
 pub(crate) async fn load(c: &mut Conn, hash: &str) -> Result<Option<StoredToken>> {
     let row = sqlx::query(
         "SELECT user_id, scope_type, scope_id, methods, audit_id, parent_audit_id, issued_at, expires_at, revoked, \
-         app_cred_id FROM identity_tokens WHERE token_hash = $1",
+         app_cred_id, trust_id FROM identity_tokens WHERE token_hash = $1",
     )
     .bind(hash.to_string())
     .fetch_optional(c)
@@ -119,6 +123,7 @@ pub(crate) async fn load(c: &mut Conn, hash: &str) -> Result<Option<StoredToken>
         expires_at: r.col(7)?,
         revoked: r.flag(8)?,
         app_cred_id: r.col(9)?,
+        trust_id: r.col(10)?,
     }))
 }
 
@@ -176,6 +181,7 @@ pub(crate) async fn resolve_scope(
     user: &User,
     scope: &TokenScope,
     app_cred: Option<&AppCred>,
+    trust: Option<&Trust>,
 ) -> Result<(ResolvedScope, Vec<Role>), ScopeError> {
     let resolved = match scope {
         TokenScope::Unscoped => return Ok((ResolvedScope::Unscoped, Vec::new())),
@@ -204,7 +210,14 @@ pub(crate) async fn resolve_scope(
         TokenScope::System => ResolvedScope::System,
     };
     let target = scope.target().expect("scoped");
-    let mut roles = repo::effective_roles(&mut *c, &user.id, &target).await?;
+    // A trust's roles are those it delegates that the trustor still holds.
+    let holder = trust.map_or(user.id.as_str(), |t| t.trustor_user_id.as_str());
+    let mut roles = repo::effective_roles(&mut *c, holder, &target).await?;
+    if let Some(t) = trust {
+        let implications = repo::list_implications(&mut *c).await?;
+        let allowed = repo::expand_implied(&t.roles, &implications);
+        roles.retain(|r| allowed.contains_key(&r.id));
+    }
     if let Some(a) = app_cred {
         let implications = repo::list_implications(&mut *c).await?;
         let allowed = repo::expand_implied(&a.roles, &implications);
@@ -233,6 +246,8 @@ pub(crate) struct TokenInfo {
     pub app_cred: Option<AppCred>,
     /// Its access rules (empty: none, the token may call anything).
     pub access_rules: Vec<crate::appcred::AccessRule>,
+    /// The trust of a trust-scoped token.
+    pub trust: Option<Trust>,
 }
 
 impl TokenInfo {
@@ -289,6 +304,17 @@ impl TokenInfo {
                     .collect();
             }
             t.insert("application_credential".into(), cred);
+        }
+        if let Some(tr) = &self.trust {
+            t.insert(
+                "OS-TRUST:trust".into(),
+                json!({
+                    "id": tr.id,
+                    "impersonation": tr.impersonation,
+                    "trustor_user": {"id": tr.trustor_user_id},
+                    "trustee_user": {"id": tr.trustee_user_id},
+                }),
+            );
         }
         if self.is_scoped() {
             let roles: Vec<Value> = self.roles.iter().map(|r| json!({"id": r.id, "name": r.name})).collect();

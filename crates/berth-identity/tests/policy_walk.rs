@@ -125,6 +125,19 @@ async fn walk(b: TestDb, enforce_new_defaults: bool) {
     let (s, g) = env.post("/identity/v3/groups", &admin, json!({"group": {"name": "victims"}})).await;
     assert_eq!(s, StatusCode::CREATED, "{g}");
     let group = id_of(&g, "group");
+    // A trust of the admin's, delegating member to the victim.
+    let (_, me) = env.get("/identity/v3/users?name=admin", &admin).await;
+    let (_, ap) = env.get("/identity/v3/projects?name=admin", &admin).await;
+    let (s, t) = env
+        .post(
+            "/identity/v3/OS-TRUST/trusts",
+            &admin,
+            json!({"trust": {"trustor_user_id": me["users"][0]["id"], "trustee_user_id": victim,
+                "project_id": ap["projects"][0]["id"], "impersonation": false, "roles": [{"id": member}]}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{t}");
+    let trust = id_of(&t, "trust");
     // A valid token without roles: unscoped.
     let caller = password_token(&env, "norole", "pw-1", None).await;
     let (_, _, v) =
@@ -147,6 +160,7 @@ async fn walk(b: TestDb, enforce_new_defaults: bool) {
         ("application_credentials", "no-such-credential"),
         ("access_rules", "no-such-rule"),
         ("tags", "some-tag"),
+        ("trusts", trust.as_str()),
     ];
     let specs = route_specs();
     for spec in &specs {
@@ -154,6 +168,9 @@ async fn walk(b: TestDb, enforce_new_defaults: bool) {
         let uri = concrete(path, &objects);
         let rule = match spec.access {
             Access::Rule(r) => Some(r),
+            // Listing trusts: the rule follows the filter; unfiltered (as
+            // walked here) it is the first.
+            Access::AnyOf(rs) => Some(rs[0]),
             Access::Public => None,
             other => panic!("{method} {path}: identity names a rule or is public, not {other:?}"),
         };
@@ -189,6 +206,23 @@ async fn walk(b: TestDb, enforce_new_defaults: bool) {
             needs_role(&enforcer, rule),
             "{method} {path} ({rule}, new defaults: {enforce_new_defaults}) answered {status}: {v}"
         );
+    }
+    // Listing trusts by trustor or by trustee: the other rules of that route.
+    for (q, rule) in [
+        ("trustor_user_id", "identity:list_trusts_for_trustor"),
+        ("trustee_user_id", "identity:list_trusts_for_trustee"),
+    ] {
+        let uri = format!("/identity/v3/OS-TRUST/trusts?{q}={victim}");
+        let (status, _, v) = env.req(Method::GET, &uri, Some(&caller), &[], None).await;
+        let policy_refusal = status == StatusCode::FORBIDDEN
+            && v["error"]["message"]
+                == format!("You are not authorized to perform the requested action: {rule}.").as_str();
+        assert_eq!(policy_refusal, needs_role(&enforcer, rule), "GET {uri}: {status} {v}");
+        if policy_refusal {
+            refused.insert(rule);
+        } else {
+            allowed.insert(rule);
+        }
     }
     assert!(refused.is_disjoint(&allowed), "a rule both refused and allowed: {:?}", refused.intersection(&allowed));
     // The table names every identity rule registered, and only those.

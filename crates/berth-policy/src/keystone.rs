@@ -18,6 +18,12 @@ const SYSTEM_PROJECT: &[Scope] = &[Scope::System, Scope::Project];
 
 const ADMIN_REQUIRED: &str = "rule:admin_required";
 const ADMIN_OR_SYSTEM_READER: &str = "rule:admin_required or (role:reader and system_scope:all)";
+const SYSTEM_READER: &str = "role:reader and system_scope:all";
+const TRUST_PARTY: &str = "user_id:%(target.trust.trustor_user_id)s or user_id:%(target.trust.trustee_user_id)s";
+const TRUST_READER_OR_PARTY: &str = "(role:reader and system_scope:all) or \
+     user_id:%(target.trust.trustor_user_id)s or user_id:%(target.trust.trustee_user_id)s";
+const TRUST_READER_OR_TRUSTOR: &str = "(role:reader and system_scope:all) or user_id:%(target.trust.trustor_user_id)s";
+const TRUST_READER_OR_TRUSTEE: &str = "(role:reader and system_scope:all) or user_id:%(target.trust.trustee_user_id)s";
 /// The legacy form of most rules.
 const LEGACY_ADMIN: Option<&str> = Some("rule:admin_required");
 
@@ -669,6 +675,74 @@ static DEFAULTS: &[RuleDefault] = &[
         "Deletes an access rule.",
         &[("DELETE", "/v3/users/{user_id}/access_rules/{access_rule_id}")],
     ),
+    // Trusts (trust.py).
+    op(
+        "identity:create_trust",
+        "user_id:%(trust.trustor_user_id)s",
+        &[Scope::Project],
+        None,
+        "Creates a trust.",
+        &[("POST", "/v3/OS-TRUST/trusts")],
+    ),
+    op(
+        "identity:list_trusts",
+        SYSTEM_READER,
+        &[Scope::System],
+        LEGACY_ADMIN,
+        "Lists trusts.",
+        &[("GET", "/v3/OS-TRUST/trusts"), ("HEAD", "/v3/OS-TRUST/trusts")],
+    ),
+    op(
+        "identity:list_trusts_for_trustor",
+        TRUST_READER_OR_TRUSTOR,
+        SYSTEM_PROJECT,
+        None,
+        "Lists the trusts of a trustor.",
+        &[("GET", "/v3/OS-TRUST/trusts?trustor_user_id={trustor_user_id}")],
+    ),
+    op(
+        "identity:list_trusts_for_trustee",
+        TRUST_READER_OR_TRUSTEE,
+        SYSTEM_PROJECT,
+        None,
+        "Lists the trusts of a trustee.",
+        &[("GET", "/v3/OS-TRUST/trusts?trustee_user_id={trustee_user_id}")],
+    ),
+    op(
+        "identity:list_roles_for_trust",
+        TRUST_READER_OR_PARTY,
+        SYSTEM_PROJECT,
+        Some(TRUST_PARTY),
+        "Lists the roles a trust delegates.",
+        &[("GET", "/v3/OS-TRUST/trusts/{trust_id}/roles"), ("HEAD", "/v3/OS-TRUST/trusts/{trust_id}/roles")],
+    ),
+    op(
+        "identity:get_role_for_trust",
+        TRUST_READER_OR_PARTY,
+        SYSTEM_PROJECT,
+        Some(TRUST_PARTY),
+        "Checks that a trust delegates a role.",
+        &[
+            ("GET", "/v3/OS-TRUST/trusts/{trust_id}/roles/{role_id}"),
+            ("HEAD", "/v3/OS-TRUST/trusts/{trust_id}/roles/{role_id}"),
+        ],
+    ),
+    op(
+        "identity:delete_trust",
+        "(role:admin and system_scope:all) or user_id:%(target.trust.trustor_user_id)s",
+        SYSTEM_PROJECT,
+        Some("user_id:%(target.trust.trustor_user_id)s"),
+        "Deletes a trust.",
+        &[("DELETE", "/v3/OS-TRUST/trusts/{trust_id}")],
+    ),
+    op(
+        "identity:get_trust",
+        TRUST_READER_OR_PARTY,
+        SYSTEM_PROJECT,
+        Some(TRUST_PARTY),
+        "Shows a trust.",
+        &[("GET", "/v3/OS-TRUST/trusts/{trust_id}"), ("HEAD", "/v3/OS-TRUST/trusts/{trust_id}")],
+    ),
     // Credentials (credential.py).
     op(
         "identity:get_credential",
@@ -823,10 +897,34 @@ mod tests {
             "identity:list_access_rules",
             "identity:delete_access_rule",
         ];
-        for d in defaults().iter().filter(|d| d.name.starts_with("identity:") && !owner_only.contains(&d.name)) {
-            assert_eq!(e.authorize(d.name, &Target::new(), &admin), Ok(()), "{}", d.name);
+        // Trusts: only their parties, and the system (a project admin is
+        // no party to another user's trust); a trust is created by its
+        // trustor alone.
+        let parties_or_system = [
+            "identity:list_trusts",
+            "identity:list_trusts_for_trustor",
+            "identity:list_trusts_for_trustee",
+            "identity:list_roles_for_trust",
+            "identity:get_role_for_trust",
+            "identity:get_trust",
+            "identity:delete_trust",
+        ];
+        for d in defaults().iter().filter(|d| {
+            d.name.starts_with("identity:") && !owner_only.contains(&d.name) && d.name != "identity:create_trust"
+        }) {
+            if !parties_or_system.contains(&d.name) {
+                assert_eq!(e.authorize(d.name, &Target::new(), &admin), Ok(()), "{}", d.name);
+            } else {
+                assert!(e.authorize(d.name, &Target::new(), &admin).is_err(), "{}", d.name);
+            }
             assert_eq!(e.authorize(d.name, &Target::new(), &sys_admin), Ok(()), "{}", d.name);
         }
+        let trustor: Target = [("trust.trustor_user_id", "a")].into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        assert_eq!(e.authorize("identity:create_trust", &trustor, &admin), Ok(()));
+        assert!(e.authorize("identity:create_trust", &Target::new(), &admin).is_err());
+        let party: Target =
+            [("target.trust.trustee_user_id", "a")].into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        assert_eq!(e.authorize("identity:get_trust", &party, &admin), Ok(()));
         let own: Target = [("user_id", "a"), ("target.user.id", "a")]
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

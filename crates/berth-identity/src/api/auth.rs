@@ -158,7 +158,12 @@ fn parse_scope(auth: &Map<String, Value>) -> Result<ScopeRequest> {
                 _ => Err(bad("Invalid input for field 'scope/system': only {\"all\": true} is supported")),
             }
         }
-        _ => Err(IdentityError::forbidden("Trusts are not supported.")),
+        _ => {
+            let t = obj(&scope["OS-TRUST:trust"], "scope/OS-TRUST:trust")?;
+            let id = opt_str(t, "id", "scope/OS-TRUST:trust")?
+                .ok_or_else(|| bad("Invalid input for field 'scope/OS-TRUST:trust': 'id' is a required property"))?;
+            Ok(ScopeRequest::Trust(id))
+        }
     }
 }
 

@@ -19,6 +19,7 @@ mod grants;
 mod groups;
 mod policy;
 mod resources;
+mod trusts;
 mod versions;
 
 use std::sync::Arc;
@@ -457,6 +458,22 @@ fn table() -> RouteTable<AppState> {
             Rule("identity:revoke_grant"),
             g::inherited_project_group_grant,
         )
+        .route(
+            "/v3/OS-TRUST/trusts",
+            get.clone(),
+            Access::AnyOf(&[
+                "identity:list_trusts",
+                "identity:list_trusts_for_trustor",
+                "identity:list_trusts_for_trustee",
+            ]),
+            trusts::list,
+        )
+        .route("/v3/OS-TRUST/trusts", post.clone(), Rule("identity:create_trust"), trusts::create)
+        .route("/v3/OS-TRUST/trusts/{id}", get.clone(), Rule("identity:get_trust"), trusts::show)
+        .route("/v3/OS-TRUST/trusts/{id}", delete.clone(), Rule("identity:delete_trust"), trusts::delete)
+        .route("/v3/OS-TRUST/trusts/{id}/roles", get.clone(), Rule("identity:list_roles_for_trust"), trusts::roles)
+        .route("/v3/OS-TRUST/trusts/{id}/roles/{role}", get.clone(), Rule("identity:get_role_for_trust"), trusts::role)
+        .route("/v3/OS-TRUST/trusts/{id}/roles/{role}", head.clone(), Rule("identity:get_role_for_trust"), trusts::role)
         .route("/v3/groups", get.clone(), Rule("identity:list_groups"), gr::list_groups)
         .route("/v3/groups", post.clone(), Rule("identity:create_group"), gr::create_group)
         .route("/v3/groups/{id}", get.clone(), Rule("identity:get_group"), gr::get_group)
@@ -525,6 +542,17 @@ impl Caller {
             .check
             .rule()
             .ok_or_else(|| IdentityError::internal(format!("route names no rule: {:?}", self.check.access())))?;
+        self.check.mark_checked();
+        policy::authorize(&self.id, &self.token, rule, target)
+    }
+
+    /// Authorize one of the rules the route table names for a route whose
+    /// rule depends on the request (listing trusts: by trustor, by trustee
+    /// or all, as Keystone does); records that the route's rule was decided.
+    pub fn authorize_as(&self, rule: &str, target: &policy::PolicyTarget) -> Result<()> {
+        if !self.check.names(rule) {
+            return Err(IdentityError::internal(format!("the route table does not name {rule} for this route")));
+        }
         self.check.mark_checked();
         policy::authorize(&self.id, &self.token, rule, target)
     }
