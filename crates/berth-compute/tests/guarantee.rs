@@ -454,6 +454,15 @@ async fn build_stopped_after_claim(
     name: &str,
     flavor: &str,
 ) -> (tokio::task::JoinHandle<()>, Uuid, tokio::sync::oneshot::Sender<()>) {
+    let body = json!({"server": {"name": name, "flavorRef": flavor, "imageRef": IMAGE, "networks": "none"}});
+    create_stopped_after_claim(env, body).await
+}
+
+/// [`build_stopped_after_claim`] with the whole `POST /servers` body.
+async fn create_stopped_after_claim(
+    env: &Env,
+    body: serde_json::Value,
+) -> (tokio::task::JoinHandle<()>, Uuid, tokio::sync::oneshot::Sender<()>) {
     let (at_tx, at_rx) = tokio::sync::oneshot::channel();
     let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
     env.svc.set_claim_seam(Box::new(move || {
@@ -462,7 +471,6 @@ async fn build_stopped_after_claim(
             let _ = go_rx.await;
         })
     }));
-    let body = json!({"server": {"name": name, "flavorRef": flavor, "imageRef": IMAGE, "networks": "none"}});
     let (s, v) = env.req(Method::POST, "/servers", Some(body)).await;
     assert_eq!(s, StatusCode::ACCEPTED, "{v}");
     let id = v["servers"][0]["id"].as_str().or(v["server"]["id"].as_str()).expect("server id").to_string();
@@ -615,22 +623,8 @@ async fn late_anti_affinity_check(backend: Backend) {
             "os:scheduler_hints": {"group": group}})
     };
     // The first member's scheduler stops after its claim.
-    let (at_tx, at_rx) = tokio::sync::oneshot::channel();
-    let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
-    env.svc.set_claim_seam(Box::new(move || {
-        Box::pin(async move {
-            let _ = at_tx.send(());
-            let _ = go_rx.await;
-        })
-    }));
-    let (s, v) = env.req(Method::POST, "/servers", Some(body("a"))).await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
-    let a = v["server"]["id"].as_str().unwrap().to_string();
-    let svc = env.svc.clone();
-    let first = tokio::spawn(async move {
-        let _ = svc.schedule_pending("scheduler-one").await;
-    });
-    at_rx.await.expect("the first scheduler claimed");
+    let (first, a, go_tx) = create_stopped_after_claim(&env, body("a")).await;
+    let a = a.to_string();
     // Another scheduler places the second member meanwhile: the first has
     // no host yet, so host1 looks free of the group.
     let (s, v) = env.req(Method::POST, "/servers", Some(body("b"))).await;
