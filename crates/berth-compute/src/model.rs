@@ -48,6 +48,8 @@ pub struct Instance {
     pub requested_az: Option<String>,
     pub metadata: BTreeMap<String, String>,
     pub key_name: Option<String>,
+    /// Base64 user data given at create or rebuild (2.57).
+    pub user_data: Option<String>,
     pub access_ip_v4: Option<String>,
     pub access_ip_v6: Option<String>,
     pub locked: bool,

@@ -60,6 +60,11 @@ static DEFAULTS: &[RuleDefault] = &[
     rule("os_compute_api:servers:allow_all_filters", ADMIN, "Filter server lists by any attribute."),
     rule("os_compute_api:servers:show", READER, "Show a server."),
     rule("os_compute_api:servers:show:host_status", ADMIN, "Show the host status of a server."),
+    rule(
+        "os_compute_api:servers:show:host_status:unknown-only",
+        ADMIN,
+        "Show a server's host status when it is UNKNOWN.",
+    ),
     rule("os_compute_api:os-extended-server-attributes", ADMIN, "Show host attributes of servers."),
     rule("os_compute_api:servers:create", MEMBER, "Create a server."),
     rule("os_compute_api:servers:create:forced_host", ADMIN, "Create a server on a given host."),

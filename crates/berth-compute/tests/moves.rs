@@ -19,6 +19,8 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 const SMALL: (i64, i64, i64) = (1, 512, 5);
+/// An Ed25519 public key in OpenSSH's format (generated for these tests).
+const PUBLIC_KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICSmf3LDMI8MBd5GfXFssDbacIt9V5Vs8NKJ/5dYb7ah test";
 const BIG: (i64, i64, i64) = (2, 1024, 10);
 
 fn u((v, m, d): (i64, i64, i64)) -> BTreeMap<String, i64> {
@@ -740,6 +742,246 @@ async fn rebuild(backend: Backend) {
     c.audit_clean().await;
 }
 both_backends!(rebuild);
+
+/// The fields of a server view, as Nova's view builder shows them at
+/// microversion 2.`mv` to an admin or a project member: `show` for
+/// `GET /servers/{id}`, `update` and `rebuild` for those answers (which
+/// before 2.75 leave out zone, config drive, key name (rebuild shows it
+/// from 2.54), usage times, extended status, volumes, extended attributes
+/// and host status). The server is ACTIVE, so `progress` is shown.
+fn expected_view_keys(mv: u16, kind: &str, admin: bool) -> std::collections::BTreeSet<String> {
+    let mut k: Vec<&str> = vec![
+        "id",
+        "name",
+        "links",
+        "status",
+        "tenant_id",
+        "user_id",
+        "metadata",
+        "hostId",
+        "image",
+        "flavor",
+        "created",
+        "updated",
+        "addresses",
+        "accessIPv4",
+        "accessIPv6",
+        "OS-DCF:diskConfig",
+        "progress",
+    ];
+    let all = kind == "show" || mv >= 75;
+    if all {
+        k.extend([
+            "OS-EXT-AZ:availability_zone",
+            "config_drive",
+            "key_name",
+            "OS-SRV-USG:launched_at",
+            "OS-SRV-USG:terminated_at",
+            "OS-EXT-STS:task_state",
+            "OS-EXT-STS:vm_state",
+            "OS-EXT-STS:power_state",
+            "os-extended-volumes:volumes_attached",
+        ]);
+    } else if kind == "rebuild" && mv >= 54 {
+        k.push("key_name");
+    }
+    if all && admin {
+        k.extend(["OS-EXT-SRV-ATTR:host", "OS-EXT-SRV-ATTR:hypervisor_hostname", "OS-EXT-SRV-ATTR:instance_name"]);
+        if mv >= 3 {
+            k.extend([
+                "OS-EXT-SRV-ATTR:reservation_id",
+                "OS-EXT-SRV-ATTR:launch_index",
+                "OS-EXT-SRV-ATTR:hostname",
+                "OS-EXT-SRV-ATTR:kernel_id",
+                "OS-EXT-SRV-ATTR:ramdisk_id",
+                "OS-EXT-SRV-ATTR:root_device_name",
+            ]);
+            if kind != "rebuild" {
+                k.push("OS-EXT-SRV-ATTR:user_data");
+            }
+        }
+    } else if mv >= 90 {
+        k.push("OS-EXT-SRV-ATTR:hostname");
+    }
+    for (key, since) in [
+        ("locked", 9),
+        ("description", 19),
+        ("tags", 26),
+        ("trusted_image_certificates", 63),
+        ("server_groups", 71),
+        ("locked_reason", 73),
+    ] {
+        if mv >= since {
+            k.push(key);
+        }
+    }
+    if mv >= 16 && all && admin {
+        k.push("host_status");
+    }
+    if mv >= 96 && all {
+        k.push("pinned_availability_zone");
+    }
+    if kind == "rebuild" {
+        k.push("adminPass");
+        if mv >= 57 {
+            k.push("user_data");
+        }
+    }
+    k.into_iter().map(str::to_string).collect()
+}
+
+/// Every server view, field by field, at each microversion where Nova's
+/// changes (show, update and rebuild answers; admin and member), and the
+/// fields a rebuild replaces besides the image.
+async fn server_views_per_microversion(backend: Backend) {
+    let c = Cloud::new(backend, ComputeConfig::default()).await;
+    // Created by a project member (the admin sees it too), with user data.
+    let (s, v) = c
+        .env
+        .req_as(
+            "p1",
+            Method::POST,
+            "/servers",
+            Some(json!({"server": {"name": "viewed", "flavorRef": c.small, "imageRef": IMAGE,
+                "networks": "none", "user_data": "aGVsbG8=", "metadata": {"a": "1"}}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let id = v["server"]["id"].as_str().unwrap().to_string();
+    c.env.schedule().await;
+    c.drain().await;
+    assert_eq!(c.env.status(&id).await, "ACTIVE");
+    let member_token = "user-p1:p1";
+    let at = |mv: u16, token: &'static str| {
+        let version = format!("compute 2.{mv}");
+        let env = &c.env;
+        let id = id.clone();
+        move |method: Method, body: Option<Value>| {
+            let version = version.clone();
+            let path = match &body {
+                Some(b) if b.get("rebuild").is_some() => format!("/compute/v2.1/servers/{id}/action"),
+                _ => format!("/compute/v2.1/servers/{id}"),
+            };
+            async move {
+                let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+                let mut headers = vec![("openstack-api-version", version.as_str()), ("x-auth-token", token)];
+                if token != "admin" {
+                    headers.push(("x-roles", "member,reader"));
+                }
+                env.raw(method, &path, body, &headers).await
+            }
+        }
+    };
+    let keys = |v: &Value| v["server"].as_object().unwrap().keys().cloned().collect::<std::collections::BTreeSet<_>>();
+    for mv in [1, 2, 3, 9, 16, 19, 26, 47, 54, 57, 63, 71, 73, 74, 75, 90, 96] {
+        for (token, admin) in [("admin", true), (member_token, false)] {
+            let (s, v) = at(mv, token)(Method::GET, None).await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+            assert_eq!(keys(&v), expected_view_keys(mv, "show", admin), "GET at 2.{mv}, admin {admin}");
+            let (s, v) = at(mv, token)(Method::PUT, Some(json!({"server": {"name": "viewed"}}))).await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+            assert_eq!(keys(&v), expected_view_keys(mv, "update", admin), "PUT at 2.{mv}, admin {admin}");
+        }
+        // The detail list shows what GET shows, but no server groups.
+        let (s, v) = c
+            .env
+            .raw(
+                Method::GET,
+                "/compute/v2.1/servers/detail?all_tenants=1",
+                vec![],
+                &[("openstack-api-version", &format!("compute 2.{mv}"))],
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let mut want = expected_view_keys(mv, "show", true);
+        want.remove("server_groups");
+        let got: std::collections::BTreeSet<String> = v["servers"][0].as_object().unwrap().keys().cloned().collect();
+        assert_eq!(got, want, "detail at 2.{mv}");
+    }
+    // The admin sees the user data given at create; the flavor is embedded
+    // from 2.47.
+    let (_, v) = at(47, "admin")(Method::GET, None).await;
+    assert_eq!(v["server"]["OS-EXT-SRV-ATTR:user_data"], "aGVsbG8=");
+    assert_eq!(v["server"]["OS-EXT-SRV-ATTR:root_device_name"], "/dev/vda");
+    assert_eq!(v["server"]["flavor"]["original_name"], "small");
+    // Rebuild answers, each drained back to ACTIVE.
+    for mv in [53, 54, 57, 75, 96] {
+        let (s, v) = at(mv, member_token)(Method::POST, Some(json!({"rebuild": {"imageRef": IMAGE}}))).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+        let mut want = expected_view_keys(mv, "rebuild", false);
+        want.remove("progress"); // REBUILD shows progress too, but it is 0
+        want.insert("progress".into());
+        assert_eq!(keys(&v), want, "rebuild at 2.{mv}");
+        assert_eq!(v["server"]["status"], "REBUILD");
+        c.drain().await;
+    }
+    // What a rebuild replaces (name, metadata, description, access
+    // addresses, key pair, user data, hostname), and what it keeps.
+    let (s, v) = c
+        .env
+        .req_as("p1", Method::POST, "/os-keypairs", Some(json!({"keypair": {"name": "k1", "public_key": PUBLIC_KEY}})))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s, v) = at(96, member_token)(
+        Method::POST,
+        Some(json!({"rebuild": {"imageRef": ARM_IMAGE, "name": "re", "metadata": {"b": "2"}, "description": "d",
+            "accessIPv4": "192.0.2.7", "key_name": "k1", "user_data": "Ynll", "hostname": "re-host",
+            "adminPass": "chosen"}})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let srv = &v["server"];
+    assert_eq!(
+        (&srv["name"], &srv["metadata"], &srv["description"], &srv["accessIPv4"], &srv["key_name"]),
+        (&json!("re"), &json!({"b": "2"}), &json!("d"), &json!("192.0.2.7"), &json!("k1"))
+    );
+    assert_eq!((&srv["user_data"], &srv["adminPass"]), (&json!("Ynll"), &json!("chosen")));
+    assert_eq!(srv["OS-EXT-SRV-ATTR:hostname"], "re-host");
+    c.drain().await;
+    let (_, v) = at(96, "admin")(Method::GET, None).await;
+    assert_eq!(v["server"]["OS-EXT-SRV-ATTR:user_data"], "Ynll");
+    assert_eq!(v["server"]["accessIPv6"], "");
+    assert_eq!(v["server"]["image"]["id"], ARM_IMAGE);
+    // Null removes the key pair and the user data; absent fields are kept.
+    let (s, v) = at(96, member_token)(
+        Method::POST,
+        Some(json!({"rebuild": {"imageRef": ARM_IMAGE, "key_name": null, "user_data": null}})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    assert_eq!((&v["server"]["key_name"], &v["server"]["user_data"]), (&Value::Null, &Value::Null));
+    assert_eq!((&v["server"]["name"], &v["server"]["metadata"]), (&json!("re"), &json!({"b": "2"})));
+    c.drain().await;
+    // Bad values are refused before anything changes.
+    for (body, needle) in [
+        (json!({"imageRef": IMAGE, "key_name": "nope"}), "Invalid key_name provided."),
+        (json!({"imageRef": IMAGE, "user_data": "not base64!"}), "user_data"),
+        (json!({"imageRef": IMAGE, "accessIPv4": "2001:db8::1"}), "accessIPv4"),
+        (json!({"imageRef": IMAGE, "metadata": {"k": 1}}), "metadata"),
+    ] {
+        let (s, v) = at(96, member_token)(Method::POST, Some(json!({ "rebuild": body }))).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{body}: {v}");
+        assert!(v["badRequest"]["message"].as_str().unwrap().contains(needle), "{v}");
+    }
+    // Fields are refused before their microversion.
+    let (s, v) =
+        at(56, member_token)(Method::POST, Some(json!({"rebuild": {"imageRef": IMAGE, "user_data": "Ynll"}}))).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let (_, v) = c.env.server(&id).await;
+    assert_eq!((v["name"].as_str(), v["status"].as_str()), (Some("re"), Some("ACTIVE")));
+    // User data at create is base64 too.
+    let (s, v) = c
+        .env
+        .req(
+            Method::POST,
+            "/servers",
+            Some(json!({"server": {"name": "x", "flavorRef": c.small, "imageRef": IMAGE, "networks": "none",
+                "user_data": "%%%"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+}
+both_backends!(server_views_per_microversion);
 
 /// Deleting a server in VERIFY_RESIZE gives back both allocations (its
 /// own and its migration's).

@@ -7,7 +7,9 @@ use axum::http::StatusCode;
 use serde_json::{json, Map, Value};
 
 use super::flavors::visible_flavor;
-use super::servers::{check_locked, full_view, instance_for, state_conflict};
+use super::servers::{
+    access_ip_value, check_locked, full_view, instance_for, metadata_value, state_conflict, user_data_value, ViewFor,
+};
 use super::*;
 use crate::model::*;
 use crate::service::moves::{NoValidHost, Requester};
@@ -401,10 +403,49 @@ async fn rebuild(ctx: &Ctx, id: &str, arg: &Value) -> ApiResult {
         Some(v) => return Err(invalid("imageRef", truncate(&v.to_string(), 64))),
         None => return Err(invalid("imageRef", "'imageRef' is a required property")),
     };
-    let name = match a.get("name") {
-        Some(v) => Some(name_value("name", v)?),
-        None => None,
-    };
+    // What the rebuild replaces besides the image: Nova's rebuild takes
+    // name, metadata, access addresses, description (2.19), key pair
+    // (2.54, null removes it), user data (2.57, null removes it) and
+    // hostname (2.90); fields not given are kept.
+    if let Some(v) = a.get("name") {
+        i.display_name = name_value("name", v)?;
+    }
+    if let Some(v) = a.get("metadata") {
+        let limits = ctx.svc.quota_limits(&i.project_id).await?;
+        i.metadata = metadata_value("metadata", v, limits.get("metadata_items").copied().unwrap_or(128))?;
+    }
+    for k in ["accessIPv4", "accessIPv6"] {
+        if let Some(v) = a.get(k) {
+            let ip = access_ip_value(k, v)?;
+            if k == "accessIPv4" {
+                i.access_ip_v4 = ip;
+            } else {
+                i.access_ip_v6 = ip;
+            }
+        }
+    }
+    if let Some(v) = a.get("description") {
+        i.description = description_value("description", v, 255)?;
+    }
+    if let Some(v) = a.get("hostname") {
+        i.hostname = Some(name_value("hostname", v)?);
+    }
+    if let Some(v) = a.get("key_name") {
+        i.key_name = match v {
+            Value::Null => None,
+            v => {
+                let name = name_value("key_name", v)?;
+                // Nova looks the key pair up for the server's owner.
+                if ctx.svc.find_key_pair(&i.user_id, &name).await?.is_none() {
+                    return Err(ComputeError::bad_request("Invalid key_name provided."));
+                }
+                Some(name)
+            }
+        };
+    }
+    if let Some(v) = a.get("user_data") {
+        i.user_data = user_data_value(v, true)?;
+    }
     let admin_pass = match a.get("adminPass") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.chars().count() <= 255 => Some(s.clone()),
@@ -433,12 +474,12 @@ async fn rebuild(ctx: &Ctx, id: &str, arg: &Value) -> ApiResult {
     if !ctx.svc.rebuild(&i, &image_ref, &requester(ctx)).await? {
         return Err(state_conflict("rebuild", &i));
     }
-    if let Some(n) = name {
-        i.display_name = n;
-        ctx.svc.save_instance_fields(&i).await?;
-    }
+    ctx.svc.save_instance_fields(&i).await?;
     let i = ctx.svc.instance(i.uuid).await?.unwrap_or(i);
-    let mut v = full_view(ctx, &i).await?;
-    v["adminPass"] = json!(admin_pass.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_string()));
+    let mut v = full_view(ctx, &i, ViewFor::Rebuild).await?;
+    v["adminPass"] = json!(admin_pass.unwrap_or_else(super::servers::admin_password));
+    if ctx.v(2, 57) {
+        v["user_data"] = json!(i.user_data);
+    }
     Ok(super::json(StatusCode::ACCEPTED, json!({"server": v})))
 }

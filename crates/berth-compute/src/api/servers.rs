@@ -66,12 +66,52 @@ async fn view_tags(ctx: &Ctx, list: &[&Instance]) -> Result<BTreeMap<Uuid, Vec<S
     ctx.svc.tags_of(&uuids).await
 }
 
+/// Which answer a server view is for. Nova's view builder shows every
+/// field in `GET /servers/{id}` and `/servers/detail`, but before 2.75 the
+/// answers of `PUT /servers/{id}` and of rebuild leave out the zone,
+/// config drive, key name (rebuild shows it from 2.54), usage times,
+/// extended status, volumes, extended attributes and host status; from
+/// 2.75 they show everything but the extended `user_data` (rebuild answers
+/// `user_data` on its own from 2.57).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ViewFor {
+    Show,
+    Detail,
+    Update,
+    Rebuild,
+}
+
+impl ViewFor {
+    /// Everything `GET` shows (the switches Nova's `show()` turns off for
+    /// the pre-2.75 update and rebuild answers).
+    fn everything(self, ctx: &Ctx) -> bool {
+        matches!(self, ViewFor::Show | ViewFor::Detail) || ctx.v(2, 75)
+    }
+}
+
+/// Nova's `host_status` policies: `show:host_status` shows any status,
+/// `show:host_status:unknown-only` only UNKNOWN; neither, none.
+fn shown_host_status(ctx: &Ctx, project: &str, status: &'static str) -> Option<&'static str> {
+    if ctx.can("os_compute_api:servers:show:host_status", Some(project)) {
+        Some(status)
+    } else if status == "UNKNOWN" && ctx.can("os_compute_api:servers:show:host_status:unknown-only", Some(project)) {
+        Some(status)
+    } else {
+        None
+    }
+}
+
+/// The statuses whose views carry `progress` (Nova's list).
+const PROGRESS_STATUSES: &[&str] = &["ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING"];
+
 pub(crate) async fn view(
     ctx: &Ctx,
     i: &Instance,
     services: &BTreeMap<String, Service>,
     tags: &BTreeMap<Uuid, Vec<String>>,
+    kind: ViewFor,
 ) -> Result<Value> {
+    let all = kind.everything(ctx);
     let status = lifecycle::status(i.vm_state, i.task_state).as_str();
     let mut v = brief(ctx, i);
     let o = v.as_object_mut().ok_or_else(|| ComputeError::internal("view"))?;
@@ -110,19 +150,26 @@ pub(crate) async fn view(
     set("accessIPv4", json!(i.access_ip_v4.clone().unwrap_or_default()));
     set("accessIPv6", json!(i.access_ip_v6.clone().unwrap_or_default()));
     set("OS-DCF:diskConfig", json!("MANUAL"));
-    if matches!(status, "ACTIVE" | "BUILD") {
-        set("progress", json!(if status == "ACTIVE" { 100 } else { 0 }));
+    if PROGRESS_STATUSES.contains(&status) {
+        set("progress", json!(if matches!(status, "ACTIVE" | "VERIFY_RESIZE") { 100 } else { 0 }));
     }
-    set("OS-EXT-AZ:availability_zone", json!(i.availability_zone.clone().unwrap_or_default()));
-    set("config_drive", json!(""));
-    set("key_name", json!(i.key_name));
-    set("OS-SRV-USG:launched_at", json!(i.launched_at.map(berth_time::iso_micros)));
-    set("OS-SRV-USG:terminated_at", json!(i.terminated_at.map(berth_time::iso_micros)));
-    set("OS-EXT-STS:task_state", json!(i.task_state));
-    set("OS-EXT-STS:vm_state", json!(i.vm_state));
-    set("OS-EXT-STS:power_state", json!(i.power_state));
-    set("os-extended-volumes:volumes_attached", json!([]));
-    if ctx.can("os_compute_api:os-extended-server-attributes", Some(&i.project_id)) {
+    if all {
+        set("OS-EXT-AZ:availability_zone", json!(i.availability_zone.clone().unwrap_or_default()));
+        set("config_drive", json!(""));
+    }
+    if all || (kind == ViewFor::Rebuild && ctx.v(2, 54)) {
+        set("key_name", json!(i.key_name));
+    }
+    if all {
+        set("OS-SRV-USG:launched_at", json!(i.launched_at.map(berth_time::iso_micros)));
+        set("OS-SRV-USG:terminated_at", json!(i.terminated_at.map(berth_time::iso_micros)));
+        set("OS-EXT-STS:task_state", json!(i.task_state));
+        set("OS-EXT-STS:vm_state", json!(i.vm_state));
+        set("OS-EXT-STS:power_state", json!(i.power_state));
+        set("os-extended-volumes:volumes_attached", json!([]));
+    }
+    let extended = all && ctx.can("os_compute_api:os-extended-server-attributes", Some(&i.project_id));
+    if extended {
         set("OS-EXT-SRV-ATTR:host", json!(i.host));
         set("OS-EXT-SRV-ATTR:hypervisor_hostname", json!(i.node));
         set("OS-EXT-SRV-ATTR:instance_name", json!(format!("instance-{:08x}", i.id)));
@@ -132,8 +179,10 @@ pub(crate) async fn view(
             set("OS-EXT-SRV-ATTR:hostname", json!(i.hostname));
             set("OS-EXT-SRV-ATTR:kernel_id", json!(""));
             set("OS-EXT-SRV-ATTR:ramdisk_id", json!(""));
-            set("OS-EXT-SRV-ATTR:root_device_name", Value::Null);
-            set("OS-EXT-SRV-ATTR:user_data", Value::Null);
+            set("OS-EXT-SRV-ATTR:root_device_name", json!(i.launched_at.map(|_| "/dev/vda")));
+            if kind != ViewFor::Rebuild {
+                set("OS-EXT-SRV-ATTR:user_data", json!(i.user_data));
+            }
         }
     } else if ctx.v(2, 90) {
         set("OS-EXT-SRV-ATTR:hostname", json!(i.hostname));
@@ -144,8 +193,11 @@ pub(crate) async fn view(
     if ctx.v(2, 73) {
         set("locked_reason", json!(i.locked_reason));
     }
-    if ctx.v(2, 16) && ctx.can("os_compute_api:servers:show:host_status", Some(&i.project_id)) {
-        set("host_status", json!(host_status(ctx, services, i.host.as_deref())));
+    if ctx.v(2, 16) && all {
+        let hs = host_status(ctx, services, i.host.as_deref());
+        if let Some(hs) = shown_host_status(ctx, &i.project_id, hs) {
+            set("host_status", json!(hs));
+        }
     }
     if ctx.v(2, 19) {
         set("description", json!(i.description));
@@ -156,13 +208,13 @@ pub(crate) async fn view(
     if ctx.v(2, 63) {
         set("trusted_image_certificates", Value::Null);
     }
-    if ctx.v(2, 96) {
+    if ctx.v(2, 96) && all {
         set("pinned_availability_zone", json!(i.requested_az.as_deref().and_then(|r| split_az(r).0)));
     }
     if matches!(status, "ERROR" | "DELETED") {
         if let Some(fault) = ctx.svc.latest_fault(i.uuid).await? {
             let mut fv = json!({"code": fault.code, "created": berth_time::iso_seconds_z(fault.created_at), "message": fault.message});
-            if fault.code != 500 || sees_fault_details(ctx, i) {
+            if !fault.details.is_empty() && (fault.code != 500 || sees_fault_details(ctx, i)) {
                 fv["details"] = json!(fault.details);
             }
             set("fault", fv);
@@ -173,10 +225,10 @@ pub(crate) async fn view(
 
 /// One server's whole view (tags and, from 2.71, its server groups):
 /// show, update and rebuild answer with it.
-pub(crate) async fn full_view(ctx: &Ctx, i: &Instance) -> Result<Value> {
+pub(crate) async fn full_view(ctx: &Ctx, i: &Instance, kind: ViewFor) -> Result<Value> {
     let services = services_by_host(ctx).await?;
     let tags = view_tags(ctx, &[i]).await?;
-    let mut v = view(ctx, i, &services, &tags).await?;
+    let mut v = view(ctx, i, &services, &tags, kind).await?;
     if ctx.v(2, 71) {
         v["server_groups"] = super::server_groups::of_server(ctx, i.uuid).await?;
     }
@@ -368,7 +420,7 @@ async fn listing(ctx: &Ctx, detail: bool) -> ApiResult {
     let tags = if detail { view_tags(ctx, &list.iter().collect::<Vec<_>>()).await? } else { BTreeMap::new() };
     let mut items = Vec::with_capacity(list.len());
     for i in &list {
-        items.push(if detail { view(ctx, i, &services, &tags).await? } else { brief(ctx, i) });
+        items.push(if detail { view(ctx, i, &services, &tags, ViewFor::Detail).await? } else { brief(ctx, i) });
     }
     let mut body = json!({"servers": items});
     if let Some(n) = next {
@@ -387,7 +439,7 @@ pub async fn detail(ctx: Ctx) -> ApiResult {
 
 pub async fn show(ctx: Ctx, Path(id): Path<String>) -> ApiResult {
     let i = instance_for(&ctx, &id, "os_compute_api:servers:show").await?;
-    ok(json!({ "server": full_view(&ctx, &i).await? }))
+    ok(json!({ "server": full_view(&ctx, &i, ViewFor::Show).await? }))
 }
 
 // ------------------------------------------------------------------ create
@@ -416,6 +468,47 @@ pub(crate) fn metadata_value(field: &str, v: &Value, max_items: i64) -> Result<B
         )));
     }
     Ok(out)
+}
+
+/// `user_data` (Nova's schema: base64 text of at most 65535 characters;
+/// null only where `nullable`, which rebuild is from 2.57). Line breaks
+/// inside the text are allowed, as Python's decoder allows them.
+pub(crate) fn user_data_value(v: &Value, nullable: bool) -> Result<Option<String>> {
+    use base64::Engine as _;
+    match v {
+        Value::Null if nullable => Ok(None),
+        Value::String(text) if text.len() <= 65535 => {
+            let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+            if base64::engine::general_purpose::STANDARD.decode(compact.as_bytes()).is_err() {
+                return Err(invalid("user_data", format!("'{}' is not a 'base64'", truncate(text, 64))));
+            }
+            Ok(Some(text.clone()))
+        }
+        Value::String(text) => Err(invalid("user_data", format!("'{}...' is too long", truncate(text, 64)))),
+        other => Err(invalid("user_data", format!("{} is not of type 'string'", type_name(other)))),
+    }
+}
+
+/// An access address: `accessIPv4` an IPv4 address, `accessIPv6` an IPv6
+/// one (Nova's formats), or empty or null for none.
+pub(crate) fn access_ip_value(field: &str, v: &Value) -> Result<Option<String>> {
+    let family_ok = |x: &str| match field {
+        "accessIPv4" => x.parse::<std::net::Ipv4Addr>().is_ok(),
+        _ => x.parse::<std::net::Ipv6Addr>().is_ok(),
+    };
+    match v {
+        Value::Null => Ok(None),
+        Value::String(x) if x.is_empty() => Ok(None),
+        Value::String(x) if family_ok(x) => Ok(Some(x.clone())),
+        other => Err(invalid(
+            field,
+            format!(
+                "{} is not a '{}'",
+                truncate(&other.to_string(), 64),
+                if field == "accessIPv4" { "ipv4" } else { "ipv6" }
+            ),
+        )),
+    }
 }
 
 pub(crate) fn admin_password() -> String {
@@ -561,21 +654,17 @@ pub async fn create(ctx: Ctx, JsonBody(body): JsonBody) -> ApiResult {
         Some(v) => Some(name_value("hostname", v)?),
         None => None,
     };
+    let user_data = match s.get("user_data") {
+        Some(v) => user_data_value(v, false)?,
+        None => None,
+    };
     let count = |k: &str| s.get(k).map(|v| int_value(k, v, 1, 1000)).transpose();
     let min_count = count("min_count")?.unwrap_or(1);
     let max_count = count("max_count")?.unwrap_or(min_count);
     if max_count < min_count {
         return Err(ComputeError::bad_request("min_count must be <= max_count"));
     }
-    let ip = |k: &str| -> Result<Option<String>> {
-        match s.get(k) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(v)) if v.parse::<std::net::IpAddr>().is_ok() || v.is_empty() => {
-                Ok(Some(v.clone()).filter(|v| !v.is_empty()))
-            }
-            Some(v) => Err(invalid(k, format!("{} is not a valid IP address", truncate(&v.to_string(), 64)))),
-        }
-    };
+    let ip = |k: &str| s.get(k).map(|v| access_ip_value(k, v)).transpose().map(Option::flatten);
     let (ip4, ip6) = (ip("accessIPv4")?, ip("accessIPv6")?);
     // Placement: availability zone, optionally with host and node (admins).
     let mut requested_az = match s.get("availability_zone") {
@@ -687,6 +776,7 @@ pub async fn create(ctx: Ctx, JsonBody(body): JsonBody) -> ApiResult {
             requested_az: requested_az.clone(),
             metadata: meta.clone(),
             key_name: key_name.clone(),
+            user_data: user_data.clone(),
             access_ip_v4: ip4.clone(),
             access_ip_v6: ip6.clone(),
             locked: false,
@@ -787,14 +877,7 @@ pub async fn update(ctx: Ctx, Path(id): Path<String>, JsonBody(body): JsonBody) 
     }
     for (k, slot) in [("accessIPv4", &mut i.access_ip_v4), ("accessIPv6", &mut i.access_ip_v6)] {
         if let Some(v) = s.get(k) {
-            *slot = match v {
-                Value::Null => None,
-                Value::String(x) if x.is_empty() => None,
-                Value::String(x) if x.parse::<std::net::IpAddr>().is_ok() => Some(x.clone()),
-                other => {
-                    return Err(invalid(k, format!("{} is not a valid IP address", truncate(&other.to_string(), 64))))
-                }
-            };
+            *slot = access_ip_value(k, v)?;
         }
     }
     ctx.svc.save_instance_fields(&i).await?;
@@ -804,7 +887,7 @@ pub async fn update(ctx: Ctx, Path(id): Path<String>, JsonBody(body): JsonBody) 
         .instance(i.uuid)
         .await?
         .ok_or_else(|| ComputeError::not_found(format!("Instance {} could not be found.", truncate(&id, 64))))?;
-    ok(json!({ "server": full_view(&ctx, &i).await? }))
+    ok(json!({ "server": full_view(&ctx, &i, ViewFor::Update).await? }))
 }
 
 pub(crate) fn check_locked(ctx: &Ctx, i: &Instance) -> Result<()> {

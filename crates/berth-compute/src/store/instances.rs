@@ -2,7 +2,7 @@
 
 use super::*;
 
-const INSTANCE_COLS: &str = "id, uuid, display_name, hostname, description, project_id, user_id, image_ref, flavor, vm_state, task_state, power_state, host, node, node_uuid, availability_zone, requested_az, metadata, key_name, access_ip_v4, access_ip_v6, locked, locked_by, locked_reason, reservation_id, launch_index, launched_at, terminated_at, created_at, updated_at, deleted_at, deleted";
+const INSTANCE_COLS: &str = "id, uuid, display_name, hostname, description, project_id, user_id, image_ref, flavor, vm_state, task_state, power_state, host, node, node_uuid, availability_zone, requested_az, metadata, key_name, user_data, access_ip_v4, access_ip_v6, locked, locked_by, locked_reason, reservation_id, launch_index, launched_at, terminated_at, created_at, updated_at, deleted_at, deleted";
 
 fn instance_from_row(r: &AnyRow) -> Result<Instance> {
     let vm = get_str(r, "vm_state")?;
@@ -49,6 +49,7 @@ fn instance_from_row(r: &AnyRow) -> Result<Instance> {
         requested_az: get_opt_str(r, "requested_az")?,
         metadata: get_json(r, "metadata")?,
         key_name: get_opt_str(r, "key_name")?,
+        user_data: get_opt_str(r, "user_data")?,
         access_ip_v4: get_opt_str(r, "access_ip_v4")?,
         access_ip_v6: get_opt_str(r, "access_ip_v6")?,
         locked: get_bool(r, "locked")?,
@@ -237,11 +238,13 @@ impl Db {
     }
 
     /// Save the user-editable fields (name, description, hostname,
-    /// metadata, access IPs).
+    /// metadata, access IPs, and the key name and user data a rebuild may
+    /// replace).
     pub async fn save_instance_fields(&self, i: &Instance) -> Result<()> {
         let mut w = self.write().await?;
         sqlx::query(
-            "UPDATE compute_instances SET display_name = $1, description = $2, hostname = $3, metadata = $4, access_ip_v4 = $5, access_ip_v6 = $6, updated_at = $7 WHERE uuid = $8",
+            "UPDATE compute_instances SET display_name = $1, description = $2, hostname = $3, metadata = $4, access_ip_v4 = $5, access_ip_v6 = $6, updated_at = $7, \
+             key_name = $9, user_data = $10 WHERE uuid = $8",
         )
         .bind(&i.display_name)
         .bind(i.description.clone())
@@ -251,6 +254,8 @@ impl Db {
         .bind(i.access_ip_v6.clone())
         .bind(now_us())
         .bind(i.uuid.to_string())
+        .bind(i.key_name.clone())
+        .bind(i.user_data.clone())
         .execute(&mut *w.tx)
         .await?;
         Ok(w.commit().await?)
@@ -478,8 +483,8 @@ impl Db {
 async fn insert_instance_tx(tx: &mut Tx, i: &Instance) -> Result<()> {
     sqlx::query(
             "INSERT INTO compute_instances (uuid, display_name, hostname, description, project_id, user_id, image_ref, flavor, vm_state, task_state, power_state, \
-             host, node, node_uuid, availability_zone, requested_az, metadata, key_name, access_ip_v4, access_ip_v6, locked, reservation_id, launch_index, created_at, updated_at, deleted) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $24, 0)",
+             host, node, node_uuid, availability_zone, requested_az, metadata, key_name, access_ip_v4, access_ip_v6, locked, reservation_id, launch_index, created_at, updated_at, deleted, user_data) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $24, 0, $25)",
         )
         .bind(i.uuid.to_string())
         .bind(&i.display_name)
@@ -505,6 +510,7 @@ async fn insert_instance_tx(tx: &mut Tx, i: &Instance) -> Result<()> {
         .bind(&i.reservation_id)
         .bind(i.launch_index)
         .bind(i.created_at)
+        .bind(i.user_data.clone())
         .execute(&mut **tx)
         .await?;
     Ok(())
