@@ -229,6 +229,68 @@ async fn aggregates_zones_and_placement(backend: Backend) {
 }
 both_backends!(aggregates_zones_and_placement);
 
+/// Zone changes racing each other: a host added at the same time to two
+/// aggregates of different zones, or added to one while the other takes a
+/// zone, ends in exactly one zone (the check and the write are one locked
+/// transaction), whichever wins.
+async fn aggregate_zone_races(backend: Backend) {
+    let env = Env::new(backend).await;
+    let _a = env.agent("h1", "fake:8,8192,100", &[]).await;
+    let create = |name: String, az: Option<&'static str>| {
+        let env = &env;
+        async move {
+            let mut body = json!({"aggregate": {"name": name}});
+            if let Some(az) = az {
+                body["aggregate"]["availability_zone"] = json!(az);
+            }
+            let (s, v) = env.req(Method::POST, "/os-aggregates", Some(body)).await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+            v["aggregate"]["id"].as_i64().unwrap()
+        }
+    };
+    let zones_of_h1 = || async {
+        let (_, v) = env.req(Method::GET, "/os-aggregates", None).await;
+        let mut zones: Vec<String> = v["aggregates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["hosts"].as_array().unwrap().iter().any(|h| h == "h1"))
+            .filter_map(|a| a["availability_zone"].as_str().map(str::to_string))
+            .collect();
+        zones.sort();
+        zones.dedup();
+        zones
+    };
+    let add = |id: i64| agg_action(&env, id, json!({"add_host": {"host": "h1"}}));
+    let remove = |id: i64| agg_action(&env, id, json!({"remove_host": {"host": "h1"}}));
+    for round in 0..8 {
+        // Two zones at once.
+        let (x, y) = (create(format!("x{round}"), Some("zx")).await, create(format!("y{round}"), Some("zy")).await);
+        let ((s1, v1), (s2, v2)) = tokio::join!(add(x), add(y));
+        let ok = [s1, s2].iter().filter(|s| **s == StatusCode::OK).count();
+        assert_eq!(ok, 1, "round {round}: exactly one add wins: {v1} {v2}");
+        assert!([s1, s2].contains(&StatusCode::CONFLICT), "{v1} {v2}");
+        assert_eq!(zones_of_h1().await.len(), 1, "round {round}");
+        let winner = if s1 == StatusCode::OK { x } else { y };
+        assert_eq!(remove(winner).await.0, StatusCode::OK);
+        // A zone given to an aggregate while the host joins another.
+        let (plain, zoned) = (create(format!("p{round}"), None).await, create(format!("z{round}"), Some("zz")).await);
+        assert_eq!(add(zoned).await.0, StatusCode::OK);
+        let set = agg_action(&env, plain, json!({"set_metadata": {"metadata": {"availability_zone": "other"}}}));
+        let ((s1, v1), (s2, v2)) = tokio::join!(add(plain), set);
+        assert!(
+            [s1, s2].iter().any(|s| !s.is_success()),
+            "round {round}: both the add and the zone went through: {v1} {v2}"
+        );
+        assert_eq!(zones_of_h1().await, ["zz"], "round {round}");
+        if s1 == StatusCode::OK {
+            assert_eq!(remove(plain).await.0, StatusCode::OK);
+        }
+        assert_eq!(remove(zoned).await.0, StatusCode::OK);
+    }
+}
+both_backends!(aggregate_zone_races);
+
 /// `POST /os-aggregates/{id}/images` (2.81): Nova's checks and statuses.
 async fn aggregate_image_cache_requests(backend: Backend) {
     let env = Env::new(backend).await;

@@ -92,13 +92,10 @@ impl ViewFor {
 /// Nova's `host_status` policies: `show:host_status` shows any status,
 /// `show:host_status:unknown-only` only UNKNOWN; neither, none.
 fn shown_host_status(ctx: &Ctx, project: &str, status: &'static str) -> Option<&'static str> {
-    if ctx.can("os_compute_api:servers:show:host_status", Some(project)) {
-        Some(status)
-    } else if status == "UNKNOWN" && ctx.can("os_compute_api:servers:show:host_status:unknown-only", Some(project)) {
-        Some(status)
-    } else {
-        None
-    }
+    let any = ctx.can("os_compute_api:servers:show:host_status", Some(project));
+    let unknown_only =
+        status == "UNKNOWN" && ctx.can("os_compute_api:servers:show:host_status:unknown-only", Some(project));
+    (any || unknown_only).then_some(status)
 }
 
 /// The statuses whose views carry `progress` (Nova's list).

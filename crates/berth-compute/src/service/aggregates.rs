@@ -11,6 +11,7 @@ use super::ComputeService;
 use crate::error::{ComputeError, Result};
 use crate::infra_model::{Aggregate, AZ_KEY};
 use crate::model::InstanceQuery;
+use crate::store::AggregateView;
 
 /// What an aggregate change was, for Nova's messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,17 +70,21 @@ impl ComputeService {
         name: Option<&str>,
         az: Option<Option<&str>>,
     ) -> Result<Aggregate> {
-        let mut a = self.aggregate(id).await?;
         let mut changes = BTreeMap::new();
         if let Some(az) = az {
             changes.insert(AZ_KEY.to_string(), az.map(str::to_string));
         }
-        if let Some(n) = name {
-            a.name = n.to_string();
-        }
-        self.check_az_change(&a, &changes, None, AggregateAction::Update, true).await?;
-        apply_metadata(&mut a, &changes);
-        self.db.save_aggregate(&a).await?;
+        self.db
+            .edit_aggregate(|view| {
+                let mut a = view.get(id).cloned().ok_or_else(|| not_found(id))?;
+                if let Some(n) = name {
+                    a.name = n.to_string();
+                }
+                check_az_change(view, &a, &changes, None, AggregateAction::Update, true)?;
+                apply_metadata(&mut a, &changes);
+                Ok(a)
+            })
+            .await?;
         self.aggregate(id).await
     }
 
@@ -89,10 +94,14 @@ impl ComputeService {
         id: i64,
         changes: &BTreeMap<String, Option<String>>,
     ) -> Result<Aggregate> {
-        let mut a = self.aggregate(id).await?;
-        self.check_az_change(&a, changes, None, AggregateAction::UpdateMeta, true).await?;
-        apply_metadata(&mut a, changes);
-        self.db.save_aggregate(&a).await?;
+        self.db
+            .edit_aggregate(|view| {
+                let mut a = view.get(id).cloned().ok_or_else(|| not_found(id))?;
+                check_az_change(view, &a, changes, None, AggregateAction::UpdateMeta, true)?;
+                apply_metadata(&mut a, changes);
+                Ok(a)
+            })
+            .await?;
         self.aggregate(id).await
     }
 
@@ -109,89 +118,36 @@ impl ComputeService {
         Ok(())
     }
 
-    /// Nova's `is_safe_to_update_az`: an `availability_zone` key must name
-    /// a zone, must not put a host in two zones, and (`check_instances`)
-    /// must not change the zone of hosts that have instances.
-    async fn check_az_change(
-        &self,
-        a: &Aggregate,
-        changes: &BTreeMap<String, Option<String>>,
-        hosts: Option<&[String]>,
-        action: AggregateAction,
-        check_instances: bool,
-    ) -> Result<()> {
-        let Some(new_az) = changes.get(AZ_KEY) else { return Ok(()) };
-        let Some(new_az) = new_az.as_deref().filter(|z| !z.is_empty()) else {
-            return Err(invalid_action(
-                action,
-                a.id,
-                &format!("Aggregate {} does not support empty named availability zone", a.name),
-            ));
-        };
-        let hosts: Vec<String> = hosts.map(<[String]>::to_vec).unwrap_or_else(|| a.hosts.clone());
-        let all = self.db.list_aggregates().await?;
-        let conflicting: Vec<String> = all
-            .iter()
-            .filter(|o| o.id != a.id && o.hosts.iter().any(|h| hosts.contains(h)))
-            .filter_map(|o| o.availability_zone().filter(|z| *z != new_az).map(str::to_string))
-            .collect();
-        if !conflicting.is_empty() {
-            return Err(invalid_action(
-                action,
-                a.id,
-                &format!("One or more hosts already in availability zone(s) {}", py_list(&conflicting)),
-            ));
-        }
-        if check_instances && a.availability_zone() != Some(new_az) {
-            for h in &hosts {
-                if self.live_instances_on(h).await? > 0 {
-                    return Err(invalid_action(action, a.id, "One or more hosts contain instances in this zone"));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    async fn live_instances_on(&self, host: &str) -> Result<usize> {
-        let q = InstanceQuery { host: Some(host.to_string()), ..Default::default() };
-        Ok(self.db.list_instances(&q).await?.iter().filter(|i| !i.deleted).count())
-    }
-
-    /// The zone `host` has from its aggregates, leaving out aggregate `except`.
-    fn az_from(aggregates: &[Aggregate], host: &str, except: Option<i64>) -> Option<String> {
-        let zones: BTreeSet<&str> = aggregates
-            .iter()
-            .filter(|a| Some(a.id) != except && a.hosts.iter().any(|h| h == host))
-            .filter_map(Aggregate::availability_zone)
-            .collect();
-        zones.into_iter().next().map(str::to_string)
-    }
-
     pub(crate) async fn add_aggregate_host(&self, id: i64, host: &str) -> Result<Aggregate> {
         if self.service(host, super::NOVA_COMPUTE).await?.is_none() {
             return Err(ComputeError::not_found(format!("Compute host {host} could not be found.")));
         }
-        let a = self.aggregate(id).await?;
-        if a.hosts.iter().any(|h| h == host) {
-            return Err(ComputeError::conflict(format!("Aggregate {id} already has host {host}.")));
-        }
-        let meta: BTreeMap<String, Option<String>> =
-            a.metadata.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
-        self.check_az_change(&a, &meta, Some(&[host.to_string()]), AggregateAction::AddHost, false).await?;
-        if let Some(new_az) = a.availability_zone() {
-            let n = self.live_instances_on(host).await?;
-            let old = Self::az_from(&self.db.list_aggregates().await?, host, None);
-            if n > 0 && old.as_deref() != Some(new_az) {
-                return Err(invalid_action(
-                    AggregateAction::AddHost,
-                    id,
-                    &move_message("added to", old.as_deref(), Some(new_az), n),
-                ));
-            }
-        }
-        if !self.db.add_aggregate_host(id, host).await? {
-            return Err(ComputeError::conflict(format!("Aggregate {id} already has host {host}.")));
-        }
+        // Checked and written in one transaction holding the aggregate
+        // lock: a concurrent change cannot put the host in a second zone.
+        let a = self
+            .db
+            .add_aggregate_host(id, host, |view| {
+                let a = view.get(id).ok_or_else(|| not_found(id))?;
+                if a.hosts.iter().any(|h| h == host) {
+                    return Err(ComputeError::conflict(format!("Aggregate {id} already has host {host}.")));
+                }
+                let meta: BTreeMap<String, Option<String>> =
+                    a.metadata.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
+                check_az_change(view, a, &meta, Some(&[host.to_string()]), AggregateAction::AddHost, false)?;
+                if let Some(new_az) = a.availability_zone() {
+                    let n = view.live_on(host);
+                    let old = az_from(&view.aggregates, host, None);
+                    if n > 0 && old.as_deref() != Some(new_az) {
+                        return Err(invalid_action(
+                            AggregateAction::AddHost,
+                            id,
+                            &move_message("added to", old.as_deref(), Some(new_az), n),
+                        ));
+                    }
+                }
+                Ok(a.clone())
+            })
+            .await?;
         // Mirrored into Placement; a failure is logged (as Nova does) and
         // repaired by the host's agent, which publishes its aggregates.
         for n in self.db.nodes_on_host(host).await? {
@@ -207,22 +163,32 @@ impl ComputeService {
         if self.service(host, super::NOVA_COMPUTE).await?.is_none() {
             return Err(gone());
         }
-        let a = self.db.get_aggregate(id).await?.ok_or_else(gone)?;
-        if !a.hosts.iter().any(|h| h == host) {
-            return Err(gone());
-        }
-        if let Some(cur) = a.availability_zone() {
-            let n = self.live_instances_on(host).await?;
-            let new = Self::az_from(&self.db.list_aggregates().await?, host, Some(id));
-            if n > 0 && new.as_deref() != Some(cur) {
-                return Err(invalid_action(
-                    AggregateAction::RemoveHost,
-                    id,
-                    &move_message("removed from", Some(cur), new.as_deref(), n),
-                ));
+        // Nova's checks: the host is in the aggregate, and leaving it does
+        // not move the host's instances to another zone.
+        let check = |view: &AggregateView| -> Result<Aggregate> {
+            let a = view.get(id).filter(|a| a.hosts.iter().any(|h| h == host)).ok_or_else(gone)?;
+            if let Some(cur) = a.availability_zone() {
+                let n = view.live_on(host);
+                let new = az_from(&view.aggregates, host, Some(id));
+                if n > 0 && new.as_deref() != Some(cur) {
+                    return Err(invalid_action(
+                        AggregateAction::RemoveHost,
+                        id,
+                        &move_message("removed from", Some(cur), new.as_deref(), n),
+                    ));
+                }
             }
-        }
-        // Placement first (as Nova does), so a failure can be retried.
+            Ok(a.clone())
+        };
+        let view = AggregateView {
+            aggregates: self.db.list_aggregates().await?,
+            instances_on: [(host.to_string(), self.live_instances_on(host).await?)].into_iter().collect(),
+        };
+        let a = check(&view)?;
+        // Placement first (as Nova does), so a failure can be retried; not
+        // inside the transaction (Placement may share the database). The
+        // checks are made again with the write: when they fail now, the
+        // host's agent puts the provider back in the aggregate.
         for n in self.db.nodes_on_host(host).await? {
             match self.placement.update_aggregates(n.uuid, &[], &[a.uuid]).await {
                 Ok(_) => {}
@@ -231,10 +197,13 @@ impl ComputeService {
                 Err(e) => return Err(e.into()),
             }
         }
-        if !self.db.remove_aggregate_host(id, host).await? {
-            return Err(gone());
-        }
+        self.db.remove_aggregate_host(id, host, check).await?;
         self.aggregate(id).await
+    }
+
+    async fn live_instances_on(&self, host: &str) -> Result<i64> {
+        let q = InstanceQuery { host: Some(host.to_string()), ..Default::default() };
+        Ok(self.db.list_instances(&q).await?.iter().filter(|i| !i.deleted).count() as i64)
     }
 
     /// The host aggregates `host` is in (its agent mirrors them into
@@ -242,6 +211,56 @@ impl ComputeService {
     pub(crate) async fn host_aggregate_uuids(&self, host: &str) -> Result<Vec<uuid::Uuid>> {
         self.db.aggregate_uuids_of_host(host).await
     }
+}
+
+/// Nova's `is_safe_to_update_az`: an `availability_zone` key must name a
+/// zone, must not put a host in two zones, and (`check_instances`) must not
+/// change the zone of hosts that have instances. Decided on the locked
+/// view (see [`AggregateView`]).
+fn check_az_change(
+    view: &AggregateView,
+    a: &Aggregate,
+    changes: &BTreeMap<String, Option<String>>,
+    hosts: Option<&[String]>,
+    action: AggregateAction,
+    check_instances: bool,
+) -> Result<()> {
+    let Some(new_az) = changes.get(AZ_KEY) else { return Ok(()) };
+    let Some(new_az) = new_az.as_deref().filter(|z| !z.is_empty()) else {
+        return Err(invalid_action(
+            action,
+            a.id,
+            &format!("Aggregate {} does not support empty named availability zone", a.name),
+        ));
+    };
+    let hosts: Vec<String> = hosts.map(<[String]>::to_vec).unwrap_or_else(|| a.hosts.clone());
+    let conflicting: Vec<String> = view
+        .aggregates
+        .iter()
+        .filter(|o| o.id != a.id && o.hosts.iter().any(|h| hosts.contains(h)))
+        .filter_map(|o| o.availability_zone().filter(|z| *z != new_az).map(str::to_string))
+        .collect();
+    if !conflicting.is_empty() {
+        return Err(invalid_action(
+            action,
+            a.id,
+            &format!("One or more hosts already in availability zone(s) {}", py_list(&conflicting)),
+        ));
+    }
+    if check_instances && a.availability_zone() != Some(new_az) && hosts.iter().any(|h| view.live_on(h) > 0) {
+        return Err(invalid_action(action, a.id, "One or more hosts contain instances in this zone"));
+    }
+    Ok(())
+}
+
+/// The zone `host` has from its aggregates, leaving out aggregate `except`.
+fn az_from(aggregates: &[Aggregate], host: &str, except: Option<i64>) -> Option<String> {
+    let zones: BTreeSet<&str> = aggregates
+        .iter()
+        .filter(|a| Some(a.id) != except && a.hosts.iter().any(|h| h == host))
+        .filter_map(Aggregate::availability_zone)
+        .collect();
+    zones.into_iter().next().map(str::to_string)
 }
 
 fn apply_metadata(a: &mut Aggregate, changes: &BTreeMap<String, Option<String>>) {
@@ -262,7 +281,7 @@ fn py_opt(z: Option<&str>) -> String {
     z.unwrap_or("None").to_string()
 }
 
-fn move_message(verb: &str, from: Option<&str>, to: Option<&str>, n: usize) -> String {
+fn move_message(verb: &str, from: Option<&str>, to: Option<&str>, n: i64) -> String {
     format!(
         "The host cannot be {verb} the aggregate as the availability zone of the host would change from '{}' to '{}' \
          but the host already has {n} instance(s). Changing the AZ of an existing instance is not supported by this \

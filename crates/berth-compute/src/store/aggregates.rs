@@ -23,6 +23,60 @@ fn name_taken(name: &str) -> ComputeError {
     ComputeError::conflict(format!("Aggregate {name} already exists."))
 }
 
+/// The aggregates, and the hosts with live instances, as a write
+/// transaction holding the aggregate lock reads them: what a zone check
+/// decides on, so that no other change can slip between a check and its
+/// write (two hosts-to-zone changes that each pass alone, but not together).
+#[derive(Debug, Clone, Default)]
+pub struct AggregateView {
+    pub aggregates: Vec<Aggregate>,
+    /// Live instances per host (hosts without any are absent).
+    pub instances_on: BTreeMap<String, i64>,
+}
+
+impl AggregateView {
+    pub fn get(&self, id: i64) -> Option<&Aggregate> {
+        self.aggregates.iter().find(|a| a.id == id)
+    }
+
+    pub fn live_on(&self, host: &str) -> i64 {
+        self.instances_on.get(host).copied().unwrap_or(0)
+    }
+}
+
+/// The PostgreSQL advisory lock every checked aggregate change takes
+/// ("berthagg"); on SQLite the writer lock serialises them already.
+const AGGREGATE_LOCK: i64 = 0x6265_7274_6861_6767;
+
+/// Take the aggregate lock and read the view inside `tx`.
+async fn locked_view(tx: &mut Tx, engine: Engine) -> Result<AggregateView> {
+    if engine == Engine::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(AGGREGATE_LOCK).execute(&mut **tx).await?;
+    }
+    let mut hosts: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+    for r in
+        sqlx::query("SELECT aggregate_id, host FROM compute_aggregate_hosts ORDER BY host").fetch_all(&mut **tx).await?
+    {
+        hosts.entry(get_i64(&r, "aggregate_id")?).or_default().push(get_str(&r, "host")?);
+    }
+    let rows = sqlx::query(&format!("SELECT {COLS} FROM compute_aggregates ORDER BY id")).fetch_all(&mut **tx).await?;
+    let aggregates = rows
+        .iter()
+        .map(|r| aggregate(r, hosts.remove(&get_i64(r, "id")?).unwrap_or_default()))
+        .collect::<Result<_>>()?;
+    let mut instances_on = BTreeMap::new();
+    for r in sqlx::query(
+        "SELECT host, CAST(COUNT(*) AS BIGINT) AS n FROM compute_instances \
+         WHERE deleted = 0 AND host IS NOT NULL GROUP BY host",
+    )
+    .fetch_all(&mut **tx)
+    .await?
+    {
+        instances_on.insert(get_str(&r, "host")?, get_i64(&r, "n")?);
+    }
+    Ok(AggregateView { aggregates, instances_on })
+}
+
 impl Db {
     async fn aggregate_hosts(&self) -> Result<BTreeMap<i64, Vec<String>>> {
         let rows = sqlx::query("SELECT aggregate_id, host FROM compute_aggregate_hosts ORDER BY host")
@@ -92,16 +146,15 @@ impl Db {
         Ok(a)
     }
 
-    /// Save an aggregate's name and metadata ([`ErrorKind::Conflict`] when
-    /// another aggregate has the name).
-    pub async fn save_aggregate(&self, a: &Aggregate) -> Result<()> {
+    /// Change an aggregate's name and metadata: `edit` gets the view a
+    /// locked write transaction reads (see [`AggregateView`]) and answers
+    /// the aggregate to save, or refuses. [`ErrorKind::Conflict`] when
+    /// another aggregate has the new name.
+    pub async fn edit_aggregate(&self, edit: impl FnOnce(&AggregateView) -> Result<Aggregate>) -> Result<Aggregate> {
         let mut w = self.write().await?;
-        let taken = sqlx::query("SELECT id FROM compute_aggregates WHERE name = $1 AND id <> $2")
-            .bind(&a.name)
-            .bind(a.id)
-            .fetch_optional(&mut *w.tx)
-            .await?;
-        if taken.is_some() {
+        let view = locked_view(&mut w.tx, self.engine).await?;
+        let a = edit(&view)?;
+        if view.aggregates.iter().any(|o| o.id != a.id && o.name == a.name) {
             return Err(name_taken(&a.name));
         }
         let meta = serde_json::to_string(&a.metadata).map_err(|e| ComputeError::internal(e.to_string()))?;
@@ -125,7 +178,7 @@ impl Db {
         }
         w.commit().await?;
         self.hosts_changed();
-        Ok(())
+        Ok(a)
     }
 
     /// Delete an aggregate (and its host list); `false` when there was none.
@@ -138,33 +191,23 @@ impl Db {
         Ok(n.rows_affected() > 0)
     }
 
-    /// Add a host to an aggregate; `false` when it already was in it.
-    pub async fn add_aggregate_host(&self, id: i64, host: &str) -> Result<bool> {
+    /// Add `host` to aggregate `id` if `check` (given the locked view, see
+    /// [`AggregateView`]) allows it; `check`'s answer is returned.
+    pub async fn add_aggregate_host<T>(
+        &self,
+        id: i64,
+        host: &str,
+        check: impl FnOnce(&AggregateView) -> Result<T>,
+    ) -> Result<T> {
         let mut w = self.write().await?;
-        let exists = sqlx::query("SELECT host FROM compute_aggregate_hosts WHERE aggregate_id = $1 AND host = $2")
+        let view = locked_view(&mut w.tx, self.engine).await?;
+        let out = check(&view)?;
+        sqlx::query("INSERT INTO compute_aggregate_hosts (aggregate_id, host, created_at) VALUES ($1, $2, $3)")
             .bind(id)
             .bind(host)
-            .fetch_optional(&mut *w.tx)
+            .bind(now_us())
+            .execute(&mut *w.tx)
             .await?;
-        if exists.is_some() {
-            return Ok(false);
-        }
-        let res =
-            sqlx::query("INSERT INTO compute_aggregate_hosts (aggregate_id, host, created_at) VALUES ($1, $2, $3)")
-                .bind(id)
-                .bind(host)
-                .bind(now_us())
-                .execute(&mut *w.tx)
-                .await;
-        match res {
-            Ok(_) => {}
-            Err(e) => {
-                return match ComputeError::from(e) {
-                    e if e.kind == ErrorKind::Conflict => Ok(false),
-                    e => Err(e),
-                }
-            }
-        }
         sqlx::query("UPDATE compute_aggregates SET updated_at = $1 WHERE id = $2")
             .bind(now_us())
             .bind(id)
@@ -172,28 +215,33 @@ impl Db {
             .await?;
         w.commit().await?;
         self.hosts_changed();
-        Ok(true)
+        Ok(out)
     }
 
-    /// Remove a host from an aggregate; `false` when it was not in it.
-    pub async fn remove_aggregate_host(&self, id: i64, host: &str) -> Result<bool> {
+    /// Remove `host` from aggregate `id` if `check` (given the locked view)
+    /// allows it; `check`'s answer is returned.
+    pub async fn remove_aggregate_host<T>(
+        &self,
+        id: i64,
+        host: &str,
+        check: impl FnOnce(&AggregateView) -> Result<T>,
+    ) -> Result<T> {
         let mut w = self.write().await?;
-        let n = sqlx::query("DELETE FROM compute_aggregate_hosts WHERE aggregate_id = $1 AND host = $2")
+        let view = locked_view(&mut w.tx, self.engine).await?;
+        let out = check(&view)?;
+        sqlx::query("DELETE FROM compute_aggregate_hosts WHERE aggregate_id = $1 AND host = $2")
             .bind(id)
             .bind(host)
             .execute(&mut *w.tx)
-            .await?
-            .rows_affected();
-        if n > 0 {
-            sqlx::query("UPDATE compute_aggregates SET updated_at = $1 WHERE id = $2")
-                .bind(now_us())
-                .bind(id)
-                .execute(&mut *w.tx)
-                .await?;
-        }
+            .await?;
+        sqlx::query("UPDATE compute_aggregates SET updated_at = $1 WHERE id = $2")
+            .bind(now_us())
+            .bind(id)
+            .execute(&mut *w.tx)
+            .await?;
         w.commit().await?;
         self.hosts_changed();
-        Ok(n > 0)
+        Ok(out)
     }
 
     /// The uuids of the aggregates `host` is in (one indexed query: every

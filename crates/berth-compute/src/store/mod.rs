@@ -18,6 +18,7 @@ mod server_groups;
 mod services;
 mod tasks;
 
+pub(crate) use aggregates::AggregateView;
 pub(crate) use instances::set_state_tx;
 pub(crate) use keypairs::NewKeyPair;
 pub(crate) use outbox::insert_outbox_tx;
