@@ -557,6 +557,10 @@ impl ComputeAgent {
                 return Ok(n);
             }
             n += tasks.len();
+            // A short batch took everything runnable: tasks queued after
+            // the claim wake this agent again (the wake-up is kept until it
+            // waits), so no second, empty claim is needed.
+            let last = tasks.len() < BATCH as usize;
             let (builds, others): (Vec<Task>, Vec<Task>) =
                 tasks.into_iter().partition(|t| t.kind == task_kind::BUILD && t.instance_uuid.is_some());
             if !builds.is_empty() {
@@ -571,6 +575,9 @@ impl ComputeAgent {
                     Ok(()) => self.svc.db.complete_task(task.id).await?,
                     Err(e) => self.task_failed(&task, &e).await?,
                 }
+            }
+            if last {
+                return Ok(n);
             }
         }
     }
@@ -595,11 +602,9 @@ impl ComputeAgent {
         let mut failed = Vec::new();
         let mut spawned = Vec::with_capacity(spawning.len());
         for u in spawning {
-            if let Some(i) = db.get_instance(u).await? {
-                if let Some(why) = self.svc.group_policy_violation(&i, &self.config.host).await? {
-                    failed.push((u, why));
-                    continue;
-                }
+            if let Some(why) = self.svc.group_policy_violation(u, &self.config.host).await? {
+                failed.push((u, why));
+                continue;
             }
             match self.driver.check("spawn") {
                 Ok(()) => {
@@ -622,14 +627,11 @@ impl ComputeAgent {
         }
         let spawning = spawned;
         let ids: Vec<i64> = tasks.iter().map(|t| t.id).collect();
-        let launched = db.finish_spawns(&spawning, &ids).await?;
         let banner: Vec<(Uuid, String)> = spawning
             .iter()
             .flat_map(|u| console_lines(Event::Spawn, *u, &self.config.host).into_iter().map(move |l| (*u, l)))
             .collect();
-        if let Err(e) = db.append_console(&banner, false).await {
-            tracing::warn!(host = %self.config.host, error = %e, "cannot record console output");
-        }
+        let launched = db.finish_spawns(&spawning, &ids, &banner).await?;
         if launched < spawning.len() {
             tracing::info!(host = %self.config.host, changed = spawning.len() - launched, "instances changed while spawning");
         }

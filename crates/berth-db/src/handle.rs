@@ -25,17 +25,20 @@ pub type CommitHook = Arc<dyn Fn(Db, &[&'static str]) -> HookFuture + Send + Syn
 /// Handle on one service's database. Cheap to clone (clones share pools,
 /// writer lock and hooks).
 ///
-/// On SQLite, reads use a small pool and every write runs on one dedicated
-/// connection behind this handle's writer mutex and begins with
-/// `BEGIN IMMEDIATE`, so writers of other processes or services sharing the
-/// file wait (busy_timeout) instead of failing a read-to-write upgrade with
-/// "database is locked". On PostgreSQL reads and writes share one pool.
+/// On SQLite, reads use a small pool and every write runs on one
+/// connection behind a writer mutex, both shared by every handle of this
+/// process on the same file ([`crate::Writer`]), and begins with
+/// `BEGIN IMMEDIATE`, so writers of other processes wait (busy_timeout)
+/// instead of failing a read-to-write upgrade with "database is locked".
+/// On PostgreSQL reads and writes share one pool.
 #[derive(Clone)]
 pub struct Db {
     read: AnyPool,
     write: AnyPool,
     engine: Engine,
     write_lock: Arc<Mutex<()>>,
+    /// Keeps the shared writer registered while this handle lives.
+    writer: Arc<crate::Writer>,
     hooks: Arc<Vec<CommitHook>>,
 }
 
@@ -47,9 +50,10 @@ impl Db {
         let p = crate::connect(url, max_connections).await?;
         Ok(Db {
             read: p.read,
-            write: p.write,
+            write: p.writer.pool.clone(),
             engine: p.engine,
-            write_lock: Arc::new(Mutex::new(())),
+            write_lock: p.writer.lock.clone(),
+            writer: p.writer,
             hooks: Arc::new(Vec::new()),
         })
     }
@@ -146,10 +150,14 @@ impl Db {
         Ok(())
     }
 
-    /// Close the pools (waits for connections to be returned).
+    /// Close the pools (waits for connections to be returned). A SQLite
+    /// writer other handles still share stays open for them (it closes
+    /// with the last).
     pub async fn close(&self) {
         self.read.close().await;
-        self.write.close().await;
+        if Arc::strong_count(&self.writer) == 1 {
+            self.write.close().await;
+        }
     }
 }
 
@@ -238,5 +246,50 @@ impl SingleWrite {
                 Ok(())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Handles of one process on the same SQLite file share one writer
+    /// (connection and mutex), so their writes queue in order: a write of
+    /// one handle waits for the other's transaction on the shared mutex,
+    /// and both writes land. The registry forgets the writer with its last
+    /// handle.
+    #[tokio::test]
+    async fn sqlite_handles_on_one_file_share_the_writer() {
+        let t = berth_testkit::TestDb::sqlite();
+        let a = Db::connect(&t.url, 2).await.unwrap();
+        let b = Db::connect(&t.url, 2).await.unwrap();
+        assert!(Arc::ptr_eq(&a.writer, &b.writer));
+        assert!(Arc::ptr_eq(&a.write_lock, &b.write_lock));
+        sqlx::query("CREATE TABLE t (v BIGINT)").execute(a.write_pool()).await.unwrap();
+        let mut wa = a.write().await.unwrap();
+        assert!(b.write_lock.try_lock().is_err(), "a's transaction holds the shared mutex");
+        sqlx::query("INSERT INTO t (v) VALUES (1)").execute(&mut *wa.tx).await.unwrap();
+        let later = tokio::spawn({
+            let b = b.clone();
+            async move {
+                let mut wb = b.write().await.unwrap();
+                sqlx::query("INSERT INTO t (v) VALUES (2)").execute(&mut *wb.tx).await.unwrap();
+                wb.commit().await.unwrap();
+            }
+        });
+        wa.commit().await.unwrap();
+        later.await.unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM t").fetch_one(a.pool()).await.unwrap();
+        assert_eq!(n, 2);
+        // Closing one handle leaves the other's writer open.
+        a.close().await;
+        drop(a);
+        let mut wb = b.write().await.unwrap();
+        sqlx::query("INSERT INTO t (v) VALUES (3)").execute(&mut *wb.tx).await.unwrap();
+        wb.commit().await.unwrap();
+        b.close().await;
+        drop(b);
+        let full = format!("{}?mode=rwc", t.url);
+        assert!(crate::live_sqlite_writer(&full).is_none(), "the registry forgets a writer nobody holds");
     }
 }

@@ -4,15 +4,20 @@
 //! error mapping ([`DbError`]) and strict row decoding ([`RowExt`]).
 //!
 //! Architecture invariants:
-//! - On SQLite every service opens a read pool and a single-connection write
-//!   pool with the same pragmas (busy_timeout first, WAL, foreign keys);
-//!   services share one database file in `berth up`, so they must agree on
-//!   how they wait for each other. Writes go through [`Db::write`]: the
-//!   handle's writer mutex, then `BEGIN IMMEDIATE`.
+//! - On SQLite every service opens a read pool with the same pragmas
+//!   (busy_timeout first, WAL, foreign keys), and the services of one
+//!   process that open the same database file (all four in `berth up`)
+//!   share one single-connection write pool and one writer mutex
+//!   ([`Writer`]): they queue on the mutex in order instead of meeting in
+//!   SQLite's busy handler, which sleeps 1-100 ms between tries. Writes go
+//!   through [`Db::write`]: the writer mutex, then `BEGIN IMMEDIATE`
+//!   (which still makes writers of other processes wait).
 //! - Database text stays in logs: a service turns a [`DbError`] into its own
 //!   error type by [`DbErrorKind`], never by showing the text to a client.
 //! - A column that fails to decode is an error, never a default.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex as StdMutex, OnceLock, Weak};
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
@@ -72,12 +77,38 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-/// The pools of one service: `read` for queries, `write` for write
-/// transactions (one connection on SQLite, the same pool on PostgreSQL).
+/// The pools of one service: `read` for queries, `writer` for write
+/// transactions (on SQLite one connection shared by every handle of this
+/// process on the same file; on PostgreSQL the read pool again).
 pub struct Pools {
     pub engine: Engine,
     pub read: AnyPool,
-    pub write: AnyPool,
+    pub writer: Arc<Writer>,
+}
+
+/// Where write transactions run: the pool and the mutex that orders this
+/// process's writers (used on SQLite only).
+pub struct Writer {
+    pub pool: AnyPool,
+    pub lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Writer {
+    fn new(pool: AnyPool) -> Arc<Writer> {
+        Arc::new(Writer { pool, lock: Arc::new(tokio::sync::Mutex::new(())) })
+    }
+}
+
+/// This process's SQLite writers by URL, while any handle holds them.
+fn sqlite_writers() -> &'static StdMutex<HashMap<String, Weak<Writer>>> {
+    static WRITERS: OnceLock<StdMutex<HashMap<String, Weak<Writer>>>> = OnceLock::new();
+    WRITERS.get_or_init(Default::default)
+}
+
+fn live_sqlite_writer(url: &str) -> Option<Arc<Writer>> {
+    let mut map = sqlite_writers().lock().unwrap_or_else(|p| p.into_inner());
+    map.retain(|_, w| w.strong_count() > 0);
+    map.get(url).and_then(Weak::upgrade)
 }
 
 /// Open the pools. `max_connections` bounds the read pool (capped at 8 on
@@ -106,13 +137,35 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<Pools, String> {
                     })
                 })
             };
-            let write = opts().max_connections(1).connect(&full).await.map_err(open_err)?;
+            // One writer per file and process (an in-memory database is
+            // private to its connection, so it is never shared).
+            let shared = !full.contains(":memory:");
+            let writer = match live_sqlite_writer(&full).filter(|_| shared) {
+                Some(w) => w,
+                None => {
+                    let opened = Writer::new(opts().max_connections(1).connect(&full).await.map_err(open_err)?);
+                    if shared {
+                        // Another handle may have opened it meanwhile: use
+                        // the one registered first.
+                        let mut map = sqlite_writers().lock().unwrap_or_else(|p| p.into_inner());
+                        match map.get(&full).and_then(Weak::upgrade) {
+                            Some(first) => first,
+                            None => {
+                                map.insert(full.clone(), Arc::downgrade(&opened));
+                                opened
+                            }
+                        }
+                    } else {
+                        opened
+                    }
+                }
+            };
             let read = opts().max_connections(max_connections.clamp(1, 8)).connect(&full).await.map_err(open_err)?;
-            Ok(Pools { engine, read, write })
+            Ok(Pools { engine, read, writer })
         }
         Engine::Postgres => {
             let pool = pool_options().max_connections(max_connections.max(1)).connect(&full).await.map_err(open_err)?;
-            Ok(Pools { engine, read: pool.clone(), write: pool })
+            Ok(Pools { engine, read: pool.clone(), writer: Writer::new(pool) })
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use berth_policy::{Enforcer, EnforcerConfig};
@@ -193,6 +194,62 @@ pub struct Identity {
     dummy_hash: String,
     /// Tokens issued by this process, to schedule expired-token sweeps.
     issued: AtomicU64,
+    /// Recently validated tokens (see [`TokenCache`]).
+    token_cache: Arc<TokenCache>,
+}
+
+/// Tokens validated for the other APIs, as keystonemiddleware caches them
+/// (its `token_cache_time`, 300 s by default), but kept exact within the
+/// process: every identity write but a token's issue (a revocation, a role
+/// or group change, a user, project or domain update...) empties the
+/// cache, since any may change what a token grants. Writes of other
+/// processes sharing the database are seen within [`TOKEN_CACHE_TTL`].
+/// An entry also ends when its token (or the token's trust or application
+/// credential) expires. Unknown tokens are never cached.
+#[derive(Default)]
+pub(crate) struct TokenCache {
+    generation: AtomicU64,
+    entries: std::sync::Mutex<std::collections::HashMap<String, CachedToken>>,
+}
+
+struct CachedToken {
+    generation: u64,
+    cached_at: std::time::Instant,
+    /// Microseconds since the epoch.
+    valid_until: i64,
+    token: ValidatedToken,
+}
+
+/// How long a validated token is reused without asking the database.
+pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(5);
+/// Entries kept at most (the cache is emptied when it would grow past).
+const TOKEN_CACHE_MAX: usize = 8192;
+/// The tag of the write that issues a token (it changes no other token).
+pub(crate) const TOKEN_ISSUED: &str = "token-issued";
+
+impl TokenCache {
+    fn get(&self, hash: &str, now: i64) -> Option<ValidatedToken> {
+        let generation = self.generation.load(Ordering::Acquire);
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let e = entries.get(hash)?;
+        (e.generation == generation && e.valid_until > now && e.cached_at.elapsed() < TOKEN_CACHE_TTL)
+            .then(|| e.token.clone())
+    }
+
+    /// Keep `token`, validated while the cache was at `generation`.
+    fn put(&self, hash: String, generation: u64, valid_until: i64, token: ValidatedToken) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= TOKEN_CACHE_MAX {
+            entries.clear();
+        }
+        entries.insert(hash, CachedToken { generation, cached_at: std::time::Instant::now(), valid_until, token });
+    }
+
+    /// Something a token may depend on changed: forget every entry.
+    fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.entries.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
 }
 
 /// Sweep expired tokens once per this many issued tokens.
@@ -223,12 +280,21 @@ impl Identity {
     /// Connect to the database and apply the identity migrations.
     pub async fn open(config: IdentityConfig) -> Result<Identity> {
         let policy = build_policy(&config)?;
-        let db = crate::db::open(&config.database_url, config.max_connections).await?;
+        let token_cache = Arc::new(TokenCache::default());
+        let cache = token_cache.clone();
+        let db = crate::db::open(&config.database_url, config.max_connections).await?.with_tagged_commit_hook(
+            move |_, tags| {
+                if !tags.contains(&TOKEN_ISSUED) {
+                    cache.invalidate();
+                }
+                Box::pin(async {})
+            },
+        );
         let hashing = config.password_hashing;
         let dummy_hash = tokio::task::spawn_blocking(move || hashing.hash("berth-dummy-password"))
             .await
             .map_err(|e| IdentityError::internal(format!("hashing task failed: {e}")))??;
-        Ok(Identity { db, config, policy, dummy_hash, issued: AtomicU64::new(0) })
+        Ok(Identity { db, config, policy, dummy_hash, issued: AtomicU64::new(0), token_cache })
     }
 
     pub fn config(&self) -> &IdentityConfig {
@@ -249,8 +315,29 @@ impl Identity {
     /// unknown, expired, revoked, or no longer grants anything (user or
     /// scope target disabled or deleted, roles removed).
     pub async fn validate_token(&self, token: &str) -> Option<ValidatedToken> {
+        let hash = sha256_hex(token);
+        let now = berth_time::now();
+        if let Some(t) = self.token_cache.get(&hash, now) {
+            return Some(t);
+        }
+        // The generation before the reads: a write committed meanwhile
+        // makes the entry stale at once.
+        let generation = self.token_cache.generation.load(Ordering::Acquire);
         match self.resolve_token(token).await {
-            Ok(info) => Some(ValidatedToken::from(&info)),
+            Ok(info) => {
+                let v = ValidatedToken::from(&info);
+                let valid_until = [
+                    Some(info.stored.expires_at),
+                    info.trust.as_ref().and_then(|t| t.expires_at),
+                    info.app_cred.as_ref().and_then(|a| a.expires_at),
+                ]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(now);
+                self.token_cache.put(hash, generation, valid_until, v.clone());
+                Some(v)
+            }
             Err(e) => {
                 if e.kind == crate::error::ErrorKind::Internal || e.kind == crate::error::ErrorKind::Unavailable {
                     tracing::warn!(error = %e.message, "token validation failed on a database error");
@@ -607,6 +694,7 @@ impl Identity {
             t.remaining_uses = t.remaining_uses.map(|n| n - 1);
         }
         token::insert(&mut w.tx, &sha256_hex(&secret), &stored).await?;
+        w.tag(TOKEN_ISSUED);
         // Expired rows are useless; sweep them now and then.
         if self.issued.fetch_add(1, Ordering::Relaxed) % PURGE_EVERY == PURGE_EVERY - 1 {
             token::purge_expired(&mut w.tx, now).await?;

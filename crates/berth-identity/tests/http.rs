@@ -309,6 +309,9 @@ async fn validate_and_revoke(b: TestDb) {
     let (s, _, _) = env.req(Method::GET, path, Some("bogus"), &[("x-subject-token", &bob)], None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 
+    // Validated for the other APIs (and cached): a revocation through the
+    // API ends it at once.
+    assert_eq!(env.identity.validate_token(&bob).await.map(|t| t.roles), Some(vec!["member".into(), "reader".into()]));
     // revoke
     let (s, _, _) = env.req(Method::DELETE, path, Some(&admin), &[("x-subject-token", &bob)], None).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
@@ -327,6 +330,37 @@ async fn validate_and_revoke(b: TestDb) {
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 }
 both_engines!(validate_and_revoke);
+
+/// Tokens validated for the other APIs are cached as keystonemiddleware
+/// caches them: a write of another process (here: a second handle, which
+/// does not share this process's cache) is seen after the cache time, a
+/// write through this identity service at once, and issuing tokens does
+/// not empty the cache.
+async fn validation_cache(b: TestDb) {
+    let env = Env::new(b).await;
+    let admin = env.admin_token().await;
+    env.user_with_role(&admin, "carol", "carolpw", "demo", "member").await;
+    let carol = env.password_token("carol", "carolpw", Some("demo")).await.1.unwrap();
+    assert!(env.identity.validate_token(&carol).await.is_some());
+    // Another process revokes carol's tokens.
+    let other = berth_db::Db::connect(&env.url, 1).await.expect("open the database");
+    sqlx::query(
+        "UPDATE identity_tokens SET revoked = 1 WHERE user_id IN (SELECT id FROM identity_users WHERE name = 'carol')",
+    )
+    .execute(other.write_pool())
+    .await
+    .unwrap();
+    other.close().await;
+    // Within the cache time the cached answer stands; a new token's issue
+    // does not change that.
+    assert!(env.admin_token().await.len() > 10);
+    assert!(env.identity.validate_token(&carol).await.is_some(), "cached");
+    // Any identity write of this process forgets it.
+    let (s, _) = env.post("/identity/v3/projects", &admin, json!({"project": {"name": "other"}})).await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert!(env.identity.validate_token(&carol).await.is_none(), "revoked by the other process");
+}
+both_engines!(validation_cache);
 
 async fn expired_token_is_401(b: TestDb) {
     let env = Env::with_ttl(b, Duration::from_secs(1)).await;

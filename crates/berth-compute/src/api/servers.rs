@@ -728,7 +728,7 @@ pub async fn create(ctx: Ctx, JsonBody(body): JsonBody) -> ApiResult {
     if flavor.root_gb > 0 && image.min_disk > flavor.root_gb {
         return Err(ComputeError::bad_request("Flavor's disk is too small for requested image."));
     }
-    ctx.svc.check_quota(ctx.project(), &flavor, max_count).await?;
+    ctx.svc.check_quota(ctx.project(), &limits, &flavor, max_count).await?;
     let reservation_id = format!("r-{}", &Uuid::new_v4().simple().to_string()[..8]);
     let mut spec = RequestSpec::new(&flavor, Some(&image));
     if let Some(req) = &requested_az {
@@ -795,7 +795,7 @@ pub async fn create(ctx: Ctx, JsonBody(body): JsonBody) -> ApiResult {
     // conductor does).
     let created: Vec<Uuid> = instances.iter().map(|i| i.uuid).collect();
     hints.join(&ctx, &created).await?;
-    if let Err(e) = ctx.svc.record_for_scheduling(&instances, &spec).await {
+    if let Err(e) = ctx.svc.record_for_scheduling(&instances, &spec, &ctx.request_id).await {
         hints.leave(&ctx, &created).await;
         return Err(e);
     }
@@ -804,7 +804,7 @@ pub async fn create(ctx: Ctx, JsonBody(body): JsonBody) -> ApiResult {
     // `recheck_quota`; unclaimed builds count with their flavors):
     // concurrent creates that passed the first check together must not
     // leave the project over its limits. Undo ours if they did.
-    if let Err(e) = ctx.svc.check_quota(ctx.project(), &flavor, 0).await {
+    if let Err(e) = ctx.svc.check_quota(ctx.project(), &limits, &flavor, 0).await {
         for uuid in &created {
             if let Err(undo) = ctx.svc.local_delete(*uuid).await {
                 tracing::warn!(instance = %uuid, error = %undo, "could not undo an instance over quota");
@@ -818,7 +818,6 @@ pub async fn create(ctx: Ctx, JsonBody(body): JsonBody) -> ApiResult {
         }
     }
     let uuid = first.ok_or_else(|| ComputeError::internal("no instance created"))?;
-    super::instance_actions::record_all(&ctx, &created, "create").await;
     if s.get("return_reservation_id").and_then(Value::as_bool) == Some(true) {
         return Ok(json(StatusCode::ACCEPTED, json!({"reservation_id": reservation_id})));
     }

@@ -14,10 +14,10 @@ use crate::service::NOVA_COMPUTE;
 
 // ------------------------------------------------------------------ usage
 
-/// `start`/`end` as Nova reads them: absent or empty is now.
-fn period_time(v: Option<&str>) -> Result<i64> {
+/// `start`/`end` as Nova reads them: absent or empty is now (`now`).
+fn period_time(v: Option<&str>, now: i64) -> Result<i64> {
     match v.filter(|s| !s.is_empty()) {
-        None => Ok(now_us()),
+        None => Ok(now),
         Some(s) => berth_time::parse_iso8601(s)
             .map_err(|_| ComputeError::bad_request("Invalid datetime string: Datetime is in invalid format")),
     }
@@ -32,8 +32,13 @@ struct Period {
 }
 
 fn period(ctx: &Ctx) -> Result<Period> {
-    let start = period_time(ctx.q("start"))?;
-    let stop = period_time(ctx.q("end"))?;
+    // Nova reads the clock once for each absent bound, start first, so
+    // with neither given the period is the instant between the two reads;
+    // one read here, and the end a microsecond later (two reads can fall
+    // on the same microsecond, which Nova's check would refuse).
+    let now = now_us();
+    let start = period_time(ctx.q("start"), now)?;
+    let stop = period_time(ctx.q("end"), now + 1)?;
     if start >= stop {
         return Err(ComputeError::bad_request("Invalid start time. The start time cannot occur after the end time."));
     }

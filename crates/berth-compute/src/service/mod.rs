@@ -511,10 +511,17 @@ impl ComputeService {
         self.db.delete_quotas(project).await
     }
 
-    /// Refuse a create that would exceed the project's quota. Only limited
-    /// resources are counted (an unlimited project costs no usage query).
-    pub(crate) async fn check_quota(&self, project: &str, flavor: &Flavor, count: i64) -> Result<()> {
-        let limits = self.quota_limits(project).await?;
+    /// Refuse a create that would exceed the project's quota (`limits`, as
+    /// [`ComputeService::quota_limits`] reads them: a create reads them
+    /// once for its check and its recheck). Only limited resources are
+    /// counted (an unlimited project costs no usage query).
+    pub(crate) async fn check_quota(
+        &self,
+        project: &str,
+        limits: &BTreeMap<String, i64>,
+        flavor: &Flavor,
+        count: i64,
+    ) -> Result<()> {
         let limit_of = |res: &str| limits.get(res).copied().unwrap_or(-1);
         let wanted = [("instances", count), ("cores", flavor.vcpus * count), ("ram", flavor.memory_mb * count)];
         if wanted.iter().all(|(res, _)| limit_of(res) < 0) {

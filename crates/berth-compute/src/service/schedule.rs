@@ -78,9 +78,14 @@ type Item = (Task, Instance);
 impl ComputeService {
     /// Record new instances and queue their scheduling, in one transaction
     /// (the scheduler picks them up after the commit).
-    pub(crate) async fn record_for_scheduling(&self, instances: &[Instance], spec: &RequestSpec) -> Result<()> {
+    pub(crate) async fn record_for_scheduling(
+        &self,
+        instances: &[Instance],
+        spec: &RequestSpec,
+        request_id: &str,
+    ) -> Result<()> {
         let payload = serde_json::to_value(spec).map_err(|e| crate::error::ComputeError::internal(e.to_string()))?;
-        self.db.insert_instances_for_scheduling(instances, &payload).await
+        self.db.insert_instances_for_scheduling(instances, &payload, request_id).await
     }
 
     /// The compute nodes and services the filters look at: the cached view

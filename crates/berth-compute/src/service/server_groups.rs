@@ -95,12 +95,8 @@ impl ComputeService {
     /// is. Of two members in conflict only one yields: a member counts
     /// against this one when it is already launched or, while both are
     /// building, when its uuid is smaller.
-    pub(crate) async fn group_policy_violation(
-        &self,
-        instance: &crate::model::Instance,
-        host: &str,
-    ) -> Result<Option<String>> {
-        let Some(g) = self.db.server_group_of(instance.uuid).await? else { return Ok(None) };
+    pub(crate) async fn group_policy_violation(&self, instance: Uuid, host: &str) -> Result<Option<String>> {
+        let Some(g) = self.db.server_group_of(instance).await? else { return Ok(None) };
         let policy = GroupPolicy::parse(&g.policy);
         if !matches!(policy, Some(GroupPolicy::AntiAffinity | GroupPolicy::Affinity)) {
             return Ok(None);
@@ -111,8 +107,8 @@ impl ComputeService {
             .get_instances(&g.members)
             .await?
             .into_iter()
-            .filter(|i| !i.deleted && i.uuid != instance.uuid && i.host.is_some())
-            .filter(|i| !building(i) || i.uuid < instance.uuid)
+            .filter(|i| !i.deleted && i.uuid != instance && i.host.is_some())
+            .filter(|i| !building(i) || i.uuid < instance)
             .collect();
         Ok(match policy {
             Some(GroupPolicy::AntiAffinity) => {

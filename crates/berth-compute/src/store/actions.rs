@@ -22,6 +22,30 @@ fn action_from_row(r: &AnyRow) -> Result<InstanceAction> {
 const ACTION_COLS: &str =
     "id, instance_uuid, action, request_id, user_id, project_id, message, start_time, finish_time, updated_at";
 
+/// Insert an instance action (started now) in `tx`.
+pub(super) async fn insert_action_tx(
+    tx: &mut Tx,
+    instance: Uuid,
+    action: &str,
+    request_id: &str,
+    user_id: &str,
+    project_id: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO compute_instance_actions (instance_uuid, action, request_id, user_id, project_id, start_time, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6)",
+    )
+    .bind(instance.to_string())
+    .bind(action)
+    .bind(request_id)
+    .bind(user_id)
+    .bind(project_id)
+    .bind(now_us())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 impl Db {
     /// Record that `request_id` started `action` on an instance.
     pub async fn record_action(
@@ -33,19 +57,7 @@ impl Db {
         project_id: &str,
     ) -> Result<()> {
         let mut w = self.write().await?;
-        let now = now_us();
-        sqlx::query(
-            "INSERT INTO compute_instance_actions (instance_uuid, action, request_id, user_id, project_id, start_time, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6)",
-        )
-        .bind(instance.to_string())
-        .bind(action)
-        .bind(request_id)
-        .bind(user_id)
-        .bind(project_id)
-        .bind(now)
-        .execute(&mut *w.tx)
-        .await?;
+        insert_action_tx(&mut w.tx, instance, action, request_id, user_id, project_id).await?;
         Ok(w.commit().await?)
     }
 

@@ -7,6 +7,37 @@ use super::*;
 /// ones arrive, the way a serial log file rotates).
 pub const CONSOLE_LINES_KEPT: i64 = 1000;
 
+/// Append console lines in `tx` (`trim`: keep only the last
+/// `CONSOLE_LINES_KEPT` of each instance touched).
+pub(super) async fn insert_console_tx(tx: &mut Tx, lines: &[(Uuid, String)], trim: bool) -> Result<()> {
+    let now = now_us();
+    for chunk in lines.chunks(200) {
+        let marks: Vec<String> =
+            (0..chunk.len()).map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3)).collect();
+        let sql =
+            format!("INSERT INTO compute_console_log (instance_uuid, line, created_at) VALUES {}", marks.join(", "));
+        let mut q = sqlx::query(&sql);
+        for (u, line) in chunk {
+            q = q.bind(u.to_string()).bind(line.clone()).bind(now);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    if trim {
+        let touched: std::collections::BTreeSet<Uuid> = lines.iter().map(|(u, _)| *u).collect();
+        for u in touched {
+            sqlx::query(
+                "DELETE FROM compute_console_log WHERE instance_uuid = $1 AND id NOT IN \
+                 (SELECT id FROM compute_console_log WHERE instance_uuid = $1 ORDER BY id DESC LIMIT $2)",
+            )
+            .bind(u.to_string())
+            .bind(CONSOLE_LINES_KEPT)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
 impl Db {
     /// Lock (`Some((by, reason))`) or unlock (`None`) a live instance.
     /// `false` when it does not exist (or is deleted).
@@ -136,33 +167,7 @@ impl Db {
             return Ok(());
         }
         let mut w = self.write().await?;
-        let now = now_us();
-        for chunk in lines.chunks(200) {
-            let marks: Vec<String> =
-                (0..chunk.len()).map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3)).collect();
-            let sql = format!(
-                "INSERT INTO compute_console_log (instance_uuid, line, created_at) VALUES {}",
-                marks.join(", ")
-            );
-            let mut q = sqlx::query(&sql);
-            for (u, line) in chunk {
-                q = q.bind(u.to_string()).bind(line.clone()).bind(now);
-            }
-            q.execute(&mut *w.tx).await?;
-        }
-        if trim {
-            let touched: std::collections::BTreeSet<Uuid> = lines.iter().map(|(u, _)| *u).collect();
-            for u in touched {
-                sqlx::query(
-                    "DELETE FROM compute_console_log WHERE instance_uuid = $1 AND id NOT IN \
-                     (SELECT id FROM compute_console_log WHERE instance_uuid = $1 ORDER BY id DESC LIMIT $2)",
-                )
-                .bind(u.to_string())
-                .bind(CONSOLE_LINES_KEPT)
-                .execute(&mut *w.tx)
-                .await?;
-            }
-        }
+        insert_console_tx(&mut w.tx, lines, trim).await?;
         Ok(w.commit().await?)
     }
 

@@ -68,13 +68,21 @@ fn instance_from_row(r: &AnyRow) -> Result<Instance> {
 }
 
 impl Db {
-    /// Record new instances (`BUILD`/`scheduling`) and queue their
-    /// scheduling (one task each, `payload` the request spec), in one
-    /// transaction; the scheduler is woken after the commit.
-    pub async fn insert_instances_for_scheduling(&self, instances: &[Instance], payload: &Value) -> Result<()> {
+    /// Record new instances (`BUILD`/`scheduling`), their `create`
+    /// instance actions (`request_id`) and queue their scheduling (one task
+    /// each, `payload` the request spec), in one transaction; the scheduler
+    /// is woken after the commit.
+    pub async fn insert_instances_for_scheduling(
+        &self,
+        instances: &[Instance],
+        payload: &Value,
+        request_id: &str,
+    ) -> Result<()> {
         let mut w = self.write().await?;
         for i in instances {
             insert_instance_tx(&mut w.tx, i).await?;
+            super::actions::insert_action_tx(&mut w.tx, i.uuid, "create", request_id, &i.user_id, &i.project_id)
+                .await?;
             enqueue_tx(&mut w.tx, SCHEDULER_QUEUE, task_kind::SCHEDULE, Some(i.uuid), payload).await?;
         }
         w.commit().await?;
@@ -299,8 +307,9 @@ impl Db {
     }
 
     /// Finish spawned builds (ACTIVE, running, launched now; only those
-    /// still `spawning`) and close their tasks, in one transaction.
-    pub async fn finish_spawns(&self, uuids: &[Uuid], tasks: &[i64]) -> Result<usize> {
+    /// still `spawning`), append what their consoles printed and close
+    /// their tasks, in one transaction.
+    pub async fn finish_spawns(&self, uuids: &[Uuid], tasks: &[i64], console: &[(Uuid, String)]) -> Result<usize> {
         let mut w = self.write().await?;
         let now = now_us();
         let mut n = 0;
@@ -318,6 +327,7 @@ impl Db {
             .await?
             .rows_affected() as usize;
         }
+        super::extras::insert_console_tx(&mut w.tx, console, false).await?;
         delete_tasks_tx(&mut w.tx, tasks).await?;
         w.commit().await?;
         Ok(n)
@@ -366,7 +376,7 @@ impl Db {
 
     /// Finish one spawned build (see [`Db::finish_spawns`]).
     pub async fn set_launched(&self, uuid: Uuid) -> Result<bool> {
-        Ok(self.finish_spawns(&[uuid], &[]).await? > 0)
+        Ok(self.finish_spawns(&[uuid], &[], &[]).await? > 0)
     }
 
     /// Mark an instance deleted and record, in the same transaction, that

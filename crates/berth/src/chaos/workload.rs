@@ -86,6 +86,22 @@ pub struct Stats {
     refusals: Mutex<BTreeMap<String, u64>>,
 }
 
+/// A refusal message with its uuids replaced by `<uuid>`, so refusals of
+/// the same kind count together whichever server they named.
+fn generalize(msg: &str) -> String {
+    msg.split(' ')
+        .map(|word| {
+            let core = word.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '-');
+            if core.len() >= 32 && uuid::Uuid::parse_str(core).is_ok() {
+                word.replace(core, "<uuid>")
+            } else {
+                word.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 impl Stats {
     /// Count one request of `op` and return its outcome class.
     pub fn record(&self, op: &str, answer: &anyhow::Result<(reqwest::StatusCode, Value)>) -> &'static str {
@@ -98,14 +114,12 @@ impl Stats {
         };
         if let Ok((s, body)) = answer {
             if s.is_client_error() {
-                let msg = body
-                    .as_object()
-                    .and_then(|o| o.values().next())
-                    .and_then(|e| e["message"].as_str())
-                    .unwrap_or("")
-                    .chars()
-                    .take(90)
-                    .collect::<String>();
+                let msg = generalize(
+                    body.as_object().and_then(|o| o.values().next()).and_then(|e| e["message"].as_str()).unwrap_or(""),
+                )
+                .chars()
+                .take(90)
+                .collect::<String>();
                 let mut r = self.refusals.lock().unwrap_or_else(|p| p.into_inner());
                 *r.entry(format!("{op}: {} {msg}", s.as_u16())).or_default() += 1;
             }
@@ -304,5 +318,20 @@ async fn one_operation(
             let body = bodies[rng.random_range(0..bodies.len())].clone();
             action(api, stats, "any action", &s.id, body).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::generalize;
+
+    #[test]
+    fn refusal_messages_lose_their_uuids() {
+        assert_eq!(
+            generalize("Cannot 'resize' instance 0af7dcd3-7c1d-4277-9aa3-178eaea65b77 while it is in vm_state error"),
+            "Cannot 'resize' instance <uuid> while it is in vm_state error"
+        );
+        assert_eq!(generalize("Instance 0af7dcd37c1d42779aa3178eaea65b77. is locked"), "Instance <uuid>. is locked");
+        assert_eq!(generalize("Flavor 42 could not be found."), "Flavor 42 could not be found.");
     }
 }
