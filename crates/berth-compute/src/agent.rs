@@ -552,7 +552,8 @@ impl ComputeAgent {
         let mut n = 0;
         let lease = self.config.task_lease.as_millis() as i64;
         loop {
-            let tasks = self.svc.db.claim_tasks(&self.config.host, &self.worker_id, lease, BATCH).await?;
+            let (tasks, spawning) =
+                self.svc.db.claim_host_tasks(&self.config.host, &self.worker_id, lease, BATCH).await?;
             if tasks.is_empty() {
                 return Ok(n);
             }
@@ -564,7 +565,7 @@ impl ComputeAgent {
             let (builds, others): (Vec<Task>, Vec<Task>) =
                 tasks.into_iter().partition(|t| t.kind == task_kind::BUILD && t.instance_uuid.is_some());
             if !builds.is_empty() {
-                if let Err(e) = self.run_builds(&builds).await {
+                if let Err(e) = self.run_builds(&builds, spawning).await {
                     for t in &builds {
                         self.task_failed(t, &e).await?;
                     }
@@ -587,10 +588,9 @@ impl ComputeAgent {
     /// spawned, and they become ACTIVE with their tasks closed together.
     /// Builds of instances deleted or moved meanwhile just close (a guest
     /// left of a deleted one is destroyed).
-    async fn run_builds(&self, tasks: &[Task]) -> Result<()> {
+    async fn run_builds(&self, tasks: &[Task], spawning: Vec<Uuid>) -> Result<()> {
         let db = &self.svc.db;
         let uuids: Vec<Uuid> = tasks.iter().filter_map(|t| t.instance_uuid).collect();
-        let spawning = db.begin_spawns(&self.config.host, &uuids).await?;
         for u in uuids.iter().filter(|u| !spawning.contains(u)) {
             if db.get_instance(*u).await?.is_none_or(|i| i.deleted) {
                 self.driver.destroy(*u);

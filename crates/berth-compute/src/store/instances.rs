@@ -279,31 +279,25 @@ impl Db {
         Ok(moved)
     }
 
-    /// Begin the builds of `host` in one transaction: each instance still
-    /// waiting on this host moves to `spawning` (one already `spawning` —
-    /// an earlier attempt's — is carried on). Returns those to spawn.
-    pub async fn begin_spawns(&self, host: &str, uuids: &[Uuid]) -> Result<Vec<Uuid>> {
+    /// An agent's turn in one transaction: claim up to `limit` of `host`'s
+    /// runnable tasks (see [`Db::claim_tasks`]) and begin the builds among
+    /// them (each still meant for `host` moves to `spawning`; one already
+    /// `spawning`, an earlier attempt's, is carried on). Returns the tasks and the instances
+    /// to spawn.
+    pub async fn claim_host_tasks(
+        &self,
+        host: &str,
+        worker: &str,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<(Vec<Task>, Vec<Uuid>)> {
         let mut w = self.write().await?;
-        let mut out = Vec::with_capacity(uuids.len());
-        let spawn = crate::lifecycle::effect(crate::lifecycle::Event::Spawn);
-        for u in uuids {
-            let row =
-                sqlx::query("SELECT host, vm_state, task_state FROM compute_instances WHERE uuid = $1 AND deleted = 0")
-                    .bind(u.to_string())
-                    .fetch_optional(&mut *w.tx)
-                    .await?;
-            let Some(row) = row else { continue };
-            if get_opt_str(&row, "host")?.as_deref() != Some(host) {
-                continue;
-            }
-            let resumed = get_str(&row, "vm_state")? == VmState::Building.as_str()
-                && get_opt_str(&row, "task_state")?.as_deref() == Some(TaskState::Spawning.as_str());
-            if resumed || set_state_tx(&mut w.tx, *u, &spawn).await? {
-                out.push(*u);
-            }
-        }
+        let tasks = self.claim_tasks_tx(&mut w.tx, host, worker, lease_ms, limit).await?;
+        let builds: Vec<Uuid> =
+            tasks.iter().filter(|t| t.kind == task_kind::BUILD).filter_map(|t| t.instance_uuid).collect();
+        let spawning = begin_spawns_tx(&mut w.tx, host, &builds).await?;
         w.commit().await?;
-        Ok(out)
+        Ok((tasks, spawning))
     }
 
     /// Finish spawned builds (ACTIVE, running, launched now; only those
@@ -488,6 +482,31 @@ impl Db {
         })
         .transpose()
     }
+}
+
+/// Move the builds of `uuids` still meant for `host` to `spawning` in
+/// `tx` (one already `spawning`, an earlier attempt's, is carried on);
+/// returns those to spawn.
+async fn begin_spawns_tx(tx: &mut Tx, host: &str, uuids: &[Uuid]) -> Result<Vec<Uuid>> {
+    let mut out = Vec::with_capacity(uuids.len());
+    let spawn = crate::lifecycle::effect(crate::lifecycle::Event::Spawn);
+    for u in uuids {
+        let row =
+            sqlx::query("SELECT host, vm_state, task_state FROM compute_instances WHERE uuid = $1 AND deleted = 0")
+                .bind(u.to_string())
+                .fetch_optional(&mut **tx)
+                .await?;
+        let Some(row) = row else { continue };
+        if get_opt_str(&row, "host")?.as_deref() != Some(host) {
+            continue;
+        }
+        let resumed = get_str(&row, "vm_state")? == VmState::Building.as_str()
+            && get_opt_str(&row, "task_state")?.as_deref() == Some(TaskState::Spawning.as_str());
+        if resumed || set_state_tx(tx, *u, &spawn).await? {
+            out.push(*u);
+        }
+    }
+    Ok(out)
 }
 
 async fn insert_instance_tx(tx: &mut Tx, i: &Instance) -> Result<()> {

@@ -64,6 +64,21 @@ impl Db {
     /// on PostgreSQL the rows are picked with `FOR UPDATE SKIP LOCKED` so
     /// concurrent workers never wait on each other.
     pub async fn claim_tasks(&self, host: &str, worker: &str, lease_ms: i64, limit: i64) -> Result<Vec<Task>> {
+        let mut w = self.write().await?;
+        let tasks = self.claim_tasks_tx(&mut w.tx, host, worker, lease_ms, limit).await?;
+        w.commit().await?;
+        Ok(tasks)
+    }
+
+    /// [`Db::claim_tasks`] inside `tx`.
+    pub(super) async fn claim_tasks_tx(
+        &self,
+        tx: &mut Tx,
+        host: &str,
+        worker: &str,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<Task>> {
         let now = now_us();
         let lock = match self.engine {
             Engine::Sqlite => "",
@@ -76,7 +91,6 @@ impl Db {
              OR (state = $5 AND (claimed_until < $3 OR {dead}))) ORDER BY id LIMIT $7{lock}) \
              RETURNING id, host, kind, instance_uuid, payload, attempts"
         );
-        let mut w = self.write().await?;
         let rows = sqlx::query(&sql)
             .bind(worker)
             .bind(now + ms_to_us(lease_ms))
@@ -86,9 +100,8 @@ impl Db {
             .bind(QueueState::Pending.as_str())
             .bind(limit)
             .bind(self.proc_key())
-            .fetch_all(&mut *w.tx)
+            .fetch_all(&mut **tx)
             .await?;
-        w.commit().await?;
         let mut tasks = rows
             .iter()
             .map(|r| {
