@@ -42,6 +42,51 @@ pub enum DbKind {
     Postgres,
 }
 
+/// The database of a cloud that `berth bench boot` or `berth chaos` starts,
+/// and how many `berth up` processes share it.
+#[derive(Args, Debug, Clone)]
+pub struct CloudDbArgs {
+    /// Database of the started cloud.
+    #[arg(long, value_enum, default_value_t = DbKind::Sqlite)]
+    pub db: DbKind,
+    /// PostgreSQL server for `--db postgres`: a fresh database is created
+    /// on it (with psql) and dropped at the end.
+    #[arg(long, default_value = "postgresql://postgres@127.0.0.1:5432")]
+    pub postgres: String,
+    /// `berth up` processes sharing the database (more than one needs
+    /// `--db postgres`).
+    #[arg(long, default_value_t = 1)]
+    pub api_processes: u32,
+}
+
+impl CloudDbArgs {
+    /// Refuse combinations that cannot run.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if self.api_processes == 0 {
+            bail!("--api-processes must be at least 1");
+        }
+        if self.api_processes > 1 && self.db != DbKind::Postgres {
+            bail!("--api-processes {} needs --db postgres (processes share one database)", self.api_processes);
+        }
+        Ok(())
+    }
+
+    /// For `--db postgres`, a fresh database named `{prefix}_{uuid}`:
+    /// `(server, name)` to drop at the end, and its URL.
+    pub async fn create_database(&self, prefix: &str) -> anyhow::Result<Option<((String, String), String)>> {
+        match self.db {
+            DbKind::Sqlite => Ok(None),
+            DbKind::Postgres => {
+                let server = self.postgres.trim_end_matches('/').to_string();
+                let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+                psql(&server, &format!("CREATE DATABASE \"{name}\"")).await?;
+                let url = format!("{server}/{name}");
+                Ok(Some(((server, name), url)))
+            }
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct BootArgs {
     /// Simulated compute hosts of the started cloud.
@@ -53,18 +98,11 @@ pub struct BootArgs {
     /// Concurrent clients creating (and later deleting) servers.
     #[arg(long, default_value_t = 20)]
     pub concurrency: usize,
-    /// Database of the started cloud.
-    #[arg(long, value_enum, default_value_t = DbKind::Sqlite)]
-    pub db: DbKind,
-    /// PostgreSQL server for `--db postgres`: a fresh database is created
-    /// on it (with psql) and dropped at the end.
-    #[arg(long, default_value = "postgresql://postgres@127.0.0.1:5432")]
-    pub postgres: String,
-    /// `berth up` processes sharing one database (PostgreSQL only). With
-    /// more than one, the hosts run in a separate `berth compute --hosts`
-    /// and the clients' POSTs and DELETEs go round robin to the processes.
-    #[arg(long, default_value_t = 1)]
-    pub api_processes: u32,
+    /// The started cloud's database and API processes (with more than
+    /// one, the hosts run in a separate `berth compute --hosts` and the
+    /// clients' POSTs and DELETEs go round robin to the processes).
+    #[command(flatten)]
+    pub cloud: CloudDbArgs,
     /// Benchmark the running cloud at this base URL instead of starting one.
     #[arg(long, conflicts_with_all = ["api_processes", "keep"])]
     pub url: Option<String>,
@@ -265,12 +303,7 @@ async fn boot(args: BootArgs) -> anyhow::Result<()> {
     if args.hosts == 0 || args.servers == 0 || args.concurrency == 0 || args.poll_ms == 0 {
         bail!("--hosts, --servers, --concurrency and --poll-ms must be positive");
     }
-    if args.api_processes == 0 {
-        bail!("--api-processes must be at least 1");
-    }
-    if args.api_processes > 1 && args.db != DbKind::Postgres {
-        bail!("--api-processes {} needs --db postgres (processes share one database)", args.api_processes);
-    }
+    args.cloud.check()?;
     if args.url.is_some() && args.password_file.is_none() {
         bail!("--url needs --password-file (the cloud's admin password)");
     }
@@ -408,8 +441,8 @@ async fn measure(args: &BootArgs, cloud: &mut Cloud) -> anyhow::Result<Report> {
             hosts,
             servers: args.servers,
             concurrency: args.concurrency,
-            db: args.url.is_none().then_some(args.db),
-            api_processes: args.url.is_none().then_some(args.api_processes),
+            db: args.url.is_none().then_some(args.cloud.db),
+            api_processes: args.url.is_none().then_some(args.cloud.api_processes),
             url: args.url.clone(),
             flavor: args.flavor.clone(),
             image: args.image.clone(),
@@ -464,17 +497,14 @@ async fn start_cloud(args: &BootArgs, cloud: &mut Cloud, client: &reqwest::Clien
     // no process generates its own.
     let password = crate::secrets::generate_password();
     crate::secrets::write_private(&dir.join("admin-password"), &format!("{password}\n"))?;
-    let db = match args.db {
-        DbKind::Sqlite => None,
-        DbKind::Postgres => {
-            let server = args.postgres.trim_end_matches('/').to_string();
-            let name = format!("berth_bench_{}", uuid::Uuid::new_v4().simple());
-            psql(&server, &format!("CREATE DATABASE \"{name}\"")).await?;
-            cloud.pg = Some((server.clone(), name.clone()));
-            Some(format!("{server}/{name}"))
+    let db = match args.cloud.create_database("berth_bench").await? {
+        Some((pg, url)) => {
+            cloud.pg = Some(pg);
+            Some(url)
         }
+        None => None,
     };
-    let k = args.api_processes as usize;
+    let k = args.cloud.api_processes as usize;
     let bases: Vec<String> =
         (0..k).map(|_| free_port().map(|p| format!("127.0.0.1:{p}"))).collect::<anyhow::Result<_>>()?;
     let up_args = |listen: &str, computes: u32| {
@@ -490,7 +520,7 @@ async fn start_cloud(args: &BootArgs, cloud: &mut Cloud, client: &reqwest::Clien
     eprintln!(
         "starting the cloud: {} host(s), {}, {k} API process(es) in {}",
         args.hosts,
-        db_name(args.db),
+        db_name(args.cloud.db),
         dir.display()
     );
     cloud.procs.spawn("berth up #1", &up_args(&bases[0], if k > 1 { 0 } else { args.hosts }), &dir.join("up-1.log"))?;

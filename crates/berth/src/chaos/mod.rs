@@ -34,7 +34,7 @@ use serde::Serialize;
 
 use crate::bench::api::{self, Api};
 use crate::bench::procs::Procs;
-use crate::bench::DbKind;
+use crate::bench::CloudDbArgs;
 
 /// Microversion of the driver's compute calls: the embedded flavor (2.47)
 /// and a cold migration's target host (2.56).
@@ -48,17 +48,9 @@ pub struct ChaosArgs {
     /// Seconds of operations under faults (then the cloud settles).
     #[arg(long, default_value_t = 60)]
     pub duration: u64,
-    /// Database of the cloud.
-    #[arg(long, value_enum, default_value_t = DbKind::Sqlite)]
-    pub db: DbKind,
-    /// PostgreSQL server for `--db postgres` (a fresh database is created
-    /// with psql and dropped at the end).
-    #[arg(long, default_value = "postgresql://postgres@127.0.0.1:5432")]
-    pub postgres: String,
-    /// `berth up` processes sharing the database (more than one needs
-    /// `--db postgres`).
-    #[arg(long, default_value_t = 1)]
-    pub api_processes: u32,
+    /// The cloud's database and API processes.
+    #[command(flatten)]
+    pub cloud: CloudDbArgs,
     /// Simulated compute hosts.
     #[arg(long, default_value_t = 4)]
     pub hosts: u32,
@@ -173,11 +165,9 @@ impl Cloud {
 }
 
 pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
-    if args.api_processes == 0 || args.agent_processes == 0 || args.hosts == 0 || args.clients == 0 {
-        bail!("--api-processes, --agent-processes, --hosts and --clients must be positive");
-    }
-    if args.api_processes > 1 && args.db != DbKind::Postgres {
-        bail!("--api-processes {} needs --db postgres", args.api_processes);
+    args.cloud.check()?;
+    if args.agent_processes == 0 || args.hosts == 0 || args.clients == 0 {
+        bail!("--agent-processes, --hosts and --clients must be positive");
     }
     if args.agent_processes > args.hosts {
         bail!("--agent-processes cannot exceed --hosts");
@@ -226,14 +216,9 @@ async fn start(args: &ChaosArgs, seed: u64) -> anyhow::Result<Cloud> {
     std::fs::create_dir_all(&faults).with_context(|| format!("create {}", faults.display()))?;
     let password = crate::secrets::generate_password();
     crate::secrets::write_private(&dir.join("admin-password"), &format!("{password}\n"))?;
-    let (pg, db_url) = match args.db {
-        DbKind::Sqlite => (None, None),
-        DbKind::Postgres => {
-            let server = args.postgres.trim_end_matches('/').to_string();
-            let name = format!("berth_chaos_{}", uuid::Uuid::new_v4().simple());
-            crate::bench::psql(&server, &format!("CREATE DATABASE \"{name}\"")).await?;
-            (Some((server.clone(), name.clone())), Some(format!("{server}/{name}")))
-        }
+    let (pg, db_url) = match args.cloud.create_database("berth_chaos").await? {
+        Some((pg, url)) => (Some(pg), Some(url)),
+        None => (None, None),
     };
     let mut cloud = Cloud {
         procs: Procs::default(),
@@ -261,7 +246,7 @@ async fn start_processes(args: &ChaosArgs, seed: u64, cloud: &mut Cloud) -> anyh
         a.extend(["--fault-dir".into(), fault_dir.clone(), "--fault-seed".into(), seed.to_string()]);
     };
     let client = api::client()?;
-    for i in 0..args.api_processes as usize {
+    for i in 0..args.cloud.api_processes as usize {
         let listen = format!("127.0.0.1:{}", crate::bench::free_port()?);
         let mut a: Vec<String> = vec!["up".into(), "--data-dir".into(), cloud.dir.display().to_string()];
         a.extend(["--listen".into(), listen.clone(), "--computes".into(), "0".into()]);
@@ -351,8 +336,8 @@ async fn drive(args: &ChaosArgs, seed: u64, cloud: &mut Cloud) -> anyhow::Result
     .await?;
     let mut report = Report {
         seed,
-        db: crate::bench::db_name(args.db).into(),
-        api_processes: args.api_processes,
+        db: crate::bench::db_name(args.cloud.db).into(),
+        api_processes: args.cloud.api_processes,
         agent_processes: args.agent_processes,
         hosts: args.hosts,
         ..Default::default()
