@@ -199,23 +199,7 @@ impl Db {
         host: &str,
         check: impl FnOnce(&AggregateView) -> Result<T>,
     ) -> Result<T> {
-        let mut w = self.write().await?;
-        let view = locked_view(&mut w.tx, self.engine).await?;
-        let out = check(&view)?;
-        sqlx::query("INSERT INTO compute_aggregate_hosts (aggregate_id, host, created_at) VALUES ($1, $2, $3)")
-            .bind(id)
-            .bind(host)
-            .bind(now_us())
-            .execute(&mut *w.tx)
-            .await?;
-        sqlx::query("UPDATE compute_aggregates SET updated_at = $1 WHERE id = $2")
-            .bind(now_us())
-            .bind(id)
-            .execute(&mut *w.tx)
-            .await?;
-        w.commit().await?;
-        self.hosts_changed();
-        Ok(out)
+        self.change_aggregate_host(true, id, host, check).await
     }
 
     /// Remove `host` from aggregate `id` if `check` (given the locked view)
@@ -226,16 +210,33 @@ impl Db {
         host: &str,
         check: impl FnOnce(&AggregateView) -> Result<T>,
     ) -> Result<T> {
+        self.change_aggregate_host(false, id, host, check).await
+    }
+
+    /// Add (`add`) or remove `host` once `check` passed on the locked view,
+    /// and touch the aggregate.
+    async fn change_aggregate_host<T>(
+        &self,
+        add: bool,
+        id: i64,
+        host: &str,
+        check: impl FnOnce(&AggregateView) -> Result<T>,
+    ) -> Result<T> {
         let mut w = self.write().await?;
         let view = locked_view(&mut w.tx, self.engine).await?;
         let out = check(&view)?;
-        sqlx::query("DELETE FROM compute_aggregate_hosts WHERE aggregate_id = $1 AND host = $2")
-            .bind(id)
-            .bind(host)
-            .execute(&mut *w.tx)
-            .await?;
+        let now = now_us();
+        let change = if add {
+            sqlx::query("INSERT INTO compute_aggregate_hosts (aggregate_id, host, created_at) VALUES ($1, $2, $3)")
+                .bind(id)
+                .bind(host)
+                .bind(now)
+        } else {
+            sqlx::query("DELETE FROM compute_aggregate_hosts WHERE aggregate_id = $1 AND host = $2").bind(id).bind(host)
+        };
+        change.execute(&mut *w.tx).await?;
         sqlx::query("UPDATE compute_aggregates SET updated_at = $1 WHERE id = $2")
-            .bind(now_us())
+            .bind(now)
             .bind(id)
             .execute(&mut *w.tx)
             .await?;
