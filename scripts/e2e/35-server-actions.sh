@@ -1,7 +1,8 @@
 # Sourced by scripts/e2e-openstack-client (helpers: os, expect, fail; $data, $port, $venv).
 # Server actions beyond power with the stock CLI: lock (with a reason),
 # pause, suspend, rescue and their inverses, the admin state reset, tags,
-# the console log, diagnostics, an image and a backup of the server.
+# the console log, diagnostics, an image and a backup of the server, and a
+# rebuild from that image.
 wait_status() { # wait_status SERVER STATUS
     local got=""
     for _ in $(seq 1 100); do
@@ -59,6 +60,23 @@ expect "the image is a snapshot of the server" "'image_type': 'snapshot'" "$(os 
 os server backup create --name vmact-daily --type daily --rotate 1 --wait vmact >/dev/null
 expect "server backup create" '^active$' "$(os image show vmact-daily -f value -c status)"
 wait_status vmact ACTIVE
+
+# Rebuild from the server's own snapshot, replacing what a rebuild replaces
+# (properties, description, user data, hostname) and keeping its name.
+printf '#!/bin/sh\necho rebuilt\n' > "$data/vmact-user-data"
+os --os-compute-api-version 2.90 server rebuild --image vmact-snap --property role=web --description rebuilt \
+    --user-data "$data/vmact-user-data" --hostname vmact-rebuilt --wait vmact >/dev/null
+expect "server rebuild: ACTIVE again" '^ACTIVE$' "$(os server show vmact -f value -c status)"
+expect "server rebuild: on the snapshot" "^vmact-snap|$(os image show vmact-snap -f value -c id)" \
+    "$(os server show vmact -f value -c image)"
+expect "server rebuild: properties replaced" "role.*web" "$(os server show vmact -f value -c properties)"
+expect "server rebuild: description" '^rebuilt$' \
+    "$(os --os-compute-api-version 2.19 server show vmact -f value -c description)"
+expect "server rebuild: hostname" '^vmact-rebuilt$' \
+    "$(os --os-compute-api-version 2.90 server show vmact -f value -c OS-EXT-SRV-ATTR:hostname)"
+expect "server rebuild: user data (base64, admin view)" "^$(base64 -w0 < "$data/vmact-user-data")$" \
+    "$(os --os-compute-api-version 2.3 server show vmact -f value -c OS-EXT-SRV-ATTR:user_data)"
+expect "server rebuild: the name is kept" '^vmact$' "$(os server list -f value -c Name | grep '^vmact$')"
 
 os image delete vmact-snap vmact-daily
 os server delete --wait vmact
