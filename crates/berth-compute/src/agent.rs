@@ -497,6 +497,9 @@ impl ComputeAgent {
                 tracing::info!(host = %self.config.host, report = ?r, "recovered work of a previous incarnation");
             }
         }
+        // Registered (listed, heartbeating) at once; published a few
+        // agents at a time (see `AGENT_PUBLICATIONS_AT_ONCE`).
+        let _turn = self.svc.agent_publications.acquire().await;
         self.update_resources().await?;
         self.reconcile().await
     }

@@ -177,11 +177,22 @@ pub struct ComputeService {
     /// "no valid host" defers a request instead of failing it (the cloud
     /// answers before its hosts have registered).
     pub(crate) agents_starting: Arc<std::sync::atomic::AtomicUsize>,
+    /// How many agents of this process publish their start-up resources at
+    /// once (see [`AGENT_PUBLICATIONS_AT_ONCE`]).
+    pub(crate) agent_publications: Arc<tokio::sync::Semaphore>,
     /// Test seam: how far (microseconds) the clock of the periodic move
     /// work runs ahead (see [`ComputeService::advance_clock`]); shared by
     /// every handle made with [`ComputeService::with_placement`].
     pub(crate) clock_offset_us: Arc<std::sync::atomic::AtomicI64>,
 }
+
+/// Agents of one process that publish their start-up resources (node,
+/// provider, inventories, traits, aggregates) and reconcile at the same
+/// time. Their writes all go through one writer: with thousands of hosts
+/// starting at once (`berth up --computes N`, `berth compute --hosts`), an
+/// API request's write would queue behind thousands of theirs; this many
+/// keep the writer busy without making requests wait behind the others.
+pub const AGENT_PUBLICATIONS_AT_ONCE: usize = 16;
 
 /// Work a test injects between the two reads of a reconciliation (the
 /// audit, the background reconciler, an agent's reconcile).
@@ -223,6 +234,7 @@ impl ComputeService {
             candidate_cache: Arc::default(),
             heartbeats: Arc::default(),
             agents_starting: Arc::default(),
+            agent_publications: Arc::new(tokio::sync::Semaphore::new(AGENT_PUBLICATIONS_AT_ONCE)),
             clock_offset_us: Arc::default(),
         }))
     }
@@ -246,6 +258,7 @@ impl ComputeService {
             candidate_cache: Arc::default(),
             heartbeats: self.heartbeats.clone(),
             agents_starting: self.agents_starting.clone(),
+            agent_publications: self.agent_publications.clone(),
             clock_offset_us: self.clock_offset_us.clone(),
         })
     }
