@@ -604,10 +604,13 @@ impl ComputeAgent {
         }
         let mut failed = Vec::new();
         let mut spawned = Vec::with_capacity(spawning.len());
+        let grouped = if spawning.is_empty() { Default::default() } else { db.grouped_instances(&spawning).await? };
         for u in spawning {
-            if let Some(why) = self.svc.group_policy_violation(u, &self.config.host).await? {
-                failed.push((u, why));
-                continue;
+            if grouped.contains(&u) {
+                if let Some(why) = self.svc.group_policy_violation(u, &self.config.host).await? {
+                    failed.push((u, why));
+                    continue;
+                }
             }
             match self.driver.check("spawn") {
                 Ok(()) => {

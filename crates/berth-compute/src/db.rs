@@ -39,6 +39,40 @@ pub(crate) struct Db {
     /// leases it takes, so that other processes take them over as soon as
     /// it is gone (see [`Db::dead_owner`]).
     pub liveness: Option<Arc<berth_db::Liveness>>,
+    /// Flavors and quota limits, which every create reads (see
+    /// [`CatalogCache`]).
+    pub catalog: Arc<CatalogCache>,
+}
+
+/// Flavors (with their extra specs) by flavor id, and quota limits by
+/// project and by quota class, as last read. Every write to those tables
+/// goes through [`Db::write_catalog`], whose commit empties both, so this
+/// process never reads a stale one; another process's writes are seen
+/// within [`CATALOG_CACHE_TTL`] (as Nova's API caches nothing but reads
+/// the same rows a moment earlier, the window only moves a race that exists
+/// anyway). Absent flavors are not cached.
+pub(crate) struct CatalogCache {
+    pub flavors: berth_db::ReadCache<crate::model::Flavor>,
+    pub limits: berth_db::ReadCache<std::collections::BTreeMap<String, i64>>,
+}
+
+/// How long a flavor or quota limit is reused without reading it again.
+pub const CATALOG_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Default for CatalogCache {
+    fn default() -> Self {
+        CatalogCache {
+            flavors: berth_db::ReadCache::new(CATALOG_CACHE_TTL, 1024),
+            limits: berth_db::ReadCache::new(CATALOG_CACHE_TTL, 4096),
+        }
+    }
+}
+
+impl CatalogCache {
+    fn invalidate(&self) {
+        self.flavors.invalidate();
+        self.limits.invalidate();
+    }
 }
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -59,6 +93,7 @@ impl Db {
             wakeups: Arc::default(),
             hosts_version: Arc::default(),
             liveness,
+            catalog: Arc::default(),
         })
     }
 
@@ -94,6 +129,16 @@ impl Db {
     /// A write transaction (on SQLite: the writer lock, `BEGIN IMMEDIATE`).
     pub async fn write(&self) -> Result<WriteTx> {
         Ok(self.inner.write().await?)
+    }
+
+    /// A write transaction to flavors or quota limits: its commit empties
+    /// the [`CatalogCache`]. The only way those tables are written (a test
+    /// over the source checks it).
+    pub async fn write_catalog(&self) -> Result<WriteTx> {
+        let mut w = self.write().await?;
+        let catalog = self.catalog.clone();
+        w.after_commit(async move { catalog.invalidate() });
+        Ok(w)
     }
 
     pub async fn close(&self) {

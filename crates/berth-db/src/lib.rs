@@ -23,11 +23,13 @@ use std::time::Duration;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor};
 
+mod cache;
 mod error;
 mod handle;
 mod liveness;
 mod row;
 
+pub use cache::ReadCache;
 pub use error::{DbError, DbErrorKind, DbResult};
 pub use handle::{CommitHook, Db, HookFuture, SingleWrite, Tx, WriteTx};
 pub use liveness::{owner_is_dead_sql, Liveness, LIVENESS_CLASS};

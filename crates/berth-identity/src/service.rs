@@ -206,15 +206,10 @@ pub struct Identity {
 /// processes sharing the database are seen within [`TOKEN_CACHE_TTL`].
 /// An entry also ends when its token (or the token's trust or application
 /// credential) expires. Unknown tokens are never cached.
-#[derive(Default)]
-pub(crate) struct TokenCache {
-    generation: AtomicU64,
-    entries: std::sync::Mutex<std::collections::HashMap<String, CachedToken>>,
-}
+pub(crate) struct TokenCache(berth_db::ReadCache<CachedToken>);
 
+#[derive(Clone)]
 struct CachedToken {
-    generation: u64,
-    cached_at: std::time::Instant,
     /// Microseconds since the epoch.
     valid_until: i64,
     token: ValidatedToken,
@@ -227,28 +222,25 @@ const TOKEN_CACHE_MAX: usize = 8192;
 /// The tag of the write that issues a token (it changes no other token).
 pub(crate) const TOKEN_ISSUED: &str = "token-issued";
 
+impl Default for TokenCache {
+    fn default() -> Self {
+        TokenCache(berth_db::ReadCache::new(TOKEN_CACHE_TTL, TOKEN_CACHE_MAX))
+    }
+}
+
 impl TokenCache {
     fn get(&self, hash: &str, now: i64) -> Option<ValidatedToken> {
-        let generation = self.generation.load(Ordering::Acquire);
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let e = entries.get(hash)?;
-        (e.generation == generation && e.valid_until > now && e.cached_at.elapsed() < TOKEN_CACHE_TTL)
-            .then(|| e.token.clone())
+        self.0.get(hash).filter(|e| e.valid_until > now).map(|e| e.token)
     }
 
     /// Keep `token`, validated while the cache was at `generation`.
     fn put(&self, hash: String, generation: u64, valid_until: i64, token: ValidatedToken) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= TOKEN_CACHE_MAX {
-            entries.clear();
-        }
-        entries.insert(hash, CachedToken { generation, cached_at: std::time::Instant::now(), valid_until, token });
+        self.0.put(hash, generation, CachedToken { valid_until, token });
     }
 
     /// Something a token may depend on changed: forget every entry.
     fn invalidate(&self) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        self.entries.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.0.invalidate();
     }
 }
 
@@ -322,7 +314,7 @@ impl Identity {
         }
         // The generation before the reads: a write committed meanwhile
         // makes the entry stale at once.
-        let generation = self.token_cache.generation.load(Ordering::Acquire);
+        let generation = self.token_cache.0.generation();
         match self.resolve_token(token).await {
             Ok(info) => {
                 let v = ValidatedToken::from(&info);

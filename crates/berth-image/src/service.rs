@@ -12,7 +12,7 @@ use berth_http::{AuthStrategy, RequestContext, RouteCheck};
 use berth_policy::{Credentials, Denied, Enforcer, EnforcerConfig, Target};
 
 use crate::db::Db;
-use crate::error::{ImageError, Result};
+use crate::error::{map_db, ImageError, Result};
 use crate::model::{Formats, Image, Member, Task, DEFAULT_CONTAINER_FORMATS, DEFAULT_DISK_FORMATS};
 use crate::policy::policy_defaults;
 use crate::repo;
@@ -68,7 +68,17 @@ pub struct ImageService {
     pub(crate) auth: AuthStrategy,
     pub(crate) enforcer: Enforcer,
     pub(crate) formats: Formats,
+    /// Images as compute's boots look them up (see
+    /// [`ImageService::lookup_for`]): emptied by every image write of this
+    /// process, and kept at most [`LOOKUP_CACHE_TTL`] for other processes'
+    /// writes.
+    pub(crate) lookups: Arc<berth_db::ReadCache<Image>>,
 }
+
+/// How long an image looked up for a boot is reused without reading it
+/// again (a change made by another process sharing the database is seen
+/// within it; this process's own writes are seen at once).
+pub const LOOKUP_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl std::fmt::Debug for ImageService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -176,7 +186,12 @@ impl ImageService {
     /// Open (and migrate) the database at `database_url` and the data
     /// directory.
     pub async fn open(config: ImageConfig, database_url: &str, auth: AuthStrategy) -> Result<ImageService> {
-        let db = crate::db::open(database_url, config.max_connections).await?;
+        let lookups = Arc::new(berth_db::ReadCache::new(LOOKUP_CACHE_TTL, 1024));
+        let cache = lookups.clone();
+        let db = crate::db::open(database_url, config.max_connections).await?.with_commit_hook(move |_| {
+            cache.invalidate();
+            Box::pin(async {})
+        });
         let store = DataStore::open(&config.data_dir, config.max_image_size).await?;
         let mut enforcer = Enforcer::new(policy_defaults(), EnforcerConfig::default());
         if let Some(yaml) = &config.policy_overrides_yaml {
@@ -185,7 +200,7 @@ impl ImageService {
                 .map_err(|e| ImageError::internal(format!("invalid image policy overrides: {e}")))?;
         }
         let formats = Formats { disk: config.disk_formats.clone(), container: config.container_formats.clone() };
-        Ok(ImageService { config, db, store, auth, enforcer, formats })
+        Ok(ImageService { config, db, store, auth, enforcer, formats, lookups })
     }
 
     pub fn config(&self) -> &ImageConfig {
@@ -243,22 +258,43 @@ impl ImageService {
 
     /// An image as `ctx` may see it, for other services (compute boots
     /// from it): `Ok(None)` when it does not exist or is not visible.
+    /// Boots read the image from a cache (see [`ImageService::lookups`]);
+    /// the caller's membership is read only for a shared image of another
+    /// project.
     pub async fn lookup_for(&self, id: &str, ctx: &RequestContext) -> Result<Option<ImageSummary>> {
         let caller = self.caller_of(ctx.clone());
-        match self.load_visible(&caller, id).await {
-            Ok((img, _)) => Ok(Some(ImageSummary {
-                id: img.id,
-                name: img.name.unwrap_or_default(),
-                status: img.status,
-                visibility: img.visibility,
-                owner: img.owner,
-                min_disk: img.min_disk,
-                min_ram: img.min_ram,
-                properties: img.properties,
-            })),
-            Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => Ok(None),
-            Err(e) => Err(e),
+        let img = match self.lookups.get(id) {
+            Some(img) => img,
+            None => {
+                let generation = self.lookups.generation();
+                let mut c = self.db.pool().acquire().await.map_err(map_db)?;
+                let Some(img) = repo::get_image(&mut c, self.db.engine(), id, false).await? else {
+                    return Ok(None);
+                };
+                self.lookups.put(id.to_string(), generation, img.clone());
+                img
+            }
+        };
+        let member = match caller.project() {
+            Some(p) if !self.visible(&caller, &img, None) && img.visibility == "shared" => {
+                let mut c = self.db.pool().acquire().await.map_err(map_db)?;
+                repo::get_member(&mut c, id, p).await?
+            }
+            _ => None,
+        };
+        if !self.visible(&caller, &img, member.as_ref()) {
+            return Ok(None);
         }
+        Ok(Some(ImageSummary {
+            id: img.id,
+            name: img.name.unwrap_or_default(),
+            status: img.status,
+            visibility: img.visibility,
+            owner: img.owner,
+            min_disk: img.min_disk,
+            min_ram: img.min_ram,
+            properties: img.properties,
+        }))
     }
 
     // ------------------------------------------------------------ auth

@@ -852,3 +852,42 @@ async fn abandoned_uploads(backend: Backend) {
     assert_eq!(files.len(), 1, "no temporary files remain: {files:?}");
 }
 both_engines!(abandoned_uploads);
+
+/// Compute's boot lookup (`ImageService::lookup_for`, cached per image)
+/// follows every write of this process at once: status changes, sharing,
+/// visibility and deletion.
+async fn boot_lookups_follow_writes(backend: Backend) {
+    let env = Env::new(backend).await;
+    let img = env.create(&env.alice, json!({"name": "boot", "disk_format": "raw", "container_format": "bare", "visibility": "shared", "min_ram": 64})).await;
+    let id = img["id"].as_str().unwrap().to_string();
+    let url = format!("/image/v2/images/{id}");
+    let alice = common::ctx("alice", "pa", &["member", "reader"]);
+    let bob = common::ctx("bob", "pb", &["member", "reader"]);
+    let look = |who: &berth_http::RequestContext| {
+        let (svc, who, id) = (env.service.clone(), who.clone(), id.clone());
+        async move { svc.lookup_for(&id, &who).await.expect("lookup") }
+    };
+    assert_eq!(look(&alice).await.expect("owner sees it").status, "queued");
+    assert!(look(&bob).await.is_none(), "not shared with pb yet");
+    assert_eq!(env.upload(&id, &env.alice, b"bytes").await.status, StatusCode::NO_CONTENT);
+    assert_eq!(look(&alice).await.unwrap().status, "active", "the upload is seen at once");
+    // Shared with pb: a member sees it (pending or accepted, as Glance
+    // shows an image by id to a member).
+    let (s, _) = env.post(&format!("{url}/members"), &env.alice, json!({"member": "pb"})).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(look(&bob).await.is_some(), "a member of a shared image sees it");
+    let deact = format!("{url}/actions/deactivate");
+    assert_eq!(env.raw(Method::POST, &deact, Some(&env.alice), &[], vec![]).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(look(&bob).await.unwrap().status, "deactivated", "deactivation is seen at once");
+    let (s, _) = env.patch(&url, &env.alice, json!([{"op": "replace", "path": "/min_ram", "value": 512}])).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(look(&alice).await.unwrap().min_ram, 512);
+    let (s, _) =
+        env.patch(&url, &env.alice, json!([{"op": "replace", "path": "/visibility", "value": "private"}])).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(look(&bob).await.is_none(), "made private: the member no longer sees it");
+    assert!(look(&alice).await.is_some());
+    assert_eq!(env.delete(&url, &env.alice).await, StatusCode::NO_CONTENT);
+    assert!(look(&alice).await.is_none(), "deleted");
+}
+both_engines!(boot_lookups_follow_writes);

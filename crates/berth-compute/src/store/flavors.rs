@@ -25,7 +25,7 @@ fn flavor_from_row(r: &AnyRow) -> Result<Flavor> {
 
 impl Db {
     pub async fn insert_flavor(&self, f: &Flavor) -> Result<Flavor> {
-        let mut w = self.write().await?;
+        let mut w = self.write_catalog().await?;
         let exists = |col: &str| format!("SELECT 1 FROM compute_flavors WHERE {col} = $1");
         if sqlx::query(&exists("flavorid")).bind(&f.flavorid).fetch_optional(&mut *w.tx).await?.is_some() {
             return Err(ComputeError::conflict(format!("Flavor with ID {} already exists.", f.flavorid)));
@@ -77,7 +77,13 @@ impl Db {
         Ok(out)
     }
 
+    /// A flavor by flavor id, with its extra specs (from the
+    /// [`crate::db::CatalogCache`] when it has it).
     pub async fn get_flavor(&self, flavorid: &str) -> Result<Option<Flavor>> {
+        if let Some(f) = self.catalog.flavors.get(flavorid) {
+            return Ok(Some(f));
+        }
+        let generation = self.catalog.flavors.generation();
         let row = sqlx::query(&format!("SELECT {FLAVOR_COLS} FROM compute_flavors WHERE flavorid = $1"))
             .bind(flavorid)
             .fetch_optional(&self.pool)
@@ -85,6 +91,7 @@ impl Db {
         let Some(row) = row else { return Ok(None) };
         let mut f = flavor_from_row(&row)?;
         f.extra_specs = self.extra_specs(f.internal_id).await?;
+        self.catalog.flavors.put(flavorid.to_string(), generation, f.clone());
         Ok(Some(f))
     }
 
@@ -121,7 +128,7 @@ impl Db {
     }
 
     pub async fn update_flavor_description(&self, internal_id: i64, description: Option<&str>) -> Result<()> {
-        let mut w = self.write().await?;
+        let mut w = self.write_catalog().await?;
         sqlx::query("UPDATE compute_flavors SET description = $1, updated_at = $2 WHERE id = $3")
             .bind(description.map(str::to_string))
             .bind(now_us())
@@ -132,7 +139,7 @@ impl Db {
     }
 
     pub async fn delete_flavor(&self, internal_id: i64) -> Result<bool> {
-        let mut w = self.write().await?;
+        let mut w = self.write_catalog().await?;
         for t in ["compute_flavor_extra_specs", "compute_flavor_projects"] {
             sqlx::query(&format!("DELETE FROM {t} WHERE flavor_id = $1")).bind(internal_id).execute(&mut *w.tx).await?;
         }
@@ -147,7 +154,7 @@ impl Db {
 
     /// Add or replace extra specs.
     pub async fn set_extra_specs(&self, internal_id: i64, specs: &BTreeMap<String, String>) -> Result<()> {
-        let mut w = self.write().await?;
+        let mut w = self.write_catalog().await?;
         for (k, v) in specs {
             sqlx::query("DELETE FROM compute_flavor_extra_specs WHERE flavor_id = $1 AND spec_key = $2")
                 .bind(internal_id)
@@ -165,7 +172,7 @@ impl Db {
     }
 
     pub async fn delete_extra_spec(&self, internal_id: i64, key: &str) -> Result<bool> {
-        let mut w = self.write().await?;
+        let mut w = self.write_catalog().await?;
         let n = sqlx::query("DELETE FROM compute_flavor_extra_specs WHERE flavor_id = $1 AND spec_key = $2")
             .bind(internal_id)
             .bind(key)
@@ -187,7 +194,7 @@ impl Db {
 
     /// `false` when the project already had access.
     pub async fn add_flavor_project(&self, internal_id: i64, project: &str) -> Result<bool> {
-        let mut w = self.write().await?;
+        let mut w = self.write_catalog().await?;
         let exists = sqlx::query("SELECT 1 FROM compute_flavor_projects WHERE flavor_id = $1 AND project_id = $2")
             .bind(internal_id)
             .bind(project)
@@ -207,7 +214,7 @@ impl Db {
     }
 
     pub async fn remove_flavor_project(&self, internal_id: i64, project: &str) -> Result<bool> {
-        let mut w = self.write().await?;
+        let mut w = self.write_catalog().await?;
         let n = sqlx::query("DELETE FROM compute_flavor_projects WHERE flavor_id = $1 AND project_id = $2")
             .bind(internal_id)
             .bind(project)

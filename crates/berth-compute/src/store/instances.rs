@@ -118,6 +118,7 @@ impl Db {
         let mut w = self.write().await?;
         let mut lost = Vec::new();
         let mut hosts = std::collections::BTreeSet::new();
+        let mut builds = Vec::with_capacity(placed.len());
         let now = now_us();
         for (uuid, node, az) in placed {
             let n = sqlx::query(
@@ -149,10 +150,11 @@ impl Db {
                     lost.push(insert_outbox_tx(&mut w.tx, self.engine, outbox_kind::DELETE_ALLOCATIONS, *uuid).await?);
                 }
             } else {
-                enqueue_tx(&mut w.tx, &node.host, task_kind::BUILD, Some(*uuid), &Value::Null).await?;
+                builds.push((node.host.as_str(), Some(*uuid)));
                 hosts.insert(node.host.clone());
             }
         }
+        super::tasks::enqueue_many_tx(&mut w.tx, task_kind::BUILD, &builds).await?;
         delete_tasks_tx(&mut w.tx, done).await?;
         w.commit().await?;
         for h in hosts {
@@ -307,19 +309,22 @@ impl Db {
         let mut w = self.write().await?;
         let now = now_us();
         let mut n = 0;
-        for u in uuids {
-            n += sqlx::query(
-                "UPDATE compute_instances SET vm_state = $3, task_state = NULL, power_state = $4, launched_at = $1, updated_at = $1 \
-                 WHERE uuid = $2 AND deleted = 0 AND task_state = $5",
-            )
-            .bind(now)
-            .bind(u.to_string())
-            .bind(VmState::Active.as_str())
-            .bind(power_state::RUNNING)
-            .bind(TaskState::Spawning.as_str())
-            .execute(&mut *w.tx)
-            .await?
-            .rows_affected() as usize;
+        for chunk in uuids.chunks(500) {
+            let marks: Vec<String> = (5..5 + chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "UPDATE compute_instances SET vm_state = $1, task_state = NULL, power_state = $2, launched_at = $3, updated_at = $3 \
+                 WHERE deleted = 0 AND task_state = $4 AND uuid IN ({})",
+                marks.join(", ")
+            );
+            let mut q = sqlx::query(&sql)
+                .bind(VmState::Active.as_str())
+                .bind(power_state::RUNNING)
+                .bind(now)
+                .bind(TaskState::Spawning.as_str());
+            for u in chunk {
+                q = q.bind(u.to_string());
+            }
+            n += q.execute(&mut *w.tx).await?.rows_affected() as usize;
         }
         super::extras::insert_console_tx(&mut w.tx, console, false).await?;
         delete_tasks_tx(&mut w.tx, tasks).await?;
@@ -486,27 +491,35 @@ impl Db {
 
 /// Move the builds of `uuids` still meant for `host` to `spawning` in
 /// `tx` (one already `spawning`, an earlier attempt's, is carried on);
-/// returns those to spawn.
+/// returns those to spawn, in the order of `uuids`. One conditional
+/// UPDATE per 500 builds: the state check of [`Event::Spawn`] (waiting
+/// for a host's build: `scheduling`) is its WHERE clause.
+///
+/// [`Event::Spawn`]: crate::lifecycle::Event::Spawn
 async fn begin_spawns_tx(tx: &mut Tx, host: &str, uuids: &[Uuid]) -> Result<Vec<Uuid>> {
-    let mut out = Vec::with_capacity(uuids.len());
     let spawn = crate::lifecycle::effect(crate::lifecycle::Event::Spawn);
-    for u in uuids {
-        let row =
-            sqlx::query("SELECT host, vm_state, task_state FROM compute_instances WHERE uuid = $1 AND deleted = 0")
-                .bind(u.to_string())
-                .fetch_optional(&mut **tx)
-                .await?;
-        let Some(row) = row else { continue };
-        if get_opt_str(&row, "host")?.as_deref() != Some(host) {
-            continue;
+    let (Some(vm), Some(task), Some(&[Some(from)])) = (spawn.vm_state, spawn.task_state, spawn.expected) else {
+        return Err(ComputeError::internal("the spawn transition is not from one task state"));
+    };
+    let mut began = std::collections::HashSet::with_capacity(uuids.len());
+    for chunk in uuids.chunks(500) {
+        let marks: Vec<String> = (6..6 + chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "UPDATE compute_instances SET vm_state = $1, task_state = $2, updated_at = $3 \
+             WHERE deleted = 0 AND host = $4 AND (task_state = $5 OR (vm_state = $1 AND task_state = $2)) \
+             AND uuid IN ({}) RETURNING uuid",
+            marks.join(", ")
+        );
+        let mut q =
+            sqlx::query(&sql).bind(vm.as_str()).bind(task.as_str()).bind(now_us()).bind(host).bind(from.as_str());
+        for u in chunk {
+            q = q.bind(u.to_string());
         }
-        let resumed = get_str(&row, "vm_state")? == VmState::Building.as_str()
-            && get_opt_str(&row, "task_state")?.as_deref() == Some(TaskState::Spawning.as_str());
-        if resumed || set_state_tx(tx, *u, &spawn).await? {
-            out.push(*u);
+        for r in q.fetch_all(&mut **tx).await? {
+            began.insert(get_uuid(&r, "uuid")?);
         }
     }
-    Ok(out)
+    Ok(uuids.iter().filter(|u| began.contains(u)).copied().collect())
 }
 
 async fn insert_instance_tx(tx: &mut Tx, i: &Instance) -> Result<()> {

@@ -3,16 +3,28 @@
 use super::*;
 
 impl Db {
+    /// The limits set for a project (from the [`crate::db::CatalogCache`]
+    /// when it has them).
     pub async fn quotas(&self, project: &str) -> Result<BTreeMap<String, i64>> {
+        let key = format!("p:{project}");
+        if let Some(m) = self.catalog.limits.get(&key) {
+            return Ok(m);
+        }
+        let generation = self.catalog.limits.generation();
         let rows = sqlx::query("SELECT resource, hard_limit FROM compute_quotas WHERE project_id = $1")
             .bind(project)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(|r| Ok((get_str(r, "resource")?, get_i64(r, "hard_limit")?))).collect()
+        let m = rows
+            .iter()
+            .map(|r| Ok((get_str(r, "resource")?, get_i64(r, "hard_limit")?)))
+            .collect::<Result<BTreeMap<_, _>>>()?;
+        self.catalog.limits.put(key, generation, m.clone());
+        Ok(m)
     }
 
     pub async fn set_quotas(&self, project: &str, limits: &BTreeMap<String, i64>) -> Result<()> {
-        let mut w = self.write().await?;
+        let mut w = self.write_catalog().await?;
         for (k, v) in limits {
             sqlx::query("DELETE FROM compute_quotas WHERE project_id = $1 AND resource = $2")
                 .bind(project)
@@ -30,7 +42,7 @@ impl Db {
     }
 
     pub async fn delete_quotas(&self, project: &str) -> Result<()> {
-        let mut w = self.write().await?;
+        let mut w = self.write_catalog().await?;
         sqlx::query("DELETE FROM compute_quotas WHERE project_id = $1").bind(project).execute(&mut *w.tx).await?;
         Ok(w.commit().await?)
     }

@@ -111,6 +111,27 @@ impl Db {
         Ok(self.groups_from(rows).await?.into_iter().next())
     }
 
+    /// Which of `instances` are members of a server group (one query per
+    /// 500: a build batch without groups costs one statement).
+    pub async fn grouped_instances(&self, instances: &[Uuid]) -> Result<std::collections::HashSet<Uuid>> {
+        let mut out = std::collections::HashSet::new();
+        for chunk in instances.chunks(500) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
+            let sql = format!(
+                "SELECT DISTINCT instance_uuid FROM compute_server_group_members WHERE instance_uuid IN ({})",
+                marks.join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for u in chunk {
+                q = q.bind(u.to_string());
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                out.insert(get_uuid(&r, "instance_uuid")?);
+            }
+        }
+        Ok(out)
+    }
+
     /// The group an instance is a member of.
     pub async fn server_group_of(&self, instance: Uuid) -> Result<Option<ServerGroup>> {
         let rows = sqlx::query(&format!(
