@@ -42,6 +42,9 @@ pub(crate) struct Db {
     /// Flavors and quota limits, which every create reads (see
     /// [`CatalogCache`]).
     pub catalog: Arc<CatalogCache>,
+    /// Creates waiting to be committed together (see
+    /// [`crate::store::CreateQueue`]).
+    pub creates: Arc<crate::store::CreateQueue>,
 }
 
 /// Flavors (with their extra specs) by flavor id, and quota limits by
@@ -94,6 +97,7 @@ impl Db {
             hosts_version: Arc::default(),
             liveness,
             catalog: Arc::default(),
+            creates: Arc::default(),
         })
     }
 

@@ -46,6 +46,27 @@ pub(super) async fn insert_action_tx(
     Ok(())
 }
 
+/// Insert instance actions of one kind (started now) in `tx`, one
+/// multi-row INSERT per 100: `(instance, request_id, user_id, project_id)`.
+pub(super) async fn insert_actions_tx(tx: &mut Tx, action: &str, rows: &[(Uuid, &str, &str, &str)]) -> Result<()> {
+    let now = now_us();
+    for chunk in rows.chunks(100) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| format!("(${}, $1, ${}, ${}, ${}, $2, $2)", 3 + 4 * i, 4 + 4 * i, 5 + 4 * i, 6 + 4 * i))
+            .collect();
+        let sql = format!(
+            "INSERT INTO compute_instance_actions (instance_uuid, action, request_id, user_id, project_id, start_time, updated_at) VALUES {}",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(action).bind(now);
+        for (instance, request_id, user_id, project_id) in chunk {
+            q = q.bind(instance.to_string()).bind(*request_id).bind(*user_id).bind(*project_id);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 impl Db {
     /// Record that `request_id` started `action` on an instance.
     pub async fn record_action(

@@ -68,28 +68,6 @@ fn instance_from_row(r: &AnyRow) -> Result<Instance> {
 }
 
 impl Db {
-    /// Record new instances (`BUILD`/`scheduling`), their `create`
-    /// instance actions (`request_id`) and queue their scheduling (one task
-    /// each, `payload` the request spec), in one transaction; the scheduler
-    /// is woken after the commit.
-    pub async fn insert_instances_for_scheduling(
-        &self,
-        instances: &[Instance],
-        payload: &Value,
-        request_id: &str,
-    ) -> Result<()> {
-        let mut w = self.write().await?;
-        for i in instances {
-            insert_instance_tx(&mut w.tx, i).await?;
-            super::actions::insert_action_tx(&mut w.tx, i.uuid, "create", request_id, &i.user_id, &i.project_id)
-                .await?;
-            enqueue_tx(&mut w.tx, SCHEDULER_QUEUE, task_kind::SCHEDULE, Some(i.uuid), payload).await?;
-        }
-        w.commit().await?;
-        self.wakeups.wake(SCHEDULER_QUEUE);
-        Ok(())
-    }
-
     /// Instances by uuid (deleted ones included; unknown ones absent).
     pub async fn get_instances(&self, uuids: &[Uuid]) -> Result<Vec<Instance>> {
         let mut out = Vec::with_capacity(uuids.len());
@@ -150,7 +128,7 @@ impl Db {
                     lost.push(insert_outbox_tx(&mut w.tx, self.engine, outbox_kind::DELETE_ALLOCATIONS, *uuid).await?);
                 }
             } else {
-                builds.push((node.host.as_str(), Some(*uuid)));
+                builds.push((node.host.as_str(), Some(*uuid), "null"));
                 hosts.insert(node.host.clone());
             }
         }
@@ -522,42 +500,6 @@ async fn begin_spawns_tx(tx: &mut Tx, host: &str, uuids: &[Uuid]) -> Result<Vec<
     Ok(uuids.iter().filter(|u| began.contains(u)).copied().collect())
 }
 
-async fn insert_instance_tx(tx: &mut Tx, i: &Instance) -> Result<()> {
-    sqlx::query(
-            "INSERT INTO compute_instances (uuid, display_name, hostname, description, project_id, user_id, image_ref, flavor, vm_state, task_state, power_state, \
-             host, node, node_uuid, availability_zone, requested_az, metadata, key_name, access_ip_v4, access_ip_v6, locked, reservation_id, launch_index, created_at, updated_at, deleted, user_data) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $24, 0, $25)",
-        )
-        .bind(i.uuid.to_string())
-        .bind(&i.display_name)
-        .bind(i.hostname.clone())
-        .bind(i.description.clone())
-        .bind(&i.project_id)
-        .bind(&i.user_id)
-        .bind(&i.image_ref)
-        .bind(serde_json::to_string(&i.flavor).unwrap_or_default())
-        .bind(i.vm_state.as_str())
-        .bind(i.task_state.map(TaskState::as_str))
-        .bind(i.power_state)
-        .bind(i.host.clone())
-        .bind(i.node.clone())
-        .bind(i.node_uuid.map(|u| u.to_string()))
-        .bind(i.availability_zone.clone())
-        .bind(i.requested_az.clone())
-        .bind(serde_json::to_string(&i.metadata).unwrap_or_else(|_| "{}".into()))
-        .bind(i.key_name.clone())
-        .bind(i.access_ip_v4.clone())
-        .bind(i.access_ip_v6.clone())
-        .bind(b(i.locked))
-        .bind(&i.reservation_id)
-        .bind(i.launch_index)
-        .bind(i.created_at)
-        .bind(i.user_data.clone())
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
 /// ERROR for an instance still waiting for a host (not deleted, no host,
 /// `scheduling`) and unchanged since `cutoff_us`; rows changed.
 async fn fail_waiting_tx(tx: &mut Tx, uuid: Uuid, cutoff_us: i64, now: i64) -> Result<u64> {
@@ -576,39 +518,37 @@ async fn fail_waiting_tx(tx: &mut Tx, uuid: Uuid, cutoff_us: i64, now: i64) -> R
     .rows_affected())
 }
 
+/// Move an instance to `t`'s states in `tx`, if it is not deleted and its
+/// task state is one `t` expects: one conditional UPDATE (a stored task
+/// state berth does not know never matches an expectation).
 pub(crate) async fn set_state_tx(tx: &mut Tx, uuid: Uuid, t: &Transition) -> Result<bool> {
-    let row = sqlx::query("SELECT task_state FROM compute_instances WHERE uuid = $1 AND deleted = 0")
-        .bind(uuid.to_string())
-        .fetch_optional(&mut **tx)
-        .await?;
-    let Some(row) = row else { return Ok(false) };
-    let current = get_opt_str(&row, "task_state")?;
-    if let Some(exp) = t.expected {
-        // A stored task state berth does not know never matches.
-        let known = current.as_deref().map(TaskState::parse);
-        let matches = |e: &Option<TaskState>| match (e, known) {
-            (None, None) => true,
-            (Some(want), Some(Some(have))) => *want == have,
-            _ => false,
-        };
-        if !exp.iter().any(matches) {
-            return Ok(false);
-        }
-    }
-    // Compare-and-set on the task state read above.
     let mut sql = "UPDATE compute_instances SET vm_state = COALESCE($1, vm_state), task_state = $2, power_state = COALESCE($3, power_state), updated_at = $4 \
                    WHERE uuid = $5 AND deleted = 0"
         .to_string();
-    sql.push_str(if current.is_some() { " AND task_state = $6" } else { " AND task_state IS NULL" });
+    let mut known: Vec<&'static str> = Vec::new();
+    if let Some(exp) = t.expected {
+        known = exp.iter().flatten().map(|s| s.as_str()).collect();
+        let mut alternatives = Vec::new();
+        if exp.contains(&None) {
+            alternatives.push("task_state IS NULL".to_string());
+        }
+        if !known.is_empty() {
+            let marks: Vec<String> = (6..6 + known.len()).map(|i| format!("${i}")).collect();
+            alternatives.push(format!("task_state IN ({})", marks.join(", ")));
+        }
+        if alternatives.is_empty() {
+            return Ok(false);
+        }
+        sql.push_str(&format!(" AND ({})", alternatives.join(" OR ")));
+    }
     let mut q = sqlx::query(&sql)
         .bind(t.vm_state.map(VmState::as_str))
         .bind(t.task_state.map(TaskState::as_str))
         .bind(t.power_state)
         .bind(now_us())
         .bind(uuid.to_string());
-    if let Some(c) = current {
-        q = q.bind(c);
+    for k in known {
+        q = q.bind(k);
     }
-    let n = q.execute(&mut **tx).await?.rows_affected();
-    Ok(n > 0)
+    Ok(q.execute(&mut **tx).await?.rows_affected() > 0)
 }

@@ -5,6 +5,7 @@
 mod actions;
 mod aggregates;
 mod azs;
+mod creates;
 mod extras;
 mod flavors;
 mod instances;
@@ -19,6 +20,7 @@ mod services;
 mod tasks;
 
 pub(crate) use aggregates::AggregateView;
+pub(crate) use creates::CreateQueue;
 pub(crate) use instances::set_state_tx;
 pub(crate) use keypairs::NewKeyPair;
 pub(crate) use outbox::insert_outbox_tx;

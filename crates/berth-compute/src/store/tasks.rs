@@ -30,27 +30,27 @@ pub(crate) async fn enqueue_tx(
     Ok(())
 }
 
-/// Queue tasks of one kind (payload null) for many hosts in a
-/// transaction: one multi-row INSERT per 100 tasks and, on PostgreSQL,
-/// one statement notifying each host once.
-pub(crate) async fn enqueue_many_tx(tx: &mut Tx, kind: &str, items: &[(&str, Option<Uuid>)]) -> Result<()> {
+/// Queue tasks of one kind for many hosts in a transaction, each with its
+/// payload (JSON text): one multi-row INSERT per 100 tasks and, on
+/// PostgreSQL, one statement notifying each host once.
+pub(crate) async fn enqueue_many_tx(tx: &mut Tx, kind: &str, items: &[(&str, Option<Uuid>, &str)]) -> Result<()> {
     let now = now_us();
-    let payload = Value::Null.to_string();
     for chunk in items.chunks(100) {
-        let rows: Vec<String> =
-            (0..chunk.len()).map(|i| format!("(${}, $1, ${}, $2, $3, $4, $4)", 5 + 2 * i, 6 + 2 * i)).collect();
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| format!("(${}, $1, ${}, ${}, $2, $3, $3)", 4 + 3 * i, 5 + 3 * i, 6 + 3 * i))
+            .collect();
         let sql = format!(
             "INSERT INTO compute_tasks (host, kind, instance_uuid, payload, state, created_at, updated_at) VALUES {}",
             rows.join(", ")
         );
-        let mut q = sqlx::query(&sql).bind(kind).bind(&payload).bind(QueueState::Pending.as_str()).bind(now);
-        for (host, instance) in chunk {
-            q = q.bind(*host).bind(instance.map(|u| u.to_string()));
+        let mut q = sqlx::query(&sql).bind(kind).bind(QueueState::Pending.as_str()).bind(now);
+        for (host, instance, payload) in chunk {
+            q = q.bind(*host).bind(instance.map(|u| u.to_string())).bind(*payload);
         }
         q.execute(&mut **tx).await?;
     }
     if tx.backend_name() == "PostgreSQL" && !items.is_empty() {
-        let hosts: std::collections::BTreeSet<&str> = items.iter().map(|(h, _)| *h).collect();
+        let hosts: std::collections::BTreeSet<&str> = items.iter().map(|(h, _, _)| *h).collect();
         for chunk in hosts.into_iter().collect::<Vec<_>>().chunks(100) {
             let calls: Vec<String> = (0..chunk.len()).map(|i| format!("pg_notify($1, ${})", i + 2)).collect();
             let sql = format!("SELECT 1 AS one FROM (SELECT {}) AS n", calls.join(", "));
