@@ -110,7 +110,8 @@ impl ImageService {
     }
 }
 
-fn summary(img: Image) -> ImageSummary {
+/// What other services see of an image.
+pub(crate) fn summary(img: Image) -> ImageSummary {
     ImageSummary {
         id: img.id,
         name: img.name.unwrap_or_default(),

@@ -285,16 +285,7 @@ impl ImageService {
         if !self.visible(&caller, &img, member.as_ref()) {
             return Ok(None);
         }
-        Ok(Some(ImageSummary {
-            id: img.id,
-            name: img.name.unwrap_or_default(),
-            status: img.status,
-            visibility: img.visibility,
-            owner: img.owner,
-            min_disk: img.min_disk,
-            min_ram: img.min_ram,
-            properties: img.properties,
-        }))
+        Ok(Some(crate::server_images::summary(img)))
     }
 
     // ------------------------------------------------------------ auth

@@ -3,24 +3,15 @@
 use super::*;
 
 impl Db {
-    /// The limits set for a quota class (from the [`crate::db::CatalogCache`]
-    /// when it has them).
+    /// The limits set for a quota class (from the
+    /// [`crate::db::CatalogCache`] when it has them).
     pub async fn quota_class(&self, class: &str) -> Result<BTreeMap<String, i64>> {
-        let key = format!("c:{class}");
-        if let Some(m) = self.catalog.limits.get(&key) {
-            return Ok(m);
-        }
-        let generation = self.catalog.limits.generation();
-        let rows = sqlx::query("SELECT resource, hard_limit FROM compute_quota_classes WHERE class_name = $1")
-            .bind(class)
-            .fetch_all(&self.pool)
-            .await?;
-        let m = rows
-            .iter()
-            .map(|r| Ok((get_str(r, "resource")?, get_i64(r, "hard_limit")?)))
-            .collect::<Result<BTreeMap<_, _>>>()?;
-        self.catalog.limits.put(key, generation, m.clone());
-        Ok(m)
+        self.cached_limits(
+            format!("c:{class}"),
+            "SELECT resource, hard_limit FROM compute_quota_classes WHERE class_name = $1",
+            class,
+        )
+        .await
     }
 
     pub async fn set_quota_class(&self, class: &str, limits: &BTreeMap<String, i64>) -> Result<()> {

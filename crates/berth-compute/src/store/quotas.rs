@@ -6,15 +6,22 @@ impl Db {
     /// The limits set for a project (from the [`crate::db::CatalogCache`]
     /// when it has them).
     pub async fn quotas(&self, project: &str) -> Result<BTreeMap<String, i64>> {
-        let key = format!("p:{project}");
+        self.cached_limits(
+            format!("p:{project}"),
+            "SELECT resource, hard_limit FROM compute_quotas WHERE project_id = $1",
+            project,
+        )
+        .await
+    }
+
+    /// Limits (`resource`, `hard_limit` rows of `sql`, whose one parameter
+    /// is `arg`) kept in the [`crate::db::CatalogCache`] under `key`.
+    pub(super) async fn cached_limits(&self, key: String, sql: &str, arg: &str) -> Result<BTreeMap<String, i64>> {
         if let Some(m) = self.catalog.limits.get(&key) {
             return Ok(m);
         }
         let generation = self.catalog.limits.generation();
-        let rows = sqlx::query("SELECT resource, hard_limit FROM compute_quotas WHERE project_id = $1")
-            .bind(project)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(sql).bind(arg).fetch_all(&self.pool).await?;
         let m = rows
             .iter()
             .map(|r| Ok((get_str(r, "resource")?, get_i64(r, "hard_limit")?)))
