@@ -42,9 +42,9 @@ pub(crate) struct Db {
     /// Flavors and quota limits, which every create reads (see
     /// [`CatalogCache`]).
     pub catalog: Arc<CatalogCache>,
-    /// Creates waiting to be committed together (see
-    /// [`crate::store::CreateQueue`]).
-    pub creates: Arc<crate::store::CreateQueue>,
+    /// Writes waiting to be committed together: creates, agents' claims
+    /// and finished builds (see [`crate::store::Groups`]).
+    pub groups: Arc<crate::store::Groups>,
 }
 
 /// Flavors (with their extra specs) by flavor id, and quota limits by
@@ -97,7 +97,7 @@ impl Db {
             hosts_version: Arc::default(),
             liveness,
             catalog: Arc::default(),
-            creates: Arc::default(),
+            groups: Arc::default(),
         })
     }
 
@@ -128,6 +128,12 @@ impl Db {
             .migrate(&SQLITE_MIGRATOR, &POSTGRES_MIGRATOR)
             .await
             .map_err(|e| ComputeError::internal(format!("compute database migration failed: {}", e.log_text())))
+    }
+
+    /// The writer's counters (on SQLite shared by every service of the
+    /// process on the same file).
+    pub fn write_stats(&self) -> berth_db::WriteStatsSnapshot {
+        self.inner.write_stats()
     }
 
     /// A write transaction (on SQLite: the writer lock, `BEGIN IMMEDIATE`).

@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use sqlx::AnyPool;
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -117,10 +118,12 @@ impl Db {
     /// until it is committed or dropped, and starts with `BEGIN IMMEDIATE`
     /// on the single write connection.
     pub async fn write(&self) -> DbResult<WriteTx> {
-        let guard = match self.engine {
+        let asked = Instant::now();
+        let lock = match self.engine {
             Engine::Sqlite => Some(self.write_lock.clone().lock_owned().await),
             Engine::Postgres => None,
         };
+        let guard = Held::new(&self.writer, asked, lock);
         // IMMEDIATE takes SQLite's write lock up front (waiting up to
         // busy_timeout), so a writer in another process never fails the
         // read-to-write upgrade with "database is locked".
@@ -140,8 +143,17 @@ impl Db {
     pub async fn write_single(&self) -> DbResult<SingleWrite> {
         match self.engine {
             Engine::Sqlite => Ok(SingleWrite::Tx(Box::new(self.write().await?))),
-            Engine::Postgres => Ok(SingleWrite::Auto(self.write.acquire().await?, self.clone())),
+            Engine::Postgres => {
+                let held = Held::new(&self.writer, Instant::now(), None);
+                Ok(SingleWrite::Auto(self.write.acquire().await?, self.clone(), held))
+            }
         }
+    }
+
+    /// This handle's writer counters (shared by every handle of this
+    /// process on the same SQLite file).
+    pub fn write_stats(&self) -> crate::WriteStatsSnapshot {
+        self.writer.stats.snapshot()
     }
 
     /// Run a trivial query, for health checks.
@@ -168,7 +180,29 @@ pub struct WriteTx {
     db: Db,
     after: Vec<HookFuture>,
     tags: Vec<&'static str>,
-    _guard: Option<OwnedMutexGuard<()>>,
+    _guard: Held,
+}
+
+/// A write in progress: the writer mutex (SQLite) and the times its
+/// [`crate::WriteStats`] records when it ends (commit, rollback or drop).
+pub struct Held {
+    stats: Arc<crate::WriteStats>,
+    waited: Duration,
+    since: Instant,
+    _lock: Option<OwnedMutexGuard<()>>,
+}
+
+impl Held {
+    fn new(writer: &crate::Writer, asked: Instant, lock: Option<OwnedMutexGuard<()>>) -> Held {
+        let since = Instant::now();
+        Held { stats: writer.stats.clone(), waited: since - asked, since, _lock: lock }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.stats.record(self.waited, self.since.elapsed());
+    }
 }
 
 impl WriteTx {
@@ -221,7 +255,7 @@ impl WriteTx {
 /// A one-statement write (see [`Db::write_single`]).
 pub enum SingleWrite {
     Tx(Box<WriteTx>),
-    Auto(sqlx::pool::PoolConnection<sqlx::Any>, Db),
+    Auto(sqlx::pool::PoolConnection<sqlx::Any>, Db, Held),
 }
 
 impl SingleWrite {
@@ -229,7 +263,7 @@ impl SingleWrite {
     pub fn conn(&mut self) -> &mut sqlx::AnyConnection {
         match self {
             SingleWrite::Tx(w) => &mut w.tx,
-            SingleWrite::Auto(conn, _) => conn,
+            SingleWrite::Auto(conn, _, _) => conn,
         }
     }
 
@@ -238,8 +272,9 @@ impl SingleWrite {
     pub async fn commit(self) -> DbResult<()> {
         match self {
             SingleWrite::Tx(w) => w.commit().await,
-            SingleWrite::Auto(conn, db) => {
+            SingleWrite::Auto(conn, db, held) => {
                 drop(conn);
+                drop(held);
                 for hook in db.hooks.iter() {
                     hook(db.clone(), &[]).await;
                 }

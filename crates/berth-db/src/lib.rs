@@ -17,6 +17,7 @@
 //! - A column that fails to decode is an error, never a default.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as StdMutex, OnceLock, Weak};
 use std::time::Duration;
 
@@ -31,7 +32,7 @@ mod row;
 
 pub use cache::ReadCache;
 pub use error::{DbError, DbErrorKind, DbResult};
-pub use handle::{CommitHook, Db, HookFuture, SingleWrite, Tx, WriteTx};
+pub use handle::{CommitHook, Db, Held, HookFuture, SingleWrite, Tx, WriteTx};
 pub use liveness::{owner_is_dead_sql, Liveness, LIVENESS_CLASS};
 pub use row::{decode_all, from_row, RowExt};
 
@@ -93,11 +94,49 @@ pub struct Pools {
 pub struct Writer {
     pub pool: AnyPool,
     pub lock: Arc<tokio::sync::Mutex<()>>,
+    pub stats: Arc<WriteStats>,
 }
 
 impl Writer {
     fn new(pool: AnyPool) -> Arc<Writer> {
-        Arc::new(Writer { pool, lock: Arc::new(tokio::sync::Mutex::new(())) })
+        Arc::new(Writer { pool, lock: Arc::new(tokio::sync::Mutex::new(())), stats: Arc::default() })
+    }
+}
+
+/// Counters of a writer's transactions since the process started: how
+/// many, how long they were held (on SQLite the writer mutex, from
+/// `BEGIN IMMEDIATE` until the commit hooks finished; on PostgreSQL from
+/// `BEGIN` to the end of the commit) and how long writers queued for the
+/// mutex (SQLite). Held time over wall time is the writer's utilisation:
+/// near 1 on SQLite, writes are what limits throughput.
+#[derive(Debug, Default)]
+pub struct WriteStats {
+    transactions: AtomicU64,
+    held_us: AtomicU64,
+    waited_us: AtomicU64,
+}
+
+/// A snapshot of [`WriteStats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteStatsSnapshot {
+    pub transactions: u64,
+    pub held: Duration,
+    pub waited: Duration,
+}
+
+impl WriteStats {
+    pub fn snapshot(&self) -> WriteStatsSnapshot {
+        WriteStatsSnapshot {
+            transactions: self.transactions.load(Ordering::Relaxed),
+            held: Duration::from_micros(self.held_us.load(Ordering::Relaxed)),
+            waited: Duration::from_micros(self.waited_us.load(Ordering::Relaxed)),
+        }
+    }
+
+    pub(crate) fn record(&self, waited: Duration, held: Duration) {
+        self.transactions.fetch_add(1, Ordering::Relaxed);
+        self.held_us.fetch_add(held.as_micros() as u64, Ordering::Relaxed);
+        self.waited_us.fetch_add(waited.as_micros() as u64, Ordering::Relaxed);
     }
 }
 

@@ -225,15 +225,25 @@ pub async fn metrics(
         Ok(p) => p.len(),
         Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("outbox unavailable: {e}\n")).into_response(),
     };
+    let w = compute.write_stats();
     let body = format!(
         "# HELP berth_reconciler_findings Problems the last background audit found (leaked, missing or misplaced allocations).\n\
          # TYPE berth_reconciler_findings gauge\nberth_reconciler_findings {}\n\
          # HELP berth_reconciler_runs Background audits run since start.\n\
          # TYPE berth_reconciler_runs counter\nberth_reconciler_runs {}\n\
          # HELP berth_outbox_pending Placement operations waiting to be retried.\n\
-         # TYPE berth_outbox_pending gauge\nberth_outbox_pending {pending}\n",
+         # TYPE berth_outbox_pending gauge\nberth_outbox_pending {pending}\n\
+         # HELP berth_db_write_transactions_total Write transactions of compute's database writer (on SQLite shared by every service of the process).\n\
+         # TYPE berth_db_write_transactions_total counter\nberth_db_write_transactions_total {}\n\
+         # HELP berth_db_write_held_seconds_total Time write transactions held the writer (over wall time: its utilisation).\n\
+         # TYPE berth_db_write_held_seconds_total counter\nberth_db_write_held_seconds_total {:.6}\n\
+         # HELP berth_db_write_wait_seconds_total Time writers queued for the writer mutex (SQLite).\n\
+         # TYPE berth_db_write_wait_seconds_total counter\nberth_db_write_wait_seconds_total {:.6}\n",
         compute.reconciler_findings(),
         compute.reconciler_runs(),
+        w.transactions,
+        w.held.as_secs_f64(),
+        w.waited.as_secs_f64(),
     );
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }

@@ -324,6 +324,12 @@ impl ComputeService {
         self.reconciler_findings.load(Ordering::Relaxed)
     }
 
+    /// Compute's database writer: transactions, time held and time queued
+    /// (on SQLite the writer every service of the process shares).
+    pub fn write_stats(&self) -> berth_db::WriteStatsSnapshot {
+        self.db.write_stats()
+    }
+
     /// Completed background reconciler runs.
     pub fn reconciler_runs(&self) -> u64 {
         self.reconciler_runs.load(Ordering::Relaxed)

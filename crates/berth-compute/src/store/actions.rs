@@ -22,30 +22,6 @@ fn action_from_row(r: &AnyRow) -> Result<InstanceAction> {
 const ACTION_COLS: &str =
     "id, instance_uuid, action, request_id, user_id, project_id, message, start_time, finish_time, updated_at";
 
-/// Insert an instance action (started now) in `tx`.
-pub(super) async fn insert_action_tx(
-    tx: &mut Tx,
-    instance: Uuid,
-    action: &str,
-    request_id: &str,
-    user_id: &str,
-    project_id: &str,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO compute_instance_actions (instance_uuid, action, request_id, user_id, project_id, start_time, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $6)",
-    )
-    .bind(instance.to_string())
-    .bind(action)
-    .bind(request_id)
-    .bind(user_id)
-    .bind(project_id)
-    .bind(now_us())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
 /// Insert instance actions of one kind (started now) in `tx`, one
 /// multi-row INSERT per 100: `(instance, request_id, user_id, project_id)`.
 pub(super) async fn insert_actions_tx(tx: &mut Tx, action: &str, rows: &[(Uuid, &str, &str, &str)]) -> Result<()> {
@@ -77,9 +53,14 @@ impl Db {
         user_id: &str,
         project_id: &str,
     ) -> Result<()> {
-        let mut w = self.write().await?;
-        insert_action_tx(&mut w.tx, instance, action, request_id, user_id, project_id).await?;
-        Ok(w.commit().await?)
+        let record = ActionRecord {
+            instance,
+            action: action.to_string(),
+            request_id: request_id.to_string(),
+            user_id: user_id.to_string(),
+            project_id: project_id.to_string(),
+        };
+        self.groups.actions.submit(self, record).await
     }
 
     /// Record a finished event of the action `request_id` on `instance`
@@ -175,4 +156,35 @@ impl Db {
             .collect::<Result<Vec<_>>>()?;
         Ok(Some((action, events)))
     }
+}
+
+/// An instance action to record (see [`Db::record_action`]).
+pub(crate) struct ActionRecord {
+    instance: Uuid,
+    action: String,
+    request_id: String,
+    user_id: String,
+    project_id: String,
+}
+
+/// The transaction of a batch of instance actions: one multi-row INSERT
+/// per kind of action.
+pub(super) fn commit_actions<'a>(db: &'a Db, records: &'a [ActionRecord]) -> super::group::BatchFuture<'a, ()> {
+    Box::pin(async move {
+        let mut by_kind: BTreeMap<&str, Vec<(Uuid, &str, &str, &str)>> = BTreeMap::new();
+        for r in records {
+            by_kind.entry(r.action.as_str()).or_default().push((
+                r.instance,
+                r.request_id.as_str(),
+                r.user_id.as_str(),
+                r.project_id.as_str(),
+            ));
+        }
+        let mut w = db.write().await?;
+        for (action, rows) in by_kind {
+            insert_actions_tx(&mut w.tx, action, &rows).await?;
+        }
+        w.commit().await?;
+        Ok(vec![(); records.len()])
+    })
 }

@@ -1,119 +1,47 @@
-//! Creates committed together (group commit). `POST /servers` records its
-//! instances, their `create` actions and their scheduling tasks in one
-//! transaction; under a boot storm dozens of those wait for the one
-//! writer at once. Each joins a queue instead, and one drain task commits
-//! everything queued in one transaction of three multi-row INSERTs, then
-//! answers every waiting request. A request's create still commits before
-//! its 202, atomically with its action and its task; a batch that fails
-//! is retried one create at a time, so that one bad create fails alone.
+//! Creates committed together ([`super::group`]). `POST /servers` records
+//! its instances, their `create` actions and their scheduling tasks in one
+//! transaction, shared with the creates waiting at the same time: three
+//! multi-row INSERTs for the whole batch. A request's create still commits
+//! before its 202, atomically with its action and its task.
 
-use std::sync::Mutex;
-
-use tokio::sync::oneshot;
-
+use super::group::BatchFuture;
 use super::*;
 
 /// Creates one transaction takes at most.
-const BATCH: usize = 64;
+pub(super) const BATCH: usize = 64;
 
 /// Instance rows per INSERT statement (25 parameters each).
 const ROWS_PER_INSERT: usize = 40;
 
-struct Create {
+/// One `POST /servers`: its instances, their request spec, its request id.
+pub(crate) struct Create {
     instances: Vec<Instance>,
     payload: Value,
     request_id: String,
-}
-
-#[derive(Default)]
-struct Queue {
-    waiting: Vec<(Create, oneshot::Sender<Result<()>>)>,
-    draining: bool,
-}
-
-/// The queue of creates waiting for their transaction (see the module
-/// doc). Shared by the clones of one [`Db`].
-#[derive(Default)]
-pub(crate) struct CreateQueue(Mutex<Queue>);
-
-/// Ends a drain that stops without emptying the queue (a panic): the next
-/// create starts another.
-struct Draining<'a>(&'a CreateQueue);
-
-impl Drop for Draining<'_> {
-    fn drop(&mut self) {
-        self.0 .0.lock().unwrap_or_else(|p| p.into_inner()).draining = false;
-    }
 }
 
 impl Db {
     /// Record new instances (`BUILD`/`scheduling`), their `create`
     /// instance actions (`request_id`) and queue their scheduling (one task
     /// each, `payload` the request spec), in one transaction (shared with
-    /// other creates waiting at the same time); the scheduler is woken
-    /// after the commit.
+    /// other creates waiting at the same time: see [`super::group`]); the
+    /// scheduler is woken after the commit.
     pub async fn insert_instances_for_scheduling(
         &self,
         instances: &[Instance],
         payload: &Value,
         request_id: &str,
     ) -> Result<()> {
-        let (done, answer) = oneshot::channel();
         let create =
             Create { instances: instances.to_vec(), payload: payload.clone(), request_id: request_id.to_string() };
-        let start = {
-            let mut q = self.creates.0.lock().unwrap_or_else(|p| p.into_inner());
-            q.waiting.push((create, done));
-            !std::mem::replace(&mut q.draining, true)
-        };
-        if start {
-            // A task of its own: a request that goes away (its client
-            // hung up) must not take the others' commit with it.
-            let db = self.clone();
-            tokio::spawn(async move { db.drain_creates().await });
-        }
-        answer.await.map_err(|_| ComputeError::internal("the create was dropped before its commit"))?
+        self.groups.creates.submit(self, create).await
     }
+}
 
-    async fn drain_creates(&self) {
-        let _draining = Draining(&self.creates);
-        loop {
-            let batch: Vec<_> = {
-                let mut q = self.creates.0.lock().unwrap_or_else(|p| p.into_inner());
-                if q.waiting.is_empty() {
-                    q.draining = false;
-                    return;
-                }
-                let n = q.waiting.len().min(BATCH);
-                q.waiting.drain(..n).collect()
-            };
-            let creates: Vec<&Create> = batch.iter().map(|(c, _)| c).collect();
-            match self.commit_creates(&creates).await {
-                Ok(()) => {
-                    self.wakeups.wake(SCHEDULER_QUEUE);
-                    for (_, done) in batch {
-                        let _ = done.send(Ok(()));
-                    }
-                }
-                Err(e) if batch.len() == 1 => {
-                    let _ = batch.into_iter().next().map(|(_, done)| done.send(Err(e)));
-                }
-                Err(e) => {
-                    tracing::debug!(creates = batch.len(), error = %e.message, "a batch of creates failed; committing them one by one");
-                    for (c, done) in batch {
-                        let r = self.commit_creates(&[&c]).await;
-                        if r.is_ok() {
-                            self.wakeups.wake(SCHEDULER_QUEUE);
-                        }
-                        let _ = done.send(r);
-                    }
-                }
-            }
-        }
-    }
-
-    async fn commit_creates(&self, creates: &[&Create]) -> Result<()> {
-        let mut w = self.write().await?;
+/// The transaction of a batch of creates: three multi-row INSERTs.
+pub(super) fn commit_creates<'a>(db: &'a Db, creates: &'a [Create]) -> BatchFuture<'a, ()> {
+    Box::pin(async move {
+        let mut w = db.write().await?;
         let all: Vec<&Instance> = creates.iter().flat_map(|c| c.instances.iter()).collect();
         for chunk in all.chunks(ROWS_PER_INSERT) {
             insert_instances_tx(&mut w.tx, chunk).await?;
@@ -135,8 +63,9 @@ impl Db {
             .collect();
         super::tasks::enqueue_many_tx(&mut w.tx, task_kind::SCHEDULE, &tasks).await?;
         w.commit().await?;
-        Ok(())
-    }
+        db.wakeups.wake(SCHEDULER_QUEUE);
+        Ok(vec![(); creates.len()])
+    })
 }
 
 /// Insert instance rows (at most a few dozen: 25 parameters each) in `tx`.

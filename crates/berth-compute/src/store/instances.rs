@@ -1,5 +1,6 @@
 //! Instances, their state changes and their faults.
 
+use super::group::BatchFuture;
 use super::*;
 
 const INSTANCE_COLS: &str = "id, uuid, display_name, hostname, description, project_id, user_id, image_ref, flavor, vm_state, task_state, power_state, host, node, node_uuid, availability_zone, requested_az, metadata, key_name, user_data, access_ip_v4, access_ip_v6, locked, locked_by, locked_reason, reservation_id, launch_index, launched_at, terminated_at, created_at, updated_at, deleted_at, deleted";
@@ -98,38 +99,28 @@ impl Db {
         let mut hosts = std::collections::BTreeSet::new();
         let mut builds = Vec::with_capacity(placed.len());
         let now = now_us();
-        for (uuid, node, az) in placed {
-            let n = sqlx::query(
-                "UPDATE compute_instances SET host = $1, node = $2, node_uuid = $3, availability_zone = $4, updated_at = $5 \
-                 WHERE uuid = $6 AND deleted = 0 AND host IS NULL AND task_state = $7",
-            )
-            .bind(&node.host)
-            .bind(&node.hypervisor_hostname)
-            .bind(node.uuid.to_string())
-            .bind(az)
-            .bind(now)
-            .bind(uuid.to_string())
-            .bind(TaskState::Scheduling.as_str())
-            .execute(&mut *w.tx)
-            .await?
-            .rows_affected();
-            if n == 0 {
-                // Placed by another scheduler (which adopted or made the
-                // one claim this consumer can hold): that claim is the
-                // instance's. Otherwise (deleted, or failed) it must go.
-                let placed_elsewhere = sqlx::query(
-                    "SELECT 1 AS one FROM compute_instances WHERE uuid = $1 AND deleted = 0 AND host IS NOT NULL",
-                )
-                .bind(uuid.to_string())
-                .fetch_optional(&mut *w.tx)
-                .await?
-                .is_some();
-                if !placed_elsewhere {
-                    lost.push(insert_outbox_tx(&mut w.tx, self.engine, outbox_kind::DELETE_ALLOCATIONS, *uuid).await?);
-                }
-            } else {
+        let mut recorded = std::collections::HashSet::with_capacity(placed.len());
+        for chunk in placed.chunks(PLACED_PER_UPDATE) {
+            recorded.extend(record_hosts_tx(&mut w.tx, chunk, now).await?);
+        }
+        for (uuid, node, _) in placed {
+            if recorded.contains(uuid) {
                 builds.push((node.host.as_str(), Some(*uuid), "null"));
                 hosts.insert(node.host.clone());
+                continue;
+            }
+            // Placed by another scheduler (which adopted or made the one
+            // claim this consumer can hold): that claim is the instance's.
+            // Otherwise (deleted, or failed) it must go.
+            let placed_elsewhere = sqlx::query(
+                "SELECT 1 AS one FROM compute_instances WHERE uuid = $1 AND deleted = 0 AND host IS NOT NULL",
+            )
+            .bind(uuid.to_string())
+            .fetch_optional(&mut *w.tx)
+            .await?
+            .is_some();
+            if !placed_elsewhere {
+                lost.push(insert_outbox_tx(&mut w.tx, self.engine, outbox_kind::DELETE_ALLOCATIONS, *uuid).await?);
             }
         }
         super::tasks::enqueue_many_tx(&mut w.tx, task_kind::BUILD, &builds).await?;
@@ -262,8 +253,10 @@ impl Db {
     /// An agent's turn in one transaction: claim up to `limit` of `host`'s
     /// runnable tasks (see [`Db::claim_tasks`]) and begin the builds among
     /// them (each still meant for `host` moves to `spawning`; one already
-    /// `spawning`, an earlier attempt's, is carried on). Returns the tasks and the instances
-    /// to spawn.
+    /// `spawning`, an earlier attempt's, is carried on). Returns the tasks
+    /// and the instances to spawn. The transaction is shared with the other
+    /// agents of this process claiming at the same time
+    /// ([`super::group`]).
     pub async fn claim_host_tasks(
         &self,
         host: &str,
@@ -271,43 +264,18 @@ impl Db {
         lease_ms: i64,
         limit: i64,
     ) -> Result<(Vec<Task>, Vec<Uuid>)> {
-        let mut w = self.write().await?;
-        let tasks = self.claim_tasks_tx(&mut w.tx, host, worker, lease_ms, limit).await?;
-        let builds: Vec<Uuid> =
-            tasks.iter().filter(|t| t.kind == task_kind::BUILD).filter_map(|t| t.instance_uuid).collect();
-        let spawning = begin_spawns_tx(&mut w.tx, host, &builds).await?;
-        w.commit().await?;
-        Ok((tasks, spawning))
+        let claim = HostClaim { host: host.to_string(), worker: worker.to_string(), lease_ms, limit };
+        self.groups.claims.submit(self, claim).await
     }
 
     /// Finish spawned builds (ACTIVE, running, launched now; only those
     /// still `spawning`), append what their consoles printed and close
-    /// their tasks, in one transaction.
+    /// their tasks, in one transaction (shared with the other agents of
+    /// this process finishing at the same time). Returns how many became
+    /// ACTIVE.
     pub async fn finish_spawns(&self, uuids: &[Uuid], tasks: &[i64], console: &[(Uuid, String)]) -> Result<usize> {
-        let mut w = self.write().await?;
-        let now = now_us();
-        let mut n = 0;
-        for chunk in uuids.chunks(500) {
-            let marks: Vec<String> = (5..5 + chunk.len()).map(|i| format!("${i}")).collect();
-            let sql = format!(
-                "UPDATE compute_instances SET vm_state = $1, task_state = NULL, power_state = $2, launched_at = $3, updated_at = $3 \
-                 WHERE deleted = 0 AND task_state = $4 AND uuid IN ({})",
-                marks.join(", ")
-            );
-            let mut q = sqlx::query(&sql)
-                .bind(VmState::Active.as_str())
-                .bind(power_state::RUNNING)
-                .bind(now)
-                .bind(TaskState::Spawning.as_str());
-            for u in chunk {
-                q = q.bind(u.to_string());
-            }
-            n += q.execute(&mut *w.tx).await?.rows_affected() as usize;
-        }
-        super::extras::insert_console_tx(&mut w.tx, console, false).await?;
-        delete_tasks_tx(&mut w.tx, tasks).await?;
-        w.commit().await?;
-        Ok(n)
+        let finish = Finish { uuids: uuids.to_vec(), tasks: tasks.to_vec(), console: console.to_vec() };
+        self.groups.finishes.submit(self, finish).await
     }
 
     /// Abort builds whose spawn failed on `host`, as Nova's compute does
@@ -467,37 +435,37 @@ impl Db {
     }
 }
 
-/// Move the builds of `uuids` still meant for `host` to `spawning` in
-/// `tx` (one already `spawning`, an earlier attempt's, is carried on);
-/// returns those to spawn, in the order of `uuids`. One conditional
-/// UPDATE per 500 builds: the state check of [`Event::Spawn`] (waiting
-/// for a host's build: `scheduling`) is its WHERE clause.
+/// Move the builds of `(instance, host)` still meant for that host to
+/// `spawning` in `tx` (one already `spawning`, an earlier attempt's, is
+/// carried on); returns those to spawn. One conditional
+/// `UPDATE ... FROM (VALUES ...)` per 300 builds: the state check of
+/// [`Event::Spawn`] (waiting for a host's build: `scheduling`) is its
+/// WHERE clause.
 ///
 /// [`Event::Spawn`]: crate::lifecycle::Event::Spawn
-async fn begin_spawns_tx(tx: &mut Tx, host: &str, uuids: &[Uuid]) -> Result<Vec<Uuid>> {
+async fn begin_spawns_tx(tx: &mut Tx, builds: &[(Uuid, &str)]) -> Result<std::collections::HashSet<Uuid>> {
     let spawn = crate::lifecycle::effect(crate::lifecycle::Event::Spawn);
     let (Some(vm), Some(task), Some(&[Some(from)])) = (spawn.vm_state, spawn.task_state, spawn.expected) else {
         return Err(ComputeError::internal("the spawn transition is not from one task state"));
     };
-    let mut began = std::collections::HashSet::with_capacity(uuids.len());
-    for chunk in uuids.chunks(500) {
-        let marks: Vec<String> = (6..6 + chunk.len()).map(|i| format!("${i}")).collect();
+    let mut began = std::collections::HashSet::with_capacity(builds.len());
+    for chunk in builds.chunks(300) {
+        let rows: Vec<String> = (0..chunk.len()).map(|r| format!("(${}, ${})", 5 + 2 * r, 6 + 2 * r)).collect();
         let sql = format!(
-            "UPDATE compute_instances SET vm_state = $1, task_state = $2, updated_at = $3 \
-             WHERE deleted = 0 AND host = $4 AND (task_state = $5 OR (vm_state = $1 AND task_state = $2)) \
-             AND uuid IN ({}) RETURNING uuid",
-            marks.join(", ")
+            "UPDATE compute_instances SET vm_state = $1, task_state = $2, updated_at = $3 FROM (VALUES {}) AS v \
+             WHERE compute_instances.uuid = v.column1 AND compute_instances.host = v.column2 AND deleted = 0 \
+             AND (task_state = $4 OR (vm_state = $1 AND task_state = $2)) RETURNING compute_instances.uuid AS uuid",
+            rows.join(", ")
         );
-        let mut q =
-            sqlx::query(&sql).bind(vm.as_str()).bind(task.as_str()).bind(now_us()).bind(host).bind(from.as_str());
-        for u in chunk {
-            q = q.bind(u.to_string());
+        let mut q = sqlx::query(&sql).bind(vm.as_str()).bind(task.as_str()).bind(now_us()).bind(from.as_str());
+        for (u, host) in chunk {
+            q = q.bind(u.to_string()).bind(*host);
         }
         for r in q.fetch_all(&mut **tx).await? {
             began.insert(get_uuid(&r, "uuid")?);
         }
     }
-    Ok(uuids.iter().filter(|u| began.contains(u)).copied().collect())
+    Ok(began)
 }
 
 /// ERROR for an instance still waiting for a host (not deleted, no host,
@@ -551,4 +519,132 @@ pub(crate) async fn set_state_tx(tx: &mut Tx, uuid: Uuid, t: &Transition) -> Res
         q = q.bind(k);
     }
     Ok(q.execute(&mut **tx).await?.rows_affected() > 0)
+}
+
+/// One agent's claim (see [`Db::claim_host_tasks`]).
+pub(crate) struct HostClaim {
+    host: String,
+    worker: String,
+    lease_ms: i64,
+    limit: i64,
+}
+
+/// The tasks an agent claimed and the builds it is to spawn.
+pub(crate) type Claimed = (Vec<Task>, Vec<Uuid>);
+
+/// The transaction of a batch of agents' claims: each agent's claim and
+/// the start of its builds, in turn.
+pub(super) fn commit_claims<'a>(db: &'a Db, claims: &'a [HostClaim]) -> BatchFuture<'a, Claimed> {
+    Box::pin(async move {
+        let mut w = db.write().await?;
+        let limit = claims.iter().map(|c| c.limit).max().unwrap_or(0);
+        let who: Vec<(&str, &str, i64)> =
+            claims.iter().map(|c| (c.host.as_str(), c.worker.as_str(), c.lease_ms)).collect();
+        let mut tasks = db.claim_hosts_tx(&mut w.tx, &who, limit).await?;
+        for (c, t) in claims.iter().zip(tasks.iter_mut()) {
+            t.truncate(c.limit.max(0) as usize);
+        }
+        let builds: Vec<(Uuid, &str)> = claims
+            .iter()
+            .zip(&tasks)
+            .flat_map(|(c, ts)| {
+                ts.iter()
+                    .filter(|t| t.kind == task_kind::BUILD)
+                    .filter_map(|t| t.instance_uuid)
+                    .map(move |u| (u, c.host.as_str()))
+            })
+            .collect();
+        let began = begin_spawns_tx(&mut w.tx, &builds).await?;
+        w.commit().await?;
+        Ok(tasks
+            .into_iter()
+            .map(|ts| {
+                let spawning = ts
+                    .iter()
+                    .filter(|t| t.kind == task_kind::BUILD)
+                    .filter_map(|t| t.instance_uuid)
+                    .filter(|u| began.contains(u))
+                    .collect();
+                (ts, spawning)
+            })
+            .collect())
+    })
+}
+
+/// One agent's finished builds (see [`Db::finish_spawns`]).
+pub(crate) struct Finish {
+    uuids: Vec<Uuid>,
+    tasks: Vec<i64>,
+    console: Vec<(Uuid, String)>,
+}
+
+/// The transaction of a batch of agents' finished builds: one UPDATE per
+/// 500 builds of the whole batch, one console insert, one task delete.
+pub(super) fn commit_finishes<'a>(db: &'a Db, finishes: &'a [Finish]) -> BatchFuture<'a, usize> {
+    Box::pin(async move {
+        let mut w = db.write().await?;
+        let now = now_us();
+        let uuids: Vec<Uuid> = finishes.iter().flat_map(|f| f.uuids.iter().copied()).collect();
+        let mut launched = std::collections::HashSet::with_capacity(uuids.len());
+        for chunk in uuids.chunks(500) {
+            let marks: Vec<String> = (5..5 + chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "UPDATE compute_instances SET vm_state = $1, task_state = NULL, power_state = $2, launched_at = $3, updated_at = $3 \
+                 WHERE deleted = 0 AND task_state = $4 AND uuid IN ({}) RETURNING uuid",
+                marks.join(", ")
+            );
+            let mut q = sqlx::query(&sql)
+                .bind(VmState::Active.as_str())
+                .bind(power_state::RUNNING)
+                .bind(now)
+                .bind(TaskState::Spawning.as_str());
+            for u in chunk {
+                q = q.bind(u.to_string());
+            }
+            for r in q.fetch_all(&mut *w.tx).await? {
+                launched.insert(get_uuid(&r, "uuid")?);
+            }
+        }
+        let console: Vec<(Uuid, String)> = finishes.iter().flat_map(|f| f.console.iter().cloned()).collect();
+        super::extras::insert_console_tx(&mut w.tx, &console, false).await?;
+        let tasks: Vec<i64> = finishes.iter().flat_map(|f| f.tasks.iter().copied()).collect();
+        delete_tasks_tx(&mut w.tx, &tasks).await?;
+        w.commit().await?;
+        Ok(finishes.iter().map(|f| f.uuids.iter().filter(|u| launched.contains(u)).count()).collect())
+    })
+}
+
+/// Placed instances recorded per statement (5 parameters each).
+const PLACED_PER_UPDATE: usize = 100;
+
+/// Record the hosts of placed instances still waiting for one (not
+/// deleted, no host, `scheduling`), in one `UPDATE ... FROM (VALUES ...)`
+/// (SQLite and PostgreSQL both name a VALUES list's columns `column1`,
+/// `column2`, ...); returns the instances recorded.
+async fn record_hosts_tx(tx: &mut Tx, placed: &[(Uuid, ComputeNode, String)], now: i64) -> Result<Vec<Uuid>> {
+    if placed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<String> = (0..placed.len())
+        .map(|r| {
+            let p = |k: usize| format!("${}", 2 + r * 5 + k);
+            format!("({}, {}, {}, {}, {})", p(1), p(2), p(3), p(4), p(5))
+        })
+        .collect();
+    let sql = format!(
+        "UPDATE compute_instances SET host = v.column2, node = v.column3, node_uuid = v.column4, availability_zone = v.column5, \
+         updated_at = $1 FROM (VALUES {}) AS v WHERE compute_instances.uuid = v.column1 AND compute_instances.deleted = 0 \
+         AND compute_instances.host IS NULL AND compute_instances.task_state = $2 RETURNING compute_instances.uuid AS uuid",
+        rows.join(", ")
+    );
+    let mut q = sqlx::query(&sql).bind(now).bind(TaskState::Scheduling.as_str());
+    for (uuid, node, az) in placed {
+        q = q
+            .bind(uuid.to_string())
+            .bind(node.host.clone())
+            .bind(node.hypervisor_hostname.clone())
+            .bind(node.uuid.to_string())
+            .bind(az.clone());
+    }
+    q.fetch_all(&mut **tx).await?.iter().map(|r| get_uuid(r, "uuid")).collect()
 }

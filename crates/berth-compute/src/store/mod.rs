@@ -8,6 +8,7 @@ mod azs;
 mod creates;
 mod extras;
 mod flavors;
+mod group;
 mod instances;
 mod keypairs;
 mod migrations;
@@ -20,7 +21,7 @@ mod services;
 mod tasks;
 
 pub(crate) use aggregates::AggregateView;
-pub(crate) use creates::CreateQueue;
+pub(crate) use group::Groups;
 pub(crate) use instances::set_state_tx;
 pub(crate) use keypairs::NewKeyPair;
 pub(crate) use outbox::insert_outbox_tx;
@@ -72,6 +73,60 @@ mod tests {
         let db = Db::connect(&format!("sqlite://{}/c.db", dir.display()), 2).await.unwrap();
         db.migrate().await.unwrap();
         TempDb { db, dir }
+    }
+
+    /// Agents claiming at the same time share one transaction (group
+    /// commit) and two statements: each still gets only its own host's
+    /// runnable tasks, oldest first, at most its limit; a host named twice
+    /// in one batch is served once; leased tasks are not offered again
+    /// until their lease runs out.
+    #[tokio::test]
+    async fn agents_claiming_together_get_their_own_hosts_tasks() {
+        let t = sqlite().await;
+        let mut w = t.db.write().await.unwrap();
+        for (host, n) in [("h1", 5), ("h2", 2), ("h4", 3)] {
+            for _ in 0..n {
+                tasks::enqueue_tx(&mut w.tx, host, "reboot", None, &Value::Null).await.unwrap();
+            }
+        }
+        w.commit().await.unwrap();
+        let (h1, h2, h3, again) = tokio::join!(
+            t.db.claim_host_tasks("h1", "w1", 60_000, 3),
+            t.db.claim_host_tasks("h2", "w2", 60_000, 3),
+            t.db.claim_host_tasks("h3", "w3", 60_000, 3),
+            t.db.claim_host_tasks("h1", "w1b", 60_000, 3),
+        );
+        let ids = |r: Result<(Vec<Task>, Vec<Uuid>)>, host: &str| {
+            let (tasks, spawning) = r.unwrap();
+            assert!(spawning.is_empty());
+            assert!(tasks.iter().all(|t| t.host == host && t.attempts == 1), "{tasks:?}");
+            tasks.iter().map(|t| t.id).collect::<Vec<i64>>()
+        };
+        let h1 = ids(h1, "h1");
+        assert_eq!(h1.len(), 3, "the limit");
+        assert!(h1.windows(2).all(|w| w[0] < w[1]), "oldest first: {h1:?}");
+        assert_eq!(ids(h2, "h2").len(), 2);
+        assert!(ids(h3, "h3").is_empty());
+        assert!(ids(again, "h1").is_empty(), "a host named twice in one batch is served once");
+        let owners: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT claimed_by, id FROM compute_tasks WHERE host = 'h1' AND state = 'running' ORDER BY id",
+        )
+        .fetch_all(&t.db.pool)
+        .await
+        .unwrap();
+        assert_eq!(owners.iter().map(|(_, id)| *id).collect::<Vec<_>>(), h1);
+        assert!(owners.iter().all(|(w, _)| w == "w1"));
+
+        // The rest of h1's queue, not the leased ones; h4's tasks leased
+        // for no time at all are offered again.
+        let rest = ids(t.db.claim_host_tasks("h1", "w1", 60_000, 3).await, "h1");
+        assert_eq!(rest.len(), 2);
+        assert!(rest.iter().all(|id| !h1.contains(id)));
+        let first = ids(t.db.claim_host_tasks("h4", "w4", -1, 10).await, "h4");
+        assert_eq!(first.len(), 3);
+        let (second, _) = t.db.claim_host_tasks("h4", "w4", 60_000, 10).await.unwrap();
+        assert_eq!(second.iter().map(|t| t.id).collect::<Vec<_>>(), first);
+        assert!(second.iter().all(|t| t.attempts == 2));
     }
 
     #[tokio::test]

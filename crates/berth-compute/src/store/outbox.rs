@@ -16,6 +16,20 @@ pub(crate) async fn insert_outbox_tx(tx: &mut Tx, engine: Engine, kind: &str, co
     get_i64(&row, "id")
 }
 
+/// Delete outbox entries in a transaction.
+pub(crate) async fn delete_outbox_tx(tx: &mut Tx, ids: &[i64]) -> Result<()> {
+    for chunk in ids.chunks(500) {
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!("DELETE FROM compute_outbox WHERE id IN ({})", marks.join(", "));
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 fn outbox_from_row(r: &AnyRow) -> Result<OutboxEntry> {
     Ok(OutboxEntry {
         id: get_i64(r, "id")?,
@@ -77,10 +91,10 @@ impl Db {
         rows.iter().map(outbox_from_row).collect()
     }
 
+    /// Remove a done entry (in a transaction shared with other closings
+    /// of this process: see [`super::group`]).
     pub async fn delete_outbox(&self, id: i64) -> Result<()> {
-        let mut w = self.write().await?;
-        sqlx::query("DELETE FROM compute_outbox WHERE id = $1").bind(id).execute(&mut *w.tx).await?;
-        Ok(w.commit().await?)
+        self.groups.closings.submit(self, super::tasks::Closing::Outbox(id)).await
     }
 
     pub async fn outbox_failed(&self, id: i64, error: &str, retry_in_ms: i64) -> Result<()> {

@@ -1,5 +1,7 @@
 //! The work queue between the API and the agents (`compute_tasks`).
 
+use std::collections::HashMap;
+
 use super::*;
 
 pub(crate) async fn enqueue_tx(
@@ -153,6 +155,95 @@ impl Db {
         Ok(tasks)
     }
 
+    /// [`Db::claim_tasks`] for many hosts at once in `tx` (the agents of a
+    /// process claiming together): each `(host, worker, lease_ms)` gets up
+    /// to `limit` of its host's runnable tasks, oldest first. Two
+    /// statements for the whole batch: a SELECT ranking each host's
+    /// runnable tasks (a window function; no lock), and one
+    /// `UPDATE ... FROM (VALUES ...)` that leases them, re-checking that
+    /// each is still runnable (on PostgreSQL a row another worker took
+    /// meanwhile is skipped by that check once its lock is released).
+    /// Returns the tasks of each claim, in the order of `claims` (a host
+    /// named twice: the first gets them).
+    pub(super) async fn claim_hosts_tx(
+        &self,
+        tx: &mut Tx,
+        claims: &[(&str, &str, i64)],
+        limit: i64,
+    ) -> Result<Vec<Vec<Task>>> {
+        let now = now_us();
+        let dead = self.dead_owner();
+        let runnable = format!(
+            "((state = $2 AND (claimed_until IS NULL OR claimed_until <= $3)) OR (state = $1 AND (claimed_until < $3 OR {dead})))"
+        );
+        let mut first_claim: HashMap<&str, usize> = HashMap::new();
+        for (i, (host, _, _)) in claims.iter().enumerate() {
+            first_claim.entry(host).or_insert(i);
+        }
+        let hosts: Vec<&str> = first_claim.keys().copied().collect();
+        let mut picked: Vec<(i64, usize)> = Vec::new();
+        for chunk in hosts.chunks(500) {
+            let marks: Vec<String> = (5..5 + chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT id, host FROM (SELECT id, host, ROW_NUMBER() OVER (PARTITION BY host ORDER BY id) AS n \
+                 FROM compute_tasks WHERE host IN ({}) AND {runnable}) AS r WHERE n <= $4",
+                marks.join(", ")
+            );
+            let mut q = sqlx::query(&sql)
+                .bind(QueueState::Running.as_str())
+                .bind(QueueState::Pending.as_str())
+                .bind(now)
+                .bind(limit);
+            for h in chunk {
+                q = q.bind(*h);
+            }
+            for r in q.fetch_all(&mut **tx).await? {
+                let host = get_str(&r, "host")?;
+                if let Some(&c) = first_claim.get(host.as_str()) {
+                    picked.push((get_i64(&r, "id")?, c));
+                }
+            }
+        }
+        let mut out: Vec<Vec<Task>> = vec![Vec::new(); claims.len()];
+        for chunk in picked.chunks(300) {
+            let rows: Vec<String> =
+                (0..chunk.len()).map(|r| format!("(${}, ${}, ${})", 5 + 3 * r, 6 + 3 * r, 7 + 3 * r)).collect();
+            let sql = format!(
+                "UPDATE compute_tasks SET state = $1, claimed_by = v.column2, claimed_until = v.column3, claimed_proc = $4, \
+                 attempts = attempts + 1, updated_at = $3 FROM (VALUES {}) AS v WHERE compute_tasks.id = v.column1 AND {runnable} \
+                 RETURNING compute_tasks.id AS id, compute_tasks.host AS host, compute_tasks.kind AS kind, \
+                 compute_tasks.instance_uuid AS instance_uuid, compute_tasks.payload AS payload, compute_tasks.attempts AS attempts",
+                rows.join(", ")
+            );
+            let mut q = sqlx::query(&sql)
+                .bind(QueueState::Running.as_str())
+                .bind(QueueState::Pending.as_str())
+                .bind(now)
+                .bind(self.proc_key());
+            for (id, c) in chunk {
+                let (_, worker, lease_ms) = claims[*c];
+                q = q.bind(*id).bind(worker).bind(now + ms_to_us(lease_ms));
+            }
+            for r in q.fetch_all(&mut **tx).await? {
+                let task = Task {
+                    id: get_i64(&r, "id")?,
+                    host: get_str(&r, "host")?,
+                    kind: get_str(&r, "kind")?,
+                    instance_uuid: get_opt_uuid(&r, "instance_uuid")?,
+                    payload: get_json(&r, "payload")?,
+                    attempts: get_i64(&r, "attempts")?,
+                };
+                if let Some(&c) = first_claim.get(task.host.as_str()) {
+                    out[c].push(task);
+                }
+            }
+        }
+        for tasks in &mut out {
+            tasks.sort_by_key(|t| t.id);
+        }
+        Ok(out)
+    }
+
     /// The queues (hosts, and the scheduler's) that have runnable work now:
     /// the slow poll that backs up wake-ups, one query for a whole process.
     pub async fn runnable_queues(&self) -> Result<Vec<String>> {
@@ -205,10 +296,10 @@ impl Db {
         Ok(n)
     }
 
+    /// Close a task that ran (deleted, in a transaction shared with other
+    /// closings of this process: see [`super::group`]).
     pub async fn complete_task(&self, id: i64) -> Result<()> {
-        let mut w = self.write().await?;
-        sqlx::query("DELETE FROM compute_tasks WHERE id = $1").bind(id).execute(&mut *w.tx).await?;
-        Ok(w.commit().await?)
+        self.groups.closings.submit(self, Closing::Task(id)).await
     }
 
     /// Put a task back for a retry after `delay_ms`, or mark it failed.
@@ -238,4 +329,25 @@ impl Db {
         .await?;
         get_i64(&row, "n")
     }
+}
+
+/// A finished task or a done outbox entry, to delete.
+pub(crate) enum Closing {
+    Task(i64),
+    Outbox(i64),
+}
+
+/// The transaction of a batch of closings: one DELETE per table.
+pub(super) fn commit_closings<'a>(db: &'a Db, closings: &'a [Closing]) -> super::group::BatchFuture<'a, ()> {
+    Box::pin(async move {
+        let mut w = db.write().await?;
+        let tasks: Vec<i64> =
+            closings.iter().filter_map(|c| if let Closing::Task(id) = c { Some(*id) } else { None }).collect();
+        delete_tasks_tx(&mut w.tx, &tasks).await?;
+        let entries: Vec<i64> =
+            closings.iter().filter_map(|c| if let Closing::Outbox(id) = c { Some(*id) } else { None }).collect();
+        super::outbox::delete_outbox_tx(&mut w.tx, &entries).await?;
+        w.commit().await?;
+        Ok(vec![(); closings.len()])
+    })
 }

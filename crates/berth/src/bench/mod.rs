@@ -256,11 +256,43 @@ struct Idle {
     peak_rss_mib: Option<f64>,
 }
 
+/// The database writer of the API process the benchmark talks to (its
+/// `/metrics`), over the boot and the delete phase: transactions per
+/// server and the share of the phase the writer was held (on SQLite the
+/// one writer of the process; near 1, writes limit throughput).
+#[derive(Serialize, Default)]
+struct WriterUse {
+    boot_transactions_per_server: Option<f64>,
+    boot_held_share: Option<f64>,
+    delete_transactions_per_server: Option<f64>,
+    delete_held_share: Option<f64>,
+}
+
+/// `berth_db_write_transactions_total` and `..._held_seconds_total`.
+async fn writer_reading(api: &Api) -> Option<(f64, f64)> {
+    let text = api.get_text("/metrics").await.ok()?;
+    let value = |name: &str| {
+        text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')).and_then(|v| v.trim().parse::<f64>().ok())
+    };
+    Some((value("berth_db_write_transactions_total")?, value("berth_db_write_held_seconds_total")?))
+}
+
+/// Transactions per server and held share between two readings.
+fn writer_use(a: Option<(f64, f64)>, b: Option<(f64, f64)>, servers: usize, wall_s: f64) -> (Option<f64>, Option<f64>) {
+    match (a, b) {
+        (Some((t0, h0)), Some((t1, h1))) if servers > 0 && wall_s > 0.0 => {
+            (Some(r2((t1 - t0) / servers as f64)), Some(r2((h1 - h0) / wall_s)))
+        }
+        _ => (None, None),
+    }
+}
+
 #[derive(Serialize)]
 struct Report {
     parameters: Parameters,
     readiness: Option<Readiness>,
     boot: Boot,
+    writer: WriterUse,
     placement: PlacementCheck,
     delete: Delete,
     idle: Idle,
@@ -378,7 +410,12 @@ async fn measure(args: &BootArgs, cloud: &mut Cloud) -> anyhow::Result<Report> {
 
     let poll = Duration::from_millis(args.poll_ms);
     let stall = Duration::from_secs(args.stall_seconds);
+    let before_boot = writer_reading(&api).await;
     let (boot, ours) = boot_servers(args, &api, &flavor_id, &image_id, poll, stall).await?;
+    let after_boot = writer_reading(&api).await;
+    let mut writer = WriterUse::default();
+    (writer.boot_transactions_per_server, writer.boot_held_share) =
+        writer_use(before_boot, after_boot, boot.posted, boot.wall_s);
     eprintln!(
         "booted {} of {} servers ({} ACTIVE, {} ERROR) in {:.2} s; checking Placement",
         boot.posted, args.servers, boot.active, boot.error, boot.wall_s
@@ -408,7 +445,10 @@ async fn measure(args: &BootArgs, cloud: &mut Cloud) -> anyhow::Result<Report> {
     };
 
     let ids: Vec<String> = ours.into_iter().map(|(id, _)| id).collect();
+    let before_delete = writer_reading(&api).await;
     let delete = delete_servers(args, &api, &ids, poll, stall).await?;
+    (writer.delete_transactions_per_server, writer.delete_held_share) =
+        writer_use(before_delete, writer_reading(&api).await, delete.deleted, delete.wall_s);
 
     let pids = cloud.procs.pids();
     let idle = if pids.is_empty() {
@@ -452,6 +492,7 @@ async fn measure(args: &BootArgs, cloud: &mut Cloud) -> anyhow::Result<Report> {
         },
         readiness,
         boot,
+        writer,
         placement,
         delete,
         idle,
@@ -1069,6 +1110,13 @@ fn print_table(r: &Report) {
         "time to ACTIVE p50 / p99",
         format!("{:.0} / {:.0} ms (polled every {} ms)", b.to_active_ms.p50, b.to_active_ms.p99, p.poll_ms),
     );
+    let wr = &r.writer;
+    if let (Some(t), Some(h)) = (wr.boot_transactions_per_server, wr.boot_held_share) {
+        row("writer in boot", format!("{t:.2} transactions per server, held {:.0} % of the time", h * 100.0));
+    }
+    if let (Some(t), Some(h)) = (wr.delete_transactions_per_server, wr.delete_held_share) {
+        row("writer in delete", format!("{t:.2} transactions per server, held {:.0} % of the time", h * 100.0));
+    }
     let pl = &r.placement;
     row(
         "Placement after boot",
