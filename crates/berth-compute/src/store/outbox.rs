@@ -18,16 +18,7 @@ pub(crate) async fn insert_outbox_tx(tx: &mut Tx, engine: Engine, kind: &str, co
 
 /// Delete outbox entries in a transaction.
 pub(crate) async fn delete_outbox_tx(tx: &mut Tx, ids: &[i64]) -> Result<()> {
-    for chunk in ids.chunks(500) {
-        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-        let sql = format!("DELETE FROM compute_outbox WHERE id IN ({})", marks.join(", "));
-        let mut q = sqlx::query(&sql);
-        for id in chunk {
-            q = q.bind(*id);
-        }
-        q.execute(&mut **tx).await?;
-    }
-    Ok(())
+    super::tasks::delete_ids_tx(tx, "compute_outbox", ids).await
 }
 
 fn outbox_from_row(r: &AnyRow) -> Result<OutboxEntry> {

@@ -68,9 +68,15 @@ pub(crate) async fn enqueue_many_tx(tx: &mut Tx, kind: &str, items: &[(&str, Opt
 
 /// Close (delete) tasks in a transaction.
 pub(crate) async fn delete_tasks_tx(tx: &mut Tx, ids: &[i64]) -> Result<()> {
+    delete_ids_tx(tx, "compute_tasks", ids).await
+}
+
+/// Delete the rows of `table` (a constant of this module tree) with these
+/// ids, 500 per statement.
+pub(super) async fn delete_ids_tx(tx: &mut Tx, table: &'static str, ids: &[i64]) -> Result<()> {
     for chunk in ids.chunks(500) {
         let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-        let sql = format!("DELETE FROM compute_tasks WHERE id IN ({})", marks.join(", "));
+        let sql = format!("DELETE FROM {table} WHERE id IN ({})", marks.join(", "));
         let mut q = sqlx::query(&sql);
         for id in chunk {
             q = q.bind(*id);
