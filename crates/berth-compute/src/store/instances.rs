@@ -537,13 +537,9 @@ pub(crate) type Claimed = (Vec<Task>, Vec<Uuid>);
 pub(super) fn commit_claims<'a>(db: &'a Db, claims: &'a [HostClaim]) -> BatchFuture<'a, Claimed> {
     Box::pin(async move {
         let mut w = db.write().await?;
-        let limit = claims.iter().map(|c| c.limit).max().unwrap_or(0);
-        let who: Vec<(&str, &str, i64)> =
-            claims.iter().map(|c| (c.host.as_str(), c.worker.as_str(), c.lease_ms)).collect();
-        let mut tasks = db.claim_hosts_tx(&mut w.tx, &who, limit).await?;
-        for (c, t) in claims.iter().zip(tasks.iter_mut()) {
-            t.truncate(c.limit.max(0) as usize);
-        }
+        let who: Vec<(&str, &str, i64, i64)> =
+            claims.iter().map(|c| (c.host.as_str(), c.worker.as_str(), c.lease_ms, c.limit)).collect();
+        let tasks = db.claim_hosts_tx(&mut w.tx, &who).await?;
         let builds: Vec<(Uuid, &str)> = claims
             .iter()
             .zip(&tasks)

@@ -84,17 +84,18 @@ mod tests {
     async fn agents_claiming_together_get_their_own_hosts_tasks() {
         let t = sqlite().await;
         let mut w = t.db.write().await.unwrap();
-        for (host, n) in [("h1", 5), ("h2", 2), ("h4", 3)] {
+        for (host, n) in [("h1", 5), ("h2", 2), ("h4", 3), ("h5", 3)] {
             for _ in 0..n {
                 tasks::enqueue_tx(&mut w.tx, host, "reboot", None, &Value::Null).await.unwrap();
             }
         }
         w.commit().await.unwrap();
-        let (h1, h2, h3, again) = tokio::join!(
+        let (h1, h2, h3, again, h5) = tokio::join!(
             t.db.claim_host_tasks("h1", "w1", 60_000, 3),
             t.db.claim_host_tasks("h2", "w2", 60_000, 3),
             t.db.claim_host_tasks("h3", "w3", 60_000, 3),
             t.db.claim_host_tasks("h1", "w1b", 60_000, 3),
+            t.db.claim_host_tasks("h5", "w5", 60_000, 1),
         );
         let ids = |r: Result<(Vec<Task>, Vec<Uuid>)>, host: &str| {
             let (tasks, spawning) = r.unwrap();
@@ -108,6 +109,17 @@ mod tests {
         assert_eq!(ids(h2, "h2").len(), 2);
         assert!(ids(h3, "h3").is_empty());
         assert!(ids(again, "h1").is_empty(), "a host named twice in one batch is served once");
+        // A smaller limit in the same batch: nothing beyond it is leased.
+        let h5 = ids(h5, "h5");
+        assert_eq!(h5.len(), 1);
+        let (leased,): (i64,) = sqlx::query_as(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM compute_tasks WHERE host = 'h5' AND state = 'running'",
+        )
+        .fetch_one(&t.db.pool)
+        .await
+        .unwrap();
+        assert_eq!(leased, 1);
+        assert_eq!(ids(t.db.claim_host_tasks("h5", "w5", 60_000, 5).await, "h5").len(), 2);
         let owners: Vec<(String, i64)> = sqlx::query_as(
             "SELECT claimed_by, id FROM compute_tasks WHERE host = 'h1' AND state = 'running' ORDER BY id",
         )

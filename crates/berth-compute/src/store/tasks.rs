@@ -162,8 +162,8 @@ impl Db {
     }
 
     /// [`Db::claim_tasks`] for many hosts at once in `tx` (the agents of a
-    /// process claiming together): each `(host, worker, lease_ms)` gets up
-    /// to `limit` of its host's runnable tasks, oldest first. Two
+    /// process claiming together): each `(host, worker, lease_ms, limit)`
+    /// gets up to `limit` of its host's runnable tasks, oldest first. Two
     /// statements for the whole batch: a SELECT ranking each host's
     /// runnable tasks (a window function; no lock), and one
     /// `UPDATE ... FROM (VALUES ...)` that leases them, re-checking that
@@ -174,8 +174,7 @@ impl Db {
     pub(super) async fn claim_hosts_tx(
         &self,
         tx: &mut Tx,
-        claims: &[(&str, &str, i64)],
-        limit: i64,
+        claims: &[(&str, &str, i64, i64)],
     ) -> Result<Vec<Vec<Task>>> {
         let now = now_us();
         let dead = self.dead_owner();
@@ -183,10 +182,11 @@ impl Db {
             "((state = $2 AND (claimed_until IS NULL OR claimed_until <= $3)) OR (state = $1 AND (claimed_until < $3 OR {dead})))"
         );
         let mut first_claim: HashMap<&str, usize> = HashMap::new();
-        for (i, (host, _, _)) in claims.iter().enumerate() {
+        for (i, (host, _, _, _)) in claims.iter().enumerate() {
             first_claim.entry(host).or_insert(i);
         }
         let hosts: Vec<&str> = first_claim.keys().copied().collect();
+        let limit = claims.iter().map(|c| c.3).max().unwrap_or(0);
         let mut picked: Vec<(i64, usize)> = Vec::new();
         for chunk in hosts.chunks(500) {
             let marks: Vec<String> = (5..5 + chunk.len()).map(|i| format!("${i}")).collect();
@@ -210,6 +210,13 @@ impl Db {
                 }
             }
         }
+        // Each claim's own limit, oldest first, before anything is leased.
+        picked.sort_unstable();
+        let mut taken = vec![0i64; claims.len()];
+        picked.retain(|&(_, c)| {
+            taken[c] += 1;
+            taken[c] <= claims[c].3
+        });
         let mut out: Vec<Vec<Task>> = vec![Vec::new(); claims.len()];
         for chunk in picked.chunks(300) {
             let rows: Vec<String> =
@@ -227,7 +234,7 @@ impl Db {
                 .bind(now)
                 .bind(self.proc_key());
             for (id, c) in chunk {
-                let (_, worker, lease_ms) = claims[*c];
+                let (_, worker, lease_ms, _) = claims[*c];
                 q = q.bind(*id).bind(worker).bind(now + ms_to_us(lease_ms));
             }
             for r in q.fetch_all(&mut **tx).await? {
