@@ -327,4 +327,28 @@ mod tests {
         let full = format!("{}?mode=rwc", t.url);
         assert!(crate::live_sqlite_writer(&full).is_none(), "the registry forgets a writer nobody holds");
     }
+
+    /// Every write transaction is counted once, committed or dropped, with
+    /// the time it held the writer and the time it queued for it.
+    #[tokio::test]
+    async fn the_writer_counts_its_transactions() {
+        let t = berth_testkit::TestDb::sqlite();
+        let db = Db::connect(&t.url, 2).await.unwrap();
+        let before = db.write_stats();
+        let w = db.write().await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let queued = tokio::spawn({
+            let db = db.clone();
+            async move { db.write().await.unwrap().commit().await.unwrap() }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        w.commit().await.unwrap();
+        queued.await.unwrap();
+        drop(db.write().await.unwrap());
+        let after = db.write_stats();
+        assert_eq!(after.transactions - before.transactions, 3, "committed, queued and dropped");
+        assert!(after.held - before.held >= std::time::Duration::from_millis(40), "{after:?}");
+        assert!(after.waited - before.waited >= std::time::Duration::from_millis(10), "{after:?}");
+        db.close().await;
+    }
 }

@@ -32,7 +32,7 @@ mod row;
 
 pub use cache::ReadCache;
 pub use error::{DbError, DbErrorKind, DbResult};
-pub use handle::{CommitHook, Db, Held, HookFuture, SingleWrite, Tx, WriteTx};
+pub use handle::{CommitHook, Db, HookFuture, SingleWrite, Tx, WriteTx};
 pub use liveness::{owner_is_dead_sql, Liveness, LIVENESS_CLASS};
 pub use row::{decode_all, from_row, RowExt};
 

@@ -66,6 +66,18 @@ pub(crate) async fn enqueue_many_tx(tx: &mut Tx, kind: &str, items: &[(&str, Opt
     Ok(())
 }
 
+/// A task row (`id, host, kind, instance_uuid, payload, attempts`).
+fn task_from_row(r: &AnyRow) -> Result<Task> {
+    Ok(Task {
+        id: get_i64(r, "id")?,
+        host: get_str(r, "host")?,
+        kind: get_str(r, "kind")?,
+        instance_uuid: get_opt_uuid(r, "instance_uuid")?,
+        payload: get_json(r, "payload")?,
+        attempts: get_i64(r, "attempts")?,
+    })
+}
+
 /// Close (delete) tasks in a transaction.
 pub(crate) async fn delete_tasks_tx(tx: &mut Tx, ids: &[i64]) -> Result<()> {
     delete_ids_tx(tx, "compute_tasks", ids).await
@@ -112,6 +124,17 @@ impl Db {
         Ok(tasks)
     }
 
+    /// SQL true for a task that may be claimed now: pending and due, or
+    /// running with a lease that ran out or whose process is gone.
+    /// `pending`, `running` and `now` are the placeholders of those values.
+    fn runnable_sql(&self, pending: &str, running: &str, now: &str) -> String {
+        format!(
+            "((state = {pending} AND (claimed_until IS NULL OR claimed_until <= {now})) \
+             OR (state = {running} AND (claimed_until < {now} OR {})))",
+            self.dead_owner()
+        )
+    }
+
     /// [`Db::claim_tasks`] inside `tx`.
     pub(super) async fn claim_tasks_tx(
         &self,
@@ -126,12 +149,11 @@ impl Db {
             Engine::Sqlite => "",
             Engine::Postgres => " FOR UPDATE SKIP LOCKED",
         };
-        let dead = self.dead_owner();
         let sql = format!(
             "UPDATE compute_tasks SET state = $5, claimed_by = $1, claimed_until = $2, claimed_proc = $8, attempts = attempts + 1, updated_at = $3 \
-             WHERE id IN (SELECT id FROM compute_tasks WHERE host = $4 AND ((state = $6 AND (claimed_until IS NULL OR claimed_until <= $3)) \
-             OR (state = $5 AND (claimed_until < $3 OR {dead}))) ORDER BY id LIMIT $7{lock}) \
-             RETURNING id, host, kind, instance_uuid, payload, attempts"
+             WHERE id IN (SELECT id FROM compute_tasks WHERE host = $4 AND {} ORDER BY id LIMIT $7{lock}) \
+             RETURNING id, host, kind, instance_uuid, payload, attempts",
+            self.runnable_sql("$6", "$5", "$3")
         );
         let rows = sqlx::query(&sql)
             .bind(worker)
@@ -144,19 +166,7 @@ impl Db {
             .bind(self.proc_key())
             .fetch_all(&mut **tx)
             .await?;
-        let mut tasks = rows
-            .iter()
-            .map(|r| {
-                Ok(Task {
-                    id: get_i64(r, "id")?,
-                    host: get_str(r, "host")?,
-                    kind: get_str(r, "kind")?,
-                    instance_uuid: get_opt_uuid(r, "instance_uuid")?,
-                    payload: get_json(r, "payload")?,
-                    attempts: get_i64(r, "attempts")?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let mut tasks = rows.iter().map(task_from_row).collect::<Result<Vec<_>>>()?;
         tasks.sort_by_key(|t| t.id);
         Ok(tasks)
     }
@@ -177,10 +187,7 @@ impl Db {
         claims: &[(&str, &str, i64, i64)],
     ) -> Result<Vec<Vec<Task>>> {
         let now = now_us();
-        let dead = self.dead_owner();
-        let runnable = format!(
-            "((state = $2 AND (claimed_until IS NULL OR claimed_until <= $3)) OR (state = $1 AND (claimed_until < $3 OR {dead})))"
-        );
+        let runnable = self.runnable_sql("$2", "$1", "$3");
         let mut first_claim: HashMap<&str, usize> = HashMap::new();
         for (i, (host, _, _, _)) in claims.iter().enumerate() {
             first_claim.entry(host).or_insert(i);
@@ -238,14 +245,7 @@ impl Db {
                 q = q.bind(*id).bind(worker).bind(now + ms_to_us(lease_ms));
             }
             for r in q.fetch_all(&mut **tx).await? {
-                let task = Task {
-                    id: get_i64(&r, "id")?,
-                    host: get_str(&r, "host")?,
-                    kind: get_str(&r, "kind")?,
-                    instance_uuid: get_opt_uuid(&r, "instance_uuid")?,
-                    payload: get_json(&r, "payload")?,
-                    attempts: get_i64(&r, "attempts")?,
-                };
+                let task = task_from_row(&r)?;
                 if let Some(&c) = first_claim.get(task.host.as_str()) {
                     out[c].push(task);
                 }
@@ -260,11 +260,7 @@ impl Db {
     /// The queues (hosts, and the scheduler's) that have runnable work now:
     /// the slow poll that backs up wake-ups, one query for a whole process.
     pub async fn runnable_queues(&self) -> Result<Vec<String>> {
-        let sql = format!(
-            "SELECT DISTINCT host FROM compute_tasks WHERE (state = $1 AND (claimed_until IS NULL OR claimed_until <= $3)) \
-             OR (state = $2 AND (claimed_until < $3 OR {}))",
-            self.dead_owner()
-        );
+        let sql = format!("SELECT DISTINCT host FROM compute_tasks WHERE {}", self.runnable_sql("$1", "$2", "$3"));
         let rows = sqlx::query(&sql)
             .bind(QueueState::Pending.as_str())
             .bind(QueueState::Running.as_str())
