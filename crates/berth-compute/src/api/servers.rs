@@ -681,8 +681,10 @@ pub async fn create(ctx: Ctx, JsonBody(body): JsonBody) -> ApiResult {
             requested_az = Some(parts.join(":").trim_end_matches(':').to_string());
         }
     }
-    let services = services_by_host(&ctx).await?;
+    // Only a requested zone or host needs the host view (at thousands of
+    // hosts, reading it again is not for every create).
     if let Some(req) = &requested_az {
+        let services = services_by_host(&ctx).await?;
         let (az, host, node) = split_az(req);
         if host.is_some() || node.is_some() {
             ctx.authorize("os_compute_api:servers:create:forced_host", None)?;
