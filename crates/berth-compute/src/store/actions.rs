@@ -169,7 +169,11 @@ pub(crate) struct ActionRecord {
 
 /// The transaction of a batch of instance actions: one multi-row INSERT
 /// per kind of action.
-pub(super) fn commit_actions<'a>(db: &'a Db, records: &'a [ActionRecord]) -> super::group::BatchFuture<'a, ()> {
+pub(super) fn commit_actions<'a>(
+    _db: &'a Db,
+    w: &'a mut WriteTx,
+    records: &'a [ActionRecord],
+) -> super::group::BatchFuture<'a, ()> {
     Box::pin(async move {
         let mut by_kind: BTreeMap<&str, Vec<(Uuid, &str, &str, &str)>> = BTreeMap::new();
         for r in records {
@@ -180,11 +184,9 @@ pub(super) fn commit_actions<'a>(db: &'a Db, records: &'a [ActionRecord]) -> sup
                 r.project_id.as_str(),
             ));
         }
-        let mut w = db.write().await?;
         for (action, rows) in by_kind {
             insert_actions_tx(&mut w.tx, action, &rows).await?;
         }
-        w.commit().await?;
         Ok(vec![(); records.len()])
     })
 }

@@ -39,9 +39,8 @@ impl Db {
 }
 
 /// The transaction of a batch of creates: three multi-row INSERTs.
-pub(super) fn commit_creates<'a>(db: &'a Db, creates: &'a [Create]) -> BatchFuture<'a, ()> {
+pub(super) fn commit_creates<'a>(db: &'a Db, w: &'a mut WriteTx, creates: &'a [Create]) -> BatchFuture<'a, ()> {
     Box::pin(async move {
-        let mut w = db.write().await?;
         let all: Vec<&Instance> = creates.iter().flat_map(|c| c.instances.iter()).collect();
         for chunk in all.chunks(ROWS_PER_INSERT) {
             insert_instances_tx(&mut w.tx, chunk).await?;
@@ -62,8 +61,8 @@ pub(super) fn commit_creates<'a>(db: &'a Db, creates: &'a [Create]) -> BatchFutu
             .flat_map(|(c, p)| c.instances.iter().map(move |i| (SCHEDULER_QUEUE, Some(i.uuid), p.as_str())))
             .collect();
         super::tasks::enqueue_many_tx(&mut w.tx, task_kind::SCHEDULE, &tasks).await?;
-        w.commit().await?;
-        db.wakeups.wake(SCHEDULER_QUEUE);
+        let wakeups = db.wakeups.clone();
+        w.after_commit(async move { wakeups.wake(SCHEDULER_QUEUE) });
         Ok(vec![(); creates.len()])
     })
 }

@@ -3,8 +3,11 @@
 //! once, and on SQLite each transaction costs the writer mutex, `BEGIN
 //! IMMEDIATE`, the WAL frames of every page it touched and the commit
 //! hooks; on PostgreSQL a WAL flush. A write that joins a [`GroupCommit`]
-//! queues instead; one drain task commits everything queued (up to a
-//! batch) in one transaction and answers each caller. Each caller's write
+//! queues instead; one drain task takes the writer, then everything queued
+//! by then (up to a batch), writes it in one transaction and answers each
+//! caller. Taking the writer first matters: requests that arrive while the
+//! drain waits for it join the transaction it then runs, instead of
+//! waiting for the writer again after it. Each caller's write
 //! still commits before it returns, atomically with the rest of its own
 //! write; a batch that fails is committed again one request at a time, so
 //! that one bad request fails alone.
@@ -26,9 +29,9 @@ use super::*;
 /// The future of one batch's transaction.
 pub(crate) type BatchFuture<'a, O> = Pin<Box<dyn Future<Output = Result<Vec<O>>> + Send + 'a>>;
 
-/// Commits a batch of requests in one transaction; answers one output per
-/// request, in order.
-pub(crate) type CommitBatch<R, O> = for<'a> fn(&'a Db, &'a [R]) -> BatchFuture<'a, O>;
+/// Writes a batch of requests in the transaction it is given (the drain
+/// commits it); answers one output per request, in order.
+pub(crate) type CommitBatch<R, O> = for<'a> fn(&'a Db, &'a mut WriteTx, &'a [R]) -> BatchFuture<'a, O>;
 
 type Waiting<R, O> = Vec<(R, oneshot::Sender<Result<O>>)>;
 
@@ -81,17 +84,27 @@ impl<R: Send + Sync + 'static, O: Send + 'static> GroupCommit<R, O> {
     async fn drain(&self, db: &Db) {
         let _draining = Draining(self);
         loop {
-            let batch: Waiting<R, O> = {
+            {
                 let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
                 if q.waiting.is_empty() {
                     q.draining = false;
                     return;
                 }
+            }
+            // The writer first, then the batch: whatever queued while we
+            // waited for the writer goes in this transaction.
+            let w = db.write().await;
+            let batch: Waiting<R, O> = {
+                let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
                 let n = q.waiting.len().min(self.max_batch);
                 q.waiting.drain(..n).collect()
             };
             let (requests, answers): (Vec<R>, Vec<_>) = batch.into_iter().unzip();
-            match (self.commit)(db, &requests).await {
+            let committed = match w {
+                Ok(w) => self.commit_in(db, w, &requests).await,
+                Err(e) => Err(e),
+            };
+            match committed {
                 Ok(outputs) if outputs.len() == requests.len() => {
                     for (done, out) in answers.into_iter().zip(outputs) {
                         let _ = done.send(Ok(out));
@@ -109,7 +122,11 @@ impl<R: Send + Sync + 'static, O: Send + 'static> GroupCommit<R, O> {
                 Err(e) => {
                     tracing::debug!(writes = requests.len(), error = %e.message, "a batch of writes failed; committing them one by one");
                     for (r, done) in requests.iter().zip(answers) {
-                        let one = (self.commit)(db, std::slice::from_ref(r)).await.and_then(|mut v| {
+                        let one = match db.write().await {
+                            Ok(w) => self.commit_in(db, w, std::slice::from_ref(r)).await,
+                            Err(e) => Err(e),
+                        };
+                        let one = one.and_then(|mut v| {
                             v.pop().ok_or_else(|| ComputeError::internal("a write answered nothing"))
                         });
                         let _ = done.send(one);
@@ -117,6 +134,13 @@ impl<R: Send + Sync + 'static, O: Send + 'static> GroupCommit<R, O> {
                 }
             }
         }
+    }
+
+    /// Write `requests` in `w` and commit it.
+    async fn commit_in(&self, db: &Db, mut w: WriteTx, requests: &[R]) -> Result<Vec<O>> {
+        let outputs = (self.commit)(db, &mut w, requests).await?;
+        w.commit().await?;
+        Ok(outputs)
     }
 }
 

@@ -534,9 +534,8 @@ pub(crate) type Claimed = (Vec<Task>, Vec<Uuid>);
 
 /// The transaction of a batch of agents' claims: each agent's claim and
 /// the start of its builds, in turn.
-pub(super) fn commit_claims<'a>(db: &'a Db, claims: &'a [HostClaim]) -> BatchFuture<'a, Claimed> {
+pub(super) fn commit_claims<'a>(db: &'a Db, w: &'a mut WriteTx, claims: &'a [HostClaim]) -> BatchFuture<'a, Claimed> {
     Box::pin(async move {
-        let mut w = db.write().await?;
         let who: Vec<(&str, &str, i64, i64)> =
             claims.iter().map(|c| (c.host.as_str(), c.worker.as_str(), c.lease_ms, c.limit)).collect();
         let tasks = db.claim_hosts_tx(&mut w.tx, &who).await?;
@@ -551,7 +550,6 @@ pub(super) fn commit_claims<'a>(db: &'a Db, claims: &'a [HostClaim]) -> BatchFut
             })
             .collect();
         let began = begin_spawns_tx(&mut w.tx, &builds).await?;
-        w.commit().await?;
         Ok(tasks
             .into_iter()
             .map(|ts| {
@@ -576,9 +574,8 @@ pub(crate) struct Finish {
 
 /// The transaction of a batch of agents' finished builds: one UPDATE per
 /// 500 builds of the whole batch, one console insert, one task delete.
-pub(super) fn commit_finishes<'a>(db: &'a Db, finishes: &'a [Finish]) -> BatchFuture<'a, usize> {
+pub(super) fn commit_finishes<'a>(_db: &'a Db, w: &'a mut WriteTx, finishes: &'a [Finish]) -> BatchFuture<'a, usize> {
     Box::pin(async move {
-        let mut w = db.write().await?;
         let now = now_us();
         let uuids: Vec<Uuid> = finishes.iter().flat_map(|f| f.uuids.iter().copied()).collect();
         let mut launched = std::collections::HashSet::with_capacity(uuids.len());
@@ -605,7 +602,6 @@ pub(super) fn commit_finishes<'a>(db: &'a Db, finishes: &'a [Finish]) -> BatchFu
         super::extras::insert_console_tx(&mut w.tx, &console, false).await?;
         let tasks: Vec<i64> = finishes.iter().flat_map(|f| f.tasks.iter().copied()).collect();
         delete_tasks_tx(&mut w.tx, &tasks).await?;
-        w.commit().await?;
         Ok(finishes.iter().map(|f| f.uuids.iter().filter(|u| launched.contains(u)).count()).collect())
     })
 }

@@ -35,7 +35,7 @@ use uuid::Uuid;
 
 use crate::db::{
     get_bool, get_f64, get_i64, get_opt_i64, get_opt_str, get_opt_uuid, get_str, get_uuid, ms_to_us, now_us, Db,
-    Engine, Tx,
+    Engine, Tx, WriteTx,
 };
 use crate::error::{ComputeError, ErrorKind, Result};
 use crate::lifecycle::{QueueState, Transition, FINISHED_MIGRATION_STATUSES};

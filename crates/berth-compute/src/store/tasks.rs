@@ -347,16 +347,18 @@ pub(crate) enum Closing {
 }
 
 /// The transaction of a batch of closings: one DELETE per table.
-pub(super) fn commit_closings<'a>(db: &'a Db, closings: &'a [Closing]) -> super::group::BatchFuture<'a, ()> {
+pub(super) fn commit_closings<'a>(
+    _db: &'a Db,
+    w: &'a mut WriteTx,
+    closings: &'a [Closing],
+) -> super::group::BatchFuture<'a, ()> {
     Box::pin(async move {
-        let mut w = db.write().await?;
         let tasks: Vec<i64> =
             closings.iter().filter_map(|c| if let Closing::Task(id) = c { Some(*id) } else { None }).collect();
         delete_tasks_tx(&mut w.tx, &tasks).await?;
         let entries: Vec<i64> =
             closings.iter().filter_map(|c| if let Closing::Outbox(id) = c { Some(*id) } else { None }).collect();
         super::outbox::delete_outbox_tx(&mut w.tx, &entries).await?;
-        w.commit().await?;
         Ok(vec![(); closings.len()])
     })
 }
