@@ -138,11 +138,7 @@ impl<R: Send + Sync + 'static, O: Send + 'static> GroupCommit<R, O> {
                 continue;
             }
             let (requests, answers): (Vec<R>, Vec<_>) = batch.into_iter().unzip();
-            let committed = match w {
-                Ok(w) => self.commit_in(db, w, &requests).await,
-                Err(e) => Err(e),
-            };
-            match committed {
+            match self.commit_in(db, w, &requests).await {
                 Ok(outputs) if outputs.len() == requests.len() => {
                     for (done, out) in answers.into_iter().zip(outputs) {
                         let _ = done.send(Ok(out));
@@ -160,10 +156,7 @@ impl<R: Send + Sync + 'static, O: Send + 'static> GroupCommit<R, O> {
                 Err(e) => {
                     tracing::debug!(writes = requests.len(), error = %e.message, "a batch of writes failed; committing them one by one");
                     for (r, done) in requests.iter().zip(answers) {
-                        let one = match db.write().await {
-                            Ok(w) => self.commit_in(db, w, std::slice::from_ref(r)).await,
-                            Err(e) => Err(e),
-                        };
+                        let one = self.commit_in(db, db.write().await, std::slice::from_ref(r)).await;
                         let one = one.and_then(|mut v| {
                             v.pop().ok_or_else(|| ComputeError::internal("a write answered nothing"))
                         });
@@ -174,8 +167,10 @@ impl<R: Send + Sync + 'static, O: Send + 'static> GroupCommit<R, O> {
         }
     }
 
-    /// Write `requests` in `w` and commit it.
-    async fn commit_in(&self, db: &Db, mut w: WriteTx, requests: &[R]) -> Result<Vec<O>> {
+    /// Write `requests` in `w` (the transaction, or the error of opening
+    /// it) and commit it.
+    async fn commit_in(&self, db: &Db, w: Result<WriteTx>, requests: &[R]) -> Result<Vec<O>> {
+        let mut w = w?;
         let outputs = (self.commit)(db, &mut w, requests).await?;
         w.commit().await?;
         Ok(outputs)
